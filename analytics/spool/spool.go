@@ -1,0 +1,475 @@
+// Package spool is an append-only, segmented, on-disk log of opaque records.
+//
+// Producers Append records to the active segment; a consumer Seals it, reads
+// sealed segments oldest first, and Removes each once its records are safely
+// elsewhere. A record Append has returned is in the kernel's page cache, so it
+// survives the process being killed; with FsyncAlways it also survives power
+// loss before Append returns, with FsyncBatch once the segment is sealed.
+//
+// On-disk record framing (little endian):
+//
+//	uint32 payload length | uint32 CRC-32C of payload | payload
+//
+// A torn or corrupt tail (a crash mid-write) is truncated at Open; a corrupt
+// record inside a sealed segment ends that segment's reading with an error the
+// consumer logs, and the intact records before it are still delivered.
+package spool
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+)
+
+// FsyncPolicy says when appended bytes are forced to stable storage.
+type FsyncPolicy string
+
+const (
+	// FsyncAlways syncs before Append returns (group commit: concurrent
+	// appenders share one fsync).
+	FsyncAlways FsyncPolicy = "always"
+	// FsyncBatch syncs each segment when it is sealed, i.e. once per flush batch.
+	FsyncBatch FsyncPolicy = "batch"
+	// FsyncNever leaves syncing to the kernel.
+	FsyncNever FsyncPolicy = "never"
+)
+
+// ParseFsyncPolicy accepts "always", "batch" or "never".
+func ParseFsyncPolicy(s string) (FsyncPolicy, error) {
+	switch p := FsyncPolicy(strings.ToLower(s)); p {
+	case FsyncAlways, FsyncBatch, FsyncNever:
+		return p, nil
+	}
+	return "", fmt.Errorf("fsync policy %q: want always, batch or never", s)
+}
+
+const (
+	headerLen = 8
+	// MaxRecord bounds one record so a corrupt length cannot make us allocate GBs.
+	MaxRecord = 1 << 20
+	segPrefix = "seg-"
+	segSuffix = ".log"
+)
+
+var crcTable = crc32.MakeTable(crc32.Castagnoli)
+
+// ErrFull is returned (wrapped) by Append when the spool is at MaxBytes and the
+// context ended before space came back.
+var ErrFull = errors.New("spool full")
+
+// ErrCorrupt marks a record whose framing or checksum is wrong.
+var ErrCorrupt = errors.New("spool record corrupt")
+
+// Options configures a Spool. Zero values take the documented defaults.
+type Options struct {
+	// Dir holds the segment files. Required. Created if missing.
+	Dir string
+	// MaxBytes bounds the total size of all segments; Append waits for room
+	// beyond it. Default 1 GiB.
+	MaxBytes int64
+	// Fsync policy. Default FsyncBatch.
+	Fsync FsyncPolicy
+	// Logger for recovery and back-pressure events. Default slog.Default().
+	Logger *slog.Logger
+	// OnFull is called with true when Append first has to wait for room and
+	// with false when room comes back (for metrics). Optional.
+	OnFull func(full bool)
+}
+
+// Segment names one sealed segment file.
+type Segment struct {
+	Seq   uint64
+	Path  string
+	Bytes int64
+}
+
+// Spool is safe for concurrent use.
+type Spool struct {
+	opt Options
+	log *slog.Logger
+
+	mu       sync.Mutex
+	room     *sync.Cond // signalled when bytes shrink
+	active   *os.File
+	seq      uint64 // sequence of the active segment
+	activeN  int64  // bytes in the active segment
+	records  int64  // records in the active segment
+	sealed   []Segment
+	total    int64 // bytes in all segments
+	full     bool
+	closed   bool
+	notify   chan struct{}
+	syncMu   sync.Mutex
+	syncedTo int64 // bytes of the active segment known to be on disk
+	syncSeq  uint64
+	// activeEnd mirrors activeN for syncUpTo, which must not take mu (Seal
+	// holds mu while it takes syncMu).
+	activeEnd atomic.Int64
+}
+
+// Open opens (or creates) the spool in opt.Dir, recovering whatever a previous
+// process left: every existing segment becomes sealed, in order, and the last
+// one's torn tail, if any, is truncated.
+func Open(opt Options) (*Spool, error) {
+	if opt.Dir == "" {
+		return nil, errors.New("spool: dir is empty")
+	}
+	if opt.MaxBytes <= 0 {
+		opt.MaxBytes = 1 << 30
+	}
+	if opt.Fsync == "" {
+		opt.Fsync = FsyncBatch
+	}
+	if _, err := ParseFsyncPolicy(string(opt.Fsync)); err != nil {
+		return nil, fmt.Errorf("spool: %w", err)
+	}
+	if opt.Logger == nil {
+		opt.Logger = slog.Default()
+	}
+	if err := os.MkdirAll(opt.Dir, 0o750); err != nil {
+		return nil, fmt.Errorf("spool: create dir %s: %w", opt.Dir, err)
+	}
+	s := &Spool{opt: opt, log: opt.Logger, notify: make(chan struct{}, 1)}
+	s.room = sync.NewCond(&s.mu)
+	if err := s.recover(); err != nil {
+		return nil, err
+	}
+	if err := s.openActive(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Spool) recover() error {
+	entries, err := os.ReadDir(s.opt.Dir)
+	if err != nil {
+		return fmt.Errorf("spool: list %s: %w", s.opt.Dir, err)
+	}
+	for _, e := range entries {
+		seq, ok := parseSegName(e.Name())
+		if !ok || e.IsDir() {
+			continue
+		}
+		p := filepath.Join(s.opt.Dir, e.Name())
+		good, recs, err := scanValid(p)
+		if err != nil {
+			return fmt.Errorf("spool: recover %s: %w", p, err)
+		}
+		fi, err := os.Stat(p)
+		if err != nil {
+			return fmt.Errorf("spool: recover %s: %w", p, err)
+		}
+		if good < fi.Size() {
+			s.log.Warn("spool: truncating torn tail", "segment", p, "valid_bytes", good, "file_bytes", fi.Size())
+			if err := os.Truncate(p, good); err != nil {
+				return fmt.Errorf("spool: truncate %s: %w", p, err)
+			}
+		}
+		if seq > s.seq {
+			s.seq = seq
+		}
+		if recs == 0 {
+			_ = os.Remove(p)
+			continue
+		}
+		s.sealed = append(s.sealed, Segment{Seq: seq, Path: p, Bytes: good})
+		s.total += good
+	}
+	slices.SortFunc(s.sealed, func(a, b Segment) int { return cmpUint(a.Seq, b.Seq) })
+	if len(s.sealed) > 0 {
+		s.log.Info("spool: recovered segments to replay", "segments", len(s.sealed), "bytes", s.total)
+		s.signal()
+	}
+	return nil
+}
+
+func cmpUint(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// scanValid returns the length of the valid prefix of a segment and its record count.
+func scanValid(path string) (int64, int, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer f.Close()
+	r := NewReader(f)
+	n := 0
+	for {
+		_, err := r.Next()
+		if err != nil {
+			// EOF or a torn/corrupt record: the valid prefix ends here.
+			return r.Offset(), n, nil
+		}
+		n++
+	}
+}
+
+func segName(seq uint64) string { return fmt.Sprintf("%s%016d%s", segPrefix, seq, segSuffix) }
+
+func parseSegName(name string) (uint64, bool) {
+	if !strings.HasPrefix(name, segPrefix) || !strings.HasSuffix(name, segSuffix) {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(strings.TrimSuffix(strings.TrimPrefix(name, segPrefix), segSuffix), 10, 64)
+	return n, err == nil
+}
+
+// openActive starts a fresh active segment. Callers hold s.mu (or are Open).
+func (s *Spool) openActive() error {
+	s.seq++
+	p := filepath.Join(s.opt.Dir, segName(s.seq))
+	f, err := os.OpenFile(p, os.O_CREATE|os.O_WRONLY|os.O_EXCL|os.O_APPEND, 0o640)
+	if err != nil {
+		return fmt.Errorf("spool: create segment %s: %w", p, err)
+	}
+	s.active, s.activeN, s.records = f, 0, 0
+	s.activeEnd.Store(0)
+	s.syncMu.Lock()
+	s.syncedTo, s.syncSeq = 0, s.seq
+	s.syncMu.Unlock()
+	return nil
+}
+
+// Append writes one record. It waits (until ctx ends) while the spool is at
+// MaxBytes, so a stalled consumer slows producers instead of losing records.
+func (s *Spool) Append(ctx context.Context, rec []byte) error {
+	if len(rec) > MaxRecord {
+		return fmt.Errorf("spool: record of %d bytes exceeds %d", len(rec), MaxRecord)
+	}
+	frame := make([]byte, headerLen+len(rec))
+	binary.LittleEndian.PutUint32(frame[0:4], uint32(len(rec)))
+	binary.LittleEndian.PutUint32(frame[4:8], crc32.Checksum(rec, crcTable))
+	copy(frame[headerLen:], rec)
+
+	s.mu.Lock()
+	if err := s.waitRoom(ctx, int64(len(frame))); err != nil {
+		s.mu.Unlock()
+		return err
+	}
+	f, seq := s.active, s.seq
+	if _, err := f.Write(frame); err != nil {
+		s.mu.Unlock()
+		return fmt.Errorf("spool: append to %s: %w", f.Name(), err)
+	}
+	s.activeN += int64(len(frame))
+	s.activeEnd.Store(s.activeN)
+	s.records++
+	s.total += int64(len(frame))
+	end := s.activeN
+	s.mu.Unlock()
+	s.signal()
+
+	if s.opt.Fsync == FsyncAlways {
+		return s.syncUpTo(f, seq, end)
+	}
+	return nil
+}
+
+// waitRoom blocks with s.mu held (released while waiting) until n bytes fit.
+func (s *Spool) waitRoom(ctx context.Context, n int64) error {
+	if s.closed {
+		return errors.New("spool: closed")
+	}
+	if s.total+n <= s.opt.MaxBytes || s.total == 0 {
+		return nil
+	}
+	if !s.full {
+		s.full = true
+		s.log.Error("SPOOL FULL: applying back-pressure; attempt records are waiting for the flusher (is ClickHouse down?)",
+			"dir", s.opt.Dir, "bytes", s.total, "max_bytes", s.opt.MaxBytes)
+		if s.opt.OnFull != nil {
+			s.opt.OnFull(true)
+		}
+	}
+	stop := context.AfterFunc(ctx, func() {
+		s.mu.Lock()
+		s.room.Broadcast()
+		s.mu.Unlock()
+	})
+	defer stop()
+	for s.total+n > s.opt.MaxBytes && !s.closed {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("spool %s: %w (%d of %d bytes): %w", s.opt.Dir, ErrFull, s.total, s.opt.MaxBytes, err)
+		}
+		s.room.Wait()
+	}
+	if s.closed {
+		return errors.New("spool: closed")
+	}
+	return nil
+}
+
+// syncUpTo fsyncs f unless a concurrent call already covered offset end.
+func (s *Spool) syncUpTo(f *os.File, seq uint64, end int64) error {
+	s.syncMu.Lock()
+	defer s.syncMu.Unlock()
+	if s.syncSeq != seq || s.syncedTo >= end {
+		return nil // sealed meanwhile (sealing syncs) or covered by another fsync
+	}
+	upto := s.activeEnd.Load()
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("spool: fsync %s: %w", f.Name(), err)
+	}
+	s.syncedTo = upto
+	return nil
+}
+
+func (s *Spool) signal() {
+	select {
+	case s.notify <- struct{}{}:
+	default:
+	}
+}
+
+// Notify receives a value after records are appended or recovered.
+func (s *Spool) Notify() <-chan struct{} { return s.notify }
+
+// Pending returns how many records the active segment holds.
+func (s *Spool) Pending() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.records
+}
+
+// Bytes is the total size of all segments.
+func (s *Spool) Bytes() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.total
+}
+
+// Full reports whether producers are currently held back.
+func (s *Spool) Full() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.full
+}
+
+// Seal closes the active segment if it holds any record (syncing it unless the
+// policy is FsyncNever) and starts a new one.
+func (s *Spool) Seal() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return errors.New("spool: closed")
+	}
+	if s.records == 0 {
+		return nil
+	}
+	return s.sealLocked()
+}
+
+func (s *Spool) sealLocked() error {
+	f := s.active
+	s.syncMu.Lock()
+	if s.opt.Fsync != FsyncNever {
+		if err := f.Sync(); err != nil {
+			s.syncMu.Unlock()
+			return fmt.Errorf("spool: fsync %s: %w", f.Name(), err)
+		}
+	}
+	s.syncSeq = 0 // appenders waiting on this segment are covered
+	s.syncMu.Unlock()
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("spool: close %s: %w", f.Name(), err)
+	}
+	s.sealed = append(s.sealed, Segment{Seq: s.seq, Path: f.Name(), Bytes: s.activeN})
+	return s.openActive()
+}
+
+// Sealed lists the sealed segments, oldest first.
+func (s *Spool) Sealed() []Segment {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.sealed)
+}
+
+// Remove deletes a sealed segment whose records are delivered.
+func (s *Spool) Remove(seg Segment) error {
+	if err := os.Remove(seg.Path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("spool: remove %s: %w", seg.Path, err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	i := slices.IndexFunc(s.sealed, func(x Segment) bool { return x.Seq == seg.Seq })
+	if i < 0 {
+		return nil
+	}
+	s.sealed = slices.Delete(s.sealed, i, i+1)
+	s.total -= seg.Bytes
+	if s.full && s.total < s.opt.MaxBytes {
+		s.full = false
+		s.log.Warn("spool: room again, back-pressure released", "dir", s.opt.Dir, "bytes", s.total)
+		if s.opt.OnFull != nil {
+			s.opt.OnFull(false)
+		}
+	}
+	s.room.Broadcast()
+	return nil
+}
+
+// ReadSegment calls fn for each record of a sealed segment in order. The slice
+// passed to fn is only valid during the call. A corrupt record stops the scan
+// with an error wrapping ErrCorrupt, after the records before it were passed.
+func ReadSegment(seg Segment, fn func(rec []byte) error) error {
+	f, err := os.Open(seg.Path)
+	if err != nil {
+		return fmt.Errorf("spool: open %s: %w", seg.Path, err)
+	}
+	defer f.Close()
+	r := NewReader(f)
+	for {
+		rec, err := r.Next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("spool: read %s at offset %d: %w", seg.Path, r.Offset(), err)
+		}
+		if err := fn(rec); err != nil {
+			return err
+		}
+	}
+}
+
+// Close seals nothing: unsealed records stay in the active file and are
+// recovered as a sealed segment by the next Open. It releases waiting appenders.
+func (s *Spool) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	s.room.Broadcast()
+	var err error
+	if s.opt.Fsync != FsyncNever {
+		err = s.active.Sync()
+	}
+	if cerr := s.active.Close(); err == nil {
+		err = cerr
+	}
+	if s.records == 0 {
+		_ = os.Remove(s.active.Name())
+	}
+	return err
+}
