@@ -89,9 +89,10 @@ type Options struct {
 
 // Segment names one sealed segment file.
 type Segment struct {
-	Seq   uint64
-	Path  string
-	Bytes int64
+	Seq     uint64
+	Path    string
+	Bytes   int64
+	Records int64
 }
 
 // Spool is safe for concurrent use.
@@ -107,6 +108,7 @@ type Spool struct {
 	records  int64  // records in the active segment
 	sealed   []Segment
 	total    int64 // bytes in all segments
+	totalRec int64 // records in all segments
 	full     bool
 	closed   bool
 	notify   chan struct{}
@@ -183,8 +185,9 @@ func (s *Spool) recover() error {
 			_ = os.Remove(p)
 			continue
 		}
-		s.sealed = append(s.sealed, Segment{Seq: seq, Path: p, Bytes: good})
+		s.sealed = append(s.sealed, Segment{Seq: seq, Path: p, Bytes: good, Records: int64(recs)})
 		s.total += good
+		s.totalRec += int64(recs)
 	}
 	slices.SortFunc(s.sealed, func(a, b Segment) int { return cmpUint(a.Seq, b.Seq) })
 	if len(s.sealed) > 0 {
@@ -274,6 +277,7 @@ func (s *Spool) Append(ctx context.Context, rec []byte) error {
 	s.activeEnd.Store(s.activeN)
 	s.records++
 	s.total += int64(len(frame))
+	s.totalRec++
 	end := s.activeN
 	s.mu.Unlock()
 	s.signal()
@@ -350,6 +354,13 @@ func (s *Spool) Pending() int64 {
 	return s.records
 }
 
+// Records is how many records all segments hold (appended, not yet removed).
+func (s *Spool) Records() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.totalRec
+}
+
 // Bytes is the total size of all segments.
 func (s *Spool) Bytes() int64 {
 	s.mu.Lock()
@@ -392,7 +403,7 @@ func (s *Spool) sealLocked() error {
 	if err := f.Close(); err != nil {
 		return fmt.Errorf("spool: close %s: %w", f.Name(), err)
 	}
-	s.sealed = append(s.sealed, Segment{Seq: s.seq, Path: f.Name(), Bytes: s.activeN})
+	s.sealed = append(s.sealed, Segment{Seq: s.seq, Path: f.Name(), Bytes: s.activeN, Records: s.records})
 	return s.openActive()
 }
 
@@ -416,6 +427,7 @@ func (s *Spool) Remove(seg Segment) error {
 	}
 	s.sealed = slices.Delete(s.sealed, i, i+1)
 	s.total -= seg.Bytes
+	s.totalRec -= seg.Records
 	if s.full && s.total < s.opt.MaxBytes {
 		s.full = false
 		s.log.Warn("spool: room again, back-pressure released", "dir", s.opt.Dir, "bytes", s.total)

@@ -61,7 +61,7 @@ func TestAppendSealReadRemove(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			if s.Bytes() != 0 || len(s.Sealed()) != 0 {
+			if s.Bytes() != 0 || s.Records() != 0 || len(s.Sealed()) != 0 {
 				t.Fatalf("after remove: bytes=%d sealed=%d", s.Bytes(), len(s.Sealed()))
 			}
 		})

@@ -1,0 +1,187 @@
+// Package analytics owns what Marcador records about contacts: the row types
+// (one contact attempt, a promise to pay, a payment), their ClickHouse schema
+// and migrations, and the connection to ClickHouse. The batched, spooled
+// writer lives in analytics/writer.
+package analytics
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/shopspring/decimal"
+)
+
+// Channel is how a debtor was contacted.
+type Channel string
+
+const (
+	Voice    Channel = "voice"
+	SMS      Channel = "sms"
+	WhatsApp Channel = "whatsapp"
+)
+
+// Valid reports whether c is one of the channels the schema knows.
+func (c Channel) Valid() bool { return c == Voice || c == SMS || c == WhatsApp }
+
+// Attempt is one contact attempt: every call, message or blocked try emits one.
+// An attempt whose facts change later (an SMS delivery status, say) is written
+// again with the same AttemptID and StartedAt and a higher Ver; queries read
+// the newest version (FINAL or argMax by ver).
+type Attempt struct {
+	AttemptID     string
+	CampaignID    string
+	AccountID     string
+	Phone         string
+	Channel       Channel
+	NodeID        string
+	Trunk         string
+	AttemptNo     uint16 // 1 for the account's first attempt in the campaign
+	StartedAt     time.Time
+	AnsweredAt    time.Time // zero when not answered
+	EndedAt       time.Time
+	RingMS        uint32
+	TalkMS        uint32
+	SIPCode       uint16
+	Disposition   string // answered, busy, no_answer, rejected, invalid_number, network_error, config_error, blocked, ...
+	Reason        string // why, in words: the compliance rule that blocked, the error text
+	AMD           string // "", human, machine, notsure
+	AgentID       string
+	Abandoned     bool
+	DTMF          string
+	IVRPath       string
+	PromiseAmount decimal.Decimal
+	PromiseDate   time.Time // a calendar date; zero when none
+	Currency      string
+	MessageSID    string
+	MessageStatus string
+	Country       string
+	LocalHour     uint8 // the debtor's local hour at StartedAt
+	LocalWeekday  uint8 // ISO: 1 = Monday ... 7 = Sunday
+	Ver           uint64
+}
+
+// NewAttemptID returns a fresh, time-ordered attempt id (UUIDv7).
+func NewAttemptID() string { return uuid.Must(uuid.NewV7()).String() }
+
+// SetLocalTime fills LocalHour and LocalWeekday from StartedAt seen in the
+// debtor's zone. They are stored because ClickHouse 18.16 cannot convert a
+// per-row time zone at query time.
+func (a *Attempt) SetLocalTime(loc *time.Location) {
+	if loc == nil {
+		loc = time.UTC
+	}
+	t := a.StartedAt.In(loc)
+	a.LocalHour = uint8(t.Hour())
+	wd := int(t.Weekday())
+	if wd == 0 {
+		wd = 7
+	}
+	a.LocalWeekday = uint8(wd)
+}
+
+// Validate reports what makes the row unwritable.
+func (a *Attempt) Validate() error {
+	switch {
+	case a.AttemptID == "":
+		return fmt.Errorf("attempt: attempt_id is empty")
+	case a.CampaignID == "":
+		return fmt.Errorf("attempt %s: campaign_id is empty", a.AttemptID)
+	case !a.Channel.Valid():
+		return fmt.Errorf("attempt %s: channel %q: want voice, sms or whatsapp", a.AttemptID, a.Channel)
+	case a.StartedAt.IsZero():
+		return fmt.Errorf("attempt %s: started_at is zero", a.AttemptID)
+	}
+	return nil
+}
+
+const (
+	kindAttempt byte = 1
+	kindPromise byte = 2
+	kindPayment byte = 3
+
+	attemptV1 byte = 1
+)
+
+// AppendBinary appends the spool encoding of a to b.
+func (a *Attempt) AppendBinary(b []byte) ([]byte, error) {
+	e := enc{b: append(b, kindAttempt, attemptV1)}
+	e.str(a.AttemptID)
+	e.str(a.CampaignID)
+	e.str(a.AccountID)
+	e.str(a.Phone)
+	e.str(string(a.Channel))
+	e.str(a.NodeID)
+	e.str(a.Trunk)
+	e.u(uint64(a.AttemptNo))
+	e.t(a.StartedAt)
+	e.t(a.AnsweredAt)
+	e.t(a.EndedAt)
+	e.u(uint64(a.RingMS))
+	e.u(uint64(a.TalkMS))
+	e.u(uint64(a.SIPCode))
+	e.str(a.Disposition)
+	e.str(a.Reason)
+	e.str(a.AMD)
+	e.str(a.AgentID)
+	e.bool(a.Abandoned)
+	e.str(a.DTMF)
+	e.str(a.IVRPath)
+	e.dec(a.PromiseAmount)
+	e.t(a.PromiseDate)
+	e.str(a.Currency)
+	e.str(a.MessageSID)
+	e.str(a.MessageStatus)
+	e.str(a.Country)
+	e.u(uint64(a.LocalHour))
+	e.u(uint64(a.LocalWeekday))
+	e.u(a.Ver)
+	return e.b, nil
+}
+
+// UnmarshalBinary decodes what AppendBinary wrote.
+func (a *Attempt) UnmarshalBinary(b []byte) error {
+	if len(b) < 2 || b[0] != kindAttempt {
+		return fmt.Errorf("attempt row: not an attempt record")
+	}
+	if b[1] != attemptV1 {
+		return fmt.Errorf("attempt row: unknown format version %d", b[1])
+	}
+	d := dec{b: b[2:]}
+	*a = Attempt{
+		AttemptID:     d.str(),
+		CampaignID:    d.str(),
+		AccountID:     d.str(),
+		Phone:         d.str(),
+		Channel:       Channel(d.str()),
+		NodeID:        d.str(),
+		Trunk:         d.str(),
+		AttemptNo:     u16(d.u()),
+		StartedAt:     d.t(),
+		AnsweredAt:    d.t(),
+		EndedAt:       d.t(),
+		RingMS:        u32(d.u()),
+		TalkMS:        u32(d.u()),
+		SIPCode:       u16(d.u()),
+		Disposition:   d.str(),
+		Reason:        d.str(),
+		AMD:           d.str(),
+		AgentID:       d.str(),
+		Abandoned:     d.bool(),
+		DTMF:          d.str(),
+		IVRPath:       d.str(),
+		PromiseAmount: d.decimal(),
+		PromiseDate:   d.t(),
+		Currency:      d.str(),
+		MessageSID:    d.str(),
+		MessageStatus: d.str(),
+		Country:       d.str(),
+		LocalHour:     u8(d.u()),
+		LocalWeekday:  u8(d.u()),
+		Ver:           d.u(),
+	}
+	if d.err != nil {
+		return fmt.Errorf("attempt row: %w", d.err)
+	}
+	return nil
+}

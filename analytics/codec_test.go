@@ -1,0 +1,92 @@
+package analytics
+
+import (
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/shopspring/decimal"
+)
+
+func sampleAttempt() Attempt {
+	t0 := time.Date(2026, 12, 8, 15, 4, 5, 123e6, time.UTC)
+	return Attempt{
+		AttemptID: NewAttemptID(), CampaignID: "c1", AccountID: "MX-1", Phone: "+525512345678", Channel: Voice,
+		NodeID: "n1", Trunk: "t1", AttemptNo: 3, StartedAt: t0, AnsweredAt: t0.Add(5 * time.Second),
+		EndedAt: t0.Add(65 * time.Second), RingMS: 5000, TalkMS: 60000, SIPCode: 200, Disposition: "answered",
+		Reason: "", AMD: "human", AgentID: "a7", Abandoned: true, DTMF: "19", IVRPath: "menu>promise",
+		PromiseAmount: decimal.RequireFromString("1250.50"), PromiseDate: time.Date(2026, 12, 15, 0, 0, 0, 0, time.UTC),
+		Currency: "MXN", Country: "MX", LocalHour: 9, LocalWeekday: 2, Ver: 42,
+	}
+}
+
+func TestAttemptRoundTrip(t *testing.T) {
+	for _, a := range []Attempt{sampleAttempt(), {AttemptID: "x", CampaignID: "c", Channel: SMS, StartedAt: time.UnixMilli(1).UTC()}} {
+		b, err := a.AppendBinary(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got Attempt
+		if err := got.UnmarshalBinary(b); err != nil {
+			t.Fatal(err)
+		}
+		// decimal.Decimal compares by value, not representation.
+		if !got.PromiseAmount.Equal(a.PromiseAmount) {
+			t.Fatalf("amount %s != %s", got.PromiseAmount, a.PromiseAmount)
+		}
+		got.PromiseAmount, a.PromiseAmount = decimal.Decimal{}, decimal.Decimal{}
+		if !reflect.DeepEqual(got, a) {
+			t.Fatalf("round trip:\n got %+v\nwant %+v", got, a)
+		}
+		for i := range b { // every truncation is an error, never a panic
+			if err := new(Attempt).UnmarshalBinary(b[:i]); err == nil {
+				t.Fatalf("truncated at %d: no error", i)
+			}
+		}
+	}
+}
+
+func TestPromisePaymentRoundTrip(t *testing.T) {
+	p := Promise{PromiseID: "p1", CampaignID: "c", AccountID: "a", AttemptID: "x", Channel: PromiseIVR,
+		CreatedAt: time.UnixMilli(1700000000000).UTC(), DueDate: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC),
+		Amount: decimal.RequireFromString("10.5"), Currency: "COP", Status: "open", NodeID: "n", Ver: 1}
+	b, _ := p.AppendBinary(nil)
+	var p2 Promise
+	if err := p2.UnmarshalBinary(b); err != nil || p2.PromiseID != "p1" || !p2.Amount.Equal(p.Amount) || !p2.DueDate.Equal(p.DueDate) {
+		t.Fatalf("promise %+v %v", p2, err)
+	}
+	y := Payment{PaymentID: "y", AccountID: "a", PaidAt: time.UnixMilli(1700000000000).UTC(), Amount: decimal.NewFromInt(7), Currency: "CLP", Ver: 2}
+	b, _ = y.AppendBinary(nil)
+	var y2 Payment
+	if err := y2.UnmarshalBinary(b); err != nil || y2.PaymentID != "y" || y2.Ver != 2 {
+		t.Fatalf("payment %+v %v", y2, err)
+	}
+}
+
+func TestSetLocalTime(t *testing.T) {
+	bogota, _ := time.LoadLocation("America/Bogota")
+	a := Attempt{StartedAt: time.Date(2026, 11, 23, 3, 0, 0, 0, time.UTC)} // Sunday 22:00 in Bogotá
+	a.SetLocalTime(bogota)
+	if a.LocalHour != 22 || a.LocalWeekday != 7 {
+		t.Fatalf("local %d/%d, want 22/7", a.LocalHour, a.LocalWeekday)
+	}
+}
+
+func FuzzAttemptUnmarshal(f *testing.F) {
+	a := sampleAttempt()
+	b, _ := a.AppendBinary(nil)
+	f.Add(b)
+	f.Add([]byte{kindAttempt, attemptV1})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var a Attempt
+		if a.UnmarshalBinary(data) != nil {
+			return
+		}
+		// What decodes must re-encode to something that decodes the same.
+		b, _ := a.AppendBinary(nil)
+		var a2 Attempt
+		if err := a2.UnmarshalBinary(b); err != nil {
+			t.Fatalf("re-decode: %v", err)
+		}
+	})
+}

@@ -1,0 +1,166 @@
+package analytics
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+)
+
+// Migration is one versioned schema step. Statements name the database as
+// {db}; every statement is idempotent (IF NOT EXISTS) so a half-applied
+// migration can simply run again.
+type Migration struct {
+	Version    uint32
+	Name       string
+	Statements []string
+}
+
+// The schema stays within what ClickHouse 18.16 (Debian bookworm) accepts and
+// current releases still accept: no LowCardinality, DateTime64, TTL or
+// Nullable. A zero time is stored as 1970-01-01 00:00:00 and means "none".
+// Rows change by being written again with a higher ver (ReplacingMergeTree):
+// the sorting key and partition key are fields that never change for a row.
+var migrations = []Migration{
+	{1, "contact_attempts", []string{`
+CREATE TABLE IF NOT EXISTS {db}.contact_attempts (
+    attempt_id     String,
+    campaign_id    String,
+    account_id     String,
+    phone          String,
+    channel        Enum8('voice' = 1, 'sms' = 2, 'whatsapp' = 3),
+    node_id        String,
+    trunk          String,
+    attempt_no     UInt16,
+    started_at     DateTime,
+    answered_at    DateTime,
+    ended_at       DateTime,
+    ring_ms        UInt32,
+    talk_ms        UInt32,
+    sip_code       UInt16,
+    disposition    String,
+    reason         String,
+    amd            String,
+    agent_id       String,
+    abandoned      UInt8,
+    dtmf           String,
+    ivr_path       String,
+    promise_amount Decimal(18, 2),
+    promise_date   Date,
+    currency       String,
+    message_sid    String,
+    message_status String,
+    country        String,
+    local_hour     UInt8,
+    local_weekday  UInt8,
+    ver            UInt64
+) ENGINE = ReplacingMergeTree(ver)
+PARTITION BY toYYYYMM(started_at)
+ORDER BY (campaign_id, started_at, attempt_id)`}},
+	{2, "promises", []string{`
+CREATE TABLE IF NOT EXISTS {db}.promises (
+    promise_id  String,
+    campaign_id String,
+    account_id  String,
+    attempt_id  String,
+    channel     Enum8('ivr' = 1, 'agent' = 2, 'sms' = 3),
+    created_at  DateTime,
+    due_date    Date,
+    amount      Decimal(18, 2),
+    currency    String,
+    status      String,
+    node_id     String,
+    ver         UInt64
+) ENGINE = ReplacingMergeTree(ver)
+PARTITION BY toYYYYMM(created_at)
+ORDER BY (campaign_id, created_at, promise_id)`}},
+	{3, "payments", []string{`
+CREATE TABLE IF NOT EXISTS {db}.payments (
+    payment_id  String,
+    campaign_id String,
+    account_id  String,
+    promise_id  String,
+    paid_at     DateTime,
+    amount      Decimal(18, 2),
+    currency    String,
+    method      String,
+    reference   String,
+    ver         UInt64
+) ENGINE = ReplacingMergeTree(ver)
+PARTITION BY toYYYYMM(paid_at)
+ORDER BY (account_id, paid_at, payment_id)`}},
+}
+
+// Migrations returns the schema steps in order (for docs and the cluster DDL).
+func Migrations() []Migration { return append([]Migration(nil), migrations...) }
+
+// Migrate creates the database and applies every migration not yet recorded
+// in {db}.schema_migrations. Running it again, or from several nodes, is safe.
+func Migrate(ctx context.Context, conn driver.Conn, db string) ([]Migration, error) {
+	if !validIdent(db) {
+		return nil, fmt.Errorf("migrate: database name %q: letters, digits and _ only", db)
+	}
+	if err := conn.Exec(ctx, "CREATE DATABASE IF NOT EXISTS "+db); err != nil {
+		return nil, fmt.Errorf("migrate: create database %s: %w", db, err)
+	}
+	if err := conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS `+db+`.schema_migrations (
+    version UInt32, name String, applied_at DateTime
+) ENGINE = ReplacingMergeTree(applied_at) ORDER BY version`); err != nil {
+		return nil, fmt.Errorf("migrate: create %s.schema_migrations: %w", db, err)
+	}
+	applied := map[uint32]bool{}
+	rows, err := conn.Query(ctx, "SELECT DISTINCT version FROM "+db+".schema_migrations")
+	if err != nil {
+		return nil, fmt.Errorf("migrate: read %s.schema_migrations: %w", db, err)
+	}
+	for rows.Next() {
+		var v uint32
+		if err := rows.Scan(&v); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("migrate: scan version: %w", err)
+		}
+		applied[v] = true
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("migrate: read versions: %w", err)
+	}
+	var done []Migration
+	for _, m := range migrations {
+		if applied[m.Version] {
+			continue
+		}
+		for _, stmt := range m.Statements {
+			if err := conn.Exec(ctx, strings.ReplaceAll(stmt, "{db}", db)); err != nil {
+				return done, fmt.Errorf("migrate: %d %s: %w", m.Version, m.Name, err)
+			}
+		}
+		b, err := conn.PrepareBatch(ctx, "INSERT INTO "+db+".schema_migrations (version, name, applied_at)")
+		if err != nil {
+			return done, fmt.Errorf("migrate: record %d: %w", m.Version, err)
+		}
+		if err := b.Append(m.Version, m.Name, time.Now()); err != nil {
+			return done, fmt.Errorf("migrate: record %d: %w", m.Version, err)
+		}
+		if err := b.Send(); err != nil {
+			return done, fmt.Errorf("migrate: record %d: %w", m.Version, err)
+		}
+		done = append(done, m)
+	}
+	return done, nil
+}
+
+func validIdent(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for i, r := range s {
+		ok := r == '_' || (r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z') || (i > 0 && r >= '0' && r <= '9')
+		if !ok {
+			return false
+		}
+	}
+	return true
+}

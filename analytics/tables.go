@@ -1,0 +1,112 @@
+package analytics
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+)
+
+// Row is a record the writer can spool and insert: Attempt, Promise, Payment.
+type Row interface {
+	AppendBinary(b []byte) ([]byte, error)
+	Validate() error
+}
+
+// Table knows how to insert one kind of spooled row.
+type Table struct {
+	Name    string
+	Columns []string
+	kind    byte
+	// appendRow decodes a spooled record and appends its columns to a batch.
+	appendRow func(b driver.Batch, rec []byte) error
+}
+
+// InsertSQL is the statement for PrepareBatch; the explicit column list is
+// required by ClickHouse 18.16.
+func (t *Table) InsertSQL(db string) string {
+	return fmt.Sprintf("INSERT INTO %s.%s (%s)", db, t.Name, strings.Join(t.Columns, ", "))
+}
+
+// AppendRecord decodes rec and appends it to b.
+func (t *Table) AppendRecord(b driver.Batch, rec []byte) error { return t.appendRow(b, rec) }
+
+// epoch stands for "no time": ClickHouse DateTime and Date cannot hold Go's zero time.
+var epoch = time.Unix(0, 0).UTC()
+
+func orEpoch(t time.Time) time.Time {
+	if t.IsZero() {
+		return epoch
+	}
+	return t
+}
+
+func b2u8(v bool) uint8 {
+	if v {
+		return 1
+	}
+	return 0
+}
+
+var (
+	attemptsTable = &Table{
+		Name: "contact_attempts", kind: kindAttempt,
+		Columns: []string{"attempt_id", "campaign_id", "account_id", "phone", "channel", "node_id", "trunk", "attempt_no",
+			"started_at", "answered_at", "ended_at", "ring_ms", "talk_ms", "sip_code", "disposition", "reason", "amd",
+			"agent_id", "abandoned", "dtmf", "ivr_path", "promise_amount", "promise_date", "currency", "message_sid",
+			"message_status", "country", "local_hour", "local_weekday", "ver"},
+		appendRow: func(b driver.Batch, rec []byte) error {
+			var a Attempt
+			if err := a.UnmarshalBinary(rec); err != nil {
+				return err
+			}
+			return b.Append(a.AttemptID, a.CampaignID, a.AccountID, a.Phone, string(a.Channel), a.NodeID, a.Trunk, a.AttemptNo,
+				a.StartedAt, orEpoch(a.AnsweredAt), orEpoch(a.EndedAt), a.RingMS, a.TalkMS, a.SIPCode, a.Disposition, a.Reason, a.AMD,
+				a.AgentID, b2u8(a.Abandoned), a.DTMF, a.IVRPath, a.PromiseAmount, orEpoch(a.PromiseDate), a.Currency, a.MessageSID,
+				a.MessageStatus, a.Country, a.LocalHour, a.LocalWeekday, a.Ver)
+		},
+	}
+	promisesTable = &Table{
+		Name: "promises", kind: kindPromise,
+		Columns: []string{"promise_id", "campaign_id", "account_id", "attempt_id", "channel", "created_at", "due_date",
+			"amount", "currency", "status", "node_id", "ver"},
+		appendRow: func(b driver.Batch, rec []byte) error {
+			var p Promise
+			if err := p.UnmarshalBinary(rec); err != nil {
+				return err
+			}
+			return b.Append(p.PromiseID, p.CampaignID, p.AccountID, p.AttemptID, string(p.Channel), p.CreatedAt,
+				orEpoch(p.DueDate), p.Amount, p.Currency, p.Status, p.NodeID, p.Ver)
+		},
+	}
+	paymentsTable = &Table{
+		Name: "payments", kind: kindPayment,
+		Columns: []string{"payment_id", "campaign_id", "account_id", "promise_id", "paid_at", "amount", "currency",
+			"method", "reference", "ver"},
+		appendRow: func(b driver.Batch, rec []byte) error {
+			var p Payment
+			if err := p.UnmarshalBinary(rec); err != nil {
+				return err
+			}
+			return b.Append(p.PaymentID, p.CampaignID, p.AccountID, p.PromiseID, p.PaidAt, p.Amount, p.Currency,
+				p.Method, p.Reference, p.Ver)
+		},
+	}
+)
+
+// Tables lists every table the writer inserts into, in a fixed order.
+func Tables() []*Table { return []*Table{attemptsTable, promisesTable, paymentsTable} }
+
+// TableOf returns the table a spooled record belongs to.
+func TableOf(rec []byte) (*Table, error) {
+	if len(rec) == 0 {
+		return nil, fmt.Errorf("empty record")
+	}
+	for _, t := range Tables() {
+		if t.kind == rec[0] {
+			return t, nil
+		}
+	}
+	return nil, fmt.Errorf("record kind %d: unknown", rec[0])
+}
