@@ -1,0 +1,110 @@
+package queue
+
+import (
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// Duration is a time.Duration written as "90s", "30m", "48h" in JSON and YAML.
+type Duration time.Duration
+
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
+
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("duration: want a string like \"30m\": %w", err)
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("duration %q: %w", s, err)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// Campaign modes.
+const (
+	ModeIVR         = "ivr"         // agentless: reminder scripts
+	ModePredictive  = "predictive"  // paced against agent availability
+	ModeProgressive = "progressive" // one line per idle agent
+)
+
+// RetryPolicy says when an account is tried again after an attempt.
+type RetryPolicy struct {
+	// MaxAttempts per account in this campaign; 0 means the default, 6.
+	MaxAttempts int `json:"max_attempts,omitempty"`
+	// Delays per disposition (busy, no_answer, machine, network_error, ...);
+	// "default" applies to the rest.
+	Delays map[string]Duration `json:"delays,omitempty"`
+}
+
+// Campaign is a campaign's definition as the API stores it.
+type Campaign struct {
+	ID       string      `json:"id"`
+	Name     string      `json:"name"`
+	Mode     string      `json:"mode"`
+	Trunk    string      `json:"trunk,omitempty"`
+	CallerID string      `json:"caller_id,omitempty"`
+	TimeZone string      `json:"time_zone"` // default IANA zone for debtors
+	Country  string      `json:"country"`   // ISO 3166-1 alpha-2: default region for numbers
+	Profile  string      `json:"profile"`   // compliance profile: US, UK, CO, MX, CL, PE or a configured one
+	Currency string      `json:"currency,omitempty"`
+	Retry    RetryPolicy `json:"retry"`
+	Created  time.Time   `json:"created_at"`
+	Updated  time.Time   `json:"updated_at"`
+}
+
+var campaignIDRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
+
+// ValidCampaignID reports whether id can name a campaign (it becomes part of
+// Redis keys and their hash-slot tag, so braces and spaces are out).
+func ValidCampaignID(id string) bool { return campaignIDRe.MatchString(id) }
+
+// Normalize fills defaults and validates; the error names the field.
+func (c *Campaign) Normalize() error {
+	if !ValidCampaignID(c.ID) {
+		return fmt.Errorf("campaign id %q: 1-64 of A-Z a-z 0-9 _ . - starting with a letter or digit", c.ID)
+	}
+	if c.Name == "" {
+		c.Name = c.ID
+	}
+	c.Mode = strings.ToLower(c.Mode)
+	if c.Mode == "" {
+		c.Mode = ModeIVR
+	}
+	switch c.Mode {
+	case ModeIVR, ModePredictive, ModeProgressive:
+	default:
+		return fmt.Errorf("campaign %s: mode %q: want ivr, predictive or progressive", c.ID, c.Mode)
+	}
+	c.Country = strings.ToUpper(c.Country)
+	if len(c.Country) != 2 {
+		return fmt.Errorf("campaign %s: country %q: want an ISO 3166 two-letter code", c.ID, c.Country)
+	}
+	if c.Profile == "" {
+		c.Profile = c.Country
+	}
+	if c.TimeZone == "" {
+		return fmt.Errorf("campaign %s: time_zone is required (IANA, e.g. America/Bogota)", c.ID)
+	}
+	if _, err := time.LoadLocation(c.TimeZone); err != nil {
+		return fmt.Errorf("campaign %s: time_zone %q: %w", c.ID, c.TimeZone, err)
+	}
+	c.Currency = strings.ToUpper(c.Currency)
+	if c.Retry.MaxAttempts < 0 {
+		return fmt.Errorf("campaign %s: retry.max_attempts %d is negative", c.ID, c.Retry.MaxAttempts)
+	}
+	if c.Retry.MaxAttempts == 0 {
+		c.Retry.MaxAttempts = 6
+	}
+	for k, d := range c.Retry.Delays {
+		if d < 0 {
+			return fmt.Errorf("campaign %s: retry.delays.%s is negative", c.ID, k)
+		}
+	}
+	return nil
+}
