@@ -33,6 +33,10 @@ const (
 	ModeProgressive = "progressive" // one line per idle agent
 )
 
+// ProfileAuto applies to each debtor the compliance profile of the account's
+// own country, for campaigns that span countries.
+const ProfileAuto = "auto"
+
 // RetryPolicy says when an account is tried again after an attempt.
 type RetryPolicy struct {
 	// MaxAttempts per account in this campaign; 0 means the default, 6.
@@ -51,7 +55,7 @@ type Campaign struct {
 	CallerID string      `json:"caller_id,omitempty"`
 	TimeZone string      `json:"time_zone"` // default IANA zone for debtors
 	Country  string      `json:"country"`   // ISO 3166-1 alpha-2: default region for numbers
-	Profile  string      `json:"profile"`   // compliance profile: US, UK, CO, MX, CL, PE or a configured one
+	Profile  string      `json:"profile"`   // compliance profile: US, UK, CO, MX, CL, PE, a configured one, or ProfileAuto
 	Currency string      `json:"currency,omitempty"`
 	Retry    RetryPolicy `json:"retry"`
 	Created  time.Time   `json:"created_at"`

@@ -1,0 +1,54 @@
+# Quick start: `make demo`, then `make test`. See README.md.
+GO         ?= go
+BIN        := bin/marcador
+DEV_CONFIG := deploy/dev/marcador.yaml
+VERSION    := $(shell git describe --always --dirty 2>/dev/null || echo dev)
+
+.PHONY: all build demo test vet dev-up dev-down bench-analytics fuzz clean
+
+all: build
+
+build:
+	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/marcador
+
+dev-up:
+	deploy/dev/up.sh
+
+dev-down:
+	deploy/dev/down.sh
+
+# Dev services up, schema migrated, demo run. Services stay up afterwards
+# (`make dev-down` stops them).
+demo: build dev-up
+	$(BIN) migrate -config $(DEV_CONFIG)
+	$(BIN) demo -config $(DEV_CONFIG)
+
+vet:
+	$(GO) vet ./...
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+# Runs every test with -race against real Redis and ClickHouse. Starts the dev
+# services if they are not running, and stops the ones it started.
+test:
+	@was_up=0; redis-cli -p 16379 ping >/dev/null 2>&1 && was_up=1; \
+	deploy/dev/up.sh || exit 1; \
+	status=0; \
+	$(MAKE) --no-print-directory vet || status=$$?; \
+	if [ $$status -eq 0 ]; then $(GO) test -race -count=1 -timeout 20m ./... || status=$$?; fi; \
+	if [ $$was_up -eq 0 ]; then deploy/dev/down.sh; fi; \
+	exit $$status
+
+bench-analytics: build dev-up
+	$(BIN) bench analytics -config $(DEV_CONFIG) -rows 1000000 -json
+
+# Short runs of every fuzz target (each also runs its seeds in `make test`).
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz'); do \
+	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime 20s $$pkg || exit 1; \
+	  done; \
+	done
+
+clean:
+	rm -rf bin

@@ -1,0 +1,284 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/nyaruka/phonenumbers"
+	"github.com/shopspring/decimal"
+
+	"github.com/marcador/marcador/analytics"
+	"github.com/marcador/marcador/cmd/marcador/internal/httpapi"
+	"github.com/marcador/marcador/cmd/marcador/internal/portfolio"
+	"github.com/marcador/marcador/queue"
+)
+
+// The demo's campaigns: reminders before the due date, collection after it.
+var demoCampaigns = []queue.Campaign{
+	{ID: "demo-preventive", Name: "Recordatorio preventivo", Mode: queue.ModeIVR, Country: "MX",
+		TimeZone: "America/Mexico_City", Profile: queue.ProfileAuto, Trunk: "sim", CallerID: "+525550000100",
+		Retry: queue.RetryPolicy{MaxAttempts: 3, Delays: map[string]queue.Duration{"no_answer": queue.Duration(4 * time.Hour), "busy": queue.Duration(30 * time.Minute)}}},
+	{ID: "demo-overdue", Name: "Cobranza temprana y tardía", Mode: queue.ModePredictive, Country: "MX",
+		TimeZone: "America/Mexico_City", Profile: queue.ProfileAuto, Trunk: "sim", CallerID: "+525550000200",
+		Retry: queue.RetryPolicy{MaxAttempts: 6, Delays: map[string]queue.Duration{"no_answer": queue.Duration(2 * time.Hour), "busy": queue.Duration(15 * time.Minute), "machine": queue.Duration(6 * time.Hour)}}},
+}
+
+func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("demo", "demo [-config FILE] [-debtors N] [-seed N]", stderr)
+	cfgPath := fs.String("config", "", "YAML config file (make demo passes deploy/dev/marcador.yaml)")
+	n := fs.Int("debtors", 1000, "debtors in the generated portfolio")
+	seed := fs.Int64("seed", 2026, "portfolio generator seed (same seed, same debtors)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(*cfgPath)
+	if err != nil {
+		return err
+	}
+	cfg.Log.Level = "warn" // the demo prints its own story
+	log := newLogger(cfg.Log, stderr)
+	rdb := newRedis(cfg.Redis)
+	defer rdb.Close()
+	if err := pingRedis(ctx, rdb, cfg.Redis); err != nil {
+		return fmt.Errorf("%w (start the dev services: make dev-up)", err)
+	}
+	conn, err := analytics.Open(ctx, chOptions(cfg.ClickHouse))
+	if err != nil {
+		return fmt.Errorf("%w (start the dev services: make dev-up)", err)
+	}
+	defer conn.Close()
+	if _, err := analytics.Migrate(ctx, conn, cfg.ClickHouse.Database); err != nil {
+		return err
+	}
+	store := newStore(rdb, cfg, log)
+	now := time.Now()
+
+	p := func(format string, a ...any) { fmt.Fprintf(stdout, format, a...) }
+	p("\n== Marcador demo ==\n")
+	p("Redis %s · ClickHouse %s (database %s) · node %s\n\n", redisAddr(cfg.Redis), cfg.ClickHouse.Addr, cfg.ClickHouse.Database, cfg.NodeID)
+
+	// 1. The API, served in-process on a loopback port, exactly as `serve` does.
+	const token = "demo-token-0123456789abcdef"
+	api := httpapi.New(httpapi.Options{Store: store, Tokens: []string{token}, Now: time.Now, Logger: log})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: api, ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(ln)
+	defer srv.Close()
+	base := "http://" + ln.Addr().String() + "/api/v1"
+	call := func(method, path, ctype string, body []byte, out any) (int, error) {
+		req, _ := http.NewRequestWithContext(ctx, method, base+path, bytes.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Content-Type", ctype)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return 0, err
+		}
+		defer resp.Body.Close()
+		return resp.StatusCode, json.NewDecoder(resp.Body).Decode(out)
+	}
+
+	p("1. Campaigns (POST %s/campaigns)\n", base)
+	for _, c := range demoCampaigns {
+		b, _ := json.Marshal(c)
+		var saved queue.Campaign
+		code, err := call("POST", "/campaigns", "application/json", b, &saved)
+		if err != nil || code >= 300 {
+			return fmt.Errorf("create campaign %s: HTTP %d %v", c.ID, code, err)
+		}
+		p("   %-16s %-28s mode=%-11s profile=%s retry max=%d\n", saved.ID, saved.Name, saved.Mode, saved.Profile, saved.Retry.MaxAttempts)
+	}
+
+	// 2. A generated portfolio, uploaded as the CSV a creditor would send.
+	debtors := portfolio.Generate(portfolio.Options{N: *n, Countries: []string{"MX", "CO", "CL"}, Seed: *seed, Now: now})
+	var pre, over []queue.Account
+	for _, a := range debtors {
+		if a.DaysPastDue > 0 {
+			over = append(over, a)
+		} else {
+			pre = append(pre, a)
+		}
+	}
+	p("\n2. Portfolio: %d debtors generated (seed %d), uploaded as CSV with national-format phones\n", len(debtors), *seed)
+	for _, part := range []struct {
+		id    string
+		accts []queue.Account
+		bad   bool
+	}{{"demo-preventive", pre, false}, {"demo-overdue", over, true}} {
+		csvBody := portfolioCSV(part.accts, part.bad)
+		var res struct {
+			Received int              `json:"received"`
+			Loaded   queue.LoadResult `json:"loaded"`
+			Rejected int              `json:"rejected"`
+			Errors   []struct {
+				Row       int    `json:"row"`
+				AccountID string `json:"account_id"`
+				Field     string `json:"field"`
+				Reason    string `json:"reason"`
+			} `json:"errors"`
+		}
+		code, err := call("POST", "/campaigns/"+part.id+"/contacts", "text/csv", csvBody, &res)
+		if err != nil || code >= 300 && code != http.StatusUnprocessableEntity {
+			return fmt.Errorf("upload to %s: HTTP %d %v", part.id, code, err)
+		}
+		p("   %-16s rows=%d inserted=%d updated=%d rejected=%d\n", part.id, res.Received, res.Loaded.Inserted, res.Loaded.Updated, res.Rejected)
+		for _, e := range res.Errors {
+			p("      row %d (%s) %s: %s\n", e.Row, e.AccountID, e.Field, e.Reason)
+		}
+	}
+	p("   (a second run updates the same accounts by id: uploads are idempotent)\n")
+
+	// 3. What the portfolio holds.
+	p("\n3. Portfolio by country\n")
+	printPortfolio(stdout, debtors)
+
+	// 4. Queue state, as GET /campaigns/{id} reports it.
+	p("\n4. Queue state (GET %s/campaigns/{id})\n", base)
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "   campaign\taccounts\tdue\tdue now\tleased\tdone\n")
+	for _, c := range demoCampaigns {
+		var v struct {
+			Queue queue.Counts `json:"queue"`
+		}
+		if code, err := call("GET", "/campaigns/"+c.ID, "", nil, &v); err != nil || code != 200 {
+			return fmt.Errorf("get campaign %s: HTTP %d %v", c.ID, code, err)
+		}
+		q := v.Queue
+		fmt.Fprintf(tw, "   %s\t%d\t%d\t%d\t%d\t%d\n", c.ID, q.Accounts, q.Due, q.DueNow, q.Leased, q.Done)
+	}
+	tw.Flush()
+
+	// 5. A claim, as a dialer node makes it: leased atomically, then returned.
+	leases, err := store.Claim(ctx, "demo-overdue", 5, now)
+	if err != nil {
+		return err
+	}
+	p("\n5. A dialer node claims %d due contacts atomically (Lua, one hash slot), leases expire in 2m:\n", len(leases))
+	for _, l := range leases {
+		p("   %s  %-34s %s  %s %s  %d days past due\n", l.Account.ID, l.Account.Name, l.Account.Phones[0].Number, l.Account.Balance.StringFixed(2), l.Account.Currency, l.Account.DaysPastDue)
+	}
+	for _, l := range leases {
+		if err := store.Reschedule(ctx, l, now, "demo: returned unworked"); err != nil {
+			return err
+		}
+	}
+	p("   ...and returns them unworked (the dialer that places the calls arrives with the SIP issue).\n")
+
+	// 6. ClickHouse, read back.
+	p("\n6. ClickHouse (%s)\n", cfg.ClickHouse.Database)
+	return printClickHouse(ctx, stdout, conn, cfg.ClickHouse.Database)
+}
+
+// portfolioCSV renders accounts the way a creditor's export looks: national
+// phone formats, DD/MM/YYYY dates; bad adds rows an operator must fix.
+func portfolioCSV(accts []queue.Account, bad bool) []byte {
+	var b bytes.Buffer
+	w := csv.NewWriter(&b)
+	w.Write([]string{"account_id", "name", "national_id", "phone1", "phone2", "balance", "currency", "due_date", "country", "segment", "product"})
+	for _, a := range accts {
+		phones := []string{"", ""}
+		for i, ph := range a.Phones {
+			if i < 2 {
+				phones[i] = national(ph.Number)
+			}
+		}
+		due := a.DueDate
+		if t, err := time.Parse(queue.DateLayout, due); err == nil {
+			due = t.Format("02/01/2006")
+		}
+		w.Write([]string{a.ID, a.Name, a.NationalID, phones[0], phones[1], a.Balance.StringFixed(2), a.Currency, due, a.Country, a.Segment, a.Fields["product"]})
+	}
+	if bad {
+		w.Write([]string{"BAD-1", "Teléfono Incompleto", "", "55 12", "", "1200.00", "MXN", "01/12/2026", "MX", "early", ""})
+		w.Write([]string{"", "Sin Identificador", "", "300 555 0101", "", "500000", "COP", "01/12/2026", "CO", "early", ""})
+		w.Write([]string{"BAD-3", "Fecha Imposible", "", "9 8765 4321", "", "90000", "CLP", "31/02/2026", "CL", "mid", ""})
+	}
+	w.Flush()
+	return b.Bytes()
+}
+
+func national(e164 string) string {
+	num, err := phonenumbers.Parse(e164, "")
+	if err != nil {
+		return e164
+	}
+	return phonenumbers.Format(num, phonenumbers.NATIONAL)
+}
+
+func printPortfolio(w io.Writer, debtors []queue.Account) {
+	type agg struct {
+		n        int
+		currency string
+		total    decimal.Decimal
+		segments map[string]int
+	}
+	by := map[string]*agg{}
+	for _, a := range debtors {
+		g := by[a.Country]
+		if g == nil {
+			g = &agg{currency: a.Currency, segments: map[string]int{}}
+			by[a.Country] = g
+		}
+		g.n++
+		g.total = g.total.Add(a.Balance)
+		g.segments[a.Segment]++
+	}
+	countries := make([]string, 0, len(by))
+	for c := range by {
+		countries = append(countries, c)
+	}
+	sort.Strings(countries)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "   country\tdebtors\tbalance\tsegments\n")
+	for _, c := range countries {
+		g := by[c]
+		var segs []string
+		for _, s := range []string{"preventive", "early", "mid", "late"} {
+			if g.segments[s] > 0 {
+				segs = append(segs, fmt.Sprintf("%s %d", s, g.segments[s]))
+			}
+		}
+		fmt.Fprintf(tw, "   %s\t%d\t%s %s\t%s\n", c, g.n, g.total.StringFixed(2), g.currency, strings.Join(segs, ", "))
+	}
+	tw.Flush()
+}
+
+func printClickHouse(ctx context.Context, w io.Writer, conn driver.Conn, db string) error {
+	rows, err := conn.Query(ctx, "SELECT version, name FROM "+db+".schema_migrations FINAL ORDER BY version")
+	if err != nil {
+		return err
+	}
+	var applied []string
+	for rows.Next() {
+		var v uint32
+		var name string
+		if err := rows.Scan(&v, &name); err != nil {
+			rows.Close()
+			return err
+		}
+		applied = append(applied, fmt.Sprintf("%03d %s", v, name))
+	}
+	rows.Close()
+	fmt.Fprintf(w, "   schema migrations applied: %s\n", strings.Join(applied, ", "))
+	for _, t := range analytics.Tables() {
+		var n uint64
+		if err := conn.QueryRow(ctx, "SELECT count() FROM "+db+"."+t.Name+" FINAL").Scan(&n); err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "   %-17s %d rows\n", t.Name, n)
+	}
+	return nil
+}

@@ -1,0 +1,304 @@
+// Package config reads marcador's YAML configuration, applies MARCADOR_*
+// environment overrides and validates it, failing on the first bad key with
+// the key's name and the reason. Every key has a default that works on one
+// machine with Redis on 127.0.0.1:6379 and ClickHouse on 127.0.0.1:9000.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"reflect"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is the whole file.
+type Config struct {
+	NodeID     string     `yaml:"node_id"`
+	Redis      Redis      `yaml:"redis"`
+	ClickHouse ClickHouse `yaml:"clickhouse"`
+	Spool      Spool      `yaml:"spool"`
+	HTTP       HTTP       `yaml:"http"`
+	Log        Log        `yaml:"log"`
+}
+
+// Redis: one of addr (single node), addrs (Cluster), or addrs + master_name (Sentinel).
+type Redis struct {
+	Addr       string   `yaml:"addr"`
+	Addrs      []string `yaml:"addrs"`
+	MasterName string   `yaml:"master_name"`
+	Password   string   `yaml:"password"`
+	DB         int      `yaml:"db"`
+}
+
+// ClickHouse is reached over the native protocol.
+type ClickHouse struct {
+	Addr     string `yaml:"addr"`
+	Database string `yaml:"database"`
+	Username string `yaml:"username"`
+	Password string `yaml:"password"`
+}
+
+// Spool is the attempt writer's on-disk spool and batching.
+type Spool struct {
+	Dir           string        `yaml:"dir"`
+	MaxBytes      ByteSize      `yaml:"max_bytes"`
+	Fsync         string        `yaml:"fsync"` // always, batch, never
+	BatchRows     int           `yaml:"batch_rows"`
+	FlushInterval time.Duration `yaml:"flush_interval"`
+}
+
+// HTTP is the API, metrics and health listener.
+type HTTP struct {
+	Listen    string   `yaml:"listen"`
+	APITokens []string `yaml:"api_tokens"`
+}
+
+// Log output.
+type Log struct {
+	Level  string `yaml:"level"`  // debug, info, warn, error
+	Format string `yaml:"format"` // text, json
+}
+
+// Default returns the configuration used for every key a file leaves out.
+func Default() Config {
+	host, _ := os.Hostname()
+	if host == "" {
+		host = "marcador-1"
+	}
+	return Config{
+		NodeID:     sanitizeNode(host),
+		Redis:      Redis{Addr: "127.0.0.1:6379"},
+		ClickHouse: ClickHouse{Addr: "127.0.0.1:9000", Database: "marcador", Username: "default"},
+		Spool:      Spool{Dir: "./spool", MaxBytes: 1 << 30, Fsync: "batch", BatchRows: 10000, FlushInterval: time.Second},
+		HTTP:       HTTP{Listen: "127.0.0.1:8080"},
+		Log:        Log{Level: "info", Format: "text"},
+	}
+}
+
+func sanitizeNode(s string) string {
+	s = regexp.MustCompile(`[^A-Za-z0-9_.-]`).ReplaceAllString(s, "-")
+	if len(s) > 64 {
+		s = s[:64]
+	}
+	return s
+}
+
+// Load reads path ("" means defaults only), then the environment, then validates.
+func Load(path string, environ []string) (Config, error) {
+	c := Default()
+	if path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return c, fmt.Errorf("config: %w", err)
+		}
+		if err := decode(b, &c); err != nil {
+			return c, fmt.Errorf("config %s: %w", path, err)
+		}
+	}
+	if err := applyEnv(&c, environ); err != nil {
+		return c, fmt.Errorf("config: %w", err)
+	}
+	if err := c.Validate(); err != nil {
+		return c, fmt.Errorf("config: %w", err)
+	}
+	return c, nil
+}
+
+func decode(b []byte, c *Config) error {
+	d := yaml.NewDecoder(bytes.NewReader(b))
+	d.KnownFields(true) // an unknown or misspelt key is an error, not silently ignored
+	if err := d.Decode(c); err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	return nil
+}
+
+// applyEnv sets keys from MARCADOR_<SECTION>_<KEY> variables, e.g.
+// MARCADOR_REDIS_ADDR, MARCADOR_HTTP_API_TOKENS (comma-separated),
+// MARCADOR_NODE_ID. Variables that name no key are ignored (MARCADOR_TEST_*
+// and MARCADOR_DEV_* belong to the test and dev tooling).
+func applyEnv(c *Config, environ []string) error {
+	vars := map[string]string{}
+	for _, kv := range environ {
+		if k, v, ok := strings.Cut(kv, "="); ok && strings.HasPrefix(k, "MARCADOR_") {
+			vars[k] = v
+		}
+	}
+	return walk(reflect.ValueOf(c).Elem(), "", func(key string, f reflect.Value) error {
+		name := "MARCADOR_" + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
+		v, ok := vars[name]
+		if !ok {
+			return nil
+		}
+		if err := setFromString(f, v); err != nil {
+			return fmt.Errorf("%s (from %s): %w", key, name, err)
+		}
+		return nil
+	})
+}
+
+// walk visits every leaf key with its dotted yaml name.
+func walk(v reflect.Value, prefix string, fn func(key string, f reflect.Value) error) error {
+	t := v.Type()
+	for i := range t.NumField() {
+		tag := strings.Split(t.Field(i).Tag.Get("yaml"), ",")[0]
+		if tag == "" || tag == "-" {
+			continue
+		}
+		key := tag
+		if prefix != "" {
+			key = prefix + "." + tag
+		}
+		f := v.Field(i)
+		if f.Kind() == reflect.Struct && f.Type() != reflect.TypeOf(time.Duration(0)) {
+			if err := walk(f, key, fn); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := fn(key, f); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func setFromString(f reflect.Value, s string) error {
+	switch f.Interface().(type) {
+	case time.Duration:
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			return err
+		}
+		f.SetInt(int64(d))
+		return nil
+	case ByteSize:
+		n, err := ParseByteSize(s)
+		if err != nil {
+			return err
+		}
+		f.SetInt(int64(n))
+		return nil
+	}
+	switch f.Kind() {
+	case reflect.String:
+		f.SetString(s)
+	case reflect.Int, reflect.Int64:
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return fmt.Errorf("%q is not a whole number", s)
+		}
+		f.SetInt(n)
+	case reflect.Bool:
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			return fmt.Errorf("%q is not true or false", s)
+		}
+		f.SetBool(b)
+	case reflect.Slice:
+		var parts []string
+		for p := range strings.SplitSeq(s, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				parts = append(parts, p)
+			}
+		}
+		f.Set(reflect.ValueOf(parts))
+	default:
+		return fmt.Errorf("cannot be set from the environment")
+	}
+	return nil
+}
+
+var nodeIDRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
+
+// Validate checks every key; the error starts with the key's dotted name.
+func (c *Config) Validate() error {
+	if !nodeIDRe.MatchString(c.NodeID) {
+		return fmt.Errorf("node_id %q: 1-64 of A-Z a-z 0-9 _ . -", c.NodeID)
+	}
+	r := c.Redis
+	switch {
+	case r.Addr == "" && len(r.Addrs) == 0:
+		return errors.New("redis.addr: empty (set addr, or addrs for Cluster/Sentinel)")
+	case r.MasterName != "" && len(r.Addrs) == 0:
+		return errors.New("redis.master_name: Sentinel needs redis.addrs (the sentinels)")
+	case r.DB < 0 || r.DB > 15:
+		return fmt.Errorf("redis.db %d: want 0-15", r.DB)
+	case r.DB != 0 && len(r.Addrs) > 1 && r.MasterName == "":
+		return errors.New("redis.db: Redis Cluster has only db 0")
+	}
+	if len(r.Addrs) == 0 {
+		if err := hostPort(r.Addr); err != nil {
+			return fmt.Errorf("redis.addr: %w", err)
+		}
+	}
+	for i, a := range r.Addrs {
+		if err := hostPort(a); err != nil {
+			return fmt.Errorf("redis.addrs[%d]: %w", i, err)
+		}
+	}
+	if err := hostPort(c.ClickHouse.Addr); err != nil {
+		return fmt.Errorf("clickhouse.addr: %w", err)
+	}
+	if !regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,63}$`).MatchString(c.ClickHouse.Database) {
+		return fmt.Errorf("clickhouse.database %q: letters, digits and _", c.ClickHouse.Database)
+	}
+	if c.ClickHouse.Username == "" {
+		return errors.New("clickhouse.username: empty")
+	}
+	s := c.Spool
+	switch {
+	case s.Dir == "":
+		return errors.New("spool.dir: empty")
+	case s.MaxBytes < 1<<20:
+		return fmt.Errorf("spool.max_bytes %d: at least 1MiB", s.MaxBytes)
+	case s.BatchRows < 1 || s.BatchRows > 1_000_000:
+		return fmt.Errorf("spool.batch_rows %d: want 1-1000000", s.BatchRows)
+	case s.FlushInterval < 10*time.Millisecond || s.FlushInterval > time.Minute:
+		return fmt.Errorf("spool.flush_interval %s: want 10ms-1m", s.FlushInterval)
+	}
+	switch strings.ToLower(s.Fsync) {
+	case "always", "batch", "never":
+	default:
+		return fmt.Errorf("spool.fsync %q: want always, batch or never", s.Fsync)
+	}
+	if err := hostPort(c.HTTP.Listen); err != nil {
+		return fmt.Errorf("http.listen: %w", err)
+	}
+	for i, t := range c.HTTP.APITokens {
+		if len(t) < 16 {
+			return fmt.Errorf("http.api_tokens[%d]: shorter than 16 characters", i)
+		}
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("log.level %q: want debug, info, warn or error", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		return fmt.Errorf("log.format %q: want text or json", c.Log.Format)
+	}
+	return nil
+}
+
+func hostPort(a string) error {
+	_, port, err := net.SplitHostPort(a)
+	if err != nil {
+		return fmt.Errorf("%q: want host:port", a)
+	}
+	if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
+		return fmt.Errorf("%q: bad port", a)
+	}
+	return nil
+}

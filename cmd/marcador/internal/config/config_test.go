@@ -1,0 +1,73 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func write(t *testing.T, body string) string {
+	p := filepath.Join(t.TempDir(), "m.yaml")
+	os.WriteFile(p, []byte(body), 0o600)
+	return p
+}
+
+func TestDefaultsAreValid(t *testing.T) {
+	c, err := Load("", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Redis.Addr != "127.0.0.1:6379" || c.ClickHouse.Addr != "127.0.0.1:9000" || c.Spool.Fsync != "batch" {
+		t.Fatalf("defaults %+v", c)
+	}
+}
+
+func TestFileAndEnv(t *testing.T) {
+	p := write(t, `
+node_id: n7
+redis: {addr: 127.0.0.1:16379, db: 2}
+clickhouse: {addr: 127.0.0.1:19000}
+spool: {dir: /tmp/sp, max_bytes: 64MiB, fsync: always, flush_interval: 250ms}
+http: {listen: 127.0.0.1:9090, api_tokens: [aaaaaaaaaaaaaaaa]}
+log: {level: debug, format: json}
+`)
+	c, err := Load(p, []string{"MARCADOR_REDIS_DB=3", "MARCADOR_HTTP_API_TOKENS=bbbbbbbbbbbbbbbb, cccccccccccccccc", "MARCADOR_TEST_FOO=1", "PATH=/bin"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.NodeID != "n7" || c.Redis.DB != 3 || c.Spool.MaxBytes != 64<<20 || c.Spool.FlushInterval != 250*time.Millisecond ||
+		len(c.HTTP.APITokens) != 2 || c.HTTP.APITokens[1] != "cccccccccccccccc" || c.ClickHouse.Database != "marcador" {
+		t.Fatalf("loaded %+v", c)
+	}
+}
+
+func TestErrorsNameTheKey(t *testing.T) {
+	cases := []struct{ yaml, env, want string }{
+		{"redis: {adr: x}", "", "field adr not found"},
+		{"unknown_top: 1", "", "field unknown_top not found"},
+		{"redis: {addr: nohostport}", "", "redis.addr"},
+		{"redis: {db: 99}", "", "redis.db"},
+		{"redis: {master_name: m}", "", "redis.master_name"},
+		{"spool: {fsync: sometimes}", "", "spool.fsync"},
+		{"spool: {max_bytes: lots}", "", "size \"lots\""},
+		{"spool: {max_bytes: 10}", "", "spool.max_bytes"},
+		{"http: {api_tokens: [short]}", "", "http.api_tokens[0]"},
+		{"log: {level: loud}", "", "log.level"},
+		{"clickhouse: {database: 'a-b'}", "", "clickhouse.database"},
+		{"node_id: 'a b'", "", "node_id"},
+		{"", "MARCADOR_REDIS_DB=two", "redis.db (from MARCADOR_REDIS_DB)"},
+		{"", "MARCADOR_SPOOL_FLUSH_INTERVAL=soon", "spool.flush_interval (from MARCADOR_SPOOL_FLUSH_INTERVAL)"},
+	}
+	for _, tc := range cases {
+		var env []string
+		if tc.env != "" {
+			env = []string{tc.env}
+		}
+		_, err := Load(write(t, tc.yaml), env)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q %q: err = %v, want mention of %q", tc.yaml, tc.env, err, tc.want)
+		}
+	}
+}

@@ -1,0 +1,129 @@
+// Package httpapi is marcador serve's HTTP surface: the JSON API under
+// /api/v1/ (bearer tokens), Prometheus metrics on /metrics and health on
+// /healthz. Handlers are small values composed on a ServeMux.
+package httpapi
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/marcador/marcador/queue"
+)
+
+// Options wires the API to its dependencies.
+type Options struct {
+	Store *queue.Store
+	// Tokens are the accepted bearer tokens; with none, every API call is 401.
+	Tokens []string
+	// Gatherer serves /metrics. Optional.
+	Gatherer prometheus.Gatherer
+	// Checks run by /healthz, by name (e.g. "redis", "clickhouse").
+	Checks map[string]func(context.Context) error
+	// Now is the clock (injected so tests control "due now").
+	Now    func() time.Time
+	Logger *slog.Logger
+	// MaxUpload bounds a contacts upload body. Default 64 MiB.
+	MaxUpload int64
+}
+
+// API is an http.Handler.
+type API struct {
+	opt Options
+	log *slog.Logger
+	mux *http.ServeMux
+}
+
+// New builds the handler tree.
+func New(opt Options) *API {
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	if opt.Logger == nil {
+		opt.Logger = slog.Default()
+	}
+	if opt.MaxUpload <= 0 {
+		opt.MaxUpload = 64 << 20
+	}
+	a := &API{opt: opt, log: opt.Logger, mux: http.NewServeMux()}
+	api := func(pattern string, h http.HandlerFunc) { a.mux.Handle(pattern, a.auth(h)) }
+	api("POST /api/v1/campaigns", a.putCampaign)
+	api("GET /api/v1/campaigns/{id}", a.getCampaign)
+	api("POST /api/v1/campaigns/{id}/contacts", a.uploadContacts)
+	// Anything else under /api/v1/ is still behind auth, then 404.
+	api("/api/v1/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no route %s %s", r.Method, r.URL.Path))
+	})
+	if opt.Gatherer != nil {
+		a.mux.Handle("GET /metrics", promhttp.HandlerFor(opt.Gatherer, promhttp.HandlerOpts{}))
+	}
+	a.mux.HandleFunc("GET /healthz", a.health)
+	return a
+}
+
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.mux.ServeHTTP(w, r) }
+
+// auth accepts "Authorization: Bearer <token>" matching a configured token.
+func (a *API) auth(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if ok && got != "" {
+			for _, t := range a.opt.Tokens {
+				if subtle.ConstantTimeCompare([]byte(got), []byte(t)) == 1 {
+					next.ServeHTTP(w, r)
+					return
+				}
+			}
+		}
+		a.log.Info("api: unauthorized", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr, "had_token", ok)
+		w.Header().Set("WWW-Authenticate", `Bearer realm="marcador"`)
+		writeError(w, http.StatusUnauthorized, "missing or invalid bearer token")
+	})
+}
+
+func (a *API) health(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
+	defer cancel()
+	out := map[string]string{}
+	code := http.StatusOK
+	for name, check := range a.opt.Checks {
+		if err := check(ctx); err != nil {
+			out[name] = "down: " + err.Error()
+			code = http.StatusServiceUnavailable
+		} else {
+			out[name] = "ok"
+		}
+	}
+	writeJSON(w, code, out)
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+func writeError(w http.ResponseWriter, code int, msg string) {
+	writeJSON(w, code, map[string]string{"error": msg})
+}
+
+// storeError maps a store error to a status.
+func (a *API) storeError(w http.ResponseWriter, err error) {
+	if errors.Is(err, queue.ErrNotFound) {
+		writeError(w, http.StatusNotFound, err.Error())
+		return
+	}
+	a.log.Error("api: store", "err", err)
+	writeError(w, http.StatusServiceUnavailable, err.Error())
+}

@@ -1,0 +1,105 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/marcador/marcador/analytics"
+	"github.com/marcador/marcador/cmd/marcador/internal/httpapi"
+	"github.com/marcador/marcador/queue"
+)
+
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("serve", "serve [-config FILE]", stderr)
+	cfgPath := fs.String("config", "", "YAML config file (default: built-in defaults plus MARCADOR_* environment)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(*cfgPath)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg.Log, stderr).With("node", cfg.NodeID)
+
+	rdb := newRedis(cfg.Redis)
+	defer rdb.Close()
+	if err := pingRedis(ctx, rdb, cfg.Redis); err != nil {
+		return err // queues live in Redis: nothing useful runs without it
+	}
+	// ClickHouse may be down: the writer spools until it returns.
+	conn, err := analytics.Dial(chOptions(cfg.ClickHouse))
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	mctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	if _, err := analytics.Migrate(mctx, conn, cfg.ClickHouse.Database); err != nil {
+		log.Warn("clickhouse schema not checked; attempts are spooled until ClickHouse answers", "err", err)
+	}
+	cancel()
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	w, err := newWriter(conn, cfg, log, reg)
+	if err != nil {
+		return err
+	}
+	defer w.Close()
+	store := newStore(rdb, cfg, log)
+	reg.MustRegister(queue.NewCollector(store, time.Now))
+
+	tokens := cfg.HTTP.APITokens
+	if len(tokens) == 0 {
+		b := make([]byte, 24)
+		rand.Read(b)
+		tokens = []string{hex.EncodeToString(b)}
+		log.Warn("http.api_tokens is empty: generated a token for this run only; set http.api_tokens to keep one",
+			"token", tokens[0])
+	}
+	api := httpapi.New(httpapi.Options{
+		Store: store, Tokens: tokens, Gatherer: reg, Now: time.Now, Logger: log,
+		Checks: map[string]func(context.Context) error{
+			"redis":      func(ctx context.Context) error { return rdb.Ping(ctx).Err() },
+			"clickhouse": func(ctx context.Context) error { return conn.Ping(ctx) },
+		},
+	})
+	ln, err := net.Listen("tcp", cfg.HTTP.Listen)
+	if err != nil {
+		return fmt.Errorf("http.listen %s: %w", cfg.HTTP.Listen, err)
+	}
+	srv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second}
+
+	wctx, stopWriter := context.WithCancel(context.Background())
+	writerDone := make(chan error, 1)
+	go func() { writerDone <- w.Run(wctx) }()
+	httpDone := make(chan error, 1)
+	go func() { httpDone <- srv.Serve(ln) }()
+	log.Info("marcador serving", "http", ln.Addr().String(), "redis", redisAddr(cfg.Redis),
+		"clickhouse", cfg.ClickHouse.Addr, "spool", cfg.Spool.Dir, "version", version)
+
+	select {
+	case <-ctx.Done():
+	case err := <-httpDone:
+		if !errors.Is(err, http.ErrServerClosed) {
+			log.Error("http server stopped", "err", err)
+		}
+	}
+	log.Info("shutting down")
+	sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer scancel()
+	_ = srv.Shutdown(sctx)
+	stopWriter() // Run makes a last bounded flush; the rest stays spooled
+	<-writerDone
+	log.Info("stopped", "rows_left_in_spool", w.Queued())
+	return nil
+}

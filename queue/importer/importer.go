@@ -1,0 +1,244 @@
+// Package importer turns uploaded contact lists (CSV or JSON) into accounts.
+// Every problem with one row becomes a RowError for that row; the other rows
+// still load. Only an unreadable stream or an unusable header fails the upload.
+package importer
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/marcador/marcador/queue"
+	"github.com/marcador/marcador/queue/phone"
+)
+
+// Options carry the campaign's defaults.
+type Options struct {
+	Country         string    // default region for numbers and Account.Country
+	DefaultTimeZone string    // used when neither the row nor the number gives a zone
+	Currency        string    // when the row has none
+	Now             time.Time // for days_past_due when only a due date is given
+}
+
+// RowError is one rejected row. Row counts data rows from 1 in upload order
+// (for CSV, the header is not counted: spreadsheet line = Row + 1).
+type RowError struct {
+	Row       int    `json:"row"`
+	AccountID string `json:"account_id,omitempty"`
+	Field     string `json:"field,omitempty"`
+	Reason    string `json:"reason"`
+}
+
+func (e RowError) Error() string {
+	id := ""
+	if e.AccountID != "" {
+		id = " (" + e.AccountID + ")"
+	}
+	if e.Field != "" {
+		return fmt.Sprintf("row %d%s: %s: %s", e.Row, id, e.Field, e.Reason)
+	}
+	return fmt.Sprintf("row %d%s: %s", e.Row, id, e.Reason)
+}
+
+// Result is what an upload produced.
+type Result struct {
+	Accounts []queue.Account
+	Errors   []RowError
+}
+
+// record is one row as field name → raw value, before validation.
+type record struct {
+	row    int
+	fields map[string]string
+	phones []string
+	extra  map[string]string
+}
+
+// known are the recognised column names (after aliasing).
+var known = map[string]bool{
+	"account_id": true, "name": true, "national_id": true, "balance": true, "currency": true, "due_date": true,
+	"days_past_due": true, "country": true, "time_zone": true, "language": true, "segment": true,
+}
+
+// canonical maps a header to its field name ("" for a phone column).
+func canonical(h string) (name string, isPhone bool) {
+	h = strings.ToLower(strings.TrimSpace(h))
+	h = strings.ReplaceAll(h, " ", "_")
+	switch h {
+	case "id", "account", "account_id", "cuenta":
+		return "account_id", false
+	case "phone", "phones", "telefono", "teléfono":
+		return "", true
+	case "timezone", "tz":
+		return "time_zone", false
+	}
+	if strings.HasPrefix(h, "phone") {
+		if n, err := strconv.Atoi(h[len("phone"):]); err == nil && n >= 1 && n <= 9 {
+			return "", true
+		}
+	}
+	return h, false
+}
+
+// build validates one record into an account, or returns the row's error.
+func build(r record, opt Options, seen map[string]int) (queue.Account, *RowError) {
+	f := r.fields
+	id := strings.TrimSpace(f["account_id"])
+	fail := func(field, format string, a ...any) (queue.Account, *RowError) {
+		return queue.Account{}, &RowError{Row: r.row, AccountID: id, Field: field, Reason: fmt.Sprintf(format, a...)}
+	}
+	for k, v := range f {
+		if !utf8.ValidString(v) {
+			return fail(k, "not valid UTF-8 (save the file as UTF-8)")
+		}
+	}
+	for k, v := range r.extra {
+		if !utf8.ValidString(v) || !utf8.ValidString(k) {
+			return fail(k, "not valid UTF-8 (save the file as UTF-8)")
+		}
+	}
+	for _, p := range r.phones {
+		if !utf8.ValidString(p) {
+			return fail("phone", "not valid UTF-8 (save the file as UTF-8)")
+		}
+	}
+	if id == "" {
+		return fail("account_id", "missing")
+	}
+	if len(id) > 128 {
+		return fail("account_id", "longer than 128 characters")
+	}
+	if first, dup := seen[id]; dup {
+		return fail("account_id", "duplicate of row %d in this upload (the first is kept)", first)
+	}
+	a := queue.Account{
+		ID: id, Name: strings.TrimSpace(f["name"]), NationalID: strings.TrimSpace(f["national_id"]),
+		Country: strings.ToUpper(strings.TrimSpace(f["country"])), TimeZone: strings.TrimSpace(f["time_zone"]),
+		Language: strings.TrimSpace(f["language"]), Segment: strings.TrimSpace(f["segment"]),
+		Currency: strings.ToUpper(strings.TrimSpace(f["currency"])), Fields: r.extra,
+	}
+	if a.Country == "" {
+		a.Country = strings.ToUpper(opt.Country)
+	}
+	if len(a.Country) != 2 {
+		return fail("country", "%q is not an ISO 3166 two-letter code", a.Country)
+	}
+	if a.Currency == "" {
+		a.Currency = strings.ToUpper(opt.Currency)
+	}
+	if a.TimeZone != "" {
+		if _, err := time.LoadLocation(a.TimeZone); err != nil || a.TimeZone == "Local" {
+			return fail("time_zone", "%q is not an IANA time zone (e.g. America/Bogota)", a.TimeZone)
+		}
+	}
+	if b := strings.TrimSpace(f["balance"]); b != "" {
+		v, err := parseAmount(b)
+		if err != nil {
+			return fail("balance", "%q is not an amount", b)
+		}
+		if v.IsNegative() {
+			return fail("balance", "%q is negative", b)
+		}
+		a.Balance = v
+	}
+	if d := strings.TrimSpace(f["due_date"]); d != "" {
+		t, err := parseDate(d)
+		if err != nil {
+			return fail("due_date", "%q: want YYYY-MM-DD or DD/MM/YYYY", d)
+		}
+		a.DueDate = t.Format(queue.DateLayout)
+		if !opt.Now.IsZero() {
+			today := time.Date(opt.Now.Year(), opt.Now.Month(), opt.Now.Day(), 0, 0, 0, 0, time.UTC)
+			a.DaysPastDue = max(0, int(today.Sub(t).Hours()/24))
+		}
+	}
+	if d := strings.TrimSpace(f["days_past_due"]); d != "" {
+		n, err := strconv.Atoi(d)
+		if err != nil || n < 0 || n > 36500 {
+			return fail("days_past_due", "%q is not a whole number of days", d)
+		}
+		a.DaysPastDue = n
+	}
+	if len(r.phones) == 0 {
+		return fail("phone", "missing")
+	}
+	for i, raw := range r.phones {
+		num, err := phone.Normalize(raw, a.Country)
+		if err != nil {
+			// One bad number rejects the row: the operator fixes the data
+			// rather than us silently dialling only some of the debtor's phones.
+			return fail(fmt.Sprintf("phone%d", i+1), "%v", err)
+		}
+		p := queue.Phone{Number: num}
+		switch {
+		case a.TimeZone != "":
+			p.TimeZones = []string{a.TimeZone}
+		default:
+			p.TimeZones = phone.TimeZones(num)
+			if len(p.TimeZones) == 0 && opt.DefaultTimeZone != "" {
+				p.TimeZones = []string{opt.DefaultTimeZone}
+			}
+		}
+		if slicesContainsNumber(a.Phones, num) {
+			continue
+		}
+		a.Phones = append(a.Phones, p)
+	}
+	if err := a.Validate(); err != nil {
+		return fail("", "%v", err)
+	}
+	seen[id] = r.row
+	return a, nil
+}
+
+func slicesContainsNumber(ps []queue.Phone, n string) bool {
+	for _, p := range ps {
+		if p.Number == n {
+			return true
+		}
+	}
+	return false
+}
+
+// parseAmount accepts the ways spreadsheets write amounts: "1250.50",
+// "1,250.50", "1.250,50", "1250,50", "1.250.000", "$ 1,250". When both
+// separators appear the last one is the decimal point; a lone separator
+// followed by exactly three digits, or a repeated one, groups thousands.
+func parseAmount(s string) (decimal.Decimal, error) {
+	s = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(s), "$"))
+	dot, comma := strings.LastIndex(s, "."), strings.LastIndex(s, ",")
+	decimalSep := byte(0)
+	switch {
+	case dot >= 0 && comma >= 0:
+		decimalSep = s[max(dot, comma)]
+	case dot >= 0 || comma >= 0:
+		i, sep := max(dot, comma), s[max(dot, comma)]
+		if strings.Count(s, string(sep)) == 1 && len(s)-i-1 != 3 {
+			decimalSep = sep
+		}
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == decimalSep:
+			b.WriteByte('.')
+		case c == '.' || c == ',' || c == ' ':
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return decimal.NewFromString(b.String())
+}
+
+func parseDate(s string) (time.Time, error) {
+	for _, layout := range []string{queue.DateLayout, "02/01/2006", "2/1/2006", "02-01-2006"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("bad date %q", s)
+}

@@ -1,0 +1,158 @@
+package importer
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+var opt = Options{Country: "MX", DefaultTimeZone: "America/Mexico_City", Currency: "MXN", Now: time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)}
+
+func TestParseAmount(t *testing.T) {
+	for in, want := range map[string]string{
+		"1250.50": "1250.5", "1,250.50": "1250.5", "1.250,50": "1250.5", "1250,50": "1250.5", "1.250.000": "1250000",
+		"1,250": "1250", "$ 1,250": "1250", "12.5": "12.5", "0": "0", "1 250 000": "1250000",
+	} {
+		got, err := parseAmount(in)
+		if err != nil || got.String() != want {
+			t.Errorf("parseAmount(%q) = %s, %v; want %s", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"abc", "", "1.2.3,4,5x"} {
+		if _, err := parseAmount(bad); err == nil {
+			t.Errorf("parseAmount(%q) accepted", bad)
+		}
+	}
+}
+
+func TestCSVGoodRows(t *testing.T) {
+	in := "\xEF\xBB\xBFAccount_ID;Nombre Cliente;Phone1;phone2;Balance;due_date;Country;segment\n" +
+		"C1;Valentina Gómez;300 123 4567;;1.250.000,00;01/11/2026;CO;early\n" +
+		"M1;Ana López;55 1234 5678;33 1234 5678;1250,50;2026-12-24;;\n"
+	res, err := ParseCSV(strings.NewReader(in), opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Errors) != 0 || len(res.Accounts) != 2 {
+		t.Fatalf("errors %v accounts %d", res.Errors, len(res.Accounts))
+	}
+	c := res.Accounts[0]
+	if c.ID != "C1" || c.Country != "CO" || c.Phones[0].Number != "+573001234567" || c.Balance.String() != "1250000" ||
+		c.DueDate != "2026-11-01" || c.DaysPastDue != 22 || c.Phones[0].TimeZones[0] != "America/Bogota" || c.Fields["nombre_cliente"] != "Valentina Gómez" {
+		t.Fatalf("C1 = %+v", c)
+	}
+	m := res.Accounts[1]
+	if m.Country != "MX" || m.Currency != "MXN" || len(m.Phones) != 2 || m.Phones[1].Number != "+523312345678" || m.DaysPastDue != 0 || m.Balance.String() != "1250.5" {
+		t.Fatalf("M1 = %+v", m)
+	}
+}
+
+func TestCSVBadRowsReportedRestLoaded(t *testing.T) {
+	in := "account_id,name,phone,balance,due_date,days_past_due,time_zone\n" +
+		"G1,Good,55 1234 5678,10,2026-11-01,,\n" + // 1
+		"B2,Bad phone,123,10,,,\n" + // 2
+		",No id,55 1234 5678,10,,,\n" + // 3
+		"B4,Bad date,55 1234 5678,10,2026-02-30,,\n" + // 4
+		"B5,Few,columns\n" + // 5
+		"B6,Bad \xff bytes,55 1234 5678,10,,,\n" + // 6
+		"B7,Neg,55 1234 5678,-5,,,\n" + // 7
+		"B8,Bad dpd,55 1234 5678,5,,many,\n" + // 8
+		"B9,Bad tz,55 1234 5678,5,,,Mars/Olympus\n" + // 9
+		"G1,Dup,55 1234 5678,5,,,\n" + // 10
+		"G11,Good with tz,55 1234 5678,5,,3,America/Tijuana\n" // 11
+	res, err := ParseCSV(strings.NewReader(in), opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[int]string{2: "phone1", 3: "account_id", 4: "due_date", 5: "columns", 6: "UTF-8", 7: "negative", 8: "days_past_due", 9: "time_zone", 10: "duplicate"}
+	got := map[int]string{}
+	for _, e := range res.Errors {
+		got[e.Row] = e.Error()
+	}
+	for row, frag := range want {
+		if !strings.Contains(got[row], frag) {
+			t.Errorf("row %d: error %q, want mention of %q", row, got[row], frag)
+		}
+	}
+	if len(res.Errors) != len(want) || len(res.Accounts) != 2 {
+		t.Fatalf("errors %d accounts %d: %v", len(res.Errors), len(res.Accounts), res.Errors)
+	}
+	if a := res.Accounts[1]; a.TimeZone != "America/Tijuana" || a.Phones[0].TimeZones[0] != "America/Tijuana" || a.DaysPastDue != 3 {
+		t.Fatalf("G11 = %+v", a)
+	}
+}
+
+func TestCSVHeaderErrors(t *testing.T) {
+	for in, frag := range map[string]string{
+		"":                "empty",
+		"name,phone\nx,1": "account_id",
+		"id,name\n1,x":    "phone",
+	} {
+		if _, err := ParseCSV(strings.NewReader(in), opt); err == nil || !strings.Contains(err.Error(), frag) {
+			t.Errorf("%q: err %v, want %q", in, err, frag)
+		}
+	}
+}
+
+func TestJSONShapes(t *testing.T) {
+	arr := `[{"id":"J1","phones":["55 1234 5678","+52 33 1234 5678"],"balance":1250.5,"fields":{"product":"tarjeta"},"branch":"Norte"},
+	         {"account_id":"J2","phone":"55 1234 5679","balance":"abc"},
+	         17,
+	         {"account_id":"J4","phone":"55 1234 5670","due_date":"24/12/2026"}]`
+	res, err := ParseJSON(strings.NewReader(arr), opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Accounts) != 2 || len(res.Errors) != 2 || res.Errors[0].Row != 2 || res.Errors[1].Row != 3 {
+		t.Fatalf("accounts %d errors %v", len(res.Accounts), res.Errors)
+	}
+	j1 := res.Accounts[0]
+	if len(j1.Phones) != 2 || j1.Fields["product"] != "tarjeta" || j1.Fields["branch"] != "Norte" || j1.Balance.String() != "1250.5" {
+		t.Fatalf("J1 = %+v", j1)
+	}
+	res, err = ParseJSON(strings.NewReader(`{"contacts":[{"id":"W","phone":"5512345678"}]}`), opt)
+	if err != nil || len(res.Accounts) != 1 {
+		t.Fatalf("wrapped: %v %+v", err, res)
+	}
+	for _, bad := range []string{`{`, `{"x":1}`, `"s"`} {
+		if _, err := ParseJSON(strings.NewReader(bad), opt); err == nil {
+			t.Errorf("%s accepted", bad)
+		}
+	}
+}
+
+func checkResult(t *testing.T, res Result) {
+	for _, a := range res.Accounts {
+		if err := a.Validate(); err != nil {
+			t.Fatalf("produced invalid account: %v", err)
+		}
+	}
+	for _, e := range res.Errors {
+		if e.Row < 1 || e.Reason == "" {
+			t.Fatalf("bad RowError %+v", e)
+		}
+	}
+}
+
+func FuzzParseCSV(f *testing.F) {
+	f.Add("account_id,phone\nA,55 1234 5678\n")
+	f.Add("id;phone1;balance\nA;5512345678;1.250,5\n\"B;x\n")
+	f.Add("id,phones,due_date\nA,55 1234 5678|33 1234 5678,01/02/2026\n")
+	f.Fuzz(func(t *testing.T, in string) {
+		res, err := ParseCSV(strings.NewReader(in), opt)
+		if err == nil {
+			checkResult(t, res)
+		}
+	})
+}
+
+func FuzzParseJSON(f *testing.F) {
+	f.Add(`[{"id":"A","phone":"5512345678"}]`)
+	f.Add(`{"contacts":[{"id":1,"phones":["x"],"fields":{"a":[1]}}]}`)
+	f.Fuzz(func(t *testing.T, in string) {
+		res, err := ParseJSON(strings.NewReader(in), opt)
+		if err == nil {
+			checkResult(t, res)
+		}
+	})
+}
