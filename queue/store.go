@@ -183,3 +183,18 @@ func (s *Store) Counts(ctx context.Context, campaign string, now time.Time) (Cou
 	}
 	return Counts{Accounts: acc.Val(), Due: due.Val(), DueNow: dueNow.Val(), Leased: leased.Val(), Done: done.Val()}, nil
 }
+
+// DeleteCampaign removes a campaign's definition, accounts, queue and leases.
+func (s *Store) DeleteCampaign(ctx context.Context, id string) error {
+	if err := checkID(id); err != nil {
+		return err
+	}
+	kk := k(id)
+	if err := s.rdb.Del(ctx, kk.def(), kk.accounts(), kk.due(), kk.leases(), kk.tokens(), kk.done(), kk.reasons(), kk.seq()).Err(); err != nil {
+		return fmt.Errorf("delete campaign %s: %w", id, err)
+	}
+	if err := s.rdb.SRem(ctx, campaignsKey, id).Err(); err != nil {
+		return fmt.Errorf("delete campaign %s: unregister: %w", id, err)
+	}
+	return nil
+}

@@ -93,6 +93,10 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 
 	p("1. Campaigns (POST %s/campaigns)\n", base)
 	for _, c := range demoCampaigns {
+		// Each run starts from a clean slate so its figures are reproducible.
+		if err := store.DeleteCampaign(ctx, c.ID); err != nil {
+			return err
+		}
 		b, _ := json.Marshal(c)
 		var saved queue.Campaign
 		code, err := call("POST", "/campaigns", "application/json", b, &saved)
@@ -139,7 +143,14 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			p("      row %d (%s) %s: %s\n", e.Row, e.AccountID, e.Field, e.Reason)
 		}
 	}
-	p("   (a second run updates the same accounts by id: uploads are idempotent)\n")
+	again := portfolioCSV(pre, false)
+	var res2 struct {
+		Loaded queue.LoadResult `json:"loaded"`
+	}
+	if code, err := call("POST", "/campaigns/demo-preventive/contacts", "text/csv", again, &res2); err != nil || code != 200 {
+		return fmt.Errorf("re-upload: HTTP %d %v", code, err)
+	}
+	p("   the same preventive file again: inserted=%d updated=%d (uploads are idempotent by account id)\n", res2.Loaded.Inserted, res2.Loaded.Updated)
 
 	// 3. What the portfolio holds.
 	p("\n3. Portfolio by country\n")
@@ -162,16 +173,16 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	tw.Flush()
 
 	// 5. A claim, as a dialer node makes it: leased atomically, then returned.
-	leases, err := store.Claim(ctx, "demo-overdue", 5, now)
+	leases, err := store.Claim(ctx, "demo-overdue", 5, time.Now())
 	if err != nil {
 		return err
 	}
 	p("\n5. A dialer node claims %d due contacts atomically (Lua, one hash slot), leases expire in 2m:\n", len(leases))
 	for _, l := range leases {
-		p("   %s  %-34s %s  %s %s  %d days past due\n", l.Account.ID, l.Account.Name, l.Account.Phones[0].Number, l.Account.Balance.StringFixed(2), l.Account.Currency, l.Account.DaysPastDue)
+		p("   %s  %-34s %s  %s %s  %d days past due\n", l.Account.ID, l.Account.Name, l.Account.Phones[0].Number, money(l.Account.Balance), l.Account.Currency, l.Account.DaysPastDue)
 	}
 	for _, l := range leases {
-		if err := store.Reschedule(ctx, l, now, "demo: returned unworked"); err != nil {
+		if err := store.Reschedule(ctx, l, time.Now(), "demo: returned unworked"); err != nil {
 			return err
 		}
 	}
@@ -251,7 +262,7 @@ func printPortfolio(w io.Writer, debtors []queue.Account) {
 				segs = append(segs, fmt.Sprintf("%s %d", s, g.segments[s]))
 			}
 		}
-		fmt.Fprintf(tw, "   %s\t%d\t%s %s\t%s\n", c, g.n, g.total.StringFixed(2), g.currency, strings.Join(segs, ", "))
+		fmt.Fprintf(tw, "   %s\t%d\t%s %s\t%s\n", c, g.n, money(g.total), g.currency, strings.Join(segs, ", "))
 	}
 	tw.Flush()
 }
@@ -281,4 +292,24 @@ func printClickHouse(ctx context.Context, w io.Writer, conn driver.Conn, db stri
 		fmt.Fprintf(w, "   %-17s %d rows\n", t.Name, n)
 	}
 	return nil
+}
+
+// money writes an amount with thousands grouped: 1,514,583,000.00.
+func money(d decimal.Decimal) string {
+	s := d.StringFixed(2)
+	intPart, frac, _ := strings.Cut(s, ".")
+	neg := strings.HasPrefix(intPart, "-")
+	intPart = strings.TrimPrefix(intPart, "-")
+	var b strings.Builder
+	for i, c := range intPart {
+		if i > 0 && (len(intPart)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	out := b.String() + "." + frac
+	if neg {
+		out = "-" + out
+	}
+	return out
 }

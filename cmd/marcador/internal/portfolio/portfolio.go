@@ -216,7 +216,7 @@ func Generate(opt Options) []queue.Account {
 		for range nPhones {
 			phones = append(phones, queue.Phone{Number: mobileNumber(r, c), TimeZones: []string{zone}})
 		}
-		dueOffset := r.IntN(111) - 90 // 90 days ago .. 20 days ahead
+		dueOffset := r.IntN(201) - 180 // 180 days ago .. 20 days ahead
 		due := today.AddDate(0, 0, dueOffset)
 		dpd := max(0, -dueOffset)
 		out = append(out, queue.Account{
