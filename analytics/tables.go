@@ -61,10 +61,7 @@ var (
 			if err := a.UnmarshalBinary(rec); err != nil {
 				return err
 			}
-			return b.Append(a.AttemptID, a.CampaignID, a.AccountID, a.Phone, string(a.Channel), a.NodeID, a.Trunk, a.AttemptNo,
-				a.StartedAt, orEpoch(a.AnsweredAt), orEpoch(a.EndedAt), a.RingMS, a.TalkMS, a.SIPCode, a.Disposition, a.Reason, a.AMD,
-				a.AgentID, b2u8(a.Abandoned), a.DTMF, a.IVRPath, a.PromiseAmount, orEpoch(a.PromiseDate), a.Currency, a.MessageSID,
-				a.MessageStatus, a.Country, a.LocalHour, a.LocalWeekday, a.Ver)
+			return AppendAttempt(b, &a)
 		},
 	}
 	promisesTable = &Table{
@@ -110,3 +107,15 @@ func TableOf(rec []byte) (*Table, error) {
 	}
 	return nil, fmt.Errorf("record kind %d: unknown", rec[0])
 }
+
+// AppendAttempt appends one attempt to a batch prepared with the
+// contact_attempts InsertSQL.
+func AppendAttempt(b driver.Batch, a *Attempt) error {
+	return b.Append(a.AttemptID, a.CampaignID, a.AccountID, a.Phone, string(a.Channel), a.NodeID, a.Trunk, a.AttemptNo,
+		a.StartedAt, orEpoch(a.AnsweredAt), orEpoch(a.EndedAt), a.RingMS, a.TalkMS, a.SIPCode, a.Disposition, a.Reason, a.AMD,
+		a.AgentID, b2u8(a.Abandoned), a.DTMF, a.IVRPath, a.PromiseAmount, orEpoch(a.PromiseDate), a.Currency, a.MessageSID,
+		a.MessageStatus, a.Country, a.LocalHour, a.LocalWeekday, a.Ver)
+}
+
+// AttemptsTable is the contact_attempts table.
+func AttemptsTable() *Table { return attemptsTable }

@@ -147,18 +147,15 @@ func syntheticAttempts(n int) []analytics.Attempt {
 }
 
 func baselineInsert(ctx context.Context, conn driver.Conn, db string, data []analytics.Attempt, batch int) (time.Duration, error) {
-	tbl := analytics.Tables()[0]
+	tbl := analytics.AttemptsTable()
 	start := time.Now()
-	var buf []byte
 	for i := 0; i < len(data); i += batch {
 		b, err := conn.PrepareBatch(ctx, tbl.InsertSQL(db))
 		if err != nil {
 			return 0, err
 		}
 		for j := i; j < min(i+batch, len(data)); j++ {
-			// Same column conversion the writer uses, minus the spool.
-			buf, _ = data[j].AppendBinary(buf[:0])
-			if err := tbl.AppendRecord(b, buf); err != nil {
+			if err := analytics.AppendAttempt(b, &data[j]); err != nil {
 				return 0, err
 			}
 		}
