@@ -105,8 +105,10 @@ if ch_ping >/dev/null 2>&1; then
   log "clickhouse already up on 127.0.0.1:$ch_port"
 else
   # clickhouse-server in Debian is the multi-call binary; run it in the background ourselves.
-  nohup clickhouse-server --config-file="$dev/clickhouse/config.xml" --pid-file="$dev/clickhouse.pid" \
+  # 18.16 writes no pid file in the foreground, so record the pid ourselves.
+  nohup clickhouse-server --config-file="$dev/clickhouse/config.xml" \
     >"$dev/log/clickhouse.stdout" 2>&1 &
+  echo $! > "$dev/clickhouse.pid"
   wait_for clickhouse 300 ch_ping
   log "clickhouse up on 127.0.0.1:$ch_port (HTTP $ch_http)"
 fi
