@@ -123,17 +123,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		bad   bool
 	}{{"demo-preventive", pre, false}, {"demo-overdue", over, true}} {
 		csvBody := portfolioCSV(part.accts, part.bad)
-		var res struct {
-			Received int              `json:"received"`
-			Loaded   queue.LoadResult `json:"loaded"`
-			Rejected int              `json:"rejected"`
-			Errors   []struct {
-				Row       int    `json:"row"`
-				AccountID string `json:"account_id"`
-				Field     string `json:"field"`
-				Reason    string `json:"reason"`
-			} `json:"errors"`
-		}
+		var res httpapi.UploadResult
 		code, err := call("POST", "/campaigns/"+part.id+"/contacts", "text/csv", csvBody, &res)
 		if err != nil || code >= 300 && code != http.StatusUnprocessableEntity {
 			return fmt.Errorf("upload to %s: HTTP %d %v", part.id, code, err)
@@ -144,9 +134,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 	}
 	again := portfolioCSV(pre, false)
-	var res2 struct {
-		Loaded queue.LoadResult `json:"loaded"`
-	}
+	var res2 httpapi.UploadResult
 	if code, err := call("POST", "/campaigns/demo-preventive/contacts", "text/csv", again, &res2); err != nil || code != 200 {
 		return fmt.Errorf("re-upload: HTTP %d %v", code, err)
 	}
@@ -161,9 +149,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "   campaign\taccounts\tdue\tdue now\tleased\tdone\n")
 	for _, c := range demoCampaigns {
-		var v struct {
-			Queue queue.Counts `json:"queue"`
-		}
+		var v httpapi.CampaignView
 		if code, err := call("GET", "/campaigns/"+c.ID, "", nil, &v); err != nil || code != 200 {
 			return fmt.Errorf("get campaign %s: HTTP %d %v", c.ID, code, err)
 		}

@@ -101,10 +101,7 @@ func (f *fixture) createCampaign(t *testing.T) {
 func TestCampaignCreateGetAndBadBodies(t *testing.T) {
 	f := newFixture(t)
 	f.createCampaign(t)
-	var v struct {
-		queue.Campaign
-		Queue queue.Counts `json:"queue"`
-	}
+	var v CampaignView
 	if code := f.do(t, "GET", "/api/v1/campaigns/"+f.id, "", "", true, &v); code != 200 || v.ID != f.id {
 		t.Fatalf("get: %d %+v", code, v)
 	}
@@ -120,18 +117,6 @@ func TestCampaignCreateGetAndBadBodies(t *testing.T) {
 	}
 }
 
-type upload struct {
-	Received int              `json:"received"`
-	Loaded   queue.LoadResult `json:"loaded"`
-	Rejected int              `json:"rejected"`
-	Errors   []struct {
-		Row       int    `json:"row"`
-		AccountID string `json:"account_id"`
-		Field     string `json:"field"`
-		Reason    string `json:"reason"`
-	} `json:"errors"`
-}
-
 func TestCSVUploadReportsBadRowsAndLoadsTheRest(t *testing.T) {
 	f := newFixture(t)
 	f.createCampaign(t)
@@ -143,7 +128,7 @@ func TestCSVUploadReportsBadRowsAndLoadsTheRest(t *testing.T) {
 		"A5,Too,Many,Columns,Here,x,y\n" +
 		"A6,Bad \xff\xfe UTF8,55 3333 4444,100,2026-11-01,x\n" +
 		"A7,José Pérez,+52 33 1234 5678,99.90,2026-12-24,préstamo\n"
-	var res upload
+	var res UploadResult
 	if code := f.do(t, "POST", "/api/v1/campaigns/"+f.id+"/contacts", "text/csv", csv, true, &res); code != 200 {
 		t.Fatalf("upload: %d %+v", code, res)
 	}
@@ -167,9 +152,7 @@ func TestCSVUploadReportsBadRowsAndLoadsTheRest(t *testing.T) {
 	if res.Loaded.Inserted != 0 || res.Loaded.Updated != 2 {
 		t.Fatalf("second upload %+v", res)
 	}
-	var v struct {
-		Queue queue.Counts `json:"queue"`
-	}
+	var v CampaignView
 	f.do(t, "GET", "/api/v1/campaigns/"+f.id, "", "", true, &v)
 	if v.Queue.Accounts != 2 || v.Queue.DueNow != 2 {
 		t.Fatalf("queue %+v", v.Queue)
@@ -179,7 +162,7 @@ func TestCSVUploadReportsBadRowsAndLoadsTheRest(t *testing.T) {
 func TestJSONUploadAndAllBad(t *testing.T) {
 	f := newFixture(t)
 	f.createCampaign(t)
-	var res upload
+	var res UploadResult
 	body := `{"contacts":[{"account_id":"J1","name":"Luis","phones":["5512345678"],"balance":10},{"account_id":"J2","phones":["x"]}]}`
 	if code := f.do(t, "POST", "/api/v1/campaigns/"+f.id+"/contacts", "application/json", body, true, &res); code != 200 ||
 		res.Loaded.Inserted != 1 || res.Rejected != 1 {

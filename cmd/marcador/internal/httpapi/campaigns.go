@@ -44,7 +44,8 @@ func (a *API) putCampaign(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, code, saved)
 }
 
-type campaignView struct {
+// CampaignView is GET /api/v1/campaigns/{id}: the definition and its queue state.
+type CampaignView struct {
 	queue.Campaign
 	Queue queue.Counts `json:"queue"`
 }
@@ -61,10 +62,11 @@ func (a *API) getCampaign(w http.ResponseWriter, r *http.Request) {
 		a.storeError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, campaignView{Campaign: c, Queue: n})
+	writeJSON(w, http.StatusOK, CampaignView{Campaign: c, Queue: n})
 }
 
-type uploadResult struct {
+// UploadResult answers a contacts upload.
+type UploadResult struct {
 	Received int                 `json:"received"`
 	Loaded   queue.LoadResult    `json:"loaded"`
 	Rejected int                 `json:"rejected"`
@@ -102,7 +104,7 @@ func (a *API) uploadContacts(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	out := uploadResult{Received: len(res.Accounts) + len(res.Errors), Rejected: len(res.Errors), Errors: res.Errors}
+	out := UploadResult{Received: len(res.Accounts) + len(res.Errors), Rejected: len(res.Errors), Errors: res.Errors}
 	if out.Errors == nil {
 		out.Errors = []importer.RowError{}
 	}
