@@ -1,0 +1,253 @@
+package dialer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/marcador/marcador/ivr/media"
+)
+
+// EndpointOptions say where this node speaks SIP and RTP.
+type EndpointOptions struct {
+	// Listen is the UDP address for SIP, e.g. "0.0.0.0:5060"; port 0 picks one.
+	Listen string
+	// PublicAddr is host[:port] put in Via and Contact; default the bound address.
+	PublicAddr string
+	// RTPAddr is the IP RTP binds to and SDP advertises; default the SIP IP.
+	RTPAddr  netip.Addr
+	RTPPorts media.PortRange
+	// UserAgent header value.
+	UserAgent string
+	Logger    *slog.Logger
+}
+
+// Endpoint is this node's SIP user agent: it originates legs and routes
+// in-dialog requests (BYE, INFO, re-INVITE) to them.
+type Endpoint struct {
+	opt    EndpointOptions
+	log    *slog.Logger
+	ua     *sipgo.UserAgent
+	srv    *sipgo.Server
+	client *sipgo.Client
+	conn   net.PacketConn
+	host   string
+	port   int
+
+	mu   sync.Mutex
+	legs map[string]*Leg // by Call-ID
+
+	// OnInvite handles out-of-dialog INVITEs (inbound calls). Default: 480.
+	OnInvite func(req *sip.Request, tx sip.ServerTransaction)
+	done     chan struct{}
+}
+
+// NewEndpoint binds the SIP socket and starts serving.
+func NewEndpoint(opt EndpointOptions) (*Endpoint, error) {
+	if opt.Logger == nil {
+		opt.Logger = slog.Default()
+	}
+	if opt.UserAgent == "" {
+		opt.UserAgent = "marcador"
+	}
+	if opt.RTPPorts == (media.PortRange{}) {
+		opt.RTPPorts = media.PortRange{Min: 20000, Max: 29999}
+	}
+	if err := opt.RTPPorts.Validate(); err != nil {
+		return nil, err
+	}
+	pc, err := net.ListenPacket("udp", opt.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("sip listen %s: %w", opt.Listen, err)
+	}
+	la := pc.LocalAddr().(*net.UDPAddr)
+	e := &Endpoint{opt: opt, log: opt.Logger, conn: pc, legs: map[string]*Leg{}, done: make(chan struct{})}
+	e.host, e.port = la.IP.String(), la.Port
+	if opt.PublicAddr != "" {
+		h, p, err := net.SplitHostPort(opt.PublicAddr)
+		if err != nil {
+			h, p = opt.PublicAddr, strconv.Itoa(la.Port)
+		}
+		e.host = h
+		if e.port, err = strconv.Atoi(p); err != nil {
+			pc.Close()
+			return nil, fmt.Errorf("sip public address %q: bad port", opt.PublicAddr)
+		}
+	}
+	if !e.opt.RTPAddr.IsValid() {
+		ip, ok := netip.AddrFromSlice(la.IP)
+		if !ok || ip.IsUnspecified() {
+			ip = netip.MustParseAddr("127.0.0.1")
+			if a, err := netip.ParseAddr(e.host); err == nil {
+				ip = a
+			}
+		}
+		e.opt.RTPAddr = ip.Unmap()
+	}
+	if e.ua, err = sipgo.NewUA(sipgo.WithUserAgent(opt.UserAgent), sipgo.WithUserAgentHostname(e.host)); err != nil {
+		pc.Close()
+		return nil, fmt.Errorf("sip user agent: %w", err)
+	}
+	if e.srv, err = sipgo.NewServer(e.ua, sipgo.WithServerLogger(opt.Logger)); err != nil {
+		pc.Close()
+		return nil, fmt.Errorf("sip server: %w", err)
+	}
+	// The client sends from the listening socket, so replies and in-dialog
+	// requests come back to the address in our Via and Contact.
+	if e.client, err = sipgo.NewClient(e.ua, sipgo.WithClientHostname(e.host), sipgo.WithClientPort(e.port),
+		sipgo.WithClientConnectionAddr(la.String()), sipgo.WithClientLogger(opt.Logger)); err != nil {
+		pc.Close()
+		return nil, fmt.Errorf("sip client: %w", err)
+	}
+	e.srv.OnBye(e.onBye)
+	e.srv.OnInfo(e.onInfo)
+	e.srv.OnInvite(e.onInvite)
+	e.srv.OnAck(func(*sip.Request, sip.ServerTransaction) {})
+	e.srv.OnOptions(func(req *sip.Request, tx sip.ServerTransaction) {
+		tx.Respond(sip.NewResponseFromRequest(req, 200, "OK", nil))
+	})
+	go func() {
+		defer close(e.done)
+		e.srv.ServeUDP(pc)
+	}()
+	return e, nil
+}
+
+// Addr is the bound SIP address.
+func (e *Endpoint) Addr() string { return e.conn.LocalAddr().String() }
+
+// Contact is our Contact header.
+func (e *Endpoint) contact() *sip.ContactHeader {
+	return &sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: "marcador", Host: e.host, Port: e.port}}
+}
+
+// ActiveLegs counts legs not yet ended.
+func (e *Endpoint) ActiveLegs() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return len(e.legs)
+}
+
+// Close stops serving. Legs still up are hung up first.
+func (e *Endpoint) Close() error {
+	e.mu.Lock()
+	legs := make([]*Leg, 0, len(e.legs))
+	for _, l := range e.legs {
+		legs = append(legs, l)
+	}
+	e.mu.Unlock()
+	for _, l := range legs {
+		l.Hangup(context.Background())
+	}
+	err := e.conn.Close()
+	e.srv.Close()
+	e.client.Close()
+	e.ua.Close()
+	<-e.done
+	return err
+}
+
+func (e *Endpoint) register(l *Leg) {
+	e.mu.Lock()
+	e.legs[l.CallID] = l
+	e.mu.Unlock()
+}
+
+func (e *Endpoint) unregister(l *Leg) {
+	e.mu.Lock()
+	if e.legs[l.CallID] == l {
+		delete(e.legs, l.CallID)
+	}
+	e.mu.Unlock()
+}
+
+func (e *Endpoint) legFor(req *sip.Request) *Leg {
+	cid := req.CallID()
+	if cid == nil {
+		return nil
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.legs[cid.Value()]
+}
+
+func (e *Endpoint) onBye(req *sip.Request, tx sip.ServerTransaction) {
+	l := e.legFor(req)
+	if l == nil {
+		tx.Respond(sip.NewResponseFromRequest(req, 481, "Call/Transaction Does Not Exist", nil))
+		return
+	}
+	tx.Respond(sip.NewResponseFromRequest(req, 200, "OK", nil))
+	l.remoteBye()
+}
+
+// onInfo takes DTMF sent as SIP INFO (application/dtmf-relay, "Signal=5").
+func (e *Endpoint) onInfo(req *sip.Request, tx sip.ServerTransaction) {
+	l := e.legFor(req)
+	if l == nil {
+		tx.Respond(sip.NewResponseFromRequest(req, 481, "Call/Transaction Does Not Exist", nil))
+		return
+	}
+	ct := req.ContentType()
+	if ct == nil || !strings.Contains(strings.ToLower(ct.Value()), "dtmf") {
+		tx.Respond(sip.NewResponseFromRequest(req, 415, "Unsupported Media Type", nil))
+		return
+	}
+	d, err := parseDTMFRelay(req.Body())
+	if err != nil {
+		e.log.Warn("sip: bad INFO dtmf-relay", "call_id", l.CallID, "err", err)
+		tx.Respond(sip.NewResponseFromRequest(req, 400, "Bad DTMF", nil))
+		return
+	}
+	tx.Respond(sip.NewResponseFromRequest(req, 200, "OK", nil))
+	l.infoDigit(d)
+}
+
+// parseDTMFRelay reads "Signal=5\r\nDuration=160" (also "application/dtmf" bodies holding just the digit).
+func parseDTMFRelay(body []byte) (rune, error) {
+	s := strings.TrimSpace(string(body))
+	for line := range strings.SplitSeq(s, "\n") {
+		k, v, ok := strings.Cut(line, "=")
+		if ok && strings.EqualFold(strings.TrimSpace(k), "signal") {
+			s = strings.TrimSpace(v)
+			break
+		}
+	}
+	if len(s) != 1 {
+		return 0, fmt.Errorf("dtmf-relay body %q: no single signal", body)
+	}
+	d := rune(s[0])
+	if _, err := media.EventOf(d); err != nil {
+		return 0, err
+	}
+	return d, nil
+}
+
+func (e *Endpoint) onInvite(req *sip.Request, tx sip.ServerTransaction) {
+	if to := req.To(); to != nil {
+		if _, ok := to.Params.Get("tag"); ok {
+			if l := e.legFor(req); l != nil {
+				l.reinvite(req, tx)
+				return
+			}
+			tx.Respond(sip.NewResponseFromRequest(req, 481, "Call/Transaction Does Not Exist", nil))
+			return
+		}
+	}
+	if e.OnInvite != nil {
+		e.OnInvite(req, tx)
+		return
+	}
+	tx.Respond(sip.NewResponseFromRequest(req, 480, "Temporarily Unavailable", nil))
+}
+
+var errNoAnswer = errors.New("no answer")

@@ -1,0 +1,453 @@
+package media
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/rtp"
+)
+
+// FrameDuration is the packetisation interval (ptime 20).
+const (
+	FrameDuration = 20 * time.Millisecond
+	FrameSamples  = SampleRate / 50 // 160
+)
+
+// SessionOptions configure one call's RTP stream.
+type SessionOptions struct {
+	Conn   *net.UDPConn   // bound by ListenRTP; the session owns and closes it
+	Remote netip.AddrPort // from the peer's SDP; replaced by the source actually seen (symmetric RTP)
+	Codec  Codec
+	// DTMFType is the negotiated telephone-event payload type (default 101).
+	DTMFType uint8
+	// OnAudio receives each decoded inbound frame, on the receive goroutine. Optional.
+	OnAudio func(pcm []int16)
+	// OnSend receives the interval since the previous packet sent, for
+	// send-jitter measurement. Optional.
+	OnSend func(interval time.Duration)
+	Logger *slog.Logger
+}
+
+// Stats counts a session's traffic.
+type Stats struct {
+	Sent, Received, Malformed, Digits uint64
+	Remote                            netip.AddrPort
+}
+
+// Session is a bidirectional G.711 RTP stream with RFC 4733 DTMF. The sender
+// always runs once started (silence when nothing plays) so the far end and
+// NATs see a live stream, and paces on absolute 20 ms deadlines from its start
+// on the monotonic clock, so a long call does not drift.
+type Session struct {
+	opt  SessionOptions
+	conn *net.UDPConn
+	log  *slog.Logger
+
+	mu       sync.Mutex
+	codec    Codec
+	dtmfType uint8
+	remote   netip.AddrPort
+	latched  bool
+	hold     bool
+	play     *playback
+	dtmfOut  []rune
+
+	digits  chan rune
+	lastRx  atomic.Int64 // unix nanos of the last packet received
+	sent    atomic.Uint64
+	recv    atomic.Uint64
+	bad     atomic.Uint64
+	ndigits atomic.Uint64
+
+	ssrc  uint32
+	stop  context.CancelFunc
+	ctx   context.Context
+	wg    sync.WaitGroup
+	start sync.Once
+	close sync.Once
+}
+
+type playback struct {
+	samples []int16
+	pos     int
+	done    chan struct{}
+}
+
+// ErrClosed is returned by operations on a closed session.
+var ErrClosed = errors.New("rtp session closed")
+
+// NewSession prepares a session; Start begins sending and receiving.
+func NewSession(opt SessionOptions) *Session {
+	if opt.DTMFType == 0 {
+		opt.DTMFType = DefaultDTMFPayloadType
+	}
+	if opt.Codec.Name == "" {
+		opt.Codec = PCMU
+	}
+	if opt.Logger == nil {
+		opt.Logger = slog.Default()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Session{opt: opt, conn: opt.Conn, log: opt.Logger, remote: opt.Remote, digits: make(chan rune, 64),
+		codec: opt.Codec, dtmfType: opt.DTMFType,
+		ssrc: rand.Uint32(), ctx: ctx, stop: cancel}
+	s.lastRx.Store(time.Now().UnixNano())
+	return s
+}
+
+// LocalAddr is where the session receives.
+func (s *Session) LocalAddr() netip.AddrPort { return s.conn.LocalAddr().(*net.UDPAddr).AddrPort() }
+
+// Start launches the sender and receiver.
+func (s *Session) Start() {
+	s.start.Do(func() {
+		s.wg.Add(2)
+		go s.sendLoop()
+		go s.recvLoop()
+	})
+}
+
+// Close stops the session and releases its port. Safe to call twice.
+func (s *Session) Close() error {
+	var err error
+	s.close.Do(func() {
+		s.stop()
+		err = s.conn.Close()
+		s.wg.Wait()
+		s.mu.Lock()
+		if s.play != nil {
+			close(s.play.done)
+			s.play = nil
+		}
+		s.mu.Unlock()
+	})
+	return err
+}
+
+// Done is closed when the session is closed.
+func (s *Session) Done() <-chan struct{} { return s.ctx.Done() }
+
+// SetRemote points the stream at a new address (a re-INVITE moved it); the
+// next packet from the peer latches again.
+func (s *Session) SetRemote(a netip.AddrPort) {
+	s.mu.Lock()
+	s.remote, s.latched = a, false
+	s.mu.Unlock()
+}
+
+// SetCodec changes the codec and telephone-event type used from the next
+// packet on (the answer chose differently from early media, say).
+func (s *Session) SetCodec(c Codec, dtmfType uint8) {
+	if dtmfType == 0 {
+		dtmfType = DefaultDTMFPayloadType
+	}
+	s.mu.Lock()
+	s.codec, s.dtmfType = c, dtmfType
+	s.mu.Unlock()
+}
+
+// SetHold stops (true) or resumes (false) sending audio, as a re-INVITE to
+// sendonly/inactive asks.
+func (s *Session) SetHold(h bool) {
+	s.mu.Lock()
+	s.hold = h
+	s.mu.Unlock()
+}
+
+// LastReceived is when the last RTP packet arrived (session start if none yet).
+func (s *Session) LastReceived() time.Time { return time.Unix(0, s.lastRx.Load()) }
+
+// Digits delivers DTMF digits received (RFC 4733 or injected from SIP INFO).
+func (s *Session) Digits() <-chan rune { return s.digits }
+
+// InjectDigit adds a digit that arrived out of band (SIP INFO dtmf-relay).
+func (s *Session) InjectDigit(d rune) {
+	s.ndigits.Add(1)
+	select {
+	case s.digits <- d:
+	default:
+		s.log.Warn("rtp: digit buffer full, digit dropped", "digit", string(d))
+	}
+}
+
+// Stats returns the counters.
+func (s *Session) Stats() Stats {
+	s.mu.Lock()
+	r := s.remote
+	s.mu.Unlock()
+	return Stats{Sent: s.sent.Load(), Received: s.recv.Load(), Malformed: s.bad.Load(), Digits: s.ndigits.Load(), Remote: r}
+}
+
+// SendDigits queues digits to send as RFC 4733 events.
+func (s *Session) SendDigits(digits string) error {
+	for _, d := range digits {
+		if _, err := EventOf(d); err != nil {
+			return err
+		}
+	}
+	s.mu.Lock()
+	s.dtmfOut = append(s.dtmfOut, []rune(digits)...)
+	s.mu.Unlock()
+	return nil
+}
+
+// PlayResult says how playback ended.
+type PlayResult struct {
+	Interrupted bool // a digit stopped it (barge-in)
+	Digit       rune // that digit
+}
+
+// Play sends the prompts in order and waits until they end. With bargeIn, a
+// received digit stops playback at once and is returned (consumed).
+func (s *Session) Play(ctx context.Context, bargeIn bool, prompts ...*Prompt) (PlayResult, error) {
+	var all []int16
+	for _, p := range prompts {
+		all = append(all, p.Samples...)
+	}
+	pb := &playback{samples: all, done: make(chan struct{})}
+	s.mu.Lock()
+	if s.ctx.Err() != nil {
+		s.mu.Unlock()
+		return PlayResult{}, ErrClosed
+	}
+	if s.play != nil {
+		close(s.play.done)
+	}
+	s.play = pb
+	s.mu.Unlock()
+	stopPlay := func() {
+		s.mu.Lock()
+		if s.play == pb {
+			s.play = nil
+			close(pb.done)
+		}
+		s.mu.Unlock()
+	}
+	var digits <-chan rune
+	if bargeIn {
+		digits = s.digits
+	}
+	select {
+	case <-pb.done:
+		if s.ctx.Err() != nil {
+			return PlayResult{}, ErrClosed
+		}
+		return PlayResult{}, nil
+	case d := <-digits:
+		stopPlay()
+		return PlayResult{Interrupted: true, Digit: d}, nil
+	case <-ctx.Done():
+		stopPlay()
+		return PlayResult{}, ctx.Err()
+	case <-s.ctx.Done():
+		return PlayResult{}, ErrClosed
+	}
+}
+
+// CollectDigits reads up to max digits: it stops early on terminator (not
+// included), after firstTimeout with no digit, or interDigit between digits.
+func (s *Session) CollectDigits(ctx context.Context, max int, terminator rune, firstTimeout, interDigit time.Duration) (string, error) {
+	var got []rune
+	timer := time.NewTimer(firstTimeout)
+	defer timer.Stop()
+	for len(got) < max {
+		select {
+		case d := <-s.digits:
+			if d == terminator && terminator != 0 {
+				return string(got), nil
+			}
+			got = append(got, d)
+			timer.Reset(interDigit)
+		case <-timer.C:
+			return string(got), nil
+		case <-ctx.Done():
+			return string(got), ctx.Err()
+		case <-s.ctx.Done():
+			return string(got), ErrClosed
+		}
+	}
+	return string(got), nil
+}
+
+// dtmfState tracks the RFC 4733 event being sent.
+type dtmfState struct {
+	active   bool
+	event    uint8
+	ts       uint32 // the event's RTP timestamp
+	packets  int    // packets sent so far
+	gap      int    // frames still to wait after the event
+	endSends int
+}
+
+const (
+	dtmfToneFrames = 5 // 100 ms of tone
+	dtmfEndRepeats = 3 // RFC 4733 §2.5.1.4
+	dtmfGapFrames  = 3 // 60 ms between digits
+)
+
+func (s *Session) sendLoop() {
+	defer s.wg.Done()
+	out := make([]byte, 12+FrameSamples)
+	pay := make([]byte, FrameSamples)
+	pcm := make([]int16, FrameSamples)
+	silence := map[uint8][]byte{
+		PCMU.PayloadType: PCMU.Encode(nil, make([]int16, FrameSamples)),
+		PCMA.PayloadType: PCMA.Encode(nil, make([]int16, FrameSamples)),
+	}
+	baseTS := rand.Uint32()
+	pkt := rtp.Packet{Header: rtp.Header{Version: 2, SSRC: s.ssrc, SequenceNumber: uint16(rand.Uint32())}}
+	var dt dtmfState
+	start := time.Now()
+	last := start
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for n := int64(0); ; n++ {
+		// Absolute deadline: frame n goes at start + n·20ms, whatever the
+		// previous sends cost, so timestamps and wall time never drift apart.
+		if d := time.Until(start.Add(time.Duration(n) * FrameDuration)); d > 0 {
+			timer.Reset(d)
+			select {
+			case <-timer.C:
+			case <-s.ctx.Done():
+				return
+			}
+		} else if s.ctx.Err() != nil {
+			return
+		}
+		mediaTS := baseTS + uint32(n)*FrameSamples
+		pkt.Marker = n == 0 // first packet of the stream starts a talkspurt
+		pkt.Timestamp = mediaTS
+
+		s.mu.Lock()
+		remote, hold, codec, dtmfType := s.remote, s.hold, s.codec, s.dtmfType
+		pkt.PayloadType = codec.PayloadType
+		if !dt.active && dt.gap == 0 && len(s.dtmfOut) > 0 {
+			ev, _ := EventOf(s.dtmfOut[0])
+			s.dtmfOut = s.dtmfOut[1:]
+			dt = dtmfState{active: true, event: ev, ts: mediaTS}
+		}
+		switch {
+		case dt.active:
+			// One event: packets with growing duration, then the end packet
+			// three times, all stamped with the event's start (RFC 4733 §2.5).
+			pkt.PayloadType, pkt.Timestamp, pkt.Marker = dtmfType, dt.ts, dt.packets == 0
+			end := dt.packets >= dtmfToneFrames-1
+			dur := uint16(min(dt.packets+1, dtmfToneFrames) * FrameSamples)
+			TelephoneEvent{Event: dt.event, End: end, Volume: 10, Duration: dur}.MarshalTo(pay)
+			pkt.Payload = pay[:TelephoneEventLen]
+			dt.packets++
+			if end {
+				if dt.endSends++; dt.endSends == dtmfEndRepeats {
+					dt = dtmfState{gap: dtmfGapFrames}
+				}
+			}
+		case s.play != nil && !hold:
+			p := s.play
+			k := copy(pcm, p.samples[p.pos:])
+			clear(pcm[k:])
+			p.pos += k
+			pkt.Payload = codec.Encode(pay[:0], pcm)
+			if p.pos >= len(p.samples) {
+				close(p.done)
+				s.play = nil
+			}
+		default:
+			if dt.gap > 0 {
+				dt.gap--
+			}
+			pkt.Payload = silence[codec.PayloadType]
+		}
+		s.mu.Unlock()
+
+		if hold && pkt.PayloadType != dtmfType || !remote.IsValid() {
+			continue // nothing sent, so the sequence number does not advance
+		}
+		k, err := pkt.MarshalTo(out)
+		if err == nil {
+			if _, err := s.conn.WriteToUDPAddrPort(out[:k], remote); err == nil {
+				s.sent.Add(1)
+				now := time.Now()
+				if s.opt.OnSend != nil && n > 0 {
+					s.opt.OnSend(now.Sub(last))
+				}
+				last = now
+			} else if s.ctx.Err() != nil {
+				return
+			}
+		}
+		pkt.SequenceNumber++
+	}
+}
+
+func (s *Session) recvLoop() {
+	defer s.wg.Done()
+	buf := make([]byte, 1500)
+	pcm := make([]int16, 0, 480)
+	var pkt rtp.Packet
+	var dtmf DTMFReceiver
+	for {
+		n, src, err := s.conn.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			if s.ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			continue
+		}
+		if err := pkt.Unmarshal(buf[:n]); err != nil || pkt.Version != 2 {
+			s.bad.Add(1)
+			continue
+		}
+		s.mu.Lock()
+		if !s.latched {
+			// Symmetric RTP: answer where the peer's media actually comes
+			// from (NAT, SBCs), not only where its SDP said.
+			if s.remote != src {
+				s.log.Debug("rtp: latched to source", "sdp", s.remote, "seen", src)
+			}
+			s.remote, s.latched = src, true
+		} else if src != s.remote {
+			s.mu.Unlock()
+			s.bad.Add(1) // a stranger's packets are not our call's audio
+			continue
+		}
+		dtmfType := s.dtmfType
+		s.mu.Unlock()
+		s.recv.Add(1)
+		s.lastRx.Store(time.Now().UnixNano())
+		switch pt := pkt.PayloadType; {
+		case pt == dtmfType:
+			d, ok, err := dtmf.Push(pkt.Timestamp, pkt.Payload)
+			if err != nil {
+				s.bad.Add(1)
+			} else if ok {
+				s.InjectDigit(d)
+			}
+		case pt == PCMU.PayloadType || pt == PCMA.PayloadType:
+			if s.opt.OnAudio != nil {
+				c := PCMU
+				if pt == PCMA.PayloadType {
+					c = PCMA
+				}
+				pcm = c.Decode(pcm[:0], pkt.Payload)
+				s.opt.OnAudio(pcm)
+			}
+		}
+	}
+}
+
+// String describes the session for logs.
+func (s *Session) String() string {
+	st := s.Stats()
+	s.mu.Lock()
+	c := s.codec
+	s.mu.Unlock()
+	return fmt.Sprintf("rtp %s<->%s %s sent=%d recv=%d", s.LocalAddr(), st.Remote, c.Name, st.Sent, st.Received)
+}

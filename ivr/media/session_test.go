@@ -1,0 +1,242 @@
+package media
+
+import (
+	"context"
+	"net"
+	"net/netip"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pion/rtp"
+)
+
+var loopback = netip.MustParseAddr("127.0.0.1")
+var testPorts = PortRange{Min: 30000, Max: 39999}
+
+func listen(t *testing.T) *net.UDPConn {
+	t.Helper()
+	c, err := ListenRTP(loopback, testPorts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.LocalAddr().(*net.UDPAddr).Port%2 != 0 {
+		t.Fatalf("odd RTP port %v", c.LocalAddr())
+	}
+	return c
+}
+
+// pair connects two sessions on loopback; b collects what it hears.
+func pair(t *testing.T, codec Codec) (a, b *Session, heard func() []int16) {
+	ca, cb := listen(t), listen(t)
+	var mu sync.Mutex
+	var got []int16
+	a = NewSession(SessionOptions{Conn: ca, Remote: cb.LocalAddr().(*net.UDPAddr).AddrPort(), Codec: codec})
+	b = NewSession(SessionOptions{Conn: cb, Remote: ca.LocalAddr().(*net.UDPAddr).AddrPort(), Codec: codec,
+		OnAudio: func(pcm []int16) { mu.Lock(); got = append(got, pcm...); mu.Unlock() }})
+	a.Start()
+	b.Start()
+	t.Cleanup(func() { a.Close(); b.Close() })
+	return a, b, func() []int16 { mu.Lock(); defer mu.Unlock(); return append([]int16(nil), got...) }
+}
+
+func TestToneReachesTheFarSide(t *testing.T) {
+	for _, c := range []Codec{PCMU, PCMA} {
+		t.Run(c.Name, func(t *testing.T) {
+			a, _, heard := pair(t, c)
+			res, err := a.Play(context.Background(), false, &Prompt{Name: "1k", Samples: Tone(1000, 8000, 4000)})
+			if err != nil || res.Interrupted {
+				t.Fatalf("play: %+v %v", res, err)
+			}
+			time.Sleep(60 * time.Millisecond)
+			h := heard()
+			if len(h) < 4000 {
+				t.Fatalf("heard %d samples", len(h))
+			}
+			if f := DominantFrequency(h, []float64{400, 700, 1000, 1400, 2000}); f != 1000 {
+				t.Fatalf("far side hears %v Hz", f)
+			}
+			if p := GoertzelPower(h, 1000); p < 1e6 {
+				t.Fatalf("tone power %g too low", p)
+			}
+		})
+	}
+}
+
+func TestDigitsBothWaysAndBargeIn(t *testing.T) {
+	a, b, _ := pair(t, PCMU)
+	if err := a.SendDigits("159#*0"); err != nil {
+		t.Fatal(err)
+	}
+	got, err := b.CollectDigits(context.Background(), 6, 0, 3*time.Second, 2*time.Second)
+	if err != nil || got != "159#*0" {
+		t.Fatalf("collected %q %v", got, err)
+	}
+	if err := a.SendDigits("x"); err == nil {
+		t.Fatal("bad digit accepted")
+	}
+	// Barge-in: b plays a long prompt; a key from a stops it at once.
+	done := make(chan PlayResult)
+	go func() {
+		r, _ := b.Play(context.Background(), true, &Prompt{Samples: Tone(440, 8000, 8000*10)})
+		done <- r
+	}()
+	time.Sleep(200 * time.Millisecond)
+	start := time.Now()
+	a.SendDigits("7")
+	select {
+	case r := <-done:
+		if !r.Interrupted || r.Digit != '7' {
+			t.Fatalf("barge-in result %+v", r)
+		}
+		if d := time.Since(start); d > time.Second {
+			t.Fatalf("barge-in took %s", d)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("playback not interrupted")
+	}
+	// '#' terminates collection; terminator not included.
+	a.SendDigits("42#")
+	if got, _ := b.CollectDigits(context.Background(), 10, '#', 3*time.Second, 2*time.Second); got != "42" {
+		t.Fatalf("terminated collect %q", got)
+	}
+}
+
+// The packets we send, one by one: continuous sequence numbers, timestamps
+// +160 per 20 ms frame, the negotiated payload type, the marker only on the
+// first packet and on each DTMF event start, one SSRC.
+func TestOutgoingPacketsAreWellFormed(t *testing.T) {
+	sink, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sink.Close()
+	s := NewSession(SessionOptions{Conn: listen(t), Remote: sink.LocalAddr().(*net.UDPAddr).AddrPort(), Codec: PCMA})
+	s.Start()
+	defer s.Close()
+	go s.Play(context.Background(), false, &Prompt{Samples: Tone(700, 5000, 8000)})
+	time.AfterFunc(300*time.Millisecond, func() { s.SendDigits("3") })
+	var pkts []rtp.Packet
+	buf := make([]byte, 1500)
+	sink.SetReadDeadline(time.Now().Add(2 * time.Second))
+	start := time.Now()
+	for len(pkts) < 60 {
+		n, err := sink.Read(buf)
+		if err != nil {
+			t.Fatalf("after %d packets: %v", len(pkts), err)
+		}
+		var p rtp.Packet
+		if err := p.Unmarshal(append([]byte(nil), buf[:n]...)); err != nil {
+			t.Fatal(err)
+		}
+		pkts = append(pkts, p)
+	}
+	elapsed := time.Since(start)
+	if elapsed < 59*18*time.Millisecond || elapsed > 59*22*time.Millisecond+100*time.Millisecond {
+		t.Errorf("60 packets took %s, want ~1.18 s at 20 ms", elapsed)
+	}
+	if !pkts[0].Marker {
+		t.Error("first packet has no marker")
+	}
+	events, lastAudioTS := 0, uint32(0)
+	for i, p := range pkts {
+		if p.SSRC != pkts[0].SSRC {
+			t.Fatalf("packet %d: SSRC changed", i)
+		}
+		if i > 0 && p.SequenceNumber != pkts[i-1].SequenceNumber+1 {
+			t.Fatalf("packet %d: seq %d after %d", i, p.SequenceNumber, pkts[i-1].SequenceNumber)
+		}
+		switch p.PayloadType {
+		case PCMA.PayloadType:
+			if len(p.Payload) != 160 {
+				t.Fatalf("packet %d: payload %d bytes", i, len(p.Payload))
+			}
+			if i > 0 && p.Marker {
+				t.Fatalf("packet %d: marker on continuing audio", i)
+			}
+			if lastAudioTS != 0 {
+				// Audio timestamps follow the media clock: +160 per frame,
+				// including the frames taken by a DTMF event.
+				frames := uint32(0)
+				for j := i - 1; j >= 0 && pkts[j].PayloadType != PCMA.PayloadType; j-- {
+					frames++
+				}
+				if p.Timestamp != lastAudioTS+160*(frames+1) {
+					t.Fatalf("packet %d: ts %d, want %d", i, p.Timestamp, lastAudioTS+160*(frames+1))
+				}
+			}
+			lastAudioTS = p.Timestamp
+		case DefaultDTMFPayloadType:
+			var e TelephoneEvent
+			e.Unmarshal(p.Payload)
+			if events == 0 && !p.Marker {
+				t.Fatal("DTMF event start without marker")
+			}
+			if e.Event != 3 {
+				t.Fatalf("event %d, want 3", e.Event)
+			}
+			events++
+		default:
+			t.Fatalf("packet %d: payload type %d", i, p.PayloadType)
+		}
+	}
+	if events != dtmfToneFrames+dtmfEndRepeats-1 {
+		t.Errorf("DTMF event packets = %d, want %d", events, dtmfToneFrames+dtmfEndRepeats-1)
+	}
+}
+
+func TestSymmetricLatchAndMalformed(t *testing.T) {
+	ca := listen(t)
+	// a was told (by SDP) to send to a dead port; the peer's packets show where it really is.
+	a := NewSession(SessionOptions{Conn: ca, Remote: netip.MustParseAddrPort("127.0.0.1:9"), Codec: PCMU})
+	a.Start()
+	defer a.Close()
+	peer, _ := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	defer peer.Close()
+	peer.WriteTo([]byte{1, 2, 3}, ca.LocalAddr()) // malformed: counted, dropped
+	p := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 0, SequenceNumber: 1, Timestamp: 1, SSRC: 9}, Payload: make([]byte, 160)}
+	b, _ := p.Marshal()
+	peer.WriteTo(b, ca.LocalAddr())
+	peer.SetReadDeadline(time.Now().Add(time.Second))
+	buf := make([]byte, 1500)
+	if _, err := peer.Read(buf); err != nil {
+		t.Fatalf("no RTP came back to the latched source: %v", err)
+	}
+	st := a.Stats()
+	if st.Remote != peer.LocalAddr().(*net.UDPAddr).AddrPort() || st.Malformed != 1 || st.Received != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+func TestPacingDoesNotDrift(t *testing.T) {
+	if testing.Short() {
+		t.Skip("3 s")
+	}
+	sink, _ := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	defer sink.Close()
+	s := NewSession(SessionOptions{Conn: listen(t), Remote: sink.LocalAddr().(*net.UDPAddr).AddrPort()})
+	s.Start()
+	time.Sleep(3 * time.Second)
+	s.Close()
+	// 3 s at 50 packets/s: 150 (+1 for the packet at t=0), never fewer than
+	// the deadlines allow, never a burst beyond them.
+	if n := s.Stats().Sent; n < 149 || n > 152 {
+		t.Fatalf("sent %d packets in 3 s, want ~151", n)
+	}
+}
+
+func TestPortsAreReleased(t *testing.T) {
+	r := PortRange{Min: 40000, Max: 40004}
+	for range 10 {
+		c, err := ListenRTP(loopback, r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := NewSession(SessionOptions{Conn: c})
+		s.Start()
+		s.Close()
+	}
+	if err := (PortRange{Min: 10, Max: 5}).Validate(); err == nil {
+		t.Fatal("bad range accepted")
+	}
+}
