@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
@@ -119,6 +120,18 @@ func NewEndpoint(opt EndpointOptions) (*Endpoint, error) {
 		defer close(e.done)
 		e.srv.ServeUDP(pc)
 	}()
+	// The client finds the listening socket in the transport's pool, which
+	// ServeUDP fills asynchronously: wait for it so the first Dial uses it.
+	for i := 0; ; i++ {
+		if c, err := e.ua.TransportLayer().GetConnection("udp", la.String()); err == nil && c != nil {
+			break
+		}
+		if i == 500 {
+			e.Close()
+			return nil, fmt.Errorf("sip listen %s: socket did not register", la)
+		}
+		time.Sleep(time.Millisecond)
+	}
 	return e, nil
 }
 

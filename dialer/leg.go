@@ -396,6 +396,7 @@ func (l *Leg) inDialog(method sip.RequestMethod, seq uint32) *sip.Request {
 	req.AppendHeader(&sip.CSeqHeader{SeqNo: seq, MethodName: method})
 	mf := sip.MaxForwardsHeader(70)
 	req.AppendHeader(&mf)
+	req.AppendHeader(l.e.contact())
 	req.SetTransport(l.invite.Transport())
 	return req
 }

@@ -1,0 +1,359 @@
+package dialer
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/marcador/marcador/ivr/media"
+)
+
+// sipp runs a scenario from testdata/sipp as the carrier/debtor, a real
+// independent SIP stack, on loopback.
+type sipp struct {
+	port int
+	cmd  *exec.Cmd
+	out     strings.Builder
+	done    chan error
+	errFile string
+}
+
+func freeUDPPort(t *testing.T) int {
+	t.Helper()
+	for {
+		c, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := c.LocalAddr().(*net.UDPAddr).Port
+		c.Close()
+		if p%2 == 0 && p < 65000 { // sipp's media wants an even port and the next ones
+			return p
+		}
+	}
+}
+
+func startSipp(t *testing.T, scenario string, calls int, args ...string) *sipp {
+	t.Helper()
+	if _, err := exec.LookPath("sipp"); err != nil {
+		t.Fatal("sipp not installed (apt-get install sip-tester)")
+	}
+	s := &sipp{port: freeUDPPort(t), done: make(chan error, 1)}
+	mport := freeUDPPort(t)
+	dir := t.TempDir()
+	base := []string{"-sf", filepath.Join("testdata", "sipp", scenario), "-i", "127.0.0.1", "-p", fmt.Sprint(s.port),
+		"-mi", "127.0.0.1", "-mp", fmt.Sprint(mport), "-m", fmt.Sprint(calls), "-nostdin", "-timeout", "90s",
+		"-timeout_error", "-trace_err", "-error_file", filepath.Join(dir, "err.log"),
+		"-trace_msg", "-message_file", filepath.Join(dir, "msg.log")}
+	s.cmd = exec.Command("sipp", append(base, args...)...)
+	s.cmd.Stdout, s.cmd.Stderr = &s.out, &s.out
+	if err := s.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { s.done <- s.cmd.Wait() }()
+	t.Cleanup(func() {
+		s.cmd.Process.Kill()
+		<-s.done
+	})
+	// No readiness probe: our INVITE is retransmitted over UDP (Timer A) until
+	// sipp, a moment later, answers it.
+	s.errFile = filepath.Join(dir, "err.log")
+	return s
+}
+
+// wait expects sipp to finish its calls successfully.
+func (s *sipp) wait(t *testing.T) {
+	t.Helper()
+	select {
+	case err := <-s.done:
+		s.done <- err
+		if err != nil {
+			b, _ := os.ReadFile(s.errFile)
+			m, _ := os.ReadFile(filepath.Join(filepath.Dir(s.errFile), "msg.log"))
+			t.Errorf("sipp failed: %v\n%s\n%s\nmessages:\n%s", err, tail(s.out.String(), 800), tail(string(b), 2000), tail(string(m), 4000))
+		}
+	case <-time.After(60 * time.Second):
+		t.Error("sipp did not finish")
+	}
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
+}
+
+func testEndpoint(t *testing.T) *Endpoint {
+	t.Helper()
+	e, err := NewEndpoint(EndpointOptions{Listen: "127.0.0.1:0", RTPPorts: media.PortRange{Min: 41000, Max: 45999}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close() })
+	return e
+}
+
+func testTrunk(t *testing.T, port int, user, pass string) *Trunk {
+	t.Helper()
+	tr, err := NewTrunk(TrunkConfig{Name: "sipp", URI: fmt.Sprintf("sip:127.0.0.1:%d", port), Username: user, Password: pass,
+		CallerID: "+525550000100", CPS: 50, MaxChannels: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tr
+}
+
+type audioSink struct {
+	mu sync.Mutex
+	s  []int16
+}
+
+func (a *audioSink) add(p []int16) { a.mu.Lock(); a.s = append(a.s, p...); a.mu.Unlock() }
+func (a *audioSink) energy() (n int, rms float64) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var sum float64
+	for _, v := range a.s {
+		sum += float64(v) * float64(v)
+	}
+	if len(a.s) == 0 {
+		return 0, 0
+	}
+	return len(a.s), sqrt(sum / float64(len(a.s)))
+}
+
+func sqrt(x float64) float64 {
+	z := x / 2
+	for range 30 {
+		if z == 0 {
+			return 0
+		}
+		z = (z + x/z) / 2
+	}
+	return z
+}
+
+func TestSippAnswerAudioAndDTMF(t *testing.T) {
+	t.Parallel()
+	s := startSipp(t, "answer_play_dtmf.xml", 1)
+	e := testEndpoint(t)
+	var heard audioSink
+	leg, err := e.Dial(context.Background(), DialRequest{Trunk: testTrunk(t, s.port, "", ""), To: "+525512345678", OnAudio: heard.add})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := leg.Result(); !r.Answered.After(r.Started) {
+		t.Fatalf("not answered: %+v", r)
+	}
+	digits, err := leg.Session().CollectDigits(context.Background(), 4, 0, 15*time.Second, 5*time.Second)
+	if err != nil || digits != "159#" {
+		t.Fatalf("digits %q (%v), want the 159# sipp sent", digits, err)
+	}
+	if n, rms := heard.energy(); n < 4*8000 || rms < 100 {
+		t.Fatalf("heard %d samples at rms %.0f: the g711a.pcap audio did not arrive", n, rms)
+	}
+	r := leg.Hangup(context.Background())
+	if r.Disposition != Answered || r.SIPCode != 200 || r.TalkMS() < 5000 || r.Reason != "local hangup" {
+		t.Fatalf("result %+v talk %d", r, r.TalkMS())
+	}
+	s.wait(t)
+}
+
+func TestSippRejections(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		code, reason, want string
+	}{{"486", "Busy Here", Busy}, {"404", "Not Found", InvalidNumber}, {"503", "Service Unavailable", NetworkError}, {"603", "Decline", Rejected}} {
+		t.Run(c.code, func(t *testing.T) {
+			t.Parallel()
+			s := startSipp(t, "reject_"+c.code+".xml", 1)
+			e := testEndpoint(t)
+			leg, err := e.Dial(context.Background(), DialRequest{Trunk: testTrunk(t, s.port, "", ""), To: "+573001234567"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			<-leg.Ended()
+			r := leg.Result()
+			if r.Disposition != c.want || fmt.Sprint(r.SIPCode) != c.code || r.TalkMS() != 0 {
+				t.Fatalf("result %+v, want %s", r, c.want)
+			}
+			s.wait(t)
+		})
+	}
+}
+
+func TestSippRingTimeoutCancels(t *testing.T) {
+	t.Parallel()
+	s := startSipp(t, "ring_forever.xml", 1)
+	e := testEndpoint(t)
+	start := time.Now()
+	leg, err := e.Dial(context.Background(), DialRequest{Trunk: testTrunk(t, s.port, "", ""), To: "+56987654321", RingTimeout: MinRingTimeout})
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-leg.Ended()
+	r := leg.Result()
+	if r.Disposition != NoAnswer || r.SIPCode != 487 {
+		t.Fatalf("result %+v", r)
+	}
+	if d := time.Since(start); d < MinRingTimeout || d > MinRingTimeout+5*time.Second {
+		t.Fatalf("cancelled after %s", d)
+	}
+	if _, err := e.Dial(context.Background(), DialRequest{Trunk: testTrunk(t, s.port, "", ""), To: "+56987654321", RingTimeout: 5 * time.Second}); err == nil {
+		t.Fatal("a ring timeout below 15 s was accepted")
+	}
+	s.wait(t)
+}
+
+func TestSippEarlyMediaThenAnswer(t *testing.T) {
+	t.Parallel()
+	s := startSipp(t, "early_media.xml", 1)
+	e := testEndpoint(t)
+	var heard audioSink
+	leg, err := e.Dial(context.Background(), DialRequest{Trunk: testTrunk(t, s.port, "", ""), To: "+525512345678", OnAudio: heard.add})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := leg.Result()
+	if r.Answered.IsZero() {
+		t.Fatalf("not answered: %+v", r)
+	}
+	if n, _ := heard.energy(); n < 8000 {
+		t.Fatalf("only %d samples of early media before the answer", n)
+	}
+	if d, _ := leg.Session().CollectDigits(context.Background(), 1, 0, 10*time.Second, time.Second); d != "7" {
+		t.Fatalf("digit after answer %q", d)
+	}
+	leg.Hangup(context.Background())
+	s.wait(t)
+}
+
+func TestSippManyProvisionalResponses(t *testing.T) {
+	t.Parallel()
+	s := startSipp(t, "many_provisional.xml", 1)
+	e := testEndpoint(t)
+	leg, err := e.Dial(context.Background(), DialRequest{Trunk: testTrunk(t, s.port, "", ""), To: "+525512345678"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := leg.Result(); r.Answered.IsZero() {
+		t.Fatalf("not answered after 13 provisional responses: %+v", r)
+	}
+	if d, _ := leg.Session().CollectDigits(context.Background(), 1, 0, 10*time.Second, time.Second); d != "3" {
+		t.Fatalf("digit %q", d)
+	}
+	leg.Hangup(context.Background())
+	s.wait(t)
+}
+
+func TestSippDigest(t *testing.T) {
+	t.Parallel()
+	t.Run("good credentials", func(t *testing.T) {
+		t.Parallel()
+		s := startSipp(t, "digest.xml", 1)
+		e := testEndpoint(t)
+		leg, err := e.Dial(context.Background(), DialRequest{Trunk: testTrunk(t, s.port, "marcador", "s3cret"), To: "+525512345678"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r := leg.Result(); r.Answered.IsZero() {
+			t.Fatalf("digest not answered: %+v", r)
+		}
+		leg.Hangup(context.Background())
+		s.wait(t)
+	})
+	t.Run("no credentials", func(t *testing.T) {
+		t.Parallel()
+		s := startSipp(t, "digest.xml", 1)
+		e := testEndpoint(t)
+		leg, _ := e.Dial(context.Background(), DialRequest{Trunk: testTrunk(t, s.port, "", ""), To: "+525512345678"})
+		<-leg.Ended()
+		if r := leg.Result(); r.Disposition != ConfigError || r.SIPCode != 407 {
+			t.Fatalf("result %+v", r)
+		}
+	})
+}
+
+func TestSippByeMidPrompt(t *testing.T) {
+	t.Parallel()
+	s := startSipp(t, "bye_mid_prompt.xml", 1)
+	e := testEndpoint(t)
+	leg, err := e.Dial(context.Background(), DialRequest{Trunk: testTrunk(t, s.port, "", ""), To: "+525512345678"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = leg.Session().Play(context.Background(), true, &media.Prompt{Samples: media.Tone(440, 6000, 8000*20)})
+	if err != media.ErrClosed {
+		s.cmd.Process.Kill()
+		s.wait(t)
+		t.Fatalf("prompt ended with %v, want the session closed by the BYE", err)
+	}
+	<-leg.Ended()
+	if r := leg.Result(); r.Disposition != Answered || r.Reason != "remote hangup" || r.TalkMS() < 1000 {
+		t.Fatalf("result %+v", r)
+	}
+	s.wait(t)
+}
+
+func TestSippMalformedResponse(t *testing.T) {
+	t.Parallel()
+	s := startSipp(t, "malformed.xml", 1)
+	e := testEndpoint(t)
+	leg, err := e.Dial(context.Background(), DialRequest{Trunk: testTrunk(t, s.port, "", ""), To: "+525512345678", RingTimeout: MinRingTimeout})
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-leg.Ended()
+	if r := leg.Result(); r.Disposition != NetworkError {
+		t.Fatalf("result %+v", r)
+	}
+}
+
+// Calls of every kind leave no goroutine and no socket behind.
+func TestNoLeaks(t *testing.T) {
+	countFDs := func() int {
+		ents, _ := os.ReadDir("/proc/self/fd")
+		return len(ents)
+	}
+	before, fdsBefore := runtime.NumGoroutine(), countFDs()
+	func() {
+		busy := startSipp(t, "reject_486.xml", 10)
+		bye := startSipp(t, "bye_mid_prompt.xml", 3)
+		e, err := NewEndpoint(EndpointOptions{Listen: "127.0.0.1:0", RTPPorts: media.PortRange{Min: 46000, Max: 46999}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer e.Close()
+		for range 10 {
+			leg, _ := e.Dial(context.Background(), DialRequest{Trunk: testTrunk(t, busy.port, "", ""), To: "+525512345678"})
+			<-leg.Ended()
+		}
+		for range 3 {
+			leg, _ := e.Dial(context.Background(), DialRequest{Trunk: testTrunk(t, bye.port, "", ""), To: "+525512345678"})
+			<-leg.Ended()
+		}
+		if n := e.ActiveLegs(); n != 0 {
+			t.Fatalf("%d legs still registered", n)
+		}
+		busy.wait(t)
+		bye.wait(t)
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) && (runtime.NumGoroutine() > before+2 || countFDs() > fdsBefore+2) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if g, f := runtime.NumGoroutine(), countFDs(); g > before+2 || f > fdsBefore+2 {
+		buf := make([]byte, 1<<16)
+		n := runtime.Stack(buf, true)
+		t.Fatalf("leak: goroutines %d -> %d, fds %d -> %d\n%s", before, g, fdsBefore, f, buf[:n])
+	}
+}
