@@ -2,6 +2,8 @@ package dialer
 
 import (
 	"context"
+	"crypto/md5"
+	"encoding/hex"
 	"fmt"
 	"net"
 	"os"
@@ -19,8 +21,8 @@ import (
 // sipp runs a scenario from testdata/sipp as the carrier/debtor, a real
 // independent SIP stack, on loopback.
 type sipp struct {
-	port int
-	cmd  *exec.Cmd
+	port    int
+	cmd     *exec.Cmd
 	out     strings.Builder
 	done    chan error
 	errFile string
@@ -52,7 +54,7 @@ func startSipp(t *testing.T, scenario string, calls int, args ...string) *sipp {
 	base := []string{"-sf", filepath.Join("testdata", "sipp", scenario), "-i", "127.0.0.1", "-p", fmt.Sprint(s.port),
 		"-mi", "127.0.0.1", "-mp", fmt.Sprint(mport), "-m", fmt.Sprint(calls), "-nostdin", "-timeout", "90s",
 		"-timeout_error", "-trace_err", "-error_file", filepath.Join(dir, "err.log"),
-		"-trace_msg", "-message_file", filepath.Join(dir, "msg.log")}
+		"-trace_msg", "-message_file", filepath.Join(dir, "msg.log"), "-trace_logs", "-log_file", filepath.Join(dir, "log.log")}
 	s.cmd = exec.Command("sipp", append(base, args...)...)
 	s.cmd.Stdout, s.cmd.Stderr = &s.out, &s.out
 	if err := s.cmd.Start(); err != nil {
@@ -67,6 +69,13 @@ func startSipp(t *testing.T, scenario string, calls int, args ...string) *sipp {
 	// sipp, a moment later, answers it.
 	s.errFile = filepath.Join(dir, "err.log")
 	return s
+}
+
+// fail stops sipp and prints its side of the story.
+func (s *sipp) fail(t *testing.T) {
+	t.Helper()
+	s.cmd.Process.Kill()
+	s.wait(t)
 }
 
 // wait expects sipp to finish its calls successfully.
@@ -203,6 +212,7 @@ func TestSippRingTimeoutCancels(t *testing.T) {
 	<-leg.Ended()
 	r := leg.Result()
 	if r.Disposition != NoAnswer || r.SIPCode != 487 {
+		s.fail(t)
 		t.Fatalf("result %+v", r)
 	}
 	if d := time.Since(start); d < MinRingTimeout || d > MinRingTimeout+5*time.Second {
@@ -257,7 +267,22 @@ func TestSippManyProvisionalResponses(t *testing.T) {
 
 func TestSippDigest(t *testing.T) {
 	t.Parallel()
-	t.Run("good credentials", func(t *testing.T) {
+	t.Run("401 verified by sipp", func(t *testing.T) {
+		t.Parallel()
+		s := startSipp(t, "digest_401.xml", 1)
+		e := testEndpoint(t)
+		leg, err := e.Dial(context.Background(), DialRequest{Trunk: testTrunk(t, s.port, "marcador", "s3cret"), To: "+525512345678"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r := leg.Result(); r.Answered.IsZero() {
+			s.fail(t)
+			t.Fatalf("digest not answered: %+v", r)
+		}
+		leg.Hangup(context.Background())
+		s.wait(t)
+	})
+	t.Run("407 on INVITE", func(t *testing.T) {
 		t.Parallel()
 		s := startSipp(t, "digest.xml", 1)
 		e := testEndpoint(t)
@@ -266,10 +291,27 @@ func TestSippDigest(t *testing.T) {
 			t.Fatal(err)
 		}
 		if r := leg.Result(); r.Answered.IsZero() {
+			s.fail(t)
 			t.Fatalf("digest not answered: %+v", r)
 		}
 		leg.Hangup(context.Background())
 		s.wait(t)
+		// sipp cannot verify Proxy-Authorization; check what it logged (RFC 2617 §3.2.2).
+		b, _ := os.ReadFile(filepath.Join(filepath.Dir(s.errFile), "log.log"))
+		_, hdr, ok := strings.Cut(strings.ReplaceAll(string(b), "AUTH  ", "AUTH "), "AUTH Digest ")
+		if !ok {
+			t.Fatalf("no Proxy-Authorization logged: %q", b)
+		}
+		p := digestParams(strings.SplitN(hdr, "\n", 2)[0])
+		ha1 := md5hex("marcador:" + p["realm"] + ":s3cret")
+		ha2 := md5hex("INVITE:" + p["uri"])
+		want := md5hex(ha1 + ":" + p["nonce"] + ":" + ha2)
+		if p["qop"] != "" {
+			want = md5hex(ha1 + ":" + p["nonce"] + ":" + p["nc"] + ":" + p["cnonce"] + ":" + p["qop"] + ":" + ha2)
+		}
+		if p["response"] != want || p["username"] != "marcador" {
+			t.Fatalf("digest response %q, want %q (params %v)", p["response"], want, p)
+		}
 	})
 	t.Run("no credentials", func(t *testing.T) {
 		t.Parallel()
@@ -283,6 +325,22 @@ func TestSippDigest(t *testing.T) {
 	})
 }
 
+func digestParams(s string) map[string]string {
+	out := map[string]string{}
+	for part := range strings.SplitSeq(s, ",") {
+		k, v, ok := strings.Cut(strings.TrimSpace(part), "=")
+		if ok {
+			out[k] = strings.Trim(strings.TrimSpace(v), `"`)
+		}
+	}
+	return out
+}
+
+func md5hex(s string) string {
+	sum := md5.Sum([]byte(s))
+	return hex.EncodeToString(sum[:])
+}
+
 func TestSippByeMidPrompt(t *testing.T) {
 	t.Parallel()
 	s := startSipp(t, "bye_mid_prompt.xml", 1)
@@ -293,8 +351,7 @@ func TestSippByeMidPrompt(t *testing.T) {
 	}
 	_, err = leg.Session().Play(context.Background(), true, &media.Prompt{Samples: media.Tone(440, 6000, 8000*20)})
 	if err != media.ErrClosed {
-		s.cmd.Process.Kill()
-		s.wait(t)
+		s.fail(t)
 		t.Fatalf("prompt ended with %v, want the session closed by the BYE", err)
 	}
 	<-leg.Ended()
