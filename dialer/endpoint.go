@@ -30,6 +30,9 @@ type EndpointOptions struct {
 	// UserAgent header value.
 	UserAgent string
 	Logger    *slog.Logger
+	// OnInvite is offered each new inbound call, on its own goroutine; it may
+	// block for the whole call. Without it inbound calls get 480.
+	OnInvite func(in *Inbound)
 }
 
 // Endpoint is this node's SIP user agent: it originates legs and routes
@@ -47,9 +50,7 @@ type Endpoint struct {
 	mu   sync.Mutex
 	legs map[string]*Leg // by Call-ID
 
-	// OnInvite handles out-of-dialog INVITEs (inbound calls). Default: 480.
-	OnInvite func(req *sip.Request, tx sip.ServerTransaction)
-	done     chan struct{}
+	done chan struct{}
 }
 
 // NewEndpoint binds the SIP socket and starts serving.
@@ -256,8 +257,11 @@ func (e *Endpoint) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 			return
 		}
 	}
-	if e.OnInvite != nil {
-		e.OnInvite(req, tx)
+	if e.opt.OnInvite != nil {
+		in := newInbound(e, req, tx)
+		in.respond(100, "Trying", nil)
+		go e.opt.OnInvite(in)
+		in.wait()
 		return
 	}
 	tx.Respond(sip.NewResponseFromRequest(req, 480, "Temporarily Unavailable", nil))

@@ -74,8 +74,9 @@ type Leg struct {
 	e       *Endpoint
 	req     DialRequest
 	log     *slog.Logger
-	invite  *sip.Request
-	ok      *sip.Response
+	invite  *sip.Request  // outbound: our INVITE; inbound: theirs
+	ok      *sip.Response // outbound: the 2xx that made the dialog
+	dlg     dialog
 	session *media.Session
 	codec   media.Codec
 	release func()
@@ -289,6 +290,7 @@ func (l *Leg) onResponse(st *inviteState, res *sip.Response) bool {
 		return false
 	case code < 300:
 		l.ok = res
+		l.dlg = outboundDialog(l.invite, res)
 		l.sendAck(res)
 		if cancelled {
 			// The answer raced our CANCEL: complete the dialog, then end it.
@@ -378,20 +380,59 @@ func (l *Leg) nextCSeq() uint32 {
 	return l.cseq
 }
 
-// inDialog builds a request inside the dialog established by the 2xx.
-func (l *Leg) inDialog(method sip.RequestMethod, seq uint32) *sip.Request {
-	target := l.invite.Recipient
-	if c := l.ok.Contact(); c != nil {
-		target = c.Address
+// dialog is what in-dialog requests are built from (RFC 3261 §12).
+type dialog struct {
+	local  sip.Uri // our address-of-record side
+	ltag   string
+	remote sip.Uri
+	rtag   string
+	target sip.Uri  // the peer's Contact
+	routes []string // route set, in the order to send
+}
+
+// outboundDialog is the dialog our INVITE and its 2xx made (UAC side).
+func outboundDialog(inv *sip.Request, ok *sip.Response) dialog {
+	d := dialog{local: inv.From().Address, remote: ok.To().Address, target: inv.Recipient}
+	d.ltag, _ = inv.From().Params.Get("tag")
+	d.rtag, _ = ok.To().Params.Get("tag")
+	if c := ok.Contact(); c != nil {
+		d.target = c.Address
 	}
-	req := sip.NewRequest(method, *target.Clone())
-	// Route set: the 2xx's Record-Route, reversed (RFC 3261 §12.1.2).
-	rr := l.ok.GetHeaders("Record-Route")
+	rr := ok.GetHeaders("Record-Route") // reversed for the UAC (§12.1.2)
 	for i := len(rr) - 1; i >= 0; i-- {
-		req.AppendHeader(sip.NewHeader("Route", rr[i].Value()))
+		d.routes = append(d.routes, rr[i].Value())
 	}
-	req.AppendHeader(sip.HeaderClone(l.invite.From()))
-	req.AppendHeader(sip.HeaderClone(l.ok.To()))
+	return d
+}
+
+// inboundDialog is the dialog a received INVITE and our 2xx made (UAS side).
+func inboundDialog(inv *sip.Request, ourTag string) dialog {
+	d := dialog{local: inv.To().Address, ltag: ourTag, remote: inv.From().Address, target: inv.Recipient}
+	d.rtag, _ = inv.From().Params.Get("tag")
+	if c := inv.Contact(); c != nil {
+		d.target = c.Address
+	}
+	for _, h := range inv.GetHeaders("Record-Route") { // in order for the UAS (§12.1.1)
+		d.routes = append(d.routes, h.Value())
+	}
+	return d
+}
+
+// inDialog builds a request inside the leg's dialog.
+func (l *Leg) inDialog(method sip.RequestMethod, seq uint32) *sip.Request {
+	d := l.dlg
+	req := sip.NewRequest(method, *d.target.Clone())
+	for _, r := range d.routes {
+		req.AppendHeader(sip.NewHeader("Route", r))
+	}
+	from := &sip.FromHeader{Address: *d.local.Clone(), Params: sip.NewParams()}
+	from.Params.Add("tag", d.ltag)
+	to := &sip.ToHeader{Address: *d.remote.Clone(), Params: sip.NewParams()}
+	if d.rtag != "" {
+		to.Params.Add("tag", d.rtag)
+	}
+	req.AppendHeader(from)
+	req.AppendHeader(to)
 	req.AppendHeader(sip.HeaderClone(l.invite.CallID()))
 	req.AppendHeader(&sip.CSeqHeader{SeqNo: seq, MethodName: method})
 	mf := sip.MaxForwardsHeader(70)

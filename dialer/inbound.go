@@ -1,0 +1,163 @@
+package dialer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/marcador/marcador/ivr/media"
+)
+
+// Inbound is a call offered to us: ring it, reject it, or answer it into a Leg.
+type Inbound struct {
+	e         *Endpoint
+	req       *sip.Request
+	tx        sip.ServerTransaction
+	tag       string
+	log       *slog.Logger
+	mu        sync.Mutex
+	final     bool
+	finalized chan struct{} // closed once a final response went out (or CANCEL ended it)
+	cancelled chan struct{}
+}
+
+// maxOffer bounds how long an inbound call may stay unanswered.
+const maxOffer = 5 * time.Minute
+
+func newInbound(e *Endpoint, req *sip.Request, tx sip.ServerTransaction) *Inbound {
+	in := &Inbound{e: e, req: req, tx: tx, tag: sip.GenerateTagN(16), cancelled: make(chan struct{}), finalized: make(chan struct{}),
+		log: e.log.With("call_id", req.CallID().Value(), "from", req.From().Address.User, "to", req.Recipient.User)}
+	// sipgo answers the CANCEL and sends 487 itself (inside its FSM: no
+	// responding from here).
+	tx.OnCancel(func(*sip.Request) {
+		in.mu.Lock()
+		defer in.mu.Unlock()
+		if !in.final {
+			in.final = true
+			close(in.cancelled)
+			close(in.finalized)
+		}
+	})
+	return in
+}
+
+// wait keeps the server transaction (and so the handler) alive until the
+// offer is answered, rejected or cancelled: sipgo ends a transaction whose
+// handler returns.
+func (in *Inbound) wait() {
+	select {
+	case <-in.finalized:
+	case <-time.After(maxOffer):
+		in.Reject(480, "Temporarily Unavailable")
+	}
+}
+
+// From is the caller's user part (their number); To is the number called.
+func (in *Inbound) From() string { return in.req.From().Address.User }
+func (in *Inbound) To() string   { return in.req.Recipient.User }
+
+// CallID of the offered call.
+func (in *Inbound) CallID() string { return in.req.CallID().Value() }
+
+// Cancelled is closed if the caller gives up (CANCEL) before the answer.
+func (in *Inbound) Cancelled() <-chan struct{} { return in.cancelled }
+
+// respond sends a response with our To tag; a second final response is ignored.
+func (in *Inbound) respond(code int, reason string, body []byte) error {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if in.final {
+		return errors.New("inbound: already answered or rejected")
+	}
+	res := sip.NewResponseFromRequest(in.req, code, reason, body)
+	if to := res.To(); to != nil {
+		if _, ok := to.Params.Get("tag"); !ok && code > 100 {
+			to.Params.Add("tag", in.tag)
+		}
+	}
+	if code >= 200 {
+		in.final = true
+		defer close(in.finalized)
+	}
+	if len(body) > 0 {
+		res.AppendHeader(in.e.contact())
+		res.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+	} else if code >= 180 && code < 300 {
+		res.AppendHeader(in.e.contact())
+	}
+	return in.tx.Respond(res)
+}
+
+// Ringing sends 180.
+func (in *Inbound) Ringing() error { return in.respond(180, "Ringing", nil) }
+
+// Reject ends the offer with a final error response (486, 404, 503, ...).
+func (in *Inbound) Reject(code int, reason string) error { return in.respond(code, reason, nil) }
+
+// AnswerOptions shape the answered leg's media.
+type AnswerOptions struct {
+	Codecs     []media.Codec // our preference; default PCMU, PCMA
+	RTPTimeout time.Duration
+	OnAudio    func([]int16)
+	OnSend     func(time.Duration)
+}
+
+// Answer accepts the call with 200 and our SDP, waits for the ACK, and
+// returns the running leg.
+func (in *Inbound) Answer(_ context.Context, o AnswerOptions) (*Leg, error) {
+	e := in.e
+	if len(o.Codecs) == 0 {
+		o.Codecs = []media.Codec{media.PCMU, media.PCMA}
+	}
+	if o.RTPTimeout == 0 {
+		o.RTPTimeout = DefaultRTPTimeout
+	}
+	offer, err := media.ParseSDP(in.req.Body())
+	if err != nil {
+		in.Reject(488, "Not Acceptable Here")
+		return nil, fmt.Errorf("inbound %s: %w", in.CallID(), err)
+	}
+	codec, err := media.Negotiate(o.Codecs, offer.Codecs)
+	if err != nil {
+		in.Reject(488, "Not Acceptable Here")
+		return nil, fmt.Errorf("inbound %s: %w", in.CallID(), err)
+	}
+	conn, err := media.ListenRTP(e.opt.RTPAddr, e.opt.RTPPorts)
+	if err != nil {
+		in.Reject(503, "Service Unavailable")
+		return nil, fmt.Errorf("inbound %s: %w", in.CallID(), err)
+	}
+	l := &Leg{CallID: in.CallID(), e: e, invite: in.req, codec: codec, release: func() {},
+		req:   DialRequest{RTPTimeout: o.RTPTimeout},
+		ended: make(chan struct{}), bye: make(chan struct{}), hangup: make(chan struct{}), log: in.log,
+		dlg: inboundDialog(in.req, in.tag), cseq: 1}
+	l.session = media.NewSession(media.SessionOptions{Conn: conn, Remote: offer.Addr, Codec: codec, DTMFType: offer.DTMFType,
+		Logger: in.log, OnAudio: o.OnAudio, OnSend: o.OnSend})
+	answer, err := media.MarshalSDP(media.OfferOptions{Addr: l.session.LocalAddr(), Codecs: []media.Codec{codec},
+		SessionID: uint64(time.Now().UnixNano()), Version: 1, Direction: offer.Direction.Reverse()})
+	if err != nil {
+		l.session.Close()
+		return nil, err
+	}
+	l.result.Started = time.Now()
+	e.register(l)
+	if err := in.respond(200, "OK", answer); err != nil && !errors.Is(err, sip.ErrTransactionTerminated) {
+		e.unregister(l)
+		l.session.Close()
+		return nil, fmt.Errorf("inbound %s: answer: %w", in.CallID(), err)
+	}
+	l.session.Start()
+	l.mu.Lock()
+	l.result.Answered, l.result.SIPCode = time.Now(), 200
+	l.mu.Unlock()
+	// The ACK to a 2xx is its own transaction (new branch); it reaches the
+	// endpoint's ACK handler, not this transaction. Media already flows.
+	l.monitors.Add(1)
+	go l.monitor()
+	return l, nil
+}

@@ -1,0 +1,312 @@
+// Package simcarrier is a SIP carrier and its subscribers on loopback: it
+// answers the dialer's INVITEs like a real network would (humans, answering
+// machines, busy lines, no answer, bad numbers, failures), with real G.711
+// audio and RFC 4733 key presses. The demo, the load benchmark and the tests
+// dial it.
+package simcarrier
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math"
+	"math/rand/v2"
+	"net/netip"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/marcador/marcador/dialer"
+	"github.com/marcador/marcador/ivr/media"
+)
+
+// Outcome is what happens to a call.
+type Outcome string
+
+const (
+	Human        Outcome = "human"         // short greeting, presses keys, talks
+	Machine      Outcome = "machine"       // long greeting, then a beep
+	Busy         Outcome = "busy"          // 486
+	NoAnswer     Outcome = "no_answer"     // rings until cancelled
+	Invalid      Outcome = "invalid"       // 404
+	NetworkError Outcome = "network_error" // 503
+)
+
+// Outcomes in the order of the default last-digit table.
+var Outcomes = []Outcome{Human, Machine, Busy, NoAnswer, Invalid, NetworkError}
+
+// DefaultByDigit is the deterministic table used when ByLastDigit is on: the
+// dialled number's last digit picks the outcome, so a test or demo knows
+// what each number will do.
+var DefaultByDigit = [10]Outcome{Human, Human, Human, Human, Machine, Machine, Busy, NoAnswer, Invalid, NetworkError}
+
+// Range is a uniform duration distribution.
+type Range struct{ Min, Max time.Duration }
+
+func (r Range) draw(rng *rand.Rand) time.Duration {
+	if r.Max <= r.Min {
+		return r.Min
+	}
+	return r.Min + time.Duration(rng.Int64N(int64(r.Max-r.Min)))
+}
+
+// Options configure the simulator.
+type Options struct {
+	Listen   string // SIP UDP address, e.g. 127.0.0.1:5090
+	RTPPorts media.PortRange
+	// Mix weights outcomes when ByLastDigit is off (default: the shares of DefaultByDigit).
+	Mix         map[Outcome]float64
+	ByLastDigit bool
+	Ring        Range // time before answer or rejection; default 1-4 s
+	Talk        Range // a human hangs up after this (if the dialer has not); default 20-60 s
+	// Digits a human presses, DigitsAfter the answer (default "1" after 2.5 s).
+	// A '/' in Digits waits another DigitsAfter before the rest.
+	Digits      string
+	DigitsAfter time.Duration
+	Seed        uint64
+	Logger      *slog.Logger
+}
+
+// Stats counts what the simulator did.
+type Stats struct {
+	Offered, Answered, Rejected, Cancelled, Active int64
+	ByOutcome                                      map[Outcome]int64
+}
+
+// Carrier is a running simulator.
+type Carrier struct {
+	opt  Options
+	ep   *dialer.Endpoint
+	log  *slog.Logger
+	mu   sync.Mutex
+	rng  *rand.Rand
+	by   map[Outcome]int64
+	wg   sync.WaitGroup
+	ctx  context.Context
+	stop context.CancelFunc
+
+	offered, answered, rejected, cancelled, active atomic.Int64
+	greetHuman, greetMachine, beep, talk        *media.Prompt
+}
+
+// Start runs the simulator until Close.
+func Start(opt Options) (*Carrier, error) {
+	if opt.Logger == nil {
+		opt.Logger = slog.Default()
+	}
+	if opt.Ring == (Range{}) {
+		opt.Ring = Range{time.Second, 4 * time.Second}
+	}
+	if opt.Talk == (Range{}) {
+		opt.Talk = Range{20 * time.Second, 60 * time.Second}
+	}
+	if opt.Digits == "" {
+		opt.Digits = "1"
+	}
+	if opt.DigitsAfter == 0 {
+		opt.DigitsAfter = 2500 * time.Millisecond
+	}
+	if opt.Mix == nil {
+		opt.Mix = map[Outcome]float64{}
+		for _, o := range DefaultByDigit {
+			opt.Mix[o]++
+		}
+	}
+	if opt.RTPPorts == (media.PortRange{}) {
+		opt.RTPPorts = media.PortRange{Min: 50000, Max: 59999}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	c := &Carrier{opt: opt, log: opt.Logger, rng: rand.New(rand.NewPCG(opt.Seed, 0x5ca1ab1e)), by: map[Outcome]int64{},
+		ctx: ctx, stop: cancel}
+	c.greetHuman = &media.Prompt{Name: "hello", Samples: Voice(800*time.Millisecond, 180, 1)}
+	c.greetMachine = &media.Prompt{Name: "voicemail-greeting", Samples: Voice(5500*time.Millisecond, 140, 2)}
+	c.beep = &media.Prompt{Name: "beep", Samples: media.Tone(1000, 12000, 8000/2)}
+	c.talk = &media.Prompt{Name: "talk", Samples: Voice(3*time.Second, 170, 3)}
+	ep, err := dialer.NewEndpoint(dialer.EndpointOptions{Listen: opt.Listen, RTPPorts: opt.RTPPorts,
+		RTPAddr: netip.MustParseAddr("127.0.0.1"), UserAgent: "marcador-simcarrier", Logger: opt.Logger,
+		OnInvite: func(in *dialer.Inbound) {
+			c.wg.Add(1)
+			defer c.wg.Done()
+			c.handle(in)
+		}})
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("simcarrier: %w", err)
+	}
+	c.ep = ep
+	return c, nil
+}
+
+// Addr is the SIP address the simulator listens on.
+func (c *Carrier) Addr() string { return c.ep.Addr() }
+
+// Close hangs up every call and stops.
+func (c *Carrier) Close() error {
+	c.stop()
+	err := c.ep.Close()
+	c.wg.Wait()
+	return err
+}
+
+// Stats returns the counters.
+func (c *Carrier) Stats() Stats {
+	c.mu.Lock()
+	by := make(map[Outcome]int64, len(c.by))
+	for k, v := range c.by {
+		by[k] = v
+	}
+	c.mu.Unlock()
+	return Stats{Offered: c.offered.Load(), Answered: c.answered.Load(), Rejected: c.rejected.Load(),
+		Cancelled: c.cancelled.Load(), Active: c.active.Load(), ByOutcome: by}
+}
+
+// OutcomeFor is what the simulator will do with a call to number.
+func (c *Carrier) OutcomeFor(number string) Outcome {
+	if c.opt.ByLastDigit {
+		if d := lastDigit(number); d >= 0 {
+			return DefaultByDigit[d]
+		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	total := 0.0
+	for _, o := range Outcomes {
+		total += c.opt.Mix[o]
+	}
+	x := c.rng.Float64() * total
+	for _, o := range Outcomes {
+		if x -= c.opt.Mix[o]; x < 0 {
+			return o
+		}
+	}
+	return Human
+}
+
+func lastDigit(s string) int {
+	for i := len(s) - 1; i >= 0; i-- {
+		if s[i] >= '0' && s[i] <= '9' {
+			return int(s[i] - '0')
+		}
+	}
+	return -1
+}
+
+func (c *Carrier) draw(r Range) time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return r.draw(c.rng)
+}
+
+func (c *Carrier) handle(in *dialer.Inbound) {
+	c.offered.Add(1)
+	o := c.OutcomeFor(in.To())
+	c.mu.Lock()
+	c.by[o]++
+	c.mu.Unlock()
+	in.Ringing()
+	ring := c.draw(c.opt.Ring)
+	if o == NoAnswer {
+		ring = 10 * time.Minute // until the dialer cancels
+	}
+	select {
+	case <-in.Cancelled():
+		c.cancelled.Add(1)
+		return
+	case <-c.ctx.Done():
+		in.Reject(503, "Service Unavailable")
+		return
+	case <-time.After(ring):
+	}
+	switch o {
+	case Busy:
+		c.rejected.Add(1)
+		in.Reject(486, "Busy Here")
+		return
+	case Invalid:
+		c.rejected.Add(1)
+		in.Reject(404, "Not Found")
+		return
+	case NetworkError:
+		c.rejected.Add(1)
+		in.Reject(503, "Service Unavailable")
+		return
+	case NoAnswer:
+		c.rejected.Add(1)
+		in.Reject(480, "Temporarily Unavailable")
+		return
+	}
+	leg, err := in.Answer(c.ctx, dialer.AnswerOptions{})
+	if err != nil {
+		c.log.Warn("simcarrier: answer failed", "err", err)
+		return
+	}
+	c.answered.Add(1)
+	c.active.Add(1)
+	defer c.active.Add(-1)
+	ctx, cancel := context.WithTimeout(c.ctx, c.draw(c.opt.Talk))
+	defer cancel()
+	go func() {
+		select {
+		case <-leg.Ended():
+		case <-ctx.Done():
+		}
+		cancel()
+	}()
+	s := leg.Session()
+	switch o {
+	case Human:
+		s.Play(ctx, false, c.greetHuman)
+		for _, part := range strings.Split(c.opt.Digits, "/") {
+			select {
+			case <-time.After(c.opt.DigitsAfter):
+			case <-ctx.Done():
+			}
+			if ctx.Err() == nil && part != "" {
+				s.SendDigits(part)
+			}
+		}
+		for ctx.Err() == nil { // talk now and then until someone hangs up
+			s.Play(ctx, false, c.talk)
+			select {
+			case <-time.After(2 * time.Second):
+			case <-ctx.Done():
+			}
+		}
+	case Machine:
+		s.Play(ctx, false, c.greetMachine, c.beep)
+		<-ctx.Done() // record silence until the dialer leaves (or the box is full)
+	}
+	leg.Hangup(context.Background())
+}
+
+// Voice synthesises speech-like audio: a glottal-pulse-rich tone at pitch Hz
+// shaped into syllables (about 4 a second) with pauses, so energy, pitch and
+// rhythm resemble a voice for AMD and for the ear.
+func Voice(d time.Duration, pitch float64, seed uint64) []int16 {
+	n := int(d.Seconds() * media.SampleRate)
+	rng := rand.New(rand.NewPCG(seed, 7))
+	out := make([]int16, n)
+	syl := 0.0
+	sylLen := 0.25
+	phase := 0.0
+	for i := range out {
+		t := float64(i) / media.SampleRate
+		if t-syl > sylLen {
+			syl, sylLen = t, 0.15+rng.Float64()*0.2
+		}
+		x := (t - syl) / sylLen
+		env := math.Sin(math.Pi * x)
+		if int(syl*7)%5 == 4 { // a pause every few syllables
+			env = 0
+		}
+		f := pitch * (1 + 0.08*math.Sin(2*math.Pi*1.3*t))
+		phase += 2 * math.Pi * f / media.SampleRate
+		v := 0.0
+		for h := 1.0; h <= 8; h++ { // harmonics falling off like a voice
+			v += math.Sin(h*phase) / h
+		}
+		out[i] = int16(6000 * env * v / 2)
+	}
+	return out
+}
