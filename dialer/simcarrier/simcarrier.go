@@ -87,7 +87,7 @@ type Carrier struct {
 	stop context.CancelFunc
 
 	offered, answered, rejected, cancelled, active atomic.Int64
-	greetHuman, greetMachine, beep, talk        *media.Prompt
+	greetHuman, greetMachine, beep, talk           *media.Prompt
 }
 
 // Start runs the simulator until Close.
