@@ -4,7 +4,7 @@ BIN        := bin/marcador
 DEV_CONFIG := deploy/dev/marcador.yaml
 VERSION    := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: all build demo test vet dev-up dev-down bench-analytics fuzz clean
+.PHONY: all build demo test vet dev-up dev-down bench-analytics bench-sip fuzz clean
 
 all: build
 
@@ -41,6 +41,9 @@ test:
 
 bench-analytics: build dev-up
 	$(BIN) bench analytics -config $(DEV_CONFIG) -rows 1000000 -json
+
+bench-sip: build
+	$(BIN) bench sip -config $(DEV_CONFIG) -json
 
 # Short runs of every fuzz target (each also runs its seeds in `make test`).
 fuzz:

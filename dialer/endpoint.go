@@ -33,6 +33,9 @@ type EndpointOptions struct {
 	// OnInvite is offered each new inbound call, on its own goroutine; it may
 	// block for the whole call. Without it inbound calls get 480.
 	OnInvite func(in *Inbound)
+	// PacerShards is how many goroutines send every call's RTP on shared
+	// 20 ms ticks; default one per CPU.
+	PacerShards int
 }
 
 // Endpoint is this node's SIP user agent: it originates legs and routes
@@ -44,6 +47,7 @@ type Endpoint struct {
 	srv    *sipgo.Server
 	client *sipgo.Client
 	conn   net.PacketConn
+	pacer  *media.Pacer
 	host   string
 	port   int
 
@@ -95,7 +99,10 @@ func NewEndpoint(opt EndpointOptions) (*Endpoint, error) {
 		}
 		e.opt.RTPAddr = ip.Unmap()
 	}
-	if e.ua, err = sipgo.NewUA(sipgo.WithUserAgent(opt.UserAgent), sipgo.WithUserAgentHostname(e.host)); err != nil {
+	if e.ua, err = sipgo.NewUA(sipgo.WithUserAgent(opt.UserAgent), sipgo.WithUserAgentHostname(e.host),
+		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerLogger(opt.Logger),
+			sip.WithTransactionLayerUnhandledResponseHandler(e.onStrayResponse)),
+		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(opt.Logger))); err != nil {
 		pc.Close()
 		return nil, fmt.Errorf("sip user agent: %w", err)
 	}
@@ -117,6 +124,7 @@ func NewEndpoint(opt EndpointOptions) (*Endpoint, error) {
 	e.srv.OnOptions(func(req *sip.Request, tx sip.ServerTransaction) {
 		tx.Respond(sip.NewResponseFromRequest(req, 200, "OK", nil))
 	})
+	e.pacer = media.NewPacer(opt.PacerShards)
 	go func() {
 		defer close(e.done)
 		e.srv.ServeUDP(pc)
@@ -167,6 +175,7 @@ func (e *Endpoint) Close() error {
 	e.client.Close()
 	e.ua.Close()
 	<-e.done
+	e.pacer.Close()
 	return err
 }
 
@@ -184,14 +193,27 @@ func (e *Endpoint) unregister(l *Leg) {
 	e.mu.Unlock()
 }
 
-func (e *Endpoint) legFor(req *sip.Request) *Leg {
-	cid := req.CallID()
+func (e *Endpoint) legFor(msg sip.Message) *Leg {
+	cid := msg.CallID()
 	if cid == nil {
 		return nil
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return e.legs[cid.Value()]
+}
+
+// onStrayResponse gets responses no transaction matches. A retransmitted 2xx
+// to our INVITE means our ACK was lost: send it again (RFC 3261 §13.2.2.4),
+// or the far end drops the call when its retransmissions run out.
+func (e *Endpoint) onStrayResponse(res *sip.Response) {
+	if cs := res.CSeq(); cs != nil && cs.MethodName == sip.INVITE && res.IsSuccess() {
+		if l := e.legFor(res); l != nil && l.dialogUp.Load() {
+			l.sendAck(res)
+			return
+		}
+	}
+	e.log.Debug("stray SIP response", "msg", res.Short())
 }
 
 func (e *Endpoint) onBye(req *sip.Request, tx sip.ServerTransaction) {

@@ -137,6 +137,7 @@ func (in *Inbound) Answer(_ context.Context, o AnswerOptions) (*Leg, error) {
 		ended: make(chan struct{}), bye: make(chan struct{}), hangup: make(chan struct{}), log: in.log,
 		dlg: inboundDialog(in.req, in.tag), cseq: 1}
 	l.session = media.NewSession(media.SessionOptions{Conn: conn, Remote: offer.Addr, Codec: codec, DTMFType: offer.DTMFType,
+		Pacer:  e.pacer,
 		Logger: in.log, OnAudio: o.OnAudio, OnSend: o.OnSend})
 	answer, err := media.MarshalSDP(media.OfferOptions{Addr: l.session.LocalAddr(), Codecs: []media.Codec{codec},
 		SessionID: uint64(time.Now().UnixNano()), Version: 1, Direction: offer.Direction.Reverse()})

@@ -8,6 +8,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emiago/sipgo"
@@ -71,15 +72,17 @@ func ms(d time.Duration) uint32 { return uint32(max(0, d.Milliseconds())) }
 type Leg struct {
 	CallID string
 
-	e       *Endpoint
-	req     DialRequest
-	log     *slog.Logger
-	invite  *sip.Request  // outbound: our INVITE; inbound: theirs
-	ok      *sip.Response // outbound: the 2xx that made the dialog
-	dlg     dialog
-	session *media.Session
-	codec   media.Codec
-	release func()
+	e      *Endpoint
+	req    DialRequest
+	log    *slog.Logger
+	invite *sip.Request  // outbound: our INVITE; inbound: theirs
+	ok     *sip.Response // outbound: the 2xx that made the dialog
+	dlg    dialog
+	// dialogUp is set once dlg is final (2xx seen), for other goroutines.
+	dialogUp atomic.Bool
+	session  *media.Session
+	codec    media.Codec
+	release  func()
 
 	mu       sync.Mutex
 	cseq     uint32
@@ -139,7 +142,8 @@ func (e *Endpoint) Dial(ctx context.Context, r DialRequest) (*Leg, error) {
 	l := &Leg{CallID: callID, e: e, req: r, release: release, cseq: 1,
 		ended: make(chan struct{}), bye: make(chan struct{}), hangup: make(chan struct{}),
 		log: e.log.With("call_id", callID, "to", r.To, "trunk", r.Trunk.Name)}
-	l.session = media.NewSession(media.SessionOptions{Conn: conn, Logger: l.log, OnAudio: r.OnAudio, OnSend: r.OnSend})
+	l.session = media.NewSession(media.SessionOptions{Conn: conn, Logger: l.log, OnAudio: r.OnAudio, OnSend: r.OnSend,
+		Pacer: e.pacer})
 	offer, err := media.MarshalSDP(media.OfferOptions{Addr: l.session.LocalAddr(), Codecs: r.Trunk.Codecs,
 		SessionID: uint64(time.Now().UnixNano()), Version: 1})
 	if err != nil {
@@ -199,6 +203,7 @@ func (l *Leg) invitePhase(ctx context.Context) {
 		l.finish(Result{Disposition: NetworkError, Reason: "send INVITE: " + err.Error()})
 		return
 	}
+	l.reackOn(tx)
 	st := &inviteState{tx: tx, start: start, timer: time.NewTimer(r.RingTimeout)}
 	defer st.timer.Stop()
 	timer := st.timer
@@ -261,6 +266,18 @@ func (l *Leg) invitePhase(ctx context.Context) {
 	}
 }
 
+// reackOn answers each retransmission of the 2xx with another ACK: the far
+// end retransmits because our ACK was lost (RFC 3261 §13.2.2.4), and drops
+// the call when its retransmissions run out.
+func (l *Leg) reackOn(tx sip.ClientTransaction) {
+	tx.OnRetransmission(func(res *sip.Response) {
+		if res.IsSuccess() && l.dialogUp.Load() {
+			l.log.Debug("2xx retransmitted; ACK again")
+			l.sendAck(res)
+		}
+	})
+}
+
 // inviteState is the INVITE phase's progress.
 type inviteState struct {
 	tx                        sip.ClientTransaction
@@ -291,6 +308,7 @@ func (l *Leg) onResponse(st *inviteState, res *sip.Response) bool {
 	case code < 300:
 		l.ok = res
 		l.dlg = outboundDialog(l.invite, res)
+		l.dialogUp.Store(true)
 		l.sendAck(res)
 		if cancelled {
 			// The answer raced our CANCEL: complete the dialog, then end it.
@@ -325,6 +343,7 @@ func (l *Leg) onResponse(st *inviteState, res *sip.Response) bool {
 		}
 		st.tx.Terminate()
 		st.tx = ntx
+		l.reackOn(ntx)
 		return false
 	default:
 		reason := res.Reason

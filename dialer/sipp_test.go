@@ -361,6 +361,27 @@ func TestSippByeMidPrompt(t *testing.T) {
 	s.wait(t)
 }
 
+// A 200 retransmitted after our ACK (the ACK was lost on the way) gets
+// another ACK, so the carrier keeps the call.
+func TestSippAckForRetransmitted200(t *testing.T) {
+	t.Parallel()
+	s := startSipp(t, "ack_retransmit.xml", 1)
+	e := testEndpoint(t)
+	leg, err := e.Dial(context.Background(), DialRequest{Trunk: testTrunk(t, s.port, "", ""), To: "+525512345678"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-leg.Ended():
+	case <-time.After(10 * time.Second):
+		t.Fatal("sipp did not hang up")
+	}
+	if r := leg.Result(); r.Disposition != Answered || r.Reason != "remote hangup" {
+		t.Fatalf("result %+v", r)
+	}
+	s.wait(t) // sipp fails the call if the second ACK does not come
+}
+
 func TestSippMalformedResponse(t *testing.T) {
 	t.Parallel()
 	s := startSipp(t, "malformed.xml", 1)

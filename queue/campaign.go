@@ -46,6 +46,14 @@ type RetryPolicy struct {
 	Delays map[string]Duration `json:"delays,omitempty"`
 }
 
+// PromisePolicy bounds the promises an IVR campaign accepts.
+type PromisePolicy struct {
+	MaxDays    int     `json:"max_days,omitempty"`    // latest due date, days ahead; default 15
+	MinAmount  float64 `json:"min_amount,omitempty"`  // smallest amount
+	MinPercent float64 `json:"min_percent,omitempty"` // smallest share of the balance, 0-100
+	GraceDays  int     `json:"grace_days,omitempty"`  // a promise is broken this many days after its date without payment; default 2
+}
+
 // Campaign is a campaign's definition as the API stores it.
 type Campaign struct {
 	ID       string      `json:"id"`
@@ -58,8 +66,16 @@ type Campaign struct {
 	Profile  string      `json:"profile"`   // compliance profile: US, UK, CO, MX, CL, PE, a configured one, or ProfileAuto
 	Currency string      `json:"currency,omitempty"`
 	Retry    RetryPolicy `json:"retry"`
-	Created  time.Time   `json:"created_at"`
-	Updated  time.Time   `json:"updated_at"`
+	// IVR campaigns.
+	Script         string        `json:"script,omitempty"`          // e.g. reminder-overdue
+	MaxConcurrent  int           `json:"max_concurrent,omitempty"`  // calls at once; default 10
+	Language       string        `json:"language,omitempty"`        // es or en; default by country
+	CallbackNumber string        `json:"callback_number,omitempty"` // said by abandon and voicemail messages
+	PayURL         string        `json:"pay_url,omitempty"`         // payment link template: {token}, {account}, {campaign}
+	RingTimeout    Duration      `json:"ring_timeout,omitempty"`    // default 25s, never below 15s
+	Promise        PromisePolicy `json:"promise,omitempty"`
+	Created        time.Time     `json:"created_at"`
+	Updated        time.Time     `json:"updated_at"`
 }
 
 var campaignIDRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
@@ -104,6 +120,34 @@ func (c *Campaign) Normalize() error {
 	}
 	if c.Retry.MaxAttempts == 0 {
 		c.Retry.MaxAttempts = 6
+	}
+	if c.MaxConcurrent < 0 || c.MaxConcurrent > 10000 {
+		return fmt.Errorf("campaign %s: max_concurrent %d: want 0-10000", c.ID, c.MaxConcurrent)
+	}
+	if c.MaxConcurrent == 0 {
+		c.MaxConcurrent = 10
+	}
+	if c.Language == "" {
+		c.Language = "es"
+		if c.Country == "US" || c.Country == "GB" || c.Country == "UK" {
+			c.Language = "en"
+		}
+	}
+	if c.Language != "es" && c.Language != "en" {
+		return fmt.Errorf("campaign %s: language %q: want es or en", c.ID, c.Language)
+	}
+	if c.RingTimeout != 0 && time.Duration(c.RingTimeout) < 15*time.Second {
+		return fmt.Errorf("campaign %s: ring_timeout %s is below the 15s minimum", c.ID, time.Duration(c.RingTimeout))
+	}
+	p := &c.Promise
+	if p.MaxDays < 0 || p.MinAmount < 0 || p.MinPercent < 0 || p.MinPercent > 100 || p.GraceDays < 0 {
+		return fmt.Errorf("campaign %s: promise: max_days, min_amount, grace_days >= 0 and min_percent 0-100", c.ID)
+	}
+	if p.MaxDays == 0 {
+		p.MaxDays = 15
+	}
+	if p.GraceDays == 0 {
+		p.GraceDays = 2
 	}
 	for k, d := range c.Retry.Delays {
 		if d < 0 {

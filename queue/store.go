@@ -190,7 +190,8 @@ func (s *Store) DeleteCampaign(ctx context.Context, id string) error {
 		return err
 	}
 	kk := k(id)
-	if err := s.rdb.Del(ctx, kk.def(), kk.accounts(), kk.due(), kk.leases(), kk.tokens(), kk.done(), kk.reasons(), kk.seq()).Err(); err != nil {
+	if err := s.rdb.Del(ctx, kk.def(), kk.accounts(), kk.due(), kk.leases(), kk.tokens(), kk.done(), kk.reasons(), kk.seq(),
+		kk.status(), kk.attempts(), kk.dispositions(), kk.inflight()).Err(); err != nil {
 		return fmt.Errorf("delete campaign %s: %w", id, err)
 	}
 	if err := s.rdb.SRem(ctx, campaignsKey, id).Err(); err != nil {

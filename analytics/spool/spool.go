@@ -30,6 +30,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 )
 
 // FsyncPolicy says when appended bytes are forced to stable storage.
@@ -100,6 +101,7 @@ type Spool struct {
 	opt Options
 	log *slog.Logger
 
+	lock     *os.File // flock'd: one process per spool directory
 	mu       sync.Mutex
 	room     *sync.Cond // signalled when bytes shrink
 	active   *os.File
@@ -119,6 +121,9 @@ type Spool struct {
 	// holds mu while it takes syncMu).
 	activeEnd atomic.Int64
 }
+
+// ErrLocked is returned by Open when another process holds the directory.
+var ErrLocked = errors.New("spool locked")
 
 // Open opens (or creates) the spool in opt.Dir, recovering whatever a previous
 // process left: every existing segment becomes sealed, in order, and the last
@@ -142,12 +147,24 @@ func Open(opt Options) (*Spool, error) {
 	if err := os.MkdirAll(opt.Dir, 0o750); err != nil {
 		return nil, fmt.Errorf("spool: create dir %s: %w", opt.Dir, err)
 	}
-	s := &Spool{opt: opt, log: opt.Logger, notify: make(chan struct{}, 1)}
+	// Two processes appending to and deleting the same segments would lose
+	// rows, so the directory is locked for the life of the spool.
+	lock, err := os.OpenFile(filepath.Join(opt.Dir, "LOCK"), os.O_CREATE|os.O_RDWR, 0o640)
+	if err != nil {
+		return nil, fmt.Errorf("spool: %w", err)
+	}
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		lock.Close()
+		return nil, fmt.Errorf("spool: %s is in use by another process: %w", opt.Dir, ErrLocked)
+	}
+	s := &Spool{opt: opt, log: opt.Logger, notify: make(chan struct{}, 1), lock: lock}
 	s.room = sync.NewCond(&s.mu)
 	if err := s.recover(); err != nil {
+		lock.Close()
 		return nil, err
 	}
 	if err := s.openActive(); err != nil {
+		lock.Close()
 		return nil, err
 	}
 	return s, nil
@@ -483,5 +500,6 @@ func (s *Spool) Close() error {
 	if s.records == 0 {
 		_ = os.Remove(s.active.Name())
 	}
+	s.lock.Close() // releases the flock
 	return err
 }

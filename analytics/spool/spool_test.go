@@ -85,7 +85,8 @@ func TestRecoverAfterCrashTruncatesTornTail(t *testing.T) {
 	f, _ := os.OpenFile(active, os.O_WRONLY|os.O_APPEND, 0)
 	f.Write([]byte{50, 0, 0, 0, 1, 2, 3, 4, 'x'})
 	f.Close()
-	// No Close: the process "died".
+	// No Close: the process "died", and the kernel dropped its lock.
+	s.lock.Close()
 
 	s2, err := Open(Options{Dir: dir})
 	if err != nil {
@@ -215,4 +216,21 @@ func FuzzReader(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestSecondOpenOfSameDirFails(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(Options{Dir: dir}); !errors.Is(err, ErrLocked) {
+		t.Fatalf("second open: %v, want ErrLocked", err)
+	}
+	s.Close()
+	s2, err := Open(Options{Dir: dir})
+	if err != nil {
+		t.Fatalf("open after close: %v", err)
+	}
+	s2.Close()
 }

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -21,24 +22,30 @@ import (
 	"github.com/marcador/marcador/analytics"
 	"github.com/marcador/marcador/cmd/marcador/internal/httpapi"
 	"github.com/marcador/marcador/cmd/marcador/internal/portfolio"
+	"github.com/marcador/marcador/dialer"
 	"github.com/marcador/marcador/queue"
+	"github.com/marcador/marcador/queue/compliance"
 )
 
 // The demo's campaigns: reminders before the due date, collection after it.
 var demoCampaigns = []queue.Campaign{
 	{ID: "demo-preventive", Name: "Recordatorio preventivo", Mode: queue.ModeIVR, Country: "MX",
 		TimeZone: "America/Mexico_City", Profile: queue.ProfileAuto, Trunk: "sim", CallerID: "+525550000100",
+		Script: "reminder-preventive", MaxConcurrent: 30, CallbackNumber: "+525550000100",
 		Retry: queue.RetryPolicy{MaxAttempts: 3, Delays: map[string]queue.Duration{"no_answer": queue.Duration(4 * time.Hour), "busy": queue.Duration(30 * time.Minute)}}},
-	{ID: "demo-overdue", Name: "Cobranza temprana y tardía", Mode: queue.ModePredictive, Country: "MX",
+	{ID: "demo-overdue", Name: "Cobranza temprana y tardía", Mode: queue.ModeIVR, Country: "MX",
 		TimeZone: "America/Mexico_City", Profile: queue.ProfileAuto, Trunk: "sim", CallerID: "+525550000200",
+		Script: "reminder-overdue", MaxConcurrent: 30, CallbackNumber: "+525550000200", PayURL: "https://pagos.example.com/p/{token}",
+		Promise: queue.PromisePolicy{MaxDays: 15, MinPercent: 10, GraceDays: 2}, RingTimeout: queue.Duration(15 * time.Second),
 		Retry: queue.RetryPolicy{MaxAttempts: 6, Delays: map[string]queue.Duration{"no_answer": queue.Duration(2 * time.Hour), "busy": queue.Duration(15 * time.Minute), "machine": queue.Duration(6 * time.Hour)}}},
 }
 
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("demo", "demo [-config FILE] [-debtors N] [-seed N]", stderr)
+	fs := newFlags("demo", "demo [-config FILE] [-debtors N] [-seed N] [-calls N]", stderr)
 	cfgPath := fs.String("config", "", "YAML config file (make demo passes deploy/dev/marcador.yaml)")
 	n := fs.Int("debtors", 1000, "debtors in the generated portfolio")
 	seed := fs.Int64("seed", 2026, "portfolio generator seed (same seed, same debtors)")
+	calls := fs.Int("calls", 30, "contacts to call over SIP in the demo")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -63,6 +70,14 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	store := newStore(rdb, cfg, log)
 	now := time.Now()
+	// Compliance runs on a simulated clock set to business hours, so the
+	// demo calls whatever the hour: the next Tuesday-Friday, 10:30 in Mexico
+	// City, moving on with real time.
+	gateNow := demoClock(now)
+	gate, err := newGate(cfg, rdb, log, gateNow)
+	if err != nil {
+		return err
+	}
 
 	p := func(format string, a ...any) { fmt.Fprintf(stdout, format, a...) }
 	p("\n== Marcador demo ==\n")
@@ -70,7 +85,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 
 	// 1. The API, served in-process on a loopback port, exactly as `serve` does.
 	const token = "demo-token-0123456789abcdef"
-	api := httpapi.New(httpapi.Options{Store: store, Tokens: []string{token}, Now: time.Now, Logger: log})
+	api := httpapi.New(httpapi.Options{Store: store, Gate: gate, Tokens: []string{token}, Now: time.Now, Logger: log})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err
@@ -158,25 +173,176 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	tw.Flush()
 
-	// 5. A claim, as a dialer node makes it: leased atomically, then returned.
-	leases, err := store.Claim(ctx, "demo-overdue", 5, time.Now())
+	// 5. An agentless campaign, run by the same runner `serve` uses.
+	ivrc := demoCampaigns[1]
+	p("\n5. An IVR reminder campaign calls over SIP/RTP, through the compliance gate\n")
+	p("   compliance clock: %s (simulated business hours; profile auto = each debtor's country: MX, CO, CL)\n", gateNow().In(mustZone("America/Mexico_City")).Format("Mon 2006-01-02 15:04 MST"))
+	if err := demoListOptOuts(ctx, gate, store, ivrc, 2); err != nil {
+		return err
+	}
+	callsStart := time.Now()
+	if err := demoCampaignRun(ctx, stdout, cfg, store, gate, conn, log, ivrc, *calls); err != nil {
+		return err
+	}
+	p("\n   attempts, read back from ClickHouse:\n")
+	if err := printAttempts(ctx, stdout, conn, cfg.ClickHouse.Database, ivrc.ID, callsStart.Add(-time.Second)); err != nil {
+		return err
+	}
+	var v httpapi.CampaignView
+	if code, err := call("GET", "/campaigns/"+ivrc.ID, "", nil, &v); err != nil || code != 200 {
+		return fmt.Errorf("get campaign: HTTP %d %v", code, err)
+	}
+	p("   GET /campaigns/%s: status %s, %d in flight, %d done, %d due later, dispositions %v\n", ivrc.ID, v.Status, v.InFlight,
+		v.Queue.Done, v.Queue.Due-v.Queue.DueNow, v.Dispositions)
+
+	// 6. Why the next contact would be refused, as an operator asks it.
+	p("\n6. Compliance: calling the same debtors again right now? (GET %s/compliance/explain)\n", base)
+	picks, err := demoExplainPicks(ctx, conn, cfg.ClickHouse.Database, ivrc.ID, callsStart.Add(-time.Second))
 	if err != nil {
 		return err
 	}
-	p("\n5. A dialer node claims %d due contacts atomically (Lua, one hash slot), leases expire in 2m:\n", len(leases))
-	for _, l := range leases {
-		p("   %s  %-34s %s  %s %s  %d days past due\n", l.Account.ID, l.Account.Name, l.Account.Phones[0].Number, money(l.Account.Balance), l.Account.Currency, l.Account.DaysPastDue)
+	for _, a := range picks {
+		at := gateNow().Add(time.Minute).Format(time.RFC3339)
+		var e compliance.Explanation
+		q := "/compliance/explain?profile=auto&channel=voice&phone=" + url.QueryEscape(a.Phone) + "&account=" + url.QueryEscape(a.AccountID) +
+			"&campaign=" + ivrc.ID + "&at=" + url.QueryEscape(at)
+		if code, err := call("GET", q, "", nil, &e); err != nil || code != 200 {
+			return fmt.Errorf("explain %s: HTTP %d %v", a.Phone, code, err)
+		}
+		if e.Allowed {
+			p("   %s %s after %s, profile %s: allowed\n", a.AccountID, a.Phone, a.Disposition, e.Profile)
+			continue
+		}
+		next := "until " + e.NextAllowed
+		if e.NextAllowed == "" {
+			next = "with no next time"
+		}
+		p("   %s %s after %s, profile %s: BLOCKED %s\n      %s — %s\n", a.AccountID, a.Phone, a.Disposition, e.Profile, next, e.Rule, e.Reason)
 	}
+
+	// 7. ClickHouse, read back.
+	p("\n7. ClickHouse (%s)\n", cfg.ClickHouse.Database)
+	if err := printClickHouse(ctx, stdout, conn, cfg.ClickHouse.Database); err != nil {
+		return err
+	}
+	p("\n   this run, read back from contact_attempts and promises:\n")
+	if err := printDispositions(ctx, stdout, conn, cfg.ClickHouse.Database, callsStart.Add(-time.Second), ivrc.ID); err != nil {
+		return err
+	}
+	return printPromises(ctx, stdout, conn, cfg.ClickHouse.Database, ivrc.ID, callsStart.Add(-time.Second))
+}
+
+// demoListOptOuts starts the campaign's debtors' compliance history and
+// listings afresh (so every run tells the same story), queues them in turn
+// by country (so the first calls reach MX, CO and CL alike) and lists k
+// debtors who asked not to be called, as the DNC API would.
+func demoListOptOuts(ctx context.Context, gate *compliance.Gate, store *queue.Store, c queue.Campaign, k int) error {
+	leases, err := store.Claim(ctx, c.ID, 1000, time.Now())
+	if err != nil {
+		return err
+	}
+	by := map[string][]queue.Lease{}
+	var countries []string
 	for _, l := range leases {
-		if err := store.Reschedule(ctx, l, time.Now(), "demo: returned unworked"); err != nil {
+		if by[l.Account.Country] == nil {
+			countries = append(countries, l.Account.Country)
+		}
+		by[l.Account.Country] = append(by[l.Account.Country], l)
+	}
+	sort.Strings(countries)
+	var order []queue.Lease
+	for i := 0; len(order) < len(leases); i++ {
+		for _, cc := range countries {
+			if i < len(by[cc]) {
+				order = append(order, by[cc][i])
+			}
+		}
+	}
+	base := time.Now().Add(-time.Minute)
+	for i, l := range order {
+		a := l.Account
+		if err := gate.Forget(ctx, compliance.Subject{Phone: a.Phones[0].Number, Account: a.ID, NationalID: a.NationalID, Country: a.Country}); err != nil {
+			return err
+		}
+		for _, ph := range a.Phones {
+			for _, scope := range []string{"", c.ID} {
+				if err := gate.RemoveDNC(ctx, compliance.DNCEntry{Phone: ph.Number, Channel: "all", Campaign: scope}); err != nil {
+					return err
+				}
+			}
+		}
+		if (i == 3 || i == 11) && k > 0 {
+			k--
+			for _, ph := range a.Phones {
+				if err := gate.AddDNC(ctx, compliance.DNCEntry{Phone: ph.Number, Channel: "voice", Campaign: c.ID,
+					Reason: "asked not to be called", Source: "demo"}); err != nil {
+					return err
+				}
+			}
+		}
+		if err := store.Reschedule(ctx, l, base.Add(time.Duration(i)*time.Millisecond), "demo: ready"); err != nil {
 			return err
 		}
 	}
-	p("   ...and returns them unworked (the dialer that places the calls arrives with the SIP issue).\n")
+	return nil
+}
 
-	// 6. ClickHouse, read back.
-	p("\n6. ClickHouse (%s)\n", cfg.ClickHouse.Database)
-	return printClickHouse(ctx, stdout, conn, cfg.ClickHouse.Database)
+type demoPick struct{ AccountID, Phone, Disposition string }
+
+// demoExplainPicks chooses from this run's attempts: a debtor who made a
+// promise in each country, one on the do-not-contact list, one whose number
+// was invalid.
+func demoExplainPicks(ctx context.Context, conn driver.Conn, db, campaign string, since time.Time) ([]demoPick, error) {
+	rows, err := conn.Query(ctx, "SELECT account_id, phone, disposition, country, promise_amount > 0 FROM "+db+
+		".contact_attempts FINAL WHERE campaign_id = ? AND started_at BETWEEN ? AND now() + 1 ORDER BY started_at", campaign, since)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	byKey := map[string]demoPick{}
+	for rows.Next() {
+		var p demoPick
+		var country string
+		var promised uint8
+		if err := rows.Scan(&p.AccountID, &p.Phone, &p.Disposition, &country, &promised); err != nil {
+			return nil, err
+		}
+		key := p.Disposition
+		if promised == 1 {
+			key = "promised " + country
+			p.Disposition = "a promise"
+		}
+		if _, ok := byKey[key]; !ok {
+			byKey[key] = p
+		}
+	}
+	var out []demoPick
+	for _, k := range []string{"promised MX", "promised CO", "promised CL", "blocked", dialer.InvalidNumber} {
+		if p, ok := byKey[k]; ok {
+			out = append(out, p)
+		}
+	}
+	return out, rows.Err()
+}
+
+// demoClock is the next Tuesday to Friday at 10:30 in Mexico City (today
+// if it is one and it is not yet 10:30), running on from there.
+func demoClock(real time.Time) func() time.Time {
+	mx := mustZone("America/Mexico_City")
+	l := real.In(mx)
+	base := time.Date(l.Year(), l.Month(), l.Day(), 10, 30, 0, 0, mx)
+	for base.Before(real) || base.Weekday() < time.Tuesday || base.Weekday() > time.Friday {
+		base = base.AddDate(0, 0, 1)
+	}
+	return func() time.Time { return base.Add(time.Since(real)) }
+}
+
+func mustZone(name string) *time.Location {
+	l, err := time.LoadLocation(name)
+	if err != nil {
+		panic(err) // the Go time zone database ships with the binary (time/tzdata)
+	}
+	return l
 }
 
 // portfolioCSV renders accounts the way a creditor's export looks: national

@@ -12,6 +12,8 @@ import (
 	"os/signal"
 	"sort"
 	"syscall"
+	// Compliance windows need every IANA zone, whatever the host has installed.
+	_ "time/tzdata"
 )
 
 // command is one subcommand; run gets the arguments after its name.
@@ -22,11 +24,14 @@ type command struct {
 
 func commands() map[string]command {
 	return map[string]command{
-		"serve":   {"run the API, metrics and the attempt writer (later: the dialer)", runServe},
-		"migrate": {"create or upgrade the ClickHouse schema", runMigrate},
-		"demo":    {"load a generated portfolio into demo campaigns and show the state", runDemo},
-		"bench":   {"benchmarks: 'bench analytics' measures the attempt writer", runBench},
-		"version": {"print the version", runVersion},
+		"serve":      {"run the API, metrics and the attempt writer (later: the dialer)", runServe},
+		"migrate":    {"create or upgrade the ClickHouse schema", runMigrate},
+		"demo":       {"load a generated portfolio into demo campaigns and show the state", runDemo},
+		"bench":      {"benchmarks: 'bench analytics' measures the attempt writer", runBench},
+		"version":    {"print the version", runVersion},
+		"compliance": {"'compliance explain': may a debtor be contacted now, by which rule, and when next", runCompliance},
+		"call":       {"place one test call through a trunk: play prompts, collect digits, record the attempt", runCall},
+		"simcarrier": {"run the carrier simulator (a SIP network of simulated debtors) on loopback", runSimCarrier},
 	}
 }
 
@@ -39,7 +44,7 @@ func usage(w io.Writer) {
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		fmt.Fprintf(w, "  %-8s %s\n", n, cmds[n].summary)
+		fmt.Fprintf(w, "  %-10s %s\n", n, cmds[n].summary)
 	}
 	fmt.Fprintf(w, "\n'marcador <command> -h' documents each command's flags.\n")
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/marcador/marcador/analytics/chtest"
+	"github.com/marcador/marcador/dialer/simcarrier"
 	"github.com/marcador/marcador/queue/redistest"
 )
 
@@ -26,7 +27,7 @@ func freeAddr(t *testing.T) string {
 	return l.Addr().String()
 }
 
-func writeConfig(t *testing.T, listen, db string) string {
+func writeConfig(t *testing.T, listen, db string, extra ...string) string {
 	p := filepath.Join(t.TempDir(), "marcador.yaml")
 	cfg := fmt.Sprintf(`node_id: smoke
 redis: {addr: %s}
@@ -34,7 +35,10 @@ clickhouse: {addr: %s, database: %s}
 spool: {dir: %s, flush_interval: 50ms}
 http: {listen: %s, api_tokens: [smoke-token-0123456789]}
 log: {level: warn}
-`, redistest.Addr(), chtest.Addr(), db, filepath.Join(t.TempDir(), "spool"), listen)
+`, redistest.Addr(), chtest.Addr(), db, filepath.Join(t.TempDir(), "spool"), listen) + strings.Join(extra, "\n")
+	if !strings.Contains(cfg, "\nsip:") {
+		cfg += "\nsip: {listen: 127.0.0.1:0}\n"
+	}
 	os.WriteFile(p, []byte(cfg), 0o600)
 	return p
 }
@@ -109,7 +113,7 @@ func TestCommandErrors(t *testing.T) {
 	if code := run(context.Background(), []string{"migrate", "-config", bad}, &out, &errb); code != 1 || !strings.Contains(errb.String(), "adress") {
 		t.Fatalf("bad config: %d %s", code, errb.String())
 	}
-	for _, cmd := range []string{"serve", "migrate", "demo", "version"} {
+	for _, cmd := range []string{"serve", "migrate", "demo", "version", "call", "simcarrier", "bench", "compliance"} {
 		errb.Reset()
 		if code := run(context.Background(), []string{cmd, "-h"}, &out, &errb); code != 0 || !strings.Contains(errb.String(), "usage: marcador "+cmd) {
 			t.Errorf("%s -h: %d %s", cmd, code, errb.String())
@@ -126,5 +130,114 @@ func TestMigrateCommand(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "up to date") {
 		t.Fatalf("migrate on a migrated db: %q", out.String())
+	}
+}
+
+// TestCallCommand places real calls to the carrier simulator with
+// `marcador call` and finds each attempt in ClickHouse.
+func TestCallCommand(t *testing.T) {
+	conn := chtest.Conn(t)
+	db := chtest.Database(t, conn)
+	sim, err := simcarrier.Start(simcarrier.Options{Listen: "127.0.0.1:0", ByLastDigit: true, Digits: "42#",
+		DigitsAfter: 300 * time.Millisecond, Ring: simcarrier.Range{Min: 100 * time.Millisecond, Max: 200 * time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sim.Close()
+	cfg := writeConfig(t, "127.0.0.1:0", db, "sip: {listen: 127.0.0.1:0}",
+		"trunks: [{name: sim, uri: 'sip:"+sim.Addr()+"', caller_id: '+525550000100'}]")
+	prompt := filepath.Join("..", "..", "ivr", "prompts", "es", "reminder.wav")
+	cases := []struct {
+		to, disposition, dtmf string
+		code                  int
+	}{
+		{"+525512345670", "answered", "42", 200},
+		{"+525512345676", "busy", "", 486},
+		{"+525512345678", "invalid_number", "", 404},
+		{"sip:+525512345679@" + sim.Addr(), "network_error", "", 503},
+	}
+	for _, tc := range cases {
+		var out, errb bytes.Buffer
+		args := []string{"call", "-config", cfg, "-trunk", "sim", "-to", tc.to, "-prompt", prompt, "-digits", "4", "-timeout", "3s", "-json"}
+		if code := run(context.Background(), args, &out, &errb); code != 0 {
+			t.Fatalf("call %s exited %d: %s", tc.to, code, errb.String())
+		}
+		var res callJSON
+		if err := json.Unmarshal(out.Bytes(), &res); err != nil {
+			t.Fatalf("call %s printed %q: %v", tc.to, out.String(), err)
+		}
+		if res.Disposition != tc.disposition || res.SIPCode != tc.code || res.DTMF != tc.dtmf || res.Spooled {
+			t.Errorf("call %s: %+v, want %s %d dtmf %q", tc.to, res, tc.disposition, tc.code, tc.dtmf)
+		}
+		if tc.code == 200 && (res.TalkMS == 0 || res.RingMS < 100) {
+			t.Errorf("call %s: ring %d ms talk %d ms", tc.to, res.RingMS, res.TalkMS)
+		}
+		var disp, dtmf, country string
+		var code uint16
+		err := conn.QueryRow(context.Background(), "SELECT disposition, sip_code, dtmf, country FROM "+db+
+			".contact_attempts FINAL WHERE attempt_id = ?", res.AttemptID).Scan(&disp, &code, &dtmf, &country)
+		if err != nil || disp != tc.disposition || int(code) != tc.code || dtmf != tc.dtmf {
+			t.Errorf("ClickHouse row for %s: %s %d %q %q, err %v", tc.to, disp, code, dtmf, country, err)
+		}
+	}
+	// A bad trunk name is an error naming the trunks there are.
+	var errb bytes.Buffer
+	if code := run(context.Background(), []string{"call", "-config", cfg, "-trunk", "nope", "-to", "+525512345670"}, &bytes.Buffer{}, &errb); code != 1 ||
+		!strings.Contains(errb.String(), "have: sim") {
+		t.Fatalf("unknown trunk: %d %s", code, errb.String())
+	}
+}
+
+// TestDemo runs the newcomer's demo end to end (fewer debtors and calls) in
+// a Redis database and ClickHouse database of its own.
+func TestDemo(t *testing.T) {
+	conn := chtest.Conn(t)
+	db := chtest.Database(t, conn)
+	p := filepath.Join(t.TempDir(), "marcador.yaml")
+	os.WriteFile(p, []byte(fmt.Sprintf(`node_id: demo-test
+redis: {addr: %s, db: 9}
+clickhouse: {addr: %s, database: %s}
+spool: {dir: %s, flush_interval: 50ms}
+sip: {listen: 127.0.0.1:0}
+`, redistest.Addr(), chtest.Addr(), db, filepath.Join(t.TempDir(), "spool"))), 0o600)
+	var out, errb bytes.Buffer
+	if code := run(context.Background(), []string{"demo", "-config", p, "-debtors", "200", "-calls", "12"}, &out, &errb); code != 0 {
+		t.Fatalf("demo exited %d: %s\n%s", code, errb.String(), out.String())
+	}
+	s := out.String()
+	for _, want := range []string{"POST /api/v1/campaigns/demo-overdue/start", "read back from ClickHouse", "pressed a key", "promises captured"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("demo output lacks %q:\n%s", want, s)
+		}
+	}
+	var n, promises uint64
+	if err := conn.QueryRow(context.Background(), "SELECT count() FROM "+db+".contact_attempts FINAL WHERE campaign_id = 'demo-overdue'").Scan(&n); err != nil || n < 12 {
+		t.Fatalf("attempts in ClickHouse: %d %v", n, err)
+	}
+	if err := conn.QueryRow(context.Background(), "SELECT count() FROM "+db+".promises FINAL WHERE campaign_id = 'demo-overdue'").Scan(&promises); err != nil || promises == 0 {
+		t.Fatalf("promises in ClickHouse: %d %v\n%s", promises, err, s)
+	}
+}
+
+func TestComplianceExplainCommand(t *testing.T) {
+	cfg := writeConfig(t, "127.0.0.1:0", "marcador")
+	var out, errb bytes.Buffer
+	args := []string{"compliance", "explain", "-config", cfg, "-profile", "CO", "-phone", "+573001234567",
+		"-at", "2026-12-08T10:00:00-05:00", "-channel", "voice", "-json"}
+	if code := run(context.Background(), args, &out, &errb); code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	var got map[string]any
+	if err := json.Unmarshal(out.Bytes(), &got); err != nil {
+		t.Fatalf("%q: %v", out.String(), err)
+	}
+	if got["allowed"] != false || got["rule"] != "holiday" || got["local_time"] != "2026-12-08T10:00:00-05:00" ||
+		got["next_allowed"] != "2026-12-09T07:00:00-05:00" || !strings.Contains(got["reason"].(string), "Inmaculada") {
+		t.Fatalf("explain: %v", got)
+	}
+	errb.Reset()
+	if code := run(context.Background(), []string{"compliance", "explain", "-config", cfg, "-phone", "+573001234567", "-at", "mañana"}, &out, &errb); code != 1 ||
+		!strings.Contains(errb.String(), "RFC 3339") {
+		t.Fatalf("bad -at: %d %s", code, errb.String())
 	}
 }

@@ -57,6 +57,20 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	defer w.Close()
 	store := newStore(rdb, cfg, log)
 	reg.MustRegister(queue.NewCollector(store, time.Now))
+	gate, err := newGate(cfg, rdb, log, time.Now)
+	if err != nil {
+		return err
+	}
+	ep, err := newEndpoint(cfg, cfg.SIP.Listen, log)
+	if err != nil {
+		return err
+	}
+	defer ep.Close()
+	runner, err := newRunner(cfg, store, gate, ep, w, log)
+	if err != nil {
+		return err
+	}
+	defer runner.Close()
 
 	tokens := cfg.HTTP.APITokens
 	if len(tokens) == 0 {
@@ -67,7 +81,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			"token", tokens[0])
 	}
 	api := httpapi.New(httpapi.Options{
-		Store: store, Tokens: tokens, Gatherer: reg, Now: time.Now, Logger: log,
+		Store: store, Gate: gate, Runner: runner, Tokens: tokens, Gatherer: reg, Now: time.Now, Logger: log,
 		Checks: map[string]func(context.Context) error{
 			"redis":      func(ctx context.Context) error { return rdb.Ping(ctx).Err() },
 			"clickhouse": func(ctx context.Context) error { return conn.Ping(ctx) },
@@ -84,7 +98,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	go func() { writerDone <- w.Run(wctx) }()
 	httpDone := make(chan error, 1)
 	go func() { httpDone <- srv.Serve(ln) }()
-	log.Info("marcador serving", "http", ln.Addr().String(), "redis", redisAddr(cfg.Redis),
+	if err := runner.Resume(ctx); err != nil {
+		log.Error("campaigns not resumed", "err", err)
+	}
+	go followUpPromises(wctx, runner, log)
+	log.Info("marcador serving", "http", ln.Addr().String(), "sip", ep.Addr(), "redis", redisAddr(cfg.Redis),
 		"clickhouse", cfg.ClickHouse.Addr, "spool", cfg.Spool.Dir, "version", version)
 
 	select {
@@ -98,7 +116,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer scancel()
 	_ = srv.Shutdown(sctx)
-	stopWriter() // Run makes a last bounded flush; the rest stays spooled
+	runner.Close() // calls in progress finish and are recorded
+	stopWriter()   // Run makes a last bounded flush; the rest stays spooled
 	<-writerDone
 	log.Info("stopped", "rows_left_in_spool", w.Queued())
 	return nil

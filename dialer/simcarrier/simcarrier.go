@@ -64,8 +64,14 @@ type Options struct {
 	// A '/' in Digits waits another DigitsAfter before the rest.
 	Digits      string
 	DigitsAfter time.Duration
-	Seed        uint64
-	Logger      *slog.Logger
+	// DigitsFor, if set, picks the keys per called number (a demo's
+	// debtors do different things); "" means the human only listens.
+	DigitsFor func(number string) string
+	Seed      uint64
+	// Continuous makes a human talk without pauses and press no keys, so a
+	// load test holds two-way audio on every call.
+	Continuous bool
+	Logger     *slog.Logger
 }
 
 // Stats counts what the simulator did.
@@ -256,8 +262,20 @@ func (c *Carrier) handle(in *dialer.Inbound) {
 	s := leg.Session()
 	switch o {
 	case Human:
+		if c.opt.Continuous {
+			for ctx.Err() == nil {
+				if _, err := s.Play(ctx, false, c.talk); err != nil {
+					break
+				}
+			}
+			break
+		}
 		s.Play(ctx, false, c.greetHuman)
-		for _, part := range strings.Split(c.opt.Digits, "/") {
+		digits := c.opt.Digits
+		if c.opt.DigitsFor != nil {
+			digits = c.opt.DigitsFor(in.To())
+		}
+		for _, part := range strings.Split(digits, "/") {
 			select {
 			case <-time.After(c.opt.DigitsAfter):
 			case <-ctx.Done():

@@ -33,6 +33,9 @@ type SessionOptions struct {
 	// OnSend receives the interval since the previous packet sent, for
 	// send-jitter measurement. Optional.
 	OnSend func(interval time.Duration)
+	// Pacer, if set, sends this session's frames on its shared ticks;
+	// otherwise the session paces itself on its own goroutine.
+	Pacer  *Pacer
 	Logger *slog.Logger
 }
 
@@ -68,6 +71,7 @@ type Session struct {
 	ndigits atomic.Uint64
 
 	ssrc  uint32
+	shard *pacerShard // set when a Pacer sends for this session
 	stop  context.CancelFunc
 	ctx   context.Context
 	wg    sync.WaitGroup
@@ -75,10 +79,28 @@ type Session struct {
 	close sync.Once
 }
 
+// playback walks the prompts' samples in place (no copy: prompts are shared
+// by every call that plays them).
 type playback struct {
-	samples []int16
-	pos     int
-	done    chan struct{}
+	parts [][]int16
+	part  int // index into parts
+	pos   int // sample index into parts[part]
+	done  chan struct{}
+}
+
+// next fills frame with the next samples (silence past the end) and reports
+// whether anything is left after it.
+func (p *playback) next(frame []int16) bool {
+	k := 0
+	for k < len(frame) && p.part < len(p.parts) {
+		c := copy(frame[k:], p.parts[p.part][p.pos:])
+		k += c
+		if p.pos += c; p.pos >= len(p.parts[p.part]) {
+			p.part, p.pos = p.part+1, 0
+		}
+	}
+	clear(frame[k:])
+	return p.part < len(p.parts)
 }
 
 // ErrClosed is returned by operations on a closed session.
@@ -109,8 +131,13 @@ func (s *Session) LocalAddr() netip.AddrPort { return s.conn.LocalAddr().(*net.U
 // Start launches the sender and receiver.
 func (s *Session) Start() {
 	s.start.Do(func() {
-		s.wg.Add(2)
-		go s.sendLoop()
+		if s.opt.Pacer != nil {
+			s.shard = s.opt.Pacer.add(s)
+		} else {
+			s.wg.Add(1)
+			go s.sendLoop()
+		}
+		s.wg.Add(1)
 		go s.recvLoop()
 	})
 }
@@ -120,6 +147,10 @@ func (s *Session) Close() error {
 	var err error
 	s.close.Do(func() {
 		s.stop()
+		s.start.Do(func() {}) // a session closed before Start never starts
+		if s.shard != nil {
+			s.shard.remove(s)
+		}
 		err = s.conn.Close()
 		s.wg.Wait()
 		s.mu.Lock()
@@ -208,11 +239,12 @@ type PlayResult struct {
 // Play sends the prompts in order and waits until they end. With bargeIn, a
 // received digit stops playback at once and is returned (consumed).
 func (s *Session) Play(ctx context.Context, bargeIn bool, prompts ...*Prompt) (PlayResult, error) {
-	var all []int16
+	pb := &playback{done: make(chan struct{})}
 	for _, p := range prompts {
-		all = append(all, p.Samples...)
+		if len(p.Samples) > 0 {
+			pb.parts = append(pb.parts, p.Samples)
+		}
 	}
-	pb := &playback{samples: all, done: make(chan struct{})}
 	s.mu.Lock()
 	if s.ctx.Err() != nil {
 		s.mu.Unlock()
@@ -293,25 +325,41 @@ const (
 	dtmfGapFrames  = 3 // 60 ms between digits
 )
 
+// sender is the outgoing stream's state, touched only by whoever sends the
+// session's frames (its own loop, or a Pacer shard).
+type sender struct {
+	out, pay []byte
+	pcm      []int16
+	silence  map[uint8][]byte
+	baseTS   uint32
+	pkt      rtp.Packet
+	dt       dtmfState
+	n        uint32 // frames so far
+	last     time.Time
+}
+
+func (s *Session) newSender() *sender {
+	return &sender{
+		out: make([]byte, 12+FrameSamples), pay: make([]byte, FrameSamples), pcm: make([]int16, FrameSamples),
+		silence: map[uint8][]byte{
+			PCMU.PayloadType: PCMU.Encode(nil, make([]int16, FrameSamples)),
+			PCMA.PayloadType: PCMA.Encode(nil, make([]int16, FrameSamples)),
+		},
+		baseTS: rand.Uint32(),
+		pkt:    rtp.Packet{Header: rtp.Header{Version: 2, SSRC: s.ssrc, SequenceNumber: uint16(rand.Uint32())}},
+	}
+}
+
+// sendLoop paces the session on its own: frame n goes at start + n·20ms,
+// whatever the previous sends cost, so timestamps and wall time never drift
+// apart.
 func (s *Session) sendLoop() {
 	defer s.wg.Done()
-	out := make([]byte, 12+FrameSamples)
-	pay := make([]byte, FrameSamples)
-	pcm := make([]int16, FrameSamples)
-	silence := map[uint8][]byte{
-		PCMU.PayloadType: PCMU.Encode(nil, make([]int16, FrameSamples)),
-		PCMA.PayloadType: PCMA.Encode(nil, make([]int16, FrameSamples)),
-	}
-	baseTS := rand.Uint32()
-	pkt := rtp.Packet{Header: rtp.Header{Version: 2, SSRC: s.ssrc, SequenceNumber: uint16(rand.Uint32())}}
-	var dt dtmfState
+	sd := s.newSender()
 	start := time.Now()
-	last := start
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for n := int64(0); ; n++ {
-		// Absolute deadline: frame n goes at start + n·20ms, whatever the
-		// previous sends cost, so timestamps and wall time never drift apart.
 		if d := time.Until(start.Add(time.Duration(n) * FrameDuration)); d > 0 {
 			timer.Reset(d)
 			select {
@@ -319,72 +367,81 @@ func (s *Session) sendLoop() {
 			case <-s.ctx.Done():
 				return
 			}
-		} else if s.ctx.Err() != nil {
+		}
+		if !s.sendFrame(sd) {
 			return
 		}
-		mediaTS := baseTS + uint32(n)*FrameSamples
-		pkt.Marker = n == 0 // first packet of the stream starts a talkspurt
-		pkt.Timestamp = mediaTS
-
-		s.mu.Lock()
-		remote, hold, codec, dtmfType := s.remote, s.hold, s.codec, s.dtmfType
-		pkt.PayloadType = codec.PayloadType
-		if !dt.active && dt.gap == 0 && len(s.dtmfOut) > 0 {
-			ev, _ := EventOf(s.dtmfOut[0])
-			s.dtmfOut = s.dtmfOut[1:]
-			dt = dtmfState{active: true, event: ev, ts: mediaTS}
-		}
-		switch {
-		case dt.active:
-			// One event: packets with growing duration, then the end packet
-			// three times, all stamped with the event's start (RFC 4733 §2.5).
-			pkt.PayloadType, pkt.Timestamp, pkt.Marker = dtmfType, dt.ts, dt.packets == 0
-			end := dt.packets >= dtmfToneFrames-1
-			dur := uint16(min(dt.packets+1, dtmfToneFrames) * FrameSamples)
-			TelephoneEvent{Event: dt.event, End: end, Volume: 10, Duration: dur}.MarshalTo(pay)
-			pkt.Payload = pay[:TelephoneEventLen]
-			dt.packets++
-			if end {
-				if dt.endSends++; dt.endSends == dtmfEndRepeats {
-					dt = dtmfState{gap: dtmfGapFrames}
-				}
-			}
-		case s.play != nil && !hold:
-			p := s.play
-			k := copy(pcm, p.samples[p.pos:])
-			clear(pcm[k:])
-			p.pos += k
-			pkt.Payload = codec.Encode(pay[:0], pcm)
-			if p.pos >= len(p.samples) {
-				close(p.done)
-				s.play = nil
-			}
-		default:
-			if dt.gap > 0 {
-				dt.gap--
-			}
-			pkt.Payload = silence[codec.PayloadType]
-		}
-		s.mu.Unlock()
-
-		if hold && pkt.PayloadType != dtmfType || !remote.IsValid() {
-			continue // nothing sent, so the sequence number does not advance
-		}
-		k, err := pkt.MarshalTo(out)
-		if err == nil {
-			if _, err := s.conn.WriteToUDPAddrPort(out[:k], remote); err == nil {
-				s.sent.Add(1)
-				now := time.Now()
-				if s.opt.OnSend != nil && n > 0 {
-					s.opt.OnSend(now.Sub(last))
-				}
-				last = now
-			} else if s.ctx.Err() != nil {
-				return
-			}
-		}
-		pkt.SequenceNumber++
 	}
+}
+
+// sendFrame sends the next 20 ms: a DTMF event packet, prompt audio, or
+// silence. false means the session is closed.
+func (s *Session) sendFrame(sd *sender) bool {
+	if s.ctx.Err() != nil {
+		return false
+	}
+	pkt, pay, pcm, dt := &sd.pkt, sd.pay, sd.pcm, &sd.dt
+	n := sd.n
+	sd.n++
+	mediaTS := sd.baseTS + n*FrameSamples
+	pkt.Marker = n == 0 // first packet of the stream starts a talkspurt
+	pkt.Timestamp = mediaTS
+
+	s.mu.Lock()
+	remote, hold, codec, dtmfType := s.remote, s.hold, s.codec, s.dtmfType
+	pkt.PayloadType = codec.PayloadType
+	if !dt.active && dt.gap > 0 {
+		dt.gap-- // the pause between digits runs whatever else is sent
+	} else if !dt.active && len(s.dtmfOut) > 0 {
+		ev, _ := EventOf(s.dtmfOut[0])
+		s.dtmfOut = s.dtmfOut[1:]
+		*dt = dtmfState{active: true, event: ev, ts: mediaTS}
+	}
+	switch {
+	case dt.active:
+		// One event: packets with growing duration, then the end packet
+		// three times, all stamped with the event's start (RFC 4733 §2.5).
+		pkt.PayloadType, pkt.Timestamp, pkt.Marker = dtmfType, dt.ts, dt.packets == 0
+		end := dt.packets >= dtmfToneFrames-1
+		dur := uint16(min(dt.packets+1, dtmfToneFrames) * FrameSamples)
+		TelephoneEvent{Event: dt.event, End: end, Volume: 10, Duration: dur}.MarshalTo(pay)
+		pkt.Payload = pay[:TelephoneEventLen]
+		dt.packets++
+		if end {
+			if dt.endSends++; dt.endSends == dtmfEndRepeats {
+				*dt = dtmfState{gap: dtmfGapFrames}
+			}
+		}
+	case s.play != nil && !hold:
+		more := s.play.next(pcm)
+		pkt.Payload = codec.Encode(pay[:0], pcm)
+		if !more {
+			close(s.play.done)
+			s.play = nil
+		}
+	default:
+		pkt.Payload = sd.silence[codec.PayloadType]
+	}
+	s.mu.Unlock()
+
+	if hold && pkt.PayloadType != dtmfType || !remote.IsValid() {
+		return true // nothing sent, so the sequence number does not advance
+	}
+	k, err := pkt.MarshalTo(sd.out)
+	if err == nil {
+		if _, err := s.conn.WriteToUDPAddrPort(sd.out[:k], remote); err == nil {
+			s.sent.Add(1)
+			now := time.Now()
+			if s.opt.OnSend != nil && n > 0 {
+				s.opt.OnSend(now.Sub(sd.last))
+			}
+			sd.last = now
+		} else if s.ctx.Err() != nil {
+			return false
+		}
+	}
+	pkt.SequenceNumber++
+	return true
 }
 
 func (s *Session) recvLoop() {
@@ -401,46 +458,53 @@ func (s *Session) recvLoop() {
 			}
 			continue
 		}
-		if err := pkt.Unmarshal(buf[:n]); err != nil || pkt.Version != 2 {
-			s.bad.Add(1)
-			continue
+		pcm = s.receive(src, buf[:n], &pkt, &dtmf, pcm)
+	}
+}
+
+// receive handles one datagram from src: RTP is checked, latched (symmetric
+// RTP), and turned into digits or audio; anything else is counted as bad.
+func (s *Session) receive(src netip.AddrPort, b []byte, pkt *rtp.Packet, dtmf *DTMFReceiver, pcm []int16) []int16 {
+	if err := pkt.Unmarshal(b); err != nil || pkt.Version != 2 {
+		s.bad.Add(1)
+		return pcm
+	}
+	s.mu.Lock()
+	if !s.latched {
+		// Symmetric RTP: answer where the peer's media actually comes
+		// from (NAT, SBCs), not only where its SDP said.
+		if s.remote != src {
+			s.log.Debug("rtp: latched to source", "sdp", s.remote, "seen", src)
 		}
-		s.mu.Lock()
-		if !s.latched {
-			// Symmetric RTP: answer where the peer's media actually comes
-			// from (NAT, SBCs), not only where its SDP said.
-			if s.remote != src {
-				s.log.Debug("rtp: latched to source", "sdp", s.remote, "seen", src)
-			}
-			s.remote, s.latched = src, true
-		} else if src != s.remote {
-			s.mu.Unlock()
-			s.bad.Add(1) // a stranger's packets are not our call's audio
-			continue
-		}
-		dtmfType := s.dtmfType
+		s.remote, s.latched = src, true
+	} else if src != s.remote {
 		s.mu.Unlock()
-		s.recv.Add(1)
-		s.lastRx.Store(time.Now().UnixNano())
-		switch pt := pkt.PayloadType; {
-		case pt == dtmfType:
-			d, ok, err := dtmf.Push(pkt.Timestamp, pkt.Payload)
-			if err != nil {
-				s.bad.Add(1)
-			} else if ok {
-				s.InjectDigit(d)
+		s.bad.Add(1) // a stranger's packets are not our call's audio
+		return pcm
+	}
+	dtmfType := s.dtmfType
+	s.mu.Unlock()
+	s.recv.Add(1)
+	s.lastRx.Store(time.Now().UnixNano())
+	switch pt := pkt.PayloadType; {
+	case pt == dtmfType:
+		d, ok, err := dtmf.Push(pkt.Timestamp, pkt.Payload)
+		if err != nil {
+			s.bad.Add(1)
+		} else if ok {
+			s.InjectDigit(d)
+		}
+	case pt == PCMU.PayloadType || pt == PCMA.PayloadType:
+		if s.opt.OnAudio != nil {
+			c := PCMU
+			if pt == PCMA.PayloadType {
+				c = PCMA
 			}
-		case pt == PCMU.PayloadType || pt == PCMA.PayloadType:
-			if s.opt.OnAudio != nil {
-				c := PCMU
-				if pt == PCMA.PayloadType {
-					c = PCMA
-				}
-				pcm = c.Decode(pcm[:0], pkt.Payload)
-				s.opt.OnAudio(pcm)
-			}
+			pcm = c.Decode(pcm[:0], pkt.Payload)
+			s.opt.OnAudio(pcm)
 		}
 	}
+	return pcm
 }
 
 // String describes the session for logs.

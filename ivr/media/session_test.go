@@ -95,6 +95,14 @@ func TestDigitsBothWaysAndBargeIn(t *testing.T) {
 	case <-time.After(3 * time.Second):
 		t.Fatal("playback not interrupted")
 	}
+	// Digits sent while a plays audio keep their own pace: the gap between
+	// them does not wait for the prompt to end.
+	go a.Play(context.Background(), false, &Prompt{Samples: Tone(300, 8000, 8000*10)})
+	a.SendDigits("86")
+	start = time.Now()
+	if got, _ := b.CollectDigits(context.Background(), 2, 0, 2*time.Second, 500*time.Millisecond); got != "86" || time.Since(start) > time.Second {
+		t.Fatalf("digits during playback: %q after %s", got, time.Since(start))
+	}
 	// '#' terminates collection; terminator not included.
 	a.SendDigits("42#")
 	if got, _ := b.CollectDigits(context.Background(), 10, '#', 3*time.Second, 2*time.Second); got != "42" {
@@ -106,12 +114,30 @@ func TestDigitsBothWaysAndBargeIn(t *testing.T) {
 // +160 per 20 ms frame, the negotiated payload type, the marker only on the
 // first packet and on each DTMF event start, one SSRC.
 func TestOutgoingPacketsAreWellFormed(t *testing.T) {
+	t.Run("own loop", func(t *testing.T) { checkOutgoingPackets(t, nil) })
+	t.Run("pacer", func(t *testing.T) {
+		p := NewPacer(3)
+		defer p.Close()
+		// Other sessions share the pacer's ticks.
+		for range 5 {
+			o := NewSession(SessionOptions{Conn: listen(t), Remote: netip.MustParseAddrPort("127.0.0.1:9"), Pacer: p})
+			o.Start()
+			defer o.Close()
+		}
+		checkOutgoingPackets(t, p)
+		if n := p.Sessions(); n != 5 {
+			t.Errorf("pacer holds %d sessions after one closed, want 5", n)
+		}
+	})
+}
+
+func checkOutgoingPackets(t *testing.T, pacer *Pacer) {
 	sink, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer sink.Close()
-	s := NewSession(SessionOptions{Conn: listen(t), Remote: sink.LocalAddr().(*net.UDPAddr).AddrPort(), Codec: PCMA})
+	s := NewSession(SessionOptions{Conn: listen(t), Remote: sink.LocalAddr().(*net.UDPAddr).AddrPort(), Codec: PCMA, Pacer: pacer})
 	s.Start()
 	defer s.Close()
 	go s.Play(context.Background(), false, &Prompt{Samples: Tone(700, 5000, 8000)})
@@ -183,6 +209,7 @@ func TestOutgoingPacketsAreWellFormed(t *testing.T) {
 	if events != dtmfToneFrames+dtmfEndRepeats-1 {
 		t.Errorf("DTMF event packets = %d, want %d", events, dtmfToneFrames+dtmfEndRepeats-1)
 	}
+	s.Close()
 }
 
 func TestSymmetricLatchAndMalformed(t *testing.T) {
@@ -238,5 +265,62 @@ func TestPortsAreReleased(t *testing.T) {
 	}
 	if err := (PortRange{Min: 10, Max: 5}).Validate(); err == nil {
 		t.Fatal("bad range accepted")
+	}
+}
+
+// FuzzReceiveRTP feeds arbitrary datagrams to a session's receive path: no
+// panic, audio only from well-formed G.711 packets of the latched source,
+// digits only from telephone events.
+func FuzzReceiveRTP(f *testing.F) {
+	audio, _ := (&rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 0, SequenceNumber: 1, Timestamp: 160, SSRC: 7},
+		Payload: make([]byte, 160)}).Marshal()
+	ev := make([]byte, TelephoneEventLen)
+	TelephoneEvent{Event: 5, End: true, Duration: 800}.MarshalTo(ev)
+	digit, _ := (&rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 101, Marker: true, Timestamp: 320, SSRC: 7},
+		Payload: ev}).Marshal()
+	padded, _ := (&rtp.Packet{Header: rtp.Header{Version: 2, Padding: true, PayloadType: 8, Extension: true,
+		ExtensionProfile: 0xBEDE, CSRC: []uint32{1, 2}}, Payload: []byte{1, 2, 3}, PaddingSize: 4}).Marshal()
+	for _, seed := range [][]byte{audio, digit, padded, {0x80}, {}, []byte("INVITE sip:x SIP/2.0\r\n")} {
+		f.Add(seed)
+	}
+	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		f.Fatal(err)
+	}
+	src := netip.MustParseAddrPort("127.0.0.1:40000")
+	var heard int
+	s := NewSession(SessionOptions{Conn: c, Remote: src, Codec: PCMU, OnAudio: func(pcm []int16) { heard = len(pcm) }})
+	f.Cleanup(func() { s.Close() })
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var pkt rtp.Packet
+		var dtmf DTMFReceiver
+		heard = -1
+		s.receive(src, b, &pkt, &dtmf, nil)
+		if heard >= 0 && (pkt.PayloadType != 0 && pkt.PayloadType != 8 || heard != len(pkt.Payload)) {
+			t.Fatalf("audio of %d samples from payload type %d with %d bytes", heard, pkt.PayloadType, len(pkt.Payload))
+		}
+		for len(s.Digits()) > 0 {
+			<-s.Digits()
+		}
+	})
+}
+
+func TestPlaybackWalksPromptsAcrossFrames(t *testing.T) {
+	a, b := make([]int16, 100), make([]int16, 250)
+	for i := range a {
+		a[i] = 1
+	}
+	for i := range b {
+		b[i] = 2
+	}
+	p := &playback{parts: [][]int16{a, b}}
+	frame := make([]int16, FrameSamples)
+	var got []int16
+	for more := true; more; {
+		more = p.next(frame)
+		got = append(got, frame...)
+	}
+	if len(got) != 3*FrameSamples || got[99] != 1 || got[100] != 2 || got[349] != 2 || got[350] != 0 {
+		t.Fatalf("%d samples; boundaries %d %d %d %d", len(got), got[99], got[100], got[349], got[350])
 	}
 }

@@ -122,3 +122,11 @@ func FuzzDecodeWAV(f *testing.F) {
 		DecodeWAV("fuzz", b)
 	})
 }
+
+func TestEncodeWAVRoundTrip(t *testing.T) {
+	in := Tone(440, 8000, 800)
+	p, err := DecodeWAV("t", EncodeWAV(in))
+	if err != nil || len(p.Samples) != len(in) || p.Samples[100] != in[100] {
+		t.Fatalf("%v %d", err, len(p.Samples))
+	}
+}

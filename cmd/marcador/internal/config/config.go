@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"reflect"
 	"regexp"
@@ -18,6 +19,10 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/marcador/marcador/dialer"
+	"github.com/marcador/marcador/ivr/media"
+	"github.com/marcador/marcador/queue/compliance"
 )
 
 // Config is the whole file.
@@ -28,6 +33,73 @@ type Config struct {
 	Spool      Spool      `yaml:"spool"`
 	HTTP       HTTP       `yaml:"http"`
 	Log        Log        `yaml:"log"`
+	SIP        SIP        `yaml:"sip"`
+	// Trunks are set in the file only (no environment override).
+	Trunks     []dialer.TrunkConfig `yaml:"trunks"`
+	Compliance Compliance           `yaml:"compliance"`
+	IVR        IVR                  `yaml:"ivr"`
+	PayLinks   PayLinks             `yaml:"paylinks"`
+}
+
+// IVR says where scripts and recordings come from, besides the shipped ones.
+type IVR struct {
+	ScriptsDir string `yaml:"scripts_dir"` // *.yaml scripts; one named like a shipped script replaces it
+	PromptsDir string `yaml:"prompts_dir"` // studio recordings, same names as ivr/prompts (es/p/..., es/w/...)
+}
+
+// PayLinks signs payment-link tokens.
+type PayLinks struct {
+	Secret string        `yaml:"secret"` // HMAC key, at least 16 characters; links are off without it
+	TTL    time.Duration `yaml:"ttl"`
+}
+
+// Compliance adds to the shipped profiles and holiday calendars.
+type Compliance struct {
+	// HolidaysDir holds extra holiday files (<country>-<year>.yaml), e.g.
+	// next year's, loaded after the shipped ones.
+	HolidaysDir string `yaml:"holidays_dir"`
+	// Profiles are custom profiles (file only); one named like a shipped
+	// profile replaces it.
+	Profiles []compliance.Profile `yaml:"profiles"`
+}
+
+// Profiles returns the shipped profiles with the configured ones applied.
+func (c *Config) Profiles() map[string]*compliance.Profile {
+	ps := compliance.Builtin()
+	for i := range c.Compliance.Profiles {
+		p := c.Compliance.Profiles[i]
+		ps[p.Name] = &p
+	}
+	return ps
+}
+
+// SIP is where this node speaks SIP (UDP) and RTP.
+type SIP struct {
+	Listen     string `yaml:"listen"`      // host:port for SIP over UDP
+	PublicAddr string `yaml:"public_addr"` // host[:port] in Via/Contact when behind NAT; default the listen address
+	RTPAddr    string `yaml:"rtp_addr"`    // IP that RTP binds and SDP advertises; default the SIP IP
+	RTPPorts   Ports  `yaml:"rtp_ports"`
+}
+
+// Ports is an inclusive UDP port range.
+type Ports struct {
+	Min int `yaml:"min"`
+	Max int `yaml:"max"`
+}
+
+// Trunk returns the trunk called name.
+func (c *Config) Trunk(name string) (*dialer.Trunk, error) {
+	var names []string
+	for _, t := range c.Trunks {
+		if t.Name == name {
+			return dialer.NewTrunk(t)
+		}
+		names = append(names, t.Name)
+	}
+	if len(names) == 0 {
+		return nil, fmt.Errorf("trunk %q: the config has no trunks: section", name)
+	}
+	return nil, fmt.Errorf("trunk %q: not in the config (have: %s)", name, strings.Join(names, ", "))
 }
 
 // Redis: one of addr (single node), addrs (Cluster), or addrs + master_name (Sentinel).
@@ -81,6 +153,7 @@ func Default() Config {
 		Spool:      Spool{Dir: "./spool", MaxBytes: 1 << 30, Fsync: "batch", BatchRows: 10000, FlushInterval: time.Second},
 		HTTP:       HTTP{Listen: "127.0.0.1:8080"},
 		Log:        Log{Level: "info", Format: "text"},
+		SIP:        SIP{Listen: "127.0.0.1:5060", RTPPorts: Ports{Min: 20000, Max: 29999}},
 	}
 }
 
@@ -205,6 +278,9 @@ func setFromString(f reflect.Value, s string) error {
 		}
 		f.SetBool(b)
 	case reflect.Slice:
+		if f.Type().Elem().Kind() != reflect.String {
+			return errors.New("cannot be set from the environment; set it in the file")
+		}
 		var parts []string
 		for p := range strings.SplitSeq(s, ",") {
 			if p = strings.TrimSpace(p); p != "" {
@@ -289,7 +365,57 @@ func (c *Config) Validate() error {
 	default:
 		return fmt.Errorf("log.format %q: want text or json", c.Log.Format)
 	}
+	if s := c.PayLinks.Secret; s != "" && len(s) < 16 {
+		return errors.New("paylinks.secret: shorter than 16 characters")
+	}
+	if c.PayLinks.TTL < 0 {
+		return errors.New("paylinks.ttl: negative")
+	}
+	return c.validateSIP()
+}
+
+func (c *Config) validateSIP() error {
+	if err := hostPort(c.SIP.Listen); err != nil {
+		return fmt.Errorf("sip.listen: %w", err)
+	}
+	if c.SIP.RTPAddr != "" {
+		if _, err := netip.ParseAddr(c.SIP.RTPAddr); err != nil {
+			return fmt.Errorf("sip.rtp_addr %q: want an IP address", c.SIP.RTPAddr)
+		}
+	}
+	if err := c.RTPPorts().Validate(); err != nil {
+		return fmt.Errorf("sip.rtp_ports: %w", err)
+	}
+	names := map[string]bool{}
+	for i := range c.Compliance.Profiles {
+		p := &c.Compliance.Profiles[i]
+		if names[p.Name] {
+			return fmt.Errorf("compliance.profiles[%d].name %q: used twice", i, p.Name)
+		}
+		names[p.Name] = true
+		if err := p.Compile(); err != nil {
+			return fmt.Errorf("compliance.profiles[%d]: %w", i, err)
+		}
+	}
+	seen := map[string]bool{}
+	for i, t := range c.Trunks {
+		if t.Name == "" {
+			return fmt.Errorf("trunks[%d].name: empty", i)
+		}
+		if seen[t.Name] {
+			return fmt.Errorf("trunks[%d].name %q: used twice", i, t.Name)
+		}
+		seen[t.Name] = true
+		if _, err := dialer.NewTrunk(t); err != nil {
+			return err
+		}
+	}
 	return nil
+}
+
+// RTPPorts is sip.rtp_ports as the media package wants it.
+func (c *Config) RTPPorts() media.PortRange {
+	return media.PortRange{Min: c.SIP.RTPPorts.Min, Max: c.SIP.RTPPorts.Max}
 }
 
 func hostPort(a string) error {

@@ -59,6 +59,20 @@ func TestErrorsNameTheKey(t *testing.T) {
 		{"node_id: 'a b'", "", "node_id"},
 		{"", "MARCADOR_REDIS_DB=two", "redis.db (from MARCADOR_REDIS_DB)"},
 		{"", "MARCADOR_SPOOL_FLUSH_INTERVAL=soon", "spool.flush_interval (from MARCADOR_SPOOL_FLUSH_INTERVAL)"},
+		{"sip: {listen: ':x'}", "", "sip.listen"},
+		{"sip: {rtp_addr: host.example}", "", "sip.rtp_addr"},
+		{"sip: {rtp_ports: {min: 30000, max: 30001}}", "", "sip.rtp_ports"},
+		{"trunks: [{uri: 'sip:gw:5060'}]", "", "trunks[0].name"},
+		{"trunks: [{name: a, uri: 'sip:gw'}, {name: a, uri: 'sip:gw'}]", "", `trunks[1].name "a": used twice`},
+		{"trunks: [{name: a, uri: 'gw'}]", "", "trunks.a.uri"},
+		{"trunks: [{name: a, uri: 'sip:gw', transport: sctp}]", "", "trunks.a.transport"},
+		{"trunks: [{name: a, uri: 'sip:gw', codecs: [G729]}]", "", "trunks.a.codecs"},
+		{"trunks: [{name: a, uri: 'sip:gw', cps: -1}]", "", "trunks.a"},
+		{"trunks: [{name: a, uri: 'sip:gw', cpss: 1}]", "", "field cpss not found"},
+		{"", "MARCADOR_TRUNKS=x", "trunks (from MARCADOR_TRUNKS): cannot be set from the environment"},
+		{"compliance: {profiles: [{name: X, windows: {mon: ['8-9']}}]}", "", "compliance.profiles[0]: profile X.windows.mon"},
+		{"compliance: {profiles: [{name: X}, {name: X}]}", "", `compliance.profiles[1].name "X": used twice`},
+		{"compliance: {profiles: [{name: X, caps: [{max: 1}]}]}", "", "compliance.profiles[0]: profile X.caps[0]: max needs per"},
 	}
 	for _, tc := range cases {
 		var env []string
@@ -69,5 +83,26 @@ func TestErrorsNameTheKey(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%q %q: err = %v, want mention of %q", tc.yaml, tc.env, err, tc.want)
 		}
+	}
+}
+
+func TestTrunks(t *testing.T) {
+	c, err := Load(write(t, `
+sip: {listen: 127.0.0.1:15060, rtp_ports: {min: 30000, max: 30999}}
+trunks:
+  - {name: sim, uri: "sip:127.0.0.1:15090", caller_id: "+525550000100", cps: 50, max_channels: 200, codecs: [PCMA, PCMU]}
+`), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := c.Trunk("sim")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tr.MaxChannels() != 200 || tr.Codecs[0].Name != "PCMA" || c.RTPPorts().Min != 30000 {
+		t.Fatalf("trunk %+v ports %+v", tr, c.RTPPorts())
+	}
+	if _, err := c.Trunk("other"); err == nil || !strings.Contains(err.Error(), "have: sim") {
+		t.Fatalf("unknown trunk: %v", err)
 	}
 }

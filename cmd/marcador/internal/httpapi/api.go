@@ -18,11 +18,16 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/marcador/marcador/queue"
+	"github.com/marcador/marcador/queue/compliance"
 )
 
 // Options wires the API to its dependencies.
 type Options struct {
 	Store *queue.Store
+	// Gate serves the compliance and do-not-contact routes.
+	Gate *compliance.Gate
+	// Runner serves start/pause/stop; without it they answer 503.
+	Runner Runner
 	// Tokens are the accepted bearer tokens; with none, every API call is 401.
 	Tokens []string
 	// Gatherer serves /metrics. Optional.
@@ -59,6 +64,15 @@ func New(opt Options) *API {
 	api("POST /api/v1/campaigns", a.putCampaign)
 	api("GET /api/v1/campaigns/{id}", a.getCampaign)
 	api("POST /api/v1/campaigns/{id}/contacts", a.uploadContacts)
+	if opt.Runner != nil {
+		api("POST /api/v1/campaigns/{id}/{action}", a.runCampaign)
+	}
+	if opt.Gate != nil {
+		api("GET /api/v1/compliance/explain", a.explain)
+		api("POST /api/v1/dnc", a.importDNC)
+		api("GET /api/v1/dnc/{phone}", a.getDNC)
+		api("DELETE /api/v1/dnc/{phone}", a.removeDNC)
+	}
 	// Anything else under /api/v1/ is still behind auth, then 404.
 	api("/api/v1/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no route %s %s", r.Method, r.URL.Path))
@@ -116,6 +130,17 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 
 func writeError(w http.ResponseWriter, code int, msg string) {
 	writeJSON(w, code, map[string]string{"error": msg})
+}
+
+// bodyError answers a request whose body could not be read or parsed: 413
+// when it passed the size limit, else 400 naming what was being read.
+func bodyError(w http.ResponseWriter, what string, err error) {
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("%s larger than %d bytes", what, mbe.Limit))
+		return
+	}
+	writeError(w, http.StatusBadRequest, what+": "+err.Error())
 }
 
 // storeError maps a store error to a status.

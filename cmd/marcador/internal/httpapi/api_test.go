@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/marcador/marcador/queue"
+	"github.com/marcador/marcador/queue/compliance"
 	"github.com/marcador/marcador/queue/redistest"
 )
 
@@ -32,7 +33,16 @@ func newFixture(t *testing.T) *fixture {
 	store := queue.New(queue.Options{Client: rdb})
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(queue.NewCollector(store, func() time.Time { return now }))
-	api := New(Options{Store: store, Tokens: []string{token}, Gatherer: reg, Now: func() time.Time { return now },
+	cal, err := compliance.LoadCalendars("", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gate, err := compliance.NewGate(compliance.GateOptions{Client: rdb, Calendars: cal, Profiles: compliance.Builtin(),
+		Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	api := New(Options{Store: store, Gate: gate, Tokens: []string{token}, Gatherer: reg, Now: func() time.Time { return now },
 		Checks: map[string]func(context.Context) error{
 			"redis": func(ctx context.Context) error { return rdb.Ping(ctx).Err() },
 			"down":  func(context.Context) error { return errors.New("unplugged") },

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -44,10 +45,14 @@ func (a *API) putCampaign(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, code, saved)
 }
 
-// CampaignView is GET /api/v1/campaigns/{id}: the definition and its queue state.
+// CampaignView is GET /api/v1/campaigns/{id}: the definition, its run
+// state, its queue and its attempts by disposition.
 type CampaignView struct {
 	queue.Campaign
-	Queue queue.Counts `json:"queue"`
+	Status       string           `json:"status"`
+	InFlight     int64            `json:"in_flight"`
+	Queue        queue.Counts     `json:"queue"`
+	Dispositions map[string]int64 `json:"dispositions"`
 }
 
 func (a *API) getCampaign(w http.ResponseWriter, r *http.Request) {
@@ -57,12 +62,55 @@ func (a *API) getCampaign(w http.ResponseWriter, r *http.Request) {
 		a.storeError(w, err)
 		return
 	}
-	n, err := a.opt.Store.Counts(r.Context(), id, a.opt.Now())
+	v := CampaignView{Campaign: c}
+	ctx := r.Context()
+	if v.Queue, err = a.opt.Store.Counts(ctx, id, a.opt.Now()); err == nil {
+		if v.Status, err = a.opt.Store.Status(ctx, id); err == nil {
+			if v.InFlight, err = a.opt.Store.InFlightCount(ctx, id); err == nil {
+				v.Dispositions, err = a.opt.Store.Dispositions(ctx, id)
+			}
+		}
+	}
 	if err != nil {
 		a.storeError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, CampaignView{Campaign: c, Queue: n})
+	writeJSON(w, http.StatusOK, v)
+}
+
+// Runner starts, pauses and stops campaigns (dialer/campaign.Runner).
+type Runner interface {
+	Start(ctx context.Context, id string) error
+	Pause(ctx context.Context, id string) error
+	Stop(ctx context.Context, id string) error
+}
+
+// runCampaign answers POST /api/v1/campaigns/{id}/start|pause|stop.
+func (a *API) runCampaign(w http.ResponseWriter, r *http.Request) {
+	id, action := r.PathValue("id"), r.PathValue("action")
+	var err error
+	switch action {
+	case "start":
+		err = a.opt.Runner.Start(r.Context(), id)
+	case "pause":
+		err = a.opt.Runner.Pause(r.Context(), id)
+	case "stop":
+		err = a.opt.Runner.Stop(r.Context(), id)
+	default:
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no campaign action %q (start, pause, stop)", action))
+		return
+	}
+	if errors.Is(err, queue.ErrNotFound) {
+		writeError(w, http.StatusNotFound, err.Error())
+		return
+	}
+	if err != nil {
+		writeError(w, http.StatusConflict, err.Error())
+		return
+	}
+	a.log.Info("api: campaign "+action, "campaign", id)
+	st, _ := a.opt.Store.Status(r.Context(), id)
+	writeJSON(w, http.StatusOK, map[string]string{"id": id, "status": st})
 }
 
 // UploadResult answers a contacts upload.
@@ -96,12 +144,7 @@ func (a *API) uploadContacts(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("upload larger than %d bytes", mbe.Limit))
-			return
-		}
-		writeError(w, http.StatusBadRequest, err.Error())
+		bodyError(w, "upload", err)
 		return
 	}
 	out := UploadResult{Received: len(res.Accounts) + len(res.Errors), Rejected: len(res.Errors), Errors: res.Errors}

@@ -1,0 +1,261 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/marcador/marcador/analytics"
+	"github.com/marcador/marcador/analytics/spool"
+	"github.com/marcador/marcador/cmd/marcador/internal/config"
+	"github.com/marcador/marcador/dialer"
+	"github.com/marcador/marcador/ivr/media"
+	"github.com/marcador/marcador/ivr/prompts"
+	"github.com/marcador/marcador/queue/phone"
+)
+
+// callJSON is what `marcador call -json` prints.
+type callJSON struct {
+	AttemptID   string `json:"attempt_id"`
+	Disposition string `json:"disposition"`
+	SIPCode     int    `json:"sip_code"`
+	RingMS      uint32 `json:"ring_ms"`
+	TalkMS      uint32 `json:"talk_ms"`
+	DTMF        string `json:"dtmf"`
+	Reason      string `json:"reason,omitempty"`
+	// Spooled is true when ClickHouse did not take the row in time: it waits
+	// in the spool and is delivered by the next `marcador call`.
+	Spooled bool `json:"spooled,omitempty"`
+}
+
+// stringList is a repeatable string flag.
+type stringList []string
+
+func (s *stringList) String() string     { return strings.Join(*s, ",") }
+func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
+
+func runCall(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("call", "call -config FILE -trunk NAME -to NUMBER|SIP-URI [-prompt FILE]... [-digits N] [-timeout D] [-json]", stderr)
+	cfgPath := fs.String("config", "", "YAML config file")
+	trunkName := fs.String("trunk", "", "trunk to call through (from the config's trunks:)")
+	to := fs.String("to", "", "E.164 number (+525512345678) or SIP URI (sip:user@host:port)")
+	var promptFiles stringList
+	fs.Var(&promptFiles, "prompt", "WAV file (or a shipped prompt: es/reminder, en/reminder, es/goodbye, en/goodbye) to play on answer; repeat for several, played in order (a digit stops playback)")
+	digits := fs.Int("digits", 0, "collect up to N digits (# ends early)")
+	timeout := fs.Duration("timeout", 10*time.Second, "wait this long for the first digit after the prompts, then 3s between digits")
+	ring := fs.Duration("ring", dialer.DefaultRingTimeout, "ring timeout (at least 15s)")
+	listen := fs.String("listen", "", "SIP address to call from (default: sip.listen's IP, any free port)")
+	campaign := fs.String("campaign", "test-call", "campaign id recorded on the attempt")
+	account := fs.String("account", "", "account id recorded on the attempt")
+	asJSON := fs.Bool("json", false, "print the result as one JSON object")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *trunkName == "" || *to == "" {
+		fs.Usage()
+		return errors.New("-trunk and -to are required")
+	}
+	if *digits < 0 || *digits > 32 {
+		return fmt.Errorf("-digits %d: want 0-32", *digits)
+	}
+	cfg, err := loadConfig(*cfgPath)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg.Log, stderr)
+	trunk, err := cfg.Trunk(*trunkName)
+	if err != nil {
+		return err
+	}
+	var plan callPlan
+	plan.Trunk, plan.To, plan.Digits, plan.DigitTimeout, plan.RingTimeout = trunk, *to, *digits, *timeout, *ring
+	for _, p := range promptFiles {
+		pr, err := loadPrompt(p)
+		if err != nil {
+			return err
+		}
+		plan.Prompts = append(plan.Prompts, pr)
+	}
+	if *listen == "" {
+		host, _, _ := net.SplitHostPort(cfg.SIP.Listen)
+		*listen = net.JoinHostPort(host, "0") // a `serve` on this host may hold sip.listen
+	}
+	ep, err := newEndpoint(cfg, *listen, log)
+	if err != nil {
+		return err
+	}
+	defer ep.Close()
+
+	// The row goes through a spool of its own, so a `serve` running on the
+	// same config keeps its spool to itself.
+	conn, err := analytics.Dial(chOptions(cfg.ClickHouse))
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	cfg.Spool.Dir = filepath.Join(cfg.Spool.Dir, "call")
+	w, err := newWriter(conn, cfg, log, nil)
+	if errors.Is(err, spool.ErrLocked) {
+		return fmt.Errorf("another marcador call is running: %w", err)
+	}
+	if err != nil {
+		return err
+	}
+	defer w.Close()
+	wctx, stopWriter := context.WithCancel(context.WithoutCancel(ctx))
+	writerDone := make(chan struct{})
+	go func() { defer close(writerDone); w.Run(wctx) }()
+	defer func() { stopWriter(); <-writerDone }()
+
+	a := newVoiceAttempt(*campaign, *account, *to, trunk.Name, cfg.NodeID)
+	out, err := placeCall(ctx, ep, plan)
+	if err != nil {
+		return err
+	}
+	out.Result.ApplyTo(&a)
+	setLocalTime(&a)
+	a.DTMF = out.DTMF
+	if err := w.Write(ctx, &a); err != nil {
+		return err
+	}
+	res := callJSON{AttemptID: a.AttemptID, Disposition: a.Disposition, SIPCode: int(a.SIPCode),
+		RingMS: a.RingMS, TalkMS: a.TalkMS, DTMF: a.DTMF, Reason: a.Reason}
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+	defer cancel()
+	if err := w.Flush(fctx); err != nil {
+		res.Spooled = true
+		log.Warn("attempt not yet in ClickHouse; it stays spooled for the next marcador call",
+			"attempt_id", a.AttemptID, "spool", cfg.Spool.Dir, "err", err)
+	}
+	if *asJSON {
+		return json.NewEncoder(stdout).Encode(res)
+	}
+	fmt.Fprintf(stdout, "attempt %s: %s (SIP %d) ring %d ms, talk %d ms, digits %q", res.AttemptID, res.Disposition,
+		res.SIPCode, res.RingMS, res.TalkMS, res.DTMF)
+	if res.Reason != "" {
+		fmt.Fprintf(stdout, " — %s", res.Reason)
+	}
+	fmt.Fprintln(stdout)
+	return nil
+}
+
+// loadPrompt reads a WAV file, or a shipped prompt by name (es/reminder).
+func loadPrompt(path string) (*media.Prompt, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) && !strings.HasSuffix(path, ".wav") {
+		if p, perr := prompts.Load(path); perr == nil {
+			return p, nil
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("prompt: %w", err)
+	}
+	return media.DecodeWAV(filepath.Base(path), b)
+}
+
+// newEndpoint starts this node's SIP endpoint on listen with the config's
+// public address, RTP address and port range.
+func newEndpoint(c config.Config, listen string, log *slog.Logger) (*dialer.Endpoint, error) {
+	opt := dialer.EndpointOptions{Listen: listen, PublicAddr: c.SIP.PublicAddr, RTPPorts: c.RTPPorts(),
+		UserAgent: "marcador/" + version, Logger: log}
+	if listen != c.SIP.Listen && opt.PublicAddr != "" {
+		// Another port than the configured one: advertise the one we bound.
+		if h, _, err := net.SplitHostPort(opt.PublicAddr); err == nil {
+			opt.PublicAddr = h
+		}
+	}
+	if c.SIP.RTPAddr != "" {
+		opt.RTPAddr = netip.MustParseAddr(c.SIP.RTPAddr) // validated with the config
+	}
+	return dialer.NewEndpoint(opt)
+}
+
+// newVoiceAttempt starts the attempt row for a call to number: its id, who,
+// and the debtor's country and local time as the number tells them.
+func newVoiceAttempt(campaign, account, number, trunk, node string) analytics.Attempt {
+	a := analytics.Attempt{AttemptID: analytics.NewAttemptID(), CampaignID: campaign, AccountID: account,
+		Phone: number, Channel: analytics.Voice, NodeID: node, Trunk: trunk, AttemptNo: 1, StartedAt: time.Now()}
+	if strings.HasPrefix(number, "+") {
+		a.Country = phone.Region(number)
+	}
+	return a
+}
+
+// setLocalTime fills the debtor's local hour and weekday from the number's
+// first time zone (UTC when the number does not say).
+func setLocalTime(a *analytics.Attempt) {
+	loc := time.UTC
+	if zones := phone.TimeZones(a.Phone); len(zones) > 0 {
+		if l, err := time.LoadLocation(zones[0]); err == nil {
+			loc = l
+		}
+	}
+	a.SetLocalTime(loc)
+}
+
+// callPlan is a scripted test call: dial, play, collect, hang up.
+type callPlan struct {
+	Trunk        *dialer.Trunk
+	To           string
+	Prompts      []*media.Prompt
+	Digits       int
+	DigitTimeout time.Duration
+	RingTimeout  time.Duration
+	// Goodbye is played, without barge-in, after the digits.
+	Goodbye *media.Prompt
+	// OnSend observes outgoing RTP intervals (benchmarks).
+	OnSend func(time.Duration)
+}
+
+// callOutcome is how a planned call went.
+type callOutcome struct {
+	Result dialer.Result
+	DTMF   string
+	Media  media.Stats
+}
+
+// placeCall runs plan on one outbound call. err is only for a call that could
+// not be attempted (bad destination, no trunk channel before ctx ended).
+func placeCall(ctx context.Context, ep *dialer.Endpoint, plan callPlan) (callOutcome, error) {
+	leg, err := ep.Dial(ctx, dialer.DialRequest{Trunk: plan.Trunk, To: plan.To, RingTimeout: plan.RingTimeout, OnSend: plan.OnSend})
+	if err != nil {
+		return callOutcome{}, err
+	}
+	var out callOutcome
+	select {
+	case <-leg.Ended():
+		out.Result = leg.Result()
+		return out, nil
+	default:
+	}
+	s := leg.Session()
+	var dtmf []rune
+	if len(plan.Prompts) > 0 {
+		pr, _ := s.Play(ctx, plan.Digits > 0, plan.Prompts...)
+		if pr.Interrupted {
+			dtmf = append(dtmf, pr.Digit)
+		}
+	}
+	if n := plan.Digits - len(dtmf); n > 0 && !(len(dtmf) > 0 && dtmf[0] == '#') {
+		more, _ := s.CollectDigits(ctx, n, '#', plan.DigitTimeout, 3*time.Second)
+		dtmf = append(dtmf, []rune(more)...)
+	}
+	if plan.Goodbye != nil {
+		s.Play(ctx, false, plan.Goodbye)
+	}
+	out.Media = s.Stats()
+	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	out.Result = leg.Hangup(hctx)
+	out.DTMF = strings.TrimSuffix(string(dtmf), "#")
+	return out, nil
+}

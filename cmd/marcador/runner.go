@@ -1,0 +1,52 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/marcador/marcador/cmd/marcador/internal/config"
+	"github.com/marcador/marcador/dialer"
+	"github.com/marcador/marcador/dialer/campaign"
+	"github.com/marcador/marcador/ivr/paylink"
+	"github.com/marcador/marcador/ivr/prompts"
+	"github.com/marcador/marcador/ivr/script"
+	"github.com/marcador/marcador/queue"
+	"github.com/marcador/marcador/queue/compliance"
+)
+
+// newRunner builds the IVR campaign runner from the config.
+func newRunner(cfg config.Config, store *queue.Store, gate *compliance.Gate, ep *dialer.Endpoint, w campaign.Writer,
+	log *slog.Logger) (*campaign.Runner, error) {
+	scripts, err := script.LoadDir(cfg.IVR.ScriptsDir)
+	if err != nil {
+		return nil, err
+	}
+	trunks := map[string]*dialer.Trunk{}
+	for _, tc := range cfg.Trunks {
+		t, err := dialer.NewTrunk(tc)
+		if err != nil {
+			return nil, err
+		}
+		trunks[t.Name] = t
+	}
+	return campaign.New(campaign.Options{Store: store, Gate: gate, Endpoint: ep, Trunks: trunks, Writer: w, Scripts: scripts,
+		Library: prompts.NewLibrary(cfg.IVR.PromptsDir), Node: cfg.NodeID, Logger: log,
+		Signer: paylink.Signer{Key: []byte(cfg.PayLinks.Secret), TTL: cfg.PayLinks.TTL}}), nil
+}
+
+// followUpPromises checks promises every minute until ctx ends.
+func followUpPromises(ctx context.Context, r *campaign.Runner, log *slog.Logger) {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if _, _, err := r.FollowUpPromises(ctx); err != nil {
+				log.Warn("promise follow-up", "err", err)
+			}
+		}
+	}
+}

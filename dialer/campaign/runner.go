@@ -1,0 +1,523 @@
+// Package campaign runs agentless (IVR) campaigns: it claims due contacts,
+// asks the compliance gate, dials them within the campaign's concurrency and
+// the trunk's limits, runs the campaign's script on answer, records every
+// attempt and promise, and applies the retry policy.
+package campaign
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/marcador/marcador/analytics"
+	"github.com/marcador/marcador/dialer"
+	"github.com/marcador/marcador/ivr"
+	"github.com/marcador/marcador/ivr/paylink"
+	"github.com/marcador/marcador/ivr/prompts"
+	"github.com/marcador/marcador/ivr/script"
+	"github.com/marcador/marcador/queue"
+	"github.com/marcador/marcador/queue/compliance"
+	"github.com/marcador/marcador/queue/phone"
+)
+
+// Writer takes attempt and promise rows (analytics/writer.Writer).
+type Writer interface {
+	Write(ctx context.Context, row analytics.Row) error
+}
+
+// Options wire a Runner.
+type Options struct {
+	Store    *queue.Store
+	Gate     *compliance.Gate
+	Endpoint *dialer.Endpoint
+	Trunks   map[string]*dialer.Trunk
+	Writer   Writer
+	Scripts  map[string]*script.Script
+	Library  *prompts.Library
+	Signer   paylink.Signer
+	Node     string
+	// SendSMS delivers a script's sms node; nil records the request only
+	// (the attempt's ivr_path shows it).
+	SendSMS func(ctx context.Context, c queue.Campaign, a queue.Account, phone, template, channel, link string) error
+	// Tick is how often a running campaign tops up its calls; default 250ms.
+	Tick   time.Duration
+	Now    func() time.Time
+	Logger *slog.Logger
+}
+
+// Runner runs every started campaign of this node.
+type Runner struct {
+	opt Options
+	log *slog.Logger
+
+	mu    sync.Mutex
+	loops map[string]context.CancelFunc
+	calls sync.WaitGroup
+	loopW sync.WaitGroup
+	ctx   context.Context
+	stop  context.CancelFunc
+}
+
+// New returns a runner; Resume starts what was running before a restart.
+func New(opt Options) *Runner {
+	if opt.Tick <= 0 {
+		opt.Tick = 250 * time.Millisecond
+	}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	if opt.Logger == nil {
+		opt.Logger = slog.Default()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Runner{opt: opt, log: opt.Logger, loops: map[string]context.CancelFunc{}, ctx: ctx, stop: cancel}
+}
+
+// Start sets a campaign running (here and, through Redis, on restart).
+func (r *Runner) Start(ctx context.Context, id string) error {
+	c, err := r.opt.Store.Campaign(ctx, id)
+	if err != nil {
+		return err
+	}
+	if err := r.check(c); err != nil {
+		return err
+	}
+	if err := r.opt.Store.SetStatus(ctx, id, queue.StatusRunning); err != nil {
+		return err
+	}
+	r.launch(id)
+	return nil
+}
+
+// check says why a campaign cannot run.
+func (r *Runner) check(c queue.Campaign) error {
+	if c.Mode != queue.ModeIVR {
+		return fmt.Errorf("campaign %s: mode %s needs agents; only ivr campaigns run without them", c.ID, c.Mode)
+	}
+	if r.opt.Scripts[c.Script] == nil {
+		return fmt.Errorf("campaign %s: script %q is not loaded", c.ID, c.Script)
+	}
+	if r.opt.Trunks[c.Trunk] == nil {
+		return fmt.Errorf("campaign %s: trunk %q is not configured", c.ID, c.Trunk)
+	}
+	return nil
+}
+
+// Pause stops new calls; calls in progress finish.
+func (r *Runner) Pause(ctx context.Context, id string) error {
+	return r.halt(ctx, id, queue.StatusPaused)
+}
+
+// Stop is Pause that a restart does not undo either.
+func (r *Runner) Stop(ctx context.Context, id string) error {
+	return r.halt(ctx, id, queue.StatusStopped)
+}
+
+func (r *Runner) halt(ctx context.Context, id, status string) error {
+	if _, err := r.opt.Store.Campaign(ctx, id); err != nil {
+		return err
+	}
+	if err := r.opt.Store.SetStatus(ctx, id, status); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	if cancel := r.loops[id]; cancel != nil {
+		cancel()
+		delete(r.loops, id)
+	}
+	r.mu.Unlock()
+	r.log.Info("campaign halted", "campaign", id, "status", status)
+	return nil
+}
+
+// Resume starts every campaign whose status is running (after a restart).
+func (r *Runner) Resume(ctx context.Context) error {
+	ids, err := r.opt.Store.CampaignIDs(ctx)
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		st, err := r.opt.Store.Status(ctx, id)
+		if err != nil {
+			return err
+		}
+		if st == queue.StatusRunning {
+			r.log.Info("campaign resumed", "campaign", id)
+			r.launch(id)
+		}
+	}
+	return nil
+}
+
+// Close stops every loop and waits for the calls in progress.
+func (r *Runner) Close() {
+	r.stop()
+	r.loopW.Wait()
+	r.calls.Wait()
+}
+
+// Wait returns when no call of this runner is in progress.
+func (r *Runner) Wait() { r.calls.Wait() }
+
+func (r *Runner) launch(id string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.loops[id] != nil {
+		return
+	}
+	ctx, cancel := context.WithCancel(r.ctx)
+	r.loops[id] = cancel
+	r.loopW.Add(1)
+	go func() {
+		defer r.loopW.Done()
+		r.loop(ctx, id)
+	}()
+}
+
+// loop tops the campaign up to max_concurrent calls every tick.
+func (r *Runner) loop(ctx context.Context, id string) {
+	var inflight sync.WaitGroup
+	var active int64
+	var mu sync.Mutex
+	tick := time.NewTicker(r.opt.Tick)
+	defer tick.Stop()
+	r.log.Info("campaign running", "campaign", id)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		c, err := r.opt.Store.Campaign(ctx, id)
+		if err != nil {
+			r.log.Warn("campaign: read definition", "campaign", id, "err", err)
+			continue
+		}
+		trunk := r.opt.Trunks[c.Trunk]
+		if trunk == nil {
+			continue
+		}
+		mu.Lock()
+		free := int64(c.MaxConcurrent) - active
+		mu.Unlock()
+		if room := int64(trunk.MaxChannels() - trunk.InUse()); room < free {
+			free = room
+		}
+		if free <= 0 {
+			continue
+		}
+		leases, err := r.opt.Store.Claim(ctx, id, int(free), time.Now())
+		if err != nil {
+			r.log.Warn("campaign: claim", "campaign", id, "err", err)
+			continue
+		}
+		for _, l := range leases {
+			mu.Lock()
+			active++
+			mu.Unlock()
+			inflight.Add(1)
+			r.calls.Add(1)
+			go func() {
+				defer r.calls.Done()
+				defer inflight.Done()
+				defer func() { mu.Lock(); active--; mu.Unlock() }()
+				// A call in progress finishes even when the campaign pauses.
+				if err := r.work(context.WithoutCancel(ctx), c, trunk, l); err != nil {
+					r.log.Error("campaign: contact", "campaign", id, "account", l.Account.ID, "err", err)
+				}
+			}()
+		}
+	}
+}
+
+// work handles one claimed contact from the gate to the retry decision.
+func (r *Runner) work(ctx context.Context, c queue.Campaign, trunk *dialer.Trunk, l queue.Lease) error {
+	st, acct := r.opt.Store, l.Account
+	// A contact whose call was in progress when a node died is not dialled
+	// again at once: the attempt is recorded as interrupted and retried later.
+	if prev, since, ok, err := st.WasInFlight(ctx, c.ID, acct.ID); err != nil {
+		return err
+	} else if ok {
+		a := analytics.Attempt{AttemptID: prev, CampaignID: c.ID, AccountID: acct.ID, Channel: analytics.Voice, NodeID: r.opt.Node,
+			StartedAt: since, EndedAt: r.opt.Now(), Disposition: "interrupted", Reason: "the node placing this call stopped", Ver: 1}
+		if err := r.opt.Writer.Write(ctx, &a); err != nil {
+			return err
+		}
+		st.CountDisposition(ctx, c.ID, a.Disposition)
+		st.Landed(ctx, c.ID, acct.ID)
+		return st.Reschedule(ctx, l, r.opt.Now().Add(retryDelay(c, "network_error")), "interrupted")
+	}
+	n, err := st.NextAttempt(ctx, c.ID, acct.ID)
+	if err != nil {
+		return err
+	}
+	number, ok := r.pickPhone(ctx, c, acct, n)
+	a := analytics.Attempt{AttemptID: analytics.NewAttemptID(), CampaignID: c.ID, AccountID: acct.ID, Phone: number,
+		Channel: analytics.Voice, NodeID: r.opt.Node, Trunk: trunk.Name, AttemptNo: uint16(n), StartedAt: r.opt.Now(),
+		Currency: acct.Currency, Country: phone.Region(number)}
+	subj := compliance.Subject{Phone: number, Account: acct.ID, NationalID: acct.NationalID, Country: acct.Country,
+		TimeZone: acct.TimeZone, DefaultZone: c.TimeZone, Campaign: c.ID}
+	zones, _ := compliance.Zones(subj)
+	if len(zones) > 0 {
+		a.SetLocalTime(zones[0])
+	}
+	if !ok {
+		a.Disposition, a.Reason, a.EndedAt = "blocked", "dnc: every phone of the account is on a voice do-not-contact list", a.StartedAt
+		return r.settle(ctx, c, l, &a, time.Time{})
+	}
+	profile, err := r.opt.Gate.Profile(c.Profile, subj)
+	if err != nil {
+		return err
+	}
+	d, err := r.opt.Gate.Reserve(ctx, profile, subj, compliance.Voice, a.AttemptID, false)
+	if err != nil {
+		return err
+	}
+	if !d.Allowed {
+		a.Disposition, a.Reason, a.EndedAt = "blocked", d.Rule+": "+d.Reason, a.StartedAt
+		return r.settle(ctx, c, l, &a, d.NextAllowed)
+	}
+	if err := st.InFlight(ctx, c.ID, acct.ID, a.AttemptID, a.StartedAt); err != nil {
+		return err
+	}
+	// Keep the lease while the call lasts.
+	lease := l
+	stopExtend, extended := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(extended)
+		t := time.NewTicker(30 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-stopExtend:
+				return
+			case <-t.C:
+				if err := st.Extend(ctx, &lease, time.Now()); err != nil {
+					r.log.Warn("campaign: extend lease", "account", acct.ID, "err", err)
+				}
+			}
+		}
+	}()
+	res, err := r.call(ctx, c, trunk, acct, number, subj, zones, &a)
+	close(stopExtend)
+	<-extended
+	if err != nil {
+		return err
+	}
+	if err := r.record(ctx, c, acct, subj, &a, res); err != nil {
+		return err
+	}
+	return r.settleOutcome(ctx, c, lease, &a, res, len(acct.Phones) > 1)
+}
+
+// pickPhone rotates through the account's phones in order, skipping ones
+// suppressed on the voice do-not-contact list.
+func (r *Runner) pickPhone(ctx context.Context, c queue.Campaign, acct queue.Account, attempt int) (string, bool) {
+	k := len(acct.Phones)
+	for i := range k {
+		p := acct.Phones[(attempt-1+i)%k].Number
+		if _, listed, err := r.opt.Gate.LookupDNC(ctx, p, compliance.Voice, c.ID); err == nil && !listed {
+			return p, true
+		}
+	}
+	if k > 0 {
+		return acct.Phones[(attempt-1)%k].Number, false
+	}
+	return "", false
+}
+
+// call dials and, on answer, runs the campaign's script.
+func (r *Runner) call(ctx context.Context, c queue.Campaign, trunk *dialer.Trunk, acct queue.Account, number string,
+	subj compliance.Subject, zones []*time.Location, a *analytics.Attempt) (ivr.Result, error) {
+	var res ivr.Result
+	leg, err := r.opt.Endpoint.Dial(ctx, dialer.DialRequest{Trunk: trunk, To: number, CallerID: c.CallerID,
+		RingTimeout: time.Duration(c.RingTimeout)})
+	if err != nil {
+		a.Disposition, a.Reason, a.EndedAt = dialer.NetworkError, err.Error(), r.opt.Now()
+		return res, nil
+	}
+	select {
+	case <-leg.Ended():
+		leg.Result().ApplyTo(a)
+		return res, nil
+	default:
+	}
+	env := ivr.Env{Lang: c.Language, Account: acct, Now: r.opt.Now(), CallbackNumber: c.CallbackNumber, Library: r.opt.Library,
+		Policy: ivr.Policy{MaxDays: c.Promise.MaxDays, MinAmount: decimal.NewFromFloat(c.Promise.MinAmount),
+			MinPercent: decimal.NewFromFloat(c.Promise.MinPercent)},
+		OptOut: func(ctx context.Context, ch string) error {
+			return r.opt.Gate.AddDNC(ctx, compliance.DNCEntry{Phone: number, Channel: ch, Reason: "opted out in the IVR", Source: "ivr"})
+		},
+		SendSMS: func(ctx context.Context, tpl, ch string) error {
+			link := r.link(c, acct)
+			if r.opt.SendSMS == nil {
+				r.log.Info("sms requested (no SMS provider yet)", "campaign", c.ID, "account", acct.ID, "template", tpl, "link", link)
+				return nil
+			}
+			return r.opt.SendSMS(ctx, c, acct, number, tpl, ch, link)
+		}}
+	if acct.Language == "es" || acct.Language == "en" {
+		env.Lang = acct.Language
+	}
+	if len(zones) > 0 {
+		env.Zone = zones[0]
+	}
+	res, err = ivr.Run(ctx, leg.Session(), r.opt.Scripts[c.Script], env)
+	hctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	leg.Hangup(hctx).ApplyTo(a)
+	a.IVRPath, a.DTMF = res.IVRPath(), res.DTMF
+	if err != nil {
+		a.Reason = err.Error()
+		r.log.Error("campaign: script failed", "campaign", c.ID, "account", acct.ID, "err", err)
+	}
+	return res, nil
+}
+
+func (r *Runner) link(c queue.Campaign, acct queue.Account) string {
+	if c.PayURL == "" || len(r.opt.Signer.Key) == 0 {
+		return ""
+	}
+	tok, err := r.opt.Signer.Token(acct.ID, c.ID)
+	if err != nil {
+		return ""
+	}
+	return paylink.URL(c.PayURL, tok, paylink.Claims{Account: acct.ID, Campaign: c.ID})
+}
+
+// record writes the promise, if any, and feeds outcomes to the gate.
+func (r *Runner) record(ctx context.Context, c queue.Campaign, acct queue.Account, subj compliance.Subject, a *analytics.Attempt, res ivr.Result) error {
+	if p := res.Promise; p != nil {
+		a.PromiseAmount, a.PromiseDate = p.Amount, p.Date
+		row := analytics.Promise{PromiseID: analytics.NewAttemptID(), CampaignID: c.ID, AccountID: acct.ID, AttemptID: a.AttemptID,
+			Channel: analytics.PromiseIVR, CreatedAt: r.opt.Now(), DueDate: p.Date, Amount: p.Amount, Currency: acct.Currency,
+			Status: "open", NodeID: r.opt.Node, Ver: 1}
+		if err := r.opt.Writer.Write(ctx, &row); err != nil {
+			return err
+		}
+		if err := r.opt.Store.AddPromise(ctx, queue.PromiseRecord{ID: row.PromiseID, Campaign: c.ID, Account: acct.ID,
+			Amount: p.Amount, Currency: acct.Currency, Due: p.Date, Grace: c.Promise.GraceDays, Created: row.CreatedAt}); err != nil {
+			return err
+		}
+	}
+	if a.Disposition == dialer.Answered && len(res.Path) > 0 && res.DTMF != "" {
+		// Someone answered and keyed: a contact and a conversation.
+		for _, kind := range []string{compliance.KindContact, compliance.KindConversation} {
+			if err := r.opt.Gate.Record(ctx, subj, compliance.Voice, kind, a.AttemptID, r.opt.Gate.Now()); err != nil {
+				return err
+			}
+		}
+	}
+	if a.Disposition == dialer.InvalidNumber {
+		return r.opt.Gate.AddDNC(ctx, compliance.DNCEntry{Phone: a.Phone, Channel: "all", Reason: "invalid_number", Source: "dialer"})
+	}
+	return nil
+}
+
+// settleOutcome applies the retry policy: done after a promise, an opt-out,
+// an answered call, an invalid only number, or the last attempt; otherwise
+// due again after the delay for the disposition (the next attempt rotates to
+// the account's next phone).
+func (r *Runner) settleOutcome(ctx context.Context, c queue.Campaign, l queue.Lease, a *analytics.Attempt, res ivr.Result, otherPhones bool) error {
+	if res.Promise != nil || res.OptedOut {
+		return r.settle(ctx, c, l, a, time.Time{})
+	}
+	if a.Disposition == dialer.InvalidNumber && !otherPhones {
+		return r.settle(ctx, c, l, a, time.Time{}) // nothing left to dial
+	}
+	if a.Disposition == dialer.Answered {
+		if _, again := c.Retry.Delays[dialer.Answered]; !again {
+			return r.settle(ctx, c, l, a, time.Time{})
+		}
+	}
+	if int(a.AttemptNo) >= c.Retry.MaxAttempts {
+		return r.settle(ctx, c, l, a, time.Time{})
+	}
+	return r.settle(ctx, c, l, a, r.opt.Now().Add(retryDelay(c, a.Disposition)))
+}
+
+func retryDelay(c queue.Campaign, disposition string) time.Duration {
+	d, ok := c.Retry.Delays[disposition]
+	if !ok {
+		d = c.Retry.Delays["default"]
+	}
+	if d == 0 {
+		return time.Hour
+	}
+	return time.Duration(d)
+}
+
+// settle writes the attempt, counts it, and completes the lease (zero
+// next) or reschedules it.
+func (r *Runner) settle(ctx context.Context, c queue.Campaign, l queue.Lease, a *analytics.Attempt, next time.Time) error {
+	if a.EndedAt.IsZero() {
+		a.EndedAt = r.opt.Now()
+	}
+	a.Ver = 1
+	if err := r.opt.Writer.Write(ctx, a); err != nil {
+		return err
+	}
+	st := r.opt.Store
+	if err := st.CountDisposition(ctx, c.ID, a.Disposition); err != nil {
+		return err
+	}
+	var err error
+	if next.IsZero() {
+		err = st.Complete(ctx, l, time.Now())
+	} else {
+		err = st.Reschedule(ctx, l, next, a.Disposition)
+	}
+	if errors.Is(err, queue.ErrLeaseLost) {
+		r.log.Warn("campaign: lease lost before the outcome was saved", "account", l.Account.ID)
+		err = nil
+	}
+	if lerr := st.Landed(ctx, c.ID, l.Account.ID); err == nil {
+		err = lerr
+	}
+	r.log.Info("attempt", "campaign", c.ID, "account", a.AccountID, "phone", a.Phone, "disposition", a.Disposition,
+		"ivr_path", a.IVRPath, "promise", a.PromiseAmount.String())
+	return err
+}
+
+// FollowUpPromises handles promises whose day has come: the day before one
+// is due the debtor gets a reminder (the payment-reminder SMS when a sender
+// is configured); once one is broken (not paid by its date plus grace days)
+// a new row says so and the account goes back to its campaign's queue ahead
+// of everyone else.
+func (r *Runner) FollowUpPromises(ctx context.Context) (reminded, broken int, err error) {
+	now := r.opt.Now()
+	rem, brk, err := r.opt.Store.DuePromises(ctx, now)
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, p := range rem {
+		r.log.Info("promise reminder due", "promise", p.ID, "campaign", p.Campaign, "account", p.Account, "due", p.Due.Format(time.DateOnly))
+		if r.opt.SendSMS != nil {
+			c, err := r.opt.Store.Campaign(ctx, p.Campaign)
+			acct, aerr := r.opt.Store.Account(ctx, p.Campaign, p.Account)
+			if err == nil && aerr == nil && len(acct.Phones) > 0 {
+				if err := r.opt.SendSMS(ctx, c, acct, acct.Phones[0].Number, "promise-reminder", "sms", r.link(c, acct)); err != nil {
+					r.log.Warn("promise reminder not sent", "promise", p.ID, "err", err)
+				}
+			}
+		}
+	}
+	for _, p := range brk {
+		row := analytics.Promise{PromiseID: p.ID, CampaignID: p.Campaign, AccountID: p.Account, Channel: analytics.PromiseIVR,
+			CreatedAt: p.Created, DueDate: p.Due, Amount: p.Amount, Currency: p.Currency, Status: "broken", NodeID: r.opt.Node, Ver: 2}
+		if err := r.opt.Writer.Write(ctx, &row); err != nil {
+			return len(rem), broken, err
+		}
+		if err := r.opt.Store.Requeue(ctx, p.Campaign, p.Account, now.Add(-24*time.Hour), "promise broken"); err != nil {
+			r.log.Warn("broken promise not requeued", "promise", p.ID, "err", err)
+		}
+		r.log.Info("promise broken; account requeued first", "promise", p.ID, "campaign", p.Campaign, "account", p.Account)
+		broken++
+	}
+	return len(rem), broken, nil
+}

@@ -1,0 +1,82 @@
+package script
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestShippedScriptsLoadAndPlayOnlyRecordedPhrases(t *testing.T) {
+	all, err := Shipped()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"reminder-preventive", "reminder-overdue", "abandon-message", "voicemail-limited", "inbound-callback"} {
+		if all[name] == nil {
+			t.Errorf("%s not shipped", name)
+		}
+	}
+}
+
+func TestValidationErrorsNameFileLineAndNode(t *testing.T) {
+	base := "name: t\nstart: a\nnodes:\n"
+	cases := []struct{ body, want string }{
+		{"  a:\n    play: [p/x]\n", `t.yaml:4: node "a": next: empty`},
+		{"  a:\n    play: [p/x]\n    next: b\n", `t.yaml:4: node "a": next goes to unknown node "b"`},
+		{"  a:\n    menu: {options: {\"1\": nowhere}}\n", `node "a": menu option "1" goes to unknown node "nowhere"`},
+		{"  a:\n    menu: {options: {\"12\": a}}\n", `option "12": want one key`},
+		{"  a:\n    hangup: true\n    play: [p/x]\n", "more than one action"},
+		{"  a:\n    plya: [p/x]\n", `t.yaml:5: node "a": unknown key "plya"`},
+		{"  a:\n    play: [{say: money, value: balance}]\n    next: a\n", `say "money"`},
+		{"  a:\n    play: [{say: amount, value: saldo}]\n    next: a\n", `"saldo" is not a field`},
+		{"  a:\n    collect: {var: x, max: 2, min: 3, next: a}\n", "min <= max"},
+		{"  a:\n    promise: {amount: balance, date: tomorrow, next: a, rejected: a}\n", `date "tomorrow"`},
+		{"  a:\n    condition: {if: \"balance ~ 3\", then: a, else: a}\n", `if "balance ~ 3"`},
+		{"  a:\n    menu: {options: {\"1\": a}, timeout: soon}\n", "menu"},
+		{"  a:\n    optout: {channel: fax, next: a}\n", `channel "fax"`},
+		{"  a:\n    goto: a\n    next: a\n", "chooses its own next node"},
+	}
+	for _, c := range cases {
+		_, err := Parse("t.yaml", []byte(base+c.body))
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%q:\n got %v\nwant %q", c.body, err, c.want)
+		}
+	}
+	for _, c := range []struct{ src, want string }{
+		{"name: t\nnodes: {a: {hangup: true}}\n", "start: empty"},
+		{"name: t\nstart: b\nnodes: {a: {hangup: true}}\n", `start "b": no such node`},
+		{"name: t\nstart: a\nnodes: {a: {hangup: true}}\nextra: 1\n", `t.yaml:4: unknown key "extra"`},
+		{"name: 'a b'\nstart: a\nnodes: {a: {hangup: true}}\n", "name"},
+		{"name: t\nstart: a\nnodes: [1]\n", "nodes"},
+		{"name: t\n  start: [\n", "t.yaml:"},
+	} {
+		_, err := Parse("t.yaml", []byte(c.src))
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%q:\n got %v\nwant %q", c.src, err, c.want)
+		}
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	for _, name := range []string{"reminder-overdue", "inbound-callback", "abandon-message"} {
+		b, _ := shipped.ReadFile("shipped/" + name + ".yaml")
+		f.Add(b)
+	}
+	f.Add([]byte("name: t\nstart: a\nnodes: {a: {menu: {options: {'1': a}}}}"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		s, err := Parse("f.yaml", b)
+		if err != nil {
+			return
+		}
+		// A script that loads has every reference resolved.
+		if s.Nodes[s.Start] == nil {
+			t.Fatal("start node missing")
+		}
+		for _, n := range s.Nodes {
+			for _, to := range []string{n.Next, n.Goto} {
+				if to != "" && s.Nodes[to] == nil {
+					t.Fatalf("dangling %q", to)
+				}
+			}
+		}
+	})
+}

@@ -1,0 +1,426 @@
+package compliance
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/marcador/marcador/queue/phone"
+)
+
+// GateOptions configure a Gate.
+type GateOptions struct {
+	Client    redis.UniversalClient
+	Calendars *Calendars
+	// Profiles by name (Builtin plus configured ones).
+	Profiles map[string]*Profile
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+	// Retain is how long contact history is kept; default 35 days (longer
+	// than any cap's period).
+	Retain time.Duration
+	Logger *slog.Logger
+}
+
+// Gate is the compliance gate every contact goes through. Its check and the
+// recording of the attempt are one Redis transaction on the debtor's history
+// (WATCH/MULTI, retried on conflict), so any number of dialer and SMS nodes
+// together never exceed a cap.
+type Gate struct {
+	opt GateOptions
+	rdb redis.UniversalClient
+	log *slog.Logger
+}
+
+// NewGate returns a gate; it warns loudly about missing holiday calendars.
+func NewGate(opt GateOptions) (*Gate, error) {
+	if opt.Client == nil || opt.Calendars == nil || len(opt.Profiles) == 0 {
+		return nil, errors.New("compliance gate: Client, Calendars and Profiles are required")
+	}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	if opt.Retain <= 0 {
+		opt.Retain = 35 * 24 * time.Hour
+	}
+	if opt.Logger == nil {
+		opt.Logger = slog.Default()
+	}
+	g := &Gate{opt: opt, rdb: opt.Client, log: opt.Logger}
+	opt.Calendars.CheckCoverage(opt.Profiles, opt.Now())
+	return g, nil
+}
+
+// Now is the gate's clock.
+func (g *Gate) Now() time.Time { return g.opt.Now() }
+
+// Subject is who would be contacted, and where.
+type Subject struct {
+	Phone      string // E.164
+	Account    string
+	NationalID string
+	Country    string // the account's country (for profile "auto")
+	TimeZone   string // the account's declared zone, if any
+	// DefaultZone is the campaign's zone, used when neither the account nor
+	// the number says.
+	DefaultZone string
+	Campaign    string
+}
+
+// Profile resolves a campaign's profile name for a subject ("auto" is the
+// subject's country, then the number's).
+func (g *Gate) Profile(name string, s Subject) (*Profile, error) {
+	if strings.EqualFold(name, "auto") || name == "" {
+		name = s.Country
+		if name == "" {
+			name = phone.Region(s.Phone)
+		}
+	}
+	p, ok := g.opt.Profiles[strings.ToUpper(name)]
+	if !ok {
+		p, ok = g.opt.Profiles[name]
+	}
+	if !ok {
+		return nil, fmt.Errorf("compliance profile %q: unknown", name)
+	}
+	return p, nil
+}
+
+// Zones are the subject's possible time zones: the account's zone if set,
+// else every zone of the number, else the campaign's.
+func Zones(s Subject) ([]*time.Location, error) {
+	var names []string
+	switch {
+	case s.TimeZone != "":
+		names = []string{s.TimeZone}
+	default:
+		names = phone.TimeZones(s.Phone)
+		if len(names) == 0 && s.DefaultZone != "" {
+			names = []string{s.DefaultZone}
+		}
+	}
+	if len(names) == 0 {
+		return nil, fmt.Errorf("compliance: no time zone for %s (no account zone, the number does not say, no campaign zone)", s.Phone)
+	}
+	var out []*time.Location
+	for _, n := range names {
+		loc, err := time.LoadLocation(n)
+		if err != nil {
+			return nil, fmt.Errorf("compliance: time zone %q: %w", n, err)
+		}
+		out = append(out, loc)
+	}
+	return out, nil
+}
+
+// debtorKey identifies the person across accounts and campaigns: the
+// national id when known, else the account, else the number.
+func debtorKey(s Subject) string {
+	switch {
+	case s.NationalID != "":
+		return "nid:" + strings.ToUpper(s.Country) + ":" + s.NationalID
+	case s.Account != "":
+		return "acct:" + s.Account
+	}
+	return "tel:" + s.Phone
+}
+
+func historyKey(debtor string) string { return "marcador:{debtor:" + debtor + "}:history" }
+func indexKey(kind, v string) string  { return "marcador:compliance:index:" + kind + ":" + v }
+
+// resolveDebtor finds the debtor key a subject's history is under: an
+// explain with only a phone or an account finds what Reserve recorded.
+func (g *Gate) resolveDebtor(ctx context.Context, s Subject) (string, error) {
+	if s.NationalID != "" {
+		return debtorKey(s), nil
+	}
+	for _, k := range []string{indexKey("acct", s.Account), indexKey("tel", s.Phone)} {
+		if strings.HasSuffix(k, ":") {
+			continue
+		}
+		v, err := g.rdb.Get(ctx, k).Result()
+		if err == nil {
+			return v, nil
+		}
+		if !errors.Is(err, redis.Nil) {
+			return "", fmt.Errorf("compliance: %w", err)
+		}
+	}
+	return debtorKey(s), nil
+}
+
+func encodeEvent(e Event) string {
+	return strings.Join([]string{strconv.FormatInt(e.At.UnixMilli(), 10), string(e.Channel), e.Kind, e.Account, e.AttemptID}, "|")
+}
+
+func decodeEvent(m string) (Event, bool) {
+	f := strings.SplitN(m, "|", 5)
+	if len(f) != 5 {
+		return Event{}, false
+	}
+	ms, err := strconv.ParseInt(f[0], 10, 64)
+	if err != nil {
+		return Event{}, false
+	}
+	return Event{At: time.UnixMilli(ms), Channel: Channel(f[1]), Kind: f[2], Account: f[3], AttemptID: f[4]}, true
+}
+
+func (g *Gate) history(ctx context.Context, c redis.Cmdable, key string, now time.Time) ([]Event, error) {
+	members, err := c.ZRangeByScore(ctx, key, &redis.ZRangeBy{
+		Min: strconv.FormatInt(now.Add(-g.opt.Retain).UnixMilli(), 10), Max: "+inf"}).Result()
+	if err != nil {
+		return nil, fmt.Errorf("compliance: read history %s: %w", key, err)
+	}
+	out := make([]Event, 0, len(members))
+	for _, m := range members {
+		if e, ok := decodeEvent(m); ok {
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}
+
+// Check decides without recording anything (explain, audits).
+func (g *Gate) Check(ctx context.Context, p *Profile, s Subject, ch Channel, at time.Time, agentGuaranteed bool) (Decision, error) {
+	if d, blocked, err := g.dncDecision(ctx, s, ch, at); err != nil || blocked {
+		return d, err
+	}
+	zones, err := Zones(s)
+	if err != nil {
+		return Decision{}, err
+	}
+	key, err := g.resolveDebtor(ctx, s)
+	if err != nil {
+		return Decision{}, err
+	}
+	hist, err := g.history(ctx, g.rdb, historyKey(key), at)
+	if err != nil {
+		return Decision{}, err
+	}
+	d := Decide(g.opt.Calendars, Request{Profile: p, Channel: ch, Zones: zones, At: at, Account: s.Account, AgentGuaranteed: agentGuaranteed}, hist)
+	g.warn(d, p, s)
+	return d, nil
+}
+
+// Reserve decides at the gate's now and, when allowed, records the attempt
+// in the same transaction: the contact may go ahead.
+func (g *Gate) Reserve(ctx context.Context, p *Profile, s Subject, ch Channel, attemptID string, agentGuaranteed bool) (Decision, error) {
+	now := g.opt.Now()
+	if d, blocked, err := g.dncDecision(ctx, s, ch, now); err != nil || blocked {
+		return d, err
+	}
+	zones, err := Zones(s)
+	if err != nil {
+		return Decision{}, err
+	}
+	debtor := debtorKey(s)
+	key := historyKey(debtor)
+	req := Request{Profile: p, Channel: ch, Zones: zones, At: now, Account: s.Account, AgentGuaranteed: agentGuaranteed}
+	var d Decision
+	for try := 0; ; try++ {
+		err := g.rdb.Watch(ctx, func(tx *redis.Tx) error {
+			hist, err := g.history(ctx, tx, key, now)
+			if err != nil {
+				return err
+			}
+			d = Decide(g.opt.Calendars, req, hist)
+			if !d.Allowed {
+				return nil
+			}
+			_, err = tx.TxPipelined(ctx, func(pipe redis.Pipeliner) error {
+				pipe.ZAdd(ctx, key, redis.Z{Score: float64(now.UnixMilli()),
+					Member: encodeEvent(Event{At: now, Channel: ch, Kind: KindAttempt, Account: s.Account, AttemptID: attemptID})})
+				pipe.ZRemRangeByScore(ctx, key, "-inf", strconv.FormatInt(now.Add(-g.opt.Retain).UnixMilli(), 10))
+				pipe.Expire(ctx, key, g.opt.Retain)
+				return nil
+			})
+			return err
+		}, key)
+		if errors.Is(err, redis.TxFailedErr) && try < 50 {
+			continue // another node changed this debtor's history; decide again
+		}
+		if err != nil {
+			return Decision{}, fmt.Errorf("compliance: reserve %s for %s: %w", ch, s.Phone, err)
+		}
+		break
+	}
+	g.warn(d, p, s)
+	if d.Allowed {
+		g.index(ctx, s, debtor)
+	}
+	return d, nil
+}
+
+// Record adds an outcome to the debtor's history: a contact, a
+// conversation, an abandoned call.
+func (g *Gate) Record(ctx context.Context, s Subject, ch Channel, kind, attemptID string, at time.Time) error {
+	debtor := debtorKey(s)
+	key := historyKey(debtor)
+	_, err := g.rdb.TxPipelined(ctx, func(pipe redis.Pipeliner) error {
+		pipe.ZAdd(ctx, key, redis.Z{Score: float64(at.UnixMilli()),
+			Member: encodeEvent(Event{At: at, Channel: ch, Kind: kind, Account: s.Account, AttemptID: attemptID})})
+		pipe.Expire(ctx, key, g.opt.Retain)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("compliance: record %s for %s: %w", kind, s.Phone, err)
+	}
+	g.index(ctx, s, debtor)
+	return nil
+}
+
+// Forget erases a subject's contact history (a data-erasure request, or a
+// demo starting over). Do-not-contact listings stay.
+func (g *Gate) Forget(ctx context.Context, s Subject) error {
+	keys := []string{historyKey(debtorKey(s))}
+	if s.Account != "" {
+		keys = append(keys, indexKey("acct", s.Account))
+	}
+	if s.Phone != "" {
+		keys = append(keys, indexKey("tel", s.Phone))
+	}
+	for _, k := range keys { // one by one: the keys live in different cluster slots
+		if err := g.rdb.Del(ctx, k).Err(); err != nil {
+			return fmt.Errorf("compliance: forget %s: %w", k, err)
+		}
+	}
+	return nil
+}
+
+// index lets explain find the debtor from an account id or a number.
+func (g *Gate) index(ctx context.Context, s Subject, debtor string) {
+	pipe := g.rdb.Pipeline()
+	if s.Account != "" {
+		pipe.Set(ctx, indexKey("acct", s.Account), debtor, g.opt.Retain)
+	}
+	if s.Phone != "" {
+		pipe.Set(ctx, indexKey("tel", s.Phone), debtor, g.opt.Retain)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		g.log.Warn("compliance: index debtor", "debtor", debtor, "err", err)
+	}
+}
+
+func (g *Gate) warn(d Decision, p *Profile, s Subject) {
+	for _, w := range d.Warnings {
+		g.log.Error("COMPLIANCE WARNING: "+w, "profile", p.Name, "phone", s.Phone)
+	}
+}
+
+// DNCEntry is one do-not-contact listing. Campaign "" is global; Channel
+// "all" lists every channel.
+type DNCEntry struct {
+	Phone    string    `json:"phone"`
+	Channel  string    `json:"channel"`
+	Campaign string    `json:"campaign,omitempty"`
+	Reason   string    `json:"reason,omitempty"`
+	Source   string    `json:"source,omitempty"` // api, ivr, sms, dialer
+	At       time.Time `json:"at"`
+}
+
+func dncKey(campaign string, ch Channel) string {
+	if campaign == "" {
+		campaign = "*"
+	}
+	return "marcador:dnc:" + campaign + ":" + string(ch)
+}
+
+func (e DNCEntry) channels() ([]Channel, error) {
+	if e.Channel == "" || e.Channel == "all" {
+		return Channels, nil
+	}
+	if !validChannel(Channel(e.Channel)) {
+		return nil, fmt.Errorf("channel %q: want voice, sms, whatsapp or all", e.Channel)
+	}
+	return []Channel{Channel(e.Channel)}, nil
+}
+
+// AddDNC lists entries (phones must be E.164).
+func (g *Gate) AddDNC(ctx context.Context, entries ...DNCEntry) error {
+	pipe := g.rdb.Pipeline()
+	for _, e := range entries {
+		chans, err := e.channels()
+		if err != nil {
+			return fmt.Errorf("dnc %s: %w", e.Phone, err)
+		}
+		if len(e.Phone) < 4 || e.Phone[0] != '+' {
+			return fmt.Errorf("dnc %q: not an E.164 number", e.Phone)
+		}
+		if e.At.IsZero() {
+			e.At = g.opt.Now()
+		}
+		for _, ch := range chans {
+			one := e
+			one.Channel = string(ch)
+			b, _ := json.Marshal(one)
+			pipe.HSet(ctx, dncKey(e.Campaign, ch), e.Phone, b)
+		}
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("dnc: %w", err)
+	}
+	return nil
+}
+
+// RemoveDNC takes a listing off (a debtor who asked to be called again).
+func (g *Gate) RemoveDNC(ctx context.Context, e DNCEntry) error {
+	chans, err := e.channels()
+	if err != nil {
+		return fmt.Errorf("dnc %s: %w", e.Phone, err)
+	}
+	pipe := g.rdb.Pipeline()
+	for _, ch := range chans {
+		pipe.HDel(ctx, dncKey(e.Campaign, ch), e.Phone)
+	}
+	_, err = pipe.Exec(ctx)
+	return err
+}
+
+// LookupDNC returns the listing that stops a contact, global first.
+func (g *Gate) LookupDNC(ctx context.Context, phone string, ch Channel, campaign string) (DNCEntry, bool, error) {
+	scopes := []string{""}
+	if campaign != "" {
+		scopes = append(scopes, campaign)
+	}
+	for _, sc := range scopes {
+		b, err := g.rdb.HGet(ctx, dncKey(sc, ch), phone).Bytes()
+		if errors.Is(err, redis.Nil) {
+			continue
+		}
+		if err != nil {
+			return DNCEntry{}, false, fmt.Errorf("dnc: %w", err)
+		}
+		var e DNCEntry
+		if err := json.Unmarshal(b, &e); err != nil {
+			return DNCEntry{}, false, fmt.Errorf("dnc %s: %w", phone, err)
+		}
+		return e, true, nil
+	}
+	return DNCEntry{}, false, nil
+}
+
+func (g *Gate) dncDecision(ctx context.Context, s Subject, ch Channel, at time.Time) (Decision, bool, error) {
+	e, ok, err := g.LookupDNC(ctx, s.Phone, ch, s.Campaign)
+	if err != nil || !ok {
+		return Decision{}, false, err
+	}
+	scope := "global"
+	if e.Campaign != "" {
+		scope = "campaign " + e.Campaign
+	}
+	reason := fmt.Sprintf("%s is on the %s do-not-contact list for %s since %s", s.Phone, scope, ch, e.At.Format(time.DateOnly))
+	if e.Reason != "" {
+		reason += " (" + e.Reason + ")"
+	}
+	if z, err := Zones(s); err == nil {
+		at = at.In(z[0])
+	}
+	return Decision{Reason: reason, Rule: "dnc", LocalTime: at}, true, nil
+}
