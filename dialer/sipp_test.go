@@ -5,9 +5,7 @@ import (
 	"crypto/md5"
 	"encoding/hex"
 	"fmt"
-	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -15,90 +13,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/marcador/marcador/dialer/sipptest"
 	"github.com/marcador/marcador/ivr/media"
 )
 
-// sipp runs a scenario from testdata/sipp as the carrier/debtor, a real
-// independent SIP stack, on loopback.
-type sipp struct {
-	port    int
-	cmd     *exec.Cmd
-	out     strings.Builder
-	done    chan error
-	errFile string
-}
-
-func freeUDPPort(t *testing.T) int {
+func startSipp(t *testing.T, scenario string, calls int, args ...string) *sipptest.Sipp {
 	t.Helper()
-	for {
-		c, err := net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		p := c.LocalAddr().(*net.UDPAddr).Port
-		c.Close()
-		if p%2 == 0 && p < 65000 { // sipp's media wants an even port and the next ones
-			return p
-		}
-	}
-}
-
-func startSipp(t *testing.T, scenario string, calls int, args ...string) *sipp {
-	t.Helper()
-	if _, err := exec.LookPath("sipp"); err != nil {
-		t.Fatal("sipp not installed (apt-get install sip-tester)")
-	}
-	s := &sipp{port: freeUDPPort(t), done: make(chan error, 1)}
-	mport := freeUDPPort(t)
-	dir := t.TempDir()
-	base := []string{"-sf", filepath.Join("testdata", "sipp", scenario), "-i", "127.0.0.1", "-p", fmt.Sprint(s.port),
-		"-mi", "127.0.0.1", "-mp", fmt.Sprint(mport), "-m", fmt.Sprint(calls), "-nostdin", "-timeout", "90s",
-		"-timeout_error", "-trace_err", "-error_file", filepath.Join(dir, "err.log"),
-		"-trace_msg", "-message_file", filepath.Join(dir, "msg.log"), "-trace_logs", "-log_file", filepath.Join(dir, "log.log")}
-	s.cmd = exec.Command("sipp", append(base, args...)...)
-	s.cmd.Stdout, s.cmd.Stderr = &s.out, &s.out
-	if err := s.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { s.done <- s.cmd.Wait() }()
-	t.Cleanup(func() {
-		s.cmd.Process.Kill()
-		<-s.done
-	})
-	// No readiness probe: our INVITE is retransmitted over UDP (Timer A) until
-	// sipp, a moment later, answers it.
-	s.errFile = filepath.Join(dir, "err.log")
-	return s
-}
-
-// fail stops sipp and prints its side of the story.
-func (s *sipp) fail(t *testing.T) {
-	t.Helper()
-	s.cmd.Process.Kill()
-	s.wait(t)
-}
-
-// wait expects sipp to finish its calls successfully.
-func (s *sipp) wait(t *testing.T) {
-	t.Helper()
-	select {
-	case err := <-s.done:
-		s.done <- err
-		if err != nil {
-			b, _ := os.ReadFile(s.errFile)
-			m, _ := os.ReadFile(filepath.Join(filepath.Dir(s.errFile), "msg.log"))
-			t.Errorf("sipp failed: %v\n%s\n%s\nmessages:\n%s", err, tail(s.out.String(), 800), tail(string(b), 2000), tail(string(m), 4000))
-		}
-	case <-time.After(60 * time.Second):
-		t.Error("sipp did not finish")
-	}
-}
-
-func tail(s string, n int) string {
-	if len(s) > n {
-		return s[len(s)-n:]
-	}
-	return s
+	return sipptest.Start(t, filepath.Join("testdata", "sipp", scenario), calls, args...)
 }
 
 func testEndpoint(t *testing.T) *Endpoint {
@@ -156,7 +77,7 @@ func TestSippAnswerAudioAndDTMF(t *testing.T) {
 	s := startSipp(t, "answer_play_dtmf.xml", 1)
 	e := testEndpoint(t)
 	var heard audioSink
-	leg, err := e.Dial(context.Background(), DialRequest{Trunk: testTrunk(t, s.port, "", ""), To: "+525512345678", OnAudio: heard.add})
+	leg, err := e.Dial(context.Background(), DialRequest{Trunk: testTrunk(t, s.Port, "", ""), To: "+525512345678", OnAudio: heard.add})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -174,7 +95,7 @@ func TestSippAnswerAudioAndDTMF(t *testing.T) {
 	if r.Disposition != Answered || r.SIPCode != 200 || r.TalkMS() < 5000 || r.Reason != "local hangup" {
 		t.Fatalf("result %+v talk %d", r, r.TalkMS())
 	}
-	s.wait(t)
+	s.Wait(t)
 }
 
 func TestSippRejections(t *testing.T) {
@@ -186,7 +107,7 @@ func TestSippRejections(t *testing.T) {
 			t.Parallel()
 			s := startSipp(t, "reject_"+c.code+".xml", 1)
 			e := testEndpoint(t)
-			leg, err := e.Dial(context.Background(), DialRequest{Trunk: testTrunk(t, s.port, "", ""), To: "+573001234567"})
+			leg, err := e.Dial(context.Background(), DialRequest{Trunk: testTrunk(t, s.Port, "", ""), To: "+573001234567"})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -195,7 +116,7 @@ func TestSippRejections(t *testing.T) {
 			if r.Disposition != c.want || fmt.Sprint(r.SIPCode) != c.code || r.TalkMS() != 0 {
 				t.Fatalf("result %+v, want %s", r, c.want)
 			}
-			s.wait(t)
+			s.Wait(t)
 		})
 	}
 }
@@ -205,23 +126,23 @@ func TestSippRingTimeoutCancels(t *testing.T) {
 	s := startSipp(t, "ring_forever.xml", 1)
 	e := testEndpoint(t)
 	start := time.Now()
-	leg, err := e.Dial(context.Background(), DialRequest{Trunk: testTrunk(t, s.port, "", ""), To: "+56987654321", RingTimeout: MinRingTimeout})
+	leg, err := e.Dial(context.Background(), DialRequest{Trunk: testTrunk(t, s.Port, "", ""), To: "+56987654321", RingTimeout: MinRingTimeout})
 	if err != nil {
 		t.Fatal(err)
 	}
 	<-leg.Ended()
 	r := leg.Result()
 	if r.Disposition != NoAnswer || r.SIPCode != 487 {
-		s.fail(t)
+		s.Fail(t)
 		t.Fatalf("result %+v", r)
 	}
 	if d := time.Since(start); d < MinRingTimeout || d > MinRingTimeout+5*time.Second {
 		t.Fatalf("cancelled after %s", d)
 	}
-	if _, err := e.Dial(context.Background(), DialRequest{Trunk: testTrunk(t, s.port, "", ""), To: "+56987654321", RingTimeout: 5 * time.Second}); err == nil {
+	if _, err := e.Dial(context.Background(), DialRequest{Trunk: testTrunk(t, s.Port, "", ""), To: "+56987654321", RingTimeout: 5 * time.Second}); err == nil {
 		t.Fatal("a ring timeout below 15 s was accepted")
 	}
-	s.wait(t)
+	s.Wait(t)
 }
 
 func TestSippEarlyMediaThenAnswer(t *testing.T) {
@@ -229,7 +150,7 @@ func TestSippEarlyMediaThenAnswer(t *testing.T) {
 	s := startSipp(t, "early_media.xml", 1)
 	e := testEndpoint(t)
 	var heard audioSink
-	leg, err := e.Dial(context.Background(), DialRequest{Trunk: testTrunk(t, s.port, "", ""), To: "+525512345678", OnAudio: heard.add})
+	leg, err := e.Dial(context.Background(), DialRequest{Trunk: testTrunk(t, s.Port, "", ""), To: "+525512345678", OnAudio: heard.add})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -244,14 +165,14 @@ func TestSippEarlyMediaThenAnswer(t *testing.T) {
 		t.Fatalf("digit after answer %q", d)
 	}
 	leg.Hangup(context.Background())
-	s.wait(t)
+	s.Wait(t)
 }
 
 func TestSippManyProvisionalResponses(t *testing.T) {
 	t.Parallel()
 	s := startSipp(t, "many_provisional.xml", 1)
 	e := testEndpoint(t)
-	leg, err := e.Dial(context.Background(), DialRequest{Trunk: testTrunk(t, s.port, "", ""), To: "+525512345678"})
+	leg, err := e.Dial(context.Background(), DialRequest{Trunk: testTrunk(t, s.Port, "", ""), To: "+525512345678"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -262,7 +183,7 @@ func TestSippManyProvisionalResponses(t *testing.T) {
 		t.Fatalf("digit %q", d)
 	}
 	leg.Hangup(context.Background())
-	s.wait(t)
+	s.Wait(t)
 }
 
 func TestSippDigest(t *testing.T) {
@@ -271,33 +192,33 @@ func TestSippDigest(t *testing.T) {
 		t.Parallel()
 		s := startSipp(t, "digest_401.xml", 1)
 		e := testEndpoint(t)
-		leg, err := e.Dial(context.Background(), DialRequest{Trunk: testTrunk(t, s.port, "marcador", "s3cret"), To: "+525512345678"})
+		leg, err := e.Dial(context.Background(), DialRequest{Trunk: testTrunk(t, s.Port, "marcador", "s3cret"), To: "+525512345678"})
 		if err != nil {
 			t.Fatal(err)
 		}
 		if r := leg.Result(); r.Answered.IsZero() {
-			s.fail(t)
+			s.Fail(t)
 			t.Fatalf("digest not answered: %+v", r)
 		}
 		leg.Hangup(context.Background())
-		s.wait(t)
+		s.Wait(t)
 	})
 	t.Run("407 on INVITE", func(t *testing.T) {
 		t.Parallel()
 		s := startSipp(t, "digest.xml", 1)
 		e := testEndpoint(t)
-		leg, err := e.Dial(context.Background(), DialRequest{Trunk: testTrunk(t, s.port, "marcador", "s3cret"), To: "+525512345678"})
+		leg, err := e.Dial(context.Background(), DialRequest{Trunk: testTrunk(t, s.Port, "marcador", "s3cret"), To: "+525512345678"})
 		if err != nil {
 			t.Fatal(err)
 		}
 		if r := leg.Result(); r.Answered.IsZero() {
-			s.fail(t)
+			s.Fail(t)
 			t.Fatalf("digest not answered: %+v", r)
 		}
 		leg.Hangup(context.Background())
-		s.wait(t)
+		s.Wait(t)
 		// sipp cannot verify Proxy-Authorization; check what it logged (RFC 2617 §3.2.2).
-		b, _ := os.ReadFile(filepath.Join(filepath.Dir(s.errFile), "log.log"))
+		b := []byte(s.Log())
 		_, hdr, ok := strings.Cut(strings.ReplaceAll(string(b), "AUTH  ", "AUTH "), "AUTH Digest ")
 		if !ok {
 			t.Fatalf("no Proxy-Authorization logged: %q", b)
@@ -317,7 +238,7 @@ func TestSippDigest(t *testing.T) {
 		t.Parallel()
 		s := startSipp(t, "digest.xml", 1)
 		e := testEndpoint(t)
-		leg, _ := e.Dial(context.Background(), DialRequest{Trunk: testTrunk(t, s.port, "", ""), To: "+525512345678"})
+		leg, _ := e.Dial(context.Background(), DialRequest{Trunk: testTrunk(t, s.Port, "", ""), To: "+525512345678"})
 		<-leg.Ended()
 		if r := leg.Result(); r.Disposition != ConfigError || r.SIPCode != 407 {
 			t.Fatalf("result %+v", r)
@@ -345,20 +266,20 @@ func TestSippByeMidPrompt(t *testing.T) {
 	t.Parallel()
 	s := startSipp(t, "bye_mid_prompt.xml", 1)
 	e := testEndpoint(t)
-	leg, err := e.Dial(context.Background(), DialRequest{Trunk: testTrunk(t, s.port, "", ""), To: "+525512345678"})
+	leg, err := e.Dial(context.Background(), DialRequest{Trunk: testTrunk(t, s.Port, "", ""), To: "+525512345678"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	_, err = leg.Session().Play(context.Background(), true, &media.Prompt{Samples: media.Tone(440, 6000, 8000*20)})
 	if err != media.ErrClosed {
-		s.fail(t)
+		s.Fail(t)
 		t.Fatalf("prompt ended with %v, want the session closed by the BYE", err)
 	}
 	<-leg.Ended()
 	if r := leg.Result(); r.Disposition != Answered || r.Reason != "remote hangup" || r.TalkMS() < 1000 {
 		t.Fatalf("result %+v", r)
 	}
-	s.wait(t)
+	s.Wait(t)
 }
 
 // A 200 retransmitted after our ACK (the ACK was lost on the way) gets
@@ -367,7 +288,7 @@ func TestSippAckForRetransmitted200(t *testing.T) {
 	t.Parallel()
 	s := startSipp(t, "ack_retransmit.xml", 1)
 	e := testEndpoint(t)
-	leg, err := e.Dial(context.Background(), DialRequest{Trunk: testTrunk(t, s.port, "", ""), To: "+525512345678"})
+	leg, err := e.Dial(context.Background(), DialRequest{Trunk: testTrunk(t, s.Port, "", ""), To: "+525512345678"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -379,14 +300,14 @@ func TestSippAckForRetransmitted200(t *testing.T) {
 	if r := leg.Result(); r.Disposition != Answered || r.Reason != "remote hangup" {
 		t.Fatalf("result %+v", r)
 	}
-	s.wait(t) // sipp fails the call if the second ACK does not come
+	s.Wait(t) // sipp fails the call if the second ACK does not come
 }
 
 func TestSippMalformedResponse(t *testing.T) {
 	t.Parallel()
 	s := startSipp(t, "malformed.xml", 1)
 	e := testEndpoint(t)
-	leg, err := e.Dial(context.Background(), DialRequest{Trunk: testTrunk(t, s.port, "", ""), To: "+525512345678", RingTimeout: MinRingTimeout})
+	leg, err := e.Dial(context.Background(), DialRequest{Trunk: testTrunk(t, s.Port, "", ""), To: "+525512345678", RingTimeout: MinRingTimeout})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -412,18 +333,18 @@ func TestNoLeaks(t *testing.T) {
 		}
 		defer e.Close()
 		for range 10 {
-			leg, _ := e.Dial(context.Background(), DialRequest{Trunk: testTrunk(t, busy.port, "", ""), To: "+525512345678"})
+			leg, _ := e.Dial(context.Background(), DialRequest{Trunk: testTrunk(t, busy.Port, "", ""), To: "+525512345678"})
 			<-leg.Ended()
 		}
 		for range 3 {
-			leg, _ := e.Dial(context.Background(), DialRequest{Trunk: testTrunk(t, bye.port, "", ""), To: "+525512345678"})
+			leg, _ := e.Dial(context.Background(), DialRequest{Trunk: testTrunk(t, bye.Port, "", ""), To: "+525512345678"})
 			<-leg.Ended()
 		}
 		if n := e.ActiveLegs(); n != 0 {
 			t.Fatalf("%d legs still registered", n)
 		}
-		busy.wait(t)
-		bye.wait(t)
+		busy.Wait(t)
+		bye.Wait(t)
 	}()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) && (runtime.NumGoroutine() > before+2 || countFDs() > fdsBefore+2) {

@@ -34,6 +34,13 @@ type Policy struct {
 	MinPercent decimal.Decimal // smallest share of the balance, 0-100 (default 0)
 }
 
+func (p Policy) withDefaults() Policy {
+	if p.MaxDays <= 0 {
+		p.MaxDays = 15
+	}
+	return p
+}
+
 // Env is the call's context and the actions a script can ask for.
 type Env struct {
 	Lang           string // es or en (default es)
@@ -50,8 +57,9 @@ type Env struct {
 	// Transfer hands the call to an agent; false when nobody took it. Nil
 	// means the campaign has no agents.
 	Transfer func(ctx context.Context, queue string, timeout time.Duration) (bool, error)
-	// Identify finds an account by the digits an inbound caller keyed.
-	Identify func(ctx context.Context, digits string) (queue.Account, bool)
+	// Identify finds an account by the digits an inbound caller keyed,
+	// with the promise policy of its campaign.
+	Identify func(ctx context.Context, digits string) (queue.Account, Policy, bool)
 }
 
 // PromiseMade is a promise the debtor keyed.
@@ -92,9 +100,7 @@ func Run(ctx context.Context, m Media, s *script.Script, env Env) (Result, error
 	if env.Now.IsZero() {
 		env.Now = time.Now()
 	}
-	if env.Policy.MaxDays <= 0 {
-		env.Policy.MaxDays = 15
-	}
+	env.Policy = env.Policy.withDefaults()
 	r := &run{m: m, s: s, env: env, vars: map[string]string{}}
 	r.res.Account = env.Account
 	err := r.loop(ctx)
@@ -399,9 +405,9 @@ func (r *run) collect(ctx context.Context, c *script.Collect) (string, error) {
 		ok := len(digits) >= c.Min && len(digits) > 0
 		if ok && c.Var == "lookup" && r.env.Identify != nil {
 			// Collecting into "lookup" identifies an inbound caller.
-			a, found := r.env.Identify(ctx, digits)
+			a, pol, found := r.env.Identify(ctx, digits)
 			if found {
-				r.env.Account, r.res.Identified = a, true
+				r.env.Account, r.env.Policy, r.res.Identified = a, pol.withDefaults(), true
 			}
 			ok = found
 		}

@@ -179,8 +179,8 @@ func TestInboundIdentifiesByKeyedNumber(t *testing.T) {
 	e := env("es")
 	known := e.Account
 	e.Account = queue.Account{}
-	e.Identify = func(_ context.Context, digits string) (queue.Account, bool) {
-		return known, digits == "123456"
+	e.Identify = func(_ context.Context, digits string) (queue.Account, Policy, bool) {
+		return known, Policy{}, digits == "123456"
 	}
 	res, _ := runKeys(t, "inbound-callback", e, "999#", "123456#", "9")
 	if !res.Identified || res.Account.ID != "MX-1" || !res.OptedOut || !strings.Contains(res.IVRPath(), "identify>balance") || res.DTMF != "9991234569" {

@@ -121,6 +121,9 @@ func (s *Store) Load(ctx context.Context, campaign string, accts []Account, at t
 		}
 		res.Inserted += int(v[0])
 		res.Updated += int(v[1])
+		if err := s.index(ctx, campaign, chunk); err != nil {
+			return res, err
+		}
 	}
 	return res, nil
 }

@@ -177,3 +177,23 @@ func (s *Store) Requeue(ctx context.Context, campaign, account string, at time.T
 	})
 	return err
 }
+
+// Finish takes an account out of its campaign's due-queue and marks it done
+// (a promise or an opt-out made on an inbound call ends the outbound work).
+// An account being dialled now is left to the holder of its lease.
+func (s *Store) Finish(ctx context.Context, campaign, account string, at time.Time, reason string) error {
+	kk := k(campaign)
+	if _, err := s.rdb.ZScore(ctx, kk.leases(), account).Result(); err == nil {
+		return nil
+	}
+	_, err := s.rdb.TxPipelined(ctx, func(pipe redis.Pipeliner) error {
+		pipe.ZRem(ctx, kk.due(), account)
+		pipe.ZAdd(ctx, kk.done(), redis.Z{Score: float64(ms(at)), Member: account})
+		pipe.HSet(ctx, kk.reasons(), account, fmt.Sprintf("%d %s", ms(at), reason))
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("finish %s in %s: %w", account, campaign, err)
+	}
+	return nil
+}

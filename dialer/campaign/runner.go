@@ -44,6 +44,8 @@ type Options struct {
 	// SendSMS delivers a script's sms node; nil records the request only
 	// (the attempt's ivr_path shows it).
 	SendSMS func(ctx context.Context, c queue.Campaign, a queue.Account, phone, template, channel, link string) error
+	// Inbound configures the callback line (see Runner.Inbound).
+	Inbound InboundOptions
 	// Tick is how often a running campaign tops up its calls; default 250ms.
 	Tick   time.Duration
 	Now    func() time.Time
@@ -309,7 +311,9 @@ func (r *Runner) work(ctx context.Context, c queue.Campaign, trunk *dialer.Trunk
 	if err != nil {
 		return err
 	}
-	if err := r.record(ctx, c, acct, subj, &a, res); err != nil {
+	// Someone answered and keyed: a contact and a conversation.
+	spoke := a.Disposition == dialer.Answered && len(res.Path) > 0 && res.DTMF != ""
+	if err := r.record(ctx, c, acct, subj, &a, res, spoke); err != nil {
 		return err
 	}
 	return r.settleOutcome(ctx, c, lease, &a, res, len(acct.Phones) > 1)
@@ -347,23 +351,7 @@ func (r *Runner) call(ctx context.Context, c queue.Campaign, trunk *dialer.Trunk
 		return res, nil
 	default:
 	}
-	env := ivr.Env{Lang: c.Language, Account: acct, Now: r.opt.Now(), CallbackNumber: c.CallbackNumber, Library: r.opt.Library,
-		Policy: ivr.Policy{MaxDays: c.Promise.MaxDays, MinAmount: decimal.NewFromFloat(c.Promise.MinAmount),
-			MinPercent: decimal.NewFromFloat(c.Promise.MinPercent)},
-		OptOut: func(ctx context.Context, ch string) error {
-			return r.opt.Gate.AddDNC(ctx, compliance.DNCEntry{Phone: number, Channel: ch, Reason: "opted out in the IVR", Source: "ivr"})
-		},
-		SendSMS: func(ctx context.Context, tpl, ch string) error {
-			link := r.link(c, acct)
-			if r.opt.SendSMS == nil {
-				r.log.Info("sms requested (no SMS provider yet)", "campaign", c.ID, "account", acct.ID, "template", tpl, "link", link)
-				return nil
-			}
-			return r.opt.SendSMS(ctx, c, acct, number, tpl, ch, link)
-		}}
-	if acct.Language == "es" || acct.Language == "en" {
-		env.Lang = acct.Language
-	}
+	env := r.env(c, acct, number)
 	if len(zones) > 0 {
 		env.Zone = zones[0]
 	}
@@ -379,6 +367,32 @@ func (r *Runner) call(ctx context.Context, c queue.Campaign, trunk *dialer.Trunk
 	return res, nil
 }
 
+// env is what a script may do on a call with acct of campaign c at number.
+func (r *Runner) env(c queue.Campaign, acct queue.Account, number string) ivr.Env {
+	env := ivr.Env{Lang: c.Language, Account: acct, Now: r.opt.Now(), CallbackNumber: c.CallbackNumber, Library: r.opt.Library,
+		Policy: policy(c),
+		OptOut: func(ctx context.Context, ch string) error {
+			return r.opt.Gate.AddDNC(ctx, compliance.DNCEntry{Phone: number, Channel: ch, Reason: "opted out in the IVR", Source: "ivr"})
+		},
+		SendSMS: func(ctx context.Context, tpl, ch string) error {
+			link := r.link(c, acct)
+			if r.opt.SendSMS == nil {
+				r.log.Info("sms requested (no SMS provider yet)", "campaign", c.ID, "account", acct.ID, "template", tpl, "link", link)
+				return nil
+			}
+			return r.opt.SendSMS(ctx, c, acct, number, tpl, ch, link)
+		}}
+	if acct.Language == "es" || acct.Language == "en" {
+		env.Lang = acct.Language
+	}
+	return env
+}
+
+func policy(c queue.Campaign) ivr.Policy {
+	return ivr.Policy{MaxDays: c.Promise.MaxDays, MinAmount: decimal.NewFromFloat(c.Promise.MinAmount),
+		MinPercent: decimal.NewFromFloat(c.Promise.MinPercent)}
+}
+
 func (r *Runner) link(c queue.Campaign, acct queue.Account) string {
 	if c.PayURL == "" || len(r.opt.Signer.Key) == 0 {
 		return ""
@@ -391,7 +405,7 @@ func (r *Runner) link(c queue.Campaign, acct queue.Account) string {
 }
 
 // record writes the promise, if any, and feeds outcomes to the gate.
-func (r *Runner) record(ctx context.Context, c queue.Campaign, acct queue.Account, subj compliance.Subject, a *analytics.Attempt, res ivr.Result) error {
+func (r *Runner) record(ctx context.Context, c queue.Campaign, acct queue.Account, subj compliance.Subject, a *analytics.Attempt, res ivr.Result, spoke bool) error {
 	if p := res.Promise; p != nil {
 		a.PromiseAmount, a.PromiseDate = p.Amount, p.Date
 		row := analytics.Promise{PromiseID: analytics.NewAttemptID(), CampaignID: c.ID, AccountID: acct.ID, AttemptID: a.AttemptID,
@@ -405,8 +419,7 @@ func (r *Runner) record(ctx context.Context, c queue.Campaign, acct queue.Accoun
 			return err
 		}
 	}
-	if a.Disposition == dialer.Answered && len(res.Path) > 0 && res.DTMF != "" {
-		// Someone answered and keyed: a contact and a conversation.
+	if spoke {
 		for _, kind := range []string{compliance.KindContact, compliance.KindConversation} {
 			if err := r.opt.Gate.Record(ctx, subj, compliance.Voice, kind, a.AttemptID, r.opt.Gate.Now()); err != nil {
 				return err

@@ -10,6 +10,9 @@ import (
 
 	"github.com/shopspring/decimal"
 
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/redis/go-redis/v9"
+
 	"github.com/marcador/marcador/analytics"
 	"github.com/marcador/marcador/analytics/chtest"
 	"github.com/marcador/marcador/analytics/spool"
@@ -39,12 +42,56 @@ var debtors = []struct {
 	{"+525512340072", "3", "answered"}, // wants an agent: there are none
 }
 
+// harness is the real services a campaign test runs against.
+type harness struct {
+	rdb   redis.UniversalClient
+	conn  driver.Conn
+	db    string
+	w     *writer.Writer
+	gate  *compliance.Gate
+	store *queue.Store
+}
+
+// A Tuesday morning in Mexico City, so the MX window is open.
+func gateNow() time.Time { return time.Date(2026, 11, 24, 11, 0, 0, 0, time.FixedZone("CST", -6*3600)) }
+
+func newHarness(t *testing.T) *harness {
+	t.Helper()
+	h := &harness{rdb: redistest.Client(t), conn: chtest.Conn(t)}
+	h.db = chtest.Database(t, h.conn)
+	w, err := writer.New(writer.Options{Conn: h.conn, Database: h.db, Spool: spool.Options{Dir: filepath.Join(t.TempDir(), "spool")},
+		FlushInterval: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wctx, stopW := context.WithCancel(context.Background())
+	go w.Run(wctx)
+	t.Cleanup(func() { stopW(); w.Close() })
+	h.w = w
+	cal, _ := compliance.LoadCalendars("", nil)
+	h.gate, err = compliance.NewGate(compliance.GateOptions{Client: h.rdb, Calendars: cal, Profiles: compliance.Builtin(), Now: gateNow})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.store = queue.New(queue.Options{Client: h.rdb, NodeID: "e2e"})
+	return h
+}
+
+// fresh clears what earlier runs left for these debtors in the gate.
+func (h *harness) fresh(ctx context.Context, accts []queue.Account) {
+	for _, a := range accts {
+		for _, p := range a.Phones {
+			h.gate.Forget(ctx, compliance.Subject{Phone: p.Number, Account: a.ID, NationalID: a.NationalID, Country: a.Country})
+			h.gate.RemoveDNC(ctx, compliance.DNCEntry{Phone: p.Number, Channel: "all"})
+		}
+	}
+}
+
 func TestIVRCampaignEndToEnd(t *testing.T) {
 	ctx := context.Background()
-	rdb := redistest.Client(t)
+	h := newHarness(t)
+	rdb, conn, db, w, gate := h.rdb, h.conn, h.db, h.w, h.gate
 	id := redistest.CampaignID(t, rdb)
-	conn := chtest.Conn(t)
-	db := chtest.Database(t, conn)
 	keys := map[string]string{}
 	for _, d := range debtors {
 		keys[d.number] = d.keys
@@ -62,22 +109,7 @@ func TestIVRCampaignEndToEnd(t *testing.T) {
 	}
 	defer ep.Close()
 	trunk, _ := dialer.NewTrunk(dialer.TrunkConfig{Name: "sim", URI: "sip:" + sim.Addr(), CPS: 50, MaxChannels: 20})
-	w, err := writer.New(writer.Options{Conn: conn, Database: db, Spool: spool.Options{Dir: filepath.Join(t.TempDir(), "spool")},
-		FlushInterval: 50 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	wctx, stopW := context.WithCancel(ctx)
-	go w.Run(wctx)
-	defer func() { stopW(); w.Close() }()
-	cal, _ := compliance.LoadCalendars("", nil)
-	// A Tuesday morning in Mexico City, so the MX window is open.
-	gateNow := func() time.Time { return time.Date(2026, 11, 24, 11, 0, 0, 0, time.FixedZone("CST", -6*3600)) }
-	gate, err := compliance.NewGate(compliance.GateOptions{Client: rdb, Calendars: cal, Profiles: compliance.Builtin(), Now: gateNow})
-	if err != nil {
-		t.Fatal(err)
-	}
-	store := queue.New(queue.Options{Client: rdb, NodeID: "e2e"})
+	store := h.store
 	c := queue.Campaign{ID: id, Mode: queue.ModeIVR, Country: "MX", TimeZone: "America/Mexico_City", Profile: "MX", Trunk: "sim",
 		Script: "reminder-overdue", MaxConcurrent: 10, Language: "es", PayURL: "https://pay.example/{token}",
 		Retry:   queue.RetryPolicy{MaxAttempts: 3, Delays: map[string]queue.Duration{"busy": queue.Duration(30 * time.Minute)}},
@@ -90,9 +122,8 @@ func TestIVRCampaignEndToEnd(t *testing.T) {
 	for i, d := range debtors {
 		accts = append(accts, queue.Account{ID: fmt.Sprintf("A%d", i), NationalID: run + fmt.Sprint(i), Country: "MX",
 			Phones: []queue.Phone{{Number: d.number}}, Balance: decimal.NewFromInt(10000), Currency: "MXN", DueDate: "2026-11-01", DaysPastDue: 23})
-		gate.Forget(ctx, compliance.Subject{Phone: d.number, NationalID: run + fmt.Sprint(i), Country: "MX"})
-		gate.RemoveDNC(ctx, compliance.DNCEntry{Phone: d.number, Channel: "all"})
 	}
+	h.fresh(ctx, accts)
 	// A8 was being dialled by a node that died: it must not be dialled again now.
 	accts = append(accts, queue.Account{ID: "A8", Country: "MX", Phones: []queue.Phone{{Number: "+525512340080"}},
 		Balance: decimal.NewFromInt(500), Currency: "MXN"})

@@ -76,6 +76,7 @@ func EventOf(d rune) (uint8, error) {
 type DTMFReceiver struct {
 	last    uint32
 	started bool
+	ended   uint16 // the duration in the last event's end packet; 0 until it ends
 }
 
 // Push takes one packet's RTP timestamp and payload and returns the digit if
@@ -86,12 +87,24 @@ func (r *DTMFReceiver) Push(timestamp uint32, payload []byte) (rune, bool, error
 		return 0, false, err
 	}
 	if r.started && timestamp == r.last {
-		return 0, false, nil // continuation or redundant end packet
+		// A continuation or a redundant end packet; but a packet that
+		// starts over (not an end packet, duration well below the ended
+		// event's) is a new press from a sender that reuses timestamps,
+		// as replayed recordings do.
+		if r.ended == 0 || e.End || e.Duration >= r.ended/2 {
+			if e.End && e.Duration > r.ended {
+				r.ended = e.Duration
+			}
+			return 0, false, nil
+		}
 	}
 	d, ok := DigitOf(e.Event)
 	if !ok {
 		return 0, false, nil
 	}
-	r.started, r.last = true, timestamp
+	r.started, r.last, r.ended = true, timestamp, 0
+	if e.End {
+		r.ended = max(e.Duration, 1)
+	}
 	return d, true, nil
 }

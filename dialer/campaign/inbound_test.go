@@ -1,0 +1,200 @@
+package campaign
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/marcador/marcador/dialer"
+	"github.com/marcador/marcador/dialer/sipptest"
+	"github.com/marcador/marcador/ivr/media"
+	"github.com/marcador/marcador/ivr/prompts"
+	"github.com/marcador/marcador/ivr/script"
+	"github.com/marcador/marcador/queue"
+	"github.com/marcador/marcador/queue/compliance"
+	"github.com/marcador/marcador/queue/redistest"
+)
+
+// debtorCalls writes a sipp scenario in which a debtor calls us from
+// [caller] and presses keys from sipp's RFC 2833 pcaps: digits 400 ms
+// apart, "/" a pause of gap. It ends when we hang up.
+func debtorCalls(t *testing.T, first, gap time.Duration, keys string) string {
+	t.Helper()
+	var b strings.Builder
+	b.WriteString(`<?xml version="1.0" encoding="ISO-8859-1" ?>
+<!DOCTYPE scenario SYSTEM "sipp.dtd">
+<scenario name="debtor_calls">
+  <send retrans="500"><![CDATA[
+      INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: <sip:[caller]@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:[service]@[remote_ip]:[remote_port]>
+      Call-ID: [call_id]
+      CSeq: 1 INVITE
+      Contact: <sip:sipp@[local_ip]:[local_port]>
+      Max-Forwards: 70
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      v=0
+      o=sipp 1 1 IN IP[local_ip_type] [local_ip]
+      s=-
+      c=IN IP[media_ip_type] [media_ip]
+      t=0 0
+      m=audio [media_port] RTP/AVP 8 101
+      a=rtpmap:8 PCMA/8000
+      a=rtpmap:101 telephone-event/8000
+      a=fmtp:101 0-15
+      a=ptime:20
+  ]]></send>
+  <recv response="100" optional="true"/>
+  <recv response="180" optional="true"/>
+  <recv response="200" rrs="true"/>
+  <send><![CDATA[
+      ACK [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: <sip:[caller]@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      [last_To:]
+      Call-ID: [call_id]
+      CSeq: 1 ACK
+      Contact: <sip:sipp@[local_ip]:[local_port]>
+      Max-Forwards: 70
+      Content-Length: 0
+  ]]></send>
+`)
+	fmt.Fprintf(&b, "  <pause milliseconds=\"%d\"/>\n", first.Milliseconds())
+	names := map[rune]string{'#': "pound", '*': "star"}
+	for _, k := range keys {
+		if k == '/' {
+			fmt.Fprintf(&b, "  <pause milliseconds=\"%d\"/>\n", gap.Milliseconds())
+			continue
+		}
+		n := names[k]
+		if n == "" {
+			n = string(k)
+		}
+		fmt.Fprintf(&b, "  <nop><action><exec play_pcap_audio=\"/usr/share/sip-tester/dtmf_2833_%s.pcap\"/></action></nop>\n", n)
+		b.WriteString("  <pause milliseconds=\"400\"/>\n")
+	}
+	b.WriteString(`  <recv request="BYE" timeout="60000"/>
+  <send><![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+  ]]></send>
+</scenario>
+`)
+	path := filepath.Join(t.TempDir(), "debtor_calls.xml")
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// Debtors call the callback line from sipp, a real independent SIP stack,
+// keying with RFC 2833 pcaps: one known by caller id promises the full
+// balance in a week; one calling from an unknown number keys their
+// national id and opts out; one nobody can identify gives up.
+func TestInboundCallbackOverSipp(t *testing.T) {
+	ctx := context.Background()
+	h := newHarness(t)
+	id := redistest.CampaignID(t, h.rdb)
+	c := queue.Campaign{ID: id, Mode: queue.ModeIVR, Country: "MX", TimeZone: "America/Mexico_City", Profile: "MX", Trunk: "sim",
+		Script: "reminder-overdue", Language: "es", Promise: queue.PromisePolicy{MaxDays: 15}}
+	if _, err := h.store.PutCampaign(ctx, c, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	run := time.Now().UnixNano() % 1e8
+	known := queue.Account{ID: "IN-1", Country: "MX", Phones: []queue.Phone{{Number: fmt.Sprintf("+5255%08d", run)}},
+		Balance: decimal.RequireFromString("1250.50"), Currency: "MXN", DueDate: "2026-11-01", DaysPastDue: 23}
+	keyed := queue.Account{ID: "IN-2", NationalID: fmt.Sprintf("9%08d", run), Country: "MX",
+		Phones: []queue.Phone{{Number: fmt.Sprintf("+5281%08d", run)}}, Balance: decimal.NewFromInt(800), Currency: "MXN", DueDate: "2026-11-10"}
+	accts := []queue.Account{known, keyed}
+	if _, err := h.store.Load(ctx, id, accts, time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	h.fresh(ctx, accts)
+	scripts, _ := script.Shipped()
+	var r *Runner
+	ready := make(chan struct{})
+	ep, err := dialer.NewEndpoint(dialer.EndpointOptions{Listen: "127.0.0.1:0", RTPPorts: media.PortRange{Min: 46000, Max: 46999},
+		OnInvite: func(in *dialer.Inbound) { <-ready; r.Inbound(in) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ep.Close()
+	r = New(Options{Store: h.store, Gate: h.gate, Endpoint: ep, Writer: h.w, Scripts: scripts, Library: prompts.NewLibrary(""),
+		Node: "e2e", Inbound: InboundOptions{Numbers: []string{"8005550100"}, Country: "MX", Campaign: id + "-inbound"}})
+	defer r.Close()
+	close(ready)
+
+	calls := []struct {
+		caller, keys, path string
+	}{
+		// Known by caller id (in national format; sorts first once in
+		// E.164): balance, 1 promise, 1 full balance, 2 in a week.
+		{"55" + fmt.Sprintf("%08d", run), "1/1/2", "welcome>known>balance>menu>promise-how>full-balance>when>in-a-week>record>promise-ok>goodbye>end"},
+		// Unknown number: keys the national id, hears the balance, 9 opts out.
+		{"+5255" + fmt.Sprintf("%08d", run+1), keyed.NationalID + "#/9", "welcome>known>identify>balance>menu>optout>optout-done>goodbye>end"},
+		// Keys an id nobody has, three times.
+		{"+5255" + fmt.Sprintf("%08d", run+2), "1234#/1234#/1234#", "welcome>known>identify>goodbye>end"},
+	}
+	var sipps []*sipptest.Sipp
+	for _, call := range calls {
+		sipps = append(sipps, sipptest.Start(t, debtorCalls(t, 2500*time.Millisecond, 3*time.Second, call.keys), 1,
+			ep.Addr(), "-s", "8005550100", "-key", "caller", call.caller))
+	}
+	for _, s := range sipps {
+		s.Wait(t)
+	}
+	r.Wait()
+	if err := h.w.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	type row struct{ phone, campaign, account, disp, path, dtmf, promise string }
+	var got []row
+	rows, err := h.conn.Query(ctx, "SELECT phone, campaign_id, account_id, disposition, ivr_path, dtmf, toString(promise_amount) FROM "+h.db+
+		".contact_attempts FINAL WHERE trunk = 'inbound' ORDER BY phone")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var x row
+		rows.Scan(&x.phone, &x.campaign, &x.account, &x.disp, &x.path, &x.dtmf, &x.promise)
+		got = append(got, x)
+	}
+	rows.Close()
+	if len(got) != len(calls) {
+		t.Fatalf("%d inbound attempts in ClickHouse, want %d: %+v", len(got), len(calls), got)
+	}
+	want := []struct{ campaign, account, promise string }{{id, "IN-1", "1250.50"}, {id, "IN-2", "0.00"}, {id + "-inbound", "", "0.00"}}
+	for i, g := range got {
+		if g.disp != InboundDisposition || g.path != calls[i].path || g.campaign != want[i].campaign || g.account != want[i].account ||
+			g.promise != want[i].promise {
+			t.Errorf("call %d: %+v, want path %s and %+v", i, g, calls[i].path, want[i])
+		}
+	}
+	var n uint64
+	if err := h.conn.QueryRow(ctx, "SELECT count() FROM "+h.db+".promises FINAL WHERE campaign_id = ? AND account_id = 'IN-1' AND toString(amount) = '1250.50'", id).Scan(&n); err != nil || n != 1 {
+		t.Errorf("promise rows %d %v", n, err)
+	}
+	// The promise and the opt-out end the outbound work; the opt-out is on the voice DNC list.
+	if cnt, _ := h.store.Counts(ctx, id, time.Now().Add(2*time.Hour)); cnt.Done != 2 || cnt.Due != 0 {
+		t.Errorf("queue after inbound calls: %+v", cnt)
+	}
+	for _, n := range []string{calls[1].caller, keyed.Phones[0].Number} {
+		if _, listed, _ := h.gate.LookupDNC(ctx, n, compliance.Voice, id); !listed {
+			t.Errorf("inbound opt-out: %s not listed", n)
+		}
+	}
+}
