@@ -105,8 +105,9 @@ func TestPromiseOutsidePolicyIsRejected(t *testing.T) {
 	if res.Promise != nil || res.Rejected != 1 {
 		t.Fatalf("small amount: %+v rejected %d (%s)", res.Promise, res.Rejected, res.IVRPath())
 	}
-	res, _ = runKeys(t, "reminder-overdue", env("es"), "1", "1", "3", "3112", "2")
-	if res.Promise == nil || res.Rejected != 1 || !strings.Contains(res.IVRPath(), "promise-rejected>when>in-a-week") {
+	// Rejected, the promise starts over: full balance, in a week.
+	res, _ = runKeys(t, "reminder-overdue", env("es"), "1", "1", "3", "3112", "1", "2")
+	if res.Promise == nil || res.Rejected != 1 || !strings.Contains(res.IVRPath(), "promise-rejected>promise-how>full-balance>when>in-a-week") {
 		t.Fatalf("late date: %+v rejected %d (%s)", res.Promise, res.Rejected, res.IVRPath())
 	}
 	res, _ = runKeys(t, "reminder-overdue", env("es"), "1", "1", "3", "3102", "_", "_")

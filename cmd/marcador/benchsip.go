@@ -118,7 +118,7 @@ func benchSIP(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer stopSim()
-	ep, err := newEndpoint(cfg, "127.0.0.1:0", log)
+	ep, err := newEndpoint(cfg, "127.0.0.1:0", log, nil)
 	if err != nil {
 		return err
 	}

@@ -89,7 +89,7 @@ func runCall(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		host, _, _ := net.SplitHostPort(cfg.SIP.Listen)
 		*listen = net.JoinHostPort(host, "0") // a `serve` on this host may hold sip.listen
 	}
-	ep, err := newEndpoint(cfg, *listen, log)
+	ep, err := newEndpoint(cfg, *listen, log, nil)
 	if err != nil {
 		return err
 	}
@@ -164,9 +164,9 @@ func loadPrompt(path string) (*media.Prompt, error) {
 
 // newEndpoint starts this node's SIP endpoint on listen with the config's
 // public address, RTP address and port range.
-func newEndpoint(c config.Config, listen string, log *slog.Logger) (*dialer.Endpoint, error) {
+func newEndpoint(c config.Config, listen string, log *slog.Logger, onInvite func(*dialer.Inbound)) (*dialer.Endpoint, error) {
 	opt := dialer.EndpointOptions{Listen: listen, PublicAddr: c.SIP.PublicAddr, RTPPorts: c.RTPPorts(),
-		UserAgent: "marcador/" + version, Logger: log}
+		UserAgent: "marcador/" + version, Logger: log, OnInvite: onInvite}
 	if listen != c.SIP.Listen && opt.PublicAddr != "" {
 		// Another port than the configured one: advertise the one we bound.
 		if h, _, err := net.SplitHostPort(opt.PublicAddr); err == nil {

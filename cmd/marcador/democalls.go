@@ -71,7 +71,7 @@ func demoCampaignRun(ctx context.Context, w io.Writer, cfg config.Config, store 
 		return err
 	}
 	host, _, _ := net.SplitHostPort(cfg.SIP.Listen)
-	ep, err := newEndpoint(cfg, net.JoinHostPort(host, "0"), log)
+	ep, err := newEndpoint(cfg, net.JoinHostPort(host, "0"), log, nil)
 	if err != nil {
 		return err
 	}

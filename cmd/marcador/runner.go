@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -22,6 +23,10 @@ func newRunner(cfg config.Config, store *queue.Store, gate *compliance.Gate, ep 
 	if err != nil {
 		return nil, err
 	}
+	in := cfg.IVR.Inbound
+	if in.Script != "" && scripts[in.Script] == nil {
+		return nil, fmt.Errorf("ivr.inbound.script %q: no such script", in.Script)
+	}
 	trunks := map[string]*dialer.Trunk{}
 	for _, tc := range cfg.Trunks {
 		t, err := dialer.NewTrunk(tc)
@@ -32,7 +37,9 @@ func newRunner(cfg config.Config, store *queue.Store, gate *compliance.Gate, ep 
 	}
 	return campaign.New(campaign.Options{Store: store, Gate: gate, Endpoint: ep, Trunks: trunks, Writer: w, Scripts: scripts,
 		Library: prompts.NewLibrary(cfg.IVR.PromptsDir), Node: cfg.NodeID, Logger: log,
-		Signer: paylink.Signer{Key: []byte(cfg.PayLinks.Secret), TTL: cfg.PayLinks.TTL}}), nil
+		Signer: paylink.Signer{Key: []byte(cfg.PayLinks.Secret), TTL: cfg.PayLinks.TTL},
+		Inbound: campaign.InboundOptions{Numbers: in.Numbers, Script: in.Script, Language: in.Language, Country: in.Country,
+			Campaign: in.Campaign}}), nil
 }
 
 // followUpPromises checks promises every minute until ctx ends.

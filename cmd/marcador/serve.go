@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -16,6 +17,8 @@ import (
 
 	"github.com/marcador/marcador/analytics"
 	"github.com/marcador/marcador/cmd/marcador/internal/httpapi"
+	"github.com/marcador/marcador/dialer"
+	"github.com/marcador/marcador/dialer/campaign"
 	"github.com/marcador/marcador/queue"
 )
 
@@ -61,7 +64,16 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	ep, err := newEndpoint(cfg, cfg.SIP.Listen, log)
+	// Inbound calls go to the runner once it exists; until then they are
+	// turned away.
+	var inbound atomic.Pointer[campaign.Runner]
+	ep, err := newEndpoint(cfg, cfg.SIP.Listen, log, func(in *dialer.Inbound) {
+		if r := inbound.Load(); r != nil {
+			r.Inbound(in)
+			return
+		}
+		in.Reject(503, "Service Unavailable")
+	})
 	if err != nil {
 		return err
 	}
@@ -71,6 +83,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer runner.Close()
+	inbound.Store(runner)
 
 	tokens := cfg.HTTP.APITokens
 	if len(tokens) == 0 {

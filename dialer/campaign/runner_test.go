@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -13,7 +14,6 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/marcador/marcador/analytics"
 	"github.com/marcador/marcador/analytics/chtest"
 	"github.com/marcador/marcador/analytics/spool"
 	"github.com/marcador/marcador/analytics/writer"
@@ -28,18 +28,42 @@ import (
 	"github.com/marcador/marcador/queue/redistest"
 )
 
-// The debtors of the end-to-end test, by the last digit of their number
-// (the simulator's table) and the keys they press.
-var debtors = []struct {
-	number, keys, disposition string
+// debtor is one simulated debtor of the end-to-end test: the simulator
+// picks the outcome by the number's last digit (0-3 human, 4-5 machine, 6
+// busy, 8 invalid) and presses keys ("/" waits 1.2 s more).
+type debtor struct {
+	id, number, keys, disposition, path string // path: a suffix of the IVR path
+}
+
+// Every shipped outbound script, through every branch, over real SIP/RTP.
+var e2eCampaigns = []struct {
+	script  string
+	debtors []debtor
 }{
-	{"+525512340010", "1/1/2", "answered"},            // promise: full balance in a week
-	{"+525512340021", "1/2/3000#/3/0412", "answered"}, // promise: 3000 on 4 December
-	{"+525512340030", "9", "answered"},                // opt out
-	{"+525512340041", "", "answered"},                 // an answering machine
-	{"+525512340056", "", "busy"},
-	{"+525512340068", "", "invalid_number"},
-	{"+525512340072", "3", "answered"}, // wants an agent: there are none
+	{"reminder-overdue", []debtor{
+		{"O0", "+525512340010", "1/1/2", "answered", "full-balance>when>in-a-week>record>promise-ok>goodbye>end"},
+		{"O1", "+525512340021", "1/2/3000#/3/0412", "answered", "ask-amount>when>ask-date>record>promise-ok>goodbye>end"},
+		{"O2", "+525512340030", "9", "answered", "menu>optout>optout-done>goodbye>end"},
+		{"O3", "+525512340041", "", "answered", "intro>menu"}, // says nothing and hangs up during the retries
+		{"O4", "+525512340056", "", "busy", ""},
+		{"O5", "+525512340068", "", "invalid_number", ""},
+		{"O6", "+525512340072", "3", "answered", "agent>transfer>no-agent>goodbye>end"}, // no agents in an ivr campaign
+		// 500 is under the policy's 10 %: rejected, then the full balance today.
+		{"O7", "+525512340102", "1/2/500#/2/1/1", "answered", "record>promise-rejected>promise-how>full-balance>when>today>record>promise-ok>goodbye>end"},
+		{"O8", "+525512340113", "7//8", "answered", "intro>menu>goodbye>end"}, // two invalid keys, then silence
+		{"O9", "+525512340120", "2", "answered", "menu>paylink>link-sent>goodbye>end"},
+	}},
+	{"reminder-preventive", []debtor{
+		{"P0", "+525512340200", "2", "answered", "intro>menu>paylink>link-sent>goodbye>end"},
+		{"P1", "+525512340211", "9", "answered", "intro>menu>optout>optout-done>goodbye>end"},
+		{"P2", "+525512340222", "3", "answered", "menu>agent>transfer>no-agent>goodbye>end"},
+	}},
+	{"voicemail-limited", []debtor{
+		{"V0", "+525512340304", "", "answered", "message>end"}, // an answering machine
+	}},
+	{"abandon-message", []debtor{
+		{"B0", "+525512340400", "", "answered", "message>end"},
+	}},
 }
 
 // harness is the real services a campaign test runs against.
@@ -90,14 +114,14 @@ func (h *harness) fresh(ctx context.Context, accts []queue.Account) {
 func TestIVRCampaignEndToEnd(t *testing.T) {
 	ctx := context.Background()
 	h := newHarness(t)
-	rdb, conn, db, w, gate := h.rdb, h.conn, h.db, h.w, h.gate
-	id := redistest.CampaignID(t, rdb)
 	keys := map[string]string{}
-	for _, d := range debtors {
-		keys[d.number] = d.keys
+	for _, c := range e2eCampaigns {
+		for _, d := range c.debtors {
+			keys[d.number] = d.keys
+		}
 	}
 	sim, err := simcarrier.Start(simcarrier.Options{Listen: "127.0.0.1:0", ByLastDigit: true, RTPPorts: media.PortRange{Min: 47000, Max: 47999},
-		Ring: simcarrier.Range{Min: 50 * time.Millisecond, Max: 100 * time.Millisecond}, Talk: simcarrier.Range{Min: 15 * time.Second, Max: 15 * time.Second},
+		Ring: simcarrier.Range{Min: 50 * time.Millisecond, Max: 100 * time.Millisecond}, Talk: simcarrier.Range{Min: 40 * time.Second, Max: 40 * time.Second},
 		DigitsAfter: 1200 * time.Millisecond, DigitsFor: func(n string) string { return keys[n] }})
 	if err != nil {
 		t.Fatal(err)
@@ -108,63 +132,86 @@ func TestIVRCampaignEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ep.Close()
-	trunk, _ := dialer.NewTrunk(dialer.TrunkConfig{Name: "sim", URI: "sip:" + sim.Addr(), CPS: 50, MaxChannels: 20})
+	trunk, _ := dialer.NewTrunk(dialer.TrunkConfig{Name: "sim", URI: "sip:" + sim.Addr(), CPS: 50, MaxChannels: 30})
 	store := h.store
-	c := queue.Campaign{ID: id, Mode: queue.ModeIVR, Country: "MX", TimeZone: "America/Mexico_City", Profile: "MX", Trunk: "sim",
-		Script: "reminder-overdue", MaxConcurrent: 10, Language: "es", PayURL: "https://pay.example/{token}",
-		Retry:   queue.RetryPolicy{MaxAttempts: 3, Delays: map[string]queue.Duration{"busy": queue.Duration(30 * time.Minute)}},
-		Promise: queue.PromisePolicy{MaxDays: 15, MinPercent: 10}}
-	if _, err := store.PutCampaign(ctx, c, time.Now()); err != nil {
-		t.Fatal(err)
-	}
 	run := fmt.Sprint(time.Now().UnixNano())
-	var accts []queue.Account
-	for i, d := range debtors {
-		accts = append(accts, queue.Account{ID: fmt.Sprintf("A%d", i), NationalID: run + fmt.Sprint(i), Country: "MX",
-			Phones: []queue.Phone{{Number: d.number}}, Balance: decimal.NewFromInt(10000), Currency: "MXN", DueDate: "2026-11-01", DaysPastDue: 23})
+	var ids []string
+	total := 0
+	for _, ec := range e2eCampaigns {
+		id := redistest.CampaignID(t, h.rdb)
+		ids = append(ids, id)
+		c := queue.Campaign{ID: id, Mode: queue.ModeIVR, Country: "MX", TimeZone: "America/Mexico_City", Profile: "MX", Trunk: "sim",
+			Script: ec.script, MaxConcurrent: 10, Language: "es", PayURL: "https://pay.example/{token}", CallbackNumber: "8005550100",
+			Retry:   queue.RetryPolicy{MaxAttempts: 3, Delays: map[string]queue.Duration{"busy": queue.Duration(30 * time.Minute)}},
+			Promise: queue.PromisePolicy{MaxDays: 15, MinPercent: 10}}
+		if _, err := store.PutCampaign(ctx, c, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		var accts []queue.Account
+		for _, d := range ec.debtors {
+			accts = append(accts, queue.Account{ID: d.id, NationalID: run + d.id, Country: "MX", Phones: []queue.Phone{{Number: d.number}},
+				Balance: decimal.NewFromInt(10000), Currency: "MXN", DueDate: "2026-11-01", DaysPastDue: 23})
+		}
+		h.fresh(ctx, accts)
+		total += len(accts)
+		if ec.script == "reminder-overdue" {
+			// A-dead was being dialled by a node that died: it must not be dialled again now.
+			accts = append(accts, queue.Account{ID: "A-dead", Country: "MX", Phones: []queue.Phone{{Number: "+525512340080"}},
+				Balance: decimal.NewFromInt(500), Currency: "MXN"})
+		}
+		if _, err := store.Load(ctx, id, accts, time.Now().Add(-time.Minute)); err != nil {
+			t.Fatal(err)
+		}
 	}
-	h.fresh(ctx, accts)
-	// A8 was being dialled by a node that died: it must not be dialled again now.
-	accts = append(accts, queue.Account{ID: "A8", Country: "MX", Phones: []queue.Phone{{Number: "+525512340080"}},
-		Balance: decimal.NewFromInt(500), Currency: "MXN"})
-	if _, err := store.Load(ctx, id, accts, time.Now().Add(-time.Minute)); err != nil {
+	overdue := ids[0]
+	if err := store.InFlight(ctx, overdue, "A-dead", "att-dead-node", time.Now().Add(-5*time.Minute)); err != nil {
 		t.Fatal(err)
 	}
-	if err := store.InFlight(ctx, id, "A8", "att-dead-node", time.Now().Add(-5*time.Minute)); err != nil {
-		t.Fatal(err)
-	}
+	signer := paylink.Signer{Key: []byte("0123456789abcdef0123")}
+	var smsMu sync.Mutex
+	sms := map[string]string{} // account: template link
 	scripts, _ := script.Shipped()
-	r := New(Options{Store: store, Gate: gate, Endpoint: ep, Trunks: map[string]*dialer.Trunk{"sim": trunk}, Writer: w,
-		Scripts: scripts, Library: prompts.NewLibrary(""), Node: "e2e", Signer: paylink.Signer{Key: []byte("0123456789abcdef0123")}})
+	r := New(Options{Store: store, Gate: h.gate, Endpoint: ep, Trunks: map[string]*dialer.Trunk{"sim": trunk}, Writer: h.w,
+		Scripts: scripts, Library: prompts.NewLibrary(""), Node: "e2e", Signer: signer,
+		SendSMS: func(_ context.Context, _ queue.Campaign, a queue.Account, _, tpl, _, link string) error {
+			smsMu.Lock()
+			defer smsMu.Unlock()
+			sms[a.ID] = tpl + " " + link
+			return nil
+		}})
 	defer r.Close()
-	if err := r.Start(ctx, id); err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(90 * time.Second)
-	for {
-		n, _ := store.Counts(ctx, id, time.Now())
-		inflight, _ := store.InFlightCount(ctx, id)
-		if n.DueNow == 0 && n.Leased == 0 && inflight == 0 {
-			break
+	for _, id := range ids {
+		if err := r.Start(ctx, id); err != nil {
+			t.Fatal(err)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("campaign did not finish: %+v, %d in flight", n, inflight)
-		}
-		time.Sleep(100 * time.Millisecond)
 	}
-	if err := r.Pause(ctx, id); err != nil {
-		t.Fatal(err)
+	deadline := time.Now().Add(120 * time.Second)
+	for _, id := range ids {
+		for {
+			n, _ := store.Counts(ctx, id, time.Now())
+			inflight, _ := store.InFlightCount(ctx, id)
+			if n.DueNow == 0 && n.Leased == 0 && inflight == 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("campaign %s did not finish: %+v, %d in flight", id, n, inflight)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		if err := r.Pause(ctx, id); err != nil {
+			t.Fatal(err)
+		}
 	}
 	r.Wait()
-	if err := w.Flush(ctx); err != nil {
+	if err := h.w.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if st := sim.Stats(); st.Offered != int64(len(debtors)) {
-		t.Errorf("the simulator saw %d calls, want %d (A8 must not be redialled)", st.Offered, len(debtors))
+	if st := sim.Stats(); st.Offered != int64(total) {
+		t.Errorf("the simulator saw %d calls, want %d (A-dead must not be redialled)", st.Offered, total)
 	}
 	type row struct{ disp, path, dtmf string }
 	got := map[string]row{}
-	rows, err := conn.Query(ctx, "SELECT account_id, disposition, ivr_path, dtmf FROM "+db+".contact_attempts FINAL WHERE campaign_id = ?", id)
+	rows, err := h.conn.Query(ctx, "SELECT account_id, disposition, ivr_path, dtmf FROM "+h.db+".contact_attempts FINAL WHERE campaign_id IN ('"+strings.Join(ids, "','")+"')")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,49 +222,60 @@ func TestIVRCampaignEndToEnd(t *testing.T) {
 		got[a] = x
 	}
 	rows.Close()
-	for i, d := range debtors {
-		g := got[fmt.Sprintf("A%d", i)]
-		if g.disp != d.disposition {
-			t.Errorf("A%d (%s): disposition %q, want %q (path %s)", i, d.number, g.disp, d.disposition, g.path)
+	for _, ec := range e2eCampaigns {
+		for _, d := range ec.debtors {
+			g := got[d.id]
+			if g.disp != d.disposition || !strings.HasSuffix(g.path, d.path) {
+				t.Errorf("%s %s (%s, keys %q): %s %q, want %s ending %q", ec.script, d.id, d.number, d.keys, g.disp, g.path, d.disposition, d.path)
+			}
 		}
 	}
-	if !strings.HasSuffix(got["A0"].path, "promise-ok>goodbye>end") || !strings.Contains(got["A2"].path, "optout") ||
-		!strings.Contains(got["A6"].path, "transfer>no-agent") || got["A8"].disp != "interrupted" {
-		t.Errorf("paths: %+v", got)
+	if g := got["O8"]; g.dtmf != "78" || got["A-dead"].disp != "interrupted" {
+		t.Errorf("O8 %+v, A-dead %+v", g, got["A-dead"])
 	}
 	var amounts []string
-	prow, err := conn.Query(ctx, "SELECT toString(amount), toString(due_date) FROM "+db+".promises FINAL WHERE campaign_id = ? ORDER BY amount", id)
+	prow, err := h.conn.Query(ctx, "SELECT account_id, toString(amount), toString(due_date) FROM "+h.db+".promises FINAL WHERE campaign_id = ? ORDER BY account_id", overdue)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for prow.Next() {
-		var a, d string
-		prow.Scan(&a, &d)
-		amounts = append(amounts, a+"@"+d)
+		var acc, a, d string
+		prow.Scan(&acc, &a, &d)
+		amounts = append(amounts, acc+" "+a+"@"+d)
 	}
 	prow.Close()
-	week := time.Now().In(time.FixedZone("CST", -6*3600)).AddDate(0, 0, 7).Format(time.DateOnly)
-	if strings.Join(amounts, " ") != "3000.00@2026-12-04 10000.00@"+week {
-		t.Errorf("promises %v", amounts)
+	mx := time.FixedZone("CST", -6*3600)
+	week := time.Now().In(mx).AddDate(0, 0, 7).Format(time.DateOnly)
+	if want := "O0 10000.00@" + week + ", O1 3000.00@2026-12-04, O7 10000.00@" + time.Now().In(mx).Format(time.DateOnly); strings.Join(amounts, ", ") != want {
+		t.Errorf("promises %v, want %s", amounts, want)
 	}
-	// The opt-out and the invalid number are on the do-not-contact list;
+	// The payment link went by SMS with a token that verifies.
+	for _, acc := range []string{"O9", "P0"} {
+		tpl, link, _ := strings.Cut(sms[acc], " ")
+		tok := strings.TrimPrefix(link, "https://pay.example/")
+		if cl, err := signer.Verify(tok); tpl != "payment-link" || err != nil || cl.Account != acc {
+			t.Errorf("%s: sms %q: %v %+v", acc, sms[acc], err, cl)
+		}
+	}
+	// The opt-outs and the invalid number are on the do-not-contact list;
 	// the busy one is due again in 30 minutes; the rest are done.
-	if _, listed, _ := gate.LookupDNC(ctx, debtors[2].number, compliance.Voice, id); !listed {
-		t.Error("opt-out not listed")
+	for _, n := range []string{"+525512340030", "+525512340211"} {
+		if _, listed, _ := h.gate.LookupDNC(ctx, n, compliance.Voice, ""); !listed {
+			t.Errorf("opt-out %s not listed", n)
+		}
 	}
-	if e, listed, _ := gate.LookupDNC(ctx, debtors[5].number, compliance.SMS, ""); !listed || e.Reason != "invalid_number" {
+	if e, listed, _ := h.gate.LookupDNC(ctx, "+525512340068", compliance.SMS, ""); !listed || e.Reason != "invalid_number" {
 		t.Error("invalid number not suppressed on every channel")
 	}
-	n, _ := store.Counts(ctx, id, time.Now().Add(31*time.Minute))
-	if n.DueNow != 1 || n.Due != 2 || n.Done != 6 { // busy in 30 minutes, the interrupted A8 in an hour
+	n, _ := store.Counts(ctx, overdue, time.Now().Add(31*time.Minute))
+	if n.DueNow != 1 || n.Due != 2 || n.Done != 9 { // busy in 30 minutes, the interrupted A-dead in an hour
 		t.Errorf("queue afterwards: %+v", n)
 	}
-	d, _ := store.Dispositions(ctx, id)
-	if d["answered"] != 5 || d["busy"] != 1 || d["invalid_number"] != 1 || d["interrupted"] != 1 {
+	d, _ := store.Dispositions(ctx, overdue)
+	if d["answered"] != 8 || d["busy"] != 1 || d["invalid_number"] != 1 || d["interrupted"] != 1 {
 		t.Errorf("dispositions %v", d)
 	}
-	if st, _ := store.Status(ctx, id); st != queue.StatusPaused {
+	if st, _ := store.Status(ctx, overdue); st != queue.StatusPaused {
 		t.Errorf("status %s", st)
 	}
-	_ = analytics.Voice
 }

@@ -43,8 +43,19 @@ type Config struct {
 
 // IVR says where scripts and recordings come from, besides the shipped ones.
 type IVR struct {
-	ScriptsDir string `yaml:"scripts_dir"` // *.yaml scripts; one named like a shipped script replaces it
-	PromptsDir string `yaml:"prompts_dir"` // studio recordings, same names as ivr/prompts (es/p/..., es/w/...)
+	ScriptsDir string  `yaml:"scripts_dir"` // *.yaml scripts; one named like a shipped script replaces it
+	PromptsDir string  `yaml:"prompts_dir"` // studio recordings, same names as ivr/prompts (es/p/..., es/w/...)
+	Inbound    Inbound `yaml:"inbound"`
+}
+
+// Inbound is the callback line: calls reaching sip.listen for one of
+// Numbers (all when empty) hear Script.
+type Inbound struct {
+	Numbers  []string `yaml:"numbers"`  // called numbers (Request-URI user) to answer
+	Script   string   `yaml:"script"`   // default inbound-callback
+	Language string   `yaml:"language"` // es or en, for callers not known by caller id; default es
+	Country  string   `yaml:"country"`  // region for caller ids in national format, e.g. MX
+	Campaign string   `yaml:"campaign"` // where unidentified callers are recorded; default inbound
 }
 
 // PayLinks signs payment-link tokens.
@@ -364,6 +375,14 @@ func (c *Config) Validate() error {
 	case "text", "json":
 	default:
 		return fmt.Errorf("log.format %q: want text or json", c.Log.Format)
+	}
+	switch c.IVR.Inbound.Language {
+	case "", "es", "en":
+	default:
+		return fmt.Errorf("ivr.inbound.language %q: want es or en", c.IVR.Inbound.Language)
+	}
+	if cc := c.IVR.Inbound.Country; cc != "" && (len(cc) != 2 || strings.ToUpper(cc) != cc) {
+		return fmt.Errorf("ivr.inbound.country %q: want a two-letter region code such as MX", cc)
 	}
 	if s := c.PayLinks.Secret; s != "" && len(s) < 16 {
 		return errors.New("paylinks.secret: shorter than 16 characters")
