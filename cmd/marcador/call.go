@@ -18,6 +18,7 @@ import (
 	"github.com/marcador/marcador/analytics/spool"
 	"github.com/marcador/marcador/cmd/marcador/internal/config"
 	"github.com/marcador/marcador/dialer"
+	"github.com/marcador/marcador/dialer/campaign"
 	"github.com/marcador/marcador/ivr/media"
 	"github.com/marcador/marcador/ivr/prompts"
 	"github.com/marcador/marcador/queue/phone"
@@ -32,9 +33,21 @@ type callJSON struct {
 	TalkMS      uint32 `json:"talk_ms"`
 	DTMF        string `json:"dtmf"`
 	Reason      string `json:"reason,omitempty"`
+	// With -script: the nodes the call went through, and the promise made.
+	Script  string       `json:"script,omitempty"`
+	IVRPath string       `json:"ivr_path,omitempty"`
+	Promise *promiseJSON `json:"promise,omitempty"`
+	SMS     []string     `json:"sms,omitempty"`
+	OptOut  bool         `json:"opted_out,omitempty"`
 	// Spooled is true when ClickHouse did not take the row in time: it waits
 	// in the spool and is delivered by the next `marcador call`.
 	Spooled bool `json:"spooled,omitempty"`
+}
+
+type promiseJSON struct {
+	Amount   string `json:"amount"`
+	Currency string `json:"currency"`
+	Date     string `json:"date"`
 }
 
 // stringList is a repeatable string flag.
@@ -44,7 +57,8 @@ func (s *stringList) String() string     { return strings.Join(*s, ",") }
 func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 
 func runCall(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("call", "call -config FILE -trunk NAME -to NUMBER|SIP-URI [-prompt FILE]... [-digits N] [-timeout D] [-json]", stderr)
+	fs := newFlags("call", "call -config FILE -trunk NAME -to NUMBER|SIP-URI [-prompt FILE]... [-digits N] [-timeout D] [-json]\n"+
+		"       call -config FILE -script NAME -campaign ID -account ID [-to NUMBER] [-trunk NAME] [-no-gate] [-json]", stderr)
 	cfgPath := fs.String("config", "", "YAML config file")
 	trunkName := fs.String("trunk", "", "trunk to call through (from the config's trunks:)")
 	to := fs.String("to", "", "E.164 number (+525512345678) or SIP URI (sip:user@host:port)")
@@ -54,13 +68,19 @@ func runCall(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	timeout := fs.Duration("timeout", 10*time.Second, "wait this long for the first digit after the prompts, then 3s between digits")
 	ring := fs.Duration("ring", dialer.DefaultRingTimeout, "ring timeout (at least 15s)")
 	listen := fs.String("listen", "", "SIP address to call from (default: sip.listen's IP, any free port)")
-	campaign := fs.String("campaign", "test-call", "campaign id recorded on the attempt")
-	account := fs.String("account", "", "account id recorded on the attempt")
+	campaignID := fs.String("campaign", "test-call", "campaign id recorded on the attempt (with -script: the account's campaign)")
+	account := fs.String("account", "", "account id recorded on the attempt (with -script: the account whose data the script speaks)")
+	scriptName := fs.String("script", "", "run this IVR script (shipped or from ivr.scripts_dir) on answer, for -account of -campaign")
+	noGate := fs.Bool("no-gate", false, "with -script: dial without asking the compliance gate (a lab number; the attempt is still recorded)")
 	asJSON := fs.Bool("json", false, "print the result as one JSON object")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *trunkName == "" || *to == "" {
+	if *scriptName != "" && (*account == "" || *campaignID == "test-call") {
+		fs.Usage()
+		return errors.New("-script needs -campaign and -account")
+	}
+	if *scriptName == "" && (*trunkName == "" || *to == "") {
 		fs.Usage()
 		return errors.New("-trunk and -to are required")
 	}
@@ -72,9 +92,11 @@ func runCall(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	log := newLogger(cfg.Log, stderr)
-	trunk, err := cfg.Trunk(*trunkName)
-	if err != nil {
-		return err
+	var trunk *dialer.Trunk
+	if *trunkName != "" {
+		if trunk, err = cfg.Trunk(*trunkName); err != nil {
+			return err
+		}
 	}
 	var plan callPlan
 	plan.Trunk, plan.To, plan.Digits, plan.DigitTimeout, plan.RingTimeout = trunk, *to, *digits, *timeout, *ring
@@ -116,19 +138,29 @@ func runCall(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	go func() { defer close(writerDone); w.Run(wctx) }()
 	defer func() { stopWriter(); <-writerDone }()
 
-	a := newVoiceAttempt(*campaign, *account, *to, trunk.Name, cfg.NodeID)
-	out, err := placeCall(ctx, ep, plan)
-	if err != nil {
-		return err
+	var a analytics.Attempt
+	var res callJSON
+	if *scriptName != "" {
+		a, res, err = scriptCall(ctx, cfg, ep, w, log, campaign.CallRequest{Campaign: *campaignID, Account: *account, Script: *scriptName,
+			To: *to, Trunk: *trunkName, SkipGate: *noGate})
+		if err != nil {
+			return err
+		}
+	} else {
+		a = newVoiceAttempt(*campaignID, *account, *to, trunk.Name, cfg.NodeID)
+		out, err := placeCall(ctx, ep, plan)
+		if err != nil {
+			return err
+		}
+		out.Result.ApplyTo(&a)
+		setLocalTime(&a)
+		a.DTMF = out.DTMF
+		if err := w.Write(ctx, &a); err != nil {
+			return err
+		}
 	}
-	out.Result.ApplyTo(&a)
-	setLocalTime(&a)
-	a.DTMF = out.DTMF
-	if err := w.Write(ctx, &a); err != nil {
-		return err
-	}
-	res := callJSON{AttemptID: a.AttemptID, Disposition: a.Disposition, SIPCode: int(a.SIPCode),
-		RingMS: a.RingMS, TalkMS: a.TalkMS, DTMF: a.DTMF, Reason: a.Reason}
+	res.AttemptID, res.Disposition, res.SIPCode, res.RingMS, res.TalkMS, res.DTMF, res.Reason =
+		a.AttemptID, a.Disposition, int(a.SIPCode), a.RingMS, a.TalkMS, a.DTMF, a.Reason
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
 	defer cancel()
 	if err := w.Flush(fctx); err != nil {
@@ -141,11 +173,51 @@ func runCall(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	fmt.Fprintf(stdout, "attempt %s: %s (SIP %d) ring %d ms, talk %d ms, digits %q", res.AttemptID, res.Disposition,
 		res.SIPCode, res.RingMS, res.TalkMS, res.DTMF)
+	if res.IVRPath != "" {
+		fmt.Fprintf(stdout, ", path %s", res.IVRPath)
+	}
+	if p := res.Promise; p != nil {
+		fmt.Fprintf(stdout, ", promise %s %s on %s", p.Amount, p.Currency, p.Date)
+	}
 	if res.Reason != "" {
 		fmt.Fprintf(stdout, " — %s", res.Reason)
 	}
 	fmt.Fprintln(stdout)
 	return nil
+}
+
+// scriptCall runs a script on one call to an account, through the same
+// runner serve uses (gate, promise rows, opt-outs), without touching the
+// account's place in its campaign's queue.
+func scriptCall(ctx context.Context, cfg config.Config, ep *dialer.Endpoint, w campaign.Writer, log *slog.Logger,
+	req campaign.CallRequest) (analytics.Attempt, callJSON, error) {
+	var out callJSON
+	rdb := newRedis(cfg.Redis)
+	defer rdb.Close()
+	if err := pingRedis(ctx, rdb, cfg.Redis); err != nil {
+		return analytics.Attempt{}, out, err
+	}
+	gate, err := newGate(cfg, rdb, log, time.Now)
+	if err != nil {
+		return analytics.Attempt{}, out, err
+	}
+	r, err := newRunner(cfg, newStore(rdb, cfg, log), gate, ep, w, log)
+	if err != nil {
+		return analytics.Attempt{}, out, err
+	}
+	defer r.Close()
+	if req.SkipGate {
+		log.Warn("calling without the compliance gate", "account", req.Account, "to", req.To)
+	}
+	a, res, err := r.CallOnce(ctx, req)
+	if err != nil {
+		return a, out, err
+	}
+	out.Script, out.IVRPath, out.SMS, out.OptOut = req.Script, res.IVRPath(), res.SMS, res.OptedOut
+	if p := res.Promise; p != nil {
+		out.Promise = &promiseJSON{Amount: p.Amount.StringFixed(2), Currency: a.Currency, Date: p.Date.Format(time.DateOnly)}
+	}
+	return a, out, nil
 }
 
 // loadPrompt reads a WAV file, or a shipped prompt by name (es/reminder).

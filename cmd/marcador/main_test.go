@@ -13,8 +13,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shopspring/decimal"
+
 	"github.com/marcador/marcador/analytics/chtest"
 	"github.com/marcador/marcador/dialer/simcarrier"
+	"github.com/marcador/marcador/queue"
+	"github.com/marcador/marcador/queue/compliance"
 	"github.com/marcador/marcador/queue/redistest"
 )
 
@@ -185,6 +189,69 @@ func TestCallCommand(t *testing.T) {
 	if code := run(context.Background(), []string{"call", "-config", cfg, "-trunk", "nope", "-to", "+525512345670"}, &bytes.Buffer{}, &errb); code != 1 ||
 		!strings.Contains(errb.String(), "have: sim") {
 		t.Fatalf("unknown trunk: %d %s", code, errb.String())
+	}
+}
+
+// TestCallScriptCommand runs the overdue reminder on one real call to a
+// simulated debtor who promises the full balance in a week.
+func TestCallScriptCommand(t *testing.T) {
+	ctx := context.Background()
+	conn := chtest.Conn(t)
+	db := chtest.Database(t, conn)
+	rdb := redistest.Client(t)
+	id := redistest.CampaignID(t, rdb)
+	store := queue.New(queue.Options{Client: rdb})
+	if _, err := store.PutCampaign(ctx, queue.Campaign{ID: id, Mode: queue.ModeIVR, Country: "MX", Profile: "MX", Trunk: "sim",
+		Script: "reminder-overdue", TimeZone: "America/Mexico_City"}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	num := fmt.Sprintf("+5255%07d0", time.Now().UnixNano()%1e7) // ends in 0: a human
+	acct := queue.Account{ID: "C1", Country: "MX", Phones: []queue.Phone{{Number: num}}, Balance: decimal.RequireFromString("1250.50"),
+		Currency: "MXN", DueDate: "2026-11-01", DaysPastDue: 22}
+	if _, err := store.Load(ctx, id, []queue.Account{acct}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	sim, err := simcarrier.Start(simcarrier.Options{Listen: "127.0.0.1:0", ByLastDigit: true, Digits: "1/1/2",
+		DigitsAfter: 1200 * time.Millisecond, Ring: simcarrier.Range{Min: 100 * time.Millisecond, Max: 200 * time.Millisecond},
+		Talk: simcarrier.Range{Min: 40 * time.Second, Max: 40 * time.Second}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sim.Close()
+	cfg := writeConfig(t, "127.0.0.1:0", db, "trunks: [{name: sim, uri: 'sip:"+sim.Addr()+"', caller_id: '+525550000100'}]")
+	var out, errb bytes.Buffer
+	args := []string{"call", "-config", cfg, "-script", "reminder-overdue", "-campaign", id, "-account", "C1", "-no-gate", "-json"}
+	if code := run(ctx, args, &out, &errb); code != 0 {
+		t.Fatalf("call -script exited %d: %s", code, errb.String())
+	}
+	var res callJSON
+	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
+		t.Fatalf("printed %q: %v", out.String(), err)
+	}
+	week := time.Now().In(time.FixedZone("CST", -6*3600)).AddDate(0, 0, 7).Format(time.DateOnly)
+	if res.Disposition != "answered" || res.DTMF != "112" || !strings.HasSuffix(res.IVRPath, "in-a-week>record>promise-ok>goodbye>end") ||
+		res.Promise == nil || *res.Promise != (promiseJSON{Amount: "1250.50", Currency: "MXN", Date: week}) {
+		t.Fatalf("call -script: %+v %+v", res, res.Promise)
+	}
+	var n uint64
+	if err := conn.QueryRow(ctx, "SELECT count() FROM "+db+".promises FINAL WHERE attempt_id = ? AND toString(amount) = '1250.50'",
+		res.AttemptID).Scan(&n); err != nil || n != 1 {
+		t.Errorf("promise rows for %s: %d %v", res.AttemptID, n, err)
+	}
+	// Through the gate, a number on the campaign's do-not-call list is not dialled.
+	cal, _ := compliance.LoadCalendars("", nil)
+	gate, err := compliance.NewGate(compliance.GateOptions{Client: rdb, Calendars: cal, Profiles: compliance.Builtin()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := gate.AddDNC(ctx, compliance.DNCEntry{Phone: num, Channel: "voice", Campaign: id, Reason: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	defer gate.RemoveDNC(ctx, compliance.DNCEntry{Phone: num, Channel: "voice", Campaign: id})
+	out.Reset()
+	offered := sim.Stats().Offered
+	if code := run(ctx, args[:len(args)-2], &out, &errb); code != 0 || !strings.Contains(out.String(), "blocked") || sim.Stats().Offered != offered {
+		t.Fatalf("DNC number: exit %d, %s %s", code, out.String(), errb.String())
 	}
 }
 

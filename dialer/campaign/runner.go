@@ -259,29 +259,16 @@ func (r *Runner) work(ctx context.Context, c queue.Campaign, trunk *dialer.Trunk
 		return err
 	}
 	number, ok := r.pickPhone(ctx, c, acct, n)
-	a := analytics.Attempt{AttemptID: analytics.NewAttemptID(), CampaignID: c.ID, AccountID: acct.ID, Phone: number,
-		Channel: analytics.Voice, NodeID: r.opt.Node, Trunk: trunk.Name, AttemptNo: uint16(n), StartedAt: r.opt.Now(),
-		Currency: acct.Currency, Country: phone.Region(number)}
-	subj := compliance.Subject{Phone: number, Account: acct.ID, NationalID: acct.NationalID, Country: acct.Country,
-		TimeZone: acct.TimeZone, DefaultZone: c.TimeZone, Campaign: c.ID}
-	zones, _ := compliance.Zones(subj)
-	if len(zones) > 0 {
-		a.SetLocalTime(zones[0])
-	}
+	a, subj, zones := r.newAttempt(c, acct, number, trunk.Name, n)
 	if !ok {
 		a.Disposition, a.Reason, a.EndedAt = "blocked", "dnc: every phone of the account is on a voice do-not-contact list", a.StartedAt
 		return r.settle(ctx, c, l, &a, time.Time{})
 	}
-	profile, err := r.opt.Gate.Profile(c.Profile, subj)
-	if err != nil {
-		return err
-	}
-	d, err := r.opt.Gate.Reserve(ctx, profile, subj, compliance.Voice, a.AttemptID, false)
+	d, err := r.reserve(ctx, c, subj, &a)
 	if err != nil {
 		return err
 	}
 	if !d.Allowed {
-		a.Disposition, a.Reason, a.EndedAt = "blocked", d.Rule+": "+d.Reason, a.StartedAt
 		return r.settle(ctx, c, l, &a, d.NextAllowed)
 	}
 	if err := st.InFlight(ctx, c.ID, acct.ID, a.AttemptID, a.StartedAt); err != nil {
@@ -311,12 +298,110 @@ func (r *Runner) work(ctx context.Context, c queue.Campaign, trunk *dialer.Trunk
 	if err != nil {
 		return err
 	}
-	// Someone answered and keyed: a contact and a conversation.
-	spoke := a.Disposition == dialer.Answered && len(res.Path) > 0 && res.DTMF != ""
-	if err := r.record(ctx, c, acct, subj, &a, res, spoke); err != nil {
+	if err := r.record(ctx, c, acct, subj, &a, res, spoke(a, res)); err != nil {
 		return err
 	}
 	return r.settleOutcome(ctx, c, lease, &a, res, len(acct.Phones) > 1)
+}
+
+// newAttempt starts the attempt row of a call to number and says who is
+// called and in which zones, for the gate.
+func (r *Runner) newAttempt(c queue.Campaign, acct queue.Account, number, trunk string, n int) (analytics.Attempt, compliance.Subject, []*time.Location) {
+	a := analytics.Attempt{AttemptID: analytics.NewAttemptID(), CampaignID: c.ID, AccountID: acct.ID, Phone: number,
+		Channel: analytics.Voice, NodeID: r.opt.Node, Trunk: trunk, AttemptNo: uint16(n), StartedAt: r.opt.Now(),
+		Currency: acct.Currency, Country: phone.Region(number)}
+	subj := compliance.Subject{Phone: number, Account: acct.ID, NationalID: acct.NationalID, Country: acct.Country,
+		TimeZone: acct.TimeZone, DefaultZone: c.TimeZone, Campaign: c.ID}
+	zones, _ := compliance.Zones(subj)
+	if len(zones) > 0 {
+		a.SetLocalTime(zones[0])
+	}
+	return a, subj, zones
+}
+
+// reserve asks the gate for a voice call; a refusal fills the attempt in
+// as blocked.
+func (r *Runner) reserve(ctx context.Context, c queue.Campaign, subj compliance.Subject, a *analytics.Attempt) (compliance.Decision, error) {
+	profile, err := r.opt.Gate.Profile(c.Profile, subj)
+	if err != nil {
+		return compliance.Decision{}, err
+	}
+	d, err := r.opt.Gate.Reserve(ctx, profile, subj, compliance.Voice, a.AttemptID, false)
+	if err != nil {
+		return d, err
+	}
+	if !d.Allowed {
+		a.Disposition, a.Reason, a.EndedAt = "blocked", d.Rule+": "+d.Reason, a.StartedAt
+	}
+	return d, nil
+}
+
+// spoke says someone answered and keyed: a contact and a conversation.
+func spoke(a analytics.Attempt, res ivr.Result) bool {
+	return a.Disposition == dialer.Answered && len(res.Path) > 0 && res.DTMF != ""
+}
+
+// CallRequest is one call outside a campaign's queue: an operator's test of
+// a script on a real call (marcador call -script).
+type CallRequest struct {
+	Campaign, Account string
+	Script            string // default the campaign's
+	To                string // default the account's first phone
+	Trunk             string // default the campaign's
+	// SkipGate dials without asking the compliance gate (a lab number).
+	SkipGate bool
+}
+
+// CallOnce places req's call and runs the script on answer, recording the
+// attempt, its promise and opt-out as a campaign call would; the account's
+// place in the queue is left alone.
+func (r *Runner) CallOnce(ctx context.Context, req CallRequest) (analytics.Attempt, ivr.Result, error) {
+	var res ivr.Result
+	c, err := r.opt.Store.Campaign(ctx, req.Campaign)
+	if err != nil {
+		return analytics.Attempt{}, res, err
+	}
+	if req.Script != "" {
+		c.Script = req.Script
+	}
+	if req.Trunk != "" {
+		c.Trunk = req.Trunk
+	}
+	c.Mode = queue.ModeIVR
+	if err := r.check(c); err != nil {
+		return analytics.Attempt{}, res, err
+	}
+	acct, err := r.opt.Store.Account(ctx, c.ID, req.Account)
+	if err != nil {
+		return analytics.Attempt{}, res, err
+	}
+	number := req.To
+	if number == "" {
+		number = acct.Phones[0].Number
+	}
+	a, subj, zones := r.newAttempt(c, acct, number, c.Trunk, 1)
+	if !req.SkipGate {
+		d, err := r.reserve(ctx, c, subj, &a)
+		if err != nil {
+			return a, res, err
+		}
+		if !d.Allowed {
+			a.Ver = 1
+			return a, res, r.opt.Writer.Write(ctx, &a)
+		}
+	}
+	res, err = r.call(ctx, c, r.opt.Trunks[c.Trunk], acct, number, subj, zones, &a)
+	if err != nil {
+		return a, res, err
+	}
+	if err := r.record(ctx, c, acct, subj, &a, res, spoke(a, res)); err != nil {
+		return a, res, err
+	}
+	if a.EndedAt.IsZero() {
+		a.EndedAt = r.opt.Now()
+	}
+	a.Ver = 1
+	return a, res, r.opt.Writer.Write(ctx, &a)
 }
 
 // pickPhone rotates through the account's phones in order, skipping ones
