@@ -16,6 +16,8 @@ type PromiseRecord struct {
 	ID       string          `json:"id"`
 	Campaign string          `json:"campaign"`
 	Account  string          `json:"account"`
+	Attempt  string          `json:"attempt,omitempty"` // the attempt it was made on
+	Channel  string          `json:"channel,omitempty"` // ivr, agent, sms
 	Amount   decimal.Decimal `json:"amount"`
 	Currency string          `json:"currency"`
 	Due      time.Time       `json:"due"`   // calendar date
@@ -196,4 +198,19 @@ func (s *Store) Finish(ctx context.Context, campaign, account string, at time.Ti
 		return fmt.Errorf("finish %s in %s: %w", account, campaign, err)
 	}
 	return nil
+}
+
+// FirstSeen records id (a payment id, an idempotency key) and says whether
+// this is the first time; ids are remembered for 400 days.
+func (s *Store) FirstSeen(ctx context.Context, kind, id string) (bool, error) {
+	ok, err := s.rdb.SetNX(ctx, "marcador:seen:{"+kind+":"+id+"}", 1, 400*24*time.Hour).Result()
+	if err != nil {
+		return false, fmt.Errorf("%s %s: %w", kind, id, err)
+	}
+	return ok, nil
+}
+
+// Unsee forgets id, so a request that failed after FirstSeen can be retried.
+func (s *Store) Unsee(ctx context.Context, kind, id string) error {
+	return s.rdb.Del(ctx, "marcador:seen:{"+kind+":"+id+"}").Err()
 }

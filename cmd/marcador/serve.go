@@ -94,7 +94,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			"token", tokens[0])
 	}
 	api := httpapi.New(httpapi.Options{
-		Store: store, Gate: gate, Runner: runner, Tokens: tokens, Gatherer: reg, Now: time.Now, Logger: log,
+		Store: store, Gate: gate, Runner: runner, Payments: runner, Tokens: tokens, Gatherer: reg, Now: time.Now, Logger: log,
 		Checks: map[string]func(context.Context) error{
 			"redis":      func(ctx context.Context) error { return rdb.Ping(ctx).Err() },
 			"clickhouse": func(ctx context.Context) error { return conn.Ping(ctx) },

@@ -500,6 +500,7 @@ func (r *Runner) record(ctx context.Context, c queue.Campaign, acct queue.Accoun
 			return err
 		}
 		if err := r.opt.Store.AddPromise(ctx, queue.PromiseRecord{ID: row.PromiseID, Campaign: c.ID, Account: acct.ID,
+			Attempt: a.AttemptID, Channel: string(row.Channel),
 			Amount: p.Amount, Currency: acct.Currency, Due: p.Date, Grace: c.Promise.GraceDays, Created: row.CreatedAt}); err != nil {
 			return err
 		}
@@ -582,6 +583,17 @@ func (r *Runner) settle(ctx context.Context, c queue.Campaign, l queue.Lease, a 
 	return err
 }
 
+// promiseRow is a promise's row again with its new status (ver 2 replaces
+// the row written when it was made).
+func (r *Runner) promiseRow(p queue.PromiseRecord, status string) analytics.Promise {
+	ch := analytics.PromiseChannel(p.Channel)
+	if ch == "" {
+		ch = analytics.PromiseIVR
+	}
+	return analytics.Promise{PromiseID: p.ID, CampaignID: p.Campaign, AccountID: p.Account, AttemptID: p.Attempt, Channel: ch,
+		CreatedAt: p.Created, DueDate: p.Due, Amount: p.Amount, Currency: p.Currency, Status: status, NodeID: r.opt.Node, Ver: 2}
+}
+
 // FollowUpPromises handles promises whose day has come: the day before one
 // is due the debtor gets a reminder (the payment-reminder SMS when a sender
 // is configured); once one is broken (not paid by its date plus grace days)
@@ -606,8 +618,7 @@ func (r *Runner) FollowUpPromises(ctx context.Context) (reminded, broken int, er
 		}
 	}
 	for _, p := range brk {
-		row := analytics.Promise{PromiseID: p.ID, CampaignID: p.Campaign, AccountID: p.Account, Channel: analytics.PromiseIVR,
-			CreatedAt: p.Created, DueDate: p.Due, Amount: p.Amount, Currency: p.Currency, Status: "broken", NodeID: r.opt.Node, Ver: 2}
+		row := r.promiseRow(p, "broken")
 		if err := r.opt.Writer.Write(ctx, &row); err != nil {
 			return len(rem), broken, err
 		}

@@ -28,6 +28,8 @@ type Options struct {
 	Gate *compliance.Gate
 	// Runner serves start/pause/stop; without it they answer 503.
 	Runner Runner
+	// Payments serves POST /api/v1/payments; without it the route is 404.
+	Payments Payments
 	// Tokens are the accepted bearer tokens; with none, every API call is 401.
 	Tokens []string
 	// Gatherer serves /metrics. Optional.
@@ -66,6 +68,9 @@ func New(opt Options) *API {
 	api("POST /api/v1/campaigns/{id}/contacts", a.uploadContacts)
 	if opt.Runner != nil {
 		api("POST /api/v1/campaigns/{id}/{action}", a.runCampaign)
+	}
+	if opt.Payments != nil {
+		api("POST /api/v1/payments", a.postPayments)
 	}
 	if opt.Gate != nil {
 		api("GET /api/v1/compliance/explain", a.explain)
