@@ -23,6 +23,10 @@ func newRunner(cfg config.Config, store *queue.Store, gate *compliance.Gate, ep 
 	if err != nil {
 		return nil, err
 	}
+	lib := prompts.NewLibrary(cfg.IVR.PromptsDir)
+	if err := checkPhrases(scripts, lib); err != nil {
+		return nil, err
+	}
 	in := cfg.IVR.Inbound
 	if in.Script != "" && scripts[in.Script] == nil {
 		return nil, fmt.Errorf("ivr.inbound.script %q: no such script", in.Script)
@@ -36,10 +40,29 @@ func newRunner(cfg config.Config, store *queue.Store, gate *compliance.Gate, ep 
 		trunks[t.Name] = t
 	}
 	return campaign.New(campaign.Options{Store: store, Gate: gate, Endpoint: ep, Trunks: trunks, Writer: w, Scripts: scripts,
-		Library: prompts.NewLibrary(cfg.IVR.PromptsDir), Node: cfg.NodeID, Logger: log,
+		Library: lib, Node: cfg.NodeID, Logger: log,
 		Signer: paylink.Signer{Key: []byte(cfg.PayLinks.Secret), TTL: cfg.PayLinks.TTL},
 		Inbound: campaign.InboundOptions{Numbers: in.Numbers, Script: in.Script, Language: in.Language, Country: in.Country,
 			Campaign: in.Campaign}}), nil
+}
+
+// checkPhrases fails when a script plays a phrase that has no recording in
+// one of its languages, so the gap shows at start and not on a debtor's call.
+func checkPhrases(scripts map[string]*script.Script, lib *prompts.Library) error {
+	for _, s := range scripts {
+		langs := s.Languages
+		if len(langs) == 0 {
+			langs = []string{"es", "en"}
+		}
+		for _, p := range s.Prompts() {
+			for _, l := range langs {
+				if !lib.Has(l + "/" + p) {
+					return fmt.Errorf("script %s (%s): phrase %s has no recording %s/%s.wav (add it to ivr.prompts_dir)", s.Name, s.File, p, l, p)
+				}
+			}
+		}
+	}
+	return nil
 }
 
 // followUpPromises checks promises every minute until ctx ends.
