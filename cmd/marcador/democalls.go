@@ -71,7 +71,9 @@ func demoCampaignRun(ctx context.Context, w io.Writer, cfg config.Config, store 
 		return err
 	}
 	host, _, _ := net.SplitHostPort(cfg.SIP.Listen)
-	ep, err := newEndpoint(cfg, net.JoinHostPort(host, "0"), log, nil)
+	var runner *campaign.Runner
+	ready := make(chan struct{})
+	ep, err := newEndpoint(cfg, net.JoinHostPort(host, "0"), log, func(in *dialer.Inbound) { <-ready; runner.Inbound(in) })
 	if err != nil {
 		return err
 	}
@@ -91,12 +93,14 @@ func demoCampaignRun(ctx context.Context, w io.Writer, cfg config.Config, store 
 	go func() { defer close(writerDone); wr.Run(wctx) }()
 	defer func() { stopWriter(); <-writerDone }()
 
-	runner := campaign.New(campaign.Options{Store: store, Gate: gate, Endpoint: ep, Trunks: map[string]*dialer.Trunk{c.Trunk: trunk},
+	runner = campaign.New(campaign.Options{Store: store, Gate: gate, Endpoint: ep, Trunks: map[string]*dialer.Trunk{c.Trunk: trunk},
 		// Attempts carry real times; only the compliance gate runs on the
 		// demo's business-hours clock.
 		Writer: wr, Scripts: scripts, Library: prompts.NewLibrary(cfg.IVR.PromptsDir), Node: cfg.NodeID, Logger: log,
-		Signer: paylink.Signer{Key: []byte("demo-paylink-secret-0123456789"), TTL: 72 * time.Hour}})
+		Signer:  paylink.Signer{Key: []byte("demo-paylink-secret-0123456789"), TTL: 72 * time.Hour},
+		Inbound: campaign.InboundOptions{Numbers: []string{demoCallbackLine}, Country: "MX", Language: "es"}})
 	defer runner.Close()
+	close(ready)
 
 	p("   carrier simulator on %s: the number's last digit decides (0-3 a person, 4-5 voicemail, 6 busy, 7 no answer, 8 invalid, 9 network error);\n", sim.Addr())
 	p("   a person who answers promises, asks for the payment link, opts out or just listens\n")
@@ -131,6 +135,96 @@ func demoCampaignRun(ctx context.Context, w io.Writer, cfg config.Config, store 
 		return fmt.Errorf("attempts not in ClickHouse: %w", err)
 	}
 	p("   done in %s; the simulator saw %d calls (%d answered)\n", time.Since(start).Round(time.Second), sim.Stats().Offered, sim.Stats().Answered)
+	if err := demoCallback(ctx, w, cfg, conn, ep, log, c, start); err != nil {
+		return err
+	}
+	if err := demoPayments(ctx, w, conn, cfg.ClickHouse.Database, runner, c.ID, start); err != nil {
+		return err
+	}
+	fctx2, cancel2 := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel2()
+	if err := wr.Flush(fctx2); err != nil {
+		return fmt.Errorf("rows not in ClickHouse: %w", err)
+	}
+	return nil
+}
+
+// demoCallbackLine is the number debtors call back on in the demo.
+const demoCallbackLine = "8005550100"
+
+// demoCallback has a debtor who missed our call ring the callback line from
+// their phone (a SIP phone on loopback sending RFC 4733 keys): recognised by
+// caller id, they hear the balance and promise the full amount in a week.
+func demoCallback(ctx context.Context, w io.Writer, cfg config.Config, conn driver.Conn, line *dialer.Endpoint, log *slog.Logger,
+	c queue.Campaign, since time.Time) error {
+	var phone, acct string
+	err := conn.QueryRow(ctx, "SELECT phone, account_id FROM "+cfg.ClickHouse.Database+".contact_attempts FINAL WHERE campaign_id = ? AND started_at >= ? "+
+		"AND disposition IN ('no_answer', 'busy') AND country = 'MX' ORDER BY started_at LIMIT 1", c.ID, since.Add(-time.Second)).Scan(&phone, &acct)
+	if err != nil {
+		fmt.Fprintf(w, "   (no unanswered MX debtor to call back this run)\n")
+		return nil
+	}
+	host, _, _ := net.SplitHostPort(cfg.SIP.Listen)
+	handset, err := newEndpoint(cfg, net.JoinHostPort(host, "0"), log, nil)
+	if err != nil {
+		return err
+	}
+	defer handset.Close()
+	tr, err := dialer.NewTrunk(dialer.TrunkConfig{Name: "handset", URI: "sip:" + line.Addr(), CPS: 1, MaxChannels: 1})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "\n   %s (%s) missed our call and calls the callback line %s back; keys 1 (promise), 1 (full balance), 2 (in a week)\n",
+		acct, phone, demoCallbackLine)
+	leg, err := handset.Dial(ctx, dialer.DialRequest{Trunk: tr, To: demoCallbackLine, CallerID: phone})
+	if err != nil {
+		return fmt.Errorf("callback call: %w", err)
+	}
+	for _, k := range []string{"1", "1", "2"} {
+		select {
+		case <-leg.Ended():
+		case <-time.After(2500 * time.Millisecond):
+			leg.Session().SendDigits(k)
+		}
+	}
+	select {
+	case <-leg.Ended():
+	case <-time.After(60 * time.Second):
+		hctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		leg.Hangup(hctx)
+		cancel()
+	}
+	return nil
+}
+
+// demoPayments pays two of this run's promises through the same code as
+// POST /api/v1/payments, so the summary shows promises kept.
+func demoPayments(ctx context.Context, w io.Writer, conn driver.Conn, db string, r *campaign.Runner, campaignID string, since time.Time) error {
+	rows, err := conn.Query(ctx, "SELECT account_id, toString(amount), currency FROM "+db+".promises FINAL WHERE campaign_id = ? AND created_at >= ? ORDER BY created_at LIMIT 2",
+		campaignID, since.Add(-time.Second))
+	if err != nil {
+		return fmt.Errorf("promises to pay: %w", err)
+	}
+	type due struct{ acct, amount, cur string }
+	var pays []due
+	for rows.Next() {
+		var d due
+		if err := rows.Scan(&d.acct, &d.amount, &d.cur); err != nil {
+			rows.Close()
+			return err
+		}
+		pays = append(pays, d)
+	}
+	rows.Close()
+	for _, d := range pays {
+		amt, _ := decimal.NewFromString(d.amount)
+		res, err := r.RecordPayment(ctx, campaign.Payment{ID: fmt.Sprintf("demo-%s-%d", d.acct, since.Unix()), Campaign: campaignID,
+			Account: d.acct, Amount: amt, Currency: d.cur, Method: "link"})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "   POST /api/v1/payments: %s paid %s %s through the payment link; promises kept: %d\n", d.acct, d.amount, d.cur, len(res.Kept))
+	}
 	return nil
 }
 
@@ -170,7 +264,8 @@ func printAttempts(ctx context.Context, w io.Writer, conn driver.Conn, db, campa
 
 // printPromises totals this run's promises by currency from ClickHouse.
 func printPromises(ctx context.Context, w io.Writer, conn driver.Conn, db, campaign string, since time.Time) error {
-	rows, err := conn.Query(ctx, "SELECT currency, count(), sum(amount) FROM "+db+".promises FINAL WHERE campaign_id = ? AND created_at BETWEEN ? AND now() + 1 GROUP BY currency ORDER BY currency",
+	rows, err := conn.Query(ctx, "SELECT currency, count(), sum(amount), countIf(status = 'kept'), sumIf(amount, status = 'kept') FROM "+db+
+		".promises FINAL WHERE campaign_id = ? AND created_at BETWEEN ? AND now() + 1 GROUP BY currency ORDER BY currency",
 		campaign, since)
 	if err != nil {
 		return fmt.Errorf("promises: %w", err)
@@ -179,13 +274,13 @@ func printPromises(ctx context.Context, w io.Writer, conn driver.Conn, db, campa
 	found := false
 	for rows.Next() {
 		var cur string
-		var n uint64
-		var sum decimal.Decimal
-		if err := rows.Scan(&cur, &n, &sum); err != nil {
+		var n, kept uint64
+		var sum, keptSum decimal.Decimal
+		if err := rows.Scan(&cur, &n, &sum, &kept, &keptSum); err != nil {
 			return err
 		}
 		found = true
-		fmt.Fprintf(w, "   promises captured: %d, total %s %s\n", n, money(sum), cur)
+		fmt.Fprintf(w, "   promises captured: %d, total %s %s; kept (paid): %d, %s %s\n", n, money(sum), cur, kept, money(keptSum), cur)
 	}
 	if !found {
 		fmt.Fprintf(w, "   promises captured: 0\n")
