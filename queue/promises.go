@@ -34,10 +34,13 @@ const (
 	promisesAcctKey = "marcador:promises:account:"
 )
 
+// brokenAt is the end of the promise's last grace day.
+func (p PromiseRecord) brokenAt() time.Time { return p.Due.AddDate(0, 0, p.Grace+1) }
+
 // AddPromise keeps a promise until it is kept or broken.
 func (s *Store) AddPromise(ctx context.Context, p PromiseRecord) error {
 	b, _ := json.Marshal(p)
-	broken := p.Due.AddDate(0, 0, p.Grace+1) // the end of the last grace day
+	broken := p.brokenAt()
 	remind := p.Due.AddDate(0, 0, -1)
 	_, err := s.rdb.TxPipelined(ctx, func(pipe redis.Pipeliner) error {
 		pipe.HSet(ctx, promisesKey, p.ID, b)
@@ -131,7 +134,8 @@ func (s *Store) DuePromises(ctx context.Context, now time.Time) (remind, broken 
 	}
 	for _, id := range ids {
 		p, err := s.promise(ctx, id)
-		if err == nil && !p.Reminded {
+		// One already broken (a sweep that comes late) is not reminded.
+		if err == nil && !p.Reminded && p.brokenAt().After(now) {
 			p.Reminded = true
 			b, _ := json.Marshal(p)
 			s.rdb.HSet(ctx, promisesKey, id, b)
@@ -157,47 +161,52 @@ func (s *Store) DuePromises(ctx context.Context, now time.Time) (remind, broken 
 	return remind, broken, nil
 }
 
-// Requeue puts an account back into its campaign's due-queue at at (a
-// broken promise is requeued in the past so it is claimed first).
-func (s *Store) Requeue(ctx context.Context, campaign, account string, at time.Time, reason string) error {
+// moveScript moves an account that is not leased to the due-queue or to
+// done at ARGV[3] with reason ARGV[4]; a leased one is left to its holder.
+// Returns -1 when the account is unknown, 0 when leased, 1 when moved.
+//
+// KEYS: accounts leases due done reasons. ARGV: id to(due|done) at_ms reason.
+var moveScript = redis.NewScript(`
+local id = ARGV[1]
+if redis.call('HEXISTS', KEYS[1], id) == 0 then return -1 end
+if redis.call('ZSCORE', KEYS[2], id) then return 0 end
+local at = tonumber(ARGV[3])
+if ARGV[2] == 'due' then
+  redis.call('ZREM', KEYS[4], id)
+  redis.call('ZADD', KEYS[3], at, id)
+else
+  redis.call('ZREM', KEYS[3], id)
+  redis.call('ZADD', KEYS[4], at, id)
+end
+redis.call('HSET', KEYS[5], id, ARGV[3] .. ' ' .. ARGV[4])
+return 1
+`)
+
+func (s *Store) move(ctx context.Context, campaign, account, to string, at time.Time, reason string) error {
 	kk := k(campaign)
-	ok, err := s.rdb.HExists(ctx, kk.accounts(), account).Result()
+	n, err := moveScript.Run(ctx, s.rdb, []string{kk.accounts(), kk.leases(), kk.due(), kk.done(), kk.reasons()},
+		account, to, ms(at), reason).Int()
 	if err != nil {
-		return err
+		return fmt.Errorf("move %s in %s to %s: %w", account, campaign, to, err)
 	}
-	if !ok {
-		return fmt.Errorf("requeue %s in %s: %w", account, campaign, ErrNotFound)
+	if n < 0 {
+		return fmt.Errorf("move %s in %s to %s: %w", account, campaign, to, ErrNotFound)
 	}
-	if _, err := s.rdb.ZScore(ctx, kk.leases(), account).Result(); err == nil {
-		return nil // being worked on now; its holder decides what comes next
-	}
-	_, err = s.rdb.TxPipelined(ctx, func(pipe redis.Pipeliner) error {
-		pipe.ZRem(ctx, kk.done(), account)
-		pipe.ZAdd(ctx, kk.due(), redis.Z{Score: float64(ms(at)), Member: account})
-		pipe.HSet(ctx, kk.reasons(), account, fmt.Sprintf("%d %s", ms(at), reason))
-		return nil
-	})
-	return err
+	return nil
+}
+
+// Requeue puts an account back into its campaign's due-queue at at (a
+// broken promise is requeued in the past so it is claimed first). An
+// account being dialled now is left to the holder of its lease.
+func (s *Store) Requeue(ctx context.Context, campaign, account string, at time.Time, reason string) error {
+	return s.move(ctx, campaign, account, "due", at, reason)
 }
 
 // Finish takes an account out of its campaign's due-queue and marks it done
 // (a promise or an opt-out made on an inbound call ends the outbound work).
 // An account being dialled now is left to the holder of its lease.
 func (s *Store) Finish(ctx context.Context, campaign, account string, at time.Time, reason string) error {
-	kk := k(campaign)
-	if _, err := s.rdb.ZScore(ctx, kk.leases(), account).Result(); err == nil {
-		return nil
-	}
-	_, err := s.rdb.TxPipelined(ctx, func(pipe redis.Pipeliner) error {
-		pipe.ZRem(ctx, kk.due(), account)
-		pipe.ZAdd(ctx, kk.done(), redis.Z{Score: float64(ms(at)), Member: account})
-		pipe.HSet(ctx, kk.reasons(), account, fmt.Sprintf("%d %s", ms(at), reason))
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("finish %s in %s: %w", account, campaign, err)
-	}
-	return nil
+	return s.move(ctx, campaign, account, "done", at, reason)
 }
 
 // FirstSeen records id (a payment id, an idempotency key) and says whether
