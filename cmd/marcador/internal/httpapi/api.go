@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"mime"
 	"net/http"
 	"strings"
 	"time"
@@ -135,6 +136,20 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 
 func writeError(w http.ResponseWriter, code int, msg string) {
 	writeJSON(w, code, map[string]string{"error": msg})
+}
+
+// csvBody says whether a request's body is CSV (true) or JSON (false, also
+// when no type is given); for any other type it answers 415 and ok is false.
+func csvBody(w http.ResponseWriter, r *http.Request) (csv, ok bool) {
+	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	switch mt {
+	case "text/csv", "application/csv", "text/plain":
+		return true, true
+	case "application/json", "":
+		return false, true
+	}
+	writeError(w, http.StatusUnsupportedMediaType, fmt.Sprintf("content type %q: send text/csv or application/json", mt))
+	return false, false
 }
 
 // bodyError answers a request whose body could not be read or parsed: 413

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"mime"
 	"net/http"
 
 	"github.com/marcador/marcador/queue"
@@ -132,16 +131,15 @@ func (a *API) uploadContacts(w http.ResponseWriter, r *http.Request) {
 	}
 	opt := importer.Options{Country: c.Country, DefaultTimeZone: c.TimeZone, Currency: c.Currency, Now: a.opt.Now()}
 	body := http.MaxBytesReader(w, r.Body, a.opt.MaxUpload)
-	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	var res importer.Result
-	switch mt {
-	case "text/csv", "application/csv", "text/plain":
-		res, err = importer.ParseCSV(body, opt)
-	case "application/json", "":
-		res, err = importer.ParseJSON(body, opt)
-	default:
-		writeError(w, http.StatusUnsupportedMediaType, fmt.Sprintf("content type %q: send text/csv or application/json", mt))
+	isCSV, ok := csvBody(w, r)
+	if !ok {
 		return
+	}
+	var res importer.Result
+	if isCSV {
+		res, err = importer.ParseCSV(body, opt)
+	} else {
+		res, err = importer.ParseJSON(body, opt)
 	}
 	if err != nil {
 		bodyError(w, "upload", err)

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"mime"
 	"net/http"
 	"strings"
 	"time"
@@ -64,13 +63,15 @@ type DNCError struct {
 // reported and the rest are listed.
 func (a *API) importDNC(w http.ResponseWriter, r *http.Request) {
 	body := http.MaxBytesReader(w, r.Body, a.opt.MaxUpload)
-	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	isCSV, known := csvBody(w, r)
+	if !known {
+		return
+	}
 	var in []dncRow
 	var err error
-	switch mt {
-	case "text/csv", "application/csv", "text/plain":
+	if isCSV {
 		in, err = parseDNCCSV(body)
-	case "application/json", "":
+	} else {
 		var doc struct {
 			Entries []dncRow `json:"entries"`
 		}
@@ -78,9 +79,6 @@ func (a *API) importDNC(w http.ResponseWriter, r *http.Request) {
 		dec.DisallowUnknownFields()
 		err = dec.Decode(&doc)
 		in = doc.Entries
-	default:
-		writeError(w, http.StatusUnsupportedMediaType, fmt.Sprintf("content type %q: send text/csv or application/json", mt))
-		return
 	}
 	if err != nil {
 		bodyError(w, "dnc body", err)
