@@ -54,7 +54,10 @@ type Attempt struct {
 	PromiseDate   time.Time // a calendar date; zero when none
 	Currency      string
 	MessageSID    string
-	MessageStatus string
+	MessageStatus string // the provider's status: queued, sent, delivered, undelivered, failed, ...
+	MessageError  uint32 // the provider's error code (Twilio 30003, 21610, ...); 0 when none
+	Segments      uint8  // SMS segments billed (GSM-7 or UCS-2 count)
+	Template      string // message template name
 	Country       string
 	LocalHour     uint8 // the debtor's local hour at StartedAt
 	LocalWeekday  uint8 // ISO: 1 = Monday ... 7 = Sunday
@@ -99,13 +102,15 @@ const (
 	kindAttempt byte = 1
 	kindPromise byte = 2
 	kindPayment byte = 3
+	kindMessage byte = 4
 
 	attemptV1 byte = 1
+	attemptV2 byte = 2 // adds MessageError, Segments, Template
 )
 
 // AppendBinary appends the spool encoding of a to b.
 func (a *Attempt) AppendBinary(b []byte) ([]byte, error) {
-	e := enc{b: append(b, kindAttempt, attemptV1)}
+	e := enc{b: append(b, kindAttempt, attemptV2)}
 	e.str(a.AttemptID)
 	e.str(a.CampaignID)
 	e.str(a.AccountID)
@@ -136,15 +141,19 @@ func (a *Attempt) AppendBinary(b []byte) ([]byte, error) {
 	e.u(uint64(a.LocalHour))
 	e.u(uint64(a.LocalWeekday))
 	e.u(a.Ver)
+	e.u(uint64(a.MessageError))
+	e.u(uint64(a.Segments))
+	e.str(a.Template)
 	return e.b, nil
 }
 
-// UnmarshalBinary decodes what AppendBinary wrote.
+// UnmarshalBinary decodes what AppendBinary wrote, in this or the previous
+// format (a spool written before an upgrade is still delivered).
 func (a *Attempt) UnmarshalBinary(b []byte) error {
 	if len(b) < 2 || b[0] != kindAttempt {
 		return fmt.Errorf("attempt row: not an attempt record")
 	}
-	if b[1] != attemptV1 {
+	if b[1] != attemptV1 && b[1] != attemptV2 {
 		return fmt.Errorf("attempt row: unknown format version %d", b[1])
 	}
 	d := dec{b: b[2:]}
@@ -179,6 +188,11 @@ func (a *Attempt) UnmarshalBinary(b []byte) error {
 		LocalHour:     u8(d.u()),
 		LocalWeekday:  u8(d.u()),
 		Ver:           d.u(),
+	}
+	if b[1] >= attemptV2 {
+		a.MessageError = u32(d.u())
+		a.Segments = u8(d.u())
+		a.Template = d.str()
 	}
 	if d.err != nil {
 		return fmt.Errorf("attempt row: %w", d.err)

@@ -17,6 +17,37 @@ func sampleAttempt() Attempt {
 		Reason: "", AMD: "human", AgentID: "a7", Abandoned: true, DTMF: "19", IVRPath: "menu>promise",
 		PromiseAmount: decimal.RequireFromString("1250.50"), PromiseDate: time.Date(2026, 12, 15, 0, 0, 0, 0, time.UTC),
 		Currency: "MXN", Country: "MX", LocalHour: 9, LocalWeekday: 2, Ver: 42,
+		MessageSID: "SM1", MessageStatus: "undelivered", MessageError: 30003, Segments: 2, Template: "missed-call",
+	}
+}
+
+// A spool written by the previous version (format 1) still decodes.
+func TestAttemptV1StillDecodes(t *testing.T) {
+	a := sampleAttempt()
+	a.MessageError, a.Segments, a.Template = 0, 0, ""
+	b, _ := a.AppendBinary(nil)
+	// Format 2 is format 1 plus three trailing fields: drop them and relabel.
+	v1 := append([]byte(nil), b[:len(b)-3]...)
+	v1[1] = attemptV1
+	var got Attempt
+	if err := got.UnmarshalBinary(v1); err != nil {
+		t.Fatal(err)
+	}
+	if got.AttemptID != a.AttemptID || got.Ver != 42 || got.Template != "" {
+		t.Fatalf("v1 decode: %+v", got)
+	}
+}
+
+func TestMessageRoundTrip(t *testing.T) {
+	m := Message{MessageSID: "SMx", Direction: "inbound", CampaignID: "c", AccountID: "a", Phone: "+525512345678",
+		Channel: WhatsApp, Body: "¿cuánto debo?", Action: "conversation", At: time.UnixMilli(1700000000000).UTC(), NodeID: "n", Ver: 1}
+	b, _ := m.AppendBinary(nil)
+	var got Message
+	if err := got.UnmarshalBinary(b); err != nil || !reflect.DeepEqual(got, m) {
+		t.Fatalf("message %+v %v", got, err)
+	}
+	if err := (&Message{MessageSID: "x", Channel: Voice, At: m.At}).Validate(); err == nil {
+		t.Fatal("a voice message validated")
 	}
 }
 

@@ -91,6 +91,27 @@ CREATE TABLE IF NOT EXISTS {db}.payments (
 ) ENGINE = ReplacingMergeTree(ver)
 PARTITION BY toYYYYMM(paid_at)
 ORDER BY (account_id, paid_at, payment_id)`}},
+	{4, "contact_attempts message columns", []string{`
+ALTER TABLE {db}.contact_attempts
+    ADD COLUMN message_error UInt32,
+    ADD COLUMN segments UInt8,
+    ADD COLUMN template String`}},
+	{5, "messages", []string{`
+CREATE TABLE IF NOT EXISTS {db}.messages (
+    message_sid String,
+    direction   String,
+    campaign_id String,
+    account_id  String,
+    phone       String,
+    channel     Enum8('voice' = 1, 'sms' = 2, 'whatsapp' = 3),
+    body        String,
+    action      String,
+    at          DateTime,
+    node_id     String,
+    ver         UInt64
+) ENGINE = ReplacingMergeTree(ver)
+PARTITION BY toYYYYMM(at)
+ORDER BY (phone, at, message_sid)`}},
 }
 
 // Migrations returns the schema steps in order (for docs and the cluster DDL).

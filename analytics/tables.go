@@ -55,7 +55,7 @@ var (
 		Columns: []string{"attempt_id", "campaign_id", "account_id", "phone", "channel", "node_id", "trunk", "attempt_no",
 			"started_at", "answered_at", "ended_at", "ring_ms", "talk_ms", "sip_code", "disposition", "reason", "amd",
 			"agent_id", "abandoned", "dtmf", "ivr_path", "promise_amount", "promise_date", "currency", "message_sid",
-			"message_status", "country", "local_hour", "local_weekday", "ver"},
+			"message_status", "country", "local_hour", "local_weekday", "ver", "message_error", "segments", "template"},
 		appendRow: func(b driver.Batch, rec []byte) error {
 			var a Attempt
 			if err := a.UnmarshalBinary(rec); err != nil {
@@ -90,10 +90,23 @@ var (
 				p.Method, p.Reference, p.Ver)
 		},
 	}
+	messagesTable = &Table{
+		Name: "messages", kind: kindMessage,
+		Columns: []string{"message_sid", "direction", "campaign_id", "account_id", "phone", "channel", "body", "action",
+			"at", "node_id", "ver"},
+		appendRow: func(b driver.Batch, rec []byte) error {
+			var m Message
+			if err := m.UnmarshalBinary(rec); err != nil {
+				return err
+			}
+			return b.Append(m.MessageSID, m.Direction, m.CampaignID, m.AccountID, m.Phone, string(m.Channel), m.Body,
+				m.Action, m.At, m.NodeID, m.Ver)
+		},
+	}
 )
 
 // Tables lists every table the writer inserts into, in a fixed order.
-func Tables() []*Table { return []*Table{attemptsTable, promisesTable, paymentsTable} }
+func Tables() []*Table { return []*Table{attemptsTable, promisesTable, paymentsTable, messagesTable} }
 
 // TableOf returns the table a spooled record belongs to.
 func TableOf(rec []byte) (*Table, error) {
@@ -114,7 +127,7 @@ func AppendAttempt(b driver.Batch, a *Attempt) error {
 	return b.Append(a.AttemptID, a.CampaignID, a.AccountID, a.Phone, string(a.Channel), a.NodeID, a.Trunk, a.AttemptNo,
 		a.StartedAt, orEpoch(a.AnsweredAt), orEpoch(a.EndedAt), a.RingMS, a.TalkMS, a.SIPCode, a.Disposition, a.Reason, a.AMD,
 		a.AgentID, b2u8(a.Abandoned), a.DTMF, a.IVRPath, a.PromiseAmount, orEpoch(a.PromiseDate), a.Currency, a.MessageSID,
-		a.MessageStatus, a.Country, a.LocalHour, a.LocalWeekday, a.Ver)
+		a.MessageStatus, a.Country, a.LocalHour, a.LocalWeekday, a.Ver, a.MessageError, a.Segments, a.Template)
 }
 
 // AttemptsTable is the contact_attempts table.

@@ -90,6 +90,8 @@ func TestWriteFlushAllTables(t *testing.T) {
 	w.Write(ctx, &analytics.Promise{PromiseID: "p1", CampaignID: "c-all", AccountID: "acct-0", AttemptID: a.AttemptID,
 		Channel: analytics.PromiseIVR, CreatedAt: time.Now(), DueDate: a.PromiseDate, Amount: a.PromiseAmount, Currency: "MXN", Status: "open", Ver: 1})
 	w.Write(ctx, &analytics.Payment{PaymentID: "y1", CampaignID: "c-all", AccountID: "acct-0", PaidAt: time.Now(), Amount: decimal.NewFromInt(100), Currency: "MXN", Ver: 1})
+	w.Write(ctx, &analytics.Message{MessageSID: "SM1", Direction: "inbound", Phone: "+525512345678", Channel: analytics.SMS,
+		Body: "BAJA", Action: "optout", At: time.Now(), Ver: 1})
 	if err := w.Write(ctx, &analytics.Attempt{AttemptID: "bad"}); err == nil {
 		t.Fatal("invalid attempt accepted")
 	}
@@ -110,11 +112,12 @@ func TestWriteFlushAllTables(t *testing.T) {
 	if disp != "promise" || !amt.Equal(decimal.RequireFromString("1250.50")) {
 		t.Fatalf("newest version not seen: %s %s", disp, amt)
 	}
-	var np, ny uint64
+	var np, ny, nm uint64
 	conn.QueryRow(ctx, "SELECT count() FROM "+db+".promises FINAL").Scan(&np)
 	conn.QueryRow(ctx, "SELECT count() FROM "+db+".payments FINAL").Scan(&ny)
-	if np != 1 || ny != 1 {
-		t.Fatalf("promises=%d payments=%d", np, ny)
+	conn.QueryRow(ctx, "SELECT count() FROM "+db+".messages FINAL").Scan(&nm)
+	if np != 1 || ny != 1 || nm != 1 {
+		t.Fatalf("promises=%d payments=%d messages=%d", np, ny, nm)
 	}
 	if w.Queued() != 0 {
 		t.Fatalf("queued = %d after flush", w.Queued())
