@@ -1,0 +1,83 @@
+package sms
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/marcador/marcador/queue"
+)
+
+func TestMoney(t *testing.T) {
+	for _, c := range []struct{ v, cur, want string }{
+		{"1250.5", "MXN", "$1,250.50 MXN"}, {"125000", "CLP", "$125.000 CLP"}, {"1250000", "COP", "$1.250.000 COP"},
+		{"80", "PEN", "S/ 80.00 PEN"}, {"12", "GBP", "£12.00 GBP"}, {"999.999", "USD", "$1,000.00 USD"}, {"0", "", "$0.00"},
+	} {
+		if got := Money(decimal.RequireFromString(c.v), c.cur); got != c.want {
+			t.Errorf("%s %s: %q, want %q", c.v, c.cur, got, c.want)
+		}
+	}
+}
+
+func TestShippedTemplates(t *testing.T) {
+	ts, err := LoadTemplates("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	acct := queue.Account{ID: "MX-000481", Name: "Ana Pérez", Balance: decimal.RequireFromString("1250.50"), Currency: "MXN"}
+	d := NewData(acct, "Financiera Sol", "https://pay.example/p/abc", "+525512340000")
+	for _, lang := range []string{"es", "en"} {
+		for _, name := range []string{"missed-call", "payment-link", "promise-reminder", "optout-confirm", "paylink-reply", "paylink-unknown"} {
+			tp, err := ts.Get(lang, name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r, err := tp.Render(d, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.Contains(r.Body, "  ") || strings.Contains(r.Body, "<no value>") {
+				t.Errorf("%s/%s: %q", lang, name, r.Body)
+			}
+		}
+	}
+	tp, _ := ts.Get("es", "missed-call")
+	r, _ := tp.Render(d, false)
+	if r.Encoding != UCS2 || !strings.Contains(r.Body, "$1,250.50 MXN") || !strings.Contains(r.Body, "…0481") {
+		t.Fatalf("es missed-call: %+v", r)
+	}
+	g, _ := tp.Render(d, true)
+	if g.Encoding != GSM7 || g.Segments >= r.Segments {
+		t.Fatalf("transliterated: %s %d segments (UCS-2 had %d): %q", g.Encoding, g.Segments, r.Segments, g.Body)
+	}
+	if _, err := ts.Get("fr", "missed-call"); !errors.Is(err, ErrNoTemplate) {
+		t.Fatalf("fr: %v", err)
+	}
+}
+
+func TestTemplatesDir(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "es.yaml"), []byte(`
+missed-call:
+  body: "Hola {{.FirstName}}"
+  content_sid: HX0123456789abcdef0123456789abcdef
+  variables: {"1": "{{.FirstName}}", "2": "{{.Balance}}"}
+`), 0o644)
+	ts, err := LoadTemplates(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tp, _ := ts.Get("es", "missed-call")
+	r, err := tp.Render(NewData(queue.Account{ID: "1", Name: "Luis", Balance: decimal.NewFromInt(5), Currency: "MXN"}, "", "", ""), false)
+	if err != nil || r.Body != "Hola Luis" || r.ContentSID == "" || r.ContentVariables != `{"1":"Luis","2":"$5.00 MXN"}` {
+		t.Fatalf("%+v %v", r, err)
+	}
+	os.WriteFile(filepath.Join(dir, "es.yaml"), []byte("bad: \"{{.Nope}}\"\n"), 0o644)
+	if _, err := LoadTemplates(dir); err == nil || !strings.Contains(err.Error(), "es.yaml:1") {
+		t.Fatalf("unknown field: %v", err)
+	}
+}
