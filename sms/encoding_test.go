@@ -18,7 +18,7 @@ func TestSegments(t *testing.T) {
 		{strings.Repeat("a", 307), GSM7, 3},
 		{strings.Repeat("€", 80), GSM7, 1},                                   // 160 septets
 		{strings.Repeat("a", 152) + "€" + strings.Repeat("b", 152), GSM7, 3}, // the escape pair moves whole into segment 2
-		{"Señor, ¿pagaré el 5? ¡Gracias! é ü", GSM7, 1},                  // all in GSM-7
+		{"Señor, ¿pagaré el 5? ¡Gracias! é ü", GSM7, 1},                      // all in GSM-7
 		{"Paga aquí", UCS2, 1},                                               // í is not
 		{strings.Repeat("a", 69) + "í", UCS2, 1},                             // 70
 		{strings.Repeat("a", 70) + "í", UCS2, 2},                             // 71

@@ -65,11 +65,11 @@ type Options struct {
 // Message is a message as the server keeps it.
 type Message struct {
 	SID, From, To, Body, Status, MessagingServiceSID string
-	ContentSID, ContentVariables, StatusCallback    string
-	Direction                                       string // outbound-api, outbound-reply, inbound
-	ErrorCode                                       int
-	Segments                                        int
-	Created                                         time.Time
+	ContentSID, ContentVariables, StatusCallback     string
+	Direction                                        string // outbound-api, outbound-reply, inbound
+	ErrorCode                                        int
+	Segments                                         int
+	Created                                          time.Time
 }
 
 // Callback is one status callback the server made and how it was answered.
