@@ -4,9 +4,16 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 )
+
+// VoiceDispositions are the outcomes of a call a fallback rule can follow.
+func VoiceDispositions() []string {
+	return []string{"answered", "busy", "no_answer", "rejected", "invalid_number", "network_error", "config_error",
+		"cancelled", "machine", "abandoned"}
+}
 
 // Duration is a time.Duration written as "90s", "30m", "48h" in JSON and YAML.
 type Duration time.Duration
@@ -54,6 +61,37 @@ type PromisePolicy struct {
 	GraceDays  int     `json:"grace_days,omitempty"`  // a promise is broken this many days after its date without payment; default 2
 }
 
+// FallbackRule sends a message after a voice attempt: after one of the
+// dispositions in After, or once the account has had AfterAttempts voice
+// attempts in the campaign (both, when both are set).
+type FallbackRule struct {
+	After         []string `json:"after,omitempty"`          // no_answer, busy, machine, rejected, network_error, ...
+	AfterAttempts int      `json:"after_attempts,omitempty"` //
+	Template      string   `json:"template"`                 // e.g. missed-call
+	Channel       string   `json:"channel,omitempty"`        // sms (default) or whatsapp
+	Delay         Duration `json:"delay,omitempty"`          // wait after the call; default at once
+}
+
+// Matches reports whether a voice attempt with disposition, the account's
+// attempt-th, calls for this rule's message.
+func (r FallbackRule) Matches(disposition string, attempt int) bool {
+	if len(r.After) > 0 && !slices.Contains(r.After, disposition) {
+		return false
+	}
+	return r.AfterAttempts == 0 || attempt >= r.AfterAttempts
+}
+
+// SMSPolicy is how a campaign texts.
+type SMSPolicy struct {
+	Fallback []FallbackRule `json:"fallback,omitempty"`
+	// Transliterate rewrites messages to GSM-7 (á→a), so a Spanish text
+	// costs 160-character segments instead of 70.
+	Transliterate bool `json:"transliterate,omitempty"`
+	// TemplatePeriod: the same template never reaches the same debtor twice
+	// within it; default 168h (a week).
+	TemplatePeriod Duration `json:"template_period,omitempty"`
+}
+
 // Campaign is a campaign's definition as the API stores it.
 type Campaign struct {
 	ID       string      `json:"id"`
@@ -74,6 +112,8 @@ type Campaign struct {
 	PayURL         string        `json:"pay_url,omitempty"`         // payment link template: {token}, {account}, {campaign}
 	RingTimeout    Duration      `json:"ring_timeout,omitempty"`    // default 25s, never below 15s
 	Promise        PromisePolicy `json:"promise,omitempty"`
+	Company        string        `json:"company,omitempty"` // who the messages say they come from
+	SMS            SMSPolicy     `json:"sms,omitempty"`
 	Created        time.Time     `json:"created_at"`
 	Updated        time.Time     `json:"updated_at"`
 }
@@ -148,6 +188,33 @@ func (c *Campaign) Normalize() error {
 	}
 	if p.GraceDays == 0 {
 		p.GraceDays = 2
+	}
+	if c.SMS.TemplatePeriod < 0 {
+		return fmt.Errorf("campaign %s: sms.template_period is negative", c.ID)
+	}
+	if c.SMS.TemplatePeriod == 0 {
+		c.SMS.TemplatePeriod = Duration(7 * 24 * time.Hour)
+	}
+	for i := range c.SMS.Fallback {
+		f := &c.SMS.Fallback[i]
+		if f.Channel == "" {
+			f.Channel = "sms"
+		}
+		switch {
+		case f.Channel != "sms" && f.Channel != "whatsapp":
+			return fmt.Errorf("campaign %s: sms.fallback[%d].channel %q: want sms or whatsapp", c.ID, i, f.Channel)
+		case f.Template == "":
+			return fmt.Errorf("campaign %s: sms.fallback[%d].template: empty", c.ID, i)
+		case len(f.After) == 0 && f.AfterAttempts <= 0:
+			return fmt.Errorf("campaign %s: sms.fallback[%d]: set after (dispositions) or after_attempts", c.ID, i)
+		case f.AfterAttempts < 0 || f.Delay < 0:
+			return fmt.Errorf("campaign %s: sms.fallback[%d]: after_attempts and delay must not be negative", c.ID, i)
+		}
+		for _, d := range f.After {
+			if known := VoiceDispositions(); !slices.Contains(known, d) {
+				return fmt.Errorf("campaign %s: sms.fallback[%d].after %q: want one of %s", c.ID, i, d, strings.Join(known, ", "))
+			}
+		}
 	}
 	for k, d := range c.Retry.Delays {
 		if d < 0 {

@@ -74,7 +74,7 @@ func (r *Runner) Inbound(in *dialer.Inbound) {
 		log.Error("inbound call not answered", "err", err)
 		return
 	}
-	env := r.env(c, acct, caller)
+	env := r.env(c, acct, caller, a.AttemptID)
 	if !known && o.Language != "" {
 		env.Lang = o.Language
 	}
@@ -88,6 +88,12 @@ func (r *Runner) Inbound(in *dialer.Inbound) {
 		}
 		acct, known = got, true
 		return got, policy(c), true
+	}
+	// The caller may be identified only by keying an id: texts go to the
+	// account found then.
+	env.SendSMS = func(ctx context.Context, tpl, ch string) error {
+		return r.sendSMS(ctx, SMSRequest{Key: a.AttemptID + "/ivr/" + tpl, Campaign: c.ID, Account: acct.ID, Phone: caller,
+			Template: tpl, Channel: ch, Link: r.link(c, acct)})
 	}
 	// "Stop calling me" from a debtor covers the number they call from and
 	// every phone of their account.

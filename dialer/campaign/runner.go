@@ -41,15 +41,30 @@ type Options struct {
 	Library  *prompts.Library
 	Signer   paylink.Signer
 	Node     string
-	// SendSMS delivers a script's sms node; nil records the request only
-	// (the attempt's ivr_path shows it).
-	SendSMS func(ctx context.Context, c queue.Campaign, a queue.Account, phone, template, channel, link string) error
+	// SendSMS queues a text: a script's sms node, a campaign's fallback
+	// after a call, a promise reminder. nil records the request only (the
+	// attempt's ivr_path shows it).
+	SendSMS func(ctx context.Context, m SMSRequest) error
 	// Inbound configures the callback line (see Runner.Inbound).
 	Inbound InboundOptions
 	// Tick is how often a running campaign tops up its calls; default 250ms.
 	Tick   time.Duration
 	Now    func() time.Time
 	Logger *slog.Logger
+}
+
+// SMSRequest asks for a templated message (the sms package's Request,
+// without the import): at most one message per Key.
+type SMSRequest struct {
+	Key      string // idempotency key, e.g. "<attempt id>/fallback/0"
+	Campaign string
+	Account  string
+	Phone    string // "" for the account's first phone that may be texted
+	Template string
+	Channel  string // sms or whatsapp
+	Link     string // the signed payment link, if the campaign has one
+	Vars     map[string]string
+	At       time.Time // when to send; zero for now
 }
 
 // Runner runs every started campaign of this node.
@@ -301,7 +316,11 @@ func (r *Runner) work(ctx context.Context, c queue.Campaign, trunk *dialer.Trunk
 	if err := r.record(ctx, c, acct, subj, &a, res, spoke(a, res)); err != nil {
 		return err
 	}
-	return r.settleOutcome(ctx, c, lease, &a, res, len(acct.Phones) > 1)
+	if err := r.settleOutcome(ctx, c, lease, &a, res, len(acct.Phones) > 1); err != nil {
+		return err
+	}
+	r.fallback(ctx, c, acct, &a)
+	return nil
 }
 
 // newAttempt starts the attempt row of a call to number and says who is
@@ -436,7 +455,7 @@ func (r *Runner) call(ctx context.Context, c queue.Campaign, trunk *dialer.Trunk
 		return res, nil
 	default:
 	}
-	env := r.env(c, acct, number)
+	env := r.env(c, acct, number, a.AttemptID)
 	if len(zones) > 0 {
 		env.Zone = zones[0]
 	}
@@ -452,25 +471,52 @@ func (r *Runner) call(ctx context.Context, c queue.Campaign, trunk *dialer.Trunk
 	return res, nil
 }
 
-// env is what a script may do on a call with acct of campaign c at number.
-func (r *Runner) env(c queue.Campaign, acct queue.Account, number string) ivr.Env {
+// env is what a script may do on call attempt of acct of campaign c at number.
+func (r *Runner) env(c queue.Campaign, acct queue.Account, number, attempt string) ivr.Env {
 	env := ivr.Env{Lang: c.Language, Account: acct, Now: r.opt.Now(), CallbackNumber: c.CallbackNumber, Library: r.opt.Library,
 		Policy: policy(c),
 		OptOut: func(ctx context.Context, ch string) error {
 			return r.opt.Gate.AddDNC(ctx, compliance.DNCEntry{Phone: number, Channel: ch, Reason: "opted out in the IVR", Source: "ivr"})
 		},
 		SendSMS: func(ctx context.Context, tpl, ch string) error {
-			link := r.link(c, acct)
-			if r.opt.SendSMS == nil {
-				r.log.Info("sms requested (no SMS provider yet)", "campaign", c.ID, "account", acct.ID, "template", tpl, "link", link)
-				return nil
-			}
-			return r.opt.SendSMS(ctx, c, acct, number, tpl, ch, link)
+			return r.sendSMS(ctx, SMSRequest{Key: attempt + "/ivr/" + tpl, Campaign: c.ID, Account: acct.ID, Phone: number,
+				Template: tpl, Channel: ch, Link: r.link(c, acct)})
 		}}
 	if acct.Language == "es" || acct.Language == "en" {
 		env.Lang = acct.Language
 	}
 	return env
+}
+
+// sendSMS hands m to the SMS sender, or logs it when there is none.
+func (r *Runner) sendSMS(ctx context.Context, m SMSRequest) error {
+	if r.opt.SendSMS == nil {
+		r.log.Info("sms requested (no SMS provider configured)", "campaign", m.Campaign, "account", m.Account,
+			"template", m.Template, "channel", m.Channel, "link", m.Link)
+		return nil
+	}
+	return r.opt.SendSMS(ctx, m)
+}
+
+// fallback queues the campaign's messages that follow a voice attempt
+// (sms.fallback), each once per attempt.
+func (r *Runner) fallback(ctx context.Context, c queue.Campaign, acct queue.Account, a *analytics.Attempt) {
+	for i, rule := range c.SMS.Fallback {
+		if !rule.Matches(a.Disposition, int(a.AttemptNo)) {
+			continue
+		}
+		m := SMSRequest{Key: fmt.Sprintf("%s/fallback/%d", a.AttemptID, i), Campaign: c.ID, Account: acct.ID, Phone: a.Phone,
+			Template: rule.Template, Channel: rule.Channel, Link: r.link(c, acct), At: r.opt.Now().Add(time.Duration(rule.Delay))}
+		if a.Disposition == dialer.InvalidNumber {
+			m.Phone = "" // another of the account's phones, if it has one that may be texted
+		}
+		if err := r.sendSMS(ctx, m); err != nil {
+			r.log.Error("campaign: fallback message not queued", "campaign", c.ID, "account", acct.ID, "template", rule.Template, "err", err)
+			continue
+		}
+		r.log.Info("campaign: fallback message queued", "campaign", c.ID, "account", acct.ID, "after", a.Disposition,
+			"template", rule.Template, "channel", rule.Channel)
+	}
 }
 
 func policy(c queue.Campaign) ivr.Policy {
@@ -607,14 +653,17 @@ func (r *Runner) FollowUpPromises(ctx context.Context) (reminded, broken int, er
 	}
 	for _, p := range rem {
 		r.log.Info("promise reminder due", "promise", p.ID, "campaign", p.Campaign, "account", p.Account, "due", p.Due.Format(time.DateOnly))
-		if r.opt.SendSMS != nil {
-			c, err := r.opt.Store.Campaign(ctx, p.Campaign)
-			acct, aerr := r.opt.Store.Account(ctx, p.Campaign, p.Account)
-			if err == nil && aerr == nil && len(acct.Phones) > 0 {
-				if err := r.opt.SendSMS(ctx, c, acct, acct.Phones[0].Number, "promise-reminder", "sms", r.link(c, acct)); err != nil {
-					r.log.Warn("promise reminder not sent", "promise", p.ID, "err", err)
-				}
-			}
+		c, err := r.opt.Store.Campaign(ctx, p.Campaign)
+		acct, aerr := r.opt.Store.Account(ctx, p.Campaign, p.Account)
+		if err != nil || aerr != nil {
+			r.log.Warn("promise reminder not sent: campaign or account gone", "promise", p.ID, "err", errors.Join(err, aerr))
+			continue
+		}
+		m := SMSRequest{Key: "promise-reminder/" + p.ID, Campaign: c.ID, Account: acct.ID, Template: "promise-reminder",
+			Channel: "sms", Link: r.link(c, acct), Vars: map[string]string{
+				"PromiseAmount": p.Amount.String(), "PromiseCurrency": p.Currency, "PromiseDate": p.Due.Format(queue.DateLayout)}}
+		if err := r.sendSMS(ctx, m); err != nil {
+			r.log.Warn("promise reminder not sent", "promise", p.ID, "err", err)
 		}
 	}
 	for _, p := range brk {

@@ -173,10 +173,10 @@ func TestIVRCampaignEndToEnd(t *testing.T) {
 	scripts, _ := script.Shipped()
 	r := New(Options{Store: store, Gate: h.gate, Endpoint: ep, Trunks: map[string]*dialer.Trunk{"sim": trunk}, Writer: h.w,
 		Scripts: scripts, Library: prompts.NewLibrary(""), Node: "e2e", Signer: signer,
-		SendSMS: func(_ context.Context, _ queue.Campaign, a queue.Account, _, tpl, _, link string) error {
+		SendSMS: func(_ context.Context, m SMSRequest) error {
 			smsMu.Lock()
 			defer smsMu.Unlock()
-			sms[a.ID] = tpl + " " + link
+			sms[m.Account] = m.Template + " " + m.Link
 			return nil
 		}})
 	defer r.Close()

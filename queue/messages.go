@@ -1,0 +1,234 @@
+package queue
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Outbound messages keep four kinds of state here: a record per idempotent
+// send (so a retried request never texts twice and a status callback finds
+// the attempt it updates), a once-per-period mark per debtor and template,
+// the shared rate of each sender, and the outbox of sends that wait for
+// their time (a fallback after a call, a text the compliance window
+// deferred). Each script touches one key, so Redis Cluster works.
+
+// SendRecord is what is kept about one send, by its idempotency key.
+type SendRecord struct {
+	State   string // claimed, sent, failed, blocked
+	SID     string // the provider's message id once sent
+	Attempt []byte // the attempt row as first written (analytics encoding)
+	Subject []byte // who was texted, for the compliance gate (JSON)
+	Rank    int    // the furthest delivery status seen (sms.StatusRank)
+	Ver     uint64 // the attempt row's newest version
+}
+
+func sendKey(key string) string { return "marcador:sms:send:{" + key + "}" }
+func sidKey(sid string) string  { return "marcador:sms:sid:" + sid }
+
+func parseSendRecord(m map[string]string) SendRecord {
+	r := SendRecord{State: m["state"], SID: m["sid"], Attempt: []byte(m["attempt"]), Subject: []byte(m["subject"])}
+	r.Rank, _ = strconv.Atoi(m["rank"])
+	r.Ver, _ = strconv.ParseUint(m["ver"], 10, 64)
+	return r
+}
+
+var claimSendScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  return redis.call('HGETALL', KEYS[1])
+end
+redis.call('HSET', KEYS[1], 'state', 'claimed')
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+return false`)
+
+// ClaimSend takes key for one send. It returns claimed=false and the
+// existing record when the key was taken before: the request is a retry.
+func (s *Store) ClaimSend(ctx context.Context, key string, ttl time.Duration) (SendRecord, bool, error) {
+	v, err := claimSendScript.Run(ctx, s.rdb, []string{sendKey(key)}, ttl.Milliseconds()).Slice()
+	if err == redis.Nil {
+		return SendRecord{State: "claimed"}, true, nil
+	}
+	if err != nil {
+		return SendRecord{}, false, fmt.Errorf("claim send %s: %w", key, err)
+	}
+	m := map[string]string{}
+	for i := 0; i+1 < len(v); i += 2 {
+		m[fmt.Sprint(v[i])] = fmt.Sprint(v[i+1])
+	}
+	return parseSendRecord(m), false, nil
+}
+
+// SaveSend stores the send's outcome and, with a SID, indexes it for the
+// status callbacks.
+func (s *Store) SaveSend(ctx context.Context, key string, r SendRecord, ttl time.Duration) error {
+	pipe := s.rdb.TxPipeline()
+	pipe.HSet(ctx, sendKey(key), "state", r.State, "sid", r.SID, "attempt", r.Attempt, "subject", r.Subject,
+		"rank", r.Rank, "ver", r.Ver)
+	pipe.PExpire(ctx, sendKey(key), ttl)
+	if r.SID != "" {
+		pipe.Set(ctx, sidKey(r.SID), key, ttl)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("save send %s: %w", key, err)
+	}
+	return nil
+}
+
+// ReleaseSend frees key after a failure that sent nothing.
+func (s *Store) ReleaseSend(ctx context.Context, key string) error {
+	return s.rdb.Del(ctx, sendKey(key)).Err()
+}
+
+var advanceScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+local rank = tonumber(redis.call('HGET', KEYS[1], 'rank') or '0') or 0
+if tonumber(ARGV[1]) <= rank then return {} end
+redis.call('HSET', KEYS[1], 'rank', ARGV[1])
+redis.call('HINCRBY', KEYS[1], 'ver', 1)
+return redis.call('HGETALL', KEYS[1])`)
+
+// AdvanceStatus moves the message sid to a delivery status of rank. It
+// returns the record with its new Ver when the status is news, and
+// changed=false when the message already went further (callbacks arrive
+// out of order) or is unknown (known=false).
+func (s *Store) AdvanceStatus(ctx context.Context, sid string, rank int) (rec SendRecord, known, changed bool, err error) {
+	key, err := s.rdb.Get(ctx, sidKey(sid)).Result()
+	if err == redis.Nil {
+		return rec, false, false, nil
+	}
+	if err != nil {
+		return rec, false, false, fmt.Errorf("message %s: %w", sid, err)
+	}
+	v, err := advanceScript.Run(ctx, s.rdb, []string{sendKey(key)}, rank).Slice()
+	if err == redis.Nil {
+		return rec, false, false, nil
+	}
+	if err != nil {
+		return rec, false, false, fmt.Errorf("message %s: advance status: %w", sid, err)
+	}
+	if len(v) == 0 {
+		return rec, true, false, nil
+	}
+	m := map[string]string{}
+	for i := 0; i+1 < len(v); i += 2 {
+		m[fmt.Sprint(v[i])] = fmt.Sprint(v[i+1])
+	}
+	return parseSendRecord(m), true, true, nil
+}
+
+func templateKey(debtor, template string) string {
+	return "marcador:sms:tpl:{" + debtor + "}:" + template
+}
+
+// TemplateOnce marks template as sent to debtor for period; false means it
+// already was within the period (since the returned time).
+func (s *Store) TemplateOnce(ctx context.Context, debtor, template string, period time.Duration, now time.Time) (bool, time.Time, error) {
+	ok, err := s.rdb.SetNX(ctx, templateKey(debtor, template), ms(now), period).Result()
+	if err != nil {
+		return false, time.Time{}, fmt.Errorf("template %s for %s: %w", template, debtor, err)
+	}
+	if ok {
+		return true, time.Time{}, nil
+	}
+	v, _ := s.rdb.Get(ctx, templateKey(debtor, template)).Int64()
+	return false, time.UnixMilli(v), nil
+}
+
+// ForgetTemplate undoes TemplateOnce when the message was not sent after all.
+func (s *Store) ForgetTemplate(ctx context.Context, debtor, template string) error {
+	return s.rdb.Del(ctx, templateKey(debtor, template)).Err()
+}
+
+// GCRA on the server's clock, shared by every node: the key holds the
+// theoretical arrival time of the next message; the reply is how long the
+// caller waits before its message may go.
+var rateScript = redis.NewScript(`
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0') or 0
+if tat < now then tat = now end
+local interval = tonumber(ARGV[1])
+redis.call('SET', KEYS[1], tat + interval, 'PX', math.ceil((tat + interval - now) / 1000) + 1000)
+return tat - now`)
+
+// RateWait reserves the sender's next slot at perSecond messages a second
+// and returns how long to wait for it.
+func (s *Store) RateWait(ctx context.Context, sender string, perSecond float64) (time.Duration, error) {
+	if perSecond <= 0 {
+		return 0, nil
+	}
+	us, err := rateScript.Run(ctx, s.rdb, []string{"marcador:sms:rate:{" + sender + "}"}, int64(1e6/perSecond)).Int64()
+	if err != nil {
+		return 0, fmt.Errorf("rate of sender %s: %w", sender, err)
+	}
+	return time.Duration(us) * time.Microsecond, nil
+}
+
+const outboxKey = "marcador:sms:outbox"
+
+// OutboxAdd queues item (unique bytes, e.g. a JSON request with its
+// idempotency key) to be sent at due.
+func (s *Store) OutboxAdd(ctx context.Context, item []byte, due time.Time) error {
+	if err := s.rdb.ZAdd(ctx, outboxKey, redis.Z{Score: float64(ms(due)), Member: item}).Err(); err != nil {
+		return fmt.Errorf("outbox add: %w", err)
+	}
+	return nil
+}
+
+var outboxClaimScript = redis.NewScript(`
+local items = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
+for _, m in ipairs(items) do redis.call('ZADD', KEYS[1], ARGV[3], m) end
+return items`)
+
+// OutboxClaim returns up to n items due at now, leased until now+lease: an
+// item its taker does not finish (OutboxDone) comes due again then.
+func (s *Store) OutboxClaim(ctx context.Context, now time.Time, n int, lease time.Duration) ([][]byte, error) {
+	v, err := outboxClaimScript.Run(ctx, s.rdb, []string{outboxKey}, ms(now), n, ms(now.Add(lease))).StringSlice()
+	if err != nil && err != redis.Nil {
+		return nil, fmt.Errorf("outbox claim: %w", err)
+	}
+	out := make([][]byte, len(v))
+	for i, m := range v {
+		out[i] = []byte(m)
+	}
+	return out, nil
+}
+
+// OutboxDone removes a finished item.
+func (s *Store) OutboxDone(ctx context.Context, item []byte) error {
+	return s.rdb.ZRem(ctx, outboxKey, item).Err()
+}
+
+// OutboxLen is how many items wait.
+func (s *Store) OutboxLen(ctx context.Context) (int64, error) { return s.rdb.ZCard(ctx, outboxKey).Result() }
+
+func conversationKey(phone string) string { return "marcador:conversation:{" + phone + "}" }
+
+// AddConversation appends entry to the phone's conversation (the newest 200
+// are kept 90 days) for agents to read.
+func (s *Store) AddConversation(ctx context.Context, phone string, entry []byte) error {
+	pipe := s.rdb.TxPipeline()
+	pipe.RPush(ctx, conversationKey(phone), entry)
+	pipe.LTrim(ctx, conversationKey(phone), -200, -1)
+	pipe.Expire(ctx, conversationKey(phone), 90*24*time.Hour)
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("conversation of %s: %w", phone, err)
+	}
+	return nil
+}
+
+// Conversation returns the phone's conversation, oldest first.
+func (s *Store) Conversation(ctx context.Context, phone string) ([][]byte, error) {
+	v, err := s.rdb.LRange(ctx, conversationKey(phone), 0, -1).Result()
+	if err != nil {
+		return nil, fmt.Errorf("conversation of %s: %w", phone, err)
+	}
+	out := make([][]byte, len(v))
+	for i, m := range v {
+		out[i] = []byte(m)
+	}
+	return out, nil
+}

@@ -1,0 +1,482 @@
+package sms
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/shopspring/decimal"
+
+	"github.com/marcador/marcador/analytics"
+	"github.com/marcador/marcador/queue"
+	"github.com/marcador/marcador/queue/compliance"
+	"github.com/marcador/marcador/queue/phone"
+)
+
+// Writer takes attempt and message rows (analytics/writer.Writer).
+type Writer interface {
+	Write(ctx context.Context, row analytics.Row) error
+}
+
+// SenderOptions wire a Sender.
+type SenderOptions struct {
+	Provider  Provider
+	Store     *queue.Store
+	Gate      *compliance.Gate
+	Writer    Writer
+	Templates *Templates
+	// Link is the signed payment link of an account ("" when the campaign
+	// has none); used for replies to PAGO/LINK.
+	Link func(c queue.Campaign, a queue.Account) string
+	// PublicURL is the base URL the provider calls back (twilio.public_url);
+	// without it no status callbacks are asked for.
+	PublicURL string
+	// Rate is messages per second per sender, shared by every node; default 1.
+	Rate float64
+	// Tries bounds the requests per message on 429 and 5xx; default 4.
+	Tries int
+	// Backoff is the first retry's wait, doubled on each retry; default 1s.
+	Backoff time.Duration
+	Node    string
+	Now     func() time.Time
+	Logger  *slog.Logger
+}
+
+// Sender sends templated messages to debtors: at most once per idempotency
+// key, through the compliance gate, at the sender's rate, with retries, and
+// records each as an attempt. It is safe for concurrent use.
+type Sender struct {
+	opt SenderOptions
+	log *slog.Logger
+}
+
+// NewSender fills defaults.
+func NewSender(opt SenderOptions) *Sender {
+	if opt.Rate == 0 {
+		opt.Rate = 1
+	}
+	if opt.Tries <= 0 {
+		opt.Tries = 4
+	}
+	if opt.Backoff <= 0 {
+		opt.Backoff = time.Second
+	}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	if opt.Logger == nil {
+		opt.Logger = slog.Default()
+	}
+	if opt.Link == nil {
+		opt.Link = func(queue.Campaign, queue.Account) string { return "" }
+	}
+	return &Sender{opt: opt, log: opt.Logger}
+}
+
+// Request asks for one message.
+type Request struct {
+	// Key makes the send idempotent: every request with the same key sends
+	// at most one message (e.g. "<voice attempt id>/fallback/0").
+	Key      string            `json:"key"`
+	Campaign string            `json:"campaign"`
+	Account  string            `json:"account"`
+	Phone    string            `json:"phone,omitempty"` // default the account's first phone not opted out of the channel
+	Channel  analytics.Channel `json:"channel,omitempty"`
+	Template string            `json:"template"`
+	Link     string            `json:"link,omitempty"` // default SenderOptions.Link
+	// Vars fill template fields a request knows: PromiseAmount, PromiseDate.
+	Vars map[string]string `json:"vars,omitempty"`
+	// Deferrals counts how often the compliance gate postponed it.
+	Deferrals int `json:"deferrals,omitempty"`
+}
+
+// Outcomes of a send.
+const (
+	Sent      = "sent"      // the provider took it
+	Duplicate = "duplicate" // the key was used before; nothing sent
+	Skipped   = "skipped"   // the template reached this debtor within the campaign's period
+	Blocked   = "blocked"   // refused by the compliance gate or a do-not-contact list
+	Failed    = "failed"    // refused by the provider, or it kept failing
+)
+
+// Result says what a request did.
+type Result struct {
+	Outcome   string    `json:"outcome"`
+	AttemptID string    `json:"attempt_id,omitempty"`
+	SID       string    `json:"sid,omitempty"`
+	Status    string    `json:"status,omitempty"`
+	Reason    string    `json:"reason,omitempty"`
+	Deferred  time.Time `json:"deferred_to,omitzero"`
+	Rendered  Rendered  `json:"rendered,omitzero"`
+}
+
+// keyTTL keeps idempotency keys and message records past any retry and
+// every late status callback.
+const keyTTL = 35 * 24 * time.Hour
+
+// maxDeferrals bounds how often a message waits for the gate before it is
+// given up.
+const maxDeferrals = 3
+
+// attemptNS derives a message's attempt id from its idempotency key, so a
+// retried request names the same attempt.
+var attemptNS = uuid.MustParse("6f0b6b8e-4c1e-4a57-9b0f-6d1c3a9e2f10")
+
+// AttemptID is the attempt id of the message sent for key.
+func AttemptID(key string) string { return uuid.NewSHA1(attemptNS, []byte(key)).String() }
+
+// Send sends req's message now (waiting for the sender's rate) and records
+// the attempt. Errors are for failures of our own (Redis, a bad request);
+// a refusal by the gate or the provider is a Result.
+func (s *Sender) Send(ctx context.Context, req Request) (res Result, err error) {
+	if req.Key == "" || req.Campaign == "" || req.Account == "" || req.Template == "" {
+		return Result{}, fmt.Errorf("sms: request %+v: key, campaign, account and template are required", req)
+	}
+	if req.Channel == "" {
+		req.Channel = analytics.SMS
+	}
+	if req.Channel != analytics.SMS && req.Channel != analytics.WhatsApp {
+		return Result{}, fmt.Errorf("sms: request %s: channel %q: want sms or whatsapp", req.Key, req.Channel)
+	}
+	st := s.opt.Store
+	c, err := st.Campaign(ctx, req.Campaign)
+	if err != nil {
+		return Result{}, fmt.Errorf("sms: request %s: %w", req.Key, err)
+	}
+	acct, err := st.Account(ctx, req.Campaign, req.Account)
+	if err != nil {
+		return Result{}, fmt.Errorf("sms: request %s: %w", req.Key, err)
+	}
+	res = Result{AttemptID: AttemptID(req.Key)}
+	prev, claimed, err := st.ClaimSend(ctx, req.Key, keyTTL)
+	if err != nil {
+		return res, err
+	}
+	if !claimed {
+		res.Outcome, res.SID, res.Reason = Duplicate, prev.SID, "already "+prev.State
+		s.log.Info("sms: duplicate request, nothing sent", "key", req.Key, "state", prev.State, "sid", prev.SID)
+		return res, nil
+	}
+	rec := queue.SendRecord{State: Failed}
+	asked := false // whether the provider was asked: then the key is used up for good
+	defer func() {
+		bg := context.WithoutCancel(ctx)
+		if err != nil && !asked {
+			// Our own failure before anything left: a retry may send.
+			if rerr := st.ReleaseSend(bg, req.Key); rerr != nil {
+				s.log.Error("sms: idempotency key not released", "key", req.Key, "err", rerr)
+			}
+			return
+		}
+		if serr := st.SaveSend(bg, req.Key, rec, keyTTL); serr != nil {
+			s.log.Error("sms: idempotency record not saved", "key", req.Key, "err", serr)
+		}
+	}()
+
+	number, listed := s.pickPhone(ctx, c, acct, req)
+	a := s.newAttempt(c, acct, number, req)
+	subj := compliance.Subject{Phone: number, Account: acct.ID, NationalID: acct.NationalID, Country: acct.Country,
+		TimeZone: acct.TimeZone, DefaultZone: c.TimeZone, Campaign: c.ID}
+	if zones, _ := compliance.Zones(subj); len(zones) > 0 {
+		a.SetLocalTime(zones[0])
+	}
+	rec.Subject, _ = json.Marshal(subj)
+
+	r, err := s.render(c, acct, req)
+	if err != nil {
+		a.Disposition, a.Reason = "config_error", err.Error()
+		res.Outcome, res.Reason = Failed, err.Error()
+		return res, s.write(ctx, &a, &rec)
+	}
+	res.Rendered = r
+	a.Segments = uint8(min(r.Segments, 255))
+	if listed {
+		a.Disposition, a.Reason = "blocked", fmt.Sprintf("dnc: every phone of the account is on a %s do-not-contact list", req.Channel)
+		res.Outcome, res.Reason, rec.State = Blocked, a.Reason, Blocked
+		return res, s.write(ctx, &a, &rec)
+	}
+
+	debtor := acct.NationalID
+	if debtor == "" {
+		debtor = c.ID + "/" + acct.ID
+	}
+	once, since, err := st.TemplateOnce(ctx, debtor, req.Template, time.Duration(c.SMS.TemplatePeriod), s.opt.Now())
+	if err != nil {
+		return res, err
+	}
+	if !once {
+		rec.State = Skipped
+		res.Outcome = Skipped
+		res.Reason = fmt.Sprintf("template %s reached this debtor at %s, within the campaign's %s", req.Template,
+			since.Format(time.RFC3339), time.Duration(c.SMS.TemplatePeriod))
+		s.log.Info("sms: skipped", "key", req.Key, "account", acct.ID, "reason", res.Reason)
+		return res, nil
+	}
+
+	profile, err := s.opt.Gate.Profile(c.Profile, subj)
+	if err != nil {
+		return res, err
+	}
+	d, err := s.opt.Gate.Reserve(ctx, profile, subj, compliance.Channel(req.Channel), a.AttemptID, false)
+	if err != nil {
+		return res, err
+	}
+	if !d.Allowed {
+		_ = st.ForgetTemplate(ctx, debtor, req.Template)
+		a.Disposition, a.Reason = "blocked", d.Rule+": "+d.Reason
+		res.Outcome, res.Reason, rec.State = Blocked, a.Reason, Blocked
+		if !d.NextAllowed.IsZero() && req.Deferrals < maxDeferrals {
+			later := req
+			later.Key, later.Deferrals = fmt.Sprintf("%s/deferred%d", req.Key, req.Deferrals+1), req.Deferrals+1
+			if err := s.Enqueue(ctx, later, d.NextAllowed); err != nil {
+				return res, err
+			}
+			res.Deferred = d.NextAllowed
+		}
+		return res, s.write(ctx, &a, &rec)
+	}
+
+	m := Message{Channel: req.Channel, To: number, Body: r.Body, ContentSID: r.ContentSID, ContentVariables: r.ContentVariables}
+	if s.opt.PublicURL != "" {
+		m.StatusCallback = strings.TrimSuffix(s.opt.PublicURL, "/") + "/webhooks/twilio/status?attempt=" + url.QueryEscape(a.AttemptID)
+	}
+	a.Trunk = s.opt.Provider.Sender(req.Channel)
+	asked = true
+	receipt, err := s.deliver(ctx, m)
+	if err != nil {
+		_ = st.ForgetTemplate(ctx, debtor, req.Template)
+		res.Outcome, res.Reason = Failed, err.Error()
+		a.Disposition, a.Reason = Failed, err.Error()
+		if pe, ok := ProviderError(err); ok && !pe.Retryable() {
+			info := Explain(pe.Code, req.Channel)
+			a.Disposition, a.MessageError, a.MessageStatus = info.Disposition, uint32(pe.Code), "failed"
+			a.Reason = fmt.Sprintf("%s (%d): %s", info.Text, pe.Code, pe.Message)
+			res.Reason = a.Reason
+			s.suppress(ctx, number, info, pe.Code)
+		}
+		return res, s.write(ctx, &a, &rec)
+	}
+	a.MessageSID, a.MessageStatus, a.Disposition = receipt.SID, receipt.Status, Disposition(receipt.Status)
+	rec.State, rec.SID, rec.Rank = Sent, receipt.SID, StatusRank(receipt.Status)
+	res.Outcome, res.SID, res.Status = Sent, receipt.SID, receipt.Status
+	s.log.Info("sms: sent", "key", req.Key, "campaign", c.ID, "account", acct.ID, "to", number, "channel", req.Channel,
+		"template", req.Template, "sid", receipt.SID, "encoding", r.Encoding, "segments", r.Segments)
+	return res, s.write(ctx, &a, &rec)
+}
+
+// write records the attempt's first row and keeps it with the send record
+// for the status callbacks to update.
+func (s *Sender) write(ctx context.Context, a *analytics.Attempt, rec *queue.SendRecord) error {
+	if a.EndedAt.IsZero() && a.Disposition != "queued" && a.Disposition != "sent" {
+		a.EndedAt = a.StartedAt
+	}
+	a.Ver = 1
+	rec.Ver = 1
+	b, err := a.AppendBinary(nil)
+	if err != nil {
+		return err
+	}
+	rec.Attempt = b
+	return s.opt.Writer.Write(ctx, a)
+}
+
+func (s *Sender) newAttempt(c queue.Campaign, acct queue.Account, number string, req Request) analytics.Attempt {
+	return analytics.Attempt{AttemptID: AttemptID(req.Key), CampaignID: c.ID, AccountID: acct.ID, Phone: number,
+		Channel: req.Channel, NodeID: s.opt.Node, StartedAt: s.opt.Now(), Currency: acct.Currency,
+		Country: phone.Region(number), Template: req.Template, IVRPath: req.Key}
+}
+
+// pickPhone returns req's phone, or the account's first phone not opted out
+// of the channel; listed says every candidate is.
+func (s *Sender) pickPhone(ctx context.Context, c queue.Campaign, acct queue.Account, req Request) (string, bool) {
+	cands := []string{req.Phone}
+	if req.Phone == "" {
+		cands = cands[:0]
+		for _, p := range acct.Phones {
+			cands = append(cands, p.Number)
+		}
+	}
+	for _, p := range cands {
+		if _, listed, err := s.opt.Gate.LookupDNC(ctx, p, compliance.Channel(req.Channel), c.ID); err == nil && !listed {
+			return p, false
+		}
+	}
+	if len(cands) == 0 {
+		return "", true
+	}
+	return cands[0], true
+}
+
+func (s *Sender) render(c queue.Campaign, acct queue.Account, req Request) (Rendered, error) {
+	lang := c.Language
+	if acct.Language == "es" || acct.Language == "en" {
+		lang = acct.Language
+	}
+	tp, err := s.opt.Templates.Get(lang, req.Template)
+	if err != nil {
+		return Rendered{}, err
+	}
+	link := req.Link
+	if link == "" {
+		link = s.opt.Link(c, acct)
+	}
+	d := NewData(acct, c.Company, link, c.CallbackNumber)
+	d.PromiseAmount, d.PromiseDate = req.Vars["PromiseAmount"], req.Vars["PromiseDate"]
+	if v, err := decimal.NewFromString(d.PromiseAmount); err == nil {
+		cur := req.Vars["PromiseCurrency"]
+		if cur == "" {
+			cur = acct.Currency
+		}
+		d.PromiseAmount = Money(v, cur)
+	}
+	if t, err := time.Parse(queue.DateLayout, d.PromiseDate); err == nil {
+		d.PromiseDate = t.Format("02/01/2006")
+	}
+	return tp.Render(d, c.SMS.Transliterate)
+}
+
+// deliver waits for the sender's rate and sends m, retrying throttling and
+// server errors with exponential backoff. Before a retry that follows an
+// ambiguous failure it looks for the message, so the debtor gets one text.
+func (s *Sender) deliver(ctx context.Context, m Message) (Receipt, error) {
+	start := time.Now()
+	var last error
+	for try := 1; try <= s.opt.Tries; try++ {
+		wait, err := s.opt.Store.RateWait(ctx, s.opt.Provider.Sender(m.Channel), s.opt.Rate)
+		if err != nil {
+			return Receipt{}, err
+		}
+		if err := sleep(ctx, wait); err != nil {
+			return Receipt{}, err
+		}
+		r, err := s.opt.Provider.Send(ctx, m)
+		if err == nil {
+			return r, nil
+		}
+		last = err
+		pe, isProvider := ProviderError(err)
+		if isProvider && !pe.Retryable() {
+			return Receipt{}, err
+		}
+		if try == s.opt.Tries {
+			break
+		}
+		backoff := s.opt.Backoff << (try - 1)
+		s.log.Warn("sms: send failed, retrying", "to", m.To, "try", try, "backoff", backoff, "err", err)
+		if err := sleep(ctx, backoff); err != nil {
+			return Receipt{}, err
+		}
+		if !isProvider || pe.Ambiguous() {
+			if r, found, ferr := s.opt.Provider.Find(ctx, m, start); ferr == nil && found {
+				s.log.Info("sms: the failed request had created the message; not sending again", "to", m.To, "sid", r.SID)
+				return r, nil
+			} else if ferr != nil {
+				s.log.Warn("sms: could not look for the message before retrying", "to", m.To, "err", ferr)
+			}
+		}
+	}
+	return Receipt{}, fmt.Errorf("gave up after %d tries: %w", s.opt.Tries, last)
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// suppress lists number where a provider error code means it cannot or must
+// not be texted.
+func (s *Sender) suppress(ctx context.Context, number string, info ErrorInfo, code int) {
+	if info.Suppress == "" || number == "" {
+		return
+	}
+	e := compliance.DNCEntry{Phone: number, Channel: info.Suppress, Reason: fmt.Sprintf("twilio %d: %s", code, info.Text), Source: "twilio"}
+	if err := s.opt.Gate.AddDNC(ctx, e); err != nil {
+		s.log.Error("sms: number not suppressed", "phone", number, "code", code, "err", err)
+		return
+	}
+	s.log.Info("sms: number suppressed", "phone", number, "channel", info.Suppress, "code", code)
+}
+
+// Enqueue keeps req in Redis until due, for Run to send.
+func (s *Sender) Enqueue(ctx context.Context, req Request, due time.Time) error {
+	if req.Key == "" {
+		return errors.New("sms: enqueue: empty key")
+	}
+	b, err := json.Marshal(req)
+	if err != nil {
+		return fmt.Errorf("sms: enqueue %s: %w", req.Key, err)
+	}
+	return s.opt.Store.OutboxAdd(ctx, b, due)
+}
+
+// Run sends queued requests as they come due, a few at a time, until ctx
+// ends. A request a dead node had taken comes due again after five minutes
+// and its key keeps it from being sent twice.
+func (s *Sender) Run(ctx context.Context) error {
+	const workers = 8
+	sem := make(chan struct{}, workers)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	t := time.NewTicker(200 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		items, err := s.opt.Store.OutboxClaim(ctx, s.opt.Now(), workers, 5*time.Minute)
+		if err != nil {
+			s.log.Warn("sms: outbox", "err", err)
+			continue
+		}
+		for _, it := range items {
+			sem <- struct{}{}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer func() { <-sem }()
+				s.sendQueued(context.WithoutCancel(ctx), it)
+			}()
+		}
+	}
+}
+
+func (s *Sender) sendQueued(ctx context.Context, item []byte) {
+	var req Request
+	if err := json.Unmarshal(item, &req); err != nil {
+		s.log.Error("sms: dropping unreadable outbox item", "item", string(item), "err", err)
+		_ = s.opt.Store.OutboxDone(ctx, item)
+		return
+	}
+	res, err := s.Send(ctx, req)
+	if err != nil && !errors.Is(err, queue.ErrNotFound) {
+		s.log.Error("sms: queued send failed; it is tried again later", "key", req.Key, "err", err)
+		return // the lease runs out and the item comes due again
+	}
+	if err != nil {
+		s.log.Warn("sms: queued send dropped", "key", req.Key, "err", err)
+	}
+	if err := s.opt.Store.OutboxDone(ctx, item); err != nil {
+		s.log.Warn("sms: outbox done", "key", req.Key, "err", err)
+	}
+	if res.Outcome != "" && res.Outcome != Sent {
+		s.log.Info("sms: queued send not sent", "key", req.Key, "outcome", res.Outcome, "reason", res.Reason)
+	}
+}

@@ -1,0 +1,269 @@
+package sms
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/twilio/twilio-go/twiml"
+
+	"github.com/marcador/marcador/analytics"
+	"github.com/marcador/marcador/queue"
+	"github.com/marcador/marcador/queue/compliance"
+)
+
+// Verifier checks that a webhook request comes from the provider
+// (sms/twilio.Validator checks X-Twilio-Signature).
+type Verifier interface {
+	Valid(r *http.Request, body []byte) bool
+}
+
+// maxWebhookBody bounds a webhook's form body; Twilio's are a few KB.
+const maxWebhookBody = 64 << 10
+
+// signedForm reads and verifies a webhook's form; it has answered the
+// request when ok is false.
+func (s *Sender) signedForm(w http.ResponseWriter, r *http.Request, v Verifier, hook string) (url.Values, bool) {
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxWebhookBody+1))
+	if err != nil || len(body) > maxWebhookBody {
+		http.Error(w, "body unreadable or larger than 64KB", http.StatusBadRequest)
+		return nil, false
+	}
+	if !v.Valid(r, body) {
+		s.log.Warn("twilio webhook: invalid signature, refused", "hook", hook, "remote", r.RemoteAddr,
+			"uri", r.URL.RequestURI(), "signature_present", r.Header.Get("X-Twilio-Signature") != "")
+		http.Error(w, "invalid X-Twilio-Signature", http.StatusForbidden)
+		return nil, false
+	}
+	form, err := url.ParseQuery(string(body))
+	if err != nil {
+		s.log.Warn("twilio webhook: malformed form body", "hook", hook, "err", err)
+		http.Error(w, "malformed form body: "+err.Error(), http.StatusBadRequest)
+		return nil, false
+	}
+	return form, true
+}
+
+// StatusHandler takes delivery-status callbacks (POST
+// /webhooks/twilio/status): each status that is news writes the attempt's
+// row again with a higher ver; a delivered message counts as a contact for
+// the compliance caps; error codes that mean so suppress the number.
+func (s *Sender) StatusHandler(v Verifier) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		form, ok := s.signedForm(w, r, v, "status")
+		if !ok {
+			return
+		}
+		sid, status := form.Get("MessageSid"), form.Get("MessageStatus")
+		if sid == "" || status == "" {
+			http.Error(w, "MessageSid and MessageStatus are required", http.StatusBadRequest)
+			return
+		}
+		code, _ := strconv.Atoi(form.Get("ErrorCode"))
+		if err := s.applyStatus(r.Context(), sid, status, code); err != nil {
+			s.log.Error("twilio status callback not applied; Twilio will retry", "sid", sid, "status", status, "err", err)
+			http.Error(w, "not recorded", http.StatusInternalServerError)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+}
+
+func (s *Sender) applyStatus(ctx context.Context, sid, status string, code int) error {
+	rank := StatusRank(status)
+	if rank == 0 {
+		s.log.Info("twilio status callback: status ignored", "sid", sid, "status", status)
+		return nil
+	}
+	rec, known, changed, err := s.opt.Store.AdvanceStatus(ctx, sid, rank)
+	if err != nil {
+		return err
+	}
+	if !known {
+		s.log.Info("twilio status callback for a message we did not send (or older than 35 days)", "sid", sid, "status", status)
+		return nil
+	}
+	if !changed {
+		return nil // a late callback: the message already went further
+	}
+	var a analytics.Attempt
+	if err := a.UnmarshalBinary(rec.Attempt); err != nil {
+		return fmt.Errorf("message %s: stored attempt: %w", sid, err)
+	}
+	var subj compliance.Subject
+	_ = json.Unmarshal(rec.Subject, &subj)
+	now := s.opt.Now()
+	a.MessageStatus, a.Disposition, a.Ver = status, Disposition(status), rec.Ver
+	if rank >= StatusRank("delivered") {
+		a.EndedAt = now
+	}
+	if code != 0 {
+		info := Explain(code, a.Channel)
+		a.MessageError, a.Reason = uint32(code), fmt.Sprintf("%s (%d)", info.Text, code)
+		s.suppress(ctx, a.Phone, info, code)
+	}
+	if err := s.opt.Writer.Write(ctx, &a); err != nil {
+		return err
+	}
+	if status == "delivered" && subj.Phone != "" {
+		if err := s.opt.Gate.Record(ctx, subj, compliance.Channel(a.Channel), compliance.KindContact, a.AttemptID, s.opt.Gate.Now()); err != nil {
+			return err
+		}
+	}
+	s.log.Info("sms: status", "sid", sid, "attempt", a.AttemptID, "status", status, "error_code", code, "ver", a.Ver)
+	return nil
+}
+
+// ConversationEntry is one line of a phone's conversation, for agents.
+type ConversationEntry struct {
+	At        time.Time         `json:"at"`
+	Direction string            `json:"direction"` // inbound, reply
+	Channel   analytics.Channel `json:"channel"`
+	Body      string            `json:"body"`
+	Action    string            `json:"action,omitempty"`
+	SID       string            `json:"sid,omitempty"`
+	Campaign  string            `json:"campaign,omitempty"`
+	Account   string            `json:"account,omitempty"`
+}
+
+// InboundHandler takes debtors' texts (POST /webhooks/twilio/inbound).
+// STOP, BAJA, ALTO, CANCELAR, UNSUBSCRIBE (any case, accents ignored) opt
+// the number out of that channel and are confirmed; PAGO or LINK get the
+// payment link; anything else is kept as a conversation message for
+// agents. Replies go back as TwiML.
+func (s *Sender) InboundHandler(v Verifier) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		form, ok := s.signedForm(w, r, v, "inbound")
+		if !ok {
+			return
+		}
+		from, body, sid := form.Get("From"), form.Get("Body"), form.Get("MessageSid")
+		if from == "" || sid == "" {
+			http.Error(w, "From and MessageSid are required", http.StatusBadRequest)
+			return
+		}
+		reply, err := s.inbound(r.Context(), from, body, sid)
+		if err != nil {
+			s.log.Error("twilio inbound message not handled; Twilio will retry", "sid", sid, "err", err)
+			http.Error(w, "not recorded", http.StatusInternalServerError)
+			return
+		}
+		var verbs []twiml.Element
+		if reply != "" {
+			verbs = append(verbs, &twiml.MessagingMessage{Body: reply})
+		}
+		out, err := twiml.Messages(verbs)
+		if err != nil {
+			http.Error(w, "twiml: "+err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "text/xml; charset=utf-8")
+		io.WriteString(w, out)
+	})
+}
+
+// inbound acts on one text and returns the reply, if any.
+func (s *Sender) inbound(ctx context.Context, from, body, sid string) (string, error) {
+	ch := analytics.SMS
+	number := from
+	if n, ok := strings.CutPrefix(from, "whatsapp:"); ok {
+		ch, number = analytics.WhatsApp, n
+	}
+	accts, refs, err := s.opt.Store.LookupPhone(ctx, number)
+	if err != nil {
+		return "", err
+	}
+	var c queue.Campaign
+	var acct queue.Account
+	known := false
+	for i := range accts {
+		cc, err := s.opt.Store.Campaign(ctx, refs[i].Campaign)
+		if err == nil {
+			c, acct, known = cc, accts[i], true
+			break
+		}
+	}
+	kw, kwLang := ParseKeyword(body)
+	lang := "es"
+	switch {
+	case known && (acct.Language == "es" || acct.Language == "en"):
+		lang = acct.Language
+	case known:
+		lang = c.Language
+	case kwLang != "":
+		lang = kwLang
+	}
+	now := s.opt.Now()
+	action, replyTpl := "conversation", ""
+	switch kw {
+	case KeywordOptOut:
+		action, replyTpl = "optout", "optout-confirm"
+		e := compliance.DNCEntry{Phone: number, Channel: string(ch), Reason: fmt.Sprintf("replied %q", strings.TrimSpace(body)), Source: "sms"}
+		if err := s.opt.Gate.AddDNC(ctx, e); err != nil {
+			return "", err
+		}
+		s.log.Info("sms: opted out by reply", "phone", number, "channel", ch, "body", body)
+	case KeywordPayLink:
+		action, replyTpl = "paylink", "paylink-unknown"
+		if known && s.opt.Link(c, acct) != "" {
+			replyTpl = "paylink-reply"
+		}
+	}
+	var reply string
+	if replyTpl != "" {
+		tp, err := s.opt.Templates.Get(lang, replyTpl)
+		if err != nil {
+			return "", err
+		}
+		d := Data{}
+		if known {
+			d = NewData(acct, c.Company, s.opt.Link(c, acct), c.CallbackNumber)
+		}
+		r, err := tp.Render(d, known && c.SMS.Transliterate)
+		if err != nil {
+			return "", err
+		}
+		reply = r.Body
+	}
+	msgs := []analytics.Message{{MessageSID: sid, Direction: "inbound", CampaignID: c.ID, AccountID: acct.ID, Phone: number,
+		Channel: ch, Body: body, Action: action, At: now, NodeID: s.opt.Node, Ver: 1}}
+	if reply != "" {
+		msgs = append(msgs, analytics.Message{MessageSID: sid + "/reply", Direction: "reply", CampaignID: c.ID, AccountID: acct.ID,
+			Phone: number, Channel: ch, Body: reply, Action: action, At: now, NodeID: s.opt.Node, Ver: 1})
+	}
+	for i := range msgs {
+		m := &msgs[i]
+		if err := s.opt.Writer.Write(ctx, m); err != nil {
+			return "", err
+		}
+		b, _ := json.Marshal(ConversationEntry{At: m.At, Direction: m.Direction, Channel: m.Channel, Body: m.Body, Action: m.Action,
+			SID: m.MessageSID, Campaign: m.CampaignID, Account: m.AccountID})
+		if err := s.opt.Store.AddConversation(ctx, number, b); err != nil {
+			return "", err
+		}
+	}
+	s.log.Info("sms: inbound", "sid", sid, "phone", number, "channel", ch, "known", known, "account", acct.ID, "action", action)
+	return reply, nil
+}
+
+// Conversation returns the texts exchanged with a phone, oldest first.
+func (s *Sender) Conversation(ctx context.Context, phone string) ([]ConversationEntry, error) {
+	raw, err := s.opt.Store.Conversation(ctx, phone)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]ConversationEntry, 0, len(raw))
+	for _, b := range raw {
+		var e ConversationEntry
+		if json.Unmarshal(b, &e) == nil {
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}
