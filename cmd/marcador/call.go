@@ -201,7 +201,7 @@ func scriptCall(ctx context.Context, cfg config.Config, ep *dialer.Endpoint, w c
 	if err != nil {
 		return analytics.Attempt{}, out, err
 	}
-	r, err := newRunner(cfg, newStore(rdb, cfg, log), gate, ep, w, log)
+	r, err := newRunner(cfg, newStore(rdb, cfg, log), gate, ep, w, nil, log)
 	if err != nil {
 		return analytics.Attempt{}, out, err
 	}

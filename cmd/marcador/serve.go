@@ -78,7 +78,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer ep.Close()
-	runner, err := newRunner(cfg, store, gate, ep, w, log)
+	sender, verifier, err := newSender(cfg, store, gate, w, log, time.Now)
+	if err != nil {
+		return err
+	}
+	runner, err := newRunner(cfg, store, gate, ep, w, queueSMS(sender, time.Now), log)
 	if err != nil {
 		return err
 	}
@@ -93,13 +97,18 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		log.Warn("http.api_tokens is empty: generated a token for this run only; set http.api_tokens to keep one",
 			"token", tokens[0])
 	}
-	api := httpapi.New(httpapi.Options{
+	opts := httpapi.Options{
 		Store: store, Gate: gate, Runner: runner, Payments: runner, Tokens: tokens, Gatherer: reg, Now: time.Now, Logger: log,
 		Checks: map[string]func(context.Context) error{
 			"redis":      func(ctx context.Context) error { return rdb.Ping(ctx).Err() },
 			"clickhouse": func(ctx context.Context) error { return conn.Ping(ctx) },
 		},
-	})
+	}
+	if sender != nil {
+		opts.Messages = sender
+		opts.TwilioStatus, opts.TwilioInbound = sender.StatusHandler(verifier), sender.InboundHandler(verifier)
+	}
+	api := httpapi.New(opts)
 	ln, err := net.Listen("tcp", cfg.HTTP.Listen)
 	if err != nil {
 		return fmt.Errorf("http.listen %s: %w", cfg.HTTP.Listen, err)
@@ -115,6 +124,13 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		log.Error("campaigns not resumed", "err", err)
 	}
 	go followUpPromises(wctx, runner, log)
+	senderCtx, stopSender := context.WithCancel(context.Background())
+	senderDone := make(chan error, 1)
+	if sender != nil {
+		go func() { senderDone <- sender.Run(senderCtx) }()
+	} else {
+		close(senderDone)
+	}
 	log.Info("marcador serving", "http", ln.Addr().String(), "sip", ep.Addr(), "redis", redisAddr(cfg.Redis),
 		"clickhouse", cfg.ClickHouse.Addr, "spool", cfg.Spool.Dir, "version", version)
 
@@ -130,7 +146,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	defer scancel()
 	_ = srv.Shutdown(sctx)
 	runner.Close() // calls in progress finish and are recorded
-	stopWriter()   // Run makes a last bounded flush; the rest stays spooled
+	stopSender()   // texts being sent finish; queued ones wait in Redis
+	<-senderDone
+	stopWriter() // Run makes a last bounded flush; the rest stays spooled
 	<-writerDone
 	log.Info("stopped", "rows_left_in_spool", w.Queued())
 	return nil

@@ -525,14 +525,7 @@ func policy(c queue.Campaign) ivr.Policy {
 }
 
 func (r *Runner) link(c queue.Campaign, acct queue.Account) string {
-	if c.PayURL == "" || len(r.opt.Signer.Key) == 0 {
-		return ""
-	}
-	tok, err := r.opt.Signer.Token(acct.ID, c.ID)
-	if err != nil {
-		return ""
-	}
-	return paylink.URL(c.PayURL, tok, paylink.Claims{Account: acct.ID, Campaign: c.ID})
+	return r.opt.Signer.Link(c.PayURL, acct.ID, c.ID)
 }
 
 // record writes the promise, if any, and feeds outcomes to the gate.

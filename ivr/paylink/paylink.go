@@ -98,3 +98,16 @@ func (s Signer) Verify(token string) (Claims, error) {
 func URL(template, token string, c Claims) string {
 	return strings.NewReplacer("{token}", token, "{account}", c.Account, "{campaign}", c.Campaign).Replace(template)
 }
+
+// Link is the payment link of account in campaign for the campaign's link
+// template; "" when there is no template or no key.
+func (s Signer) Link(template, account, campaign string) string {
+	if template == "" || len(s.Key) == 0 {
+		return ""
+	}
+	tok, err := s.Token(account, campaign)
+	if err != nil {
+		return ""
+	}
+	return URL(template, tok, Claims{Account: account, Campaign: campaign})
+}

@@ -11,6 +11,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"net/url"
 	"os"
 	"reflect"
 	"regexp"
@@ -39,6 +40,33 @@ type Config struct {
 	Compliance Compliance           `yaml:"compliance"`
 	IVR        IVR                  `yaml:"ivr"`
 	PayLinks   PayLinks             `yaml:"paylinks"`
+	Twilio     Twilio               `yaml:"twilio"`
+	SMS        SMS                  `yaml:"sms"`
+}
+
+// Twilio is the SMS and WhatsApp provider; texting is off without an
+// account_sid.
+type Twilio struct {
+	AccountSID          string `yaml:"account_sid"`
+	AuthToken           string `yaml:"auth_token"`
+	From                string `yaml:"from"`                  // E.164 SMS sender
+	MessagingServiceSID string `yaml:"messaging_service_sid"` // MG...; preferred over from
+	WhatsAppFrom        string `yaml:"whatsapp_from"`         // E.164 WhatsApp sender
+	// PublicURL is the base URL Twilio calls back (status callbacks,
+	// inbound), e.g. https://dialer.example.com; webhook signatures are
+	// computed over it.
+	PublicURL string `yaml:"public_url"`
+	// APIURL sends API requests elsewhere (a local Twilio-compatible
+	// server); default Twilio's own.
+	APIURL string `yaml:"api_url"`
+}
+
+// SMS tunes how messages are sent.
+type SMS struct {
+	TemplatesDir string        `yaml:"templates_dir"` // <lang>.yaml files whose templates replace shipped ones by name
+	Rate         float64       `yaml:"rate"`          // messages per second per sender, across nodes; default 1
+	Tries        int           `yaml:"tries"`         // requests per message on 429/5xx; default 4
+	Backoff      time.Duration `yaml:"backoff"`       // first retry's wait, doubled each time; default 1s
 }
 
 // IVR says where scripts and recordings come from, besides the shipped ones.
@@ -282,6 +310,12 @@ func setFromString(f reflect.Value, s string) error {
 			return fmt.Errorf("%q is not a whole number", s)
 		}
 		f.SetInt(n)
+	case reflect.Float64:
+		v, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			return fmt.Errorf("%q is not a number", s)
+		}
+		f.SetFloat(v)
 	case reflect.Bool:
 		b, err := strconv.ParseBool(s)
 		if err != nil {
@@ -390,7 +424,56 @@ func (c *Config) Validate() error {
 	if c.PayLinks.TTL < 0 {
 		return errors.New("paylinks.ttl: negative")
 	}
+	if err := c.validateTwilio(); err != nil {
+		return err
+	}
 	return c.validateSIP()
+}
+
+func (c *Config) validateTwilio() error {
+	s := c.SMS
+	switch {
+	case s.Rate < 0 || s.Rate > 1000:
+		return fmt.Errorf("sms.rate %g: want 0-1000 messages a second (0 for the default, 1)", s.Rate)
+	case s.Tries < 0 || s.Tries > 20:
+		return fmt.Errorf("sms.tries %d: want 0-20", s.Tries)
+	case s.Backoff < 0 || s.Backoff > time.Minute:
+		return fmt.Errorf("sms.backoff %s: want 0-1m", s.Backoff)
+	}
+	t := c.Twilio
+	if t.AccountSID == "" {
+		return nil
+	}
+	if !regexp.MustCompile(`^AC[0-9a-fA-F]{32}$`).MatchString(t.AccountSID) {
+		return fmt.Errorf("twilio.account_sid %q: want AC followed by 32 hex digits", t.AccountSID)
+	}
+	if t.AuthToken == "" {
+		return errors.New("twilio.auth_token: empty (set it here or in MARCADOR_TWILIO_AUTH_TOKEN)")
+	}
+	if t.From == "" && t.MessagingServiceSID == "" && t.WhatsAppFrom == "" {
+		return errors.New("twilio: set from, messaging_service_sid or whatsapp_from")
+	}
+	for key, n := range map[string]string{"from": t.From, "whatsapp_from": t.WhatsAppFrom} {
+		if n != "" && !regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`).MatchString(n) {
+			return fmt.Errorf("twilio.%s %q: want an E.164 number such as +15005550006", key, n)
+		}
+	}
+	if m := t.MessagingServiceSID; m != "" && !regexp.MustCompile(`^MG[0-9a-fA-F]{32}$`).MatchString(m) {
+		return fmt.Errorf("twilio.messaging_service_sid %q: want MG followed by 32 hex digits", m)
+	}
+	for key, u := range map[string]string{"public_url": t.PublicURL, "api_url": t.APIURL} {
+		if u == "" {
+			continue
+		}
+		p, err := url.Parse(u)
+		if err != nil || p.Host == "" || (p.Scheme != "http" && p.Scheme != "https") {
+			return fmt.Errorf("twilio.%s %q: want http(s)://host[:port][/path]", key, u)
+		}
+	}
+	if t.PublicURL == "" {
+		return errors.New("twilio.public_url: empty; Twilio needs it to call back with delivery status and replies")
+	}
+	return nil
 }
 
 func (c *Config) validateSIP() error {

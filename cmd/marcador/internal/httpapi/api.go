@@ -31,6 +31,12 @@ type Options struct {
 	Runner Runner
 	// Payments serves POST /api/v1/payments; without it the route is 404.
 	Payments Payments
+	// Messages serves POST /api/v1/messages and GET
+	// /api/v1/conversations/{phone}; without it they are 404.
+	Messages Messages
+	// TwilioStatus and TwilioInbound serve /webhooks/twilio/status and
+	// /webhooks/twilio/inbound (they check Twilio's signature, not tokens).
+	TwilioStatus, TwilioInbound http.Handler
 	// Tokens are the accepted bearer tokens; with none, every API call is 401.
 	Tokens []string
 	// Gatherer serves /metrics. Optional.
@@ -78,6 +84,16 @@ func New(opt Options) *API {
 		api("POST /api/v1/dnc", a.importDNC)
 		api("GET /api/v1/dnc/{phone}", a.getDNC)
 		api("DELETE /api/v1/dnc/{phone}", a.removeDNC)
+	}
+	if opt.Messages != nil {
+		api("POST /api/v1/messages", a.postMessage)
+		api("GET /api/v1/conversations/{phone}", a.getConversation)
+	}
+	if opt.TwilioStatus != nil {
+		a.mux.Handle("POST /webhooks/twilio/status", opt.TwilioStatus)
+	}
+	if opt.TwilioInbound != nil {
+		a.mux.Handle("POST /webhooks/twilio/inbound", opt.TwilioInbound)
 	}
 	// Anything else under /api/v1/ is still behind auth, then 404.
 	api("/api/v1/", func(w http.ResponseWriter, r *http.Request) {
