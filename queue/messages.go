@@ -203,7 +203,9 @@ func (s *Store) OutboxDone(ctx context.Context, item []byte) error {
 }
 
 // OutboxLen is how many items wait.
-func (s *Store) OutboxLen(ctx context.Context) (int64, error) { return s.rdb.ZCard(ctx, outboxKey).Result() }
+func (s *Store) OutboxLen(ctx context.Context) (int64, error) {
+	return s.rdb.ZCard(ctx, outboxKey).Result()
+}
 
 func conversationKey(phone string) string { return "marcador:conversation:{" + phone + "}" }
 

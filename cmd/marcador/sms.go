@@ -35,7 +35,7 @@ func newSender(cfg config.Config, store *queue.Store, gate *compliance.Gate, w s
 	}
 	signer := paylink.Signer{Key: []byte(cfg.PayLinks.Secret), TTL: cfg.PayLinks.TTL}
 	s := sms.NewSender(sms.SenderOptions{Provider: p, Store: store, Gate: gate, Writer: w, Templates: tpls,
-		Link: func(c queue.Campaign, a queue.Account) string { return signer.Link(c.PayURL, a.ID, c.ID) },
+		Link:      func(c queue.Campaign, a queue.Account) string { return signer.Link(c.PayURL, a.ID, c.ID) },
 		PublicURL: t.PublicURL, Rate: cfg.SMS.Rate, Tries: cfg.SMS.Tries, Backoff: cfg.SMS.Backoff, Node: cfg.NodeID,
 		Now: now, Logger: log})
 	return s, twilio.NewValidator(t.AuthToken, t.PublicURL), nil
