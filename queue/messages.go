@@ -202,9 +202,9 @@ func (s *Store) OutboxDone(ctx context.Context, item []byte) error {
 	return s.rdb.ZRem(ctx, outboxKey, item).Err()
 }
 
-// OutboxLen is how many items wait.
-func (s *Store) OutboxLen(ctx context.Context) (int64, error) {
-	return s.rdb.ZCard(ctx, outboxKey).Result()
+// OutboxDue counts the items due at now and not taken.
+func (s *Store) OutboxDue(ctx context.Context, now time.Time) (int64, error) {
+	return s.rdb.ZCount(ctx, outboxKey, "-inf", strconv.FormatInt(ms(now), 10)).Result()
 }
 
 func conversationKey(phone string) string { return "marcador:conversation:{" + phone + "}" }

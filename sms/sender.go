@@ -266,6 +266,11 @@ func (s *Sender) Send(ctx context.Context, req Request) (res Result, err error) 
 	a.MessageSID, a.MessageStatus, a.Disposition = receipt.SID, receipt.Status, Disposition(receipt.Status)
 	rec.State, rec.SID, rec.Rank = Sent, receipt.SID, StatusRank(receipt.Status)
 	res.Outcome, res.SID, res.Status = Sent, receipt.SID, receipt.Status
+	entry, _ := json.Marshal(ConversationEntry{At: a.StartedAt, Direction: "outbound", Channel: req.Channel, Body: r.Body,
+		Action: req.Template, SID: receipt.SID, Campaign: c.ID, Account: acct.ID})
+	if err := st.AddConversation(ctx, number, entry); err != nil {
+		s.log.Warn("sms: sent text not added to the conversation", "sid", receipt.SID, "err", err)
+	}
 	s.log.Info("sms: sent", "key", req.Key, "campaign", c.ID, "account", acct.ID, "to", number, "channel", req.Channel,
 		"template", req.Template, "sid", receipt.SID, "encoding", r.Encoding, "segments", r.Segments)
 	return res, s.write(ctx, &a, &rec)

@@ -203,6 +203,11 @@ func TestSendDeliverAndRetryNeverTwice(t *testing.T) {
 		t.Fatalf("twilio saw %+v", msgs)
 	}
 
+	if conv, err := h.sender.Conversation(context.Background(), n); err != nil || len(conv) != 1 || conv[0].Direction != "outbound" ||
+		conv[0].SID != res.SID {
+		t.Fatalf("conversation: %+v %v", conv, err)
+	}
+
 	// The same request again (a retry after a timeout, a redelivered
 	// outbox item): nothing is sent.
 	creates := h.twilio.Creates()

@@ -123,7 +123,7 @@ func (s *Sender) applyStatus(ctx context.Context, sid, status string, code int) 
 // ConversationEntry is one line of a phone's conversation, for agents.
 type ConversationEntry struct {
 	At        time.Time         `json:"at"`
-	Direction string            `json:"direction"` // inbound, reply
+	Direction string            `json:"direction"` // outbound (a campaign text), inbound, reply
 	Channel   analytics.Channel `json:"channel"`
 	Body      string            `json:"body"`
 	Action    string            `json:"action,omitempty"`

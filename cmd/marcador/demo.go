@@ -37,7 +37,9 @@ var demoCampaigns = []queue.Campaign{
 		TimeZone: "America/Mexico_City", Profile: queue.ProfileAuto, Trunk: "sim", CallerID: "+525550000200",
 		Script: "reminder-overdue", MaxConcurrent: 30, CallbackNumber: "+525550000200", PayURL: "https://pagos.example.com/p/{token}",
 		Promise: queue.PromisePolicy{MaxDays: 15, MinPercent: 10, GraceDays: 2}, RingTimeout: queue.Duration(15 * time.Second),
-		Retry: queue.RetryPolicy{MaxAttempts: 6, Delays: map[string]queue.Duration{"no_answer": queue.Duration(2 * time.Hour), "busy": queue.Duration(15 * time.Minute), "machine": queue.Duration(6 * time.Hour)}}},
+		Company: "Financiera Sol",
+		SMS:     queue.SMSPolicy{Fallback: []queue.FallbackRule{{After: []string{"no_answer", "busy"}, Template: "missed-call"}}},
+		Retry:   queue.RetryPolicy{MaxAttempts: 6, Delays: map[string]queue.Duration{"no_answer": queue.Duration(2 * time.Hour), "busy": queue.Duration(15 * time.Minute), "machine": queue.Duration(6 * time.Hour)}}},
 }
 
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -229,7 +231,10 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := printDispositions(ctx, stdout, conn, cfg.ClickHouse.Database, callsStart.Add(-time.Second), ivrc.ID); err != nil {
 		return err
 	}
-	return printPromises(ctx, stdout, conn, cfg.ClickHouse.Database, ivrc.ID, callsStart.Add(-time.Second))
+	if err := printPromises(ctx, stdout, conn, cfg.ClickHouse.Database, ivrc.ID, callsStart.Add(-time.Second)); err != nil {
+		return err
+	}
+	return printTextSummary(ctx, stdout, conn, cfg.ClickHouse.Database, ivrc.ID, callsStart.Add(-time.Second))
 }
 
 // demoListOptOuts starts the campaign's debtors' compliance history and

@@ -93,7 +93,13 @@ func demoCampaignRun(ctx context.Context, w io.Writer, cfg config.Config, store 
 	go func() { defer close(writerDone); wr.Run(wctx) }()
 	defer func() { stopWriter(); <-writerDone }()
 
+	texting, err := startDemoTexting(cfg, store, gate, wr, log)
+	if err != nil {
+		return err
+	}
+	defer texting.Close()
 	runner = campaign.New(campaign.Options{Store: store, Gate: gate, Endpoint: ep, Trunks: map[string]*dialer.Trunk{c.Trunk: trunk},
+		SendSMS: queueSMS(texting.sender, time.Now),
 		// Attempts carry real times; only the compliance gate runs on the
 		// demo's business-hours clock.
 		Writer: wr, Scripts: scripts, Library: prompts.NewLibrary(cfg.IVR.PromptsDir), Node: cfg.NodeID, Logger: log,
@@ -135,6 +141,9 @@ func demoCampaignRun(ctx context.Context, w io.Writer, cfg config.Config, store 
 		return fmt.Errorf("attempts not in ClickHouse: %w", err)
 	}
 	p("   done in %s; the simulator saw %d calls (%d answered)\n", time.Since(start).Round(time.Second), sim.Stats().Offered, sim.Stats().Answered)
+	if err := demoTexts(ctx, w, texting, store, conn, cfg.ClickHouse.Database, c.ID, start); err != nil {
+		return err
+	}
 	if err := demoCallback(ctx, w, cfg, conn, ep, log, c, start); err != nil {
 		return err
 	}
@@ -231,7 +240,7 @@ func demoPayments(ctx context.Context, w io.Writer, conn driver.Conn, db string,
 // printAttempts lists this run's attempts from ClickHouse.
 func printAttempts(ctx context.Context, w io.Writer, conn driver.Conn, db, campaign string, since time.Time) error {
 	rows, err := conn.Query(ctx, "SELECT account_id, phone, disposition, sip_code, ring_ms, talk_ms, dtmf, ivr_path, promise_amount, currency, reason FROM "+db+
-		".contact_attempts FINAL WHERE campaign_id = ? AND started_at BETWEEN ? AND now() + 1 ORDER BY started_at", campaign, since)
+		".contact_attempts FINAL WHERE campaign_id = ? AND channel = 'voice' AND started_at BETWEEN ? AND now() + 1 ORDER BY started_at", campaign, since)
 	if err != nil {
 		return fmt.Errorf("attempts: %w", err)
 	}
@@ -290,27 +299,27 @@ func printPromises(ctx context.Context, w io.Writer, conn driver.Conn, db, campa
 
 // printDispositions reads back the attempts campaign made since `since`.
 func printDispositions(ctx context.Context, w io.Writer, conn driver.Conn, db string, since time.Time, campaign string) error {
-	rows, err := conn.Query(ctx, "SELECT disposition, count(), avg(ring_ms), sum(talk_ms), countIf(dtmf != '') FROM "+db+
-		".contact_attempts FINAL WHERE campaign_id = ? AND started_at BETWEEN ? AND now() + 1 GROUP BY disposition ORDER BY count() DESC, disposition",
+	rows, err := conn.Query(ctx, "SELECT toString(channel) AS ch, disposition, count(), avg(ring_ms), sum(talk_ms), countIf(dtmf != '') FROM "+db+
+		".contact_attempts FINAL WHERE campaign_id = ? AND started_at BETWEEN ? AND now() + 1 GROUP BY ch, disposition ORDER BY ch DESC, count() DESC, disposition",
 		campaign, since)
 	if err != nil {
 		return fmt.Errorf("attempts by disposition: %w", err)
 	}
 	defer rows.Close()
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "   disposition\tattempts\tavg ring\ttalk total\tpressed a key\n")
+	fmt.Fprintf(tw, "   channel\tdisposition\tattempts\tavg ring\ttalk total\tpressed a key\n")
 	var total uint64
 	for rows.Next() {
-		var d string
+		var ch, d string
 		var n, talk, keys uint64
 		var ring float64
-		if err := rows.Scan(&d, &n, &ring, &talk, &keys); err != nil {
+		if err := rows.Scan(&ch, &d, &n, &ring, &talk, &keys); err != nil {
 			return err
 		}
 		total += n
-		fmt.Fprintf(tw, "   %s\t%d\t%.1fs\t%.0fs\t%d\n", d, n, ring/1000, float64(talk)/1000, keys)
+		fmt.Fprintf(tw, "   %s\t%s\t%d\t%.1fs\t%.0fs\t%d\n", ch, d, n, ring/1000, float64(talk)/1000, keys)
 	}
-	fmt.Fprintf(tw, "   total\t%d\t\t\t\n", total)
+	fmt.Fprintf(tw, "   total\t\t%d\t\t\t\n", total)
 	tw.Flush()
 	return rows.Err()
 }

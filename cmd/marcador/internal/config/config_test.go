@@ -73,6 +73,17 @@ func TestErrorsNameTheKey(t *testing.T) {
 		{"compliance: {profiles: [{name: X, windows: {mon: ['8-9']}}]}", "", "compliance.profiles[0]: profile X.windows.mon"},
 		{"compliance: {profiles: [{name: X}, {name: X}]}", "", `compliance.profiles[1].name "X": used twice`},
 		{"compliance: {profiles: [{name: X, caps: [{max: 1}]}]}", "", "compliance.profiles[0]: profile X.caps[0]: max needs per"},
+		{"twilio: {account_sid: AC1}", "", "twilio.account_sid"},
+		{"twilio: {account_sid: AC0123456789abcdef0123456789abcdef}", "", "twilio.auth_token"},
+		{"twilio: {account_sid: AC0123456789abcdef0123456789abcdef, auth_token: t}", "", "twilio: set from"},
+		{"twilio: {account_sid: AC0123456789abcdef0123456789abcdef, auth_token: t, from: '5550006'}", "", "twilio.from"},
+		{"twilio: {account_sid: AC0123456789abcdef0123456789abcdef, auth_token: t, messaging_service_sid: MG1}", "", "twilio.messaging_service_sid"},
+		{"twilio: {account_sid: AC0123456789abcdef0123456789abcdef, auth_token: t, from: '+15005550006'}", "", "twilio.public_url: empty"},
+		{"twilio: {account_sid: AC0123456789abcdef0123456789abcdef, auth_token: t, from: '+15005550006', public_url: 'dialer.example.com'}", "", "twilio.public_url"},
+		{"twilio: {account_sid: AC0123456789abcdef0123456789abcdef, auth_token: t, from: '+15005550006', public_url: 'https://d.example', api_url: 'ftp://x'}", "", "twilio.api_url"},
+		{"sms: {rate: -1}", "", "sms.rate"},
+		{"", "MARCADOR_SMS_RATE=fast", "sms.rate (from MARCADOR_SMS_RATE)"},
+		{"sms: {tries: 50}", "", "sms.tries"},
 	}
 	for _, tc := range cases {
 		var env []string
@@ -83,6 +94,23 @@ func TestErrorsNameTheKey(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%q %q: err = %v, want mention of %q", tc.yaml, tc.env, err, tc.want)
 		}
+	}
+}
+
+func TestTwilioFromFileAndEnv(t *testing.T) {
+	c, err := Load(write(t, `
+twilio:
+  account_sid: AC0123456789abcdef0123456789abcdef
+  from: "+15005550006"
+  whatsapp_from: "+14155238886"
+  public_url: https://dialer.example.com
+sms: {rate: 2.5}
+`), []string{"MARCADOR_TWILIO_AUTH_TOKEN=secret-token", "MARCADOR_SMS_TRIES=6"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Twilio.AuthToken != "secret-token" || c.SMS.Rate != 2.5 || c.SMS.Tries != 6 || c.Twilio.WhatsAppFrom != "+14155238886" {
+		t.Fatalf("%+v %+v", c.Twilio, c.SMS)
 	}
 }
 

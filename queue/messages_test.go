@@ -1,0 +1,90 @@
+package queue
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/marcador/marcador/queue/redistest"
+)
+
+func TestRateWaitSpacesMessages(t *testing.T) {
+	st := New(Options{Client: redistest.Client(t)})
+	ctx := context.Background()
+	sender := fmt.Sprintf("+1500555%04d", time.Now().UnixNano()%10000)
+	var waits []time.Duration
+	for range 5 {
+		w, err := st.RateWait(ctx, sender, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		waits = append(waits, w)
+	}
+	// Slots 100 ms apart, reserved back to back (the calls take well under 100 ms).
+	for i, w := range waits {
+		want := time.Duration(i) * 100 * time.Millisecond
+		if w < want-90*time.Millisecond || w > want+5*time.Millisecond {
+			t.Fatalf("waits %v: slot %d is %v, want about %v", waits, i, w, want)
+		}
+	}
+}
+
+func TestOutboxLeaseAndSendRecord(t *testing.T) {
+	rdb := redistest.Client(t)
+	st := New(Options{Client: rdb})
+	ctx := context.Background()
+	now := time.Now()
+	item := []byte(fmt.Sprintf(`{"key":"outbox-test-%d"}`, now.UnixNano()))
+	defer st.OutboxDone(ctx, item)
+	if err := st.OutboxAdd(ctx, item, now.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	has := func(items [][]byte) bool {
+		for _, it := range items {
+			if string(it) == string(item) {
+				return true
+			}
+		}
+		return false
+	}
+	if got, _ := st.OutboxClaim(ctx, now, 100, time.Minute); has(got) {
+		t.Fatal("claimed before it was due")
+	}
+	later := now.Add(2 * time.Hour)
+	if got, _ := st.OutboxClaim(ctx, later, 1000, time.Minute); !has(got) {
+		t.Fatal("not claimed when due")
+	}
+	if got, _ := st.OutboxClaim(ctx, later.Add(30*time.Second), 1000, time.Minute); has(got) {
+		t.Fatal("claimed twice within the lease")
+	}
+	if got, _ := st.OutboxClaim(ctx, later.Add(2*time.Minute), 1000, time.Minute); !has(got) {
+		t.Fatal("not claimed again after the lease ran out")
+	}
+
+	key := string(item)
+	defer st.ReleaseSend(ctx, key)
+	if _, claimed, _ := st.ClaimSend(ctx, key, time.Minute); !claimed {
+		t.Fatal("first claim refused")
+	}
+	if rec, claimed, _ := st.ClaimSend(ctx, key, time.Minute); claimed || rec.State != "claimed" {
+		t.Fatalf("second claim: %v %+v", claimed, rec)
+	}
+	sid := fmt.Sprintf("SMtest%d", now.UnixNano())
+	if err := st.SaveSend(ctx, key, SendRecord{State: "sent", SID: sid, Attempt: []byte{1, 2}, Rank: 1, Ver: 1}, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		rank    int
+		changed bool
+		ver     uint64
+	}{{4, true, 2}, {3, false, 0}, {4, false, 0}, {5, true, 3}} {
+		rec, known, changed, err := st.AdvanceStatus(ctx, sid, c.rank)
+		if err != nil || !known || changed != c.changed || (changed && rec.Ver != c.ver) {
+			t.Fatalf("rank %d: known %v changed %v ver %d %v", c.rank, known, changed, rec.Ver, err)
+		}
+	}
+	if _, known, _, _ := st.AdvanceStatus(ctx, "SMnope", 4); known {
+		t.Fatal("unknown sid known")
+	}
+}
