@@ -30,6 +30,9 @@ func TestShippedTemplates(t *testing.T) {
 	}
 	acct := queue.Account{ID: "MX-000481", Name: "Ana Pérez", Balance: decimal.RequireFromString("1250.50"), Currency: "MXN"}
 	d := NewData(acct, "Financiera Sol", "https://pay.example/p/abc", "+525512340000")
+	bare := NewData(acct, "", "", "")
+	d.PromiseAmount, d.PromiseDate = "$500.00 MXN", "15/12/2026"
+	bare.PromiseAmount, bare.PromiseDate = d.PromiseAmount, d.PromiseDate
 	for _, lang := range []string{"es", "en"} {
 		for _, name := range []string{"missed-call", "payment-link", "promise-reminder", "optout-confirm", "paylink-reply", "paylink-unknown"} {
 			tp, err := ts.Get(lang, name)
@@ -40,8 +43,15 @@ func TestShippedTemplates(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if strings.Contains(r.Body, "  ") || strings.Contains(r.Body, "<no value>") {
-				t.Errorf("%s/%s: %q", lang, name, r.Body)
+			b, err := tp.Render(bare, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, body := range []string{r.Body, b.Body} {
+				if strings.Contains(body, "  ") || strings.Contains(body, "<no value>") || strings.Contains(body, "..") ||
+					strings.Contains(body, " .") || strings.HasPrefix(body, ":") {
+					t.Errorf("%s/%s: %q", lang, name, body)
+				}
 			}
 		}
 	}

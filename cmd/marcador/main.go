@@ -31,6 +31,7 @@ func commands() map[string]command {
 		"version":    {"print the version", runVersion},
 		"compliance": {"'compliance explain': may a debtor be contacted now, by which rule, and when next", runCompliance},
 		"call":       {"place one test call through a trunk: play prompts, collect digits, record the attempt", runCall},
+		"twiliosim":  {"run a local Twilio-compatible Messages API (for serve with twilio.api_url pointing at it)", runTwilioSim},
 		"simcarrier": {"run the carrier simulator (a SIP network of simulated debtors) on loopback", runSimCarrier},
 	}
 }

@@ -54,6 +54,8 @@ type Outcome struct {
 // Options configure a Server.
 type Options struct {
 	AccountSID, AuthToken string
+	// Listen is the address to serve on; default 127.0.0.1 on a free port.
+	Listen string
 	// Numbers are the account's sender numbers (E.164, whatsapp:+... for
 	// WhatsApp senders); empty accepts any From.
 	Numbers []string
@@ -95,7 +97,7 @@ type Server struct {
 	closed    bool
 }
 
-// Start listens on 127.0.0.1 on a free port.
+// Start listens on opt.Listen.
 func Start(opt Options) (*Server, error) {
 	if opt.AccountSID == "" || opt.AuthToken == "" {
 		return nil, fmt.Errorf("twiliotest: AccountSID and AuthToken are required")
@@ -106,9 +108,12 @@ func Start(opt Options) (*Server, error) {
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.DiscardHandler)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if opt.Listen == "" {
+		opt.Listen = "127.0.0.1:0"
+	}
+	ln, err := net.Listen("tcp", opt.Listen)
 	if err != nil {
-		return nil, fmt.Errorf("twiliotest: listen: %w", err)
+		return nil, fmt.Errorf("twiliotest: listen %s: %w", opt.Listen, err)
 	}
 	s := &Server{opt: opt, log: opt.Logger, ln: ln, outcomes: map[string]*Outcome{},
 		hc: &http.Client{Timeout: 10 * time.Second}}
