@@ -50,6 +50,7 @@ func TestParseKeyword(t *testing.T) {
 		"baja": KeywordOptOut, "Baja.": KeywordOptOut, "¡ALTO!": KeywordOptOut, "cancelár": KeywordOptOut,
 		"CANCELAR": KeywordOptOut, "Alto": KeywordOptOut,
 		"pago": KeywordPayLink, "PAGO": KeywordPayLink, "link": KeywordPayLink, "Link?": KeywordPayLink,
+		"start": KeywordOptIn, "Reactivar": KeywordOptIn, "ALTA": KeywordNone,
 		"": KeywordNone, "hola, ya pagué": KeywordNone, "stopped by": KeywordNone, "no quiero pagar": KeywordNone,
 	} {
 		if got, _ := ParseKeyword(body); got != want {

@@ -14,6 +14,7 @@ const (
 	KeywordNone    Keyword = ""        // a conversation message for agents
 	KeywordOptOut  Keyword = "optout"  // stop messaging this number on this channel
 	KeywordPayLink Keyword = "paylink" // send the payment link
+	KeywordOptIn   Keyword = "optin"   // undo the number's own opt-out by text
 )
 
 var keywords = map[string]struct {
@@ -26,6 +27,8 @@ var keywords = map[string]struct {
 	"PARAR": {KeywordOptOut, "es"},
 	"PAGO":  {KeywordPayLink, "es"}, "PAGAR": {KeywordPayLink, "es"}, "LINK": {KeywordPayLink, "en"},
 	"PAY": {KeywordPayLink, "en"}, "ENLACE": {KeywordPayLink, "es"},
+	// Not ALTA: one letter from ALTO, a typo must not re-subscribe anyone.
+	"START": {KeywordOptIn, "en"}, "UNSTOP": {KeywordOptIn, "en"}, "REACTIVAR": {KeywordOptIn, "es"},
 }
 
 // ParseKeyword reads an inbound text's keyword: its first word, in any case,

@@ -166,10 +166,14 @@ func (s *Sender) Send(ctx context.Context, req Request) (res Result, err error) 
 	}
 	rec := queue.SendRecord{State: Failed}
 	asked := false // whether the provider was asked: then the key is used up for good
+	marked := ""   // the debtor whose template mark this request set
 	defer func() {
 		bg := context.WithoutCancel(ctx)
 		if err != nil && !asked {
 			// Our own failure before anything left: a retry may send.
+			if marked != "" {
+				_ = st.ForgetTemplate(bg, marked, req.Template)
+			}
 			if rerr := st.ReleaseSend(bg, req.Key); rerr != nil {
 				s.log.Error("sms: idempotency key not released", "key", req.Key, "err", rerr)
 			}
@@ -219,6 +223,7 @@ func (s *Sender) Send(ctx context.Context, req Request) (res Result, err error) 
 		s.log.Info("sms: skipped", "key", req.Key, "account", acct.ID, "reason", res.Reason)
 		return res, nil
 	}
+	marked = debtor
 
 	profile, err := s.opt.Gate.Profile(c.Profile, subj)
 	if err != nil {

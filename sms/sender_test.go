@@ -426,10 +426,22 @@ func TestInboundKeywords(t *testing.T) {
 			t.Errorf("%q: conversation %+v %v", c.body, conv, err)
 		}
 	}
+	// The first debtor asks to get texts again: the listing made by text goes.
+	n0 := fmt.Sprintf("+5255%07d%d", base, 0)
+	replies, _, _ := h.twilio.Inbound(hook, n0, from, "Reactivar")
+	if _, listed, _ := h.gate.LookupDNC(ctx, n0, compliance.SMS, h.camp); listed || len(replies) != 1 || !strings.Contains(replies[0], "volverás a recibir") {
+		t.Fatalf("opt back in: listed %v, replies %q", listed, replies)
+	}
+	// A listing made another way (the creditor's) is not undone by a text.
+	h.gate.AddDNC(ctx, compliance.DNCEntry{Phone: n0, Channel: "sms", Source: "api", Reason: "creditor"})
+	replies, _, _ = h.twilio.Inbound(hook, n0, from, "START")
+	if _, listed, _ := h.gate.LookupDNC(ctx, n0, compliance.SMS, h.camp); !listed || len(replies) != 0 {
+		t.Fatalf("start against a creditor listing: listed %v, replies %q", listed, replies)
+	}
 	// An English debtor unknown to us gets the English reply.
 	stranger := fmt.Sprintf("+1415%07d", base)
 	h.gate.RemoveDNC(ctx, compliance.DNCEntry{Phone: stranger, Channel: "all"})
-	replies, _, _ := h.twilio.Inbound(hook, stranger, from, "stop")
+	replies, _, _ = h.twilio.Inbound(hook, stranger, from, "stop")
 	if len(replies) != 1 || !strings.Contains(replies[0], "You will not receive") {
 		t.Fatalf("unknown sender: %q", replies)
 	}
@@ -439,7 +451,7 @@ func TestInboundKeywords(t *testing.T) {
 	var inbound, repl, conversations uint64
 	h.conn.QueryRow(ctx, "SELECT countIf(direction = 'inbound'), countIf(direction = 'reply'), countIf(action = 'conversation') FROM "+
 		h.db+".messages FINAL").Scan(&inbound, &repl, &conversations)
-	if inbound != 9 || repl != 8 || conversations != 1 {
+	if inbound != 11 || repl != 9 || conversations != 1 {
 		t.Fatalf("messages rows: inbound %d replies %d conversations %d", inbound, repl, conversations)
 	}
 	// Unsigned inbound requests are refused.

@@ -34,7 +34,7 @@ func TestShippedTemplates(t *testing.T) {
 	d.PromiseAmount, d.PromiseDate = "$500.00 MXN", "15/12/2026"
 	bare.PromiseAmount, bare.PromiseDate = d.PromiseAmount, d.PromiseDate
 	for _, lang := range []string{"es", "en"} {
-		for _, name := range []string{"missed-call", "payment-link", "promise-reminder", "optout-confirm", "paylink-reply", "paylink-unknown"} {
+		for _, name := range []string{"missed-call", "payment-link", "promise-reminder", "optout-confirm", "optin-confirm", "paylink-reply", "paylink-unknown"} {
 			tp, err := ts.Get(lang, name)
 			if err != nil {
 				t.Fatal(err)

@@ -134,9 +134,9 @@ type ConversationEntry struct {
 
 // InboundHandler takes debtors' texts (POST /webhooks/twilio/inbound).
 // STOP, BAJA, ALTO, CANCELAR, UNSUBSCRIBE (any case, accents ignored) opt
-// the number out of that channel and are confirmed; PAGO or LINK get the
-// payment link; anything else is kept as a conversation message for
-// agents. Replies go back as TwiML.
+// the number out of that channel and are confirmed; START or REACTIVAR undo
+// an opt-out made by text; PAGO or LINK get the payment link; anything else
+// is kept as a conversation message for agents. Replies go back as TwiML.
 func (s *Sender) InboundHandler(v Verifier) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		form, ok := s.signedForm(w, r, v, "inbound")
@@ -209,6 +209,19 @@ func (s *Sender) inbound(ctx context.Context, from, body, sid string) (string, e
 			return "", err
 		}
 		s.log.Info("sms: opted out by reply", "phone", number, "channel", ch, "body", body)
+	case KeywordOptIn:
+		// Only an opt-out the number made by text is undone this way; one
+		// made on a call, by the creditor or by law stays.
+		action = "optin"
+		if e, listed, err := s.opt.Gate.LookupDNC(ctx, number, compliance.Channel(ch), ""); err != nil {
+			return "", err
+		} else if listed && e.Source == "sms" {
+			if err := s.opt.Gate.RemoveDNC(ctx, compliance.DNCEntry{Phone: number, Channel: string(ch)}); err != nil {
+				return "", err
+			}
+			replyTpl = "optin-confirm"
+			s.log.Info("sms: opted back in by reply", "phone", number, "channel", ch)
+		}
 	case KeywordPayLink:
 		action, replyTpl = "paylink", "paylink-unknown"
 		if known && s.opt.Link(c, acct) != "" {
