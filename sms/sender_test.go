@@ -53,7 +53,7 @@ type harness struct {
 	camp   string
 }
 
-func newHarness(t *testing.T, profile string) *harness {
+func newHarness(t testing.TB, profile string) *harness {
 	t.Helper()
 	ctx := context.Background()
 	rdb := redistest.Client(t)
