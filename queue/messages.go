@@ -142,6 +142,18 @@ func (s *Store) ForgetTemplate(ctx context.Context, debtor, template string) err
 	return s.rdb.Del(ctx, templateKey(debtor, template)).Err()
 }
 
+// ForgetTemplates clears every template mark of debtor (a re-run demo, a
+// debtor's data erased).
+func (s *Store) ForgetTemplates(ctx context.Context, debtor string) error {
+	iter := s.rdb.Scan(ctx, 0, "marcador:sms:tpl:{"+debtor+"}:*", 100).Iterator()
+	for iter.Next(ctx) {
+		if err := s.rdb.Del(ctx, iter.Val()).Err(); err != nil {
+			return fmt.Errorf("forget templates of %s: %w", debtor, err)
+		}
+	}
+	return iter.Err()
+}
+
 // GCRA on the server's clock, shared by every node: the key holds the
 // theoretical arrival time of the next message; the reply is how long the
 // caller waits before its message may go.

@@ -132,6 +132,15 @@ var attemptNS = uuid.MustParse("6f0b6b8e-4c1e-4a57-9b0f-6d1c3a9e2f10")
 // AttemptID is the attempt id of the message sent for key.
 func AttemptID(key string) string { return uuid.NewSHA1(attemptNS, []byte(key)).String() }
 
+// Debtor names whom a template's once-per-period rule counts: the person
+// (national id) across campaigns when known, else the account.
+func Debtor(campaign string, a queue.Account) string {
+	if a.NationalID != "" {
+		return a.NationalID
+	}
+	return campaign + "/" + a.ID
+}
+
 // Send sends req's message now (waiting for the sender's rate) and records
 // the attempt. Errors are for failures of our own (Redis, a bad request);
 // a refusal by the gate or the provider is a Result.
@@ -207,10 +216,7 @@ func (s *Sender) Send(ctx context.Context, req Request) (res Result, err error) 
 		return res, s.write(ctx, &a, &rec)
 	}
 
-	debtor := acct.NationalID
-	if debtor == "" {
-		debtor = c.ID + "/" + acct.ID
-	}
+	debtor := Debtor(c.ID, acct)
 	once, since, err := st.TemplateOnce(ctx, debtor, req.Template, time.Duration(c.SMS.TemplatePeriod), s.opt.Now())
 	if err != nil {
 		return res, err

@@ -25,6 +25,7 @@ import (
 	"github.com/marcador/marcador/dialer"
 	"github.com/marcador/marcador/queue"
 	"github.com/marcador/marcador/queue/compliance"
+	"github.com/marcador/marcador/sms"
 )
 
 // The demo's campaigns: reminders before the due date, collection after it.
@@ -267,6 +268,9 @@ func demoListOptOuts(ctx context.Context, gate *compliance.Gate, store *queue.St
 	for i, l := range order {
 		a := l.Account
 		if err := gate.Forget(ctx, compliance.Subject{Phone: a.Phones[0].Number, Account: a.ID, NationalID: a.NationalID, Country: a.Country}); err != nil {
+			return err
+		}
+		if err := store.ForgetTemplates(ctx, sms.Debtor(c.ID, a)); err != nil {
 			return err
 		}
 		for _, ph := range a.Phones {
