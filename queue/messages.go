@@ -29,7 +29,12 @@ type SendRecord struct {
 func sendKey(key string) string { return "marcador:sms:send:{" + key + "}" }
 func sidKey(sid string) string  { return "marcador:sms:sid:" + sid }
 
-func parseSendRecord(m map[string]string) SendRecord {
+// parseSendRecord reads a record from a script's HGETALL reply.
+func parseSendRecord(kv []any) SendRecord {
+	m := map[string]string{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		m[fmt.Sprint(kv[i])] = fmt.Sprint(kv[i+1])
+	}
 	r := SendRecord{State: m["state"], SID: m["sid"], Attempt: []byte(m["attempt"]), Subject: []byte(m["subject"])}
 	r.Rank, _ = strconv.Atoi(m["rank"])
 	r.Ver, _ = strconv.ParseUint(m["ver"], 10, 64)
@@ -54,11 +59,7 @@ func (s *Store) ClaimSend(ctx context.Context, key string, ttl time.Duration) (S
 	if err != nil {
 		return SendRecord{}, false, fmt.Errorf("claim send %s: %w", key, err)
 	}
-	m := map[string]string{}
-	for i := 0; i+1 < len(v); i += 2 {
-		m[fmt.Sprint(v[i])] = fmt.Sprint(v[i+1])
-	}
-	return parseSendRecord(m), false, nil
+	return parseSendRecord(v), false, nil
 }
 
 // SaveSend stores the send's outcome and, with a SID, indexes it for the
@@ -112,11 +113,7 @@ func (s *Store) AdvanceStatus(ctx context.Context, sid string, rank int) (rec Se
 	if len(v) == 0 {
 		return rec, true, false, nil
 	}
-	m := map[string]string{}
-	for i := 0; i+1 < len(v); i += 2 {
-		m[fmt.Sprint(v[i])] = fmt.Sprint(v[i+1])
-	}
-	return parseSendRecord(m), true, true, nil
+	return parseSendRecord(v), true, true, nil
 }
 
 func templateKey(debtor, template string) string {

@@ -92,8 +92,7 @@ func (r *Runner) Inbound(in *dialer.Inbound) {
 	// The caller may be identified only by keying an id: texts go to the
 	// account found then.
 	env.SendSMS = func(ctx context.Context, tpl, ch string) error {
-		return r.sendSMS(ctx, SMSRequest{Key: a.AttemptID + "/ivr/" + tpl, Campaign: c.ID, Account: acct.ID, Phone: caller,
-			Template: tpl, Channel: ch, Link: r.link(c, acct)})
+		return r.scriptSMS(ctx, c, acct, caller, a.AttemptID, tpl, ch)
 	}
 	// "Stop calling me" from a debtor covers the number they call from and
 	// every phone of their account.

@@ -479,8 +479,7 @@ func (r *Runner) env(c queue.Campaign, acct queue.Account, number, attempt strin
 			return r.opt.Gate.AddDNC(ctx, compliance.DNCEntry{Phone: number, Channel: ch, Reason: "opted out in the IVR", Source: "ivr"})
 		},
 		SendSMS: func(ctx context.Context, tpl, ch string) error {
-			return r.sendSMS(ctx, SMSRequest{Key: attempt + "/ivr/" + tpl, Campaign: c.ID, Account: acct.ID, Phone: number,
-				Template: tpl, Channel: ch, Link: r.link(c, acct)})
+			return r.scriptSMS(ctx, c, acct, number, attempt, tpl, ch)
 		}}
 	if acct.Language == "es" || acct.Language == "en" {
 		env.Lang = acct.Language
@@ -496,6 +495,13 @@ func (r *Runner) sendSMS(ctx context.Context, m SMSRequest) error {
 		return nil
 	}
 	return r.opt.SendSMS(ctx, m)
+}
+
+// scriptSMS queues the text a script's sms node asks for on call attempt,
+// once per attempt and template.
+func (r *Runner) scriptSMS(ctx context.Context, c queue.Campaign, acct queue.Account, number, attempt, tpl, ch string) error {
+	return r.sendSMS(ctx, SMSRequest{Key: attempt + "/ivr/" + tpl, Campaign: c.ID, Account: acct.ID, Phone: number,
+		Template: tpl, Channel: ch, Link: r.link(c, acct)})
 }
 
 // fallback queues the campaign's messages that follow a voice attempt

@@ -31,6 +31,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/marcador/marcador/sms"
 )
 
 // Outcome scripts what happens to messages sent to one number.
@@ -464,21 +466,11 @@ func (s *Server) view(m *Message) map[string]any {
 	}
 }
 
-// segments is Twilio's count, simplified: 160/153 when every character is
-// ASCII, else 70/67.
+// segments is the billed count, by the same GSM-7/UCS-2 rules the sender
+// reports.
 func segments(body string) int {
-	n := len([]rune(body))
-	single, multi := 160, 153
-	for _, r := range body {
-		if r > 127 {
-			single, multi = 70, 67
-			break
-		}
-	}
-	if n <= single {
-		return 1
-	}
-	return (n + multi - 1) / multi
+	_, n := sms.Segments(body)
+	return n
 }
 
 func twilioError(w http.ResponseWriter, status, code int, msg string) {
