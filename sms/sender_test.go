@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -16,8 +15,8 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/marcador/marcador/analytics/chtest"
-	"github.com/marcador/marcador/analytics/spool"
 	"github.com/marcador/marcador/analytics/writer"
+	"github.com/marcador/marcador/analytics/writer/writertest"
 	"github.com/marcador/marcador/queue"
 	"github.com/marcador/marcador/queue/compliance"
 	"github.com/marcador/marcador/queue/redistest"
@@ -59,14 +58,7 @@ func newHarness(t testing.TB, profile string) *harness {
 	rdb := redistest.Client(t)
 	conn := chtest.Conn(t)
 	db := chtest.Database(t, conn)
-	w, err := writer.New(writer.Options{Conn: conn, Database: db, Spool: spool.Options{Dir: filepath.Join(t.TempDir(), "spool")},
-		FlushInterval: 50 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	wctx, stopW := context.WithCancel(context.Background())
-	go w.Run(wctx)
-	t.Cleanup(func() { stopW(); w.Close() })
+	w := writertest.Start(t, conn, db)
 	// Tuesday 11:00 in Mexico City and Santiago: inside every SMS window.
 	clk := &clock{t: time.Date(2026, 11, 24, 11, 0, 0, 0, time.FixedZone("CST", -6*3600))}
 	cal, _ := compliance.LoadCalendars("", nil)

@@ -3,7 +3,6 @@ package campaign
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -15,8 +14,8 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/marcador/marcador/analytics/chtest"
-	"github.com/marcador/marcador/analytics/spool"
 	"github.com/marcador/marcador/analytics/writer"
+	"github.com/marcador/marcador/analytics/writer/writertest"
 	"github.com/marcador/marcador/dialer"
 	"github.com/marcador/marcador/dialer/simcarrier"
 	"github.com/marcador/marcador/ivr/media"
@@ -83,16 +82,9 @@ func newHarness(t *testing.T) *harness {
 	t.Helper()
 	h := &harness{rdb: redistest.Client(t), conn: chtest.Conn(t)}
 	h.db = chtest.Database(t, h.conn)
-	w, err := writer.New(writer.Options{Conn: h.conn, Database: h.db, Spool: spool.Options{Dir: filepath.Join(t.TempDir(), "spool")},
-		FlushInterval: 50 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	wctx, stopW := context.WithCancel(context.Background())
-	go w.Run(wctx)
-	t.Cleanup(func() { stopW(); w.Close() })
-	h.w = w
+	h.w = writertest.Start(t, h.conn, h.db)
 	cal, _ := compliance.LoadCalendars("", nil)
+	var err error
 	h.gate, err = compliance.NewGate(compliance.GateOptions{Client: h.rdb, Calendars: cal, Profiles: compliance.Builtin(), Now: gateNow})
 	if err != nil {
 		t.Fatal(err)
