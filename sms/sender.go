@@ -117,6 +117,9 @@ type Result struct {
 	Rendered  Rendered  `json:"rendered,omitzero"`
 }
 
+// ErrInvalidRequest marks a request that can never be sent as it stands.
+var ErrInvalidRequest = errors.New("invalid request")
+
 // keyTTL keeps idempotency keys and message records past any retry and
 // every late status callback.
 const keyTTL = 35 * 24 * time.Hour
@@ -146,13 +149,13 @@ func Debtor(campaign string, a queue.Account) string {
 // a refusal by the gate or the provider is a Result.
 func (s *Sender) Send(ctx context.Context, req Request) (res Result, err error) {
 	if req.Key == "" || req.Campaign == "" || req.Account == "" || req.Template == "" {
-		return Result{}, fmt.Errorf("sms: request %+v: key, campaign, account and template are required", req)
+		return Result{}, fmt.Errorf("sms: request %+v: key, campaign, account and template are required: %w", req, ErrInvalidRequest)
 	}
 	if req.Channel == "" {
 		req.Channel = analytics.SMS
 	}
 	if req.Channel != analytics.SMS && req.Channel != analytics.WhatsApp {
-		return Result{}, fmt.Errorf("sms: request %s: channel %q: want sms or whatsapp", req.Key, req.Channel)
+		return Result{}, fmt.Errorf("sms: request %s: channel %q: want sms or whatsapp: %w", req.Key, req.Channel, ErrInvalidRequest)
 	}
 	st := s.opt.Store
 	c, err := st.Campaign(ctx, req.Campaign)

@@ -39,9 +39,12 @@ func (a *API) postMessage(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, queue.ErrNotFound):
 		writeError(w, http.StatusNotFound, err.Error())
 		return
+	case errors.Is(err, sms.ErrInvalidRequest):
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
 	case err != nil:
 		a.log.Error("api: message not sent", "key", req.Key, "err", err)
-		writeError(w, http.StatusBadRequest, err.Error())
+		writeError(w, http.StatusInternalServerError, "not sent: "+err.Error())
 		return
 	}
 	code := http.StatusOK
