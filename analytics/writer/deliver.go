@@ -56,20 +56,48 @@ func (w *Writer) deliver(ctx context.Context, force bool) error {
 	return nil
 }
 
-// insertSegment sends what is left of one segment as one batch per table and
-// returns how many rows ClickHouse accepted. A record that cannot be decoded
-// is never retried forever: the segment is copied to quarantine/ (loudly) and
-// the intact records go on. A row whose values cannot be stored right is
-// quarantined before it is sent.
+// insertSegment sends what is left of one segment, BatchRows records at a
+// time (a segment sealed after an outage can hold far more) as one batch per
+// table, and returns how many rows ClickHouse accepted. A record that cannot
+// be decoded is never retried forever: the segment is copied to quarantine/
+// (loudly) and the intact records go on. A row whose values cannot be stored
+// right is quarantined before it is sent.
 func (w *Writer) insertSegment(ctx context.Context, seg spool.Segment) (int, error) {
 	p := w.progress[seg.Seq]
 	if p == nil {
 		p = &segProgress{done: map[int]bool{}}
 		w.progress[seg.Seq] = p
 	}
-	byTable := map[*analytics.Table][]record{}
-	var refused []refusal
-	idx, bad := -1, 0
+	var (
+		byTable = map[*analytics.Table][]record{}
+		refused []refusal
+		pending int
+		rows    int
+		idx     = -1
+		bad     = 0
+	)
+	flush := func() error {
+		if len(refused) > 0 {
+			if err := w.quarantineRows(seg, p, refused); err != nil {
+				return err
+			}
+			refused = nil
+		}
+		for _, t := range analytics.Tables() {
+			if len(byTable[t]) == 0 {
+				continue
+			}
+			ins := inserter{w: w, seg: seg, p: p, t: t}
+			n, err := ins.insert(ctx, byTable[t])
+			rows += n
+			if err != nil {
+				return err
+			}
+			delete(byTable, t)
+		}
+		pending = 0
+		return nil
+	}
 	readErr := spool.ReadSegment(seg, func(rec []byte) error {
 		idx++
 		if p.done[idx] {
@@ -95,41 +123,28 @@ func (w *Writer) insertSegment(ctx context.Context, seg spool.Segment) (int, err
 			// Spooled before the check existed (or by a bug): ClickHouse
 			// would refuse it or, worse, store it wrong.
 			refused = append(refused, refusal{table: t, rec: r, by: "marcador", reason: err.Error()})
-			return nil
+		} else {
+			byTable[t] = append(byTable[t], r)
 		}
-		byTable[t] = append(byTable[t], r)
+		if pending++; pending >= w.opt.BatchRows {
+			return flush()
+		}
 		return nil
 	})
 	if readErr != nil && !errors.Is(readErr, spool.ErrCorrupt) {
-		return 0, readErr
+		return rows, readErr
 	}
 	if (readErr != nil || bad > 0) && !p.corrupt {
 		if err := w.copyCorrupt(seg); err != nil {
-			return 0, err
+			return rows, err
 		}
 		p.corrupt = true
 		w.m.corrupt(bad + btoi(readErr != nil))
 		w.log.Error("WRITER: corrupt spool records quarantined; the intact rows are inserted",
 			"segment", seg.Path, "bad_records", bad, "read_err", readErr, "quarantine", w.quarantineDir())
 	}
-	if len(refused) > 0 {
-		if err := w.quarantineRows(seg, p, refused); err != nil {
-			return 0, err
-		}
-	}
-	rows := 0
-	for _, t := range analytics.Tables() {
-		if len(byTable[t]) == 0 {
-			continue
-		}
-		ins := inserter{w: w, seg: seg, p: p, t: t}
-		n, err := ins.insert(ctx, byTable[t])
-		rows += n
-		if err != nil {
-			return rows, err
-		}
-	}
-	return rows, nil
+	err := flush()
+	return rows, err
 }
 
 // inserter delivers one table's rows of one segment.

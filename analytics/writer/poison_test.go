@@ -199,7 +199,7 @@ func TestPoisonedSegmentOnDiskAtStart(t *testing.T) {
 	sp.Close() // as a crashed or stopped process leaves it
 
 	reg := prometheus.NewRegistry()
-	w, stop := startWriter(t, conn, db, dir, Options{Metrics: NewMetrics(reg)})
+	w, stop := startWriter(t, conn, db, dir, Options{Metrics: NewMetrics(reg), BatchRows: 100}) // the segment is read in chunks
 	defer stop()
 	flushWithin(t, w, 30*time.Second)
 	if rows, _ := countFinal(t, conn, db, "c-disk"); rows != 300 {
