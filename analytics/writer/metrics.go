@@ -5,6 +5,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/marcador/marcador/analytics"
 	"github.com/marcador/marcador/analytics/spool"
 )
 
@@ -45,6 +46,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Batch inserts refused for their data; each is split to find the refused rows."}),
 	}
 	reg.MustRegister(m.flushedRows, m.flushErrors, m.corruptRecs, m.flushSeconds, m.full, m.quarantined, m.refused)
+	for _, t := range analytics.Tables() {
+		m.quarantined.WithLabelValues(t.Name) // exported as 0 from the start, so rate() and alerts see it
+	}
 	return m
 }
 
