@@ -201,3 +201,22 @@ func TestFreeTextClippedWhenSpooled(t *testing.T) {
 		t.Fatalf("body %d bytes, %v", len(gm.Body), err)
 	}
 }
+
+// Write checks every row: the check must cost little next to spooling it.
+func BenchmarkAttemptValidate(b *testing.B) {
+	a := validAttempt()
+	a.Reason = "busy here"
+	for b.Loop() {
+		if err := a.Validate(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkAttemptAppendBinary(b *testing.B) {
+	a := validAttempt()
+	buf := make([]byte, 0, 512)
+	for b.Loop() {
+		buf, _ = a.AppendBinary(buf[:0])
+	}
+}

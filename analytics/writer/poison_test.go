@@ -239,12 +239,13 @@ func TestServerRefusedRowQuarantined(t *testing.T) {
 	}
 	reg := prometheus.NewRegistry()
 	dir := t.TempDir()
-	w, stop := startWriter(t, conn, db, dir, Options{BatchRows: 5000, Metrics: NewMetrics(reg)})
+	// One batch of the default size (spool.batch_rows 10000).
+	w, stop := startWriter(t, conn, db, dir, Options{BatchRows: 10001, FlushInterval: time.Minute, Metrics: NewMetrics(reg)})
 	defer stop()
-	const n = 1000
+	const n = 10000
 	for i := range n {
-		w.Write(ctx, payment(fmt.Sprintf("y-%04d", i), "120.50"))
-		if i == 613 {
+		w.Write(ctx, payment(fmt.Sprintf("y-%05d", i), "120.50"))
+		if i == 6133 {
 			if err := w.Write(ctx, payment("big", "5000000.00")); err != nil {
 				t.Fatal(err) // a valid value for us; the server's rule refuses it
 			}
@@ -265,7 +266,7 @@ func TestServerRefusedRowQuarantined(t *testing.T) {
 		metricValue(t, reg, "marcador_writer_quarantined_rows_total", "table", "payments") != 1 {
 		t.Fatal("refused batch or quarantined row not counted")
 	}
-	t.Logf("1,001 payments with one refused by the server delivered in %s", took.Round(time.Millisecond))
+	t.Logf("one batch of %d payments, one refused by the server, delivered in %s", n+1, took.Round(time.Millisecond))
 }
 
 // The driver refuses a value for the column ClickHouse declares (the
