@@ -83,19 +83,51 @@ func (a *Attempt) SetLocalTime(loc *time.Location) {
 	a.LocalWeekday = uint8(wd)
 }
 
-// Validate reports what makes the row unwritable.
+// Validate reports what makes the row unwritable, naming the field (a
+// *FieldError inside): a missing key, an id or code over its cap, or a value
+// its column cannot hold.
 func (a *Attempt) Validate() error {
-	switch {
-	case a.AttemptID == "":
-		return fmt.Errorf("attempt: attempt_id is empty")
-	case a.CampaignID == "":
-		return fmt.Errorf("attempt %s: campaign_id is empty", a.AttemptID)
-	case !a.Channel.Valid():
-		return fmt.Errorf("attempt %s: channel %q: want voice, sms or whatsapp", a.AttemptID, a.Channel)
-	case a.StartedAt.IsZero():
-		return fmt.Errorf("attempt %s: started_at is zero", a.AttemptID)
+	if a.AttemptID == "" {
+		return fmt.Errorf("attempt: %w", fieldErr("attempt_id", "missing"))
+	}
+	err := checks(
+		ids("attempt_id", a.AttemptID, "campaign_id", a.CampaignID, "account_id", a.AccountID, "node_id", a.NodeID,
+			"trunk", a.Trunk, "agent_id", a.AgentID, "message_sid", a.MessageSID, "template", a.Template),
+		CheckString("phone", a.Phone, MaxPhoneBytes),
+		codes("disposition", a.Disposition, "amd", a.AMD, "message_status", a.MessageStatus, "country", a.Country,
+			"currency", a.Currency),
+		a.columnErr(),
+	)
+	if err == nil && a.CampaignID == "" {
+		err = fieldErr("campaign_id", "missing")
+	}
+	if err != nil {
+		return fmt.Errorf("attempt %s: %w", clip(a.AttemptID, MaxIDBytes), err)
 	}
 	return nil
+}
+
+// columnErr checks what ClickHouse would refuse or store wrong.
+func (a *Attempt) columnErr() error {
+	switch {
+	case !a.Channel.Valid():
+		return fieldErr("channel", "%q: want voice, sms or whatsapp", clip(string(a.Channel), 16))
+	case a.SIPCode != 0 && (a.SIPCode < 100 || a.SIPCode > 699):
+		return fieldErr("sip_code", "%d: want 100-699, or 0 for none", a.SIPCode)
+	case a.LocalHour > 23:
+		return fieldErr("local_hour", "%d: want 0-23", a.LocalHour)
+	case a.LocalWeekday > 7:
+		return fieldErr("local_weekday", "%d: want 1-7 (Monday-Sunday), or 0 when unknown", a.LocalWeekday)
+	case a.PromiseAmount.IsNegative():
+		return fieldErr("promise_amount", "%s is negative", short(a.PromiseAmount))
+	}
+	return checks(
+		CheckDateTime("started_at", a.StartedAt, true),
+		CheckDateTime("answered_at", a.AnsweredAt, false),
+		CheckDateTime("ended_at", a.EndedAt, false),
+		CheckMoney("promise_amount", a.PromiseAmount),
+		CheckDate("promise_date", a.PromiseDate),
+	)
 }
 
 const (
@@ -126,12 +158,12 @@ func (a *Attempt) AppendBinary(b []byte) ([]byte, error) {
 	e.u(uint64(a.TalkMS))
 	e.u(uint64(a.SIPCode))
 	e.str(a.Disposition)
-	e.str(a.Reason)
+	e.str(ClipText(a.Reason, MaxReasonBytes))
 	e.str(a.AMD)
 	e.str(a.AgentID)
 	e.bool(a.Abandoned)
-	e.str(a.DTMF)
-	e.str(a.IVRPath)
+	e.str(ClipText(a.DTMF, MaxPathBytes))
+	e.str(ClipText(a.IVRPath, MaxPathBytes))
 	e.dec(a.PromiseAmount)
 	e.t(a.PromiseDate)
 	e.str(a.Currency)

@@ -25,17 +25,29 @@ type Message struct {
 
 const messageV1 byte = 1
 
-// Validate reports what makes the row unwritable.
+// Validate reports what makes the row unwritable, naming the field. The
+// body is clipped to MaxBodyBytes when spooled, never refused.
 func (m *Message) Validate() error {
-	switch {
-	case m.MessageSID == "":
-		return fmt.Errorf("message: message_sid is empty")
-	case !m.Channel.Valid() || m.Channel == Voice:
-		return fmt.Errorf("message %s: channel %q: want sms or whatsapp", m.MessageSID, m.Channel)
-	case m.At.IsZero():
-		return fmt.Errorf("message %s: time is zero", m.MessageSID)
+	if m.MessageSID == "" {
+		return fmt.Errorf("message: %w", fieldErr("message_sid", "missing"))
+	}
+	err := checks(
+		ids("message_sid", m.MessageSID, "campaign_id", m.CampaignID, "account_id", m.AccountID, "node_id", m.NodeID),
+		CheckString("phone", m.Phone, MaxPhoneBytes),
+		codes("direction", m.Direction, "action", m.Action),
+		m.columnErr(),
+	)
+	if err != nil {
+		return fmt.Errorf("message %s: %w", clip(m.MessageSID, MaxIDBytes), err)
 	}
 	return nil
+}
+
+func (m *Message) columnErr() error {
+	if !m.Channel.Valid() || m.Channel == Voice {
+		return fieldErr("channel", "%q: want sms or whatsapp", clip(string(m.Channel), 16))
+	}
+	return CheckDateTime("at", m.At, true)
 }
 
 // AppendBinary appends the spool encoding of m to b.
@@ -47,7 +59,7 @@ func (m *Message) AppendBinary(b []byte) ([]byte, error) {
 	e.str(m.AccountID)
 	e.str(m.Phone)
 	e.str(string(m.Channel))
-	e.str(m.Body)
+	e.str(ClipText(m.Body, MaxBodyBytes))
 	e.str(m.Action)
 	e.t(m.At)
 	e.str(m.NodeID)

@@ -87,17 +87,37 @@ func (p *Promise) UnmarshalBinary(b []byte) error {
 	return nil
 }
 
-// Validate reports what makes the row unwritable.
+// Validate reports what makes the row unwritable, naming the field.
+// The currency is checked against ISO 4217 where it enters (uploads, the
+// payments API); a promise carries what its account has.
 func (p *Promise) Validate() error {
-	switch {
-	case p.PromiseID == "":
-		return fmt.Errorf("promise: promise_id is empty")
-	case p.Channel != PromiseIVR && p.Channel != PromiseAgent && p.Channel != PromiseSMS:
-		return fmt.Errorf("promise %s: channel %q: want ivr, agent or sms", p.PromiseID, p.Channel)
-	case p.CreatedAt.IsZero():
-		return fmt.Errorf("promise %s: created_at is zero", p.PromiseID)
+	if p.PromiseID == "" {
+		return fmt.Errorf("promise: %w", fieldErr("promise_id", "missing"))
+	}
+	err := checks(
+		ids("promise_id", p.PromiseID, "campaign_id", p.CampaignID, "account_id", p.AccountID, "attempt_id", p.AttemptID,
+			"node_id", p.NodeID),
+		codes("currency", p.Currency, "status", p.Status),
+		p.columnErr(),
+	)
+	if err != nil {
+		return fmt.Errorf("promise %s: %w", clip(p.PromiseID, MaxIDBytes), err)
 	}
 	return nil
+}
+
+func (p *Promise) columnErr() error {
+	switch {
+	case p.Channel != PromiseIVR && p.Channel != PromiseAgent && p.Channel != PromiseSMS:
+		return fieldErr("channel", "%q: want ivr, agent or sms", clip(string(p.Channel), 16))
+	case p.Amount.IsNegative():
+		return fieldErr("amount", "%s is negative", short(p.Amount))
+	}
+	return checks(
+		CheckDateTime("created_at", p.CreatedAt, true),
+		CheckDate("due_date", p.DueDate),
+		CheckMoney("amount", p.Amount),
+	)
 }
 
 // AppendBinary appends the spool encoding of p to b.
@@ -132,15 +152,33 @@ func (p *Payment) UnmarshalBinary(b []byte) error {
 	return nil
 }
 
-// Validate reports what makes the row unwritable.
+// Validate reports what makes the row unwritable, naming the field.
 func (p *Payment) Validate() error {
-	switch {
-	case p.PaymentID == "":
-		return fmt.Errorf("payment: payment_id is empty")
-	case p.AccountID == "":
-		return fmt.Errorf("payment %s: account_id is empty", p.PaymentID)
-	case p.PaidAt.IsZero():
-		return fmt.Errorf("payment %s: paid_at is zero", p.PaymentID)
+	if p.PaymentID == "" {
+		return fmt.Errorf("payment: %w", fieldErr("payment_id", "missing"))
+	}
+	err := checks(
+		ids("payment_id", p.PaymentID, "campaign_id", p.CampaignID, "account_id", p.AccountID, "promise_id", p.PromiseID),
+		codes("method", p.Method),
+		CheckString("reference", p.Reference, MaxReferenceBytes),
+		p.columnErr(),
+		CheckCurrency("currency", p.Currency, true),
+	)
+	if err == nil && p.AccountID == "" {
+		err = fieldErr("account_id", "missing")
+	}
+	if err != nil {
+		return fmt.Errorf("payment %s: %w", clip(p.PaymentID, MaxIDBytes), err)
 	}
 	return nil
+}
+
+func (p *Payment) columnErr() error {
+	if p.Amount.IsNegative() {
+		return fieldErr("amount", "%s is negative", short(p.Amount))
+	}
+	return checks(
+		CheckDateTime("paid_at", p.PaidAt, true),
+		CheckMoney("amount", p.Amount),
+	)
 }

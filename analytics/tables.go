@@ -19,8 +19,10 @@ type Table struct {
 	Name    string
 	Columns []string
 	kind    byte
-	// appendRow decodes a spooled record and appends its columns to a batch.
-	appendRow func(b driver.Batch, rec []byte) error
+	// decode reads a spooled record.
+	decode func(rec []byte) (Row, error)
+	// values are the row's column values, in Columns order.
+	values func(r Row) []any
 }
 
 // InsertSQL is the statement for PrepareBatch; the explicit column list is
@@ -29,8 +31,41 @@ func (t *Table) InsertSQL(db string) string {
 	return fmt.Sprintf("INSERT INTO %s.%s (%s)", db, t.Name, strings.Join(t.Columns, ", "))
 }
 
+// Decode reads a spooled record of this table.
+func (t *Table) Decode(rec []byte) (Row, error) { return t.decode(rec) }
+
+// Check says whether ClickHouse can hold r as it is: a value out of its
+// column's range (which the driver would refuse, or ClickHouse would store
+// wrong) is a *FieldError. Write checks this and more; the writer checks it
+// again on delivery for rows spooled by an older binary.
+func (t *Table) Check(r Row) error {
+	if c, ok := r.(interface{ columnErr() error }); ok {
+		return c.columnErr()
+	}
+	return nil
+}
+
+// Append appends r to a batch prepared with InsertSQL.
+func (t *Table) Append(b driver.Batch, r Row) error { return b.Append(t.values(r)...) }
+
+// Values maps each column to r's value (for a human reading a quarantined row).
+func (t *Table) Values(r Row) map[string]any {
+	v := t.values(r)
+	m := make(map[string]any, len(v))
+	for i, c := range t.Columns {
+		m[c] = v[i]
+	}
+	return m
+}
+
 // AppendRecord decodes rec and appends it to b.
-func (t *Table) AppendRecord(b driver.Batch, rec []byte) error { return t.appendRow(b, rec) }
+func (t *Table) AppendRecord(b driver.Batch, rec []byte) error {
+	r, err := t.decode(rec)
+	if err != nil {
+		return err
+	}
+	return t.Append(b, r)
+}
 
 // epoch stands for "no time": ClickHouse DateTime and Date cannot hold Go's zero time.
 var epoch = time.Unix(0, 0).UTC()
@@ -56,51 +91,52 @@ var (
 			"started_at", "answered_at", "ended_at", "ring_ms", "talk_ms", "sip_code", "disposition", "reason", "amd",
 			"agent_id", "abandoned", "dtmf", "ivr_path", "promise_amount", "promise_date", "currency", "message_sid",
 			"message_status", "country", "local_hour", "local_weekday", "ver", "message_error", "segments", "template"},
-		appendRow: func(b driver.Batch, rec []byte) error {
+		decode: func(rec []byte) (Row, error) {
 			var a Attempt
-			if err := a.UnmarshalBinary(rec); err != nil {
-				return err
-			}
-			return AppendAttempt(b, &a)
+			return &a, a.UnmarshalBinary(rec)
 		},
+		values: func(r Row) []any { return attemptValues(r.(*Attempt)) },
 	}
 	promisesTable = &Table{
 		Name: "promises", kind: kindPromise,
 		Columns: []string{"promise_id", "campaign_id", "account_id", "attempt_id", "channel", "created_at", "due_date",
 			"amount", "currency", "status", "node_id", "ver"},
-		appendRow: func(b driver.Batch, rec []byte) error {
+		decode: func(rec []byte) (Row, error) {
 			var p Promise
-			if err := p.UnmarshalBinary(rec); err != nil {
-				return err
-			}
-			return b.Append(p.PromiseID, p.CampaignID, p.AccountID, p.AttemptID, string(p.Channel), p.CreatedAt,
-				orEpoch(p.DueDate), p.Amount, p.Currency, p.Status, p.NodeID, p.Ver)
+			return &p, p.UnmarshalBinary(rec)
+		},
+		values: func(r Row) []any {
+			p := r.(*Promise)
+			return []any{p.PromiseID, p.CampaignID, p.AccountID, p.AttemptID, string(p.Channel), p.CreatedAt,
+				orEpoch(p.DueDate), p.Amount, p.Currency, p.Status, p.NodeID, p.Ver}
 		},
 	}
 	paymentsTable = &Table{
 		Name: "payments", kind: kindPayment,
 		Columns: []string{"payment_id", "campaign_id", "account_id", "promise_id", "paid_at", "amount", "currency",
 			"method", "reference", "ver"},
-		appendRow: func(b driver.Batch, rec []byte) error {
+		decode: func(rec []byte) (Row, error) {
 			var p Payment
-			if err := p.UnmarshalBinary(rec); err != nil {
-				return err
-			}
-			return b.Append(p.PaymentID, p.CampaignID, p.AccountID, p.PromiseID, p.PaidAt, p.Amount, p.Currency,
-				p.Method, p.Reference, p.Ver)
+			return &p, p.UnmarshalBinary(rec)
+		},
+		values: func(r Row) []any {
+			p := r.(*Payment)
+			return []any{p.PaymentID, p.CampaignID, p.AccountID, p.PromiseID, p.PaidAt, p.Amount, p.Currency,
+				p.Method, p.Reference, p.Ver}
 		},
 	}
 	messagesTable = &Table{
 		Name: "messages", kind: kindMessage,
 		Columns: []string{"message_sid", "direction", "campaign_id", "account_id", "phone", "channel", "body", "action",
 			"at", "node_id", "ver"},
-		appendRow: func(b driver.Batch, rec []byte) error {
+		decode: func(rec []byte) (Row, error) {
 			var m Message
-			if err := m.UnmarshalBinary(rec); err != nil {
-				return err
-			}
-			return b.Append(m.MessageSID, m.Direction, m.CampaignID, m.AccountID, m.Phone, string(m.Channel), m.Body,
-				m.Action, m.At, m.NodeID, m.Ver)
+			return &m, m.UnmarshalBinary(rec)
+		},
+		values: func(r Row) []any {
+			m := r.(*Message)
+			return []any{m.MessageSID, m.Direction, m.CampaignID, m.AccountID, m.Phone, string(m.Channel), m.Body,
+				m.Action, m.At, m.NodeID, m.Ver}
 		},
 	}
 )
@@ -123,11 +159,13 @@ func TableOf(rec []byte) (*Table, error) {
 
 // AppendAttempt appends one attempt to a batch prepared with the
 // contact_attempts InsertSQL.
-func AppendAttempt(b driver.Batch, a *Attempt) error {
-	return b.Append(a.AttemptID, a.CampaignID, a.AccountID, a.Phone, string(a.Channel), a.NodeID, a.Trunk, a.AttemptNo,
+func AppendAttempt(b driver.Batch, a *Attempt) error { return b.Append(attemptValues(a)...) }
+
+func attemptValues(a *Attempt) []any {
+	return []any{a.AttemptID, a.CampaignID, a.AccountID, a.Phone, string(a.Channel), a.NodeID, a.Trunk, a.AttemptNo,
 		a.StartedAt, orEpoch(a.AnsweredAt), orEpoch(a.EndedAt), a.RingMS, a.TalkMS, a.SIPCode, a.Disposition, a.Reason, a.AMD,
 		a.AgentID, b2u8(a.Abandoned), a.DTMF, a.IVRPath, a.PromiseAmount, orEpoch(a.PromiseDate), a.Currency, a.MessageSID,
-		a.MessageStatus, a.Country, a.LocalHour, a.LocalWeekday, a.Ver, a.MessageError, a.Segments, a.Template)
+		a.MessageStatus, a.Country, a.LocalHour, a.LocalWeekday, a.Ver, a.MessageError, a.Segments, a.Template}
 }
 
 // AttemptsTable is the contact_attempts table.

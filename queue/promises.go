@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -222,4 +223,39 @@ func (s *Store) FirstSeen(ctx context.Context, kind, id string) (bool, error) {
 // Unsee forgets id, so a request that failed after FirstSeen can be retried.
 func (s *Store) Unsee(ctx context.Context, kind, id string) error {
 	return s.rdb.Del(ctx, "marcador:seen:{"+kind+":"+id+"}").Err()
+}
+
+// AccountCampaigns lists the campaigns that hold account (a payment for an
+// account no campaign knows is refused). An account whose campaigns are
+// gone but that still has open promises is known too: its campaigns are
+// those promises'.
+func (s *Store) AccountCampaigns(ctx context.Context, account string) ([]string, error) {
+	ids, err := s.CampaignIDs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	pipe := s.rdb.Pipeline()
+	has := make([]*redis.BoolCmd, len(ids))
+	for i, id := range ids {
+		has[i] = pipe.HExists(ctx, k(id).accounts(), account)
+	}
+	promised := pipe.SMembers(ctx, promisesAcctKey+account)
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, fmt.Errorf("look up account %s: %w", account, err)
+	}
+	var out []string
+	for i, id := range ids {
+		if has[i].Val() {
+			out = append(out, id)
+		}
+	}
+	if len(out) == 0 {
+		for _, pid := range promised.Val() {
+			if p, err := s.promise(ctx, pid); err == nil && !slices.Contains(out, p.Campaign) {
+				out = append(out, p.Campaign)
+			}
+		}
+	}
+	slices.Sort(out)
+	return out, nil
 }

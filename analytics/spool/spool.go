@@ -31,6 +31,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 )
 
 // FsyncPolicy says when appended bytes are forced to stable storage.
@@ -86,6 +87,9 @@ type Options struct {
 	// OnFull is called with true when Append first has to wait for room and
 	// with false when room comes back (for metrics). Optional.
 	OnFull func(full bool)
+	// Now is the clock that stamps a segment's first record (for Oldest).
+	// Default time.Now.
+	Now func() time.Time
 }
 
 // Segment names one sealed segment file.
@@ -94,6 +98,10 @@ type Segment struct {
 	Path    string
 	Bytes   int64
 	Records int64
+	// First is when the segment's first record was appended; for a segment
+	// found at Open, the file's modification time (its newest record), so
+	// ages computed from it are lower bounds.
+	First time.Time
 }
 
 // Spool is safe for concurrent use.
@@ -105,9 +113,10 @@ type Spool struct {
 	mu       sync.Mutex
 	room     *sync.Cond // signalled when bytes shrink
 	active   *os.File
-	seq      uint64 // sequence of the active segment
-	activeN  int64  // bytes in the active segment
-	records  int64  // records in the active segment
+	seq      uint64    // sequence of the active segment
+	activeN  int64     // bytes in the active segment
+	records  int64     // records in the active segment
+	first    time.Time // when the active segment's first record was appended
 	sealed   []Segment
 	total    int64 // bytes in all segments
 	totalRec int64 // records in all segments
@@ -143,6 +152,9 @@ func Open(opt Options) (*Spool, error) {
 	}
 	if opt.Logger == nil {
 		opt.Logger = slog.Default()
+	}
+	if opt.Now == nil {
+		opt.Now = time.Now
 	}
 	if err := os.MkdirAll(opt.Dir, 0o750); err != nil {
 		return nil, fmt.Errorf("spool: create dir %s: %w", opt.Dir, err)
@@ -202,7 +214,7 @@ func (s *Spool) recover() error {
 			_ = os.Remove(p)
 			continue
 		}
-		s.sealed = append(s.sealed, Segment{Seq: seq, Path: p, Bytes: good, Records: int64(recs)})
+		s.sealed = append(s.sealed, Segment{Seq: seq, Path: p, Bytes: good, Records: int64(recs), First: fi.ModTime()})
 		s.total += good
 		s.totalRec += int64(recs)
 	}
@@ -292,6 +304,9 @@ func (s *Spool) Append(ctx context.Context, rec []byte) error {
 	}
 	s.activeN += int64(len(frame))
 	s.activeEnd.Store(s.activeN)
+	if s.records == 0 {
+		s.first = s.opt.Now()
+	}
 	s.records++
 	s.total += int64(len(frame))
 	s.totalRec++
@@ -385,6 +400,20 @@ func (s *Spool) Bytes() int64 {
 	return s.total
 }
 
+// Oldest is when the oldest record still in the spool was appended (a lower
+// bound for segments found at Open); zero when the spool is empty.
+func (s *Spool) Oldest() time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.sealed) > 0 {
+		return s.sealed[0].First
+	}
+	if s.records > 0 {
+		return s.first
+	}
+	return time.Time{}
+}
+
 // Full reports whether producers are currently held back.
 func (s *Spool) Full() bool {
 	s.mu.Lock()
@@ -420,7 +449,7 @@ func (s *Spool) sealLocked() error {
 	if err := f.Close(); err != nil {
 		return fmt.Errorf("spool: close %s: %w", f.Name(), err)
 	}
-	s.sealed = append(s.sealed, Segment{Seq: s.seq, Path: f.Name(), Bytes: s.activeN, Records: s.records})
+	s.sealed = append(s.sealed, Segment{Seq: s.seq, Path: f.Name(), Bytes: s.activeN, Records: s.records, First: s.first})
 	return s.openActive()
 }
 

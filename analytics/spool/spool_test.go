@@ -234,3 +234,40 @@ func TestSecondOpenOfSameDirFails(t *testing.T) {
 	}
 	s2.Close()
 }
+
+// Oldest follows the first record still spooled, by the injected clock.
+func TestOldest(t *testing.T) {
+	now := time.Date(2026, 11, 20, 14, 0, 0, 0, time.UTC)
+	s, err := Open(Options{Dir: t.TempDir(), Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	if !s.Oldest().IsZero() {
+		t.Fatal("empty spool has an oldest record")
+	}
+	t0 := now
+	s.Append(ctx, []byte("a"))
+	now = now.Add(time.Minute)
+	s.Append(ctx, []byte("b"))
+	if got := s.Oldest(); !got.Equal(t0) {
+		t.Fatalf("oldest %v, want %v", got, t0)
+	}
+	s.Seal()
+	now = now.Add(time.Minute)
+	t2 := now
+	s.Append(ctx, []byte("c"))
+	if got := s.Oldest(); !got.Equal(t0) {
+		t.Fatalf("oldest with a sealed segment %v, want %v", got, t0)
+	}
+	s.Remove(s.Sealed()[0])
+	if got := s.Oldest(); !got.Equal(t2) {
+		t.Fatalf("oldest after the first segment went %v, want %v", got, t2)
+	}
+	s.Seal()
+	s.Remove(s.Sealed()[0])
+	if !s.Oldest().IsZero() {
+		t.Fatal("drained spool has an oldest record")
+	}
+}

@@ -5,6 +5,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/marcador/marcador/analytics"
 	"github.com/marcador/marcador/analytics/spool"
 )
 
@@ -17,6 +18,8 @@ type Metrics struct {
 	corruptRecs  prometheus.Counter
 	flushSeconds prometheus.Histogram
 	full         prometheus.Gauge
+	quarantined  *prometheus.CounterVec
+	refused      prometheus.Counter
 }
 
 // NewMetrics creates the collectors and registers them on reg.
@@ -34,13 +37,23 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Buckets: prometheus.ExponentialBuckets(0.005, 2, 12)}),
 		full: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "marcador_writer_spool_full", Help: "1 while the spool is at max_bytes and writers are held back."}),
+		quarantined: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "marcador_writer_quarantined_rows_total",
+			Help: "Rows refused for their data (by ClickHouse, the driver or the column check) and moved to quarantine/."},
+			[]string{"table"}),
+		refused: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "marcador_writer_refused_batches_total",
+			Help: "Batch inserts refused for their data; each is split to find the refused rows."}),
 	}
-	reg.MustRegister(m.flushedRows, m.flushErrors, m.corruptRecs, m.flushSeconds, m.full)
+	reg.MustRegister(m.flushedRows, m.flushErrors, m.corruptRecs, m.flushSeconds, m.full, m.quarantined, m.refused)
+	for _, t := range analytics.Tables() {
+		m.quarantined.WithLabelValues(t.Name) // exported as 0 from the start, so rate() and alerts see it
+	}
 	return m
 }
 
 // bind adds the gauges read from the live spool.
-func (m *Metrics) bind(s *spool.Spool) {
+func (m *Metrics) bind(s *spool.Spool, now func() time.Time) {
 	if m == nil {
 		return
 	}
@@ -51,6 +64,14 @@ func (m *Metrics) bind(s *spool.Spool) {
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "marcador_writer_spool_bytes", Help: "Bytes in the on-disk spool."},
 			func() float64 { return float64(s.Bytes()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "marcador_writer_oldest_unsent_seconds", Help: "Age of the oldest row not yet in ClickHouse (0 when none)."},
+			func() float64 {
+				if t := s.Oldest(); !t.IsZero() {
+					return max(0, now().Sub(t).Seconds())
+				}
+				return 0
+			}),
 	)
 }
 
@@ -71,6 +92,18 @@ func (m *Metrics) flushError() {
 func (m *Metrics) corrupt(n int) {
 	if m != nil {
 		m.corruptRecs.Add(float64(n))
+	}
+}
+
+func (m *Metrics) quarantinedRow(table string) {
+	if m != nil {
+		m.quarantined.WithLabelValues(table).Inc()
+	}
+}
+
+func (m *Metrics) refusedBatch() {
+	if m != nil {
+		m.refused.Inc()
 	}
 }
 

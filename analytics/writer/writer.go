@@ -1,25 +1,32 @@
 // Package writer delivers analytics rows to ClickHouse without losing any.
 //
-// Write appends the row to an on-disk spool and returns; it never waits for
-// ClickHouse. Run seals the spool into segments of up to BatchRows rows (or
-// every FlushInterval), inserts each segment as one batch per table, and
-// deletes a segment only after ClickHouse accepted it. While ClickHouse is
-// down it retries with capped exponential backoff and the spool grows; at
-// spool.MaxBytes Write applies back-pressure. After a crash the segments left
-// on disk are inserted again: rows may reach ClickHouse twice, and the
-// ReplacingMergeTree tables collapse them (queries use FINAL or argMax by ver).
+// Write checks the row against its columns, appends it to an on-disk spool
+// and returns; it never waits for ClickHouse. Run seals the spool into
+// segments of up to BatchRows rows (or every FlushInterval), inserts each
+// segment as one batch per table, and deletes a segment only after every row
+// of it is in ClickHouse or in the quarantine. While ClickHouse is down (or
+// slow, or the network fails) it retries with capped exponential backoff and
+// the spool grows; at spool.MaxBytes Write applies back-pressure. After a
+// crash the segments left on disk are inserted again: rows may reach
+// ClickHouse twice, and the ReplacingMergeTree tables collapse them (queries
+// use FINAL or argMax by ver).
+//
+// Content never stops the log. A batch ClickHouse (or the driver) refuses for
+// its data is split in halves until the refused rows are alone; the rest is
+// inserted, and each refused row goes to the quarantine (quarantine/ in the
+// spool directory) with the reason, once. A poison row costs its batch a few
+// more inserts, never the rows behind it, and a restart with a poisoned
+// segment on disk does the same.
 package writer
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
@@ -45,7 +52,12 @@ type Options struct {
 	MinBackoff, MaxBackoff time.Duration
 	// InsertTimeout bounds one batch insert. Default 60s.
 	InsertTimeout time.Duration
-	Logger        *slog.Logger
+	// MaxLag is how old the oldest unsent row may get before Check reports
+	// the writer behind. Default 5m.
+	MaxLag time.Duration
+	// Now is the clock for row ages and quarantine entries. Default time.Now.
+	Now    func() time.Time
+	Logger *slog.Logger
 	// Metrics, optional.
 	Metrics *Metrics
 }
@@ -60,6 +72,17 @@ type Writer struct {
 	bufs sync.Pool
 
 	flushReq chan chan error
+
+	// progress remembers, per sealed segment being delivered, the records
+	// already inserted or quarantined, so a retry after a failure part-way
+	// (ClickHouse went down while a refused batch was being split) neither
+	// quarantines nor logs a row twice. Only Run's goroutine touches it.
+	progress map[uint64]*segProgress
+
+	quarantined atomic.Int64 // rows quarantined since start
+	refused     atomic.Int64 // batches refused for their data since start
+	mu          sync.Mutex
+	lastErr     string // the last failed delivery, "" after a success
 }
 
 // New opens the spool (recovering what a previous process left) and returns a
@@ -86,14 +109,23 @@ func New(opt Options) (*Writer, error) {
 	if opt.InsertTimeout <= 0 {
 		opt.InsertTimeout = 60 * time.Second
 	}
+	if opt.MaxLag <= 0 {
+		opt.MaxLag = 5 * time.Minute
+	}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
 	if opt.Logger == nil {
 		opt.Logger = slog.Default()
 	}
-	w := &Writer{opt: opt, log: opt.Logger, m: opt.Metrics, flushReq: make(chan chan error)}
+	w := &Writer{opt: opt, log: opt.Logger, m: opt.Metrics, flushReq: make(chan chan error), progress: map[uint64]*segProgress{}}
 	w.bufs.New = func() any { b := make([]byte, 0, 512); return &b }
 	so := opt.Spool
 	if so.Logger == nil {
 		so.Logger = opt.Logger
+	}
+	if so.Now == nil {
+		so.Now = opt.Now
 	}
 	userOnFull := so.OnFull
 	so.OnFull = func(full bool) {
@@ -107,12 +139,14 @@ func New(opt Options) (*Writer, error) {
 		return nil, fmt.Errorf("writer: %w", err)
 	}
 	w.spool = sp
-	w.m.bind(sp)
+	w.m.bind(sp, w.opt.Now)
 	return w, nil
 }
 
-// Write spools one row. It returns once the row is on disk per the fsync
-// policy; it waits only when the spool is full (back-pressure), until ctx ends.
+// Write spools one row. A row with a value its column cannot hold is refused
+// (the error names the field: analytics.FieldOf). It returns once the row is
+// on disk per the fsync policy; it waits only when the spool is full
+// (back-pressure), until ctx ends.
 func (w *Writer) Write(ctx context.Context, row analytics.Row) error {
 	if err := row.Validate(); err != nil {
 		return fmt.Errorf("writer: %w", err)
@@ -174,6 +208,7 @@ func (w *Writer) Run(ctx context.Context) error {
 			force = true
 		}
 		err := w.deliver(ctx, force)
+		w.setLastErr(err)
 		if err == nil {
 			backoff = 0
 			for _, c := range waiters {
@@ -233,118 +268,3 @@ func (w *Writer) Flush(ctx context.Context) error {
 
 // Close releases the spool. Unsent rows stay on disk for the next start.
 func (w *Writer) Close() error { return w.spool.Close() }
-
-// deliver seals the active segment when forced or when it is full, then
-// inserts sealed segments oldest first, stopping at the first failure.
-func (w *Writer) deliver(ctx context.Context, force bool) error {
-	if force || w.spool.Pending() >= int64(w.opt.BatchRows) {
-		if err := w.spool.Seal(); err != nil {
-			return err
-		}
-	}
-	for _, seg := range w.spool.Sealed() {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		start := time.Now()
-		n, err := w.insertSegment(ctx, seg)
-		if err != nil {
-			w.m.flushError()
-			return fmt.Errorf("segment %s: %w", filepath.Base(seg.Path), err)
-		}
-		if err := w.spool.Remove(seg); err != nil {
-			return err
-		}
-		w.m.flushed(n, time.Since(start))
-		w.log.Debug("writer: segment delivered", "segment", filepath.Base(seg.Path), "rows", n, "took", time.Since(start))
-	}
-	return nil
-}
-
-// insertSegment sends one segment as one batch per table. A record that cannot
-// be decoded is never retried forever: the segment is copied to quarantine/
-// (loudly), and the intact records are inserted.
-func (w *Writer) insertSegment(ctx context.Context, seg spool.Segment) (int, error) {
-	ctx, cancel := context.WithTimeout(ctx, w.opt.InsertTimeout)
-	defer cancel()
-	batches := map[*analytics.Table]driver.Batch{}
-	defer func() {
-		for _, b := range batches {
-			if !b.IsSent() {
-				_ = b.Abort()
-			}
-		}
-	}()
-	rows, bad := 0, 0
-	readErr := spool.ReadSegment(seg, func(rec []byte) error {
-		t, err := analytics.TableOf(rec)
-		if err != nil {
-			bad++
-			return nil
-		}
-		b, ok := batches[t]
-		if !ok {
-			b, err = w.opt.Conn.PrepareBatch(ctx, t.InsertSQL(w.opt.Database))
-			if err != nil {
-				return fmt.Errorf("prepare insert into %s.%s: %w", w.opt.Database, t.Name, err)
-			}
-			batches[t] = b
-		}
-		if err := t.AppendRecord(b, rec); err != nil {
-			w.log.Error("writer: spooled record rejected", "table", t.Name, "segment", seg.Path, "err", err)
-			bad++
-			return nil
-		}
-		rows++
-		return nil
-	})
-	if readErr != nil && !errors.Is(readErr, spool.ErrCorrupt) {
-		return 0, readErr
-	}
-	if readErr != nil || bad > 0 {
-		w.m.corrupt(bad + btoi(readErr != nil))
-		if err := w.quarantine(seg); err != nil {
-			return 0, err
-		}
-		w.log.Error("WRITER: corrupt spool records quarantined; the intact rows are inserted",
-			"segment", seg.Path, "bad_records", bad, "read_err", readErr, "quarantine", filepath.Join(w.opt.Spool.Dir, "quarantine"))
-	}
-	for t, b := range batches {
-		if err := b.Send(); err != nil {
-			return 0, fmt.Errorf("insert %d rows into %s.%s: %w", b.Rows(), w.opt.Database, t.Name, err)
-		}
-	}
-	return rows, nil
-}
-
-func btoi(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
-}
-
-func (w *Writer) quarantine(seg spool.Segment) error {
-	dir := filepath.Join(w.opt.Spool.Dir, "quarantine")
-	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return fmt.Errorf("quarantine: %w", err)
-	}
-	dst := filepath.Join(dir, filepath.Base(seg.Path))
-	if _, err := os.Stat(dst); err == nil {
-		return nil // already copied by an earlier try
-	}
-	src, err := os.Open(seg.Path)
-	if err != nil {
-		return fmt.Errorf("quarantine %s: %w", seg.Path, err)
-	}
-	defer src.Close()
-	out, err := os.Create(dst)
-	if err != nil {
-		return fmt.Errorf("quarantine %s: %w", dst, err)
-	}
-	if _, err := io.Copy(out, src); err != nil {
-		out.Close()
-		return fmt.Errorf("quarantine %s: %w", dst, err)
-	}
-	return out.Close()
-}

@@ -137,7 +137,9 @@ func TestSurvivesClickHouseStopStart(t *testing.T) {
 	if _, err := analytics.Migrate(context.Background(), conn, db); err != nil {
 		t.Fatal(err)
 	}
-	w, stop := startWriter(t, conn, db, t.TempDir(), Options{BatchRows: 500, InsertTimeout: 3 * time.Second})
+	reg := prometheus.NewRegistry()
+	dir := t.TempDir()
+	w, stop := startWriter(t, conn, db, dir, Options{BatchRows: 500, InsertTimeout: 3 * time.Second, Metrics: NewMetrics(reg)})
 	defer stop()
 	ctx := context.Background()
 	const total = 20000
@@ -162,6 +164,13 @@ func TestSurvivesClickHouseStopStart(t *testing.T) {
 	}
 	if rows, distinct := countFinal(t, conn, db, "c-stop"); rows != total || distinct != total {
 		t.Fatalf("FINAL rows=%d distinct=%d, want %d", rows, distinct, total)
+	}
+	// Down is retried, never taken for refused data.
+	if q := readQuarantine(t, dir); len(q) != 0 || metricValue(t, reg, "marcador_writer_refused_batches_total") != 0 {
+		t.Fatalf("quarantined while ClickHouse was down: %+v", q)
+	}
+	if metricValue(t, reg, "marcador_writer_flush_errors_total") == 0 {
+		t.Fatal("no failed insert while the server was stopped")
 	}
 }
 

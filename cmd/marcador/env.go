@@ -80,6 +80,6 @@ func newWriter(conn driver.Conn, c config.Config, log *slog.Logger, reg promethe
 	return writer.New(writer.Options{
 		Conn: conn, Database: c.ClickHouse.Database, Logger: log, Metrics: m,
 		Spool:     spool.Options{Dir: c.Spool.Dir, MaxBytes: int64(c.Spool.MaxBytes), Fsync: pol},
-		BatchRows: c.Spool.BatchRows, FlushInterval: c.Spool.FlushInterval,
+		BatchRows: c.Spool.BatchRows, FlushInterval: c.Spool.FlushInterval, MaxLag: c.Spool.MaxLag,
 	})
 }

@@ -102,6 +102,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		Checks: map[string]func(context.Context) error{
 			"redis":      func(ctx context.Context) error { return rdb.Ping(ctx).Err() },
 			"clickhouse": func(ctx context.Context) error { return conn.Ping(ctx) },
+			"writer":     w.Check, // behind by spool.max_lag, or spool full
 		},
 	}
 	if sender != nil {

@@ -9,6 +9,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/marcador/marcador/analytics"
+	"github.com/marcador/marcador/queue"
 )
 
 // Payment is money received against an account (from the creditor's
@@ -24,20 +25,73 @@ type Payment struct {
 	Reference string          `json:"reference,omitempty"`
 }
 
-// Validate says what is missing or wrong.
-func (p Payment) Validate() error {
-	switch {
-	case p.ID == "":
-		return errors.New("payment_id is required (it makes a retried request safe)")
-	case p.Account == "":
-		return fmt.Errorf("payment %s: account_id is required", p.ID)
-	case !p.Amount.IsPositive():
-		return fmt.Errorf("payment %s: amount %s: want more than 0", p.ID, p.Amount)
-	case len(p.Currency) != 3:
-		return fmt.Errorf("payment %s: currency %q: want an ISO 4217 code such as MXN", p.ID, p.Currency)
+// CheckPaidAt says whether t is a plausible payment time at now: from 2000
+// (older is a typo, or a zero date some system sent) to a day after now (the
+// payer's clock and time zone may be ahead of ours; more is a typo). A zero
+// PaidAt in a Payment means now and is not checked.
+func CheckPaidAt(t, now time.Time) error {
+	earliestPaidAt := time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+	if t.Before(earliestPaidAt) || t.After(now.Add(24*time.Hour)) {
+		return &analytics.FieldError{Field: "paid_at", Reason: fmt.Sprintf("%s: want from %s to a day after now",
+			t.UTC().Format(time.RFC3339), earliestPaidAt.Format(time.DateOnly))}
 	}
 	return nil
 }
+
+// Validate says what is missing or wrong at now; the error names the field
+// (analytics.FieldOf). The amount must be more than 0 and fit the ledger
+// (Decimal(18, 2): at most 2 decimal places), the currency an ISO 4217 code.
+func (p Payment) Validate(now time.Time) error {
+	wrap := func(err error) error {
+		if p.ID == "" {
+			return fmt.Errorf("payment: %w", err)
+		}
+		return fmt.Errorf("payment %s: %w", p.ID, err)
+	}
+	field := func(name, format string, a ...any) error {
+		return wrap(&analytics.FieldError{Field: name, Reason: fmt.Sprintf(format, a...)})
+	}
+	switch {
+	case p.ID == "":
+		return field("payment_id", "required (it makes a retried request safe)")
+	case p.Account == "":
+		return field("account_id", "required")
+	case p.Amount.Sign() == 0:
+		return field("amount", "must be more than 0")
+	case p.Amount.IsNegative():
+		return field("amount", "%s is negative", p.Amount)
+	}
+	if p.Campaign != "" && !queue.ValidCampaignID(p.Campaign) {
+		return field("campaign_id", "%q is not a campaign id", p.Campaign)
+	}
+	if err := analytics.CheckMoney("amount", p.Amount); err != nil {
+		return wrap(err)
+	}
+	if err := analytics.CheckCurrency("currency", p.Currency, true); err != nil {
+		return wrap(err)
+	}
+	if !p.PaidAt.IsZero() {
+		if err := CheckPaidAt(p.PaidAt, now); err != nil {
+			return wrap(err)
+		}
+	}
+	// What the ledger row holds (ids, method, reference sizes).
+	row := p.row(now)
+	return row.Validate()
+}
+
+func (p Payment) row(now time.Time) analytics.Payment {
+	paid := p.PaidAt
+	if paid.IsZero() {
+		paid = now
+	}
+	return analytics.Payment{PaymentID: p.ID, CampaignID: p.Campaign, AccountID: p.Account, PaidAt: paid, Amount: p.Amount,
+		Currency: p.Currency, Method: p.Method, Reference: p.Reference, Ver: 1}
+}
+
+// ErrUnknownAccount is returned (wrapped, with a *analytics.FieldError for
+// account_id) for a payment no campaign's account matches.
+var ErrUnknownAccount = errors.New("unknown account")
 
 // PaymentResult says what a payment did.
 type PaymentResult struct {
@@ -51,11 +105,12 @@ type PaymentResult struct {
 // payment id seen before does nothing.
 func (r *Runner) RecordPayment(ctx context.Context, p Payment) (PaymentResult, error) {
 	res := PaymentResult{PaymentID: p.ID, Kept: []string{}}
-	if err := p.Validate(); err != nil {
+	now := r.opt.Now()
+	if err := p.Validate(now); err != nil {
 		return res, err
 	}
-	if p.PaidAt.IsZero() {
-		p.PaidAt = r.opt.Now()
+	if err := r.knownAccount(ctx, p); err != nil {
+		return res, err
 	}
 	first, err := r.opt.Store.FirstSeen(ctx, "payment", p.ID)
 	if err != nil {
@@ -70,8 +125,7 @@ func (r *Runner) RecordPayment(ctx context.Context, p Payment) (PaymentResult, e
 		r.opt.Store.Unsee(context.WithoutCancel(ctx), "payment", p.ID)
 		return res, fmt.Errorf("payment %s: %w", p.ID, err)
 	}
-	row := analytics.Payment{PaymentID: p.ID, CampaignID: p.Campaign, AccountID: p.Account, PaidAt: p.PaidAt, Amount: p.Amount,
-		Currency: p.Currency, Method: p.Method, Reference: p.Reference, Ver: 1}
+	row := p.row(now)
 	for _, k := range kept {
 		res.Kept = append(res.Kept, k.ID)
 		if row.PromiseID == "" {
@@ -90,4 +144,28 @@ func (r *Runner) RecordPayment(ctx context.Context, p Payment) (PaymentResult, e
 	}
 	r.log.Info("payment", "payment", p.ID, "account", p.Account, "amount", p.Amount.String(), "currency", p.Currency, "kept", res.Kept)
 	return res, nil
+}
+
+// knownAccount refuses a payment for an account that no campaign holds (or
+// not the campaign it names).
+func (r *Runner) knownAccount(ctx context.Context, p Payment) error {
+	unknown := func(format string, a ...any) error {
+		return fmt.Errorf("payment %s: %w: %w", p.ID, ErrUnknownAccount,
+			&analytics.FieldError{Field: "account_id", Reason: fmt.Sprintf(format, a...)})
+	}
+	if p.Campaign != "" {
+		_, err := r.opt.Store.Account(ctx, p.Campaign, p.Account)
+		if errors.Is(err, queue.ErrNotFound) {
+			return unknown("no account %q in campaign %s", p.Account, p.Campaign)
+		}
+		return err
+	}
+	cs, err := r.opt.Store.AccountCampaigns(ctx, p.Account)
+	if err != nil {
+		return err
+	}
+	if len(cs) == 0 {
+		return unknown("no campaign has an account %q", p.Account)
+	}
+	return nil
 }

@@ -2,12 +2,15 @@ package campaign
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/shopspring/decimal"
 
+	"github.com/marcador/marcador/analytics"
 	"github.com/marcador/marcador/queue"
 	"github.com/marcador/marcador/queue/redistest"
 )
@@ -107,5 +110,83 @@ func TestFollowUpBreaksUnpaidPromises(t *testing.T) {
 	if err := h.conn.QueryRow(ctx, "SELECT status, attempt_id FROM "+h.db+".promises FINAL WHERE promise_id = ?", acct+"-p0").
 		Scan(&status, &attempt); err != nil || status != "broken" || attempt != "att-0" {
 		t.Errorf("broken row: %q %q %v", status, attempt, err)
+	}
+}
+
+// A payment for an account no campaign holds is refused with the field, is
+// not remembered as seen (it may be sent again once the account is loaded),
+// and writes nothing.
+func TestPaymentForUnknownAccount(t *testing.T) {
+	ctx := context.Background()
+	h := newHarness(t)
+	id := redistest.CampaignID(t, h.rdb)
+	acct := fmt.Sprint("UNK-", time.Now().UnixNano())
+	r := New(Options{Store: h.store, Gate: h.gate, Writer: h.w, Node: "e2e"})
+	defer r.Close()
+	pay := Payment{ID: acct + "-pay", Account: acct, Amount: decimal.RequireFromString("10.00"), Currency: "MXN"}
+	_, err := r.RecordPayment(ctx, pay)
+	if !errors.Is(err, ErrUnknownAccount) || analytics.FieldOf(err) != "account_id" {
+		t.Fatalf("unknown account: %v", err)
+	}
+	if _, err := h.store.PutCampaign(ctx, queue.Campaign{ID: id, Country: "MX", Currency: "MXN", TimeZone: "America/Mexico_City"}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	withCampaign := pay
+	withCampaign.Campaign = id
+	if _, err := r.RecordPayment(ctx, withCampaign); !errors.Is(err, ErrUnknownAccount) || !strings.Contains(err.Error(), id) {
+		t.Fatalf("unknown account in a named campaign: %v", err)
+	}
+	if _, err := h.store.Load(ctx, id, []queue.Account{{ID: acct, Country: "MX", Phones: []queue.Phone{{Number: "+525512349991"}},
+		Balance: decimal.NewFromInt(900), Currency: "MXN"}}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []Payment{pay, withCampaign} {
+		res, err := r.RecordPayment(ctx, p)
+		if err != nil {
+			t.Fatalf("known account: %v", err)
+		}
+		if p.Campaign != "" && !res.Duplicate {
+			t.Fatal("the same payment id twice was not a duplicate")
+		}
+	}
+	if err := h.w.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var n uint64
+	if err := h.conn.QueryRow(ctx, "SELECT count() FROM "+h.db+".payments FINAL WHERE account_id = ?", acct).Scan(&n); err != nil || n != 1 {
+		t.Fatalf("payment rows %d %v", n, err)
+	}
+}
+
+// Out-of-range values are refused with their field before anything is
+// written or remembered.
+func TestPaymentValidate(t *testing.T) {
+	now := time.Date(2026, 11, 23, 15, 0, 0, 0, time.UTC)
+	base := Payment{ID: "p", Account: "a", Amount: decimal.RequireFromString("10"), Currency: "MXN"}
+	for name, c := range map[string]struct {
+		mod   func(*Payment)
+		field string
+	}{
+		"ok":             {func(*Payment) {}, ""},
+		"ok paid 2000":   {func(p *Payment) { p.PaidAt = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC) }, ""},
+		"ok paid +23h":   {func(p *Payment) { p.PaidAt = now.Add(23 * time.Hour) }, ""},
+		"no id":          {func(p *Payment) { p.ID = "" }, "payment_id"},
+		"no account":     {func(p *Payment) { p.Account = "" }, "account_id"},
+		"zero":           {func(p *Payment) { p.Amount = decimal.Zero }, "amount"},
+		"negative":       {func(p *Payment) { p.Amount = decimal.NewFromInt(-1) }, "amount"},
+		"1e30":           {func(p *Payment) { p.Amount = decimal.RequireFromString("1e30") }, "amount"},
+		"0.001":          {func(p *Payment) { p.Amount = decimal.RequireFromString("0.001") }, "amount"},
+		"currency $$$":   {func(p *Payment) { p.Currency = "$$$" }, "currency"},
+		"no currency":    {func(p *Payment) { p.Currency = "" }, "currency"},
+		"paid 1999":      {func(p *Payment) { p.PaidAt = time.Date(1999, 12, 31, 0, 0, 0, 0, time.UTC) }, "paid_at"},
+		"paid +2 days":   {func(p *Payment) { p.PaidAt = now.Add(48 * time.Hour) }, "paid_at"},
+		"bad campaign":   {func(p *Payment) { p.Campaign = "{x}" }, "campaign_id"},
+		"long reference": {func(p *Payment) { p.Reference = strings.Repeat("r", 1000) }, "reference"},
+	} {
+		p := base
+		c.mod(&p)
+		if got := analytics.FieldOf(p.Validate(now)); got != c.field {
+			t.Errorf("%s: field %q, want %q (%v)", name, got, c.field, p.Validate(now))
+		}
 	}
 }

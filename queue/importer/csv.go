@@ -61,22 +61,43 @@ func ParseCSV(r io.Reader, opt Options) (Result, error) {
 		}
 		if err != nil {
 			var pe *csv.ParseError
+			if errors.As(err, &pe) && errors.Is(err, csv.ErrQuote) && pe.Line > pe.StartLine {
+				// A quote opened on StartLine ran over line breaks: the rows
+				// after it are inside one field and cannot be told apart, so
+				// none of the file from there can be trusted. Loading the
+				// rows before it would leave the operator to find which
+				// ones are missing; the upload is refused instead (it is
+				// idempotent: fix the quote and send it again).
+				return Result{}, fmt.Errorf("csv: line %d (row %d): a quoted field opened on this line is still open at line %d; "+
+					"the rows from line %d on cannot be read: close the quote and upload again (nothing was loaded)",
+					pe.StartLine, row, pe.Line, pe.StartLine)
+			}
 			if errors.As(err, &pe) && (errors.Is(err, csv.ErrFieldCount) || errors.Is(err, csv.ErrBareQuote) || errors.Is(err, csv.ErrQuote)) {
 				id := ""
 				if len(rec) > 0 {
 					id = accountIDOf(names, rec)
 				}
-				reason := pe.Err.Error()
+				reason := fmt.Sprintf("line %d: %v", pe.StartLine, pe.Err)
 				if errors.Is(err, csv.ErrFieldCount) {
-					reason = fmt.Sprintf("has %d columns, the header has %d", len(rec), len(header))
+					reason = fmt.Sprintf("line %d: has %d columns, the header has %d", pe.StartLine, len(rec), len(header))
 				}
 				res.Errors = append(res.Errors, RowError{Row: row, AccountID: id, Reason: reason})
-				if errors.Is(err, csv.ErrQuote) && len(rec) == 0 {
-					break // an unterminated quote swallowed the rest of the file
-				}
 				continue
 			}
 			return res, fmt.Errorf("csv: row %d: %w", row, err)
+		}
+		if first, last, col, spans := lineSpan(cr, rec); spans {
+			// A quoted field holding a line break: legal CSV, but in a
+			// contact list it is nearly always a quote left open that
+			// swallowed the rows below it, so the row is refused and the
+			// lines it covers are named.
+			field := "phone"
+			if !phoneCol[col] {
+				field = names[col]
+			}
+			res.Errors = append(res.Errors, RowError{Row: row, AccountID: accountIDOf(names, rec), Field: field,
+				Reason: fmt.Sprintf("lines %d-%d: a quoted field holds a line break (is a quote left open?); nothing on these lines was loaded", first, last)})
+			continue
 		}
 		r := record{row: row, fields: map[string]string{}}
 		for i, v := range rec {
@@ -113,4 +134,21 @@ func accountIDOf(names []string, rec []string) string {
 		}
 	}
 	return ""
+}
+
+// lineSpan says whether the record just read spans several lines, which
+// ones, and the first column holding a line break.
+func lineSpan(cr *csv.Reader, rec []string) (first, last, col int, spans bool) {
+	first, _ = cr.FieldPos(0)
+	last, col = first, -1
+	for i, v := range rec {
+		if n := strings.Count(v, "\n") + strings.Count(v, "\r") - strings.Count(v, "\r\n"); n > 0 {
+			line, _ := cr.FieldPos(i)
+			last = max(last, line+n)
+			if col < 0 {
+				col = i
+			}
+		}
+	}
+	return first, last, col, col >= 0
 }

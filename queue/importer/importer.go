@@ -4,6 +4,7 @@
 package importer
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/shopspring/decimal"
 
+	"github.com/marcador/marcador/analytics"
 	"github.com/marcador/marcador/queue"
 	"github.com/marcador/marcador/queue/phone"
 )
@@ -109,17 +111,20 @@ func build(r record, opt Options, seen map[string]int) (queue.Account, *RowError
 	if id == "" {
 		return fail("account_id", "missing")
 	}
-	if len(id) > 128 {
-		return fail("account_id", "longer than 128 characters")
+	if len(id) > analytics.MaxIDBytes {
+		return fail("account_id", "longer than %d bytes", analytics.MaxIDBytes)
+	}
+	if needsCleaning(id) {
+		return fail("account_id", "holds control or bidirectional-override characters")
 	}
 	if first, dup := seen[id]; dup {
 		return fail("account_id", "duplicate of row %d in this upload (the first is kept)", first)
 	}
 	a := queue.Account{
-		ID: id, Name: strings.TrimSpace(f["name"]), NationalID: strings.TrimSpace(f["national_id"]),
+		ID: id, Name: cleanText(f["name"]), NationalID: cleanText(f["national_id"]),
 		Country: strings.ToUpper(strings.TrimSpace(f["country"])), TimeZone: strings.TrimSpace(f["time_zone"]),
-		Language: strings.TrimSpace(f["language"]), Segment: strings.TrimSpace(f["segment"]),
-		Currency: strings.ToUpper(strings.TrimSpace(f["currency"])), Fields: r.extra,
+		Language: cleanText(f["language"]), Segment: cleanText(f["segment"]),
+		Currency: strings.ToUpper(strings.TrimSpace(f["currency"])), Fields: cleanFields(r.extra),
 	}
 	if a.Country == "" {
 		a.Country = strings.ToUpper(opt.Country)
@@ -129,6 +134,13 @@ func build(r record, opt Options, seen map[string]int) (queue.Account, *RowError
 	}
 	if a.Currency == "" {
 		a.Currency = strings.ToUpper(opt.Currency)
+	}
+	switch {
+	case a.Currency == "":
+		// The IVR cannot say an amount without one.
+		return fail("currency", "missing: add a currency column or set the campaign's currency")
+	case !analytics.ValidCurrency(a.Currency):
+		return fail("currency", "%q is not an ISO 4217 currency code (e.g. MXN, COP, CLP, PEN, USD)", clipText(a.Currency))
 	}
 	if a.TimeZone != "" {
 		if _, err := time.LoadLocation(a.TimeZone); err != nil || a.TimeZone == "Local" {
@@ -143,12 +155,20 @@ func build(r record, opt Options, seen map[string]int) (queue.Account, *RowError
 		if v.IsNegative() {
 			return fail("balance", "%q is negative", b)
 		}
+		// A promise of the full balance must fit the ledger (Decimal(18, 2)).
+		var fe *analytics.FieldError
+		if err := analytics.CheckMoney("balance", v); errors.As(err, &fe) {
+			return fail("balance", "%q: %s", clipText(b), fe.Reason)
+		}
 		a.Balance = v
 	}
 	if d := strings.TrimSpace(f["due_date"]); d != "" {
 		t, err := parseDate(d)
 		if err != nil {
-			return fail("due_date", "%q: want YYYY-MM-DD or DD/MM/YYYY", d)
+			return fail("due_date", "%q: want YYYY-MM-DD or DD/MM/YYYY", clipText(d))
+		}
+		if day := t.Format(queue.DateLayout); day < minDueDate || day > maxDueDate {
+			return fail("due_date", "%s: want %s to %s", day, minDueDate, maxDueDate)
 		}
 		a.DueDate = t.Format(queue.DateLayout)
 		if !opt.Now.IsZero() {
@@ -193,6 +213,34 @@ func build(r record, opt Options, seen map[string]int) (queue.Account, *RowError
 	}
 	seen[id] = r.row
 	return a, nil
+}
+
+// Due dates are believed from 1990 (older debts are past any collection
+// window; 0001-01-01 is an empty cell some export wrote) to 2100. In
+// DateLayout, so they compare as strings.
+const (
+	minDueDate = "1990-01-01"
+	maxDueDate = "2100-12-31"
+)
+
+func cleanFields(m map[string]string) map[string]string {
+	if m == nil {
+		return nil
+	}
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		if k = cleanText(k); k != "" {
+			out[k] = cleanText(v)
+		}
+	}
+	return out
+}
+
+func clipText(s string) string {
+	if len(s) > 40 {
+		return s[:40] + "..."
+	}
+	return s
 }
 
 func slicesContainsNumber(ps []queue.Phone, n string) bool {

@@ -138,6 +138,8 @@ func FuzzParseCSV(f *testing.F) {
 	f.Add("account_id,phone\nA,55 1234 5678\n")
 	f.Add("id;phone1;balance\nA;5512345678;1.250,5\n\"B;x\n")
 	f.Add("id,phones,due_date\nA,55 1234 5678|33 1234 5678,01/02/2026\n")
+	f.Add("account_id,name,phone,balance,currency,due_date\nA,\"Ana\x00\u202e\",5512345678,1e20,$$$,0001-01-01\n")
+	f.Add("account_id,name,phone\nA,\"Bob,5512345678\nB\",5512345679\nC,\"x\n")
 	f.Fuzz(func(t *testing.T, in string) {
 		res, err := ParseCSV(strings.NewReader(in), opt)
 		if err == nil {
@@ -155,4 +157,155 @@ func FuzzParseJSON(f *testing.F) {
 			checkResult(t, res)
 		}
 	})
+}
+
+func fieldOf(res Result, row int) string {
+	for _, e := range res.Errors {
+		if e.Row == row {
+			return e.Field
+		}
+	}
+	return ""
+}
+
+// A balance must fit Decimal(18, 2): a full-balance promise of 1e20 used to
+// be accepted here and then stall the attempt log.
+func TestBalancesFitTheLedger(t *testing.T) {
+	in := "account_id,phone,balance\n" +
+		"B1,55 1234 5678,1e20\n" +
+		"B2,55 1234 5678,10000000000000000\n" +
+		"B3,55 1234 5678,\"1.250,505\"\n" + // 1250.505: cents are the ledger's unit
+		"B4,55 1234 5678,\"99,999,999,999,999,999.99\"\n" +
+		"G5,55 1234 5678,9999999999999999.99\n" +
+		"G6,55 1234 5678,0.01\n"
+	res, err := ParseCSV(strings.NewReader(in), opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for row := 1; row <= 4; row++ {
+		if fieldOf(res, row) != "balance" {
+			t.Errorf("row %d: %v", row, res.Errors)
+		}
+	}
+	if len(res.Accounts) != 2 || res.Accounts[0].Balance.String() != "9999999999999999.99" {
+		t.Fatalf("accounts %+v errors %v", res.Accounts, res.Errors)
+	}
+}
+
+// Every account needs a currency, its own or the campaign's, and an ISO 4217 one.
+func TestCurrencyRequiredAndISO(t *testing.T) {
+	noCur := opt
+	noCur.Currency = ""
+	in := "account_id,phone,currency\n" +
+		"C1,55 1234 5678,COP\n" +
+		"C2,55 1234 5678,\n" +
+		"C3,55 1234 5678,$$$\n" +
+		"C4,55 1234 5678,mxn\n" +
+		"C5,55 1234 5678,PESOS\n"
+	res, err := ParseCSV(strings.NewReader(in), noCur)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fieldOf(res, 2) != "currency" || fieldOf(res, 3) != "currency" || fieldOf(res, 5) != "currency" || len(res.Accounts) != 2 ||
+		res.Accounts[0].Currency != "COP" || res.Accounts[1].Currency != "MXN" {
+		t.Fatalf("accounts %+v errors %v", res.Accounts, res.Errors)
+	}
+	if !strings.Contains(res.Errors[0].Reason, "campaign") {
+		t.Errorf("missing currency reason %q does not say where to set it", res.Errors[0].Reason)
+	}
+	// The campaign's currency fills the gap.
+	res, _ = ParseCSV(strings.NewReader("account_id,phone\nC6,55 1234 5678\n"), opt)
+	if len(res.Accounts) != 1 || res.Accounts[0].Currency != "MXN" {
+		t.Fatalf("campaign currency: %+v %v", res.Accounts, res.Errors)
+	}
+	res, _ = ParseJSON(strings.NewReader(`[{"id":"J1","phone":"5512345678"},{"id":"J2","phone":"5512345678","currency":"ABC"}]`), noCur)
+	if len(res.Accounts) != 0 || fieldOf(res, 1) != "currency" || fieldOf(res, 2) != "currency" {
+		t.Fatalf("json: %+v %v", res.Accounts, res.Errors)
+	}
+}
+
+// Due dates from 1990 to 2100; 0001-01-01 used to give 106,751 days past due.
+func TestDueDateRange(t *testing.T) {
+	in := "account_id,phone,due_date\n" +
+		"D1,55 1234 5678,0001-01-01\n" +
+		"D2,55 1234 5678,1989-12-31\n" +
+		"D3,55 1234 5678,2101-01-01\n" +
+		"D4,55 1234 5678,31/12/9999\n" +
+		"G5,55 1234 5678,1990-01-01\n" +
+		"G6,55 1234 5678,2100-12-31\n"
+	res, err := ParseCSV(strings.NewReader(in), opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for row := 1; row <= 4; row++ {
+		if fieldOf(res, row) != "due_date" {
+			t.Errorf("row %d: %v", row, res.Errors)
+		}
+	}
+	if len(res.Accounts) != 2 || res.Accounts[0].DaysPastDue > 36500 || res.Accounts[1].DaysPastDue != 0 {
+		t.Fatalf("accounts %+v", res.Accounts)
+	}
+}
+
+// NUL, other controls and bidirectional overrides never reach a text
+// message: stripped from names and free fields, refused in an account id.
+func TestControlCharactersStripped(t *testing.T) {
+	in := "account_id,name,phone,segment,notes\n" +
+		"N1,\"Ana\x00 Ló\u202epez\u2066\u2069\",55 1234 5678,\u200fearly\x1b,\"line\x07 one\tand\u0085 two\"\n" +
+		"N\u202e2,Bob,55 1234 5678,,\n"
+	res, err := ParseCSV(strings.NewReader(in), opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Accounts) != 1 || fieldOf(res, 2) != "account_id" {
+		t.Fatalf("accounts %+v errors %v", res.Accounts, res.Errors)
+	}
+	a := res.Accounts[0]
+	if a.Name != "Ana López" || a.Segment != "early" || a.Fields["notes"] != "line one and two" {
+		t.Fatalf("cleaned %q %q %q", a.Name, a.Segment, a.Fields["notes"])
+	}
+	res, _ = ParseJSON(strings.NewReader(`[{"id":"J1","phone":"5512345678","name":"Luis\u202e\u0000 Pérez","fields":{"x\u2067":"a\u0007b"}}]`), opt)
+	if len(res.Accounts) != 1 || res.Accounts[0].Name != "Luis Pérez" || res.Accounts[0].Fields["x"] != "ab" {
+		t.Fatalf("json %+v %v", res.Accounts, res.Errors)
+	}
+}
+
+// An unterminated quote used to swallow every row after it without a word.
+func TestUnterminatedQuote(t *testing.T) {
+	head := "account_id,name,phone\nA1,Ana,55 1234 5678\n"
+	for name, c := range map[string]struct {
+		body  string
+		frag  string // the upload's error, "" when it loads
+		rows  int    // accounts loaded when it loads
+		err   int    // row with an error
+		lines string
+	}{
+		"open to the end": {head + "A2,\"Bob,55 1234 5679\nA3,Carl,55 1234 5670\nA4,Dan,55 1234 5671\n", "line 3 (row 2)", 0, 0, ""},
+		"closed by a later quote": {head + "A2,\"Bob,55 1234 5679\nA3,\"Carl\",55 1234 5670\nA4,Dan,55 1234 5671\n",
+			"line 3 (row 2)", 0, 0, ""},
+		"swallows one row": {head + "A2,\"Bob,55 1234 5679\nA3\",55 1234 5670\nA4,Dan,55 1234 5671\n", "", 2, 2, "lines 3-4"},
+		"last line":        {head + "A2,\"Bob,55 1234 5679", "", 1, 2, "line 3"},
+		"bare quote":       {head + "A2,Bob \"B\" Smith,55 1234 5679\nA3,Carl,55 1234 5670\n", "", 2, 2, "line 3"},
+	} {
+		res, err := ParseCSV(strings.NewReader(c.body), opt)
+		if c.frag != "" {
+			if err == nil || !strings.Contains(err.Error(), c.frag) || len(res.Accounts) != 0 {
+				t.Errorf("%s: err %v, %d accounts; want an error naming %q", name, err, len(res.Accounts), c.frag)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		got := ""
+		for _, e := range res.Errors {
+			if e.Row == c.err {
+				got = e.Reason
+			}
+		}
+		if len(res.Accounts) != c.rows || !strings.Contains(got, c.lines) {
+			t.Errorf("%s: %d accounts (want %d), row %d error %q (want %q); all %v", name, len(res.Accounts), c.rows, c.err, got, c.lines, res.Errors)
+		}
+	}
 }

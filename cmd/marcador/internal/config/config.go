@@ -165,6 +165,8 @@ type Spool struct {
 	Fsync         string        `yaml:"fsync"` // always, batch, never
 	BatchRows     int           `yaml:"batch_rows"`
 	FlushInterval time.Duration `yaml:"flush_interval"`
+	// MaxLag: /healthz fails once the oldest row not yet in ClickHouse is older.
+	MaxLag time.Duration `yaml:"max_lag"`
 }
 
 // HTTP is the API, metrics and health listener.
@@ -189,7 +191,7 @@ func Default() Config {
 		NodeID:     sanitizeNode(host),
 		Redis:      Redis{Addr: "127.0.0.1:6379"},
 		ClickHouse: ClickHouse{Addr: "127.0.0.1:9000", Database: "marcador", Username: "default"},
-		Spool:      Spool{Dir: "./spool", MaxBytes: 1 << 30, Fsync: "batch", BatchRows: 10000, FlushInterval: time.Second},
+		Spool:      Spool{Dir: "./spool", MaxBytes: 1 << 30, Fsync: "batch", BatchRows: 10000, FlushInterval: time.Second, MaxLag: 5 * time.Minute},
 		HTTP:       HTTP{Listen: "127.0.0.1:8080"},
 		Log:        Log{Level: "info", Format: "text"},
 		SIP:        SIP{Listen: "127.0.0.1:5060", RTPPorts: Ports{Min: 20000, Max: 29999}},
@@ -386,6 +388,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("spool.batch_rows %d: want 1-1000000", s.BatchRows)
 	case s.FlushInterval < 10*time.Millisecond || s.FlushInterval > time.Minute:
 		return fmt.Errorf("spool.flush_interval %s: want 10ms-1m", s.FlushInterval)
+	case s.MaxLag < 10*time.Second || s.MaxLag > 24*time.Hour:
+		return fmt.Errorf("spool.max_lag %s: want 10s-24h", s.MaxLag)
 	}
 	switch strings.ToLower(s.Fsync) {
 	case "always", "batch", "never":

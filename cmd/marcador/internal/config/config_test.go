@@ -29,7 +29,7 @@ func TestFileAndEnv(t *testing.T) {
 node_id: n7
 redis: {addr: 127.0.0.1:16379, db: 2}
 clickhouse: {addr: 127.0.0.1:19000}
-spool: {dir: /tmp/sp, max_bytes: 64MiB, fsync: always, flush_interval: 250ms}
+spool: {dir: /tmp/sp, max_bytes: 64MiB, fsync: always, flush_interval: 250ms, max_lag: 2m}
 http: {listen: 127.0.0.1:9090, api_tokens: [aaaaaaaaaaaaaaaa]}
 log: {level: debug, format: json}
 `)
@@ -37,7 +37,7 @@ log: {level: debug, format: json}
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.NodeID != "n7" || c.Redis.DB != 3 || c.Spool.MaxBytes != 64<<20 || c.Spool.FlushInterval != 250*time.Millisecond ||
+	if c.NodeID != "n7" || c.Redis.DB != 3 || c.Spool.MaxBytes != 64<<20 || c.Spool.FlushInterval != 250*time.Millisecond || c.Spool.MaxLag != 2*time.Minute ||
 		len(c.HTTP.APITokens) != 2 || c.HTTP.APITokens[1] != "cccccccccccccccc" || c.ClickHouse.Database != "marcador" {
 		t.Fatalf("loaded %+v", c)
 	}
@@ -53,6 +53,7 @@ func TestErrorsNameTheKey(t *testing.T) {
 		{"spool: {fsync: sometimes}", "", "spool.fsync"},
 		{"spool: {max_bytes: lots}", "", "size \"lots\""},
 		{"spool: {max_bytes: 10}", "", "spool.max_bytes"},
+		{"spool: {max_lag: 1s}", "", "spool.max_lag"},
 		{"http: {api_tokens: [short]}", "", "http.api_tokens[0]"},
 		{"log: {level: loud}", "", "log.level"},
 		{"clickhouse: {database: 'a-b'}", "", "clickhouse.database"},
