@@ -135,6 +135,7 @@ const (
 	kindPromise byte = 2
 	kindPayment byte = 3
 	kindMessage byte = 4
+	kindDNC     byte = 5
 
 	attemptV1 byte = 1
 	attemptV2 byte = 2 // adds MessageError, Segments, Template

@@ -112,6 +112,23 @@ CREATE TABLE IF NOT EXISTS {db}.messages (
 ) ENGINE = ReplacingMergeTree(ver)
 PARTITION BY toYYYYMM(at)
 ORDER BY (phone, at, message_sid)`}},
+	// The durable copy of the do-not-contact lists (Redis holds the live
+	// ones): one row per listing or removal, per channel.
+	{6, "dnc_events", []string{`
+CREATE TABLE IF NOT EXISTS {db}.dnc_events (
+    event_id    String,
+    phone       String,
+    channel     Enum8('voice' = 1, 'sms' = 2, 'whatsapp' = 3),
+    campaign_id String,
+    action      Enum8('add' = 1, 'remove' = 2),
+    reason      String,
+    source      String,
+    at          DateTime,
+    node_id     String,
+    ver         UInt64
+) ENGINE = ReplacingMergeTree(ver)
+PARTITION BY toYYYYMM(at)
+ORDER BY (phone, channel, campaign_id, event_id)`}},
 }
 
 // Migrations returns the schema steps in order (for docs and the cluster DDL).

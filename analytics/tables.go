@@ -8,7 +8,8 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 )
 
-// Row is a record the writer can spool and insert: Attempt, Promise, Payment.
+// Row is a record the writer can spool and insert: Attempt, Promise, Payment,
+// Message, DNCEvent.
 type Row interface {
 	AppendBinary(b []byte) ([]byte, error)
 	Validate() error
@@ -139,10 +140,25 @@ var (
 				m.Action, m.At, m.NodeID, m.Ver}
 		},
 	}
+	dncTable = &Table{
+		Name: "dnc_events", kind: kindDNC,
+		Columns: []string{"event_id", "phone", "channel", "campaign_id", "action", "reason", "source", "at", "node_id", "ver"},
+		decode: func(rec []byte) (Row, error) {
+			var e DNCEvent
+			return &e, e.UnmarshalBinary(rec)
+		},
+		values: func(r Row) []any {
+			e := r.(*DNCEvent)
+			return []any{e.EventID, e.Phone, string(e.Channel), e.CampaignID, e.Action, e.Reason, e.Source, e.At,
+				e.NodeID, e.Ver}
+		},
+	}
 )
 
 // Tables lists every table the writer inserts into, in a fixed order.
-func Tables() []*Table { return []*Table{attemptsTable, promisesTable, paymentsTable, messagesTable} }
+func Tables() []*Table {
+	return []*Table{attemptsTable, promisesTable, paymentsTable, messagesTable, dncTable}
+}
 
 // TableOf returns the table a spooled record belongs to.
 func TableOf(rec []byte) (*Table, error) {

@@ -13,6 +13,9 @@ const (
 	NetworkError  = "network_error"
 	ConfigError   = "config_error"
 	Cancelled     = "cancelled" // we stopped it before an answer for a reason other than the ring timeout
+	// IVRError: the call was answered and the script failed (e.g. an amount
+	// it cannot say); the debtor did not get the message, so it is retried.
+	IVRError = "ivr_error"
 )
 
 // Disposition maps a final SIP status to an outcome. ourTimeout says the

@@ -12,7 +12,7 @@ import (
 // VoiceDispositions are the outcomes of a call a fallback rule can follow.
 func VoiceDispositions() []string {
 	return []string{"answered", "busy", "no_answer", "rejected", "invalid_number", "network_error", "config_error",
-		"cancelled", "machine", "abandoned"}
+		"cancelled", "machine", "abandoned", "ivr_error"}
 }
 
 // Duration is a time.Duration written as "90s", "30m", "48h" in JSON and YAML.

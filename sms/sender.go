@@ -47,6 +47,10 @@ type SenderOptions struct {
 	Node    string
 	Now     func() time.Time
 	Logger  *slog.Logger
+
+	// Ready, when set, is asked before every send and outbox claim: an error
+	// (Redis lost its data, see queue/epoch) holds texting until it is nil.
+	Ready func() error
 }
 
 // Sender sends templated messages to debtors: at most once per idempotency
@@ -156,6 +160,9 @@ func (s *Sender) Send(ctx context.Context, req Request) (res Result, err error) 
 	}
 	if req.Channel != analytics.SMS && req.Channel != analytics.WhatsApp {
 		return Result{}, fmt.Errorf("sms: request %s: channel %q: want sms or whatsapp: %w", req.Key, req.Channel, ErrInvalidRequest)
+	}
+	if err := s.ready(); err != nil {
+		return Result{}, fmt.Errorf("sms: request %s not sent: %w", req.Key, err)
 	}
 	st := s.opt.Store
 	c, err := st.Campaign(ctx, req.Campaign)
@@ -432,6 +439,13 @@ func (s *Sender) suppress(ctx context.Context, number string, info ErrorInfo, co
 	s.log.Info("sms: number suppressed", "phone", number, "channel", info.Suppress, "code", code)
 }
 
+func (s *Sender) ready() error {
+	if s.opt.Ready == nil {
+		return nil
+	}
+	return s.opt.Ready()
+}
+
 // Enqueue keeps req in Redis until due, for Run to send.
 func (s *Sender) Enqueue(ctx context.Context, req Request, due time.Time) error {
 	if req.Key == "" {
@@ -459,6 +473,9 @@ func (s *Sender) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
+		}
+		if s.ready() != nil {
+			continue // held: queued texts wait in Redis (the guard logs why)
 		}
 		items, err := s.opt.Store.OutboxClaim(ctx, s.opt.Now(), workers, 5*time.Minute)
 		if err != nil {

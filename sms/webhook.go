@@ -216,7 +216,7 @@ func (s *Sender) inbound(ctx context.Context, from, body, sid string) (string, e
 		if e, listed, err := s.opt.Gate.LookupDNC(ctx, number, compliance.Channel(ch), ""); err != nil {
 			return "", err
 		} else if listed && e.Source == "sms" {
-			if err := s.opt.Gate.RemoveDNC(ctx, compliance.DNCEntry{Phone: number, Channel: string(ch)}); err != nil {
+			if err := s.opt.Gate.RemoveDNC(ctx, compliance.DNCEntry{Phone: number, Channel: string(ch), Reason: fmt.Sprintf("replied %q", strings.TrimSpace(body)), Source: "sms"}); err != nil {
 				return "", err
 			}
 			replyTpl = "optin-confirm"

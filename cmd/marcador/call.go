@@ -197,11 +197,11 @@ func scriptCall(ctx context.Context, cfg config.Config, ep *dialer.Endpoint, w c
 	if err := pingRedis(ctx, rdb, cfg.Redis); err != nil {
 		return analytics.Attempt{}, out, err
 	}
-	gate, err := newGate(cfg, rdb, log, time.Now)
+	gate, err := newGate(cfg, rdb, w, log, time.Now)
 	if err != nil {
 		return analytics.Attempt{}, out, err
 	}
-	r, err := newRunner(cfg, newStore(rdb, cfg, log), gate, ep, w, nil, log)
+	r, err := newRunner(cfg, newStore(rdb, cfg, log), gate, ep, w, nil, nil, log)
 	if err != nil {
 		return analytics.Attempt{}, out, err
 	}

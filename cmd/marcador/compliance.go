@@ -15,12 +15,14 @@ import (
 )
 
 // newGate builds the compliance gate from the config.
-func newGate(c config.Config, rdb redis.UniversalClient, log *slog.Logger, now func() time.Time) (*compliance.Gate, error) {
+// newGate builds the compliance gate; w (may be nil) gets the dnc_events rows.
+func newGate(c config.Config, rdb redis.UniversalClient, w compliance.Writer, log *slog.Logger, now func() time.Time) (*compliance.Gate, error) {
 	cal, err := compliance.LoadCalendars(c.Compliance.HolidaysDir, log)
 	if err != nil {
 		return nil, err
 	}
-	return compliance.NewGate(compliance.GateOptions{Client: rdb, Calendars: cal, Profiles: c.Profiles(), Now: now, Logger: log})
+	return compliance.NewGate(compliance.GateOptions{Client: rdb, Calendars: cal, Profiles: c.Profiles(), Now: now, Logger: log,
+		Writer: w, Node: c.NodeID})
 }
 
 func runCompliance(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -66,7 +68,7 @@ func runCompliance(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if err := pingRedis(ctx, rdb, cfg.Redis); err != nil {
 		return err
 	}
-	g, err := newGate(cfg, rdb, log, time.Now)
+	g, err := newGate(cfg, rdb, nil, log, time.Now)
 	if err != nil {
 		return err
 	}

@@ -77,7 +77,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	// demo calls whatever the hour: the next Tuesday-Friday, 10:30 in Mexico
 	// City, moving on with real time.
 	gateNow := demoClock(now)
-	gate, err := newGate(cfg, rdb, log, gateNow)
+	gate, err := newGate(cfg, rdb, nil, log, gateNow)
 	if err != nil {
 		return err
 	}

@@ -47,7 +47,7 @@ func startDemoTexting(cfg config.Config, store *queue.Store, gate *compliance.Ga
 	d := &demoTexting{twilio: fake, url: "http://" + ln.Addr().String(), from: from}
 	cfg.Twilio = config.Twilio{AccountSID: sid, AuthToken: token, From: from, PublicURL: d.url, APIURL: fake.URL()}
 	cfg.SMS.Rate = 20 // the local server takes more than a real long code
-	sender, verifier, err := newSender(cfg, store, gate, w, log, time.Now)
+	sender, verifier, err := newSender(cfg, store, gate, w, nil, log, time.Now)
 	if err != nil {
 		fake.Close()
 		ln.Close()

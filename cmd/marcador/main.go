@@ -33,6 +33,8 @@ func commands() map[string]command {
 		"call":       {"place one test call through a trunk: play prompts, collect digits, record the attempt", runCall},
 		"twiliosim":  {"run a local Twilio-compatible Messages API (for serve with twilio.api_url pointing at it)", runTwilioSim},
 		"simcarrier": {"run the carrier simulator (a SIP network of simulated debtors) on loopback", runSimCarrier},
+		"redis":      {"'redis status|restore|accept-empty': after Redis lost its data, rebuild what ClickHouse keeps and let work resume", runRedis},
+		"dnc":        {"'dnc rebuild': restore the do-not-contact lists in Redis from ClickHouse", runDNC},
 	}
 }
 

@@ -117,7 +117,7 @@ func TestCommandErrors(t *testing.T) {
 	if code := run(context.Background(), []string{"migrate", "-config", bad}, &out, &errb); code != 1 || !strings.Contains(errb.String(), "adress") {
 		t.Fatalf("bad config: %d %s", code, errb.String())
 	}
-	for _, cmd := range []string{"serve", "migrate", "demo", "version", "call", "simcarrier", "bench", "compliance"} {
+	for _, cmd := range []string{"serve", "migrate", "demo", "version", "call", "simcarrier", "bench", "compliance", "redis", "dnc"} {
 		errb.Reset()
 		if code := run(context.Background(), []string{cmd, "-h"}, &out, &errb); code != 0 || !strings.Contains(errb.String(), "usage: marcador "+cmd) {
 			t.Errorf("%s -h: %d %s", cmd, code, errb.String())

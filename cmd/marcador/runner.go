@@ -17,8 +17,9 @@ import (
 )
 
 // newRunner builds the IVR campaign runner from the config.
+// ready (may be nil) holds the runner while Redis lost its data.
 func newRunner(cfg config.Config, store *queue.Store, gate *compliance.Gate, ep *dialer.Endpoint, w campaign.Writer,
-	sendSMS func(context.Context, campaign.SMSRequest) error, log *slog.Logger) (*campaign.Runner, error) {
+	sendSMS func(context.Context, campaign.SMSRequest) error, ready func() error, log *slog.Logger) (*campaign.Runner, error) {
 	scripts, err := script.LoadDir(cfg.IVR.ScriptsDir)
 	if err != nil {
 		return nil, err
@@ -40,7 +41,7 @@ func newRunner(cfg config.Config, store *queue.Store, gate *compliance.Gate, ep 
 		trunks[t.Name] = t
 	}
 	return campaign.New(campaign.Options{Store: store, Gate: gate, Endpoint: ep, Trunks: trunks, Writer: w, Scripts: scripts,
-		Library: lib, Node: cfg.NodeID, Logger: log, SendSMS: sendSMS,
+		Library: lib, Node: cfg.NodeID, Logger: log, SendSMS: sendSMS, Ready: ready,
 		Signer: paylink.Signer{Key: []byte(cfg.PayLinks.Secret), TTL: cfg.PayLinks.TTL},
 		Inbound: campaign.InboundOptions{Numbers: in.Numbers, Script: in.Script, Language: in.Language, Country: in.Country,
 			Campaign: in.Campaign}}), nil

@@ -20,6 +20,7 @@ import (
 	"github.com/marcador/marcador/dialer"
 	"github.com/marcador/marcador/dialer/campaign"
 	"github.com/marcador/marcador/queue"
+	"github.com/marcador/marcador/queue/epoch"
 )
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -60,7 +61,14 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	defer w.Close()
 	store := newStore(rdb, cfg, log)
 	reg.MustRegister(queue.NewCollector(store, time.Now))
-	gate, err := newGate(cfg, rdb, log, time.Now)
+	// Redis restarted without its data must not let anyone be called: the
+	// guard holds every runner until an operator confirms (marcador redis).
+	guard := epoch.New(epoch.Options{Client: rdb, File: epoch.FileBeside(cfg.Spool.Dir), Node: cfg.NodeID, Logger: log})
+	if err := guard.Init(ctx); err != nil {
+		return err
+	}
+	reg.MustRegister(guard.Collector())
+	gate, err := newGate(cfg, rdb, w, log, time.Now)
 	if err != nil {
 		return err
 	}
@@ -78,11 +86,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer ep.Close()
-	sender, verifier, err := newSender(cfg, store, gate, w, log, time.Now)
+	sender, verifier, err := newSender(cfg, store, gate, w, guard.Err, log, time.Now)
 	if err != nil {
 		return err
 	}
-	runner, err := newRunner(cfg, store, gate, ep, w, queueSMS(sender, time.Now), log)
+	runner, err := newRunner(cfg, store, gate, ep, w, queueSMS(sender, time.Now), guard.Err, log)
 	if err != nil {
 		return err
 	}
@@ -100,7 +108,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	opts := httpapi.Options{
 		Store: store, Gate: gate, Runner: runner, Payments: runner, Tokens: tokens, Gatherer: reg, Now: time.Now, Logger: log,
 		Checks: map[string]func(context.Context) error{
-			"redis":      func(ctx context.Context) error { return rdb.Ping(ctx).Err() },
+			"redis":      guard.Check, // one GET: reachable, and still holding this node's data
 			"clickhouse": func(ctx context.Context) error { return conn.Ping(ctx) },
 			"writer":     w.Check, // behind by spool.max_lag, or spool full
 		},
@@ -125,6 +133,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		log.Error("campaigns not resumed", "err", err)
 	}
 	go followUpPromises(wctx, runner, log)
+	go guard.Run(wctx)
 	senderCtx, stopSender := context.WithCancel(context.Background())
 	senderDone := make(chan error, 1)
 	if sender != nil {

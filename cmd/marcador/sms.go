@@ -17,7 +17,8 @@ import (
 
 // newSender builds the SMS/WhatsApp sender and the webhook signature check
 // from twilio: and sms:; both are nil when twilio.account_sid is empty.
-func newSender(cfg config.Config, store *queue.Store, gate *compliance.Gate, w sms.Writer, log *slog.Logger,
+// ready (may be nil) holds texting while Redis lost its data.
+func newSender(cfg config.Config, store *queue.Store, gate *compliance.Gate, w sms.Writer, ready func() error, log *slog.Logger,
 	now func() time.Time) (*sms.Sender, sms.Verifier, error) {
 	t := cfg.Twilio
 	if t.AccountSID == "" {
@@ -37,7 +38,7 @@ func newSender(cfg config.Config, store *queue.Store, gate *compliance.Gate, w s
 	s := sms.NewSender(sms.SenderOptions{Provider: p, Store: store, Gate: gate, Writer: w, Templates: tpls,
 		Link:      func(c queue.Campaign, a queue.Account) string { return signer.Link(c.PayURL, a.ID, c.ID) },
 		PublicURL: t.PublicURL, Rate: cfg.SMS.Rate, Tries: cfg.SMS.Tries, Backoff: cfg.SMS.Backoff, Node: cfg.NodeID,
-		Now: now, Logger: log})
+		Now: now, Logger: log, Ready: ready})
 	return s, twilio.NewValidator(t.AuthToken, t.PublicURL), nil
 }
 

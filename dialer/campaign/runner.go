@@ -47,6 +47,10 @@ type Options struct {
 	SendSMS func(ctx context.Context, m SMSRequest) error
 	// Inbound configures the callback line (see Runner.Inbound).
 	Inbound InboundOptions
+	// Ready, when set, is asked before every claim and promise follow-up: an
+	// error (Redis lost its data, see queue/epoch) holds the runner, which
+	// then claims, dials and texts nothing until it is nil again.
+	Ready func() error
 	// Tick is how often a running campaign tops up its calls; default 250ms.
 	Tick   time.Duration
 	Now    func() time.Time
@@ -73,7 +77,7 @@ type Runner struct {
 	log *slog.Logger
 
 	mu    sync.Mutex
-	loops map[string]context.CancelFunc
+	loops map[string]*loopRef
 	calls sync.WaitGroup
 	loopW sync.WaitGroup
 	ctx   context.Context
@@ -92,7 +96,19 @@ func New(opt Options) *Runner {
 		opt.Logger = slog.Default()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Runner{opt: opt, log: opt.Logger, loops: map[string]context.CancelFunc{}, ctx: ctx, stop: cancel}
+	return &Runner{opt: opt, log: opt.Logger, loops: map[string]*loopRef{}, ctx: ctx, stop: cancel}
+}
+
+// loopRef is one campaign's loop, so a loop that ends itself removes only
+// its own entry.
+type loopRef struct{ cancel context.CancelFunc }
+
+// ready says whether the runner may claim, dial and text now.
+func (r *Runner) ready() error {
+	if r.opt.Ready == nil {
+		return nil
+	}
+	return r.opt.Ready()
 }
 
 // Start sets a campaign running (here and, through Redis, on restart).
@@ -143,8 +159,8 @@ func (r *Runner) halt(ctx context.Context, id, status string) error {
 		return err
 	}
 	r.mu.Lock()
-	if cancel := r.loops[id]; cancel != nil {
-		cancel()
+	if l := r.loops[id]; l != nil {
+		l.cancel()
 		delete(r.loops, id)
 	}
 	r.mu.Unlock()
@@ -181,6 +197,13 @@ func (r *Runner) Close() {
 // Wait returns when no call of this runner is in progress.
 func (r *Runner) Wait() { r.calls.Wait() }
 
+// Running says whether a campaign's loop runs on this node.
+func (r *Runner) Running(id string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.loops[id] != nil
+}
+
 func (r *Runner) launch(id string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -188,11 +211,18 @@ func (r *Runner) launch(id string) {
 		return
 	}
 	ctx, cancel := context.WithCancel(r.ctx)
-	r.loops[id] = cancel
+	ref := &loopRef{cancel: cancel}
+	r.loops[id] = ref
 	r.loopW.Add(1)
 	go func() {
 		defer r.loopW.Done()
 		r.loop(ctx, id)
+		r.mu.Lock()
+		if r.loops[id] == ref {
+			delete(r.loops, id)
+		}
+		r.mu.Unlock()
+		cancel()
 	}()
 }
 
@@ -204,17 +234,35 @@ func (r *Runner) loop(ctx context.Context, id string) {
 	tick := time.NewTicker(r.opt.Tick)
 	defer tick.Stop()
 	r.log.Info("campaign running", "campaign", id)
+	failing := false // a Redis error is logged once per outage, not per tick
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
 		}
+		if r.ready() != nil {
+			continue // held: Redis lost its data (the guard logs it once)
+		}
 		c, err := r.opt.Store.Campaign(ctx, id)
+		if errors.Is(err, queue.ErrNotFound) {
+			// Deleted, or Redis emptied: nothing to dial until it is uploaded
+			// and started again.
+			attrs := []any{"campaign", id}
+			if err := r.opt.Store.SetStatus(context.WithoutCancel(ctx), id, queue.StatusStopped); err != nil {
+				attrs = append(attrs, "status_not_saved", err)
+			}
+			r.log.Error("campaign definition is gone from Redis: campaign stopped; upload it again and start it", attrs...)
+			return
+		}
 		if err != nil {
-			r.log.Warn("campaign: read definition", "campaign", id, "err", err)
+			if !failing {
+				r.log.Warn("campaign: read definition", "campaign", id, "err", err)
+			}
+			failing = true
 			continue
 		}
+		failing = false
 		trunk := r.opt.Trunks[c.Trunk]
 		if trunk == nil {
 			continue
@@ -355,9 +403,10 @@ func (r *Runner) reserve(ctx context.Context, c queue.Campaign, subj compliance.
 	return d, nil
 }
 
-// spoke says someone answered and keyed: a contact and a conversation.
+// spoke says someone answered and keyed: a contact and a conversation
+// (also when the script failed later).
 func spoke(a analytics.Attempt, res ivr.Result) bool {
-	return a.Disposition == dialer.Answered && len(res.Path) > 0 && res.DTMF != ""
+	return (a.Disposition == dialer.Answered || a.Disposition == dialer.IVRError) && len(res.Path) > 0 && res.DTMF != ""
 }
 
 // CallRequest is one call outside a campaign's queue: an operator's test of
@@ -465,7 +514,8 @@ func (r *Runner) call(ctx context.Context, c queue.Campaign, trunk *dialer.Trunk
 	leg.Hangup(hctx).ApplyTo(a)
 	a.IVRPath, a.DTMF = res.IVRPath(), res.DTMF
 	if err != nil {
-		a.Reason = err.Error()
+		// The debtor did not get the message: its own outcome, retried.
+		a.Disposition, a.Reason = dialer.IVRError, err.Error()
 		r.log.Error("campaign: script failed", "campaign", c.ID, "account", acct.ID, "err", err)
 	}
 	return res, nil
@@ -566,7 +616,8 @@ func (r *Runner) record(ctx context.Context, c queue.Campaign, acct queue.Accoun
 // settleOutcome applies the retry policy: done after a promise, an opt-out,
 // an answered call, an invalid only number, or the last attempt; otherwise
 // due again after the delay for the disposition (the next attempt rotates to
-// the account's next phone).
+// the account's next phone). A script error (ivr_error) is not an answered
+// call: the debtor did not get the message, so it is retried like a busy line.
 func (r *Runner) settleOutcome(ctx context.Context, c queue.Campaign, l queue.Lease, a *analytics.Attempt, res ivr.Result, otherPhones bool) error {
 	if res.Promise != nil || res.OptedOut {
 		return r.settle(ctx, c, l, a, time.Time{})
@@ -645,6 +696,9 @@ func (r *Runner) promiseRow(p queue.PromiseRecord, status string) analytics.Prom
 // a new row says so and the account goes back to its campaign's queue ahead
 // of everyone else.
 func (r *Runner) FollowUpPromises(ctx context.Context) (reminded, broken int, err error) {
+	if err := r.ready(); err != nil {
+		return 0, 0, nil // held: nothing is followed up until Redis's data is confirmed
+	}
 	now := r.opt.Now()
 	rem, brk, err := r.opt.Store.DuePromises(ctx, now)
 	if err != nil {

@@ -8,12 +8,19 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/marcador/marcador/analytics"
 	"github.com/marcador/marcador/queue/phone"
 )
+
+// Writer takes the rows the gate records (analytics/writer.Writer).
+type Writer interface {
+	Write(ctx context.Context, row analytics.Row) error
+}
 
 // GateOptions configure a Gate.
 type GateOptions struct {
@@ -26,6 +33,12 @@ type GateOptions struct {
 	// Retain is how long contact history is kept; default 35 days (longer
 	// than any cap's period).
 	Retain time.Duration
+	// Writer, when set, gets a dnc_events row for every listing and removal
+	// before Redis changes: the durable copy `marcador dnc rebuild` restores
+	// the lists from after Redis lost them.
+	Writer Writer
+	// Node is recorded on those rows.
+	Node   string
 	Logger *slog.Logger
 }
 
@@ -37,6 +50,7 @@ type Gate struct {
 	opt GateOptions
 	rdb redis.UniversalClient
 	log *slog.Logger
+	ver atomic.Int64 // the last dnc_events ver, so a node's events order strictly
 }
 
 // NewGate returns a gate; it warns loudly about missing holiday calendars.
@@ -60,6 +74,9 @@ func NewGate(opt GateOptions) (*Gate, error) {
 
 // Now is the gate's clock.
 func (g *Gate) Now() time.Time { return g.opt.Now() }
+
+// Retention is how long contact history is kept (longer than any cap's period).
+func (g *Gate) Retention() time.Duration { return g.opt.Retain }
 
 // Subject is who would be contacted, and where.
 type Subject struct {
@@ -294,6 +311,47 @@ func (g *Gate) Forget(ctx context.Context, s Subject) error {
 	return nil
 }
 
+// RestoreHistory puts events back into a subject's contact history (from
+// the attempt log, after Redis lost it) and re-creates the debtor's index
+// keys. An event already there (same kind and attempt) is not added again,
+// so a restore may run twice; events older than the retention are skipped.
+// It returns how many events it added.
+func (g *Gate) RestoreHistory(ctx context.Context, s Subject, events []Event) (int, error) {
+	debtor := debtorKey(s)
+	key := historyKey(debtor)
+	now := g.opt.Now()
+	members, err := g.rdb.ZRange(ctx, key, 0, -1).Result()
+	if err != nil {
+		return 0, fmt.Errorf("compliance: read history %s: %w", key, err)
+	}
+	have := map[string]bool{}
+	for _, m := range members {
+		if e, ok := decodeEvent(m); ok {
+			have[e.Kind+"|"+e.AttemptID] = true
+		}
+	}
+	var add []redis.Z
+	for _, e := range events {
+		if e.At.Before(now.Add(-g.opt.Retain)) || have[e.Kind+"|"+e.AttemptID] {
+			continue
+		}
+		have[e.Kind+"|"+e.AttemptID] = true
+		add = append(add, redis.Z{Score: float64(e.At.UnixMilli()), Member: encodeEvent(e)})
+	}
+	if len(add) > 0 {
+		_, err = g.rdb.TxPipelined(ctx, func(pipe redis.Pipeliner) error {
+			pipe.ZAdd(ctx, key, add...)
+			pipe.Expire(ctx, key, g.opt.Retain)
+			return nil
+		})
+		if err != nil {
+			return 0, fmt.Errorf("compliance: restore history %s: %w", key, err)
+		}
+	}
+	g.index(ctx, s, debtor)
+	return len(add), nil
+}
+
 // index lets explain find the debtor from an account id or a number.
 func (g *Gate) index(ctx context.Context, s Subject, debtor string) {
 	pipe := g.rdb.Pipeline()
@@ -344,7 +402,21 @@ func (e DNCEntry) channels() ([]Channel, error) {
 
 // AddDNC lists entries (phones must be E.164).
 func (g *Gate) AddDNC(ctx context.Context, entries ...DNCEntry) error {
-	pipe := g.rdb.Pipeline()
+	return g.addDNC(ctx, true, entries)
+}
+
+// RestoreDNC lists entries again from their durable copy (marcador dnc
+// rebuild) without recording them a second time.
+func (g *Gate) RestoreDNC(ctx context.Context, entries ...DNCEntry) error {
+	return g.addDNC(ctx, false, entries)
+}
+
+func (g *Gate) addDNC(ctx context.Context, journal bool, entries []DNCEntry) error {
+	type one struct {
+		e  DNCEntry
+		ch Channel
+	}
+	var all []one
 	for _, e := range entries {
 		chans, err := e.channels()
 		if err != nil {
@@ -357,11 +429,21 @@ func (g *Gate) AddDNC(ctx context.Context, entries ...DNCEntry) error {
 			e.At = g.opt.Now()
 		}
 		for _, ch := range chans {
-			one := e
-			one.Channel = string(ch)
-			b, _ := json.Marshal(one)
-			pipe.HSet(ctx, dncKey(e.Campaign, ch), e.Phone, b)
+			e.Channel = string(ch)
+			all = append(all, one{e, ch})
 		}
+	}
+	if journal {
+		for _, o := range all {
+			if err := g.journal(ctx, o.e, analytics.DNCAdd, o.e.At); err != nil {
+				return err
+			}
+		}
+	}
+	pipe := g.rdb.Pipeline()
+	for _, o := range all {
+		b, _ := json.Marshal(o.e)
+		pipe.HSet(ctx, dncKey(o.e.Campaign, o.ch), o.e.Phone, b)
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
 		return fmt.Errorf("dnc: %w", err)
@@ -375,12 +457,45 @@ func (g *Gate) RemoveDNC(ctx context.Context, e DNCEntry) error {
 	if err != nil {
 		return fmt.Errorf("dnc %s: %w", e.Phone, err)
 	}
+	for _, ch := range chans {
+		one := e
+		one.Channel = string(ch)
+		if err := g.journal(ctx, one, analytics.DNCRemove, g.opt.Now()); err != nil {
+			return err
+		}
+	}
 	pipe := g.rdb.Pipeline()
 	for _, ch := range chans {
 		pipe.HDel(ctx, dncKey(e.Campaign, ch), e.Phone)
 	}
 	_, err = pipe.Exec(ctx)
 	return err
+}
+
+// journal writes one dnc_events row (one channel), before Redis changes: a
+// listing that reached Redis is always in the durable copy.
+func (g *Gate) journal(ctx context.Context, e DNCEntry, action string, at time.Time) error {
+	if g.opt.Writer == nil {
+		return nil
+	}
+	// ver orders a number's events: nanoseconds, strictly increasing here
+	// even when the clock stands still (a test clock) or steps back.
+	ver := g.opt.Now().UnixNano()
+	for {
+		last := g.ver.Load()
+		if ver <= last {
+			ver = last + 1
+		}
+		if g.ver.CompareAndSwap(last, ver) {
+			break
+		}
+	}
+	row := analytics.DNCEvent{EventID: analytics.NewAttemptID(), Phone: e.Phone, Channel: analytics.Channel(e.Channel),
+		CampaignID: e.Campaign, Action: action, Reason: e.Reason, Source: e.Source, At: at, NodeID: g.opt.Node, Ver: uint64(ver)}
+	if err := g.opt.Writer.Write(ctx, &row); err != nil {
+		return fmt.Errorf("dnc %s %s: durable copy not written: %w", action, e.Phone, err)
+	}
+	return nil
 }
 
 // LookupDNC returns the listing that stops a contact, global first.

@@ -135,3 +135,17 @@ trunks:
 		t.Fatalf("unknown trunk: %v", err)
 	}
 }
+
+// The compose file's config, with the compose file's environment, loads.
+func TestComposeExampleLoads(t *testing.T) {
+	c, err := Load(filepath.Join("..", "..", "..", "..", "deploy", "marcador.example.yaml"), []string{
+		"MARCADOR_NODE_ID=marcador-1", "MARCADOR_REDIS_ADDR=127.0.0.1:6379", "MARCADOR_CLICKHOUSE_ADDR=127.0.0.1:9000",
+		"MARCADOR_CLICKHOUSE_USERNAME=marcador", "MARCADOR_CLICKHOUSE_PASSWORD=marcador", "MARCADOR_HTTP_LISTEN=0.0.0.0:8080",
+		"MARCADOR_SPOOL_DIR=/var/lib/marcador/spool", "MARCADOR_HTTP_API_TOKENS=aaaaaaaaaaaaaaaa"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Trunks) != 1 || c.Spool.Dir != "/var/lib/marcador/spool" || c.ClickHouse.Username != "marcador" {
+		t.Fatalf("%+v", c)
+	}
+}

@@ -152,7 +152,7 @@ func parseDNCCSV(r io.Reader) ([]dncRow, error) {
 
 // removeDNC takes DELETE /api/v1/dnc/{phone}?channel=all&campaign=.
 func (a *API) removeDNC(w http.ResponseWriter, r *http.Request) {
-	e := compliance.DNCEntry{Phone: r.PathValue("phone"), Channel: r.URL.Query().Get("channel"), Campaign: r.URL.Query().Get("campaign")}
+	e := compliance.DNCEntry{Phone: r.PathValue("phone"), Channel: r.URL.Query().Get("channel"), Campaign: r.URL.Query().Get("campaign"), Source: "api"}
 	if err := a.opt.Gate.RemoveDNC(r.Context(), e); err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return

@@ -7,6 +7,7 @@ import (
 	"net/http"
 
 	"github.com/marcador/marcador/queue"
+	"github.com/marcador/marcador/queue/epoch"
 	"github.com/marcador/marcador/queue/phone"
 	"github.com/marcador/marcador/sms"
 )
@@ -41,6 +42,9 @@ func (a *API) postMessage(w http.ResponseWriter, r *http.Request) {
 		return
 	case errors.Is(err, sms.ErrInvalidRequest):
 		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	case errors.Is(err, epoch.ErrDataLost):
+		writeError(w, http.StatusServiceUnavailable, err.Error())
 		return
 	case err != nil:
 		a.log.Error("api: message not sent", "key", req.Key, "err", err)

@@ -1,0 +1,150 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/marcador/marcador/analytics"
+	"github.com/marcador/marcador/cmd/marcador/internal/config"
+	"github.com/marcador/marcador/cmd/marcador/internal/restore"
+	"github.com/marcador/marcador/queue/epoch"
+)
+
+const redisUsage = `usage: marcador redis <command> -config FILE
+
+  status        the data epoch marker in Redis and this node's copy: would serve be held?
+  restore       rebuild the do-not-contact lists and the contact history from ClickHouse,
+                then confirm the data so every node resumes dialing and texting
+  accept-empty  confirm an empty (or otherwise restored) Redis as it is; nothing is rebuilt
+`
+
+func runRedis(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
+		fmt.Fprint(stderr, redisUsage)
+		if len(args) > 0 {
+			return nil
+		}
+		return fmt.Errorf("which redis command? (status, restore, accept-empty)")
+	}
+	sub := args[0]
+	switch sub {
+	case "status", "restore", "accept-empty":
+	default:
+		fmt.Fprint(stderr, redisUsage)
+		return fmt.Errorf("redis %q: unknown command (status, restore, accept-empty)", sub)
+	}
+	fs := newFlags("redis "+sub, "redis "+sub+" -config FILE", stderr)
+	cfgPath := fs.String("config", "", "YAML config file (the node's: its spool dir locates the node's copy of the marker)")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(*cfgPath)
+	if err != nil {
+		return err
+	}
+	rdb := newRedis(cfg.Redis)
+	defer rdb.Close()
+	if err := pingRedis(ctx, rdb, cfg.Redis); err != nil {
+		return err
+	}
+	file := epoch.FileBeside(cfg.Spool.Dir)
+	p := func(format string, a ...any) { fmt.Fprintf(stdout, format, a...) }
+	if err := printEpoch(ctx, stdout, rdb, file); err != nil {
+		return err
+	}
+	switch sub {
+	case "status":
+		return nil
+	case "accept-empty":
+		m, err := epoch.Confirm(ctx, rdb, file, cfg.NodeID, epoch.AcceptEmpty, time.Now())
+		if err != nil {
+			return err
+		}
+		p("accepted Redis as it is: new data epoch %s\nnothing was rebuilt; every node sharing this Redis resumes within a few seconds\n", m)
+		return nil
+	}
+	// restore
+	conn, err := analytics.Open(ctx, chOptions(cfg.ClickHouse))
+	if err != nil {
+		return fmt.Errorf("restore reads ClickHouse: %w", err)
+	}
+	defer conn.Close()
+	if err := restoreRedis(ctx, stdout, cfg, rdb, conn, stderr); err != nil {
+		return err
+	}
+	m, err := epoch.Confirm(ctx, rdb, file, cfg.NodeID, epoch.Restore, time.Now())
+	if err != nil {
+		return err
+	}
+	p("new data epoch %s: every node sharing this Redis resumes dialing and texting within a few seconds\n", m)
+	return nil
+}
+
+// printEpoch says what Redis and this node's file hold.
+func printEpoch(ctx context.Context, w io.Writer, rdb redis.UniversalClient, file string) error {
+	m, present, err := epoch.Read(ctx, rdb)
+	if err != nil {
+		return err
+	}
+	local, haveLocal, err := epoch.ReadFile(file)
+	if err != nil {
+		return err
+	}
+	inRedis, here := "missing", "none (this node never ran against a Redis)"
+	if present {
+		inRedis = m.String()
+	}
+	if haveLocal {
+		here = local.String()
+	}
+	fmt.Fprintf(w, "data epoch in Redis: %s\nthis node's copy (%s): %s\n", inRedis, file, here)
+	switch {
+	case !haveLocal:
+		fmt.Fprintln(w, "state: this node has no copy; serve adopts the marker in Redis (or creates one on an empty Redis)")
+	case present && m.ID == local.ID:
+		fmt.Fprintln(w, "state: ok, Redis holds this node's data")
+	default:
+		fmt.Fprintln(w, "state: DATA LOST, serve holds dialing and texting until `marcador redis restore` or `marcador redis accept-empty`")
+	}
+	return nil
+}
+
+// restoreRedis runs both rebuilds and says plainly what it cannot rebuild.
+func restoreRedis(ctx context.Context, w io.Writer, cfg config.Config, rdb redis.UniversalClient, conn driver.Conn, stderr io.Writer) error {
+	log := newLogger(cfg.Log, stderr)
+	db := cfg.ClickHouse.Database
+	if _, err := analytics.Migrate(ctx, conn, db); err != nil {
+		return err
+	}
+	gate, err := newGate(cfg, rdb, nil, log, time.Now)
+	if err != nil {
+		return err
+	}
+	if err := rebuildDNC(ctx, w, conn, db, gate); err != nil {
+		return err
+	}
+	h, err := restore.History(ctx, conn, db, gate, newStore(rdb, cfg, log))
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "contact history: %d events put back from %d attempts since %s (%s.contact_attempts)\n",
+		h.Events, h.Attempts, h.Since.UTC().Format(time.RFC3339), db)
+	if h.Unmatched > 0 {
+		fmt.Fprintf(w, "  %d of those attempts belong to accounts Redis does not hold: their history is kept by account id, not by\n"+
+			"  national id; upload the campaigns' contacts again, then run `marcador redis restore` again (it adds nothing twice)\n", h.Unmatched)
+	}
+	fmt.Fprintln(w, "NOT rebuilt (they came from uploads, not from ClickHouse): campaign definitions, accounts and due-queues,\n"+
+		"  run states, promises awaiting follow-up, texts waiting in the outbox")
+	if len(h.MissingCampaigns) > 0 {
+		fmt.Fprintf(w, "campaigns with attempts since %s and no definition in Redis: %s\n"+
+			"  upload each again (POST /api/v1/campaigns, then its contacts) and start it\n",
+			h.Since.UTC().Format(time.DateOnly), strings.Join(h.MissingCampaigns, ", "))
+	}
+	return nil
+}
