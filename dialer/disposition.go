@@ -13,6 +13,9 @@ const (
 	NetworkError  = "network_error"
 	ConfigError   = "config_error"
 	Cancelled     = "cancelled" // we stopped it before an answer for a reason other than the ring timeout
+	// IdentityFailed is one failed try of an inbound caller to prove who
+	// they are (a row of its own, besides the call's).
+	IdentityFailed = "identity_failed"
 )
 
 // Disposition maps a final SIP status to an outcome. ourTimeout says the
