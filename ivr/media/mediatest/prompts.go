@@ -1,6 +1,7 @@
-// Package mediatest gives tests assertions about audio that crossed a real
-// RTP stream: which recorded prompts the far end of a call heard.
 package mediatest
+
+// Which recorded prompts the far end of a call heard, from the audio that
+// crossed a real RTP stream.
 
 import (
 	"context"
