@@ -16,6 +16,9 @@ const (
 	// IVRError: the call was answered and the script failed (e.g. an amount
 	// it cannot say); the debtor did not get the message, so it is retried.
 	IVRError = "ivr_error"
+	// IdentityFailed is one failed try of an inbound caller to prove who
+	// they are (a row of its own, besides the call's).
+	IdentityFailed = "identity_failed"
 )
 
 // Disposition maps a final SIP status to an outcome. ourTimeout says the

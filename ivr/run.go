@@ -57,9 +57,12 @@ type Env struct {
 	// Transfer hands the call to an agent; false when nobody took it. Nil
 	// means the campaign has no agents.
 	Transfer func(ctx context.Context, queue string, timeout time.Duration) (bool, error)
-	// Identify finds an account by the digits an inbound caller keyed,
-	// with the promise policy of its campaign.
-	Identify func(ctx context.Context, digits string) (queue.Account, Policy, bool)
+	// Callback schedules a call back to the account's number on file (a
+	// callback node); nil schedules nothing.
+	Callback func(ctx context.Context) error
+	// Verify is the inbound line's identity check (verify nodes); nil on
+	// outbound calls, where a verify node is an error.
+	Verify *Verification
 }
 
 // PromiseMade is a promise the debtor keyed.
@@ -77,8 +80,10 @@ type Result struct {
 	SMS         []string // templates sent or requested
 	OptedOut    bool
 	Transferred bool
-	Identified  bool
-	Account     queue.Account // the account the script ended on (inbound may identify one)
+	Callback    bool          // a call back was asked for
+	Verified    bool          // an inbound caller proved who they are
+	Locked      bool          // an inbound caller could not try: too many failures from their number or source
+	Account     queue.Account // the account the script ended on (an inbound caller's once verified)
 	End         string        // hangup, transferred, caller hung up, error, loop
 }
 
@@ -104,17 +109,21 @@ func Run(ctx context.Context, m Media, s *script.Script, env Env) (Result, error
 	r := &run{m: m, s: s, env: env, vars: map[string]string{}}
 	r.res.Account = env.Account
 	err := r.loop(ctx)
+	// Keys left over from an inbound caller not yet verified may be part of
+	// an answer.
+	r.drop(env.Verify != nil && !r.verified)
 	r.res.Account = r.env.Account
 	return r.res, err
 }
 
 type run struct {
-	m       Media
-	s       *script.Script
-	env     Env
-	vars    map[string]string
-	pending []rune // keys pressed during a prompt (barge-in), not yet used
-	res     Result
+	m        Media
+	s        *script.Script
+	env      Env
+	vars     map[string]string
+	pending  []rune // keys pressed during a prompt (barge-in), not yet used
+	verified bool
+	res      Result
 }
 
 var errHungUp = errors.New("caller hung up")
@@ -184,6 +193,16 @@ func (r *run) exec(ctx context.Context, n *script.Node) (string, error) {
 			}
 		}
 		return n.Transfer.Fallback, nil
+	case n.Callback != nil:
+		if r.env.Callback != nil {
+			if err := r.env.Callback(ctx); err != nil {
+				return "", fmt.Errorf("callback: %w", err)
+			}
+		}
+		r.res.Callback = true
+		return n.Callback.Next, nil
+	case n.Verify != nil:
+		return r.verify(ctx, n.Verify)
 	case n.OptOut != nil:
 		ch := n.OptOut.Channel
 		if ch == "" {
@@ -305,19 +324,34 @@ func (r *run) play(ctx context.Context, items []script.Item) error {
 		return errHungUp
 	}
 	if pr.Interrupted {
-		r.key(pr.Digit)
 		r.pending = append(r.pending, pr.Digit)
 	}
 	return nil
 }
 
-func (r *run) key(d rune) { r.res.DTMF += string(d) }
+// key records keys in the attempt's dtmf as they are used; masked ones
+// (an answer to a verify node) as *, so no secret reaches the attempt log.
+func (r *run) key(d rune, mask bool) {
+	if mask && d != '#' && d != '*' {
+		d = '*'
+	}
+	r.res.DTMF += string(d)
+}
+
+// drop records and forgets the keys pressed ahead that nobody used.
+func (r *run) drop(mask bool) {
+	for _, d := range r.pending {
+		r.key(d, mask)
+	}
+	r.pending = nil
+}
 
 // next1 returns one key: a pending one, or one read within timeout (0 = none).
 func (r *run) next1(ctx context.Context, timeout time.Duration) (rune, error) {
 	if len(r.pending) > 0 {
 		d := r.pending[0]
 		r.pending = r.pending[1:]
+		r.key(d, false)
 		return d, nil
 	}
 	s, err := r.m.CollectDigits(ctx, 1, 0, timeout, timeout)
@@ -328,7 +362,7 @@ func (r *run) next1(ctx context.Context, timeout time.Duration) (rune, error) {
 		return 0, nil
 	}
 	d := rune(s[0])
-	r.key(d)
+	r.key(d, false)
 	return d, nil
 }
 
@@ -356,11 +390,11 @@ func (r *run) menu(ctx context.Context, m *script.Menu) (string, error) {
 		if to, ok := m.Options[string(d)]; ok {
 			return to, nil
 		}
-		r.pending = nil
+		r.drop(false)
 		if err := r.play(ctx, m.Invalid); err != nil {
 			return "", err
 		}
-		r.pending = nil // keys pressed over "invalid option" are not an answer
+		r.drop(false) // keys pressed over "invalid option" are not an answer
 	}
 	return m.Fallback, nil
 }
@@ -378,49 +412,57 @@ func (r *run) collect(ctx context.Context, c *script.Collect) (string, error) {
 		inter = 3 * time.Second
 	}
 	for try := 0; try <= c.Retries; try++ {
-		if len(r.pending) == 0 {
-			if err := r.play(ctx, c.Prompt); err != nil {
-				return "", err
-			}
+		digits, err := r.digits(ctx, c.Prompt, c.Max, term, timeout, inter, false)
+		if err != nil {
+			return "", err
 		}
-		var got []rune
-		ended := false
-		for _, d := range r.pending {
-			if d == term {
-				ended = true
-				break
-			}
-			got = append(got, d)
-		}
-		r.pending = nil
-		if !ended && len(got) < c.Max {
-			more, err := r.m.CollectDigits(ctx, c.Max-len(got), term, timeout, inter)
-			if err != nil {
-				return "", errHungUp
-			}
-			r.res.DTMF += more
-			got = append(got, []rune(more)...)
-		}
-		digits := string(got)
-		ok := len(digits) >= c.Min && len(digits) > 0
-		if ok && c.Var == "lookup" && r.env.Identify != nil {
-			// Collecting into "lookup" identifies an inbound caller.
-			a, pol, found := r.env.Identify(ctx, digits)
-			if found {
-				r.env.Account, r.env.Policy, r.res.Identified = a, pol.withDefaults(), true
-			}
-			ok = found
-		}
-		if ok {
+		if len(digits) >= c.Min && len(digits) > 0 {
 			r.vars[c.Var] = digits
 			return c.Next, nil
 		}
 		if err := r.play(ctx, c.Invalid); err != nil {
 			return "", err
 		}
-		r.pending = nil
+		r.drop(false)
 	}
 	return c.Fallback, nil
+}
+
+// digits plays prompt (unless keys pressed ahead are waiting) and reads up
+// to max keys, stopping at term; keys after term that were pressed ahead
+// are dropped.
+func (r *run) digits(ctx context.Context, prompt []script.Item, max int, term rune, timeout, inter time.Duration, mask bool) (string, error) {
+	if len(r.pending) == 0 {
+		if err := r.play(ctx, prompt); err != nil {
+			return "", err
+		}
+	}
+	var got []rune
+	ended := false
+	for len(r.pending) > 0 && !ended && len(got) < max {
+		d := r.pending[0]
+		r.pending = r.pending[1:]
+		r.key(d, mask)
+		if d == term {
+			ended = true
+			continue
+		}
+		got = append(got, d)
+	}
+	if ended {
+		r.drop(mask)
+	}
+	if !ended && len(got) < max {
+		more, err := r.m.CollectDigits(ctx, max-len(got), term, timeout, inter)
+		if err != nil {
+			return "", errHungUp
+		}
+		for _, d := range more {
+			r.key(d, mask)
+		}
+		got = append(got, []rune(more)...)
+	}
+	return string(got), nil
 }
 
 func (r *run) promise(p *script.Promise) (string, error) {

@@ -176,22 +176,187 @@ func TestPreventiveAbandonAndLimitedMessages(t *testing.T) {
 	}
 }
 
-func TestInboundIdentifiesByKeyedNumber(t *testing.T) {
+// line is the callback line's identity check over fixed accounts: known
+// holds the calling number; lookup answers keyed numbers. It records the
+// failures it is told about.
+type line struct {
+	locked   bool
+	failures []string
+	about    [][]Candidate
+	verified []string
+}
+
+func (l *line) verification(method string, byCaller []Candidate, lookup map[string][]Candidate) *Verification {
+	return &Verification{Method: method, CallerID: byCaller,
+		Lookup: func(_ context.Context, d string) []Candidate { return lookup[d] },
+		Locked: func(context.Context) bool { return l.locked },
+		Failed: func(_ context.Context, reason string, about []Candidate) {
+			l.failures = append(l.failures, reason)
+			l.about = append(l.about, about)
+		},
+		Verified: func(_ context.Context, c Candidate) { l.verified = append(l.verified, c.Account.ID) }}
+}
+
+// inboundEnv is the callback line for a caller whose number holds MX-1
+// (national id ending 4821, born 1985-03-15) unless unknown.
+func inboundEnv(l *line, method string, known bool) Env {
 	e := env("es")
-	known := e.Account
+	debtor := e.Account
+	debtor.NationalID, debtor.BirthDate = "GOMA850315-4821", "1985-03-15"
 	e.Account = queue.Account{}
-	e.Identify = func(_ context.Context, digits string) (queue.Account, Policy, bool) {
-		return known, Policy{}, digits == "123456"
+	var byCaller []Candidate
+	if known {
+		byCaller = []Candidate{{Account: debtor, Campaign: "c1"}}
 	}
-	res, _ := runKeys(t, "inbound-callback", e, "999#", "123456#", "9")
-	if !res.Identified || res.Account.ID != "MX-1" || !res.OptedOut || !strings.Contains(res.IVRPath(), "identify>balance") || res.DTMF != "9991234569" {
-		t.Fatalf("%+v %s", res, res.IVRPath())
+	e.Verify = l.verification(method, byCaller, map[string][]Candidate{"123456": {{Account: debtor, Campaign: "c1"}}})
+	return e
+}
+
+// disclosed lists what a caller heard that says anything about the account.
+func disclosed(heard []string) []string {
+	var out []string
+	for _, h := range heard {
+		for _, bad := range []string{"balance-is", "due-on", "overdue", "promise", "link-sent", "w/pesos", "w/mil", "w/diciembre", "w/noviembre"} {
+			if strings.Contains(h, bad) {
+				out = append(out, h)
+			}
+		}
 	}
-	// A caller recognised by caller id skips the question.
-	e.Account = known
-	res, _ = runKeys(t, "inbound-callback", e, "_", "_", "_")
-	if strings.Contains(res.IVRPath(), "identify") {
-		t.Fatalf("known caller asked: %s", res.IVRPath())
+	return out
+}
+
+func TestInboundCallerIDAloneIsNotIdentity(t *testing.T) {
+	// Known by caller id, the caller keys nothing: three questions, then
+	// only the help menu; nothing about the account.
+	l := &line{}
+	res, k := runKeys(t, "inbound-callback", inboundEnv(l, "", true), "_", "_", "_", "_", "_")
+	if res.Verified || res.Account.ID != "" || len(l.failures) != 0 ||
+		res.IVRPath() != "welcome>verify>not-verified>help>goodbye>end" {
+		t.Fatalf("silent caller: %+v %s failures %v", res, res.IVRPath(), l.failures)
+	}
+	if d := disclosed(k.heard); len(d) > 0 {
+		t.Fatalf("an unverified caller heard %v", d)
+	}
+	if n := strings.Count(strings.Join(k.heard, " "), "es/p/verify-id-last4"); n != 3 {
+		t.Fatalf("asked %d times: %v", n, k.heard)
+	}
+	// Wrong answers (and no account number): each a failure that names the
+	// check, never the answer; the keys are masked in the attempt's dtmf.
+	l = &line{}
+	res, k = runKeys(t, "inbound-callback", inboundEnv(l, "", true), "0000", "_", "1111", "999#", "2222", "123456#", "_", "_")
+	if res.Verified || len(l.failures) != 3 || len(disclosed(k.heard)) > 0 {
+		t.Fatalf("wrong answers: %+v failures %v heard %v", res, l.failures, disclosed(k.heard))
+	}
+	want := []string{
+		"national_id_last4 does not match the calling number's accounts; no account or id number keyed",
+		"national_id_last4 does not match the calling number's accounts; the keyed number is on no account",
+		"national_id_last4 does not match the calling number's accounts; national_id_last4 does not match the keyed number's accounts",
+	}
+	for i, w := range want {
+		if l.failures[i] != w || l.about[i][0].Account.ID != "MX-1" {
+			t.Errorf("failure %d: %q about %v, want %q", i, l.failures[i], l.about[i], w)
+		}
+		if strings.Contains(l.failures[i], "4821") {
+			t.Errorf("failure %d names the expected answer: %q", i, l.failures[i])
+		}
+	}
+	if strings.ContainsAny(res.DTMF, "0123456789") {
+		t.Fatalf("verification keys reached the attempt log: %q", res.DTMF)
+	}
+	// The right answer: the balance, the due date and the menu.
+	l = &line{}
+	res, k = runKeys(t, "inbound-callback", inboundEnv(l, "", true), "4821", "9")
+	if !res.Verified || res.Account.ID != "MX-1" || !res.OptedOut || l.verified[0] != "MX-1" ||
+		res.IVRPath() != "welcome>verify>balance>menu>optout>optout-done>goodbye>end" || res.DTMF != "****9" {
+		t.Fatalf("right answer: %+v %s", res, res.IVRPath())
+	}
+	if d := disclosed(k.heard); len(d) == 0 || d[0] != "es/p/balance-is" {
+		t.Fatalf("the verified debtor did not hear the balance: %v", k.heard)
+	}
+}
+
+func TestInboundUnknownNumberKeysAccountOrID(t *testing.T) {
+	// The same questions as a known caller: the answer, then the number.
+	l := &line{}
+	res, k := runKeys(t, "inbound-callback", inboundEnv(l, "", false), "4821", "123456#", "9")
+	if !res.Verified || res.Account.ID != "MX-1" || !res.OptedOut || len(l.failures) != 0 ||
+		!strings.Contains(strings.Join(k.heard, " "), "es/p/verify-id-last4 es/p/inbound-identify") {
+		t.Fatalf("%+v %s %v", res, res.IVRPath(), k.heard)
+	}
+	l = &line{}
+	res, _ = runKeys(t, "inbound-callback", inboundEnv(l, "", false), "4821", "999#", "_", "_")
+	if res.Verified || len(l.failures) != 1 || l.failures[0] != "the calling number is on no account; the keyed number is on no account" || len(l.about[0]) != 0 {
+		t.Fatalf("unknown id: %+v %v", res, l.failures)
+	}
+}
+
+func TestInboundVerifyMethods(t *testing.T) {
+	l := &line{}
+	res, _ := runKeys(t, "inbound-callback", inboundEnv(l, "birth_date", true), "15031985", "_", "_", "_", "_")
+	if !res.Verified || !strings.HasPrefix(res.DTMF, "********") {
+		t.Errorf("birth date: %+v", res)
+	}
+	// An account id with letters cannot be keyed: never verified.
+	l = &line{}
+	if res, _ := runKeys(t, "inbound-callback", inboundEnv(l, "account_number", true), "1#", "_", "_", "_", "_"); res.Verified {
+		t.Errorf("account number MX-1: %+v", res)
+	}
+	a := queue.Account{ID: "0012-345", NationalID: "12.345.678-5", BirthDate: "1990-12-01"}
+	for _, c := range []struct {
+		method, want string
+		ok           bool
+	}{
+		{"national_id_last4", "6785", true}, {"birth_date", "01121990", true}, {"account_number", "0012345", true}, {"pin", "", false},
+	} {
+		if got, ok := Answer(c.method, a); got != c.want || ok != c.ok {
+			t.Errorf("Answer(%s) = %q %v, want %q %v", c.method, got, ok, c.want, c.ok)
+		}
+	}
+	for _, id := range []string{"GOMA850315HDFRRN0X", "12.345.678-K", "12", ""} {
+		if got, ok := Answer("national_id_last4", queue.Account{NationalID: id}); ok {
+			t.Errorf("national id %q: answer %q, want none", id, got)
+		}
+	}
+	// account_number: the keyed number is both the answer and the lookup.
+	l = &line{}
+	e := inboundEnv(l, "account_number", false)
+	acct := queue.Account{ID: "0012-345", Balance: decimal.NewFromInt(10), Currency: "MXN", DueDate: "2026-12-01"}
+	e.Verify.Lookup = func(_ context.Context, d string) []Candidate {
+		if d == "0012345" {
+			return []Candidate{{Account: acct, Campaign: "c1"}}
+		}
+		return nil
+	}
+	res, k := runKeys(t, "inbound-callback", e, "0012345#", "_", "_")
+	if !res.Verified || res.Account.ID != "0012-345" || strings.Contains(strings.Join(k.heard, " "), "inbound-identify") {
+		t.Fatalf("account number: %+v %v", res, k.heard)
+	}
+}
+
+func TestInboundLockedCallerIsNotAsked(t *testing.T) {
+	l := &line{locked: true}
+	res, k := runKeys(t, "inbound-callback", inboundEnv(l, "", true), "4", "_")
+	heard := strings.Join(k.heard, " ")
+	if !res.Locked || res.Verified || !res.Callback || strings.Contains(heard, "verify-id-last4") || !strings.Contains(heard, "es/p/verify-locked") ||
+		res.IVRPath() != "welcome>verify>cannot-verify>help>help-callback>callback-said>goodbye>end" {
+		t.Fatalf("%+v %s %s", res, res.IVRPath(), heard)
+	}
+	// Locked after the second failure: the third try is not offered.
+	l = &line{}
+	e := inboundEnv(l, "", true)
+	locked := e.Verify.Locked
+	e.Verify.Locked = func(ctx context.Context) bool { return len(l.failures) >= 2 || locked(ctx) }
+	res, _ = runKeys(t, "inbound-callback", e, "0000", "#", "0000", "#", "4821", "_", "_")
+	if !res.Locked || res.Verified || len(l.failures) != 2 {
+		t.Fatalf("locked mid-call: %+v %v", res, l.failures)
+	}
+}
+
+func TestVerifyNodeNeedsTheInboundLine(t *testing.T) {
+	s := shipped(t, "inbound-callback")
+	_, err := Run(context.Background(), &keypad{answers: []string{"1234"}}, s, env("es"))
+	if err == nil || !strings.Contains(err.Error(), "no identity check") {
+		t.Fatalf("verify on an outbound call: %v", err)
 	}
 }
 

@@ -24,6 +24,7 @@ type Account struct {
 	ID          string            `json:"id"`
 	Name        string            `json:"name"`
 	NationalID  string            `json:"national_id,omitempty"`
+	BirthDate   string            `json:"birth_date,omitempty"` // DateLayout; what a caller may key to prove who they are
 	Phones      []Phone           `json:"phones"`
 	Balance     decimal.Decimal   `json:"balance"`
 	Currency    string            `json:"currency"`
@@ -54,6 +55,11 @@ func (a *Account) Validate() error {
 	if a.DueDate != "" {
 		if _, err := time.Parse(DateLayout, a.DueDate); err != nil {
 			return fmt.Errorf("account %q: due date %q: want YYYY-MM-DD", a.ID, a.DueDate)
+		}
+	}
+	if a.BirthDate != "" {
+		if t, err := time.Parse(DateLayout, a.BirthDate); err != nil || t.Year() < 1900 {
+			return fmt.Errorf("account %q: birth date %q: want YYYY-MM-DD, 1900 or later", a.ID, a.BirthDate)
 		}
 	}
 	if a.Balance.IsNegative() {

@@ -359,7 +359,8 @@ func mustZone(name string) *time.Location {
 func portfolioCSV(accts []queue.Account, bad bool) []byte {
 	var b bytes.Buffer
 	w := csv.NewWriter(&b)
-	w.Write([]string{"account_id", "name", "national_id", "phone1", "phone2", "balance", "currency", "due_date", "country", "segment", "product"})
+	w.Write([]string{"account_id", "name", "national_id", "phone1", "phone2", "balance", "currency", "due_date", "country", "segment", "product",
+		"fecha_nacimiento"})
 	for _, a := range accts {
 		phones := []string{"", ""}
 		for i, ph := range a.Phones {
@@ -371,12 +372,17 @@ func portfolioCSV(accts []queue.Account, bad bool) []byte {
 		if t, err := time.Parse(queue.DateLayout, due); err == nil {
 			due = t.Format("02/01/2006")
 		}
-		w.Write([]string{a.ID, a.Name, a.NationalID, phones[0], phones[1], a.Balance.StringFixed(2), a.Currency, due, a.Country, a.Segment, a.Fields["product"]})
+		born := a.BirthDate
+		if t, err := time.Parse(queue.DateLayout, born); err == nil {
+			born = t.Format("02/01/2006")
+		}
+		w.Write([]string{a.ID, a.Name, a.NationalID, phones[0], phones[1], a.Balance.StringFixed(2), a.Currency, due, a.Country, a.Segment, a.Fields["product"],
+			born})
 	}
 	if bad {
-		w.Write([]string{"BAD-1", "Teléfono Incompleto", "", "55 12", "", "1200.00", "MXN", "01/12/2026", "MX", "early", ""})
-		w.Write([]string{"", "Sin Identificador", "", "300 555 0101", "", "500000", "COP", "01/12/2026", "CO", "early", ""})
-		w.Write([]string{"BAD-3", "Fecha Imposible", "", "9 8765 4321", "", "90000", "CLP", "31/02/2026", "CL", "mid", ""})
+		w.Write([]string{"BAD-1", "Teléfono Incompleto", "", "55 12", "", "1200.00", "MXN", "01/12/2026", "MX", "early", "", ""})
+		w.Write([]string{"", "Sin Identificador", "", "300 555 0101", "", "500000", "COP", "01/12/2026", "CO", "early", "", ""})
+		w.Write([]string{"BAD-3", "Fecha Imposible", "", "9 8765 4321", "", "90000", "CLP", "31/02/2026", "CL", "mid", "", ""})
 	}
 	w.Flush()
 	return b.Bytes()

@@ -103,8 +103,10 @@ func demoCampaignRun(ctx context.Context, w io.Writer, cfg config.Config, store 
 		// Attempts carry real times; only the compliance gate runs on the
 		// demo's business-hours clock.
 		Writer: wr, Scripts: scripts, Library: prompts.NewLibrary(cfg.IVR.PromptsDir), Node: cfg.NodeID, Logger: log,
-		Signer:  paylink.Signer{Key: []byte("demo-paylink-secret-0123456789"), TTL: 72 * time.Hour},
-		Inbound: campaign.InboundOptions{Numbers: []string{demoCallbackLine}, Country: "MX", Language: "es"}})
+		Signer: paylink.Signer{Key: []byte("demo-paylink-secret-0123456789"), TTL: 72 * time.Hour},
+		// Mexican ids are CURPs, which cannot be keyed: callers prove who
+		// they are with their date of birth.
+		Inbound: campaign.InboundOptions{Numbers: []string{demoCallbackLine}, Country: "MX", Language: "es", Verify: "birth_date"}})
 	defer runner.Close()
 	close(ready)
 
@@ -144,7 +146,7 @@ func demoCampaignRun(ctx context.Context, w io.Writer, cfg config.Config, store 
 	if err := demoTexts(ctx, w, texting, store, conn, cfg.ClickHouse.Database, c.ID, start); err != nil {
 		return err
 	}
-	if err := demoCallback(ctx, w, cfg, conn, ep, log, c, start); err != nil {
+	if err := demoCallback(ctx, w, cfg, conn, store, ep, log, c, start); err != nil {
 		return err
 	}
 	if err := demoPayments(ctx, w, conn, cfg.ClickHouse.Database, runner, c.ID, start); err != nil {
@@ -162,15 +164,25 @@ func demoCampaignRun(ctx context.Context, w io.Writer, cfg config.Config, store 
 const demoCallbackLine = "8005550100"
 
 // demoCallback has a debtor who missed our call ring the callback line from
-// their phone (a SIP phone on loopback sending RFC 4733 keys): recognised by
-// caller id, they hear the balance and promise the full amount in a week.
-func demoCallback(ctx context.Context, w io.Writer, cfg config.Config, conn driver.Conn, line *dialer.Endpoint, log *slog.Logger,
+// their phone (a SIP phone on loopback sending RFC 4733 keys): the caller id
+// alone proves nothing, so they key their date of birth, then hear the
+// balance and promise the full amount in a week.
+func demoCallback(ctx context.Context, w io.Writer, cfg config.Config, conn driver.Conn, store *queue.Store, line *dialer.Endpoint, log *slog.Logger,
 	c queue.Campaign, since time.Time) error {
 	var phone, acct string
 	err := conn.QueryRow(ctx, "SELECT phone, account_id FROM "+cfg.ClickHouse.Database+".contact_attempts FINAL WHERE campaign_id = ? AND started_at >= ? "+
 		"AND disposition IN ('no_answer', 'busy') AND country = 'MX' ORDER BY started_at LIMIT 1", c.ID, since.Add(-time.Second)).Scan(&phone, &acct)
 	if err != nil {
 		fmt.Fprintf(w, "   (no unanswered MX debtor to call back this run)\n")
+		return nil
+	}
+	a, err := store.Account(ctx, c.ID, acct)
+	if err != nil {
+		return fmt.Errorf("callback call: %w", err)
+	}
+	born, err := time.Parse(queue.DateLayout, a.BirthDate)
+	if err != nil {
+		fmt.Fprintf(w, "   (%s has no date of birth on file to prove who they are)\n", acct)
 		return nil
 	}
 	host, _, _ := net.SplitHostPort(cfg.SIP.Listen)
@@ -183,13 +195,13 @@ func demoCallback(ctx context.Context, w io.Writer, cfg config.Config, conn driv
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "\n   %s (%s) missed our call and calls the callback line %s back; keys 1 (promise), 1 (full balance), 2 (in a week)\n",
-		acct, phone, demoCallbackLine)
+	fmt.Fprintf(w, "\n   %s (%s) missed our call and calls the callback line %s back; keys their date of birth (the caller id proves nothing),\n"+
+		"   then 1 (promise), 1 (full balance), 2 (in a week)\n", acct, phone, demoCallbackLine)
 	leg, err := handset.Dial(ctx, dialer.DialRequest{Trunk: tr, To: demoCallbackLine, CallerID: phone})
 	if err != nil {
 		return fmt.Errorf("callback call: %w", err)
 	}
-	for _, k := range []string{"1", "1", "2"} {
+	for _, k := range []string{born.Format("02012006"), "1", "1", "2"} {
 		select {
 		case <-leg.Ended():
 		case <-time.After(2500 * time.Millisecond):

@@ -125,6 +125,19 @@ func TestCommandErrors(t *testing.T) {
 	}
 }
 
+// The callback line's script must verify callers before it says anything
+// about an account: serve refuses to start with one that does not.
+func TestServeRefusesAnInboundScriptThatDiscloses(t *testing.T) {
+	conn := chtest.Conn(t)
+	db := chtest.Database(t, conn)
+	p := writeConfig(t, freeAddr(t), db, "ivr: {inbound: {script: reminder-overdue}}")
+	var out, errb bytes.Buffer
+	if code := run(context.Background(), []string{"serve", "-config", p}, &out, &errb); code != 1 ||
+		!strings.Contains(errb.String(), `ivr.inbound.script "reminder-overdue": shipped/reminder-overdue.yaml:7: node "intro": an inbound script needs a verify node`) {
+		t.Fatalf("serve exited %d: %s", code, errb.String())
+	}
+}
+
 func TestMigrateCommand(t *testing.T) {
 	conn := chtest.Conn(t)
 	db := chtest.Database(t, conn)
@@ -283,6 +296,14 @@ sip: {listen: 127.0.0.1:0}
 	}
 	if err := conn.QueryRow(context.Background(), "SELECT count() FROM "+db+".promises FINAL WHERE campaign_id = 'demo-overdue'").Scan(&promises); err != nil || promises == 0 {
 		t.Fatalf("promises in ClickHouse: %d %v\n%s", promises, err, s)
+	}
+	// The debtor calling back proves who they are before the balance.
+	if strings.Contains(s, "calls the callback line") {
+		var path string
+		if err := conn.QueryRow(context.Background(), "SELECT ivr_path FROM "+db+".contact_attempts FINAL WHERE trunk = 'inbound'").Scan(&path); err != nil ||
+			!strings.HasPrefix(path, "welcome>verify>balance>menu>promise-how") {
+			t.Fatalf("callback call: path %q %v\n%s", path, err, s)
+		}
 	}
 }
 

@@ -29,8 +29,15 @@ func newRunner(cfg config.Config, store *queue.Store, gate *compliance.Gate, ep 
 		return nil, err
 	}
 	in := cfg.IVR.Inbound
-	if in.Script != "" && scripts[in.Script] == nil {
-		return nil, fmt.Errorf("ivr.inbound.script %q: no such script", in.Script)
+	inScript := in.Script
+	if inScript == "" {
+		inScript = "inbound-callback"
+	}
+	if scripts[inScript] == nil {
+		return nil, fmt.Errorf("ivr.inbound.script %q: no such script", inScript)
+	}
+	if err := scripts[inScript].CheckInbound(); err != nil {
+		return nil, fmt.Errorf("ivr.inbound.script %q: %w", inScript, err)
 	}
 	trunks := map[string]*dialer.Trunk{}
 	for _, tc := range cfg.Trunks {
@@ -44,7 +51,8 @@ func newRunner(cfg config.Config, store *queue.Store, gate *compliance.Gate, ep 
 		Library: lib, Node: cfg.NodeID, Logger: log, SendSMS: sendSMS, Ready: ready,
 		Signer: paylink.Signer{Key: []byte(cfg.PayLinks.Secret), TTL: cfg.PayLinks.TTL},
 		Inbound: campaign.InboundOptions{Numbers: in.Numbers, Script: in.Script, Language: in.Language, Country: in.Country,
-			Campaign: in.Campaign}}), nil
+			Campaign: in.Campaign, Verify: in.Verify,
+			Lockout: queue.IdentityLimits{PerNumber: in.Lockout.PerNumber, PerSource: in.Lockout.PerSource, Window: in.Lockout.Window}}}), nil
 }
 
 // checkPhrases fails when a script plays a phrase that has no recording in

@@ -2,6 +2,7 @@ package campaign
 
 import (
 	"context"
+	"log/slog"
 	"slices"
 	"time"
 
@@ -19,19 +20,28 @@ type InboundOptions struct {
 	Language string   // for callers not known by caller id; default es
 	Numbers  []string // called numbers (Request-URI user) answered; empty: every one
 	Country  string   // region for caller ids in national format, e.g. MX
-	// Campaign is where calls from callers who are never identified are
-	// recorded; default "inbound".
+	// Campaign is where calls from callers who never prove who they are
+	// are recorded; default "inbound".
 	Campaign string
+	// Verify is what callers key to prove who they are: national_id_last4
+	// (default), birth_date or account_number.
+	Verify string
+	// Lockout bounds failed identifications per calling number and per SIP
+	// source address, across calls (defaults: 5 and 20 an hour).
+	Lockout queue.IdentityLimits
 }
 
 // InboundDisposition marks an answered inbound call in contact_attempts.
 const InboundDisposition = "inbound"
 
-// Inbound answers a debtor's call: it identifies them by caller id (any of
-// an account's phones, in any campaign) or by the account or national id
-// number they key, runs the inbound script, and records the call, its
-// promise and opt-out like an outbound one. A promise or opt-out ends the
-// account's outbound work in its campaign.
+// Inbound answers a debtor's call and runs the inbound script. The caller
+// id only says which accounts the caller may hold: nothing about an account
+// is said, and no opt-out covers more than the calling number, until the
+// caller proves who they are (the script's verify node). Failed tries are
+// counted per calling number and source across calls, each one an attempt
+// row of its own. The call is recorded like an outbound one, in the
+// verified account's campaign; a promise or opt-out made after verifying
+// ends the account's outbound work there.
 func (r *Runner) Inbound(in *dialer.Inbound) {
 	o := r.opt.Inbound
 	if o.Script == "" {
@@ -40,7 +50,12 @@ func (r *Runner) Inbound(in *dialer.Inbound) {
 	if o.Campaign == "" {
 		o.Campaign = "inbound"
 	}
-	log := r.log.With("call_id", in.CallID(), "from", in.From(), "to", in.To())
+	lim := o.Lockout.WithDefaults()
+	source := ""
+	if a := in.SourceAddr(); a.IsValid() {
+		source = a.String()
+	}
+	log := r.log.With("call_id", in.CallID(), "from", in.From(), "to", in.To(), "source", source)
 	if len(o.Numbers) > 0 && !slices.Contains(o.Numbers, in.To()) {
 		log.Info("inbound call to a number we do not serve")
 		in.Reject(404, "Not Found")
@@ -59,13 +74,10 @@ func (r *Runner) Inbound(in *dialer.Inbound) {
 	if err != nil {
 		caller = in.From()
 	}
+	byCaller := r.candidates(ctx, r.opt.Store.LookupPhone, caller)
+	// Until the caller is verified the call belongs to no account: c is the
+	// line's campaign (its language, the first candidate's if any).
 	c := queue.Campaign{ID: o.Campaign, Language: o.Language}
-	acct, ref, known := r.pick(r.opt.Store.LookupPhone(ctx, caller))
-	if known {
-		if cc, err := r.opt.Store.Campaign(ctx, ref.Campaign); err == nil {
-			c = cc
-		}
-	}
 	a := analytics.Attempt{AttemptID: analytics.NewAttemptID(), Phone: caller, Channel: analytics.Voice, NodeID: r.opt.Node,
 		Trunk: "inbound", StartedAt: r.opt.Now(), Country: phone.Region(caller)}
 	in.Ringing()
@@ -74,32 +86,62 @@ func (r *Runner) Inbound(in *dialer.Inbound) {
 		log.Error("inbound call not answered", "err", err)
 		return
 	}
-	env := r.env(c, acct, caller, a.AttemptID)
-	if !known && o.Language != "" {
-		env.Lang = o.Language
-	}
-	env.Identify = func(ctx context.Context, digits string) (queue.Account, ivr.Policy, bool) {
-		got, ref, ok := r.pick(r.opt.Store.LookupID(ctx, digits))
-		if !ok {
-			return got, ivr.Policy{}, false
+	env := r.env(c, queue.Account{}, caller, a.AttemptID)
+	if len(byCaller) > 0 {
+		// The language of the account the number most likely belongs to.
+		if cc, err := r.opt.Store.Campaign(ctx, byCaller[0].Campaign); err == nil && cc.Language != "" {
+			env.Lang = cc.Language
 		}
-		if cc, err := r.opt.Store.Campaign(ctx, ref.Campaign); err == nil {
-			c = cc
+		if l := byCaller[0].Account.Language; l == "es" || l == "en" {
+			env.Lang = l
 		}
-		acct, known = got, true
-		return got, policy(c), true
 	}
-	// The caller may be identified only by keying an id: texts go to the
-	// account found then.
+	var acct queue.Account // the verified account
+	var verified bool
+	lockedBy := ""
+	env.Verify = &ivr.Verification{Method: o.Verify, CallerID: byCaller,
+		Lookup: func(ctx context.Context, digits string) []ivr.Candidate {
+			return r.candidates(ctx, r.opt.Store.LookupID, digits)
+		},
+		Locked: func(ctx context.Context) bool {
+			by, err := r.opt.Store.IdentityLocked(ctx, caller, source, lim, r.opt.Now())
+			if err != nil {
+				// Without the count nobody may try: fail closed.
+				log.Error("inbound call: identity failures unknown; no try allowed", "err", err)
+				by = "unknown"
+			}
+			if by != "" {
+				lockedBy = by
+				log.Warn("inbound call: identification locked", "by", by, "per_number", lim.PerNumber, "per_source", lim.PerSource,
+					"window", lim.Window)
+			}
+			return by != ""
+		},
+		Failed: func(ctx context.Context, reason string, about []ivr.Candidate) {
+			r.identityFailed(ctx, log, o, lim, caller, source, a.AttemptID, reason, about)
+		},
+		Verified: func(ctx context.Context, cand ivr.Candidate) {
+			acct, verified = cand.Account, true
+			if cc, err := r.opt.Store.Campaign(ctx, cand.Campaign); err == nil {
+				c = cc
+			} else {
+				c = queue.Campaign{ID: cand.Campaign, Language: c.Language}
+			}
+		},
+	}
+	// Texts go to the calling number, about the verified account (scripts
+	// send none before: the loader refuses it).
 	env.SendSMS = func(ctx context.Context, tpl, ch string) error {
 		return r.scriptSMS(ctx, c, acct, caller, a.AttemptID, tpl, ch)
 	}
-	// "Stop calling me" from a debtor covers the number they call from and
-	// every phone of their account.
+	// "Stop calling me" covers the number calling; from a verified debtor,
+	// every phone of their account too.
 	env.OptOut = func(ctx context.Context, ch string) error {
 		nums := []string{caller}
-		for _, p := range acct.Phones {
-			nums = append(nums, p.Number)
+		if verified {
+			for _, p := range acct.Phones {
+				nums = append(nums, p.Number)
+			}
 		}
 		for _, n := range nums {
 			if err := r.opt.Gate.AddDNC(ctx, compliance.DNCEntry{Phone: n, Channel: ch, Reason: "opted out on an inbound call", Source: "ivr"}); err != nil {
@@ -108,12 +150,29 @@ func (r *Runner) Inbound(in *dialer.Inbound) {
 		}
 		return nil
 	}
+	// A call back goes to the numbers on file of the verified account, else
+	// of the accounts holding the calling number; never to a number we
+	// only know from this call.
+	env.Callback = func(ctx context.Context) error {
+		cands := byCaller
+		if verified {
+			cands = []ivr.Candidate{{Account: acct, Campaign: c.ID}}
+		}
+		for _, cand := range cands {
+			queued, err := r.opt.Store.CallBack(ctx, cand.Campaign, cand.Account.ID, r.opt.Now(), "call back asked on the inbound line")
+			if err != nil {
+				return err
+			}
+			log.Info("inbound call: call back asked", "campaign", cand.Campaign, "account", cand.Account.ID, "queued", queued, "verified", verified)
+		}
+		return nil
+	}
 	subj := func() compliance.Subject {
 		return compliance.Subject{Phone: caller, Account: acct.ID, NationalID: acct.NationalID, Country: acct.Country,
 			TimeZone: acct.TimeZone, DefaultZone: c.TimeZone, Campaign: c.ID}
 	}
-	if zones, _ := compliance.Zones(subj()); len(zones) > 0 {
-		env.Zone = zones[0]
+	if len(byCaller) > 0 && byCaller[0].Zone != nil {
+		env.Zone = byCaller[0].Zone
 	}
 	res, runErr := ivr.Run(ctx, leg.Session(), s, env)
 	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
@@ -122,23 +181,31 @@ func (r *Runner) Inbound(in *dialer.Inbound) {
 	wctx := context.WithoutCancel(ctx)
 	a.CampaignID, a.AccountID, a.Currency = c.ID, acct.ID, acct.Currency
 	a.Disposition, a.IVRPath, a.DTMF = InboundDisposition, res.IVRPath(), res.DTMF
-	if runErr != nil {
+	switch {
+	case runErr != nil:
 		a.Reason = runErr.Error()
 		log.Error("inbound script failed", "err", runErr)
+	case res.Locked && lockedBy == "unknown":
+		a.Reason = "caller not verified: failed identifications could not be counted"
+	case res.Locked:
+		a.Reason = "caller not verified: too many failed identifications from this " + lockedBy
+	case !verified:
+		a.Reason = "caller not verified"
 	}
 	if zones, _ := compliance.Zones(subj()); len(zones) > 0 {
 		a.SetLocalTime(zones[0])
 	}
-	// A debtor who called and was identified has had a conversation: the
-	// quiet periods that follow one apply to our next outbound call too.
-	if err := r.record(wctx, c, acct, subj(), &a, res, known); err != nil {
+	// A verified debtor who called has had a conversation: the quiet
+	// periods that follow one apply to our next outbound call too. An
+	// unverified caller may be anyone: no contact is recorded.
+	if err := r.record(wctx, c, acct, subj(), &a, res, verified); err != nil {
 		log.Error("inbound call: record outcome", "err", err)
 	}
 	a.Ver = 1
 	if err := r.opt.Writer.Write(wctx, &a); err != nil {
 		log.Error("inbound call: write attempt", "err", err)
 	}
-	if known && (res.Promise != nil || res.OptedOut) {
+	if verified && (res.Promise != nil || res.OptedOut) {
 		reason := "promise on an inbound call"
 		if res.OptedOut {
 			reason = "opted out on an inbound call"
@@ -147,24 +214,65 @@ func (r *Runner) Inbound(in *dialer.Inbound) {
 			log.Warn("inbound call: account not taken out of its queue", "err", err)
 		}
 	}
-	log.Info("inbound call", "account", acct.ID, "campaign", c.ID, "identified", known, "ivr_path", a.IVRPath,
-		"promise", a.PromiseAmount.String())
+	log.Info("inbound call", "account", acct.ID, "campaign", c.ID, "verified", verified, "locked", res.Locked,
+		"ivr_path", a.IVRPath, "promise", a.PromiseAmount.String())
 }
 
-// pick chooses among the accounts a lookup found: the first with a balance
-// owed (the index is sorted by campaign and account), else the first.
-func (r *Runner) pick(accts []queue.Account, refs []queue.Ref, err error) (queue.Account, queue.Ref, bool) {
+// identityFailed counts a failed identification for the calling number and
+// source and records it as an attempt row of its own (in the claimed
+// account's campaign, when the caller claimed one).
+func (r *Runner) identityFailed(ctx context.Context, log *slog.Logger, o InboundOptions, lim queue.IdentityLimits,
+	caller, source, call, reason string, about []ivr.Candidate) {
+	now := r.opt.Now()
+	row := analytics.Attempt{AttemptID: analytics.NewAttemptID(), CampaignID: o.Campaign, Phone: caller, Channel: analytics.Voice,
+		NodeID: r.opt.Node, Trunk: "inbound", StartedAt: now, EndedAt: now, Disposition: dialer.IdentityFailed,
+		Reason: reason + " (call " + call + ")", Country: phone.Region(caller), Ver: 1}
+	if len(about) > 0 {
+		row.CampaignID, row.AccountID, row.Currency = about[0].Campaign, about[0].Account.ID, about[0].Account.Currency
+	}
+	wctx := context.WithoutCancel(ctx)
+	if err := r.opt.Store.IdentityFailed(wctx, caller, source, row.AttemptID, lim, now); err != nil {
+		log.Error("inbound call: identity failure not counted", "err", err)
+	}
+	if err := r.opt.Writer.Write(wctx, &row); err != nil {
+		log.Error("inbound call: write identity failure", "err", err)
+	}
+	log.Warn("inbound call: identification failed", "reason", reason, "account", row.AccountID)
+}
+
+// candidates are the accounts a lookup finds, owed ones first, each with
+// its campaign's promise policy and the debtor's zone.
+func (r *Runner) candidates(ctx context.Context, lookup func(context.Context, string) ([]queue.Account, []queue.Ref, error), v string) []ivr.Candidate {
+	accts, refs, err := lookup(ctx, v)
 	if err != nil {
 		r.log.Warn("inbound lookup failed", "err", err)
-		return queue.Account{}, queue.Ref{}, false
+		return nil
 	}
-	for i, a := range accts {
-		if a.Balance.IsPositive() {
-			return a, refs[i], true
+	var owed, rest []ivr.Candidate
+	camps := map[string]queue.Campaign{}
+	for i, acct := range accts {
+		c, ok := camps[refs[i].Campaign]
+		if !ok {
+			cc, err := r.opt.Store.Campaign(ctx, refs[i].Campaign)
+			if err != nil {
+				cc = queue.Campaign{ID: refs[i].Campaign}
+			}
+			c = cc
+			camps[refs[i].Campaign] = cc
+		}
+		cand := ivr.Candidate{Account: acct, Campaign: refs[i].Campaign, Policy: policy(c)}
+		subj := compliance.Subject{Account: acct.ID, Country: acct.Country, TimeZone: acct.TimeZone, DefaultZone: c.TimeZone, Campaign: c.ID}
+		if len(acct.Phones) > 0 {
+			subj.Phone = acct.Phones[0].Number
+		}
+		if zones, _ := compliance.Zones(subj); len(zones) > 0 {
+			cand.Zone = zones[0]
+		}
+		if acct.Balance.IsPositive() {
+			owed = append(owed, cand)
+		} else {
+			rest = append(rest, cand)
 		}
 	}
-	if len(accts) > 0 {
-		return accts[0], refs[0], true
-	}
-	return queue.Account{}, queue.Ref{}, false
+	return append(owed, rest...)
 }

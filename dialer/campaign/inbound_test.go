@@ -102,9 +102,10 @@ func debtorCalls(t *testing.T, first, gap time.Duration, keys string) string {
 }
 
 // Debtors call the callback line from sipp, a real independent SIP stack,
-// keying with RFC 2833 pcaps: one known by caller id promises the full
-// balance in a week; one calling from an unknown number keys their
-// national id and opts out; one nobody can identify gives up.
+// keying with RFC 2833 pcaps: one known by caller id proves who they are
+// and promises the full balance in a week; one calling from an unknown
+// number keys the answer and their national id, and opts out; one nobody
+// can identify fails three times and asks for a call back.
 func TestInboundCallbackOverSipp(t *testing.T) {
 	ctx := context.Background()
 	h := newHarness(t)
@@ -115,7 +116,7 @@ func TestInboundCallbackOverSipp(t *testing.T) {
 		t.Fatal(err)
 	}
 	run := time.Now().UnixNano() % 1e8
-	known := queue.Account{ID: "IN-1", Country: "MX", Phones: []queue.Phone{{Number: fmt.Sprintf("+5255%08d", run)}},
+	known := queue.Account{ID: "IN-1", NationalID: fmt.Sprintf("8%08d", run), Country: "MX", Phones: []queue.Phone{{Number: fmt.Sprintf("+5255%08d", run)}},
 		Balance: decimal.RequireFromString("1250.50"), Currency: "MXN", DueDate: "2026-11-01", DaysPastDue: 23}
 	keyed := queue.Account{ID: "IN-2", NationalID: fmt.Sprintf("9%08d", run), Country: "MX",
 		Phones: []queue.Phone{{Number: fmt.Sprintf("+5281%08d", run)}}, Balance: decimal.NewFromInt(800), Currency: "MXN", DueDate: "2026-11-10"}
@@ -138,21 +139,29 @@ func TestInboundCallbackOverSipp(t *testing.T) {
 	defer r.Close()
 	close(ready)
 
+	last4 := func(a queue.Account) string { return a.NationalID[len(a.NationalID)-4:] }
 	calls := []struct {
 		caller, keys, path string
 	}{
 		// Known by caller id (in national format; sorts first once in
-		// E.164): balance, 1 promise, 1 full balance, 2 in a week.
-		{"55" + fmt.Sprintf("%08d", run), "1/1/2", "welcome>known>balance>menu>promise-how>full-balance>when>in-a-week>record>promise-ok>goodbye>end"},
-		// Unknown number: keys the national id, hears the balance, 9 opts out.
-		{"+5255" + fmt.Sprintf("%08d", run+1), keyed.NationalID + "#/9", "welcome>known>identify>balance>menu>optout>optout-done>goodbye>end"},
-		// Keys an id nobody has, three times.
-		{"+5255" + fmt.Sprintf("%08d", run+2), "1234#/1234#/1234#", "welcome>known>identify>goodbye>end"},
+		// E.164): the last four digits of the national id, the balance,
+		// 1 promise, 1 full balance, 2 in a week.
+		{"55" + fmt.Sprintf("%08d", run), last4(known) + "/1/1/2",
+			"welcome>verify>balance>menu>promise-how>full-balance>when>in-a-week>record>promise-ok>goodbye>end"},
+		// Unknown number: the answer, then the national id; the balance, 9 opts out.
+		{"+5255" + fmt.Sprintf("%08d", run+1), last4(keyed) + "/" + keyed.NationalID + "#/9",
+			"welcome>verify>balance>menu>optout>optout-done>goodbye>end"},
+		// An answer and an id nobody has, three times; 4 asks for a call back.
+		{"+5255" + fmt.Sprintf("%08d", run+2), "1234/5678#/1234/5678#/1234/5678#/4",
+			"welcome>verify>not-verified>help>help-callback>callback-said>goodbye>end"},
 	}
+	// sipp calls from a loopback address of its own: failed identifications
+	// are counted per source across runs.
+	src := fmt.Sprintf("127.%d.%d.%d", 1+run%250, run/250%256, 2+run/64000%250)
 	var sipps []*sipptest.Sipp
 	for _, call := range calls {
 		sipps = append(sipps, sipptest.Start(t, debtorCalls(t, 2500*time.Millisecond, 3*time.Second, call.keys), 1,
-			ep.Addr(), "-s", "8005550100", "-key", "caller", call.caller))
+			ep.Addr(), "-i", src, "-mi", src, "-s", "8005550100", "-key", "caller", call.caller))
 	}
 	for _, s := range sipps {
 		s.Wait(t)
@@ -164,7 +173,7 @@ func TestInboundCallbackOverSipp(t *testing.T) {
 	type row struct{ phone, campaign, account, disp, path, dtmf, promise string }
 	var got []row
 	rows, err := h.conn.Query(ctx, "SELECT phone, campaign_id, account_id, disposition, ivr_path, dtmf, toString(promise_amount) FROM "+h.db+
-		".contact_attempts FINAL WHERE trunk = 'inbound' ORDER BY phone")
+		".contact_attempts FINAL WHERE trunk = 'inbound' ORDER BY phone, disposition DESC")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -174,21 +183,32 @@ func TestInboundCallbackOverSipp(t *testing.T) {
 		got = append(got, x)
 	}
 	rows.Close()
-	if len(got) != len(calls) {
-		t.Fatalf("%d inbound attempts in ClickHouse, want %d: %+v", len(got), len(calls), got)
+	// Three calls and the last one's three failed identifications.
+	if len(got) != len(calls)+3 {
+		t.Fatalf("%d inbound attempts in ClickHouse, want %d: %+v", len(got), len(calls)+3, got)
+	}
+	for _, g := range got[3:] {
+		if g.disp != dialer.IdentityFailed || g.account != "" || g.campaign != id+"-inbound" {
+			t.Errorf("identity failure row %+v", g)
+		}
 	}
 	want := []struct{ campaign, account, promise string }{{id, "IN-1", "1250.50"}, {id, "IN-2", "0.00"}, {id + "-inbound", "", "0.00"}}
-	for i, g := range got {
+	for i, g := range got[:3] {
 		if g.disp != InboundDisposition || g.path != calls[i].path || g.campaign != want[i].campaign || g.account != want[i].account ||
 			g.promise != want[i].promise {
 			t.Errorf("call %d: %+v, want path %s and %+v", i, g, calls[i].path, want[i])
+		}
+		// What the caller keyed to prove who they are is not in the log.
+		if strings.Contains(g.dtmf, "1234") || strings.Contains(g.dtmf, last4(known)) || strings.Contains(g.dtmf, keyed.NationalID) {
+			t.Errorf("call %d: dtmf %q holds an answer", i, g.dtmf)
 		}
 	}
 	var n uint64
 	if err := h.conn.QueryRow(ctx, "SELECT count() FROM "+h.db+".promises FINAL WHERE campaign_id = ? AND account_id = 'IN-1' AND toString(amount) = '1250.50'", id).Scan(&n); err != nil || n != 1 {
 		t.Errorf("promise rows %d %v", n, err)
 	}
-	// The promise and the opt-out end the outbound work; the opt-out is on the voice DNC list.
+	// The promise and the verified opt-out end the outbound work; the
+	// opt-out lists the number calling and the account's phone.
 	if cnt, _ := h.store.Counts(ctx, id, time.Now().Add(2*time.Hour)); cnt.Done != 2 || cnt.Due != 0 {
 		t.Errorf("queue after inbound calls: %+v", cnt)
 	}

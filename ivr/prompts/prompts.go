@@ -13,6 +13,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 
 	"github.com/marcador/marcador/ivr/media"
@@ -92,4 +93,16 @@ func (l *Library) Words(lang string, words []string) ([]*media.Prompt, error) {
 		out = append(out, p)
 	}
 	return out, nil
+}
+
+// Shipped lists every shipped prompt of lang ("es/p/overdue-intro", "es/w/mil", ...).
+func Shipped(lang string) []string {
+	var out []string
+	fs.WalkDir(files, lang, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && strings.HasSuffix(p, ".wav") {
+			out = append(out, strings.TrimSuffix(p, ".wav"))
+		}
+		return nil
+	})
+	return out
 }

@@ -1,6 +1,7 @@
 // Package script is the IVR script format: YAML files of named nodes (play,
-// say, menu, collect, promise, sms, transfer, optout, condition, set, goto,
-// hangup), validated at load with errors that name the file, line and node.
+// say, menu, collect, promise, sms, transfer, optout, callback, verify,
+// condition, set, goto, hangup), validated at load with errors that name the
+// file, line and node.
 package script
 
 import (
@@ -26,8 +27,11 @@ type Script struct {
 	Start       string
 	// Languages the script's phrases exist in (default es, en).
 	Languages []string
-	Nodes     map[string]*Node
-	File      string
+	// Public are the script's own phrases that may be played to an inbound
+	// caller before verification, besides PublicPhrases.
+	Public []string
+	Nodes  map[string]*Node
+	File   string
 }
 
 // Item is one thing to play: a phrase or a value spoken with the say package.
@@ -93,6 +97,51 @@ type OptOut struct {
 	Next    string `yaml:"next"`
 }
 
+// Callback asks for a call back to the account's number on file (the
+// caller's verified account, else the accounts holding the calling number).
+type Callback struct {
+	Next string `yaml:"next"`
+}
+
+// Verify has an inbound caller prove they are the debtor before the script
+// says anything about the account. The question depends on the line's
+// method (VerifyMethods); a caller whose number is on no account, or who
+// does not answer for it, also keys an account or id number. Failed tries
+// are counted per calling number and source across calls.
+type Verify struct {
+	Next       string        `yaml:"next"`        // the caller is verified
+	Failed     string        `yaml:"failed"`      // every try of this call failed
+	Locked     string        `yaml:"locked"`      // too many failures from this number or source: no try
+	Retries    int           `yaml:"retries"`     // further tries after a failed one
+	Timeout    time.Duration `yaml:"timeout"`     // wait for the first key (default 8s)
+	InterDigit time.Duration `yaml:"inter_digit"` // wait between keys (default 4s)
+}
+
+// VerifyMethods are what an inbound caller may be asked to prove who they
+// are, each with the phrase that asks for it.
+var VerifyMethods = map[string]string{
+	"national_id_last4": "p/verify-id-last4",   // the last four digits of the national id
+	"birth_date":        "p/verify-birth-date", // DDMMYYYY
+	"account_number":    "p/verify-account",    // the account number's digits, then #
+}
+
+// Phrases a verify node plays besides the question.
+const (
+	PhraseIdentify = "p/inbound-identify" // "key your account or id number"
+	PhraseNoMatch  = "p/verify-no-match"  // a try failed
+	PhraseNoInput  = "p/no-input"
+)
+
+// PublicPhrases may be played to an inbound caller before verification:
+// they name the company or offer help, and say nothing about an account or
+// a debt (a script adds its own under public:).
+var PublicPhrases = map[string]bool{
+	"p/inbound-welcome": true, PhraseIdentify: true, PhraseNoMatch: true, PhraseNoInput: true,
+	"p/verify-id-last4": true, "p/verify-birth-date": true, "p/verify-account": true,
+	"p/verify-failed": true, "p/verify-locked": true, "p/help-menu": true, "p/callback": true,
+	"p/transfer": true, "p/no-agent": true, "p/optout": true, "p/invalid": true, "p/thanks": true, "goodbye": true,
+}
+
 // Condition branches on an account field: "days_past_due > 30".
 type Condition struct {
 	If   string `yaml:"if"`
@@ -113,6 +162,8 @@ type Node struct {
 	SMS       *SMS
 	Transfer  *Transfer
 	OptOut    *OptOut
+	Callback  *Callback
+	Verify    *Verify
 	Condition *Condition
 	Goto      string
 	Hangup    bool
@@ -123,6 +174,11 @@ type Node struct {
 // Fields are the account values a script may say, set or test.
 var Fields = map[string]bool{"balance": true, "due_date": true, "days_past_due": true, "segment": true, "name": true,
 	"currency": true, "callback_number": true, "account_id": true, "promise.amount": true, "promise.date": true, "today": true}
+
+// AccountFields are the Fields that come from the debtor's account: an
+// inbound script may not say or test them before the caller is verified.
+var AccountFields = map[string]bool{"balance": true, "due_date": true, "days_past_due": true, "segment": true, "name": true,
+	"currency": true, "account_id": true, "promise.amount": true, "promise.date": true}
 
 //go:embed shipped/*.yaml
 var shipped embed.FS
@@ -188,7 +244,8 @@ func (e *Error) Error() string {
 }
 
 var nodeKeys = map[string]bool{"play": true, "say": true, "menu": true, "collect": true, "promise": true, "sms": true,
-	"transfer": true, "optout": true, "condition": true, "goto": true, "hangup": true, "set": true, "next": true}
+	"transfer": true, "optout": true, "callback": true, "verify": true, "condition": true, "goto": true, "hangup": true,
+	"set": true, "next": true}
 
 var (
 	idRe     = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$`)
@@ -224,10 +281,14 @@ func Parse(file string, b []byte) (*Script, error) {
 			if err := v.Decode(&s.Languages); err != nil {
 				return nil, &Error{File: file, Line: v.Line, Msg: "languages: want a list like [es, en]"}
 			}
+		case "public":
+			if err := v.Decode(&s.Public); err != nil {
+				return nil, &Error{File: file, Line: v.Line, Msg: "public: want a list of phrase names like [p/my-welcome]"}
+			}
 		case "nodes":
 			nodesNode = v
 		default:
-			return nil, &Error{File: file, Line: k.Line, Msg: fmt.Sprintf("unknown key %q (want name, description, start, languages, nodes)", k.Value)}
+			return nil, &Error{File: file, Line: k.Line, Msg: fmt.Sprintf("unknown key %q (want name, description, start, languages, public, nodes)", k.Value)}
 		}
 	}
 	if !idRe.MatchString(s.Name) {
@@ -261,6 +322,11 @@ func Parse(file string, b []byte) (*Script, error) {
 	}
 	if err := s.check(); err != nil {
 		return nil, err
+	}
+	if s.Verifies() {
+		if err := s.checkDisclosure(); err != nil {
+			return nil, err
+		}
 	}
 	return s, nil
 }
@@ -331,6 +397,14 @@ func parseNode(file, id string, line int, v *yaml.Node) (*Node, error) {
 			actions++
 			n.OptOut = &OptOut{}
 			err = decodeStrict(val, n.OptOut, "channel", "next")
+		case "callback":
+			actions++
+			n.Callback = &Callback{}
+			err = decodeStrict(val, n.Callback, "next")
+		case "verify":
+			actions++
+			n.Verify = &Verify{}
+			err = decodeStrict(val, n.Verify, "next", "failed", "locked", "retries", "timeout", "inter_digit")
 		case "condition":
 			actions++
 			n.Condition = &Condition{}
@@ -351,7 +425,7 @@ func parseNode(file, id string, line int, v *yaml.Node) (*Node, error) {
 		}
 	}
 	if actions > 1 {
-		return nil, fail(line, "more than one action (play, say, menu, collect, promise, sms, transfer, optout, condition, goto, hangup)")
+		return nil, fail(line, "more than one action (play, say, menu, collect, promise, sms, transfer, optout, callback, verify, condition, goto, hangup)")
 	}
 	if actions == 0 && n.Set == nil {
 		return nil, fail(line, "no action")
@@ -593,6 +667,22 @@ func (s *Script) check() error {
 				return err
 			}
 			terminal = true
+		case n.Callback != nil:
+			if err := ref("callback next", n.Callback.Next, true); err != nil {
+				return err
+			}
+			terminal = true
+		case n.Verify != nil:
+			v := n.Verify
+			for _, e := range []struct{ what, to string }{{"verify next", v.Next}, {"verify failed", v.Failed}, {"verify locked", v.Locked}} {
+				if err := ref(e.what, e.to, true); err != nil {
+					return err
+				}
+			}
+			if v.Retries < 0 || v.Retries > 9 || v.Timeout < 0 || v.Timeout > time.Minute || v.InterDigit < 0 || v.InterDigit > time.Minute {
+				return fail("verify: retries 0-9, timeout and inter_digit up to 1m")
+			}
+			terminal = true
 		case n.Condition != nil:
 			c := n.Condition
 			m := condRe.FindStringSubmatch(c.If)
@@ -661,6 +751,13 @@ func (s *Script) Prompts() []string {
 		if n.Collect != nil {
 			add(n.Collect.Prompt)
 			add(n.Collect.Invalid)
+		}
+		if n.Verify != nil {
+			// The question depends on the line's method: every one must be recorded.
+			for _, p := range VerifyMethods {
+				add([]Item{{Prompt: p}})
+			}
+			add([]Item{{Prompt: PhraseIdentify}, {Prompt: PhraseNoMatch}, {Prompt: PhraseNoInput}})
 		}
 	}
 	sort.Strings(out)

@@ -80,3 +80,59 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// An inbound script may say nothing about the account until a verify node
+// succeeds: the loader refuses one that could, naming where.
+func TestInboundScriptDisclosesNothingBeforeVerify(t *testing.T) {
+	all, err := Shipped()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := all["inbound-callback"].CheckInbound(); err != nil {
+		t.Fatalf("shipped inbound script: %v", err)
+	}
+	if err := all["reminder-overdue"].CheckInbound(); err == nil || !strings.Contains(err.Error(), `shipped/reminder-overdue.yaml:7: node "intro": an inbound script needs a verify node`) {
+		t.Fatalf("an outbound script as the inbound one: %v", err)
+	}
+	head := "name: t\nstart: hello\nnodes:\n" +
+		"  hello:\n    play: [p/inbound-welcome]\n    next: check\n" +
+		"  check:\n    verify: {next: told, failed: sorry, locked: sorry}\n" +
+		"  told:\n    play: [p/balance-is, {say: amount, value: balance}]\n    next: bye\n" +
+		"  bye:\n    hangup: true\n"
+	ok := head + "  sorry:\n    play: [p/verify-failed]\n    next: bye\n"
+	if _, err := Parse("t.yaml", []byte(ok)); err != nil {
+		t.Fatalf("verified disclosure refused: %v", err)
+	}
+	cases := []struct{ sorry, want string }{
+		{"    play: [{say: amount, value: balance}]\n    next: bye\n",
+			`t.yaml:14: node "sorry": says balance before the caller is verified (reached by hello>check>sorry without a verify node's next)`},
+		{"    play: [p/verify-failed, {say: date, value: due_date}]\n    next: bye\n", `node "sorry": says due_date before`},
+		{"    menu: {prompt: [{say: digits, value: account_id}], options: {'1': bye}}\n", `node "sorry": says account_id before`},
+		{"    set: {total: balance}\n    next: say\n  say:\n    play: [{say: amount, value: total}]\n    next: bye\n",
+			`t.yaml:17: node "say": says total before the caller is verified (reached by hello>check>sorry>say`},
+		{"    play: [p/balance-is]\n    next: bye\n", `node "sorry": plays p/balance-is, which is not a public phrase`},
+		{"    promise: {amount: balance, date: '+7', next: bye, rejected: bye}\n", `node "sorry": records a promise before`},
+		{"    sms: {template: payment-link, next: bye}\n", `node "sorry": sends the payment-link text about the account before`},
+		{"    condition: {if: 'days_past_due > 60', then: bye, else: bye}\n", `node "sorry": tests days_past_due before`},
+		{"    goto: told\n", `node "told": plays p/balance-is, which is not a public phrase`},
+	}
+	for _, c := range cases {
+		_, err := Parse("t.yaml", []byte(head+"  sorry:\n"+c.sorry))
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%q:\n got %v\nwant %q", c.sorry, err, c.want)
+		}
+	}
+	// A script's own phrase may be declared public.
+	own := strings.Replace(ok, "p/inbound-welcome", "p/acme-welcome", 1)
+	if _, err := Parse("t.yaml", []byte(own)); err == nil || !strings.Contains(err.Error(), `node "hello": plays p/acme-welcome`) {
+		t.Fatalf("undeclared phrase: %v", err)
+	}
+	if _, err := Parse("t.yaml", []byte("public: [p/acme-welcome]\n"+own)); err != nil {
+		t.Fatalf("declared phrase: %v", err)
+	}
+	// A verify node's own references are checked like any other.
+	if _, err := Parse("t.yaml", []byte(strings.Replace(ok, "locked: sorry", "locked: gone", 1))); err == nil ||
+		!strings.Contains(err.Error(), `node "check": verify locked goes to unknown node "gone"`) {
+		t.Fatalf("dangling locked: %v", err)
+	}
+}

@@ -63,7 +63,7 @@ type record struct {
 // known are the recognised column names (after aliasing).
 var known = map[string]bool{
 	"account_id": true, "name": true, "national_id": true, "balance": true, "currency": true, "due_date": true,
-	"days_past_due": true, "country": true, "time_zone": true, "language": true, "segment": true,
+	"days_past_due": true, "country": true, "time_zone": true, "language": true, "segment": true, "birth_date": true,
 }
 
 // canonical maps a header to its field name ("" for a phone column).
@@ -77,6 +77,8 @@ func canonical(h string) (name string, isPhone bool) {
 		return "", true
 	case "timezone", "tz":
 		return "time_zone", false
+	case "dob", "date_of_birth", "fecha_nacimiento", "fecha_de_nacimiento":
+		return "birth_date", false
 	}
 	if strings.HasPrefix(h, "phone") {
 		if n, err := strconv.Atoi(h[len("phone"):]); err == nil && n >= 1 && n <= 9 {
@@ -175,6 +177,17 @@ func build(r record, opt Options, seen map[string]int) (queue.Account, *RowError
 			today := time.Date(opt.Now.Year(), opt.Now.Month(), opt.Now.Day(), 0, 0, 0, 0, time.UTC)
 			a.DaysPastDue = max(0, int(today.Sub(t).Hours()/24))
 		}
+	}
+	if d := strings.TrimSpace(f["birth_date"]); d != "" {
+		// What a caller of the callback line may key (DDMMYYYY) to prove who they are.
+		t, err := parseDate(d)
+		if err != nil {
+			return fail("birth_date", "%q: want YYYY-MM-DD or DD/MM/YYYY", d)
+		}
+		if t.Year() < 1900 || !opt.Now.IsZero() && t.After(opt.Now) {
+			return fail("birth_date", "%q: not a birth date (1900 to today)", d)
+		}
+		a.BirthDate = t.Format(queue.DateLayout)
 	}
 	if d := strings.TrimSpace(f["days_past_due"]); d != "" {
 		n, err := strconv.Atoi(d)

@@ -309,3 +309,33 @@ func TestUnterminatedQuote(t *testing.T) {
 		}
 	}
 }
+
+// A birth date is what a caller of the callback line may key to prove who
+// they are: read as a date, refused when it cannot be one.
+func TestBirthDate(t *testing.T) {
+	in := "account_id,phone,fecha_nacimiento\n" +
+		"D1,55 1234 5678,1985-03-15\n" +
+		"D2,55 1234 5679,15/03/1985\n" +
+		"D3,55 1234 5670,1985-02-30\n" +
+		"D4,55 1234 5671,01/01/1850\n" +
+		"D5,55 1234 5672,2999-01-01\n"
+	res, err := ParseCSV(strings.NewReader(in), opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Accounts) != 2 || res.Accounts[0].BirthDate != "1985-03-15" || res.Accounts[1].BirthDate != "1985-03-15" {
+		t.Fatalf("accounts %+v", res.Accounts)
+	}
+	if len(res.Errors) != 3 {
+		t.Fatalf("errors %v", res.Errors)
+	}
+	for _, e := range res.Errors {
+		if e.Field != "birth_date" {
+			t.Errorf("row %d: %v", e.Row, e)
+		}
+	}
+	res, err = ParseJSON(strings.NewReader(`[{"id":"J","phone":"5512345678","birth_date":"1990-12-01"}]`), opt)
+	if err != nil || len(res.Accounts) != 1 || res.Accounts[0].BirthDate != "1990-12-01" {
+		t.Fatalf("json: %v %+v", err, res)
+	}
+}

@@ -23,6 +23,8 @@ import (
 
 	"github.com/marcador/marcador/dialer"
 	"github.com/marcador/marcador/ivr/media"
+	"github.com/marcador/marcador/ivr/script"
+	"github.com/marcador/marcador/queue"
 	"github.com/marcador/marcador/queue/compliance"
 )
 
@@ -84,6 +86,18 @@ type Inbound struct {
 	Language string   `yaml:"language"` // es or en, for callers not known by caller id; default es
 	Country  string   `yaml:"country"`  // region for caller ids in national format, e.g. MX
 	Campaign string   `yaml:"campaign"` // where unidentified callers are recorded; default inbound
+	// Verify is what callers key to prove who they are before hearing
+	// anything about an account: national_id_last4, birth_date or account_number.
+	Verify  string  `yaml:"verify"`
+	Lockout Lockout `yaml:"lockout"`
+}
+
+// Lockout bounds failed identifications on the callback line, across calls
+// and nodes; -1 is no limit.
+type Lockout struct {
+	PerNumber int           `yaml:"per_number"` // per calling number; default 5
+	PerSource int           `yaml:"per_source"` // per SIP source address; default 20
+	Window    time.Duration `yaml:"window"`     // default 1h
 }
 
 // PayLinks signs payment-link tokens.
@@ -195,6 +209,8 @@ func Default() Config {
 		HTTP:       HTTP{Listen: "127.0.0.1:8080"},
 		Log:        Log{Level: "info", Format: "text"},
 		SIP:        SIP{Listen: "127.0.0.1:5060", RTPPorts: Ports{Min: 20000, Max: 29999}},
+		IVR: IVR{Inbound: Inbound{Verify: "national_id_last4",
+			Lockout: Lockout{PerNumber: queue.DefaultFailuresPerNumber, PerSource: queue.DefaultFailuresPerSource, Window: queue.DefaultFailureWindow}}},
 	}
 }
 
@@ -421,6 +437,20 @@ func (c *Config) Validate() error {
 	}
 	if cc := c.IVR.Inbound.Country; cc != "" && (len(cc) != 2 || strings.ToUpper(cc) != cc) {
 		return fmt.Errorf("ivr.inbound.country %q: want a two-letter region code such as MX", cc)
+	}
+	if _, ok := script.VerifyMethods[c.IVR.Inbound.Verify]; !ok {
+		return fmt.Errorf("ivr.inbound.verify %q: want national_id_last4, birth_date or account_number", c.IVR.Inbound.Verify)
+	}
+	for _, l := range []struct {
+		key string
+		n   int
+	}{{"per_number", c.IVR.Inbound.Lockout.PerNumber}, {"per_source", c.IVR.Inbound.Lockout.PerSource}} {
+		if l.n == 0 || l.n < -1 || l.n > 100000 {
+			return fmt.Errorf("ivr.inbound.lockout.%s %d: want 1-100000 failures, or -1 for no limit", l.key, l.n)
+		}
+	}
+	if w := c.IVR.Inbound.Lockout.Window; w < time.Minute || w > 7*24*time.Hour {
+		return fmt.Errorf("ivr.inbound.lockout.window %s: want 1m-168h", w)
 	}
 	if s := c.PayLinks.Secret; s != "" && len(s) < 16 {
 		return errors.New("paylinks.secret: shorter than 16 characters")

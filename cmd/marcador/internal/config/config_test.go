@@ -22,6 +22,16 @@ func TestDefaultsAreValid(t *testing.T) {
 	if c.Redis.Addr != "127.0.0.1:6379" || c.ClickHouse.Addr != "127.0.0.1:9000" || c.Spool.Fsync != "batch" {
 		t.Fatalf("defaults %+v", c)
 	}
+	if in := c.IVR.Inbound; in.Verify != "national_id_last4" || in.Lockout != (Lockout{PerNumber: 5, PerSource: 20, Window: time.Hour}) {
+		t.Fatalf("inbound defaults %+v", in)
+	}
+	c, err = Load(write(t, "ivr: {inbound: {verify: birth_date, lockout: {per_source: -1}}}"), []string{"MARCADOR_IVR_INBOUND_LOCKOUT_WINDOW=30m"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if in := c.IVR.Inbound; in.Verify != "birth_date" || in.Lockout != (Lockout{PerNumber: 5, PerSource: -1, Window: 30 * time.Minute}) {
+		t.Fatalf("inbound from file and env %+v", in)
+	}
 }
 
 func TestFileAndEnv(t *testing.T) {
@@ -85,6 +95,10 @@ func TestErrorsNameTheKey(t *testing.T) {
 		{"sms: {rate: -1}", "", "sms.rate"},
 		{"", "MARCADOR_SMS_RATE=fast", "sms.rate (from MARCADOR_SMS_RATE)"},
 		{"sms: {tries: 50}", "", "sms.tries"},
+		{"ivr: {inbound: {verify: caller_id}}", "", `ivr.inbound.verify "caller_id"`},
+		{"ivr: {inbound: {lockout: {per_number: 0}}}", "", "ivr.inbound.lockout.per_number 0"},
+		{"", "MARCADOR_IVR_INBOUND_LOCKOUT_PER_SOURCE=-2", "ivr.inbound.lockout.per_source -2"},
+		{"ivr: {inbound: {lockout: {window: 1s}}}", "", "ivr.inbound.lockout.window"},
 	}
 	for _, tc := range cases {
 		var env []string

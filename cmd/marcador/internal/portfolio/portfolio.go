@@ -4,6 +4,7 @@ package portfolio
 
 import (
 	"fmt"
+	"hash/fnv"
 	"math"
 	"math/rand/v2"
 	"strings"
@@ -135,6 +136,15 @@ var countries = map[string]country{
 	},
 }
 
+// birthDate is a debtor's date of birth, 20 to 75 years before today,
+// derived from the account id so the other fields of a seed stay as they
+// were before birth dates existed.
+func birthDate(id string, today time.Time) string {
+	h := fnv.New32a()
+	h.Write([]byte(id))
+	return today.AddDate(-75, 0, int(h.Sum32()%(55*365))).Format(queue.DateLayout)
+}
+
 // formatRUT writes a Chilean RUT with dots and its mod-11 check digit.
 func formatRUT(n int) string {
 	s := fmt.Sprint(n)
@@ -219,8 +229,10 @@ func Generate(opt Options) []queue.Account {
 		dueOffset := r.IntN(201) - 180 // 180 days ago .. 20 days ahead
 		due := today.AddDate(0, 0, dueOffset)
 		dpd := max(0, -dueOffset)
+		id := fmt.Sprintf("%s%06d", prefix, seq[c.code])
 		out = append(out, queue.Account{
-			ID:          fmt.Sprintf("%s%06d", prefix, seq[c.code]),
+			ID:          id,
+			BirthDate:   birthDate(id, today),
 			Name:        pick(r, c.given) + " " + pick(r, c.surname) + " " + pick(r, c.surname),
 			NationalID:  c.nationalID(r),
 			Phones:      phones,
