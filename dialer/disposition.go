@@ -13,6 +13,10 @@ const (
 	NetworkError  = "network_error"
 	ConfigError   = "config_error"
 	Cancelled     = "cancelled" // we stopped it before an answer for a reason other than the ring timeout
+	// LocalError: the call never left this node (no free RTP port, no trunk
+	// channel, a request refused before sending; Dial's error says which).
+	// Nobody was contacted: it is not an attempt for compliance.
+	LocalError = "local_error"
 )
 
 // Disposition maps a final SIP status to an outcome. ourTimeout says the

@@ -59,7 +59,7 @@ func TestFallbackTextAfterUnansweredCall(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ep.Close()
-	trunk, _ := dialer.NewTrunk(dialer.TrunkConfig{Name: "sim", URI: "sip:" + sim.Addr(), CPS: 20, MaxChannels: 10})
+	trunk, _ := dialer.NewTrunk(dialer.TrunkConfig{Name: "sim", URI: "sip:" + sim.Addr(), CallerID: "+525550000100", CPS: 20, MaxChannels: 10})
 	id := redistest.CampaignID(t, h.rdb)
 	c := queue.Campaign{ID: id, Mode: queue.ModeIVR, Country: "MX", TimeZone: "America/Mexico_City", Profile: "MX", Trunk: "sim",
 		Script: "reminder-overdue", Language: "es", RingTimeout: queue.Duration(15 * time.Second), Company: "Financiera Sol",
