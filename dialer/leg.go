@@ -49,8 +49,7 @@ func CheckCallerID(s string) error {
 	if s == "" {
 		return fmt.Errorf("%w: empty", ErrCallerID)
 	}
-	n, err := phone.Normalize(s, "")
-	if err != nil || n != s {
+	if !phone.IsE164(s) {
 		return fmt.Errorf("%w: %q is not an E.164 number such as +525550000100", ErrCallerID, s)
 	}
 	return nil
