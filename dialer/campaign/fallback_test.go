@@ -93,9 +93,17 @@ func TestFallbackTextAfterUnansweredCall(t *testing.T) {
 	}
 	deadline := time.Now().Add(60 * time.Second)
 	for {
+		// Only this test's texts: the outbox in Redis is shared, so a text
+		// another run left queued may be sent through this server too.
+		ours := map[string]bool{}
+		for _, m := range fake.Messages() {
+			if m.To == numbers["NA"] || m.To == numbers["BZ"] {
+				ours[m.SID] = true
+			}
+		}
 		delivered := 0
 		for _, cb := range fake.Callbacks() {
-			if cb.Status == "delivered" && cb.HTTPStatus == http.StatusNoContent {
+			if ours[cb.SID] && cb.Status == "delivered" && cb.HTTPStatus == http.StatusNoContent {
 				delivered++
 			}
 		}
@@ -135,8 +143,8 @@ func TestFallbackTextAfterUnansweredCall(t *testing.T) {
 		t.Fatalf("attempts in ClickHouse:\n got %v\nwant %v", got, want)
 	}
 	for _, m := range fake.Messages() {
-		if m.To != numbers["NA"] && m.To != numbers["BZ"] {
-			t.Fatalf("text to %s", m.To)
+		if m.To == numbers["HU"] {
+			t.Fatalf("text to %s, who answered", m.To)
 		}
 	}
 }
