@@ -74,10 +74,14 @@ func demoCampaignRun(ctx context.Context, w io.Writer, cfg config.Config, store 
 	host, _, _ := net.SplitHostPort(cfg.SIP.Listen)
 	var runner *campaign.Runner
 	ready := make(chan struct{})
-	// The callback line takes calls from the demo's own handset on loopback.
+	// The callback line takes calls only from the demo's own handset, which
+	// calls from this host.
+	handsetFrom := []dialer.Source{{Trunk: "handset", Prefix: netip.MustParsePrefix("127.0.0.0/8")}}
+	if ip, err := netip.ParseAddr(host); err == nil && !ip.IsUnspecified() {
+		handsetFrom = append(handsetFrom, dialer.Source{Trunk: "handset", Prefix: netip.PrefixFrom(ip.Unmap(), ip.Unmap().BitLen())})
+	}
 	ep, err := newEndpoint(cfg, net.JoinHostPort(host, "0"), log, func(in *dialer.Inbound) { <-ready; runner.Inbound(in) },
-		dialer.InboundPolicy{Sources: []dialer.Source{{Trunk: "handset", Prefix: netip.MustParsePrefix("127.0.0.0/8")}},
-			MaxCalls: cfg.IVR.Inbound.MaxCalls, ReserveOutbound: cfg.SIP.RTPPorts.ReserveOutbound})
+		dialer.InboundPolicy{Sources: handsetFrom, MaxCalls: cfg.IVR.Inbound.MaxCalls, ReserveOutbound: cfg.SIP.RTPPorts.ReserveOutbound})
 	if err != nil {
 		return err
 	}
