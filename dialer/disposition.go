@@ -19,6 +19,10 @@ const (
 	// IdentityFailed is one failed try of an inbound caller to prove who
 	// they are (a row of its own, besides the call's).
 	IdentityFailed = "identity_failed"
+	// LocalError: the call never left this node (no free RTP port, no trunk
+	// channel, a request refused before sending; Dial's error says which).
+	// Nobody was contacted: it is not an attempt for compliance.
+	LocalError = "local_error"
 )
 
 // Disposition maps a final SIP status to an outcome. ourTimeout says the

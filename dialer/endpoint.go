@@ -30,9 +30,13 @@ type EndpointOptions struct {
 	// UserAgent header value.
 	UserAgent string
 	Logger    *slog.Logger
-	// OnInvite is offered each new inbound call, on its own goroutine; it may
-	// block for the whole call. Without it inbound calls get 480.
+	// OnInvite is offered each new inbound call that Inbound admits, on its
+	// own goroutine; it may block for the whole call. Without it admitted
+	// calls get 480.
 	OnInvite func(in *Inbound)
+	// Inbound says who may call in and how many at once; its zero value
+	// admits nobody (403).
+	Inbound InboundPolicy
 	// PacerShards is how many goroutines send every call's RTP on shared
 	// 20 ms ticks; default one per CPU.
 	PacerShards int
@@ -50,6 +54,10 @@ type Endpoint struct {
 	pacer  *media.Pacer
 	host   string
 	port   int
+	in     inbound
+	// inPorts is the part of RTPPorts inbound calls bind in: the ports
+	// above it are kept for outbound dialing.
+	inPorts media.PortRange
 
 	mu   sync.Mutex
 	legs map[string]*Leg // by Call-ID
@@ -71,12 +79,32 @@ func NewEndpoint(opt EndpointOptions) (*Endpoint, error) {
 	if err := opt.RTPPorts.Validate(); err != nil {
 		return nil, err
 	}
+	pol := opt.Inbound
+	if pol.MaxCalls == 0 {
+		pol.MaxCalls = DefaultInboundMaxCalls
+	}
+	if pol.MaxCalls < 0 {
+		return nil, fmt.Errorf("inbound max calls %d: negative", pol.MaxCalls)
+	}
+	even := opt.RTPPorts.Even()
+	switch {
+	case pol.ReserveOutbound == 0:
+		pol.ReserveOutbound = even / 2
+	case pol.ReserveOutbound < 0:
+		pol.ReserveOutbound = 0
+	}
+	if pol.ReserveOutbound >= even {
+		return nil, fmt.Errorf("rtp ports reserved for outbound calls: %d of the %d in %d-%d leaves none for inbound calls",
+			pol.ReserveOutbound, even, opt.RTPPorts.Min, opt.RTPPorts.Max)
+	}
 	pc, err := net.ListenPacket("udp", opt.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("sip listen %s: %w", opt.Listen, err)
 	}
 	la := pc.LocalAddr().(*net.UDPAddr)
-	e := &Endpoint{opt: opt, log: opt.Logger, conn: pc, legs: map[string]*Leg{}, done: make(chan struct{})}
+	e := &Endpoint{opt: opt, log: opt.Logger, conn: pc, legs: map[string]*Leg{}, done: make(chan struct{}),
+		inPorts: opt.RTPPorts.Below(pol.ReserveOutbound)}
+	e.in.policy, e.in.forbiddenLog, e.in.busyLog = pol, newSparseLog(), newSparseLog()
 	e.host, e.port = la.IP.String(), la.Port
 	if opt.PublicAddr != "" {
 		h, p, err := net.SplitHostPort(opt.PublicAddr)
@@ -152,6 +180,11 @@ func (e *Endpoint) contact() *sip.ContactHeader {
 	return &sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: "marcador", Host: e.host, Port: e.port}}
 }
 
+// InboundStats count the inbound calls in progress and the INVITEs refused.
+func (e *Endpoint) InboundStats() InboundStats {
+	return InboundStats{Active: e.in.active.Load(), Forbidden: e.in.forbidden.Load(), Busy: e.in.busy.Load()}
+}
+
 // ActiveLegs counts legs not yet ended.
 func (e *Endpoint) ActiveLegs() int {
 	e.mu.Lock()
@@ -203,6 +236,23 @@ func (e *Endpoint) legFor(msg sip.Message) *Leg {
 	return e.legs[cid.Value()]
 }
 
+// dialogLeg is the leg whose dialog an in-dialog request names: its Call-ID
+// and both tags (RFC 3261 §12.2.2; the request's From tag is the peer's,
+// its To tag ours). A request that names no dialog of ours gets 481, as
+// the peer's does for ours.
+func (e *Endpoint) dialogLeg(req *sip.Request) *Leg {
+	l := e.legFor(req)
+	if l == nil || !l.dialogUp.Load() || req.From() == nil || req.To() == nil {
+		return nil
+	}
+	from, _ := req.From().Params.Get("tag")
+	to, _ := req.To().Params.Get("tag")
+	if from != l.dlg.rtag || to != l.dlg.ltag {
+		return nil
+	}
+	return l
+}
+
 // onStrayResponse gets responses no transaction matches. A retransmitted 2xx
 // to our INVITE means our ACK was lost: send it again (RFC 3261 §13.2.2.4),
 // or the far end drops the call when its retransmissions run out.
@@ -217,7 +267,7 @@ func (e *Endpoint) onStrayResponse(res *sip.Response) {
 }
 
 func (e *Endpoint) onBye(req *sip.Request, tx sip.ServerTransaction) {
-	l := e.legFor(req)
+	l := e.dialogLeg(req)
 	if l == nil {
 		tx.Respond(sip.NewResponseFromRequest(req, 481, "Call/Transaction Does Not Exist", nil))
 		return
@@ -228,7 +278,7 @@ func (e *Endpoint) onBye(req *sip.Request, tx sip.ServerTransaction) {
 
 // onInfo takes DTMF sent as SIP INFO (application/dtmf-relay, "Signal=5").
 func (e *Endpoint) onInfo(req *sip.Request, tx sip.ServerTransaction) {
-	l := e.legFor(req)
+	l := e.dialogLeg(req)
 	if l == nil {
 		tx.Respond(sip.NewResponseFromRequest(req, 481, "Call/Transaction Does Not Exist", nil))
 		return
@@ -271,7 +321,7 @@ func parseDTMFRelay(body []byte) (rune, error) {
 func (e *Endpoint) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	if to := req.To(); to != nil {
 		if _, ok := to.Params.Get("tag"); ok {
-			if l := e.legFor(req); l != nil {
+			if l := e.dialogLeg(req); l != nil {
 				l.reinvite(req, tx)
 				return
 			}
@@ -279,14 +329,37 @@ func (e *Endpoint) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 			return
 		}
 	}
-	if e.opt.OnInvite != nil {
-		in := newInbound(e, req, tx)
-		in.respond(100, "Trying", nil)
-		go e.opt.OnInvite(in)
-		in.wait()
+	// Who may call, and how many at once, is decided before anything else:
+	// no ringing, no RTP port, no script for a stranger.
+	src := sourceOf(req)
+	trunk, ok := e.in.admit(src)
+	if !ok {
+		e.in.forbidden.Add(1)
+		e.in.forbiddenLog.warn(e.log, "sip: INVITE refused (403): its source is in no trunk's inbound_from",
+			"src", src, "from", req.From().Address.User, "to", req.Recipient.User, "call_id", req.CallID().Value())
+		tx.Respond(sip.NewResponseFromRequest(req, 403, "Forbidden", nil))
 		return
 	}
-	tx.Respond(sip.NewResponseFromRequest(req, 480, "Temporarily Unavailable", nil))
+	if e.opt.OnInvite == nil {
+		tx.Respond(sip.NewResponseFromRequest(req, 480, "Temporarily Unavailable", nil))
+		return
+	}
+	if !e.in.take() {
+		e.in.busy.Add(1)
+		e.in.busyLog.warn(e.log, "sip: INVITE refused (486): inbound call limit reached",
+			"limit", e.in.policy.MaxCalls, "trunk", trunk, "src", src, "call_id", req.CallID().Value())
+		tx.Respond(sip.NewResponseFromRequest(req, 486, "Busy Here", nil))
+		return
+	}
+	in := newInbound(e, req, tx, trunk, e.in.free)
+	in.respond(100, "Trying", nil)
+	go func() {
+		e.opt.OnInvite(in)
+		// A handler that returned without answering or rejecting: end the
+		// offer now rather than after maxOffer (no-op after a final response).
+		in.Reject(480, "Temporarily Unavailable")
+	}()
+	in.wait()
 }
 
 var errNoAnswer = errors.New("no answer")

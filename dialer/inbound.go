@@ -15,11 +15,15 @@ import (
 
 // Inbound is a call offered to us: ring it, reject it, or answer it into a Leg.
 type Inbound struct {
-	e         *Endpoint
-	req       *sip.Request
-	tx        sip.ServerTransaction
-	tag       string
-	log       *slog.Logger
+	e     *Endpoint
+	req   *sip.Request
+	tx    sip.ServerTransaction
+	tag   string // our To tag: the dialog's local tag
+	trunk string // the trunk whose inbound_from admitted it
+	log   *slog.Logger
+	// free gives back the call's place under the inbound limit, once: when
+	// the offer is rejected or cancelled, or when the answered leg ends.
+	free      func()
 	mu        sync.Mutex
 	final     bool
 	finalized chan struct{} // closed once a final response went out (or CANCEL ended it)
@@ -29,9 +33,10 @@ type Inbound struct {
 // maxOffer bounds how long an inbound call may stay unanswered.
 const maxOffer = 5 * time.Minute
 
-func newInbound(e *Endpoint, req *sip.Request, tx sip.ServerTransaction) *Inbound {
-	in := &Inbound{e: e, req: req, tx: tx, tag: sip.GenerateTagN(16), cancelled: make(chan struct{}), finalized: make(chan struct{}),
-		log: e.log.With("call_id", req.CallID().Value(), "from", req.From().Address.User, "to", req.Recipient.User)}
+func newInbound(e *Endpoint, req *sip.Request, tx sip.ServerTransaction, trunk string, free func()) *Inbound {
+	in := &Inbound{e: e, req: req, tx: tx, tag: sip.GenerateTagN(16), trunk: trunk, free: sync.OnceFunc(free),
+		cancelled: make(chan struct{}), finalized: make(chan struct{}),
+		log: e.log.With("call_id", req.CallID().Value(), "from", req.From().Address.User, "to", req.Recipient.User, "trunk", trunk)}
 	// sipgo answers the CANCEL and sends 487 itself (inside its FSM: no
 	// responding from here).
 	tx.OnCancel(func(*sip.Request) {
@@ -41,6 +46,7 @@ func newInbound(e *Endpoint, req *sip.Request, tx sip.ServerTransaction) *Inboun
 			in.final = true
 			close(in.cancelled)
 			close(in.finalized)
+			in.free()
 		}
 	})
 	return in
@@ -64,6 +70,9 @@ func (in *Inbound) To() string   { return in.req.Recipient.User }
 // CallID of the offered call.
 func (in *Inbound) CallID() string { return in.req.CallID().Value() }
 
+// Trunk is the configured trunk the call came from.
+func (in *Inbound) Trunk() string { return in.trunk }
+
 // Cancelled is closed if the caller gives up (CANCEL) before the answer.
 func (in *Inbound) Cancelled() <-chan struct{} { return in.cancelled }
 
@@ -75,14 +84,19 @@ func (in *Inbound) respond(code int, reason string, body []byte) error {
 		return errors.New("inbound: already answered or rejected")
 	}
 	res := sip.NewResponseFromRequest(in.req, code, reason, body)
-	if to := res.To(); to != nil {
-		if _, ok := to.Params.Get("tag"); !ok && code > 100 {
-			to.Params.Add("tag", in.tag)
-		}
+	if to := res.To(); to != nil && code > 100 {
+		// Our tag, always: sipgo puts a tag of its own on every response
+		// without one, and a 200 whose tag is not the dialog's local tag
+		// makes our BYE belong to no dialog (the caller answers 481 and
+		// keeps the line up).
+		to.Params.Add("tag", in.tag)
 	}
 	if code >= 200 {
 		in.final = true
 		defer close(in.finalized)
+	}
+	if code >= 300 {
+		defer in.free()
 	}
 	if len(body) > 0 {
 		res.AppendHeader(in.e.contact())
@@ -127,15 +141,20 @@ func (in *Inbound) Answer(_ context.Context, o AnswerOptions) (*Leg, error) {
 		in.Reject(488, "Not Acceptable Here")
 		return nil, fmt.Errorf("inbound %s: %w", in.CallID(), err)
 	}
-	conn, err := media.ListenRTP(e.opt.RTPAddr, e.opt.RTPPorts)
+	// Inbound calls bind below the ports kept for outbound dialing.
+	conn, err := media.ListenRTP(e.opt.RTPAddr, e.inPorts)
 	if err != nil {
 		in.Reject(503, "Service Unavailable")
 		return nil, fmt.Errorf("inbound %s: %w", in.CallID(), err)
 	}
-	l := &Leg{CallID: in.CallID(), e: e, invite: in.req, codec: codec, release: func() {},
+	l := &Leg{CallID: in.CallID(), e: e, invite: in.req, codec: codec, release: in.free,
 		req:   DialRequest{RTPTimeout: o.RTPTimeout},
 		ended: make(chan struct{}), bye: make(chan struct{}), hangup: make(chan struct{}), log: in.log,
 		dlg: inboundDialog(in.req, in.tag), cseq: 1}
+	l.dialogUp.Store(true) // the dialog is ours from the 200 on
+	// No Probe: nothing goes to the address the caller's SDP names until
+	// media arrives from the caller (symmetric RTP), so an INVITE cannot aim
+	// our stream at a third party.
 	l.session = media.NewSession(media.SessionOptions{Conn: conn, Remote: offer.Addr, Codec: codec, DTMFType: offer.DTMFType,
 		Pacer:  e.pacer,
 		Logger: in.log, OnAudio: o.OnAudio, OnSend: o.OnSend})
@@ -143,13 +162,15 @@ func (in *Inbound) Answer(_ context.Context, o AnswerOptions) (*Leg, error) {
 		SessionID: uint64(time.Now().UnixNano()), Version: 1, Direction: offer.Direction.Reverse()})
 	if err != nil {
 		l.session.Close()
-		return nil, err
+		in.Reject(500, "Server Internal Error")
+		return nil, fmt.Errorf("inbound %s: answer SDP: %w", in.CallID(), err)
 	}
 	l.result.Started = time.Now()
 	e.register(l)
 	if err := in.respond(200, "OK", answer); err != nil && !errors.Is(err, sip.ErrTransactionTerminated) {
 		e.unregister(l)
 		l.session.Close()
+		in.free()
 		return nil, fmt.Errorf("inbound %s: answer: %w", in.CallID(), err)
 	}
 	l.session.Start()

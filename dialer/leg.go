@@ -15,6 +15,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/marcador/marcador/ivr/media"
+	"github.com/marcador/marcador/queue/phone"
 )
 
 // Ring timeout bounds: US Reg F wants at least 15 s of ringing.
@@ -24,7 +25,35 @@ const (
 	DefaultRTPTimeout  = 30 * time.Second
 	// cancelGuard bounds the wait for a final response after our CANCEL.
 	cancelGuard = 8 * time.Second
+	// OutboundProbe is how long an outbound call sends to the address the
+	// carrier's SDP names before any RTP comes back: some carriers and
+	// gateways send nothing until they hear us, but nothing real stays
+	// silent longer than this.
+	OutboundProbe = 5 * time.Second
 )
+
+// ErrLocal marks every error Dial returns: the call never left this node (no
+// INVITE was sent), so nobody was contacted. The error says why: no free RTP
+// port, no trunk channel or CPS slot before the context ended, no caller id,
+// a destination that is not a number.
+var ErrLocal = errors.New("call not placed")
+
+// ErrCallerID is why a dial without a valid caller id is refused: calls
+// never go out anonymous (CONDUSEF, the TSR and Ofcom want a number the
+// debtor can call back).
+var ErrCallerID = errors.New("no valid caller id")
+
+// CheckCallerID accepts a caller id that is a valid E.164 number as written
+// (+ and digits, nothing to normalise).
+func CheckCallerID(s string) error {
+	if s == "" {
+		return fmt.Errorf("%w: empty", ErrCallerID)
+	}
+	if !phone.IsE164(s) {
+		return fmt.Errorf("%w: %q is not an E.164 number such as +525550000100", ErrCallerID, s)
+	}
+	return nil
+}
 
 // DialRequest is one outbound call.
 type DialRequest struct {
@@ -47,6 +76,9 @@ type Result struct {
 	Started     time.Time // INVITE sent
 	Answered    time.Time // zero if never answered
 	Ended       time.Time
+	// ByeStatus is the far end's answer to our BYE: 200 when the call ended
+	// on both sides, 0 when we sent none or heard nothing back.
+	ByeStatus int
 }
 
 // RingMS is the time from INVITE to answer or final response.
@@ -68,7 +100,7 @@ func (r Result) TalkMS() uint32 {
 
 func ms(d time.Duration) uint32 { return uint32(max(0, d.Milliseconds())) }
 
-// Leg is one outbound call.
+// Leg is one call: one we placed, or one we answered.
 type Leg struct {
 	CallID string
 
@@ -110,62 +142,77 @@ func (l *Leg) Result() Result {
 }
 
 // Dial places a call and returns when it is answered (media running; Ended
-// still open) or over (Ended closed, Result says why). err is only for a
-// request that could not be attempted at all.
+// still open) or over (Ended closed, Result says why). An error means the
+// call was never placed: it wraps ErrLocal (and ErrCallerID when that is
+// why), and nothing reached the network.
 func (e *Endpoint) Dial(ctx context.Context, r DialRequest) (*Leg, error) {
+	l, err := e.dial(ctx, r)
+	if err != nil {
+		return nil, fmt.Errorf("dial %s: %w: %w", r.To, ErrLocal, err)
+	}
+	return l, nil
+}
+
+func (e *Endpoint) dial(ctx context.Context, r DialRequest) (*Leg, error) {
 	if r.Trunk == nil {
-		return nil, errors.New("dial: no trunk")
+		return nil, errors.New("no trunk")
 	}
 	if r.RingTimeout == 0 {
 		r.RingTimeout = DefaultRingTimeout
 	}
 	if r.RingTimeout < MinRingTimeout {
-		return nil, fmt.Errorf("dial: ring timeout %s is below the %s minimum", r.RingTimeout, MinRingTimeout)
+		return nil, fmt.Errorf("ring timeout %s is below the %s minimum", r.RingTimeout, MinRingTimeout)
 	}
 	if r.RTPTimeout == 0 {
 		r.RTPTimeout = DefaultRTPTimeout
 	}
+	if r.CallerID == "" {
+		r.CallerID = r.Trunk.CallerID
+	}
+	if r.CallerID == "" {
+		return nil, fmt.Errorf("%w: set caller_id on the campaign or on trunk %s", ErrCallerID, r.Trunk.Name)
+	}
+	if err := CheckCallerID(r.CallerID); err != nil {
+		return nil, err
+	}
 	target, err := r.Trunk.Target(r.To)
 	if err != nil {
-		return nil, fmt.Errorf("dial: %w", err)
+		return nil, err
 	}
 	release, err := r.Trunk.acquire(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("dial %s: %w", r.To, err)
+		return nil, err
 	}
 	conn, err := media.ListenRTP(e.opt.RTPAddr, e.opt.RTPPorts)
 	if err != nil {
 		release()
-		return nil, fmt.Errorf("dial %s: %w", r.To, err)
+		return nil, err
 	}
 	callID := sip.GenerateTagN(24)
 	l := &Leg{CallID: callID, e: e, req: r, release: release, cseq: 1,
 		ended: make(chan struct{}), bye: make(chan struct{}), hangup: make(chan struct{}),
 		log: e.log.With("call_id", callID, "to", r.To, "trunk", r.Trunk.Name)}
 	l.session = media.NewSession(media.SessionOptions{Conn: conn, Logger: l.log, OnAudio: r.OnAudio, OnSend: r.OnSend,
-		Pacer: e.pacer})
+		Pacer: e.pacer, Probe: OutboundProbe})
 	offer, err := media.MarshalSDP(media.OfferOptions{Addr: l.session.LocalAddr(), Codecs: r.Trunk.Codecs,
 		SessionID: uint64(time.Now().UnixNano()), Version: 1})
 	if err != nil {
 		l.session.Close()
 		release()
-		return nil, fmt.Errorf("dial %s: %w", r.To, err)
+		return nil, err
 	}
 	l.invite = e.buildInvite(target, r, callID, offer)
 	e.register(l)
-	l.invitePhase(ctx)
+	if err := l.invitePhase(ctx); err != nil {
+		return nil, err
+	}
 	return l, nil
 }
 
+// buildInvite is our INVITE; r.CallerID is set and checked.
 func (e *Endpoint) buildInvite(target sip.Uri, r DialRequest, callID string, offer []byte) *sip.Request {
 	req := sip.NewRequest(sip.INVITE, target)
 	cli := r.CallerID
-	if cli == "" {
-		cli = r.Trunk.CallerID
-	}
-	if cli == "" {
-		cli = "anonymous"
-	}
 	from := &sip.FromHeader{Address: sip.Uri{Scheme: "sip", User: cli, Host: e.host}, Params: sip.NewParams()}
 	from.Params.Add("tag", sip.GenerateTagN(16))
 	to := &sip.ToHeader{Address: sip.Uri{Scheme: target.Scheme, User: target.User, Host: target.Host, Port: target.Port}}
@@ -175,9 +222,7 @@ func (e *Endpoint) buildInvite(target sip.Uri, r DialRequest, callID string, off
 	req.AppendHeader(&cid)
 	req.AppendHeader(&sip.CSeqHeader{SeqNo: 1, MethodName: sip.INVITE})
 	req.AppendHeader(e.contact())
-	if cli != "anonymous" {
-		req.AppendHeader(sip.NewHeader("P-Asserted-Identity", fmt.Sprintf("<sip:%s@%s>", cli, e.host)))
-	}
+	req.AppendHeader(sip.NewHeader("P-Asserted-Identity", fmt.Sprintf("<sip:%s@%s>", cli, e.host)))
 	req.AppendHeader(sip.NewHeader("Allow", "INVITE, ACK, CANCEL, BYE, INFO, OPTIONS"))
 	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
 	req.SetBody(offer)
@@ -190,8 +235,10 @@ func (e *Endpoint) buildInvite(target sip.Uri, r DialRequest, callID string, off
 	return req
 }
 
-// invitePhase owns the INVITE client transaction until a final outcome.
-func (l *Leg) invitePhase(ctx context.Context) {
+// invitePhase owns the INVITE client transaction until a final outcome. An
+// error means the INVITE could not be sent (the leg is finished, as
+// local_error).
+func (l *Leg) invitePhase(ctx context.Context) error {
 	e, r := l.e, l.req
 	lctx := context.Background() // the leg outlives the caller's ctx; ctx only cancels
 	start := time.Now()
@@ -200,8 +247,9 @@ func (l *Leg) invitePhase(ctx context.Context) {
 	l.mu.Unlock()
 	tx, err := e.client.TransactionRequest(lctx, l.invite)
 	if err != nil {
-		l.finish(Result{Disposition: NetworkError, Reason: "send INVITE: " + err.Error()})
-		return
+		err = fmt.Errorf("send INVITE: %w", err)
+		l.finish(Result{Disposition: LocalError, Reason: err.Error()})
+		return err
 	}
 	l.reackOn(tx)
 	st := &inviteState{tx: tx, start: start, timer: time.NewTimer(r.RingTimeout)}
@@ -213,14 +261,14 @@ func (l *Leg) invitePhase(ctx context.Context) {
 		select {
 		case res := <-st.tx.Responses():
 			if l.onResponse(st, res) {
-				return
+				return nil
 			}
 		case <-timer.C:
 			st.timedOut = true
 			if !st.heard {
 				st.tx.Terminate()
 				l.finish(Result{Disposition: NetworkError, Reason: fmt.Sprintf("no response from trunk in %s", r.RingTimeout)})
-				return
+				return nil
 			}
 			if !st.cancelled {
 				st.cancelled = true
@@ -241,13 +289,13 @@ func (l *Leg) invitePhase(ctx context.Context) {
 				d = NoAnswer
 			}
 			l.finish(Result{Disposition: d, Reason: "no final response to CANCEL"})
-			return
+			return nil
 		case <-st.tx.Done():
 			// A final response may be queued behind Done (separate goroutines).
 			select {
 			case res := <-st.tx.Responses():
 				if l.onResponse(st, res) {
-					return
+					return nil
 				}
 				continue
 			default:
@@ -261,7 +309,7 @@ func (l *Leg) invitePhase(ctx context.Context) {
 				d = Cancelled
 			}
 			l.finish(Result{Disposition: d, Reason: reason})
-			return
+			return nil
 		}
 	}
 }
@@ -312,17 +360,17 @@ func (l *Leg) onResponse(st *inviteState, res *sip.Response) bool {
 		l.sendAck(res)
 		if cancelled {
 			// The answer raced our CANCEL: complete the dialog, then end it.
-			l.sendBye()
+			bye := l.sendBye()
 			d := Cancelled
 			if timedOut {
 				d = NoAnswer
 			}
-			l.finish(Result{Disposition: d, SIPCode: code, Reason: "answered after CANCEL; hung up"})
+			l.finish(Result{Disposition: d, SIPCode: code, Reason: "answered after CANCEL; hung up", ByeStatus: bye})
 			return true
 		}
 		if err := l.startMedia(res.Body()); err != nil {
-			l.sendBye()
-			l.finish(Result{Disposition: ConfigError, SIPCode: code, Reason: err.Error()})
+			bye := l.sendBye()
+			l.finish(Result{Disposition: ConfigError, SIPCode: code, Reason: err.Error(), ByeStatus: bye})
 			return true
 		}
 		l.mu.Lock()
@@ -468,18 +516,21 @@ func (l *Leg) sendAck(res *sip.Response) {
 	}
 }
 
-func (l *Leg) sendBye() {
+// sendBye ends the dialog and returns the far end's status (0 for none).
+func (l *Leg) sendBye() int {
 	bye := l.inDialog(sip.BYE, l.nextCSeq())
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	res, err := l.e.client.Do(ctx, bye)
 	if err != nil {
 		l.log.Warn("BYE not confirmed", "err", err)
-		return
+		return 0
 	}
 	if res.StatusCode >= 300 {
+		// 481: the far end knows no such dialog, so the call may still be up there.
 		l.log.Warn("BYE refused", "code", res.StatusCode)
 	}
+	return int(res.StatusCode)
 }
 
 func (l *Leg) sendCancel() {
@@ -516,14 +567,14 @@ func (l *Leg) monitor() {
 			l.finish(Result{Disposition: Answered, Reason: "remote hangup"})
 			return
 		case <-l.hangup:
-			l.sendBye()
-			l.finish(Result{Disposition: Answered, Reason: "local hangup"})
+			bye := l.sendBye()
+			l.finish(Result{Disposition: Answered, Reason: "local hangup", ByeStatus: bye})
 			return
 		case <-check.C:
 			if silent := time.Since(l.session.LastReceived()); silent > l.req.RTPTimeout {
 				l.log.Warn("no RTP; hanging up", "silent", silent.Round(time.Second))
-				l.sendBye()
-				l.finish(Result{Disposition: Answered, Reason: fmt.Sprintf("no RTP for %s", l.req.RTPTimeout)})
+				bye := l.sendBye()
+				l.finish(Result{Disposition: Answered, Reason: fmt.Sprintf("no RTP for %s", l.req.RTPTimeout), ByeStatus: bye})
 				return
 			}
 		}

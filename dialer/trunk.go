@@ -22,6 +22,10 @@ type TrunkConfig struct {
 	Codecs      []string `yaml:"codecs"`    // preference: PCMU, PCMA
 	CPS         float64  `yaml:"cps"`       // new calls per second
 	MaxChannels int      `yaml:"max_channels"`
+	// InboundFrom lists where the carrier's calls to us come from: IP
+	// addresses, CIDRs, or host names (resolved at start). INVITEs from
+	// anywhere else get 403.
+	InboundFrom []string `yaml:"inbound_from"`
 }
 
 // Trunk is a configured trunk with its limits. The limits are shared by every
@@ -60,6 +64,16 @@ func NewTrunk(c TrunkConfig) (*Trunk, error) {
 	codecs := c.Codecs
 	if len(codecs) == 0 {
 		codecs = []string{"PCMU", "PCMA"}
+	}
+	if c.CallerID != "" {
+		if err := CheckCallerID(c.CallerID); err != nil {
+			return nil, fmt.Errorf("%s.caller_id: %w", where, err)
+		}
+	}
+	for i, s := range c.InboundFrom {
+		if _, _, err := parseSource(s); err != nil {
+			return nil, fmt.Errorf("%s.inbound_from[%d]: %w", where, i, err)
+		}
 	}
 	t := &Trunk{Name: c.Name, URI: u, Transport: tr, Username: c.Username, Password: c.Password, CallerID: c.CallerID}
 	for _, n := range codecs {

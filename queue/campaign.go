@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/marcador/marcador/queue/phone"
 )
 
 // VoiceDispositions are the outcomes of a call a fallback rule can follow.
@@ -153,6 +155,9 @@ func (c *Campaign) Normalize() error {
 	}
 	if _, err := time.LoadLocation(c.TimeZone); err != nil {
 		return fmt.Errorf("campaign %s: time_zone %q: %w", c.ID, c.TimeZone, err)
+	}
+	if c.CallerID != "" && !phone.IsE164(c.CallerID) {
+		return fmt.Errorf("campaign %s: caller_id %q: want an E.164 number such as +525550000100 (calls never go out anonymous)", c.ID, c.CallerID)
 	}
 	c.Currency = strings.ToUpper(c.Currency)
 	if c.Retry.MaxAttempts < 0 {

@@ -253,6 +253,8 @@ func TestCampaignDefinition(t *testing.T) {
 		{ID: "ok", Country: "Colombia", TimeZone: "UTC"},
 		{ID: "ok", Country: "CO", TimeZone: "Mars/Base"},
 		{ID: "ok", Country: "CO", TimeZone: "UTC", Mode: "blast"},
+		{ID: "ok", Country: "CO", TimeZone: "UTC", CallerID: "anonymous"},
+		{ID: "ok", Country: "CO", TimeZone: "UTC", CallerID: "6015550100"},
 	} {
 		if _, err := s.PutCampaign(ctx, bad, t0); err == nil {
 			t.Errorf("accepted %+v", bad)

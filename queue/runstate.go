@@ -51,6 +51,13 @@ func (s *Store) NextAttempt(ctx context.Context, campaign, account string) (int,
 	return int(n), err
 }
 
+// UndoAttempt takes back NextAttempt's count: the attempt never happened
+// (the call was never placed), so it neither counts toward max_attempts
+// nor moves the account to its next phone.
+func (s *Store) UndoAttempt(ctx context.Context, campaign, account string) error {
+	return s.rdb.HIncrBy(ctx, k(campaign).attempts(), account, -1).Err()
+}
+
 // CountDisposition adds one to a campaign's count of a disposition.
 func (s *Store) CountDisposition(ctx context.Context, campaign, disposition string) error {
 	return s.rdb.HIncrBy(ctx, k(campaign).dispositions(), disposition, 1).Err()

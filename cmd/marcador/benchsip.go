@@ -26,6 +26,9 @@ import (
 	"github.com/marcador/marcador/ivr/media"
 )
 
+// benchCallerID is the caller id of benchmark calls (every call needs one).
+const benchCallerID = "+525550000100"
+
 // sipBench is what `marcador bench sip` measures.
 type sipBench struct {
 	CPS        cpsPhase        `json:"cps"`
@@ -118,7 +121,7 @@ func benchSIP(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer stopSim()
-	ep, err := newEndpoint(cfg, "127.0.0.1:0", log, nil)
+	ep, err := newEndpoint(cfg, "127.0.0.1:0", log, nil, dialer.InboundPolicy{})
 	if err != nil {
 		return err
 	}
@@ -298,7 +301,7 @@ func benchCPS(ctx context.Context, ep *dialer.Endpoint, sim string, simCPU func(
 	dur, hold time.Duration, audio *media.Prompt) (cpsPhase, error) {
 	ph := cpsPhase{TargetCPS: cps, DurationS: dur.Seconds(), HoldS: hold.Seconds(), Failures: map[string]int{}}
 	maxCh := int(cps*(hold.Seconds()+2)*2) + 100
-	trunk, err := dialer.NewTrunk(dialer.TrunkConfig{Name: "bench", URI: "sip:" + sim, CPS: cps * 1.05, MaxChannels: maxCh})
+	trunk, err := dialer.NewTrunk(dialer.TrunkConfig{Name: "bench", URI: "sip:" + sim, CallerID: benchCallerID, CPS: cps * 1.05, MaxChannels: maxCh})
 	if err != nil {
 		return ph, err
 	}
@@ -408,7 +411,7 @@ func benchCall(ctx context.Context, ep *dialer.Endpoint, trunk *dialer.Trunk, to
 func benchConcurrent(ctx context.Context, ep *dialer.Endpoint, sim string, simCPU func() time.Duration, n int,
 	measure time.Duration, audio *media.Prompt) (concurrentPhase, error) {
 	ph := concurrentPhase{Target: n, HoldS: measure.Seconds()}
-	trunk, err := dialer.NewTrunk(dialer.TrunkConfig{Name: "bench-hold", URI: "sip:" + sim, CPS: 200, MaxChannels: n})
+	trunk, err := dialer.NewTrunk(dialer.TrunkConfig{Name: "bench-hold", URI: "sip:" + sim, CallerID: benchCallerID, CPS: 200, MaxChannels: n})
 	if err != nil {
 		return ph, err
 	}

@@ -57,11 +57,12 @@ func (s *stringList) String() string     { return strings.Join(*s, ",") }
 func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 
 func runCall(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("call", "call -config FILE -trunk NAME -to NUMBER|SIP-URI [-prompt FILE]... [-digits N] [-timeout D] [-json]\n"+
+	fs := newFlags("call", "call -config FILE -trunk NAME -to NUMBER|SIP-URI [-caller-id E164] [-prompt FILE]... [-digits N] [-timeout D] [-json]\n"+
 		"       call -config FILE -script NAME -campaign ID -account ID [-to NUMBER] [-trunk NAME] [-no-gate] [-json]", stderr)
 	cfgPath := fs.String("config", "", "YAML config file")
 	trunkName := fs.String("trunk", "", "trunk to call through (from the config's trunks:)")
 	to := fs.String("to", "", "E.164 number (+525512345678) or SIP URI (sip:user@host:port)")
+	callerID := fs.String("caller-id", "", "E.164 number the call comes from (default the trunk's caller_id; a call without one is refused; with -script the campaign's or trunk's is used)")
 	var promptFiles stringList
 	fs.Var(&promptFiles, "prompt", "WAV file (or a shipped prompt: es/reminder, en/reminder, es/goodbye, en/goodbye) to play on answer; repeat for several, played in order (a digit stops playback)")
 	digits := fs.Int("digits", 0, "collect up to N digits (# ends early)")
@@ -100,6 +101,15 @@ func runCall(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	var plan callPlan
 	plan.Trunk, plan.To, plan.Digits, plan.DigitTimeout, plan.RingTimeout = trunk, *to, *digits, *timeout, *ring
+	plan.CallerID = *callerID
+	if *scriptName == "" && *callerID == "" && trunk.CallerID == "" {
+		return fmt.Errorf("trunk %s has no caller_id: set one in the config or pass -caller-id (calls never go out anonymous)", trunk.Name)
+	}
+	if *callerID != "" {
+		if err := dialer.CheckCallerID(*callerID); err != nil {
+			return fmt.Errorf("-caller-id: %w", err)
+		}
+	}
 	for _, p := range promptFiles {
 		pr, err := loadPrompt(p)
 		if err != nil {
@@ -111,7 +121,7 @@ func runCall(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		host, _, _ := net.SplitHostPort(cfg.SIP.Listen)
 		*listen = net.JoinHostPort(host, "0") // a `serve` on this host may hold sip.listen
 	}
-	ep, err := newEndpoint(cfg, *listen, log, nil)
+	ep, err := newEndpoint(cfg, *listen, log, nil, dialer.InboundPolicy{})
 	if err != nil {
 		return err
 	}
@@ -235,10 +245,11 @@ func loadPrompt(path string) (*media.Prompt, error) {
 }
 
 // newEndpoint starts this node's SIP endpoint on listen with the config's
-// public address, RTP address and port range.
-func newEndpoint(c config.Config, listen string, log *slog.Logger, onInvite func(*dialer.Inbound)) (*dialer.Endpoint, error) {
+// public address, RTP address and port range; in says who may call it (its
+// zero value: nobody).
+func newEndpoint(c config.Config, listen string, log *slog.Logger, onInvite func(*dialer.Inbound), in dialer.InboundPolicy) (*dialer.Endpoint, error) {
 	opt := dialer.EndpointOptions{Listen: listen, PublicAddr: c.SIP.PublicAddr, RTPPorts: c.RTPPorts(),
-		UserAgent: "marcador/" + version, Logger: log, OnInvite: onInvite}
+		UserAgent: "marcador/" + version, Logger: log, OnInvite: onInvite, Inbound: in}
 	if listen != c.SIP.Listen && opt.PublicAddr != "" {
 		// Another port than the configured one: advertise the one we bound.
 		if h, _, err := net.SplitHostPort(opt.PublicAddr); err == nil {
@@ -278,6 +289,7 @@ func setLocalTime(a *analytics.Attempt) {
 type callPlan struct {
 	Trunk        *dialer.Trunk
 	To           string
+	CallerID     string // default the trunk's
 	Prompts      []*media.Prompt
 	Digits       int
 	DigitTimeout time.Duration
@@ -298,7 +310,8 @@ type callOutcome struct {
 // placeCall runs plan on one outbound call. err is only for a call that could
 // not be attempted (bad destination, no trunk channel before ctx ended).
 func placeCall(ctx context.Context, ep *dialer.Endpoint, plan callPlan) (callOutcome, error) {
-	leg, err := ep.Dial(ctx, dialer.DialRequest{Trunk: plan.Trunk, To: plan.To, RingTimeout: plan.RingTimeout, OnSend: plan.OnSend})
+	leg, err := ep.Dial(ctx, dialer.DialRequest{Trunk: plan.Trunk, To: plan.To, CallerID: plan.CallerID, RingTimeout: plan.RingTimeout,
+		OnSend: plan.OnSend})
 	if err != nil {
 		return callOutcome{}, err
 	}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
@@ -73,7 +74,14 @@ func demoCampaignRun(ctx context.Context, w io.Writer, cfg config.Config, store 
 	host, _, _ := net.SplitHostPort(cfg.SIP.Listen)
 	var runner *campaign.Runner
 	ready := make(chan struct{})
-	ep, err := newEndpoint(cfg, net.JoinHostPort(host, "0"), log, func(in *dialer.Inbound) { <-ready; runner.Inbound(in) })
+	// The callback line takes calls only from the demo's own handset, which
+	// calls from this host.
+	handsetFrom := []dialer.Source{{Trunk: "handset", Prefix: netip.MustParsePrefix("127.0.0.0/8")}}
+	if ip, err := netip.ParseAddr(host); err == nil && !ip.IsUnspecified() {
+		handsetFrom = append(handsetFrom, dialer.Source{Trunk: "handset", Prefix: netip.PrefixFrom(ip.Unmap(), ip.Unmap().BitLen())})
+	}
+	ep, err := newEndpoint(cfg, net.JoinHostPort(host, "0"), log, func(in *dialer.Inbound) { <-ready; runner.Inbound(in) },
+		dialer.InboundPolicy{Sources: handsetFrom, MaxCalls: cfg.IVR.Inbound.MaxCalls, ReserveOutbound: cfg.SIP.RTPPorts.ReserveOutbound})
 	if err != nil {
 		return err
 	}
@@ -186,7 +194,7 @@ func demoCallback(ctx context.Context, w io.Writer, cfg config.Config, conn driv
 		return nil
 	}
 	host, _, _ := net.SplitHostPort(cfg.SIP.Listen)
-	handset, err := newEndpoint(cfg, net.JoinHostPort(host, "0"), log, nil)
+	handset, err := newEndpoint(cfg, net.JoinHostPort(host, "0"), log, nil, dialer.InboundPolicy{})
 	if err != nil {
 		return err
 	}

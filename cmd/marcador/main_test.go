@@ -203,6 +203,28 @@ func TestCallCommand(t *testing.T) {
 		!strings.Contains(errb.String(), "have: sim") {
 		t.Fatalf("unknown trunk: %d %s", code, errb.String())
 	}
+	// A trunk without a caller id: the call is refused before anything is
+	// sent (never anonymous), unless -caller-id gives one.
+	nocli := writeConfig(t, "127.0.0.1:0", db, "sip: {listen: 127.0.0.1:0}", "trunks: [{name: nocli, uri: 'sip:"+sim.Addr()+"'}]")
+	offered := sim.Stats().Offered
+	for _, c := range []struct {
+		args []string
+		want string
+	}{{nil, "trunk nocli has no caller_id"}, {[]string{"-caller-id", "anonymous"}, "-caller-id: no valid caller id"}} {
+		errb.Reset()
+		args := append([]string{"call", "-config", nocli, "-trunk", "nocli", "-to", "+525512345670"}, c.args...)
+		if code := run(context.Background(), args, &bytes.Buffer{}, &errb); code != 1 || !strings.Contains(errb.String(), c.want) {
+			t.Errorf("%v: exit %d, %s; want %q", c.args, code, errb.String(), c.want)
+		}
+	}
+	if n := sim.Stats().Offered; n != offered {
+		t.Fatalf("the carrier was offered %d calls that had no caller id", n-offered)
+	}
+	var out bytes.Buffer
+	args := []string{"call", "-config", nocli, "-trunk", "nocli", "-to", "+525512345670", "-caller-id", "+525550000300", "-json"}
+	if code := run(context.Background(), args, &out, &errb); code != 0 || !strings.Contains(out.String(), `"disposition":"answered"`) {
+		t.Fatalf("with -caller-id: exit %d %s %s", code, out.String(), errb.String())
+	}
 }
 
 // TestCallScriptCommand runs the overdue reminder on one real call to a

@@ -45,6 +45,11 @@ func newRunner(cfg config.Config, store *queue.Store, gate *compliance.Gate, ep 
 		if err != nil {
 			return nil, err
 		}
+		if t.CallerID == "" {
+			// Campaigns live in Redis: whether one that uses this trunk has
+			// a caller id of its own is checked when it starts.
+			log.Warn("trunk has no caller_id: only campaigns with their own caller_id can dial through it", "trunk", t.Name)
+		}
 		trunks[t.Name] = t
 	}
 	return campaign.New(campaign.Options{Store: store, Gate: gate, Endpoint: ep, Trunks: trunks, Writer: w, Scripts: scripts,

@@ -73,7 +73,14 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	// Inbound calls go to the runner once it exists; until then they are
-	// turned away.
+	// turned away. Only the trunks' inbound_from may call.
+	policy, err := cfg.InboundPolicy(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if len(policy.Sources) == 0 {
+		log.Warn("no trunk lists inbound_from: the callback line refuses every call (403); list the carrier's addresses under trunks[].inbound_from")
+	}
 	var inbound atomic.Pointer[campaign.Runner]
 	ep, err := newEndpoint(cfg, cfg.SIP.Listen, log, func(in *dialer.Inbound) {
 		if r := inbound.Load(); r != nil {
@@ -81,7 +88,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return
 		}
 		in.Reject(503, "Service Unavailable")
-	})
+	}, policy)
 	if err != nil {
 		return err
 	}

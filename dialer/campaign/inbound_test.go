@@ -3,6 +3,7 @@ package campaign
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -20,6 +21,11 @@ import (
 	"github.com/marcador/marcador/queue/compliance"
 	"github.com/marcador/marcador/queue/redistest"
 )
+
+// loopbackTrunk admits calls from 127.0.0.1, where sipp and baresip call from.
+func loopbackTrunk() dialer.InboundPolicy {
+	return dialer.InboundPolicy{Sources: []dialer.Source{{Trunk: "carrier", Prefix: netip.MustParsePrefix("127.0.0.1/32")}}}
+}
 
 // debtorCalls writes a sipp scenario in which a debtor calls us from
 // [caller] and presses keys from sipp's RFC 2833 pcaps: digits 400 ms
@@ -129,7 +135,7 @@ func TestInboundCallbackOverSipp(t *testing.T) {
 	var r *Runner
 	ready := make(chan struct{})
 	ep, err := dialer.NewEndpoint(dialer.EndpointOptions{Listen: "127.0.0.1:0", RTPPorts: media.PortRange{Min: 46000, Max: 46999},
-		OnInvite: func(in *dialer.Inbound) { <-ready; r.Inbound(in) }})
+		OnInvite: func(in *dialer.Inbound) { <-ready; r.Inbound(in) }, Inbound: loopbackTrunk()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -135,8 +135,23 @@ func (r *Runner) check(c queue.Campaign) error {
 	if r.opt.Scripts[c.Script] == nil {
 		return fmt.Errorf("campaign %s: script %q is not loaded", c.ID, c.Script)
 	}
-	if r.opt.Trunks[c.Trunk] == nil {
+	t := r.opt.Trunks[c.Trunk]
+	if t == nil {
 		return fmt.Errorf("campaign %s: trunk %q is not configured", c.ID, c.Trunk)
+	}
+	return checkCallerID(c, t)
+}
+
+// checkCallerID refuses a campaign whose calls would go out without a
+// caller id (the campaign's, else its trunk's): they never go out anonymous.
+func checkCallerID(c queue.Campaign, t *dialer.Trunk) error {
+	if c.CallerID == "" && t.CallerID == "" {
+		return fmt.Errorf("campaign %s: no caller id: set caller_id on the campaign or on trunk %s", c.ID, t.Name)
+	}
+	if c.CallerID != "" {
+		if err := dialer.CheckCallerID(c.CallerID); err != nil {
+			return fmt.Errorf("campaign %s: caller_id: %w", c.ID, err)
+		}
 	}
 	return nil
 }
@@ -233,6 +248,7 @@ func (r *Runner) loop(ctx context.Context, id string) {
 	var mu sync.Mutex
 	tick := time.NewTicker(r.opt.Tick)
 	defer tick.Stop()
+	var noCallerID error // logged once while it lasts
 	r.log.Info("campaign running", "campaign", id)
 	failing := false // a Redis error is logged once per outage, not per tick
 	for {
@@ -267,6 +283,15 @@ func (r *Runner) loop(ctx context.Context, id string) {
 		if trunk == nil {
 			continue
 		}
+		// The definition may have changed since Start checked it.
+		if err := checkCallerID(c, trunk); err != nil {
+			if noCallerID == nil {
+				r.log.Error("campaign: not dialing", "campaign", id, "err", err)
+			}
+			noCallerID = err
+			continue
+		}
+		noCallerID = nil
 		mu.Lock()
 		free := int64(c.MaxConcurrent) - active
 		mu.Unlock()
@@ -367,7 +392,9 @@ func (r *Runner) work(ctx context.Context, c queue.Campaign, trunk *dialer.Trunk
 	if err := r.settleOutcome(ctx, c, lease, &a, res, len(acct.Phones) > 1); err != nil {
 		return err
 	}
-	r.fallback(ctx, c, acct, &a)
+	if a.Disposition != dialer.LocalError { // nothing happened that a text could follow up
+		r.fallback(ctx, c, acct, &a)
+	}
 	return nil
 }
 
@@ -496,6 +523,15 @@ func (r *Runner) call(ctx context.Context, c queue.Campaign, trunk *dialer.Trunk
 		RingTimeout: time.Duration(c.RingTimeout)})
 	if err != nil {
 		a.Disposition, a.Reason, a.EndedAt = dialer.NetworkError, err.Error(), r.opt.Now()
+		if errors.Is(err, dialer.ErrLocal) {
+			// Nothing left this node, so nobody was contacted: the gate
+			// gets its reservation back (a cap such as CL's one call a
+			// week is not used up).
+			a.Disposition = dialer.LocalError
+			if _, rerr := r.opt.Gate.Release(ctx, subj, a.AttemptID); rerr != nil {
+				return res, rerr
+			}
+		}
 		return res, nil
 	}
 	select {
@@ -619,6 +655,14 @@ func (r *Runner) record(ctx context.Context, c queue.Campaign, acct queue.Accoun
 // the account's next phone). A script error (ivr_error) is not an answered
 // call: the debtor did not get the message, so it is retried like a busy line.
 func (r *Runner) settleOutcome(ctx context.Context, c queue.Campaign, l queue.Lease, a *analytics.Attempt, res ivr.Result, otherPhones bool) error {
+	if a.Disposition == dialer.LocalError {
+		// Not an attempt: it does not count toward max_attempts, the same
+		// phone is tried again, soon.
+		if err := r.opt.Store.UndoAttempt(ctx, c.ID, l.Account.ID); err != nil {
+			return err
+		}
+		return r.settle(ctx, c, l, a, r.opt.Now().Add(localRetryDelay(c)))
+	}
 	if res.Promise != nil || res.OptedOut {
 		return r.settle(ctx, c, l, a, time.Time{})
 	}
@@ -634,6 +678,16 @@ func (r *Runner) settleOutcome(ctx context.Context, c queue.Campaign, l queue.Le
 		return r.settle(ctx, c, l, a, time.Time{})
 	}
 	return r.settle(ctx, c, l, a, r.opt.Now().Add(retryDelay(c, a.Disposition)))
+}
+
+// localRetryDelay is when a call that was never placed is tried again:
+// retry.delays.local_error, else a minute (ports and trunk channels free up
+// quickly; the campaign's default delay is for calls that happened).
+func localRetryDelay(c queue.Campaign) time.Duration {
+	if d := c.Retry.Delays[dialer.LocalError]; d > 0 {
+		return time.Duration(d)
+	}
+	return time.Minute
 }
 
 func retryDelay(c queue.Campaign, disposition string) time.Duration {

@@ -124,7 +124,7 @@ func TestIVRCampaignEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ep.Close()
-	trunk, _ := dialer.NewTrunk(dialer.TrunkConfig{Name: "sim", URI: "sip:" + sim.Addr(), CPS: 50, MaxChannels: 30})
+	trunk, _ := dialer.NewTrunk(dialer.TrunkConfig{Name: "sim", URI: "sip:" + sim.Addr(), CallerID: "+525550000100", CPS: 50, MaxChannels: 30})
 	store := h.store
 	run := fmt.Sprint(time.Now().UnixNano())
 	var ids []string

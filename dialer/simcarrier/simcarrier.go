@@ -131,6 +131,8 @@ func Start(opt Options) (*Carrier, error) {
 	c.talk = &media.Prompt{Name: "talk", Samples: Voice(3*time.Second, 170, 3)}
 	ep, err := dialer.NewEndpoint(dialer.EndpointOptions{Listen: opt.Listen, RTPPorts: opt.RTPPorts,
 		RTPAddr: netip.MustParseAddr("127.0.0.1"), UserAgent: "marcador-simcarrier", Logger: opt.Logger,
+		// A carrier takes every call the dialer places, as many as it can.
+		Inbound: dialer.InboundPolicy{AnySource: true, MaxCalls: math.MaxInt32, ReserveOutbound: -1},
 		OnInvite: func(in *dialer.Inbound) {
 			c.wg.Add(1)
 			defer c.wg.Done()

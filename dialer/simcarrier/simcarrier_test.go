@@ -97,7 +97,7 @@ func TestHumanHangsUpAfterTalkTime(t *testing.T) {
 	defer c.Close()
 	e, _ := dialer.NewEndpoint(dialer.EndpointOptions{Listen: "127.0.0.1:0", RTPPorts: media.PortRange{Min: 49000, Max: 49999}})
 	defer e.Close()
-	tr, _ := dialer.NewTrunk(dialer.TrunkConfig{Name: "sim", URI: "sip:" + c.Addr()})
+	tr, _ := dialer.NewTrunk(dialer.TrunkConfig{Name: "sim", URI: "sip:" + c.Addr(), CallerID: "+573000000000"})
 	leg, err := e.Dial(context.Background(), dialer.DialRequest{Trunk: tr, To: "+525512345678"})
 	if err != nil {
 		t.Fatal(err)

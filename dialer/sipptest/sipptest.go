@@ -16,7 +16,7 @@ import (
 
 // Sipp is one running sipp process.
 type Sipp struct {
-	Port    int // its SIP port on 127.0.0.1
+	Port    int // its SIP port on its address (127.0.0.1 unless StartAt says)
 	cmd     *exec.Cmd
 	out     strings.Builder
 	done    chan error
@@ -26,10 +26,12 @@ type Sipp struct {
 
 // FreeUDPPort returns an even loopback port that was free a moment ago (sipp's
 // media wants an even port and the ones after it).
-func FreeUDPPort(t testing.TB) int {
+func FreeUDPPort(t testing.TB) int { return freeUDPPort(t, "127.0.0.1") }
+
+func freeUDPPort(t testing.TB, ip string) int {
 	t.Helper()
 	for {
-		c, err := net.ListenPacket("udp", "127.0.0.1:0")
+		c, err := net.ListenPacket("udp", net.JoinHostPort(ip, "0"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -45,14 +47,21 @@ func FreeUDPPort(t testing.TB) int {
 // remote address for a UAC, "-s" and "-set"). It is killed when the test ends.
 func Start(t testing.TB, scenario string, calls int, args ...string) *Sipp {
 	t.Helper()
+	return StartAt(t, "127.0.0.1", scenario, calls, args...)
+}
+
+// StartAt is Start with sipp's SIP and media on ip (another loopback
+// address, such as 127.0.0.2, is another caller).
+func StartAt(t testing.TB, ip, scenario string, calls int, args ...string) *Sipp {
+	t.Helper()
 	if _, err := exec.LookPath("sipp"); err != nil {
 		t.Fatal("sipp not installed (apt-get install sip-tester)")
 	}
-	s := &Sipp{Port: FreeUDPPort(t), done: make(chan error, 1), dir: t.TempDir()}
-	mport := FreeUDPPort(t)
+	s := &Sipp{Port: freeUDPPort(t, ip), done: make(chan error, 1), dir: t.TempDir()}
+	mport := freeUDPPort(t, ip)
 	s.errFile = filepath.Join(s.dir, "err.log")
-	base := []string{"-sf", scenario, "-i", "127.0.0.1", "-p", fmt.Sprint(s.Port),
-		"-mi", "127.0.0.1", "-mp", fmt.Sprint(mport), "-m", fmt.Sprint(calls), "-nostdin", "-timeout", "90s",
+	base := []string{"-sf", scenario, "-i", ip, "-p", fmt.Sprint(s.Port),
+		"-mi", ip, "-mp", fmt.Sprint(mport), "-m", fmt.Sprint(calls), "-nostdin", "-timeout", "90s",
 		"-timeout_error", "-trace_err", "-error_file", s.errFile,
 		"-trace_msg", "-message_file", filepath.Join(s.dir, "msg.log"), "-trace_logs", "-log_file", filepath.Join(s.dir, "log.log")}
 	s.cmd = exec.Command("sipp", append(base, args...)...)

@@ -7,8 +7,8 @@ import (
 	"net/netip"
 )
 
-// PortRange is the UDP range RTP sessions bind in; ports are even (RFC 3550
-// §11: RTP on an even port, RTCP on the next odd one).
+// PortRange is the UDP range RTP sessions bind in, both ends included; ports
+// are even (RFC 3550 §11: RTP on an even port, RTCP on the next odd one).
 type PortRange struct{ Min, Max int }
 
 // Validate checks the range.
@@ -19,14 +19,29 @@ func (r PortRange) Validate() error {
 	return nil
 }
 
+// Even is how many even ports the range holds: how many calls it can carry.
+func (r PortRange) Even() int {
+	lo, hi := r.Min+r.Min%2, r.Max-r.Max%2
+	if hi < lo {
+		return 0
+	}
+	return (hi-lo)/2 + 1
+}
+
+// Below is the range without its top n even ports: what is left when those
+// are kept for someone else (outbound calls).
+func (r PortRange) Below(n int) PortRange {
+	return PortRange{Min: r.Min, Max: r.Max - r.Max%2 - 2*n}
+}
+
 // ListenRTP binds an even port in r on ip, starting at a random place so
 // concurrent calls rarely collide, and trying every even port once.
 func ListenRTP(ip netip.Addr, r PortRange) (*net.UDPConn, error) {
-	if err := r.Validate(); err != nil {
-		return nil, err
+	if r.Min < 1024 || r.Max > 65535 {
+		return nil, r.Validate()
 	}
 	lo := r.Min + r.Min%2
-	n := (r.Max - lo) / 2
+	n := r.Even()
 	if n <= 0 {
 		return nil, fmt.Errorf("rtp port range %d-%d holds no even port", r.Min, r.Max)
 	}

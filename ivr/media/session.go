@@ -25,7 +25,15 @@ const (
 type SessionOptions struct {
 	Conn   *net.UDPConn   // bound by ListenRTP; the session owns and closes it
 	Remote netip.AddrPort // from the peer's SDP; replaced by the source actually seen (symmetric RTP)
-	Codec  Codec
+	// Probe is how long the session sends to Remote, the address the peer's
+	// SDP names, before any packet has come back. Zero sends nothing until
+	// the peer's first packet shows where it is (latch first, then send):
+	// an SDP is only a claim, and sending where it says would let anyone who
+	// can send an INVITE aim our stream at a third party. Outbound calls
+	// probe for a few seconds, because some carriers send nothing until
+	// they hear us. Once a packet arrives, the stream goes to its source.
+	Probe time.Duration
+	Codec Codec
 	// DTMFType is the negotiated telephone-event payload type (default 101).
 	DTMFType uint8
 	// OnAudio receives each decoded inbound frame, on the receive goroutine. Optional.
@@ -46,8 +54,8 @@ type Stats struct {
 }
 
 // Session is a bidirectional G.711 RTP stream with RFC 4733 DTMF. The sender
-// always runs once started (silence when nothing plays) so the far end and
-// NATs see a live stream, and paces on absolute 20 ms deadlines from its start
+// always runs once started and the peer's address is known (silence when
+// nothing plays) so the far end and NATs see a live stream, and paces on absolute 20 ms deadlines from its start
 // on the monotonic clock, so a long call does not drift.
 type Session struct {
 	opt  SessionOptions
@@ -59,6 +67,7 @@ type Session struct {
 	dtmfType uint8
 	remote   netip.AddrPort
 	latched  bool
+	probeEnd time.Time // sending to an unlatched remote stops here
 	hold     bool
 	play     *playback
 	dtmfOut  []rune
@@ -131,6 +140,9 @@ func (s *Session) LocalAddr() netip.AddrPort { return s.conn.LocalAddr().(*net.U
 // Start launches the sender and receiver.
 func (s *Session) Start() {
 	s.start.Do(func() {
+		s.mu.Lock()
+		s.probeEnd = time.Now().Add(s.opt.Probe)
+		s.mu.Unlock()
 		if s.opt.Pacer != nil {
 			s.shard = s.opt.Pacer.add(s)
 		} else {
@@ -166,11 +178,13 @@ func (s *Session) Close() error {
 // Done is closed when the session is closed.
 func (s *Session) Done() <-chan struct{} { return s.ctx.Done() }
 
-// SetRemote points the stream at a new address (a re-INVITE moved it); the
-// next packet from the peer latches again.
+// SetRemote points the stream at a new address (an answer or a re-INVITE
+// named it); the next packet from the peer latches again, and until then
+// the address gets at most Probe of our stream.
 func (s *Session) SetRemote(a netip.AddrPort) {
 	s.mu.Lock()
 	s.remote, s.latched = a, false
+	s.probeEnd = time.Now().Add(s.opt.Probe)
 	s.mu.Unlock()
 }
 
@@ -389,6 +403,9 @@ func (s *Session) sendFrame(sd *sender) bool {
 
 	s.mu.Lock()
 	remote, hold, codec, dtmfType := s.remote, s.hold, s.codec, s.dtmfType
+	if !s.latched && !time.Now().Before(s.probeEnd) {
+		remote = netip.AddrPort{} // nothing came back: send nowhere until something does
+	}
 	pkt.PayloadType = codec.PayloadType
 	if !dt.active && dt.gap > 0 {
 		dt.gap-- // the pause between digits runs whatever else is sent

@@ -31,8 +31,8 @@ func pair(t *testing.T, codec Codec) (a, b *Session, heard func() []int16) {
 	ca, cb := listen(t), listen(t)
 	var mu sync.Mutex
 	var got []int16
-	a = NewSession(SessionOptions{Conn: ca, Remote: cb.LocalAddr().(*net.UDPAddr).AddrPort(), Codec: codec})
-	b = NewSession(SessionOptions{Conn: cb, Remote: ca.LocalAddr().(*net.UDPAddr).AddrPort(), Codec: codec,
+	a = NewSession(SessionOptions{Conn: ca, Remote: cb.LocalAddr().(*net.UDPAddr).AddrPort(), Codec: codec, Probe: time.Minute})
+	b = NewSession(SessionOptions{Conn: cb, Remote: ca.LocalAddr().(*net.UDPAddr).AddrPort(), Codec: codec, Probe: time.Minute,
 		OnAudio: func(pcm []int16) { mu.Lock(); got = append(got, pcm...); mu.Unlock() }})
 	a.Start()
 	b.Start()
@@ -137,7 +137,8 @@ func checkOutgoingPackets(t *testing.T, pacer *Pacer) {
 		t.Fatal(err)
 	}
 	defer sink.Close()
-	s := NewSession(SessionOptions{Conn: listen(t), Remote: sink.LocalAddr().(*net.UDPAddr).AddrPort(), Codec: PCMA, Pacer: pacer})
+	s := NewSession(SessionOptions{Conn: listen(t), Remote: sink.LocalAddr().(*net.UDPAddr).AddrPort(), Codec: PCMA, Pacer: pacer,
+		Probe: time.Minute})
 	s.Start()
 	defer s.Close()
 	go s.Play(context.Background(), false, &Prompt{Samples: Tone(700, 5000, 8000)})
@@ -241,7 +242,7 @@ func TestPacingDoesNotDrift(t *testing.T) {
 	}
 	sink, _ := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	defer sink.Close()
-	s := NewSession(SessionOptions{Conn: listen(t), Remote: sink.LocalAddr().(*net.UDPAddr).AddrPort()})
+	s := NewSession(SessionOptions{Conn: listen(t), Remote: sink.LocalAddr().(*net.UDPAddr).AddrPort(), Probe: time.Minute})
 	s.Start()
 	time.Sleep(3 * time.Second)
 	s.Close()
@@ -249,6 +250,85 @@ func TestPacingDoesNotDrift(t *testing.T) {
 	// the deadlines allow, never a burst beyond them.
 	if n := s.Stats().Sent; n < 149 || n > 152 {
 		t.Fatalf("sent %d packets in 3 s, want ~151", n)
+	}
+}
+
+// rtpPacket is one well-formed PCMU packet, as a peer would send.
+func rtpPacket(t *testing.T) []byte {
+	t.Helper()
+	b, err := (&rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 0, SequenceNumber: 1, Timestamp: 1, SSRC: 9},
+		Payload: make([]byte, 160)}).Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// countPackets reads from c until quiet passes without a datagram (or
+// limit passes in all) and returns how many came.
+func countPackets(c *net.UDPConn, quiet, limit time.Duration) int {
+	n, buf, end := 0, make([]byte, 1500), time.Now().Add(limit)
+	for {
+		d := time.Now().Add(quiet)
+		if d.After(end) {
+			d = end
+		}
+		c.SetReadDeadline(d)
+		if _, err := c.Read(buf); err != nil {
+			return n
+		}
+		n++
+	}
+}
+
+// An INVITE's SDP may name anyone: a session that has heard nothing sends
+// nothing there, and starts sending to whoever really talks to it.
+func TestNoRTPToTheSDPAddressBeforeLatch(t *testing.T) {
+	t.Parallel()
+	stranger, _ := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	defer stranger.Close()
+	ca := listen(t)
+	s := NewSession(SessionOptions{Conn: ca, Remote: stranger.LocalAddr().(*net.UDPAddr).AddrPort(), Codec: PCMU})
+	s.Start()
+	defer s.Close()
+	go s.Play(context.Background(), false, &Prompt{Samples: Tone(440, 8000, 8000*20)})
+	// The window: 2 s of a playing session, 100 frames it could have sent.
+	if n := countPackets(stranger, 2*time.Second, 2*time.Second); n != 0 {
+		t.Fatalf("the host named in the SDP got %d packets before the peer sent anything", n)
+	}
+	// Positive control: the same socket, once it sends, hears the stream at once.
+	stranger.WriteTo(rtpPacket(t), ca.LocalAddr())
+	if n := countPackets(stranger, 2*time.Second, 3*time.Second); n < 10 {
+		t.Fatalf("after its first packet the peer got %d packets, want the stream", n)
+	}
+	if st := s.Stats(); st.Remote != stranger.LocalAddr().(*net.UDPAddr).AddrPort() || st.Received != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+// An outbound session sends to the answer's address first (carriers that
+// wait to hear us), but only for its probe when nothing ever comes back.
+func TestProbeStopsWithoutAReply(t *testing.T) {
+	t.Parallel()
+	sink, _ := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	defer sink.Close()
+	const probe = 400 * time.Millisecond
+	s := NewSession(SessionOptions{Conn: listen(t), Remote: sink.LocalAddr().(*net.UDPAddr).AddrPort(), Probe: probe})
+	s.Start()
+	defer s.Close()
+	// Positive control: the probe reaches the sink. Then the stream stops
+	// (it would go on at 50 packets a second otherwise).
+	first := countPackets(sink, time.Second, 10*time.Second)
+	if first == 0 || first > int(probe/FrameDuration)+10 {
+		t.Fatalf("the probe sent %d packets, want about %d", first, probe/FrameDuration)
+	}
+	if n := countPackets(sink, 1500*time.Millisecond, 1500*time.Millisecond); n != 0 {
+		t.Fatalf("%d packets after the probe ended", n)
+	}
+	// A new answer (SetRemote) probes again.
+	s.SetRemote(sink.LocalAddr().(*net.UDPAddr).AddrPort())
+	if n := countPackets(sink, time.Second, 10*time.Second); n == 0 {
+		t.Fatal("no probe after SetRemote")
 	}
 }
 
@@ -265,6 +345,28 @@ func TestPortsAreReleased(t *testing.T) {
 	}
 	if err := (PortRange{Min: 10, Max: 5}).Validate(); err == nil {
 		t.Fatal("bad range accepted")
+	}
+	if n := r.Even(); n != 3 {
+		t.Fatalf("40000-40004 holds %d even ports, want 3", n)
+	}
+	// Both ends are in the range: all three ports of 40000-40004 are used.
+	var held []*net.UDPConn
+	for range 3 {
+		c, err := ListenRTP(loopback, r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, c)
+	}
+	if c, err := ListenRTP(loopback, r); err == nil {
+		c.Close()
+		t.Fatal("a fourth port in a range of three")
+	}
+	for _, c := range held {
+		c.Close()
+	}
+	if b := (PortRange{Min: 20000, Max: 29999}).Below(100); b.Max != 29798 || b.Even() != 4900 {
+		t.Fatalf("below 100: %+v (%d even ports)", b, b.Even())
 	}
 }
 

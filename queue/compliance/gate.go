@@ -275,6 +275,31 @@ func (g *Gate) Reserve(ctx context.Context, p *Profile, s Subject, ch Channel, a
 	return d, nil
 }
 
+// releaseScript removes the attempt event with ARGV[1] as its attempt id
+// from the history KEYS[1] (members are ms|channel|kind|account|attempt),
+// in one step, so a concurrent Reserve sees the history before or after.
+var releaseScript = redis.NewScript(`
+local n = 0
+for _, m in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  local kind, attempt = string.match(m, '^[^|]*|[^|]*|([^|]*)|[^|]*|(.*)$')
+  if kind == 'attempt' and attempt == ARGV[1] then
+    n = n + redis.call('ZREM', KEYS[1], m)
+  end
+end
+return n
+`)
+
+// Release takes back what Reserve recorded for attemptID: the contact never
+// happened (the call was never placed), so it uses up no cap. It reports
+// whether there was a reservation to release.
+func (g *Gate) Release(ctx context.Context, s Subject, attemptID string) (bool, error) {
+	n, err := releaseScript.Run(ctx, g.rdb, []string{historyKey(debtorKey(s))}, attemptID).Int()
+	if err != nil {
+		return false, fmt.Errorf("compliance: release attempt %s for %s: %w", attemptID, s.Phone, err)
+	}
+	return n > 0, nil
+}
+
 // Record adds an outcome to the debtor's history: a contact, a
 // conversation, an abandoned call.
 func (g *Gate) Record(ctx context.Context, s Subject, ch Channel, kind, attemptID string, at time.Time) error {

@@ -280,3 +280,38 @@ func TestZonesOfAMultiZoneNumber(t *testing.T) {
 		t.Fatal("no zone at all accepted")
 	}
 }
+
+// A call that was never placed gives its reservation back: CL's one call a
+// week is still there for the next try, and only that attempt is removed.
+func TestGateReleaseGivesTheCapBack(t *testing.T) {
+	ctx := context.Background()
+	scl := zone(t, "America/Santiago")[0]
+	clk := &clock{t: time.Date(2026, 11, 17, 11, 0, 0, 0, scl)} // a Tuesday
+	g := newGate(t, clk.Now)
+	acct := "CL-" + uniq()
+	s := Subject{Phone: "+5622" + fmt.Sprint(time.Now().UnixNano()%1e7), Account: acct, TimeZone: "America/Santiago"}
+	p := Builtin()["CL"]
+	if d, err := g.Reserve(ctx, p, s, Voice, "att-local", false); err != nil || !d.Allowed {
+		t.Fatalf("first call: %+v %v", d, err)
+	}
+	if d, err := g.Reserve(ctx, p, s, Voice, "att-2", false); err != nil || d.Allowed {
+		t.Fatalf("second call the same week allowed before the release: %+v %v", d, err)
+	}
+	if ok, err := g.Release(ctx, s, "att-local"); err != nil || !ok {
+		t.Fatalf("release: %v %v", ok, err)
+	}
+	if ok, err := g.Release(ctx, s, "att-local"); err != nil || ok {
+		t.Fatalf("second release found something: %v %v", ok, err)
+	}
+	d, err := g.Reserve(ctx, p, s, Voice, "att-3", false)
+	if err != nil || !d.Allowed {
+		t.Fatalf("after the release: %+v %v", d, err)
+	}
+	// att-3 holds the week now; releasing an id that is not there changes nothing.
+	if ok, _ := g.Release(ctx, s, "att-3x"); ok {
+		t.Fatal("released an attempt that was never reserved")
+	}
+	if d, _ := g.Reserve(ctx, p, s, Voice, "att-4", false); d.Allowed {
+		t.Fatalf("att-3's reservation is gone: %+v", d)
+	}
+}

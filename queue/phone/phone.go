@@ -33,6 +33,13 @@ func Normalize(raw, defaultRegion string) (string, error) {
 	return phonenumbers.Format(num, phonenumbers.E164), nil
 }
 
+// IsE164 reports whether s is a valid number already written in E.164 (+
+// and digits, nothing to normalise): what a caller id must be.
+func IsE164(s string) bool {
+	n, err := Normalize(s, "")
+	return err == nil && n == s
+}
+
 // TimeZones returns the IANA zones an E.164 number may be in, or nil when
 // the numbering plan does not say.
 func TimeZones(e164 string) []string {

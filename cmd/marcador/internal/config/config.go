@@ -6,6 +6,7 @@ package config
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -86,6 +87,9 @@ type Inbound struct {
 	Language string   `yaml:"language"` // es or en, for callers not known by caller id; default es
 	Country  string   `yaml:"country"`  // region for caller ids in national format, e.g. MX
 	Campaign string   `yaml:"campaign"` // where unidentified callers are recorded; default inbound
+	// MaxCalls bounds the callback line's calls at once on this node;
+	// beyond it callers get 486 Busy Here. Default 50.
+	MaxCalls int `yaml:"max_calls"`
 	// Verify is what callers key to prove who they are before hearing
 	// anything about an account: national_id_last4, birth_date or account_number.
 	Verify  string  `yaml:"verify"`
@@ -138,6 +142,10 @@ type SIP struct {
 type Ports struct {
 	Min int `yaml:"min"`
 	Max int `yaml:"max"`
+	// ReserveOutbound is how many RTP ports (one a call) at the top of the
+	// range inbound calls never take, so a flood of INVITEs cannot leave
+	// outbound dialing without a port. 0 is half the range.
+	ReserveOutbound int `yaml:"reserve_outbound"`
 }
 
 // Trunk returns the trunk called name.
@@ -209,7 +217,7 @@ func Default() Config {
 		HTTP:       HTTP{Listen: "127.0.0.1:8080"},
 		Log:        Log{Level: "info", Format: "text"},
 		SIP:        SIP{Listen: "127.0.0.1:5060", RTPPorts: Ports{Min: 20000, Max: 29999}},
-		IVR: IVR{Inbound: Inbound{Verify: "national_id_last4",
+		IVR: IVR{Inbound: Inbound{MaxCalls: dialer.DefaultInboundMaxCalls, Verify: "national_id_last4",
 			Lockout: Lockout{PerNumber: queue.DefaultFailuresPerNumber, PerSource: queue.DefaultFailuresPerSource, Window: queue.DefaultFailureWindow}}},
 	}
 }
@@ -452,6 +460,9 @@ func (c *Config) Validate() error {
 	if w := c.IVR.Inbound.Lockout.Window; w < time.Minute || w > 7*24*time.Hour {
 		return fmt.Errorf("ivr.inbound.lockout.window %s: want 1m-168h", w)
 	}
+	if n := c.IVR.Inbound.MaxCalls; n < 1 || n > 100000 {
+		return fmt.Errorf("ivr.inbound.max_calls %d: want 1-100000", n)
+	}
 	if s := c.PayLinks.Secret; s != "" && len(s) < 16 {
 		return errors.New("paylinks.secret: shorter than 16 characters")
 	}
@@ -522,6 +533,10 @@ func (c *Config) validateSIP() error {
 	if err := c.RTPPorts().Validate(); err != nil {
 		return fmt.Errorf("sip.rtp_ports: %w", err)
 	}
+	if r, n := c.SIP.RTPPorts.ReserveOutbound, c.RTPPorts().Even(); r < 0 || r >= n {
+		return fmt.Errorf("sip.rtp_ports.reserve_outbound %d: want 0 (half) to %d; the range holds %d RTP ports and inbound calls need one",
+			r, n-1, n)
+	}
 	names := map[string]bool{}
 	for i := range c.Compliance.Profiles {
 		p := &c.Compliance.Profiles[i]
@@ -547,6 +562,18 @@ func (c *Config) validateSIP() error {
 		}
 	}
 	return nil
+}
+
+// InboundPolicy is who may call this node and how many at once: the
+// trunks' inbound_from (host names resolved now, with lookup; nil for the
+// system resolver), ivr.inbound.max_calls and sip.rtp_ports.reserve_outbound.
+// No trunk listing sources means every INVITE is refused.
+func (c *Config) InboundPolicy(ctx context.Context, lookup dialer.Lookup) (dialer.InboundPolicy, error) {
+	src, err := dialer.InboundSources(ctx, c.Trunks, lookup)
+	if err != nil {
+		return dialer.InboundPolicy{}, fmt.Errorf("config: %w", err)
+	}
+	return dialer.InboundPolicy{Sources: src, MaxCalls: c.IVR.Inbound.MaxCalls, ReserveOutbound: c.SIP.RTPPorts.ReserveOutbound}, nil
 }
 
 // RTPPorts is sip.rtp_ports as the media package wants it.

@@ -1,6 +1,10 @@
 package config
 
 import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -99,6 +103,14 @@ func TestErrorsNameTheKey(t *testing.T) {
 		{"ivr: {inbound: {lockout: {per_number: 0}}}", "", "ivr.inbound.lockout.per_number 0"},
 		{"", "MARCADOR_IVR_INBOUND_LOCKOUT_PER_SOURCE=-2", "ivr.inbound.lockout.per_source -2"},
 		{"ivr: {inbound: {lockout: {window: 1s}}}", "", "ivr.inbound.lockout.window"},
+		{"trunks: [{name: a, uri: 'sip:gw', caller_id: anonymous}]", "", "trunks.a.caller_id"},
+		{"trunks: [{name: a, uri: 'sip:gw', caller_id: '5550000100'}]", "", "trunks.a.caller_id"},
+		{"trunks: [{name: a, uri: 'sip:gw', inbound_from: ['10.0.0.0/40']}]", "", "trunks.a.inbound_from[0]"},
+		{"trunks: [{name: a, uri: 'sip:gw', inbound_from: [127.0.0.1, 'not a host']}]", "", "trunks.a.inbound_from[1]"},
+		{"ivr: {inbound: {max_calls: -1}}", "", "ivr.inbound.max_calls"},
+		{"", "MARCADOR_IVR_INBOUND_MAX_CALLS=0", "ivr.inbound.max_calls"},
+		{"sip: {rtp_ports: {min: 30000, max: 30009, reserve_outbound: 5}}", "", "sip.rtp_ports.reserve_outbound"},
+		{"sip: {rtp_ports: {reserve_outbound: -1}}", "", "sip.rtp_ports.reserve_outbound"},
 	}
 	for _, tc := range cases {
 		var env []string
@@ -161,5 +173,45 @@ func TestComposeExampleLoads(t *testing.T) {
 	}
 	if len(c.Trunks) != 1 || c.Spool.Dir != "/var/lib/marcador/spool" || c.ClickHouse.Username != "marcador" {
 		t.Fatalf("%+v", c)
+	}
+}
+
+// Who may call in: the trunks' inbound_from, host names resolved when the
+// policy is built; the limits from ivr.inbound.max_calls and
+// sip.rtp_ports.reserve_outbound.
+func TestInboundPolicy(t *testing.T) {
+	c, err := Load(write(t, `
+sip: {rtp_ports: {min: 30000, max: 30999, reserve_outbound: 100}}
+ivr: {inbound: {max_calls: 20}}
+trunks:
+  - {name: carrier, uri: "sip:gw.carrier.example", caller_id: "+525550000100", inbound_from: [203.0.113.0/28, sbc.carrier.example]}
+  - {name: other, uri: "sip:gw2.example", caller_id: "+525550000200"}
+`), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lookup := func(_ context.Context, host string) ([]netip.Addr, error) {
+		if host != "sbc.carrier.example" {
+			return nil, fmt.Errorf("no host %s", host)
+		}
+		return []netip.Addr{netip.MustParseAddr("198.51.100.7")}, nil
+	}
+	p, err := c.InboundPolicy(context.Background(), lookup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Sources) != 2 || p.Sources[1].Prefix.String() != "198.51.100.7/32" || p.Sources[0].Trunk != "carrier" ||
+		p.MaxCalls != 20 || p.ReserveOutbound != 100 || p.AnySource {
+		t.Fatalf("policy %+v", p)
+	}
+	if _, err := c.InboundPolicy(context.Background(), func(context.Context, string) ([]netip.Addr, error) {
+		return nil, errors.New("NXDOMAIN")
+	}); err == nil || !strings.Contains(err.Error(), "trunks.carrier.inbound_from[1]: resolve sbc.carrier.example") {
+		t.Fatalf("unresolvable host: %v", err)
+	}
+	// By default nobody may call: no trunk lists sources.
+	d, _ := Load("", nil)
+	if p, err := d.InboundPolicy(context.Background(), lookup); err != nil || len(p.Sources) != 0 || p.MaxCalls != 50 {
+		t.Fatalf("default policy %+v %v", p, err)
 	}
 }

@@ -144,10 +144,6 @@ func History(ctx context.Context, conn driver.Conn, db string, gate *compliance.
 	return r, nil
 }
 
-// localError is a dial that never reached the network (no RTP port, no
-// trunk capacity): the gate released it, so it is not an attempt.
-const localError = "local_error"
-
 // Events are the history events one attempt row stands for, as the runner,
 // the inbound line and the SMS sender recorded them when it happened.
 func Events(o analytics.AttemptOutcome) []compliance.Event {
@@ -161,7 +157,7 @@ func Events(o analytics.AttemptOutcome) []compliance.Event {
 	}
 	var out []compliance.Event
 	switch {
-	case o.Disposition == "blocked" || o.Disposition == localError:
+	case o.Disposition == "blocked" || o.Disposition == dialer.LocalError:
 		// refused by the gate, or released: never let through
 	case o.Disposition == campaign.InboundDisposition:
 		// the debtor called us: no attempt; identified, it was a conversation
