@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"net/netip"
 	"slices"
 	"strings"
 	"testing"
@@ -24,7 +25,9 @@ import (
 const lineNumber = "8005550100"
 
 // newLine starts the callback line: a runner answering INVITEs on its own
-// endpoint on 127.0.0.1.
+// endpoint on 127.0.0.1, admitting every loopback address as the carrier
+// (the test phones call from their own 127.x addresses, as distinct SIP
+// sources).
 func newLine(t *testing.T, h *harness, o InboundOptions) (*Runner, *dialer.Endpoint) {
 	t.Helper()
 	scripts, err := script.Shipped()
@@ -34,7 +37,8 @@ func newLine(t *testing.T, h *harness, o InboundOptions) (*Runner, *dialer.Endpo
 	var r *Runner
 	ready := make(chan struct{})
 	ep, err := dialer.NewEndpoint(dialer.EndpointOptions{Listen: "127.0.0.1:0", RTPPorts: media.PortRange{Min: 44000, Max: 44999},
-		OnInvite: func(in *dialer.Inbound) { <-ready; r.Inbound(in) }})
+		OnInvite: func(in *dialer.Inbound) { <-ready; r.Inbound(in) },
+		Inbound:  dialer.InboundPolicy{Sources: []dialer.Source{{Trunk: "carrier", Prefix: netip.MustParsePrefix("127.0.0.0/8")}}}})
 	if err != nil {
 		t.Fatal(err)
 	}
