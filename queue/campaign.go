@@ -127,7 +127,7 @@ type Campaign struct {
 // the field and the reason.
 func (c *Campaign) Normalize() error {
 	if err := CheckID(c.ID); err != nil {
-		return &FieldError{Field: "id", Reason: idRule}
+		return &FieldError{Field: "id", Reason: fmt.Sprintf("%.70q: %s", c.ID, idRule)}
 	}
 	bad := func(field, format string, args ...any) error {
 		return &FieldError{Campaign: c.ID, Field: field, Reason: fmt.Sprintf(format, args...)}
