@@ -47,6 +47,9 @@ type Options struct {
 	SendSMS func(ctx context.Context, m SMSRequest) error
 	// Inbound configures the callback line (see Runner.Inbound).
 	Inbound InboundOptions
+	// Refs is what a campaign may name on this node; Start re-checks a
+	// stored definition against it (and Normalize's rules).
+	Refs queue.CampaignRefs
 	// Tick is how often a running campaign tops up its calls; default 250ms.
 	Tick   time.Duration
 	Now    func() time.Time
@@ -122,8 +125,13 @@ func (r *Runner) check(c queue.Campaign) error {
 	if r.opt.Trunks[c.Trunk] == nil {
 		return fmt.Errorf("campaign %s: trunk %q is not configured", c.ID, c.Trunk)
 	}
-	return nil
+	// A definition stored before today's rules, or naming what the config
+	// no longer has, is refused here rather than stalling.
+	return c.Check(r.opt.Refs)
 }
+
+// Refs is what campaigns may name on this node (Options.Refs).
+func (r *Runner) Refs() queue.CampaignRefs { return r.opt.Refs }
 
 // Pause stops new calls; calls in progress finish.
 func (r *Runner) Pause(ctx context.Context, id string) error {
