@@ -172,6 +172,12 @@ func (r *Runner) Resume(ctx context.Context) error {
 			return err
 		}
 		if st == queue.StatusRunning {
+			if c, err := r.opt.Store.Campaign(ctx, id); err == nil {
+				if err := r.check(c); err != nil {
+					r.log.Error("campaign not resumed: it cannot run as defined; fix it and start it again", "campaign", id, "err", err)
+					continue
+				}
+			}
 			r.log.Info("campaign resumed", "campaign", id)
 			r.launch(id)
 		}
