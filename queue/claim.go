@@ -96,7 +96,7 @@ const loadChunk = 500
 // at. Accounts must be valid (see Account.Validate).
 func (s *Store) Load(ctx context.Context, campaign string, accts []Account, at time.Time) (LoadResult, error) {
 	var res LoadResult
-	if err := checkID(campaign); err != nil {
+	if err := CheckID(campaign); err != nil {
 		return res, err
 	}
 	kk := k(campaign)
@@ -141,7 +141,7 @@ type Lease struct {
 // Leases that expired (their node died or stalled) are returned to the queue
 // first, so they are claimable in the same call.
 func (s *Store) Claim(ctx context.Context, campaign string, n int, now time.Time) ([]Lease, error) {
-	if err := checkID(campaign); err != nil {
+	if err := CheckID(campaign); err != nil {
 		return nil, err
 	}
 	if n <= 0 {

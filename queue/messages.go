@@ -216,6 +216,24 @@ func (s *Store) OutboxDue(ctx context.Context, now time.Time) (int64, error) {
 	return s.rdb.ZCount(ctx, outboxKey, "-inf", strconv.FormatInt(ms(now), 10)).Result()
 }
 
+func inboundKey(sid string) string { return "marcador:sms:inbound:{" + sid + "}" }
+
+// ClaimInbound marks an inbound message, by the provider's id, as being
+// handled for ttl; false means it was claimed before (a redelivery).
+func (s *Store) ClaimInbound(ctx context.Context, sid string, ttl time.Duration) (bool, error) {
+	ok, err := s.rdb.SetNX(ctx, inboundKey(sid), ms(time.Now()), ttl).Result()
+	if err != nil {
+		return false, fmt.Errorf("claim inbound message %s: %w", sid, err)
+	}
+	return ok, nil
+}
+
+// ReleaseInbound forgets a claim whose handling failed, so the provider's
+// retry is handled.
+func (s *Store) ReleaseInbound(ctx context.Context, sid string) error {
+	return s.rdb.Del(ctx, inboundKey(sid)).Err()
+}
+
 func conversationKey(phone string) string { return "marcador:conversation:{" + phone + "}" }
 
 // AddConversation appends entry to the phone's conversation (the newest 200

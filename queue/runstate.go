@@ -25,7 +25,7 @@ func (k keys) inflight() string     { return k.p("inflight") }
 
 // SetStatus records a campaign's run state (running, paused, stopped).
 func (s *Store) SetStatus(ctx context.Context, campaign, status string) error {
-	if err := checkID(campaign); err != nil {
+	if err := CheckID(campaign); err != nil {
 		return err
 	}
 	switch status {

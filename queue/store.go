@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"regexp"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -77,9 +78,23 @@ func (k keys) done() string      { return k.p("done") }
 func (k keys) reasons() string   { return k.p("reasons") }
 func (k keys) seq() string       { return k.p("seq") }
 func ms(t time.Time) int64       { return t.UnixMilli() }
-func checkID(id string) error {
-	if !ValidCampaignID(id) {
-		return fmt.Errorf("campaign id %q is not valid", id)
+
+// ErrInvalidID marks an id that cannot name anything here: ids become parts
+// of Redis keys, inside {} hash tags, so only a safe alphabet is accepted.
+var ErrInvalidID = errors.New("invalid id")
+
+const idRule = "1-64 of A-Z a-z 0-9 _ . - starting with a letter or digit"
+
+var idRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
+
+// ValidCampaignID reports whether id can name a campaign.
+func ValidCampaignID(id string) bool { return idRe.MatchString(id) }
+
+// CheckID is the one rule for ids that become key parts (campaigns): an
+// error wrapping ErrInvalidID, or nil.
+func CheckID(id string) error {
+	if !idRe.MatchString(id) {
+		return fmt.Errorf("id %.70q: %s: %w", id, idRule, ErrInvalidID)
 	}
 	return nil
 }
@@ -113,7 +128,7 @@ func (s *Store) PutCampaign(ctx context.Context, c Campaign, now time.Time) (Cam
 // Campaign reads a campaign definition.
 func (s *Store) Campaign(ctx context.Context, id string) (Campaign, error) {
 	var c Campaign
-	if err := checkID(id); err != nil {
+	if err := CheckID(id); err != nil {
 		return c, err
 	}
 	b, err := s.rdb.Get(ctx, k(id).def()).Bytes()
@@ -141,7 +156,7 @@ func (s *Store) CampaignIDs(ctx context.Context) ([]string, error) {
 // Account reads one account of a campaign.
 func (s *Store) Account(ctx context.Context, campaign, id string) (Account, error) {
 	var a Account
-	if err := checkID(campaign); err != nil {
+	if err := CheckID(campaign); err != nil {
 		return a, err
 	}
 	b, err := s.rdb.HGet(ctx, k(campaign).accounts(), id).Bytes()
@@ -168,7 +183,7 @@ type Counts struct {
 
 // Counts reads a campaign's queue state in one round trip.
 func (s *Store) Counts(ctx context.Context, campaign string, now time.Time) (Counts, error) {
-	if err := checkID(campaign); err != nil {
+	if err := CheckID(campaign); err != nil {
 		return Counts{}, err
 	}
 	kk := k(campaign)
@@ -186,7 +201,7 @@ func (s *Store) Counts(ctx context.Context, campaign string, now time.Time) (Cou
 
 // DeleteCampaign removes a campaign's definition, accounts, queue and leases.
 func (s *Store) DeleteCampaign(ctx context.Context, id string) error {
-	if err := checkID(id); err != nil {
+	if err := CheckID(id); err != nil {
 		return err
 	}
 	kk := k(id)

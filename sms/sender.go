@@ -124,6 +124,25 @@ type Result struct {
 // ErrInvalidRequest marks a request that can never be sent as it stands.
 var ErrInvalidRequest = errors.New("invalid request")
 
+// ErrRefused marks a well-formed request that asks for what it may not: a
+// phone that is not one of the account's (the text carries the debtor's
+// name, account and balance), a template that does not exist.
+var ErrRefused = errors.New("request refused")
+
+// checkKey keeps idempotency keys fit to be Redis key parts (they sit in a
+// {} hash tag).
+func checkKey(k string) error {
+	if len(k) > 200 {
+		return fmt.Errorf("sms: key %.40q...: longer than 200 bytes: %w", k, ErrInvalidRequest)
+	}
+	for _, r := range k {
+		if r <= ' ' || r == 0x7f || r == '{' || r == '}' {
+			return fmt.Errorf("sms: key %q: no spaces, control characters or braces: %w", k, ErrInvalidRequest)
+		}
+	}
+	return nil
+}
+
 // keyTTL keeps idempotency keys and message records past any retry and
 // every late status callback.
 const keyTTL = 35 * 24 * time.Hour
@@ -155,6 +174,9 @@ func (s *Sender) Send(ctx context.Context, req Request) (res Result, err error) 
 	if req.Key == "" || req.Campaign == "" || req.Account == "" || req.Template == "" {
 		return Result{}, fmt.Errorf("sms: request %+v: key, campaign, account and template are required: %w", req, ErrInvalidRequest)
 	}
+	if err := checkKey(req.Key); err != nil {
+		return Result{}, err
+	}
 	if req.Channel == "" {
 		req.Channel = analytics.SMS
 	}
@@ -172,6 +194,15 @@ func (s *Sender) Send(ctx context.Context, req Request) (res Result, err error) 
 	acct, err := st.Account(ctx, req.Campaign, req.Account)
 	if err != nil {
 		return Result{}, fmt.Errorf("sms: request %s: %w", req.Key, err)
+	}
+	if req.Phone != "" {
+		if req.Phone, err = accountPhone(c, acct, req.Phone); err != nil {
+			return Result{}, fmt.Errorf("sms: request %s: %w", req.Key, err)
+		}
+	}
+	if known, _ := s.opt.Templates.Known(textLang(c, acct), req.Template); !known {
+		return Result{}, fmt.Errorf("sms: request %s: template %q does not exist in %s: %w", req.Key, req.Template,
+			textLang(c, acct), ErrRefused)
 	}
 	res = Result{AttemptID: AttemptID(req.Key)}
 	prev, claimed, err := st.ClaimSend(ctx, req.Key, keyTTL)
@@ -340,11 +371,36 @@ func (s *Sender) pickPhone(ctx context.Context, c queue.Campaign, acct queue.Acc
 	return cands[0], true
 }
 
-func (s *Sender) render(c queue.Campaign, acct queue.Account, req Request) (Rendered, error) {
-	lang := c.Language
-	if acct.Language == "es" || acct.Language == "en" {
-		lang = acct.Language
+// accountPhone returns raw in E.164 when it is one of the account's phones
+// (national formats are read in the account's, else the campaign's,
+// country).
+func accountPhone(c queue.Campaign, acct queue.Account, raw string) (string, error) {
+	region := acct.Country
+	if region == "" {
+		region = c.Country
 	}
+	n, err := phone.Normalize(raw, region)
+	if err != nil {
+		return "", fmt.Errorf("%w: %w", err, ErrInvalidRequest)
+	}
+	for _, p := range acct.Phones {
+		if p.Number == n {
+			return n, nil
+		}
+	}
+	return "", fmt.Errorf("phone %s is not one of account %s's phones: %w", n, acct.ID, ErrRefused)
+}
+
+// textLang is the language an account is texted in.
+func textLang(c queue.Campaign, acct queue.Account) string {
+	if acct.Language == "es" || acct.Language == "en" {
+		return acct.Language
+	}
+	return c.Language
+}
+
+func (s *Sender) render(c queue.Campaign, acct queue.Account, req Request) (Rendered, error) {
+	lang := textLang(c, acct)
 	tp, err := s.opt.Templates.Get(lang, req.Template)
 	if err != nil {
 		return Rendered{}, err
@@ -502,6 +558,12 @@ func (s *Sender) sendQueued(ctx context.Context, item []byte) {
 		return
 	}
 	res, err := s.Send(ctx, req)
+	if errors.Is(err, ErrInvalidRequest) || errors.Is(err, ErrRefused) {
+		// Trying again cannot help: drop it, loudly.
+		s.log.Error("sms: queued send refused, dropped", "key", req.Key, "err", err)
+		_ = s.opt.Store.OutboxDone(ctx, item)
+		return
+	}
 	if err != nil && !errors.Is(err, queue.ErrNotFound) {
 		s.log.Error("sms: queued send failed; it is tried again later", "key", req.Key, "err", err)
 		return // the lease runs out and the item comes due again

@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strings"
 	"text/template"
+	"text/template/parse"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -105,6 +106,9 @@ type Template struct {
 	// numbered placeholders, each a text/template.
 	ContentSID string
 	variables  map[string]*template.Template
+	// needsLink: the template says .Link outside {{with .Link}} or {{if
+	// .Link}}, so without a payment link its text makes no sense.
+	needsLink bool
 }
 
 type templateSpec struct {
@@ -186,6 +190,10 @@ func (t *Templates) add(file, lang string, b []byte) error {
 				return fmt.Errorf("sms templates %s:%d: %s variable %s: %w", file, node.Line, name, k, err)
 			}
 		}
+		tp.needsLink = saysLink(tp.body.Root, false)
+		for _, v := range tp.variables {
+			tp.needsLink = tp.needsLink || saysLink(v.Root, false)
+		}
 		if _, err := tp.Render(sample, false); err != nil {
 			return fmt.Errorf("sms templates %s:%d: %w", file, node.Line, err)
 		}
@@ -203,6 +211,68 @@ func (t *Templates) Get(lang, name string) (*Template, error) {
 		return tp, nil
 	}
 	return nil, fmt.Errorf("sms template %q in %q: %w", name, lang, ErrNoTemplate)
+}
+
+// Known says whether name exists in lang, and whether some language's
+// version of it cannot be sent without a payment link.
+func (t *Templates) Known(lang, name string) (known, needsLink bool) {
+	_, known = t.byLang[lang][name]
+	for _, byName := range t.byLang {
+		if tp := byName[name]; tp != nil && tp.needsLink {
+			needsLink = true
+		}
+	}
+	return known, needsLink
+}
+
+// saysLink reports whether n writes .Link where no enclosing {{with}} or
+// {{if}} on .Link guards it.
+func saysLink(n parse.Node, guarded bool) bool {
+	switch n := n.(type) {
+	case *parse.ListNode:
+		if n == nil {
+			return false
+		}
+		for _, c := range n.Nodes {
+			if saysLink(c, guarded) {
+				return true
+			}
+		}
+	case *parse.ActionNode:
+		return !guarded && pipeSaysLink(n.Pipe)
+	case *parse.IfNode:
+		return branchSaysLink(&n.BranchNode, guarded)
+	case *parse.WithNode:
+		return branchSaysLink(&n.BranchNode, guarded)
+	case *parse.RangeNode:
+		return branchSaysLink(&n.BranchNode, guarded)
+	}
+	return false
+}
+
+func branchSaysLink(b *parse.BranchNode, guarded bool) bool {
+	return saysLink(b.List, guarded || pipeSaysLink(b.Pipe)) || saysLink(b.ElseList, guarded)
+}
+
+func pipeSaysLink(p *parse.PipeNode) bool {
+	if p == nil {
+		return false
+	}
+	for _, c := range p.Cmds {
+		for _, arg := range c.Args {
+			switch a := arg.(type) {
+			case *parse.FieldNode:
+				if len(a.Ident) > 0 && a.Ident[0] == "Link" {
+					return true
+				}
+			case *parse.PipeNode:
+				if pipeSaysLink(a) {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
 
 // Names lists every template name in lang.

@@ -91,3 +91,35 @@ missed-call:
 		t.Fatalf("unknown field: %v", err)
 	}
 }
+
+// A template that writes the link unguarded cannot go out without one; a
+// campaign without pay_url is refused when it would send it.
+func TestTemplatesKnownAndNeedsLink(t *testing.T) {
+	dir := t.TempDir()
+	custom := "guarded: \"{{with .Link}}Paga: {{.}}{{end}} Hola\"\n" +
+		"if-else: \"{{if .Link}}{{.Link}}{{else}}llámanos{{end}}\"\n" +
+		"else-link: \"{{if .Company}}hola{{else}}{{.Link}}{{end}}\"\n" +
+		"piped: \"{{printf \\\"%s\\\" .Link}}\"\n" +
+		"wa: {content_sid: HX0123, variables: {\"1\": \"{{.Link}}\"}}\n"
+	if err := os.WriteFile(filepath.Join(dir, "es.yaml"), []byte(custom), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ts, err := LoadTemplates(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		lang, name  string
+		known, link bool
+	}{
+		{"es", "payment-link", true, true}, {"en", "payment-link", true, true}, {"es", "paylink-reply", true, true},
+		{"es", "missed-call", true, false}, {"es", "promise-reminder", true, false}, {"es", "optout-confirm", true, false},
+		{"es", "guarded", true, false}, {"es", "if-else", true, false}, {"es", "else-link", true, true},
+		{"es", "piped", true, true}, {"es", "wa", true, true},
+		{"en", "guarded", false, false}, {"es", "nope", false, false},
+	} {
+		if known, link := ts.Known(c.lang, c.name); known != c.known || link != c.link {
+			t.Errorf("%s/%s: known %v needs link %v, want %v %v", c.lang, c.name, known, link, c.known, c.link)
+		}
+	}
+}

@@ -27,9 +27,15 @@ type Verifier interface {
 // maxWebhookBody bounds a webhook's form body; Twilio's are a few KB.
 const maxWebhookBody = 64 << 10
 
+// webhookReadTimeout bounds reading a webhook's body; Twilio sends it at once.
+const webhookReadTimeout = 15 * time.Second
+
 // signedForm reads and verifies a webhook's form; it has answered the
 // request when ok is false.
 func (s *Sender) signedForm(w http.ResponseWriter, r *http.Request, v Verifier, hook string) (url.Values, bool) {
+	// Anyone can reach a webhook before its signature is checked: a body
+	// trickled in slowly does not hold the connection past this.
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(webhookReadTimeout))
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxWebhookBody+1))
 	if err != nil || len(body) > maxWebhookBody {
 		http.Error(w, "body unreadable or larger than 64KB", http.StatusBadRequest)
@@ -148,24 +154,49 @@ func (s *Sender) InboundHandler(v Verifier) http.Handler {
 			http.Error(w, "From and MessageSid are required", http.StatusBadRequest)
 			return
 		}
-		reply, err := s.inbound(r.Context(), from, body, sid)
+		if len(sid) > 64 || strings.ContainsAny(sid, "{} \t\r\n") {
+			http.Error(w, "MessageSid: not a message id", http.StatusBadRequest)
+			return
+		}
+		// A message Twilio delivers again (a retry, a replay) is handled
+		// once: one conversation entry, one row, one reply.
+		first, err := s.opt.Store.ClaimInbound(r.Context(), sid, keyTTL)
 		if err != nil {
 			s.log.Error("twilio inbound message not handled; Twilio will retry", "sid", sid, "err", err)
 			http.Error(w, "not recorded", http.StatusInternalServerError)
 			return
 		}
-		var verbs []twiml.Element
-		if reply != "" {
-			verbs = append(verbs, &twiml.MessagingMessage{Body: reply})
-		}
-		out, err := twiml.Messages(verbs)
-		if err != nil {
-			http.Error(w, "twiml: "+err.Error(), http.StatusInternalServerError)
+		if !first {
+			s.log.Info("sms: inbound message delivered again, ignored", "sid", sid)
+			writeTwiML(w, "")
 			return
 		}
-		w.Header().Set("Content-Type", "text/xml; charset=utf-8")
-		io.WriteString(w, out)
+		reply, err := s.inbound(r.Context(), from, body, sid)
+		if err != nil {
+			if rerr := s.opt.Store.ReleaseInbound(context.WithoutCancel(r.Context()), sid); rerr != nil {
+				s.log.Error("sms: inbound claim not released", "sid", sid, "err", rerr)
+			}
+			s.log.Error("twilio inbound message not handled; Twilio will retry", "sid", sid, "err", err)
+			http.Error(w, "not recorded", http.StatusInternalServerError)
+			return
+		}
+		writeTwiML(w, reply)
 	})
+}
+
+// writeTwiML answers an inbound webhook with reply, if any.
+func writeTwiML(w http.ResponseWriter, reply string) {
+	var verbs []twiml.Element
+	if reply != "" {
+		verbs = append(verbs, &twiml.MessagingMessage{Body: reply})
+	}
+	out, err := twiml.Messages(verbs)
+	if err != nil {
+		http.Error(w, "twiml: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/xml; charset=utf-8")
+	io.WriteString(w, out)
 }
 
 // inbound acts on one text and returns the reply, if any.

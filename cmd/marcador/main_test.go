@@ -237,7 +237,7 @@ func TestCallScriptCommand(t *testing.T) {
 	id := redistest.CampaignID(t, rdb)
 	store := queue.New(queue.Options{Client: rdb})
 	if _, err := store.PutCampaign(ctx, queue.Campaign{ID: id, Mode: queue.ModeIVR, Country: "MX", Profile: "MX", Trunk: "sim",
-		Script: "reminder-overdue", TimeZone: "America/Mexico_City"}, time.Now()); err != nil {
+		Script: "reminder-overdue", TimeZone: "America/Mexico_City", PayURL: "https://pagos.example.com/p/{token}"}, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	num := fmt.Sprintf("+5255%07d0", time.Now().UnixNano()%1e7) // ends in 0: a human

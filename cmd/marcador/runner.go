@@ -52,8 +52,12 @@ func newRunner(cfg config.Config, store *queue.Store, gate *compliance.Gate, ep 
 		}
 		trunks[t.Name] = t
 	}
+	refs, err := campaignRefs(cfg, scripts)
+	if err != nil {
+		return nil, err
+	}
 	return campaign.New(campaign.Options{Store: store, Gate: gate, Endpoint: ep, Trunks: trunks, Writer: w, Scripts: scripts,
-		Library: lib, Node: cfg.NodeID, Logger: log, SendSMS: sendSMS, Ready: ready,
+		Library: lib, Node: cfg.NodeID, Logger: log, SendSMS: sendSMS, Ready: ready, Refs: refs,
 		Signer: paylink.Signer{Key: []byte(cfg.PayLinks.Secret), TTL: cfg.PayLinks.TTL},
 		Inbound: campaign.InboundOptions{Numbers: in.Numbers, Script: in.Script, Language: in.Language, Country: in.Country,
 			Campaign: in.Campaign, Verify: in.Verify,

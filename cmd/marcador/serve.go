@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"sync/atomic"
@@ -16,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/marcador/marcador/analytics"
+	"github.com/marcador/marcador/cmd/marcador/internal/config"
 	"github.com/marcador/marcador/cmd/marcador/internal/httpapi"
 	"github.com/marcador/marcador/dialer"
 	"github.com/marcador/marcador/dialer/campaign"
@@ -114,6 +116,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	opts := httpapi.Options{
 		Store: store, Gate: gate, Runner: runner, Payments: runner, Tokens: tokens, Gatherer: reg, Now: time.Now, Logger: log,
+		Refs: runner.Refs(), MetricsToken: cfg.HTTP.MetricsToken, MetricsSeparate: cfg.HTTP.MetricsListen != "",
 		Checks: map[string]func(context.Context) error{
 			"redis":      guard.Check, // one GET: reachable, and still holding this node's data
 			"clickhouse": func(ctx context.Context) error { return conn.Ping(ctx) },
@@ -129,7 +132,22 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return fmt.Errorf("http.listen %s: %w", cfg.HTTP.Listen, err)
 	}
-	srv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second}
+	srv := newHTTPServer(api, cfg.HTTP, log)
+	var opsSrv *http.Server
+	if cfg.HTTP.MetricsListen != "" {
+		oln, err := net.Listen("tcp", cfg.HTTP.MetricsListen)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("http.metrics_listen %s: %w", cfg.HTTP.MetricsListen, err)
+		}
+		opsSrv = newHTTPServer(api.Ops(), cfg.HTTP, log)
+		go func() {
+			if err := opsSrv.Serve(oln); !errors.Is(err, http.ErrServerClosed) {
+				log.Error("metrics listener stopped", "err", err)
+			}
+		}()
+		log.Info("metrics and health served apart", "metrics_listen", oln.Addr().String())
+	}
 
 	wctx, stopWriter := context.WithCancel(context.Background())
 	writerDone := make(chan error, 1)
@@ -162,6 +180,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer scancel()
 	_ = srv.Shutdown(sctx)
+	if opsSrv != nil {
+		_ = opsSrv.Shutdown(sctx)
+	}
 	runner.Close() // calls in progress finish and are recorded
 	stopSender()   // texts being sent finish; queued ones wait in Redis
 	<-senderDone
@@ -169,4 +190,16 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	<-writerDone
 	log.Info("stopped", "rows_left_in_spool", w.Queued())
 	return nil
+}
+
+// newHTTPServer bounds what any client, authenticated or not, may take:
+// http.read_header_timeout for the request line and headers,
+// http.read_timeout for the whole request, http.write_timeout for the
+// handler and its answer, http.idle_timeout between keep-alive requests.
+// (A server-sent events route lifts the write deadline for its own
+// responses with http.ResponseController.)
+func newHTTPServer(h http.Handler, c config.HTTP, log *slog.Logger) *http.Server {
+	return &http.Server{Handler: h, ReadHeaderTimeout: c.ReadHeaderTimeout, ReadTimeout: c.ReadTimeout,
+		WriteTimeout: c.WriteTimeout, IdleTimeout: c.IdleTimeout, MaxHeaderBytes: 64 << 10,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
 }

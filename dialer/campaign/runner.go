@@ -51,6 +51,9 @@ type Options struct {
 	// error (Redis lost its data, see queue/epoch) holds the runner, which
 	// then claims, dials and texts nothing until it is nil again.
 	Ready func() error
+	// Refs is what a campaign may name on this node; Start re-checks a
+	// stored definition against it (and Normalize's rules).
+	Refs queue.CampaignRefs
 	// Tick is how often a running campaign tops up its calls; default 250ms.
 	Tick   time.Duration
 	Now    func() time.Time
@@ -139,6 +142,11 @@ func (r *Runner) check(c queue.Campaign) error {
 	if t == nil {
 		return fmt.Errorf("campaign %s: trunk %q is not configured", c.ID, c.Trunk)
 	}
+	// A definition stored before today's rules, or naming what the config
+	// no longer has, is refused here rather than stalling.
+	if err := c.Check(r.opt.Refs); err != nil {
+		return err
+	}
 	return checkCallerID(c, t)
 }
 
@@ -155,6 +163,9 @@ func checkCallerID(c queue.Campaign, t *dialer.Trunk) error {
 	}
 	return nil
 }
+
+// Refs is what campaigns may name on this node (Options.Refs).
+func (r *Runner) Refs() queue.CampaignRefs { return r.opt.Refs }
 
 // Pause stops new calls; calls in progress finish.
 func (r *Runner) Pause(ctx context.Context, id string) error {
@@ -195,6 +206,12 @@ func (r *Runner) Resume(ctx context.Context) error {
 			return err
 		}
 		if st == queue.StatusRunning {
+			if c, err := r.opt.Store.Campaign(ctx, id); err == nil {
+				if err := r.check(c); err != nil {
+					r.log.Error("campaign not resumed: it cannot run as defined; fix it and start it again", "campaign", id, "err", err)
+					continue
+				}
+			}
 			r.log.Info("campaign resumed", "campaign", id)
 			r.launch(id)
 		}

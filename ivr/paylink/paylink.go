@@ -9,6 +9,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -95,9 +96,16 @@ func (s Signer) Verify(token string) (Claims, error) {
 }
 
 // URL fills a campaign's link template: {token}, {account}, {campaign}.
+// Each value is percent-encoded (everything but RFC 3986's unreserved
+// characters), so an id is data wherever the template puts it, in the path
+// or the query, and never adds a segment, a parameter or a fragment.
 func URL(template, token string, c Claims) string {
-	return strings.NewReplacer("{token}", token, "{account}", c.Account, "{campaign}", c.Campaign).Replace(template)
+	return strings.NewReplacer("{token}", escape(token), "{account}", escape(c.Account), "{campaign}", escape(c.Campaign)).Replace(template)
 }
+
+// escape is QueryEscape with a space as %20, which means a space in a path
+// too (QueryEscape's + would be a literal plus there).
+func escape(s string) string { return strings.ReplaceAll(url.QueryEscape(s), "+", "%20") }
 
 // Link is the payment link of account in campaign for the campaign's link
 // template; "" when there is no template or no key.

@@ -2,6 +2,7 @@ package paylink
 
 import (
 	"errors"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -60,4 +61,32 @@ func FuzzVerify(f *testing.F) {
 			_ = c // a valid signature on empty fields is fine; no panic is the point
 		}
 	})
+}
+
+// An account or campaign id is data, not URL syntax: wherever the template
+// puts it, it cannot add a path segment, a query parameter or a fragment.
+func TestURLEscapesValues(t *testing.T) {
+	s := Signer{Key: []byte("0123456789abcdef0123"), Now: func() time.Time { return time.Unix(1_800_000_000, 0) }}
+	cases := []struct {
+		tpl, account, campaign, want string
+	}{
+		{"https://pay.example/p/{account}", "A 1/../admin?x=1#f", "c", "https://pay.example/p/A%201%2F..%2Fadmin%3Fx%3D1%23f"},
+		{"https://pay.example/p?a={account}&c={campaign}", "A&amount=0", "c+d", "https://pay.example/p?a=A%26amount%3D0&c=c%2Bd"},
+		{"https://pay.example/p/{campaign}/{account}", "ñandú", "camp-1.x_y~", "https://pay.example/p/camp-1.x_y~/%C3%B1and%C3%BA"},
+	}
+	for _, c := range cases {
+		got := s.Link(c.tpl, c.account, c.campaign)
+		if got != c.want {
+			t.Errorf("%s with account %q campaign %q:\n got %s\nwant %s", c.tpl, c.account, c.campaign, got, c.want)
+		}
+		u, err := url.Parse(got)
+		if err != nil || u.Host != "pay.example" || u.Fragment != "" {
+			t.Errorf("%s: parsed %+v %v", got, u, err)
+		}
+	}
+	// The token is URL-safe already and is put in as it is.
+	tok, _ := s.Token("A1", "c")
+	if got := s.Link("https://pay.example/p/{token}", "A1", "c"); got != "https://pay.example/p/"+tok {
+		t.Fatalf("token changed: %s", got)
+	}
 }

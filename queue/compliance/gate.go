@@ -523,6 +523,16 @@ func (g *Gate) journal(ctx context.Context, e DNCEntry, action string, at time.T
 	return nil
 }
 
+// ListedIn reports whether phone is on exactly one list: campaign's own
+// ("" the global one) for ch.
+func (g *Gate) ListedIn(ctx context.Context, phone string, ch Channel, campaign string) (bool, error) {
+	ok, err := g.rdb.HExists(ctx, dncKey(campaign, ch), phone).Result()
+	if err != nil {
+		return false, fmt.Errorf("dnc %s: %w", phone, err)
+	}
+	return ok, nil
+}
+
 // LookupDNC returns the listing that stops a contact, global first.
 func (g *Gate) LookupDNC(ctx context.Context, phone string, ch Channel, campaign string) (DNCEntry, bool, error) {
 	scopes := []string{""}

@@ -195,12 +195,37 @@ type Spool struct {
 type HTTP struct {
 	Listen    string   `yaml:"listen"`
 	APITokens []string `yaml:"api_tokens"`
+	// MetricsToken, when set, is the bearer token /metrics and /healthz
+	// need; they are open without it (what Prometheus and load balancers
+	// expect by default).
+	MetricsToken string `yaml:"metrics_token"`
+	// MetricsListen, when set, serves /metrics and /healthz on their own
+	// address (and no longer on listen).
+	MetricsListen string `yaml:"metrics_listen"`
+	// Timeouts every client gets, authenticated or not: the request line
+	// and headers, the whole request with its body, the handler and its
+	// response, and an idle keep-alive connection.
+	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
+	ReadTimeout       time.Duration `yaml:"read_timeout"`
+	WriteTimeout      time.Duration `yaml:"write_timeout"`
+	IdleTimeout       time.Duration `yaml:"idle_timeout"`
 }
 
 // Log output.
 type Log struct {
 	Level  string `yaml:"level"`  // debug, info, warn, error
 	Format string `yaml:"format"` // text, json
+}
+
+// defaultHTTP: a client has 10s for its headers and 2 minutes for a whole
+// request (a 64 MiB upload needs about 5 Mbit/s); a handler and its answer
+// get 5 minutes (past the read limit: an upload is read, then loaded); an
+// idle keep-alive connection is closed after 2 minutes. A server-sent
+// events route, when one comes, lifts the write deadline for its own
+// responses (http.ResponseController.SetWriteDeadline).
+func defaultHTTP() HTTP {
+	return HTTP{Listen: "127.0.0.1:8080", ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 2 * time.Minute,
+		WriteTimeout: 5 * time.Minute, IdleTimeout: 2 * time.Minute}
 }
 
 // Default returns the configuration used for every key a file leaves out.
@@ -214,7 +239,7 @@ func Default() Config {
 		Redis:      Redis{Addr: "127.0.0.1:6379"},
 		ClickHouse: ClickHouse{Addr: "127.0.0.1:9000", Database: "marcador", Username: "default"},
 		Spool:      Spool{Dir: "./spool", MaxBytes: 1 << 30, Fsync: "batch", BatchRows: 10000, FlushInterval: time.Second, MaxLag: 5 * time.Minute},
-		HTTP:       HTTP{Listen: "127.0.0.1:8080"},
+		HTTP:       defaultHTTP(),
 		Log:        Log{Level: "info", Format: "text"},
 		SIP:        SIP{Listen: "127.0.0.1:5060", RTPPorts: Ports{Min: 20000, Max: 29999}},
 		IVR: IVR{Inbound: Inbound{MaxCalls: dialer.DefaultInboundMaxCalls, Verify: "national_id_last4",
@@ -428,6 +453,9 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("http.api_tokens[%d]: shorter than 16 characters", i)
 		}
 	}
+	if err := c.validateHTTP(); err != nil {
+		return err
+	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:
@@ -473,6 +501,34 @@ func (c *Config) Validate() error {
 		return err
 	}
 	return c.validateSIP()
+}
+
+func (c *Config) validateHTTP() error {
+	h := c.HTTP
+	if t := h.MetricsToken; t != "" && len(t) < 16 {
+		return errors.New("http.metrics_token: shorter than 16 characters")
+	}
+	if h.MetricsListen != "" {
+		if err := hostPort(h.MetricsListen); err != nil {
+			return fmt.Errorf("http.metrics_listen: %w", err)
+		}
+		if h.MetricsListen == h.Listen {
+			return fmt.Errorf("http.metrics_listen %q: the same address as http.listen", h.MetricsListen)
+		}
+	}
+	for _, d := range []struct {
+		key string
+		v   time.Duration
+	}{{"read_header_timeout", h.ReadHeaderTimeout}, {"read_timeout", h.ReadTimeout}, {"write_timeout", h.WriteTimeout},
+		{"idle_timeout", h.IdleTimeout}} {
+		if d.v < 100*time.Millisecond || d.v > time.Hour {
+			return fmt.Errorf("http.%s %s: want 100ms-1h", d.key, d.v)
+		}
+	}
+	if h.ReadHeaderTimeout > h.ReadTimeout {
+		return fmt.Errorf("http.read_header_timeout %s: longer than http.read_timeout %s", h.ReadHeaderTimeout, h.ReadTimeout)
+	}
+	return nil
 }
 
 func (c *Config) validateTwilio() error {

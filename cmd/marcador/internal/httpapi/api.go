@@ -41,8 +41,19 @@ type Options struct {
 	Tokens []string
 	// Gatherer serves /metrics. Optional.
 	Gatherer prometheus.Gatherer
-	// Checks run by /healthz, by name (e.g. "redis", "clickhouse").
+	// Checks run by /healthz, by name (e.g. "redis", "clickhouse"). A
+	// failure is shown as a short reason (see healthReason), never the
+	// error's text with addresses in it; the detail is logged.
 	Checks map[string]func(context.Context) error
+	// MetricsToken, when set, is the bearer token /metrics and /healthz
+	// need (http.metrics_token); they are open without it.
+	MetricsToken string
+	// MetricsSeparate serves /metrics and /healthz only from Ops() (on
+	// http.metrics_listen), not from the API handler.
+	MetricsSeparate bool
+	// Refs is what a campaign may name on this node (trunks, profiles,
+	// scripts, templates); a campaign naming anything else is refused.
+	Refs queue.CampaignRefs
 	// Now is the clock (injected so tests control "due now").
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -52,9 +63,11 @@ type Options struct {
 
 // API is an http.Handler.
 type API struct {
-	opt Options
-	log *slog.Logger
-	mux *http.ServeMux
+	opt    Options
+	log    *slog.Logger
+	mux    *http.ServeMux
+	ops    *http.ServeMux
+	health healthLog
 }
 
 // New builds the handler tree.
@@ -68,8 +81,8 @@ func New(opt Options) *API {
 	if opt.MaxUpload <= 0 {
 		opt.MaxUpload = 64 << 20
 	}
-	a := &API{opt: opt, log: opt.Logger, mux: http.NewServeMux()}
-	api := func(pattern string, h http.HandlerFunc) { a.mux.Handle(pattern, a.auth(h)) }
+	a := &API{opt: opt, log: opt.Logger, mux: http.NewServeMux(), ops: http.NewServeMux(), health: healthLog{last: map[string]string{}}}
+	api := func(pattern string, h http.HandlerFunc) { a.mux.Handle(pattern, a.auth(opt.Tokens, h)) }
 	api("POST /api/v1/campaigns", a.putCampaign)
 	api("GET /api/v1/campaigns/{id}", a.getCampaign)
 	api("POST /api/v1/campaigns/{id}/contacts", a.uploadContacts)
@@ -99,21 +112,36 @@ func New(opt Options) *API {
 	api("/api/v1/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no route %s %s", r.Method, r.URL.Path))
 	})
-	if opt.Gatherer != nil {
-		a.mux.Handle("GET /metrics", promhttp.HandlerFor(opt.Gatherer, promhttp.HandlerOpts{}))
+	// Metrics and health: open unless http.metrics_token is set; on their
+	// own listener when http.metrics_listen is.
+	ops := func(pattern string, h http.Handler) {
+		if opt.MetricsToken != "" {
+			h = a.auth([]string{opt.MetricsToken}, h)
+		}
+		a.ops.Handle(pattern, h)
+		if !opt.MetricsSeparate {
+			a.mux.Handle(pattern, h)
+		}
 	}
-	a.mux.HandleFunc("GET /healthz", a.health)
+	if opt.Gatherer != nil {
+		ops("GET /metrics", promhttp.HandlerFor(opt.Gatherer, promhttp.HandlerOpts{}))
+	}
+	ops("GET /healthz", http.HandlerFunc(a.healthz))
 	return a
 }
 
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.mux.ServeHTTP(w, r) }
 
-// auth accepts "Authorization: Bearer <token>" matching a configured token.
-func (a *API) auth(next http.Handler) http.Handler {
+// Ops serves only /metrics and /healthz, for http.metrics_listen.
+func (a *API) Ops() http.Handler { return a.ops }
+
+// auth accepts "Authorization: Bearer <token>" (the scheme in any case,
+// RFC 7235) matching one of tokens.
+func (a *API) auth(tokens []string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if ok && got != "" {
-			for _, t := range a.opt.Tokens {
+		got, ok := bearer(r.Header.Get("Authorization"))
+		if ok {
+			for _, t := range tokens {
 				if subtle.ConstantTimeCompare([]byte(got), []byte(t)) == 1 {
 					next.ServeHTTP(w, r)
 					return
@@ -122,24 +150,23 @@ func (a *API) auth(next http.Handler) http.Handler {
 		}
 		a.log.Info("api: unauthorized", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr, "had_token", ok)
 		w.Header().Set("WWW-Authenticate", `Bearer realm="marcador"`)
+		// Close rather than wait for whatever body the stranger still
+		// sends (the server would read up to 256 KiB of it to keep the
+		// connection).
+		w.Header().Set("Connection", "close")
+		_ = http.NewResponseController(w).SetReadDeadline(time.Now())
 		writeError(w, http.StatusUnauthorized, "missing or invalid bearer token")
 	})
 }
 
-func (a *API) health(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
-	defer cancel()
-	out := map[string]string{}
-	code := http.StatusOK
-	for name, check := range a.opt.Checks {
-		if err := check(ctx); err != nil {
-			out[name] = "down: " + err.Error()
-			code = http.StatusServiceUnavailable
-		} else {
-			out[name] = "ok"
-		}
+// bearer reads the token of an Authorization header's Bearer credentials.
+func bearer(h string) (string, bool) {
+	scheme, tok, ok := strings.Cut(strings.TrimSpace(h), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
 	}
-	writeJSON(w, code, out)
+	tok = strings.TrimSpace(tok)
+	return tok, tok != ""
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
@@ -179,12 +206,38 @@ func bodyError(w http.ResponseWriter, what string, err error) {
 	writeError(w, http.StatusBadRequest, what+": "+err.Error())
 }
 
-// storeError maps a store error to a status.
+// storeError maps a store error to a status: 404 for what does not exist,
+// 400 for an id that cannot exist, else 503 (ours, logged).
 func (a *API) storeError(w http.ResponseWriter, err error) {
-	if errors.Is(err, queue.ErrNotFound) {
+	switch {
+	case errors.Is(err, queue.ErrNotFound):
 		writeError(w, http.StatusNotFound, err.Error())
+	case errors.Is(err, queue.ErrInvalidID):
+		writeError(w, http.StatusBadRequest, err.Error())
+	default:
+		a.log.Error("api: store", "err", err)
+		writeError(w, http.StatusServiceUnavailable, "storage unavailable; try again")
+	}
+}
+
+// pathID reads the {id} of a campaign route; for an id no campaign can
+// have it answers 400 and ok is false.
+func pathID(w http.ResponseWriter, r *http.Request) (string, bool) {
+	id := r.PathValue("id")
+	if err := queue.CheckID(id); err != nil {
+		writeFieldError(w, http.StatusBadRequest, &queue.FieldError{Campaign: "", Field: "id", Reason: "in the path: " + err.Error()})
+		return "", false
+	}
+	return id, true
+}
+
+// writeFieldError answers {"error","field","reason"} for a *queue.FieldError
+// in err, else {"error"}.
+func writeFieldError(w http.ResponseWriter, code int, err error) {
+	var fe *queue.FieldError
+	if errors.As(err, &fe) {
+		writeJSON(w, code, map[string]string{"error": err.Error(), "field": fe.Field, "reason": fe.Reason})
 		return
 	}
-	a.log.Error("api: store", "err", err)
-	writeError(w, http.StatusServiceUnavailable, err.Error())
+	writeError(w, code, err.Error())
 }

@@ -1,16 +1,22 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/marcador/marcador/queue"
 	"github.com/marcador/marcador/queue/compliance"
@@ -23,11 +29,34 @@ var now = time.Date(2026, 11, 23, 15, 0, 0, 0, time.UTC)
 
 type fixture struct {
 	srv   *httptest.Server
+	api   *API
 	store *queue.Store
+	gate  *compliance.Gate
+	rdb   redis.UniversalClient
 	id    string
+	logs  *syncBuffer
 }
 
-func newFixture(t *testing.T) *fixture {
+// syncBuffer collects a test's log lines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// newFixture serves the API on the real Redis; edits adjust its options.
+func newFixture(t *testing.T, edits ...func(*Options)) *fixture {
 	rdb := redistest.Client(t)
 	id := redistest.CampaignID(t, rdb)
 	store := queue.New(queue.Options{Client: rdb})
@@ -42,14 +71,20 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	api := New(Options{Store: store, Gate: gate, Tokens: []string{token}, Gatherer: reg, Now: func() time.Time { return now },
+	logs := &syncBuffer{}
+	opt := Options{Store: store, Gate: gate, Tokens: []string{token}, Gatherer: reg, Now: func() time.Time { return now },
+		Logger: slog.New(slog.NewTextHandler(io.MultiWriter(logs, os.Stderr), nil)),
 		Checks: map[string]func(context.Context) error{
 			"redis": func(ctx context.Context) error { return rdb.Ping(ctx).Err() },
 			"down":  func(context.Context) error { return errors.New("unplugged") },
-		}})
+		}}
+	for _, e := range edits {
+		e(&opt)
+	}
+	api := New(opt)
 	srv := httptest.NewServer(api)
 	t.Cleanup(srv.Close)
-	return &fixture{srv: srv, store: store, id: id}
+	return &fixture{srv: srv, api: api, store: store, gate: gate, rdb: rdb, id: id, logs: logs}
 }
 
 func (f *fixture) do(t *testing.T, method, path, ctype, body string, auth bool, out any) int {
@@ -116,9 +151,17 @@ func TestCampaignCreateGetAndBadBodies(t *testing.T) {
 		t.Fatalf("get: %d %+v", code, v)
 	}
 	var e map[string]string
-	for _, body := range []string{`{`, `{"id":"x y","country":"MX","time_zone":"UTC"}`, `{"id":"a","country":"MX","time_zone":"UTC","colour":"red"}`,
-		`{"id":"a","country":"MX","time_zone":"Nowhere/City"}`, `{"id":"a","country":"MX","time_zone":"UTC","retry":{"delays":{"busy":"soon"}}}`} {
+	// Not a campaign body: 400.
+	for _, body := range []string{`{`, `{"id":"a","country":"MX","time_zone":"UTC","colour":"red"}`,
+		`{"id":"a","country":"MX","time_zone":"UTC","retry":{"delays":{"busy":"soon"}}}`} {
 		if code := f.do(t, "POST", "/api/v1/campaigns", "application/json", body, true, &e); code != 400 || e["error"] == "" {
+			t.Errorf("%s: %d %v", body, code, e)
+		}
+	}
+	// A campaign that could not be used: 422 with the field.
+	for body, field := range map[string]string{`{"id":"x y","country":"MX","time_zone":"UTC"}`: "id",
+		`{"id":"a","country":"MX","time_zone":"Nowhere/City"}`: "time_zone"} {
+		if code := f.do(t, "POST", "/api/v1/campaigns", "application/json", body, true, &e); code != 422 || e["field"] != field || e["reason"] == "" {
 			t.Errorf("%s: %d %v", body, code, e)
 		}
 	}

@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -12,17 +11,21 @@ import (
 	"github.com/marcador/marcador/queue/importer"
 )
 
-// putCampaign creates or replaces a campaign definition.
+// putCampaign creates or replaces a campaign definition. A body that is not
+// one JSON campaign is 400 (413 past 1 MiB); a campaign that could not run
+// (a bad value, or naming a trunk, profile, script or template this node
+// does not have) is 422 with the field and the reason.
 func (a *API) putCampaign(w http.ResponseWriter, r *http.Request) {
 	var c queue.Campaign
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&c); err != nil {
-		writeError(w, http.StatusBadRequest, "campaign body: "+err.Error())
+	if !decodeJSON(w, r, maxCampaignBody, "campaign body", &c) {
 		return
 	}
 	if err := c.Normalize(); err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+		writeFieldError(w, http.StatusUnprocessableEntity, err)
+		return
+	}
+	if err := c.CheckRefs(a.opt.Refs); err != nil {
+		writeFieldError(w, http.StatusUnprocessableEntity, err)
 		return
 	}
 	_, err := a.opt.Store.Campaign(r.Context(), c.ID)
@@ -55,7 +58,10 @@ type CampaignView struct {
 }
 
 func (a *API) getCampaign(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
+	id, ok := pathID(w, r)
+	if !ok {
+		return
+	}
 	c, err := a.opt.Store.Campaign(r.Context(), id)
 	if err != nil {
 		a.storeError(w, err)
@@ -84,9 +90,15 @@ type Runner interface {
 	Stop(ctx context.Context, id string) error
 }
 
-// runCampaign answers POST /api/v1/campaigns/{id}/start|pause|stop.
+// runCampaign answers POST /api/v1/campaigns/{id}/start|pause|stop. A
+// campaign that cannot run is 409 with the reason (and the field, when one
+// is to blame).
 func (a *API) runCampaign(w http.ResponseWriter, r *http.Request) {
-	id, action := r.PathValue("id"), r.PathValue("action")
+	id, ok := pathID(w, r)
+	if !ok {
+		return
+	}
+	action := r.PathValue("action")
 	var err error
 	switch action {
 	case "start":
@@ -104,7 +116,7 @@ func (a *API) runCampaign(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
-		writeError(w, http.StatusConflict, err.Error())
+		writeFieldError(w, http.StatusConflict, err)
 		return
 	}
 	a.log.Info("api: campaign "+action, "campaign", id)
@@ -123,7 +135,10 @@ type UploadResult struct {
 // uploadContacts accepts text/csv (header row) or application/json. Bad rows
 // are reported by row number and reason; the good rows are loaded.
 func (a *API) uploadContacts(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
+	id, ok := pathID(w, r)
+	if !ok {
+		return
+	}
 	c, err := a.opt.Store.Campaign(r.Context(), id)
 	if err != nil {
 		a.storeError(w, err)

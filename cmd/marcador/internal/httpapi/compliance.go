@@ -1,15 +1,18 @@
 package httpapi
 
 import (
+	"bufio"
+	"context"
 	"encoding/csv"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/marcador/marcador/queue"
 	"github.com/marcador/marcador/queue/compliance"
 	"github.com/marcador/marcador/queue/phone"
 )
@@ -50,16 +53,20 @@ type DNCResult struct {
 	Errors   []DNCError `json:"errors"`
 }
 
-// DNCError is one rejected entry.
+// DNCError is one rejected entry: its row (the data row of a CSV, the
+// 1-based entry of a JSON list) and, for CSV, its line in the file.
 type DNCError struct {
 	Row    int    `json:"row"`
+	Line   int    `json:"line,omitempty"`
 	Phone  string `json:"phone"`
 	Reason string `json:"reason"`
 }
 
-// importDNC takes POST /api/v1/dnc: JSON {"entries":[{"phone","channel","campaign","reason"}]}
-// or CSV with a header (phone, channel, campaign, reason). Numbers are
-// normalised to E.164 (with "country" for national formats); each bad entry is
+// importDNC takes POST /api/v1/dnc: JSON {"entries":[{"phone","country","channel","campaign","reason"}]}
+// or CSV with a header (phone, country, channel, campaign, reason), one
+// entry a line. Numbers are normalised to E.164 (with the row's country,
+// else its campaign's, for national formats); each bad entry (a line that
+// is not CSV, a bad number or channel, a campaign that does not exist) is
 // reported and the rest are listed.
 func (a *API) importDNC(w http.ResponseWriter, r *http.Request) {
 	body := http.MaxBytesReader(w, r.Body, a.opt.MaxUpload)
@@ -75,31 +82,34 @@ func (a *API) importDNC(w http.ResponseWriter, r *http.Request) {
 		var doc struct {
 			Entries []dncRow `json:"entries"`
 		}
-		dec := json.NewDecoder(body)
-		dec.DisallowUnknownFields()
-		err = dec.Decode(&doc)
+		err = decodeOne(body, &doc)
 		in = doc.Entries
+		for i := range in {
+			in[i].row = i + 1
+		}
 	}
 	if err != nil {
 		bodyError(w, "dnc body", err)
 		return
 	}
+	ctx := r.Context()
 	res := DNCResult{Received: len(in), Errors: []DNCError{}}
-	var ok []compliance.DNCEntry
-	for i, row := range in {
-		num, err := phone.Normalize(row.Phone, strings.ToUpper(row.Country))
-		if err == nil {
-			row.Phone = num
-			err = a.opt.Gate.AddDNC(r.Context(), compliance.DNCEntry{Phone: num, Channel: row.Channel, Campaign: row.Campaign,
-				Reason: row.Reason, Source: "api", At: a.opt.Now()})
+	countries := map[string]string{} // campaign id → its country
+	for _, row := range in {
+		reason := row.bad
+		if reason == "" {
+			if reason, err = a.listDNC(ctx, &row, countries); err != nil {
+				a.storeError(w, err) // ours, not the row's: the client may retry the file
+				return
+			}
 		}
-		if err != nil {
-			res.Errors = append(res.Errors, DNCError{Row: i + 1, Phone: row.Phone, Reason: err.Error()})
+		if reason != "" {
+			res.Errors = append(res.Errors, DNCError{Row: row.row, Line: row.line, Phone: row.Phone, Reason: reason})
 			continue
 		}
-		ok = append(ok, compliance.DNCEntry{Phone: num})
+		res.Listed++
 	}
-	res.Listed, res.Rejected = len(ok), len(res.Errors)
+	res.Rejected = len(res.Errors)
 	a.log.Info("api: do-not-contact import", "listed", res.Listed, "rejected", res.Rejected)
 	code := http.StatusOK
 	if res.Listed == 0 && res.Rejected > 0 {
@@ -108,20 +118,90 @@ func (a *API) importDNC(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, code, res)
 }
 
+// listDNC lists one entry. It returns why the entry was refused, or an
+// error of ours (Redis) that is no fault of the entry.
+func (a *API) listDNC(ctx context.Context, row *dncRow, countries map[string]string) (string, error) {
+	country := strings.ToUpper(row.Country)
+	if row.Campaign != "" {
+		cc, seen := countries[row.Campaign]
+		if !seen {
+			c, err := a.opt.Store.Campaign(ctx, row.Campaign)
+			switch {
+			case errors.Is(err, queue.ErrNotFound), errors.Is(err, queue.ErrInvalidID):
+				return err.Error(), nil
+			case err != nil:
+				return "", err
+			}
+			cc = c.Country
+			countries[row.Campaign] = cc
+		}
+		if country == "" {
+			country = cc
+		}
+	}
+	num, err := phone.Normalize(row.Phone, country)
+	if err != nil {
+		return err.Error(), nil
+	}
+	row.Phone = num
+	err = a.opt.Gate.AddDNC(ctx, compliance.DNCEntry{Phone: num, Channel: row.Channel, Campaign: row.Campaign,
+		Reason: row.Reason, Source: "api", At: a.opt.Now()})
+	if err != nil {
+		return err.Error(), nil
+	}
+	return "", nil
+}
+
 type dncRow struct {
 	Phone    string `json:"phone"`
 	Country  string `json:"country,omitempty"`
 	Channel  string `json:"channel"`
 	Campaign string `json:"campaign,omitempty"`
 	Reason   string `json:"reason,omitempty"`
+
+	row, line int    // where it was
+	bad       string // why it could not be read
 }
 
+// maxDNCLine bounds one CSV line.
+const maxDNCLine = 64 << 10
+
+// parseDNCCSV reads a header and then one entry a line, each line parsed
+// on its own, so a line that is not CSV (a stray quote) is reported as that
+// row and never swallows the lines after it. Quoted fields may hold commas
+// but not line breaks. The error is for the file as a whole: no header, no
+// phone column, a line longer than 64 KiB, a body that could not be read.
 func parseDNCCSV(r io.Reader) ([]dncRow, error) {
-	cr := csv.NewReader(r)
-	cr.FieldsPerRecord = -1
-	head, err := cr.Read()
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 4096), maxDNCLine)
+	line := 0
+	next := func() (string, bool) {
+		for sc.Scan() {
+			line++
+			if t := sc.Text(); strings.TrimSpace(t) != "" {
+				return t, true
+			}
+		}
+		return "", false
+	}
+	readErr := func() error {
+		if err := sc.Err(); errors.Is(err, bufio.ErrTooLong) {
+			return fmt.Errorf("line %d: longer than %d bytes", line+1, maxDNCLine)
+		} else if err != nil {
+			return err
+		}
+		return nil
+	}
+	text, ok := next()
+	if !ok {
+		if err := readErr(); err != nil {
+			return nil, err
+		}
+		return nil, errors.New("header: empty file")
+	}
+	head, err := csvLine(text)
 	if err != nil {
-		return nil, fmt.Errorf("header: %w", err)
+		return nil, fmt.Errorf("header (line %d): %w", line, err)
 	}
 	col := map[string]int{}
 	for i, h := range head {
@@ -136,39 +216,136 @@ func parseDNCCSV(r io.Reader) ([]dncRow, error) {
 		}
 		return ""
 	}
-	var out []dncRow
-	for {
-		rec, err := cr.Read()
-		if errors.Is(err, io.EOF) {
+	out := []dncRow{}
+	for n := 1; ; n++ {
+		text, ok := next()
+		if !ok {
+			if err := readErr(); err != nil {
+				return nil, err
+			}
 			return out, nil
 		}
+		rec, err := csvLine(text)
 		if err != nil {
-			return nil, err
+			out = append(out, dncRow{row: n, line: line, bad: fmt.Sprintf("line %d: %v", line, err)})
+			continue
 		}
 		out = append(out, dncRow{Phone: get(rec, "phone"), Country: get(rec, "country"), Channel: get(rec, "channel"),
-			Campaign: get(rec, "campaign"), Reason: get(rec, "reason")})
+			Campaign: get(rec, "campaign"), Reason: get(rec, "reason"), row: n, line: line})
 	}
 }
 
-// removeDNC takes DELETE /api/v1/dnc/{phone}?channel=all&campaign=.
+// csvLine parses one line of CSV.
+func csvLine(s string) ([]string, error) {
+	cr := csv.NewReader(strings.NewReader(s))
+	cr.FieldsPerRecord = -1
+	rec, err := cr.Read()
+	var pe *csv.ParseError
+	if errors.As(err, &pe) {
+		return nil, pe.Err // the line number is the file's, not this reader's
+	}
+	if err != nil {
+		return nil, err
+	}
+	if _, err := cr.Read(); !errors.Is(err, io.EOF) {
+		return nil, errors.New("a quoted field runs past the end of the line")
+	}
+	return rec, nil
+}
+
+// dncTarget reads the {phone} of a DNC route as E.164, with ?country= or
+// the country of ?campaign= for national formats. When it cannot, it has
+// answered: 400 for a number or id that cannot be, 404 for a campaign that
+// does not exist.
+func (a *API) dncTarget(w http.ResponseWriter, r *http.Request) (num, campaign string, ok bool) {
+	q := r.URL.Query()
+	campaign, country := q.Get("campaign"), strings.ToUpper(q.Get("country"))
+	if campaign != "" {
+		c, err := a.opt.Store.Campaign(r.Context(), campaign)
+		if err != nil {
+			a.storeError(w, err)
+			return "", "", false
+		}
+		if country == "" {
+			country = c.Country
+		}
+	}
+	num, err := phone.Normalize(r.PathValue("phone"), country)
+	if err != nil {
+		msg := err.Error()
+		if country == "" {
+			msg += "; give ?country= for a national number"
+		}
+		writeError(w, http.StatusBadRequest, msg)
+		return "", "", false
+	}
+	return num, campaign, true
+}
+
+// removeDNC takes DELETE /api/v1/dnc/{phone}?channel=all[&campaign=&country=]:
+// 204 when a listing was taken off, 404 when the number is not on that
+// list (that campaign's, or the global one, for those channels).
 func (a *API) removeDNC(w http.ResponseWriter, r *http.Request) {
-	e := compliance.DNCEntry{Phone: r.PathValue("phone"), Channel: r.URL.Query().Get("channel"), Campaign: r.URL.Query().Get("campaign"), Source: "api"}
+	num, campaign, ok := a.dncTarget(w, r)
+	if !ok {
+		return
+	}
+	e := compliance.DNCEntry{Phone: num, Channel: r.URL.Query().Get("channel"), Campaign: campaign, Source: "api"}
+	chans := compliance.Channels
+	switch e.Channel {
+	case "", "all":
+	default:
+		if !slices.Contains(compliance.Channels, compliance.Channel(e.Channel)) {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("channel %q: want voice, sms, whatsapp or all", e.Channel))
+			return
+		}
+		chans = []compliance.Channel{compliance.Channel(e.Channel)}
+	}
+	listed := false
+	for _, ch := range chans {
+		in, err := a.opt.Gate.ListedIn(r.Context(), num, ch, campaign)
+		if err != nil {
+			a.storeError(w, err)
+			return
+		}
+		listed = listed || in
+	}
+	if !listed {
+		scope := "the global list"
+		if campaign != "" {
+			scope = "campaign " + campaign + "'s list"
+		}
+		writeError(w, http.StatusNotFound, fmt.Sprintf("%s is not on %s for %s", num, scope, strings.Join(channelNames(chans), ", ")))
+		return
+	}
 	if err := a.opt.Gate.RemoveDNC(r.Context(), e); err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+		a.storeError(w, err)
 		return
 	}
 	a.log.Info("api: do-not-contact removed", "phone", e.Phone, "channel", e.Channel, "campaign", e.Campaign)
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// getDNC answers GET /api/v1/dnc/{phone}?campaign=: the listings per channel.
+func channelNames(cs []compliance.Channel) []string {
+	out := make([]string, len(cs))
+	for i, c := range cs {
+		out[i] = string(c)
+	}
+	return out
+}
+
+// getDNC answers GET /api/v1/dnc/{phone}[?campaign=&country=]: the
+// listings per channel (null where it is not listed).
 func (a *API) getDNC(w http.ResponseWriter, r *http.Request) {
-	num := r.PathValue("phone")
+	num, campaign, ok := a.dncTarget(w, r)
+	if !ok {
+		return
+	}
 	out := map[string]any{}
 	for _, ch := range compliance.Channels {
-		e, ok, err := a.opt.Gate.LookupDNC(r.Context(), num, ch, r.URL.Query().Get("campaign"))
+		e, ok, err := a.opt.Gate.LookupDNC(r.Context(), num, ch, campaign)
 		if err != nil {
-			writeError(w, http.StatusServiceUnavailable, err.Error())
+			a.storeError(w, err)
 			return
 		}
 		if ok {

@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"net/http"
 
@@ -20,14 +19,13 @@ type Messages interface {
 
 // postMessage takes POST /api/v1/messages: {"key", "campaign", "account",
 // "template", "channel", "phone"}; it sends now and answers what happened.
+// A phone that is not one of the account's, or a template that does not
+// exist, is 422: nothing is sent or recorded.
 // The key makes it idempotent: a client that retries after a timeout gets
 // "duplicate" and the debtor one text.
 func (a *API) postMessage(w http.ResponseWriter, r *http.Request) {
 	var req sms.Request
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		bodyError(w, "message body", err)
+	if !decodeJSON(w, r, maxMessageBody, "message body", &req) {
 		return
 	}
 	if req.Key == "" {
@@ -45,6 +43,9 @@ func (a *API) postMessage(w http.ResponseWriter, r *http.Request) {
 		return
 	case errors.Is(err, epoch.ErrDataLost):
 		writeError(w, http.StatusServiceUnavailable, err.Error())
+	case errors.Is(err, sms.ErrRefused):
+		// A phone that is not the account's, a template that does not exist.
+		writeError(w, http.StatusUnprocessableEntity, err.Error())
 		return
 	case err != nil:
 		a.log.Error("api: message not sent", "key", req.Key, "err", err)

@@ -5,11 +5,20 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/shopspring/decimal"
+
+	"github.com/marcador/marcador/analytics/chtest"
+	"github.com/marcador/marcador/analytics/writer/writertest"
 	"github.com/marcador/marcador/queue"
+	"github.com/marcador/marcador/queue/compliance"
 	"github.com/marcador/marcador/sms"
+	"github.com/marcador/marcador/sms/twilio"
+	"github.com/marcador/marcador/sms/twiliotest"
 )
 
 // texter stands in for the sender (tested against the real services in
@@ -70,5 +79,77 @@ func TestMessagesRoutes(t *testing.T) {
 	}
 	if code := f.do(t, "POST", "/api/v1/messages", "application/json", body, false, nil); code != http.StatusUnauthorized {
 		t.Fatalf("no token: %d", code)
+	}
+}
+
+// Through the real sender and the local Twilio server: a phone that is not
+// one of the account's, or a template that does not exist, is 422 and
+// nothing reaches Twilio; the account's own number, written nationally,
+// goes.
+func TestMessagesRefusedForStrangersAndUnknownTemplates(t *testing.T) {
+	const (
+		acSID   = "AC0123456789abcdef0123456789abcdef"
+		acToken = "0123456789abcdef0123456789abcdef"
+		from    = "+15005550006"
+	)
+	fake, err := twiliotest.Start(twiliotest.Options{AccountSID: acSID, AuthToken: acToken, Numbers: []string{from}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(fake.Close)
+	p, err := twilio.New(twilio.Config{AccountSID: acSID, AuthToken: acToken, From: from, APIURL: fake.URL()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tpls, err := sms.LoadTemplates("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn := chtest.Conn(t)
+	w := writertest.Start(t, conn, chtest.Database(t, conn))
+	f := newFixture(t, func(o *Options) {
+		o.Messages = sms.NewSender(sms.SenderOptions{Provider: p, Store: o.Store, Gate: o.Gate, Writer: w, Templates: tpls,
+			Link: func(c queue.Campaign, a queue.Account) string { return "https://pay.example/p/" + a.ID },
+			Rate: 50, Node: "apitest", Now: o.Now})
+	})
+	f.createCampaign(t)
+	base := time.Now().UnixNano() % 1e7
+	own, stranger := fmt.Sprintf("+5255%07d1", base), fmt.Sprintf("+5255%07d2", base)
+	ctx := context.Background()
+	f.gate.RemoveDNC(ctx, compliance.DNCEntry{Phone: own, Channel: "all"})
+	f.gate.Forget(ctx, compliance.Subject{Phone: own, Account: "M1"})
+	if _, err := f.store.Load(ctx, f.id, []queue.Account{{ID: "M1", Name: "Ana Pérez", Phones: []queue.Phone{{Number: own}},
+		Balance: decimal.RequireFromString("1250.50"), Currency: "MXN", Country: "MX"}}, now); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.rdb.Del(ctx, "marcador:sms:tpl:{"+f.id+"/M1}:payment-link") })
+	msg := func(key, phone, tpl string) string {
+		return fmt.Sprintf(`{"key":"%s/%s","campaign":"%s","account":"M1","template":"%s","phone":"%s"}`, f.id, key, f.id, tpl, phone)
+	}
+	for _, c := range []struct {
+		name, body string
+		want       int
+		reason     string
+	}{
+		{"a stranger's number", msg("k1", stranger, "payment-link"), 422, "is not one of account M1's phones"},
+		{"a stranger, nationally", msg("k2", stranger[3:], "payment-link"), 422, "is not one of account M1's phones"},
+		{"unknown template", msg("k3", own, "no-such-template"), 422, `template "no-such-template" does not exist`},
+		{"garbage phone", msg("k4", "12", "payment-link"), 400, "not a valid number"},
+		{"trailing garbage", msg("k5", own, "payment-link") + "x", 400, "trailing data"},
+	} {
+		var e map[string]string
+		if code := f.do(t, "POST", "/api/v1/messages", "application/json", c.body, true, &e); code != c.want || !strings.Contains(e["error"], c.reason) {
+			t.Errorf("%s: %d %v, want %d %q", c.name, code, e, c.want, c.reason)
+		}
+	}
+	if n := fake.Creates(); n != 0 {
+		t.Fatalf("Twilio was asked %d times", n)
+	}
+	var res sms.Result
+	if code := f.do(t, "POST", "/api/v1/messages", "application/json", msg("k6", own[3:], "payment-link"), true, &res); code != 201 || res.Outcome != sms.Sent {
+		t.Fatalf("own number: %d %+v", code, res)
+	}
+	if m := fake.Messages(); len(m) != 1 || m[0].To != own {
+		t.Fatalf("Twilio saw %+v", m)
 	}
 }

@@ -1,0 +1,106 @@
+package queue
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+func TestCampaignValidationNamesFieldAndReason(t *testing.T) {
+	refs := CampaignRefs{
+		Trunks:   map[string]bool{"carrier-a": true},
+		Profiles: map[string]bool{"MX": true, "CO": true, "acme": true},
+		Scripts:  map[string][]string{"reminder-overdue": {"payment-link"}, "no-texts": nil},
+		Template: func(lang, name string) (bool, bool) {
+			switch name {
+			case "payment-link":
+				return true, true
+			case "missed-call":
+				return true, false
+			}
+			return false, false
+		},
+	}
+	base := func() Campaign {
+		return Campaign{ID: "c1", Mode: "ivr", Country: "MX", TimeZone: "America/Mexico_City", Currency: "mxn",
+			Trunk: "carrier-a", Script: "reminder-overdue", PayURL: "https://pagos.example.com/p/{token}?a={account}"}
+	}
+	cases := []struct {
+		name          string
+		edit          func(*Campaign)
+		field, reason string // "" field: valid
+	}{
+		{"valid", func(*Campaign) {}, "", ""},
+		{"custom profile as written", func(c *Campaign) { c.Profile = "acme" }, "", ""},
+		{"profile auto", func(c *Campaign) { c.Profile = "auto" }, "", ""},
+		{"loopback http for development", func(c *Campaign) { c.PayURL = "http://127.0.0.1:8081/p/{token}" }, "", ""},
+		{"localhost http", func(c *Campaign) { c.PayURL = "http://localhost/p/{token}" }, "", ""},
+		{"no trunk yet", func(c *Campaign) { c.Trunk = "" }, "", ""},
+		{"bad id", func(c *Campaign) { c.ID = "a{b}" }, "id", "A-Z a-z 0-9"},
+		{"id with space", func(c *Campaign) { c.ID = " bad{" }, "id", "A-Z a-z 0-9"},
+		{"id too long", func(c *Campaign) { c.ID = strings.Repeat("x", 65) }, "id", "1-64"},
+		{"unknown profile", func(c *Campaign) { c.Profile = "ZZ" }, "profile", `"ZZ" is not a compliance profile here (have: auto, CO, MX, acme)`},
+		{"profile from an unknown country", func(c *Campaign) { c.Country = "GB" }, "profile", `"GB" is not a compliance profile`},
+		{"unknown trunk", func(c *Campaign) { c.Trunk = "nope" }, "trunk", `"nope" is not configured (have: carrier-a)`},
+		{"unknown script", func(c *Campaign) { c.Script = "nope" }, "script", `"nope" is not loaded`},
+		{"zone Local", func(c *Campaign) { c.TimeZone = "Local" }, "time_zone", `"Local" is not an IANA zone`},
+		{"zone posixrules", func(c *Campaign) { c.TimeZone = "posixrules" }, "time_zone", "not an IANA zone"},
+		{"zone path", func(c *Campaign) { c.TimeZone = "../../etc/passwd" }, "time_zone", "not an IANA zone name"},
+		{"zone unknown", func(c *Campaign) { c.TimeZone = "Nowhere/City" }, "time_zone", "unknown time zone"},
+		{"pay_url javascript", func(c *Campaign) { c.PayURL = "javascript:alert(document.cookie)//{token}" }, "pay_url", "want https://"},
+		{"pay_url http elsewhere", func(c *Campaign) { c.PayURL = "http://pagos.example.com/p/{token}" }, "pay_url", "want https://"},
+		{"pay_url data", func(c *Campaign) { c.PayURL = "data:text/html,<script>x</script>" }, "pay_url", "want https://"},
+		{"pay_url no host", func(c *Campaign) { c.PayURL = "https:///p/{token}" }, "pay_url", "no host"},
+		{"pay_url userinfo", func(c *Campaign) { c.PayURL = "https://pay.example.com@evil.example/{token}" }, "pay_url", "user info"},
+		{"pay_url placeholder host", func(c *Campaign) { c.PayURL = "https://{account}.example.com/p" }, "pay_url", "part of the host"},
+		{"pay_url unknown placeholder", func(c *Campaign) { c.PayURL = "https://pay.example.com/{amount}" }, "pay_url", "unknown placeholder"},
+		{"currency symbols", func(c *Campaign) { c.Currency = "$$$" }, "currency", "not an ISO 4217 currency code"},
+		{"currency unknown", func(c *Campaign) { c.Currency = "ABC" }, "currency", "not an ISO 4217"},
+		{"currency none", func(c *Campaign) { c.Currency = "XXX" }, "currency", "names no currency"},
+		{"script texts a link without pay_url", func(c *Campaign) { c.PayURL = "" }, "pay_url", `script "reminder-overdue" texts template "payment-link"`},
+		{"script without link texts", func(c *Campaign) { c.PayURL, c.Script = "", "no-texts" }, "", ""},
+		{"fallback link without pay_url", func(c *Campaign) {
+			c.PayURL, c.Script = "", "no-texts"
+			c.SMS.Fallback = []FallbackRule{{After: []string{"no_answer"}, Template: "missed-call"}, {After: []string{"busy"}, Template: "payment-link"}}
+		}, "sms.fallback[1].template", `"payment-link" sends a payment link and the campaign has no pay_url`},
+		{"fallback unknown template", func(c *Campaign) {
+			c.SMS.Fallback = []FallbackRule{{After: []string{"no_answer"}, Template: "nope"}}
+		}, "sms.fallback[0].template", `"nope": no such template in es`},
+		{"bad mode", func(c *Campaign) { c.Mode = "robot" }, "mode", "want ivr"},
+		{"short ring", func(c *Campaign) { c.RingTimeout = Duration(1e9) }, "ring_timeout", "below the 15s minimum"},
+	}
+	for _, tc := range cases {
+		c := base()
+		tc.edit(&c)
+		err := c.Check(refs)
+		if tc.field == "" {
+			if err != nil {
+				t.Errorf("%s: %v", tc.name, err)
+			}
+			continue
+		}
+		var fe *FieldError
+		if !errors.As(err, &fe) || fe.Field != tc.field || !strings.Contains(fe.Reason, tc.reason) {
+			t.Errorf("%s: %v, want field %s reason containing %q", tc.name, err, tc.field, tc.reason)
+		}
+	}
+	// Without refs (a tool with no trunks), only the definition is checked.
+	c := base()
+	c.Trunk, c.Profile = "anything", "ZZ"
+	if err := c.Check(CampaignRefs{}); err != nil {
+		t.Fatalf("no refs: %v", err)
+	}
+}
+
+func TestCheckIDIsTheOneRule(t *testing.T) {
+	for _, id := range []string{"c1", "A.b_c-9", strings.Repeat("x", 64)} {
+		if err := CheckID(id); err != nil || !ValidCampaignID(id) {
+			t.Errorf("%q refused: %v", id, err)
+		}
+	}
+	for _, id := range []string{"", " bad{", "a}b", "a:b", "a b", "-a", ".a", strings.Repeat("x", 65), "ñ", "a\x00"} {
+		if err := CheckID(id); !errors.Is(err, ErrInvalidID) || ValidCampaignID(id) {
+			t.Errorf("%q accepted: %v", id, err)
+		}
+	}
+}
