@@ -56,7 +56,7 @@ func TestCampaignValidationNamesFieldAndReason(t *testing.T) {
 		{"pay_url unknown placeholder", func(c *Campaign) { c.PayURL = "https://pay.example.com/{amount}" }, "pay_url", "unknown placeholder"},
 		{"currency symbols", func(c *Campaign) { c.Currency = "$$$" }, "currency", "not an ISO 4217 currency code"},
 		{"currency unknown", func(c *Campaign) { c.Currency = "ABC" }, "currency", "not an ISO 4217"},
-		{"currency none", func(c *Campaign) { c.Currency = "XXX" }, "currency", "names no currency"},
+		{"currency none", func(c *Campaign) { c.Currency = "XXX" }, "currency", "not an ISO 4217"},
 		{"script texts a link without pay_url", func(c *Campaign) { c.PayURL = "" }, "pay_url", `script "reminder-overdue" texts template "payment-link"`},
 		{"script without link texts", func(c *Campaign) { c.PayURL, c.Script = "", "no-texts" }, "", ""},
 		{"fallback link without pay_url", func(c *Campaign) {

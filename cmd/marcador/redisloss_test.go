@@ -154,7 +154,7 @@ compliance:
 	// The campaign dials busy numbers (last digit 6): one call each, then
 	// due again in an hour.
 	const campaign = `{"id":"loss-c","mode":"ivr","trunk":"sim","country":"MX","time_zone":"America/Mexico_City","profile":"ANYTIME",
-		"script":"reminder-preventive","max_concurrent":2,"currency":"MXN","retry":{"max_attempts":5,"delays":{"default":"1h"}}}`
+		"script":"reminder-preventive","max_concurrent":2,"currency":"MXN","pay_url":"https://pay.example.com/{token}","retry":{"max_attempts":5,"delays":{"default":"1h"}}}`
 	upload := func(first int) {
 		t.Helper()
 		if code, body := api("POST", "/api/v1/campaigns", "application/json", campaign); code != 201 && code != 200 {

@@ -37,8 +37,9 @@ func (s *syncBuffer) Write(p []byte) (int, error) {
 func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 // A debtor calls the callback line from baresip, a real softphone: they are
-// recognised by caller id, key 1-1-2 (RFC 4733, from baresip's command
-// interface) as they hear the prompts, and Marcador hangs up. The call ends
+// asked to prove who they are, key the last four digits of their national
+// id and then 1-1-2 (RFC 4733, from baresip's command interface) as they
+// hear the prompts, and Marcador hangs up. The call ends
 // on both sides (baresip answers our BYE with 200 and closes the call), and
 // what baresip recorded is speech.
 func TestInboundCallbackWithBaresip(t *testing.T) {
@@ -50,7 +51,7 @@ func TestInboundCallbackWithBaresip(t *testing.T) {
 		t.Fatal(err)
 	}
 	caller := fmt.Sprintf("+5255%08d", time.Now().UnixNano()%1e8)
-	acct := queue.Account{ID: "BS-1", Country: "MX", Phones: []queue.Phone{{Number: caller}}, Balance: decimal.RequireFromString("2500"),
+	acct := queue.Account{ID: "BS-1", NationalID: "80" + caller[len(caller)-7:], Country: "MX", Phones: []queue.Phone{{Number: caller}}, Balance: decimal.RequireFromString("2500"),
 		Currency: "MXN", DueDate: "2026-11-01", DaysPastDue: 23}
 	h.fresh(ctx, []queue.Account{acct})
 	if _, err := h.store.Load(ctx, id, []queue.Account{acct}, time.Now().Add(time.Hour)); err != nil {
@@ -103,13 +104,24 @@ func TestInboundCallbackWithBaresip(t *testing.T) {
 			time.Sleep(100 * time.Millisecond)
 		}
 	}
+	// The welcome and the question, then the four digits at once; the
+	// balance and the menu, then 1; each following menu, then its key.
+	last4 := acct.NationalID[len(acct.NationalID)-4:]
 	speech := 4 * time.Second
-	for _, k := range []string{"1", "1", "2"} {
-		heard(speech)
+	for i, k := range strings.Split(last4+"112", "") {
+		switch {
+		case i == 0:
+			heard(speech)
+		case i == 4:
+			speech += 4 * time.Second
+			heard(speech)
+		case i > 4:
+			speech += time.Second
+			heard(speech)
+		}
 		if err := phone.Key(k); err != nil {
 			fail("%v", err)
 		}
-		speech += time.Second
 	}
 	// Marcador confirms the promise, says goodbye and hangs up.
 	closed, err := phone.WaitEvent("CALL_CLOSED", 1, left())
@@ -149,7 +161,7 @@ func TestInboundCallbackWithBaresip(t *testing.T) {
 		".contact_attempts FINAL WHERE trunk = 'inbound' AND phone = ?", caller).Scan(&acctID, &dtmf, &promise); err != nil {
 		t.Fatal(err)
 	}
-	if acctID != "BS-1" || dtmf != "112" || promise != "2500.00" {
+	if acctID != "BS-1" || dtmf != "****112" || promise != "2500.00" {
 		t.Fatalf("attempt row: account %q dtmf %q promise %s", acctID, dtmf, promise)
 	}
 }

@@ -22,9 +22,11 @@ import (
 	"github.com/marcador/marcador/queue/redistest"
 )
 
-// loopbackTrunk admits calls from 127.0.0.1, where sipp and baresip call from.
+// loopbackTrunk admits calls from the loopback network, as one carrier: sipp,
+// baresip and the test phones call from their own 127.x addresses (distinct
+// SIP sources, for the per-source limits).
 func loopbackTrunk() dialer.InboundPolicy {
-	return dialer.InboundPolicy{Sources: []dialer.Source{{Trunk: "carrier", Prefix: netip.MustParsePrefix("127.0.0.1/32")}}}
+	return dialer.InboundPolicy{Sources: []dialer.Source{{Trunk: "carrier", Prefix: netip.MustParsePrefix("127.0.0.0/8")}}}
 }
 
 // debtorCalls writes a sipp scenario in which a debtor calls us from

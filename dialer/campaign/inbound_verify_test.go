@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"net/netip"
 	"slices"
 	"strings"
 	"testing"
@@ -25,9 +24,7 @@ import (
 const lineNumber = "8005550100"
 
 // newLine starts the callback line: a runner answering INVITEs on its own
-// endpoint on 127.0.0.1, admitting every loopback address as the carrier
-// (the test phones call from their own 127.x addresses, as distinct SIP
-// sources).
+// endpoint on 127.0.0.1.
 func newLine(t *testing.T, h *harness, o InboundOptions) (*Runner, *dialer.Endpoint) {
 	t.Helper()
 	scripts, err := script.Shipped()
@@ -38,7 +35,7 @@ func newLine(t *testing.T, h *harness, o InboundOptions) (*Runner, *dialer.Endpo
 	ready := make(chan struct{})
 	ep, err := dialer.NewEndpoint(dialer.EndpointOptions{Listen: "127.0.0.1:0", RTPPorts: media.PortRange{Min: 44000, Max: 44999},
 		OnInvite: func(in *dialer.Inbound) { <-ready; r.Inbound(in) },
-		Inbound:  dialer.InboundPolicy{Sources: []dialer.Source{{Trunk: "carrier", Prefix: netip.MustParsePrefix("127.0.0.0/8")}}}})
+		Inbound:  loopbackTrunk()})
 	if err != nil {
 		t.Fatal(err)
 	}

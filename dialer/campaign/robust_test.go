@@ -51,7 +51,7 @@ func TestCampaignGoneStopsOnce(t *testing.T) {
 		TimeZone: "America/Mexico_City", Trunk: "sim", Script: "reminder-overdue"}, time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	trunk, _ := dialer.NewTrunk(dialer.TrunkConfig{Name: "sim", URI: "sip:127.0.0.1:9"})
+	trunk, _ := dialer.NewTrunk(dialer.TrunkConfig{Name: "sim", URI: "sip:127.0.0.1:9", CallerID: "+525550000100"})
 	scripts, _ := script.Shipped()
 	logs := &logBuf{}
 	r := New(Options{Store: h.store, Gate: h.gate, Trunks: map[string]*dialer.Trunk{"sim": trunk}, Writer: h.w, Scripts: scripts,
@@ -96,7 +96,7 @@ func TestScriptErrorIsIVRErrorAndRetried(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ep.Close()
-	trunk, _ := dialer.NewTrunk(dialer.TrunkConfig{Name: "sim", URI: "sip:" + sim.Addr(), CPS: 50, MaxChannels: 5})
+	trunk, _ := dialer.NewTrunk(dialer.TrunkConfig{Name: "sim", URI: "sip:" + sim.Addr(), CPS: 50, MaxChannels: 5, CallerID: "+525550000100"})
 	id := redistest.CampaignID(t, h.rdb)
 	c := queue.Campaign{ID: id, Mode: queue.ModeIVR, Country: "MX", Profile: "MX", TimeZone: "America/Mexico_City", Trunk: "sim",
 		Script: "reminder-overdue", MaxConcurrent: 1, Language: "es",
