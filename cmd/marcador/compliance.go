@@ -14,7 +14,6 @@ import (
 	"github.com/marcador/marcador/queue/compliance"
 )
 
-// newGate builds the compliance gate from the config.
 // newGate builds the compliance gate; w (may be nil) gets the dnc_events rows.
 func newGate(c config.Config, rdb redis.UniversalClient, w compliance.Writer, log *slog.Logger, now func() time.Time) (*compliance.Gate, error) {
 	cal, err := compliance.LoadCalendars(c.Compliance.HolidaysDir, log)
