@@ -155,14 +155,14 @@ type Reason string
 
 const (
 	ReasonDial       Reason = "dial"
-	ReasonNoAgents   Reason = "no_agents"    // none logged in, or all paused or leaving
+	ReasonNoAgents   Reason = "no_agents"     // none logged in, or all paused or leaving
 	ReasonNoneSoon   Reason = "no_agent_soon" // no agent ready or likely free within the horizon
-	ReasonWarmUp     Reason = "warm_up"      // progressive until the model has enough data
-	ReasonEnough     Reason = "enough"       // the calls in flight already cover what is expected
-	ReasonCapLines   Reason = "cap_lines"    // max lines per agent
-	ReasonCapCPS     Reason = "cap_cps"      // the trunk's calls per second
-	ReasonCapChannel Reason = "cap_channels" // no free channel
-	ReasonWait       Reason = "wait"         // between placement rounds (VICIdial places every 2.5 s)
+	ReasonWarmUp     Reason = "warm_up"       // progressive until the model has enough data
+	ReasonEnough     Reason = "enough"        // the calls in flight already cover what is expected
+	ReasonCapLines   Reason = "cap_lines"     // max lines per agent
+	ReasonCapCPS     Reason = "cap_cps"       // the trunk's calls per second
+	ReasonCapChannel Reason = "cap_channels"  // no free channel
+	ReasonWait       Reason = "wait"          // between placement rounds (VICIdial places every 2.5 s)
 )
 
 // Decision is a pacer's answer for one tick.
