@@ -11,6 +11,7 @@ type census struct {
 	busy     int // Reserved, Talking or Wrap, and coming back to Ready
 	leaving  int // busy but pausing or logging out afterwards
 	paused   int
+	onCall   int // Reserved or Talking, leaving or not: agents holding a live call
 	inflight int // calls ringing
 	waiting  int // live answers waiting for an agent
 }
@@ -19,6 +20,9 @@ func takeCensus(s *Snapshot) census {
 	c := census{inflight: len(s.Calls), waiting: s.Waiting}
 	for i := range s.Agents {
 		a := &s.Agents[i]
+		if a.State == Talking || a.State == Reserved {
+			c.onCall++
+		}
 		switch {
 		case a.State == Paused:
 			c.paused++
