@@ -67,21 +67,28 @@ func (b *cpsBucket) room(now time.Time, cps float64) int {
 
 func (b *cpsBucket) take(n int) { b.tokens -= float64(n) }
 
-// limit applies the caps every pacer obeys, in this order: lines per
-// available agent, trunk channels, trunk calls per second. want is what the
-// pacer would dial; it returns what may be dialled and why it was cut.
+// room is how many calls the caps on lines allow now, and the cap that
+// binds: lines per available agent, then the trunk's free channels.
+func room(c census, maxLines float64, s *Snapshot) (int, Reason) {
+	n, why := math.MaxInt32, ReasonDial
+	if maxLines > 0 {
+		n, why = int(math.Floor(maxLines*float64(c.available())+1e-9))-c.lines(), ReasonCapLines
+	}
+	if s.Trunk.FreeChannels >= 0 && s.Trunk.FreeChannels < n {
+		n, why = s.Trunk.FreeChannels, ReasonCapChannel
+	}
+	return max(n, 0), why
+}
+
+// limit applies the caps every pacer obeys (room, then the trunk's calls
+// per second) to want, what the pacer would dial; it returns what may be
+// dialled and why it was cut.
 func limit(want int, why Reason, c census, maxLines float64, s *Snapshot, b *cpsBucket) (int, Reason) {
 	if want <= 0 {
 		return 0, why
 	}
-	if maxLines > 0 {
-		room := int(math.Floor(maxLines*float64(c.available())+1e-9)) - c.lines()
-		if room < want {
-			want, why = max(room, 0), ReasonCapLines
-		}
-	}
-	if s.Trunk.FreeChannels >= 0 && s.Trunk.FreeChannels < want {
-		want, why = s.Trunk.FreeChannels, ReasonCapChannel
+	if r, rwhy := room(c, maxLines, s); r < want {
+		want, why = r, rwhy
 	}
 	if r := b.room(s.Now, s.Trunk.CPS); r < want {
 		want, why = max(r, 0), ReasonCapCPS
