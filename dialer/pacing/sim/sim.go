@@ -69,6 +69,11 @@ type Result struct {
 	// Counts behind the figures (not in the JSON line).
 	Live, Abandoned, Connects int     `json:"-"`
 	AgentHours                float64 `json:"-"`
+	// DialsWithoutAgents counts calls placed on ticks when no agent was
+	// ready or coming back to ready (none logged in, all paused or leaving).
+	DialsWithoutAgents int `json:"-"`
+	// MaxLines is the most channels in use at once.
+	MaxLines int `json:"-"`
 }
 
 type callState uint8
@@ -151,7 +156,8 @@ type world struct {
 	// accounting
 	stateTime             [5]int64
 	live, aband, connects int
-	dials                 int
+	dials, dialsNoAgent   int
+	maxLines              int
 	hourLive, hourAband   []int
 
 	snap   pacing.Snapshot
@@ -287,6 +293,7 @@ func (w *world) dial() {
 	*c = call{dialed: w.now, state: ringing, pos: int32(len(w.ringing))}
 	w.ringing = append(w.ringing, id)
 	w.lines++
+	w.maxLines = max(w.maxLines, w.lines)
 	w.dials++
 	u := w.rng.Float64()
 	timeout := int64(w.p.RingTimeout)
@@ -428,6 +435,13 @@ func (w *world) tick() {
 	}
 	s.Settings = w.p.Settings
 	d := w.pacer.Decide(s)
+	available := false
+	for _, a := range w.agBuf {
+		available = available || (a.State != pacing.Paused && !a.Leaving)
+	}
+	if !available {
+		w.dialsNoAgent += d.Dial
+	}
 	for range d.Dial {
 		w.dial()
 	}
@@ -438,7 +452,8 @@ func (w *world) result() Result {
 	logged := worked + w.stateTime[aReady]
 	hrs := float64(logged) / float64(time.Hour)
 	r := Result{Pacer: w.pacer.Name(), Agents: w.p.Agents, AnswerRate: w.p.AnswerRate, Seed: w.p.Seed,
-		Dials: w.dials, Live: w.live, Abandoned: w.aband, Connects: w.connects, AgentHours: hrs}
+		Dials: w.dials, Live: w.live, Abandoned: w.aband, Connects: w.connects, AgentHours: hrs,
+		DialsWithoutAgents: w.dialsNoAgent, MaxLines: w.maxLines}
 	if logged > 0 {
 		r.Occupancy = float64(worked) / float64(logged)
 		r.TalkMinPerAgentHour = float64(w.stateTime[aTalking]) / float64(time.Minute) / hrs
