@@ -176,7 +176,11 @@ func (v *Vicidial) Decide(s *Snapshot) Decision {
 		}
 		v.statCallsMinute, v.statPctMinute = calls, pct(drops, ans)
 	}
-	// Every 15 s, while agents are logged in: the new dial level.
+	// Every 15 s, while agents are logged in: the new dial level (the first
+	// one 15 s after pacing starts, from 15 samples).
+	if v.lastRecalc.IsZero() {
+		v.lastRecalc = now
+	}
 	if now.Sub(v.lastRecalc) >= 15*time.Second && v.nSamples > 0 {
 		v.lastRecalc = now
 		v.recalc(now)
