@@ -64,7 +64,8 @@ type VicidialConfig struct {
 // recalculated by a separate process), AST_VDauto_dial.pl (the calls placed)
 // and docs/PREDICTIVE.txt / the campaign help text (settings and defaults).
 // Nothing of VICIdial's (GPL) code is used; the behaviour is written anew
-// from /work/shared/reference/vicidial-adapt.md.
+// from the project's reference note (reference/vicidial-adapt.md beside the
+// design) and its published behaviour.
 type Vicidial struct {
 	cfg VicidialConfig
 	dl  float64 // the dial level: lines per counted agent
