@@ -136,9 +136,9 @@ func TestShortWordThenSilenceIsHuman(t *testing.T) {
 	if o.Decision.Result != Human || o.Decision.Cause != CauseShortGreeting {
 		t.Fatalf("human-first: %+v, want human short_greeting", o.Decision)
 	}
-	// The word ends at 700 ms; short_greeting_silence (320 ms) later, give
+	// The word ends at 700 ms; short_greeting_silence (300 ms) later, give
 	// or take the frame the envelope's tail falls under the floor.
-	within(t, "human-first decision", o.Decision.At, 1020*time.Millisecond, 60*time.Millisecond)
+	within(t, "human-first decision", o.Decision.At, 1000*time.Millisecond, 60*time.Millisecond)
 
 	o = classify(t, profile(t, Reference), x)
 	if o.Decision.Result != Human || o.Decision.Cause != CauseAfterGreetingSilence {
@@ -222,13 +222,13 @@ func TestBeepAfterSpeech(t *testing.T) {
 		}
 	}
 
-	// A short greeting ending in a beep: the beep decides (human-first).
-	x = cat(silence(300), word(500, 150), silence(300), tone(1000, 300), silence(3000))
+	// A short greeting the beep follows at once: the beep decides (human-first).
+	x = cat(silence(300), word(500, 150), silence(200), tone(1000, 300), silence(3000))
 	o := classify(t, Default(), x)
 	if o.Decision.Result != Machine || o.Decision.Cause != CauseBeep {
 		t.Fatalf("word, beep: %+v, want machine beep", o.Decision)
 	}
-	within(t, "beep start", o.Beep.Start, 1100*time.Millisecond, 20*time.Millisecond)
+	within(t, "beep start", o.Beep.Start, 1000*time.Millisecond, 20*time.Millisecond)
 
 	// A double beep is one beep: the message starts after the second.
 	x = cat(silence(500), speech(4000, 5), silence(400), tone(1400, 150), silence(100), tone(1400, 150), silence(3000))

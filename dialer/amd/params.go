@@ -143,7 +143,7 @@ func Profile(name string) (Params, error) {
 			Greeting:             3000 * time.Millisecond,
 			AfterGreetingSilence: 1200 * time.Millisecond,
 			ShortGreeting:        600 * time.Millisecond,
-			ShortGreetingSilence: 320 * time.Millisecond,
+			ShortGreetingSilence: 300 * time.Millisecond,
 			TotalAnalysisTime:    7000 * time.Millisecond,
 			MinWordLength:        80 * time.Millisecond,
 			BetweenWordsSilence:  60 * time.Millisecond,
