@@ -33,6 +33,7 @@ func commands() map[string]command {
 		"call":       {"place one test call through a trunk: play prompts, collect digits, record the attempt", runCall},
 		"twiliosim":  {"run a local Twilio-compatible Messages API (for serve with twilio.api_url pointing at it)", runTwilioSim},
 		"simcarrier": {"run the carrier simulator (a SIP network of simulated debtors) on loopback", runSimCarrier},
+		"amd":        {"classify WAV recordings of answered calls: human, machine (and its beep), notsure, hangup", runAMD},
 	}
 }
 
