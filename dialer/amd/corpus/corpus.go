@@ -243,6 +243,11 @@ func classMix(rng *rand.Rand, n int) []string {
 	return out
 }
 
+// minCallMS is the shortest recording of a person or a machine: the
+// detector's longest analysis (total_analysis_time) fits in it, so only
+// the hang-up class ends before a decision.
+const minCallMS = 9000
+
 // ms converts milliseconds to samples.
 func ms(n int) int { return n * media.SampleRate / 1000 }
 
@@ -561,6 +566,10 @@ func (g *gen) build(ctx context.Context, dir string, p plan) (Entry, error) {
 			e.BeepEndMS = &end
 		}
 		pad(ms(p.tailMS))
+		if p.class == Human || p.class == Machine {
+			// Long enough for any analysis (the recording ending is a hang-up).
+			pad(max(0, ms(minCallMS)-len(track)))
+		}
 	} else {
 		pad(ms(p.totalMS))
 	}
