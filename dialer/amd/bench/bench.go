@@ -58,6 +58,10 @@ type ProfileReport struct {
 	Correct map[string]float64 `json:"correct"`
 	// DecisionMS is the decision time per class: p50 and p95 (ms).
 	DecisionMS map[string]Percentiles `json:"decision_ms"`
+	// AfterGreetingMS is, for the people treated as people, the time from
+	// the end of their first words to the decision: what they wait in
+	// silence (US rules count 2 s from there to an agent or a message).
+	AfterGreetingMS Percentiles `json:"human_after_greeting_ms"`
 	Beep       BeepReport             `json:"beep"`
 	// Misses lists the files given the wrong result.
 	Misses []Miss `json:"misses,omitempty"`
@@ -143,7 +147,7 @@ func measure(m corpus.Manifest, audio [][]int16, p amd.Params) (ProfileReport, e
 	perClass := map[string]int{}
 	correct := map[string]int{}
 	times := map[string][]int64{}
-	var beepErr, afterEnd []int64
+	var beepErr, afterEnd, afterGreeting []int64
 	var calledMachine, calledMachineRight int
 	for i, e := range m.Entries {
 		o, err := amd.Classify(p, audio[i])
@@ -163,6 +167,9 @@ func measure(m corpus.Manifest, audio [][]int16, p amd.Params) (ProfileReport, e
 		}
 		if ok {
 			correct[e.Class]++
+			if e.Class == corpus.Human {
+				afterGreeting = append(afterGreeting, o.Decision.At.Milliseconds()-int64(e.GreetingEndMS))
+			}
 		} else {
 			pr.Misses = append(pr.Misses, Miss{File: e.File, Class: e.Class, Kind: e.Kind, Result: r, Cause: o.Decision.Cause, AtMS: o.Decision.At.Milliseconds()})
 		}
@@ -221,6 +228,7 @@ func measure(m corpus.Manifest, audio [][]int16, p amd.Params) (ProfileReport, e
 		pr.Beep.MaxErrorMS = slices.Max(beepErr)
 	}
 	pr.Beep.MessageAfterBeepEndMS = percentiles(afterEnd)
+	pr.AfterGreetingMS = percentiles(afterGreeting)
 	return pr, nil
 }
 
@@ -322,6 +330,9 @@ func (r Report) WriteTable(w io.Writer) error {
 			return fmt.Sprintf("%d / %d", d.P50, d.P95)
 		})
 	}
+	row("people: greeting end to decision p50/p95 ms", func(p ProfileReport) string {
+		return fmt.Sprintf("%d / %d", p.AfterGreetingMS.P50, p.AfterGreetingMS.P95)
+	})
 	row("beeps found ≤300 ms", func(p ProfileReport) string {
 		return fmt.Sprintf("%d/%d (%s)", p.Beep.Found, p.Beep.Beeps, pct(p.Beep.FoundRate))
 	})
