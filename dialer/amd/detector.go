@@ -149,6 +149,9 @@ type state struct {
 	silence   int // consecutive silence frames
 	voiced    int // voice frames in all
 	words     int
+	peak      float64 // loudest frame of a counted word so far (dB)
+	runPeak   float64 // loudest frame of the current voice run (dB)
+	runVoiced int     // frames of the current run counted in voiced
 	decided   bool
 	dec       Decision
 	decFrame  int
@@ -278,7 +281,7 @@ func (d *Detector) frame(x []int16) Event {
 
 	var ev Event
 	if !s.decided {
-		d.applyRules(voice, tone && p.ToneDiscrimination)
+		d.applyRules(voice, tone && p.ToneDiscrimination, level)
 		if s.decided {
 			ev |= Decided
 		}
@@ -320,12 +323,12 @@ func (d *Detector) decide(r Result, c Cause) {
 }
 
 // applyRules applies the word rules to one frame (frame index s.frame).
-func (d *Detector) applyRules(voice, tone bool) {
+func (d *Detector) applyRules(voice, tone bool, level float64) {
 	s := &d.st
 	switch {
 	case tone:
 		// A tone is neither a word nor the silence of someone waiting.
-		s.inWord, s.voiceRun, s.silence = false, 0, 0
+		s.inWord, s.voiceRun, s.runPeak, s.runVoiced, s.silence = false, 0, 0, 0, 0
 		if s.toneRun >= d.nBeepMin {
 			if s.greeting || s.voiced > 0 {
 				d.decide(Machine, CauseBeep)
@@ -336,14 +339,25 @@ func (d *Detector) applyRules(voice, tone bool) {
 	case voice:
 		s.silence = 0
 		s.voiceRun++
-		s.voiced++
 		s.lastVoice = s.frame
+		s.runPeak = max(s.runPeak, level)
+		// A run quieter than the speaker's words by more than the range is
+		// someone else (a television, the room): it holds off the silence
+		// that would make a person, but is not counted as the greeting.
+		if s.greeting && d.p.SpeechRangeDB > 0 && s.runPeak < s.peak-d.p.SpeechRangeDB {
+			break
+		}
+		s.voiced += s.voiceRun - s.runVoiced
+		s.runVoiced = s.voiceRun
 		if s.voiceRun >= d.nMinWord && !s.inWord {
 			if !s.greeting {
 				s.greeting, s.greetAt = true, s.frame-s.voiceRun+1
 			}
 			s.inWord = true
 			s.words++
+		}
+		if s.inWord {
+			s.peak = max(s.peak, level)
 		}
 		switch {
 		case s.voiceRun >= d.nMaxWordLen:
@@ -356,7 +370,7 @@ func (d *Detector) applyRules(voice, tone bool) {
 	default:
 		s.silence++
 		if s.silence >= d.nBetween {
-			s.inWord, s.voiceRun = false, 0
+			s.inWord, s.voiceRun, s.runPeak, s.runVoiced = false, 0, 0, 0
 		}
 		switch {
 		case !s.greeting && s.silence >= d.nInitialSilence:

@@ -296,6 +296,23 @@ func TestNoiseIsNotSpeech(t *testing.T) {
 	}
 }
 
+func TestBackgroundVoicesAreNotTheGreeting(t *testing.T) {
+	// "¿Aló?", then waiting with a television on 26 dB under the speaker.
+	tv := speech(7000, 13)
+	for i := range tv {
+		tv[i] /= 20
+	}
+	x := mix(cat(silence(300), word(400, 180), silence(7000)), cat(silence(900), tv))
+	if o := classify(t, Default(), x); o.Decision.Result == Machine {
+		t.Errorf("human-first: %+v, want a person", o.Decision)
+	}
+	p := Default()
+	p.SpeechRangeDB = 0
+	if o := classify(t, p, x); o.Decision.Result != Machine {
+		t.Errorf("without speech_range_db: %+v; the test no longer shows what the range is for", o.Decision)
+	}
+}
+
 func TestFeedChunking(t *testing.T) {
 	// RTP may carry 10, 20 or 30 ms: the result does not depend on it.
 	x := cat(silence(500), speech(4000, 10), silence(600), tone(1000, 300), silence(2000))

@@ -75,6 +75,11 @@ type Params struct {
 	// is silence. 0 turns it off (the reference: a fixed threshold).
 	NoiseMarginDB float64       `yaml:"noise_margin_db"`
 	NoiseWindow   time.Duration `yaml:"noise_window"`
+	// SpeechRangeDB: once a word is heard, a frame this many dB under the
+	// loudest word frame so far is background (a television, people in the
+	// room), not the speaker, and counts as silence. 0 turns it off (the
+	// reference).
+	SpeechRangeDB float64 `yaml:"speech_range_db"`
 	// ToneDiscrimination keeps pure tones out of the words: a tone frame is
 	// neither voice nor silence, and a tone as long as Beep.MinLength before
 	// a decision is a machine (beep after a greeting, tone without one). Off
@@ -152,6 +157,7 @@ func Profile(name string) (Params, error) {
 			SilenceThreshold:     100,
 			NoiseMarginDB:        5,
 			NoiseWindow:          2500 * time.Millisecond,
+			SpeechRangeDB:        20,
 			ToneDiscrimination:   true,
 			Beep:                 defaultBeep(),
 		}, nil
@@ -215,6 +221,9 @@ func (p Params) Validate() error {
 	}
 	if p.NoiseMarginDB < 0 || p.NoiseMarginDB > 60 {
 		return fmt.Errorf("amd: noise_margin_db %v: want 0 (off) to 60", p.NoiseMarginDB)
+	}
+	if p.SpeechRangeDB != 0 && (p.SpeechRangeDB < 6 || p.SpeechRangeDB > 60) {
+		return fmt.Errorf("amd: speech_range_db %v: want 0 (off) or 6 to 60", p.SpeechRangeDB)
 	}
 	b := p.Beep
 	if b.MinFreq < 100 || b.MinFreq >= b.MaxFreq {

@@ -32,7 +32,7 @@ func TestReferenceProfileIsTheReferenceDefaults(t *testing.T) {
 		t.Errorf("words %d, threshold %d, initial silence → %s", p.MaximumNumberOfWords, p.SilenceThreshold, p.InitialSilenceResult)
 	}
 	// None of the improvements.
-	if p.NoiseMarginDB != 0 || p.ToneDiscrimination || p.ShortGreeting != 0 {
+	if p.NoiseMarginDB != 0 || p.ToneDiscrimination || p.ShortGreeting != 0 || p.SpeechRangeDB != 0 {
 		t.Errorf("reference has improvements on: %+v", p)
 	}
 	for _, name := range Profiles() {
@@ -65,6 +65,7 @@ func TestValidateNamesTheField(t *testing.T) {
 		{"silence_threshold", func(p *Params) { p.SilenceThreshold = 40000 }},
 		{"noise_margin_db", func(p *Params) { p.NoiseMarginDB = -1 }},
 		{"noise_window", func(p *Params) { p.NoiseWindow = time.Minute }},
+		{"speech_range_db", func(p *Params) { p.SpeechRangeDB = 3 }},
 		{"beep.max_wait", func(p *Params) { p.Beep.MaxWait = time.Hour }},
 		{"beep.min_length", func(p *Params) { p.Beep.MinLength = 0 }},
 		{"beep.max_length", func(p *Params) { p.Beep.MaxLength = 50 * time.Millisecond }},
