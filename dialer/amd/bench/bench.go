@@ -62,7 +62,7 @@ type ProfileReport struct {
 	// the end of their first words to the decision: what they wait in
 	// silence (US rules count 2 s from there to an agent or a message).
 	AfterGreetingMS Percentiles `json:"human_after_greeting_ms"`
-	Beep       BeepReport             `json:"beep"`
+	Beep            BeepReport  `json:"beep"`
 	// Misses lists the files given the wrong result.
 	Misses []Miss `json:"misses,omitempty"`
 }
