@@ -21,7 +21,7 @@ func benchAMD(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	set := fs.String("set", "test", "corpus set: test (report on it) or tune (adjust on it)")
 	dir := fs.String("corpus", "", "corpus directory (default .corpus/amd/<set>)")
 	n := fs.Int("n", 500, "recordings, when generating")
-	seed := fs.Uint64("seed", 0, "seed, when generating (default 1 for tune, 3 for test)")
+	seed := fs.Uint64("seed", 0, "seed, when generating (default 1 for tune, 4 for test)")
 	regen := fs.Bool("regen", false, "generate the corpus even if DIR has one")
 	paramsFile := fs.String("params", "", "YAML AMD parameters to measure instead of the human-first profile")
 	misses := fs.Bool("misses", false, "list every file given a wrong result")

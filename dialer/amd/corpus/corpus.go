@@ -699,11 +699,11 @@ func channel(ctx context.Context, pcm []int16, codec string) ([]int16, error) {
 }
 
 // DefaultSeed is the seed a set is generated with unless told otherwise:
-// 1 for tune, 3 for test (the test set drawn with seed 2 was looked at while
-// the detector was developed, so the figures are reported on a fresh draw).
+// 1 for tune, 4 for test (test draws 2 and 3 were looked at while the
+// detector was developed, so its figures are reported on a fresh draw).
 func DefaultSeed(set string) uint64 {
 	if set == "tune" {
 		return 1
 	}
-	return 3
+	return 4
 }

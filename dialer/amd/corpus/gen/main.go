@@ -21,7 +21,7 @@ import (
 func main() {
 	set := flag.String("set", "test", "voices: tune (to adjust the detector on) or test (to report on)")
 	dir := flag.String("dir", "", "output directory (default .corpus/amd/<set>)")
-	seed := flag.Uint64("seed", 0, "random seed (default: 1 for tune, 3 for test)")
+	seed := flag.Uint64("seed", 0, "random seed (default: 1 for tune, 4 for test)")
 	n := flag.Int("n", 500, "recordings")
 	flag.Parse()
 	if *dir == "" {
