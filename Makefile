@@ -4,7 +4,7 @@ BIN        := bin/marcador
 DEV_CONFIG := deploy/dev/marcador.yaml
 VERSION    := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: all build demo test vet dev-up dev-down bench-analytics bench-sip fuzz clean
+.PHONY: all build demo test vet dev-up dev-down bench-analytics bench-sip bench-amd fuzz clean
 
 all: build
 
@@ -44,6 +44,10 @@ bench-analytics: build dev-up
 
 bench-sip: build
 	$(BIN) bench sip -config $(DEV_CONFIG) -json
+
+# Generates the AMD test corpus under .corpus/amd/test on first use (espeak-ng, sox).
+bench-amd: build
+	$(BIN) bench amd -json
 
 # Short runs of every fuzz target (each also runs its seeds in `make test`).
 fuzz:

@@ -22,7 +22,7 @@ import (
 
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
-		fmt.Fprintf(stderr, "usage: marcador bench <analytics|sip> [flags]\n\n  analytics  attempts/s through the spooled writer vs a plain clickhouse-go batch insert\n  sip        calls/s, concurrent two-way audio calls and RTP pacing against the carrier simulator\n")
+		fmt.Fprintf(stderr, "usage: marcador bench <analytics|sip|amd> [flags]\n\n  analytics  attempts/s through the spooled writer vs a plain clickhouse-go batch insert\n  sip        calls/s, concurrent two-way audio calls and RTP pacing against the carrier simulator\n  amd        answering-machine detection over the labelled corpus vs the reference profile\n")
 		if len(args) == 0 {
 			return fmt.Errorf("which benchmark?")
 		}
@@ -33,8 +33,10 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return benchAnalytics(ctx, args[1:], stdout, stderr)
 	case "sip":
 		return benchSIP(ctx, args[1:], stdout, stderr)
+	case "amd":
+		return benchAMD(ctx, args[1:], stdout, stderr)
 	}
-	return fmt.Errorf("unknown benchmark %q (want analytics or sip)", args[0])
+	return fmt.Errorf("unknown benchmark %q (want analytics, sip or amd)", args[0])
 }
 
 type analyticsResult struct {

@@ -36,6 +36,7 @@ func commands() map[string]command {
 		"redis":      {"'redis status|restore|accept-empty': after Redis lost its data, rebuild what ClickHouse keeps and let work resume", runRedis},
 		"dnc":        {"'dnc rebuild': restore the do-not-contact lists in Redis from ClickHouse", runDNC},
 		"sim":        {"simulate a shift of a campaign to compare pacers (progressive, vicidial, predictive)", runSim},
+		"amd":        {"classify WAV recordings of answered calls: human, machine (and its beep), notsure, hangup", runAMD},
 	}
 }
 
