@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -179,7 +180,11 @@ func (in *Inbound) Answer(_ context.Context, o AnswerOptions) (*Leg, error) {
 	l.mu.Unlock()
 	// The ACK to a 2xx is its own transaction (new branch); it reaches the
 	// endpoint's ACK handler, not this transaction. Media already flows.
-	l.monitors.Add(1)
 	go l.monitor()
 	return l, nil
 }
+
+// SourceAddr is the address the INVITE came from (the transport's remote
+// address, not anything the caller wrote in the message): a carrier's SBC
+// on a trunk. Invalid when unknown.
+func (in *Inbound) SourceAddr() netip.Addr { return sourceOf(in.req) }
