@@ -2,6 +2,9 @@ package dialer
 
 import (
 	"context"
+	"fmt"
+	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
@@ -9,26 +12,30 @@ import (
 	"github.com/marcador/marcador/ivr/media"
 )
 
-func (l *Leg) nextCSeq() uint32 {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.cseq++
-	return l.cseq
-}
+// byeTimeout bounds the wait for the far end's answer to our BYE.
+const byeTimeout = 5 * time.Second
 
-// dialog is what in-dialog requests are built from (RFC 3261 §12).
+// dialog is what in-dialog requests are built from and matched against
+// (RFC 3261 §12). Once confirmed it is the same for both directions; only
+// how it is read from the INVITE and its 2xx differs.
 type dialog struct {
-	local  sip.Uri // our address-of-record side
-	ltag   string
-	remote sip.Uri
-	rtag   string
-	target sip.Uri  // the peer's Contact
-	routes []string // route set, in the order to send
+	callID    string
+	transport string
+	local     sip.Uri // our side's address of record
+	ltag      string
+	remote    sip.Uri
+	rtag      string
+	target    sip.Uri  // the peer's Contact: where our requests go
+	routes    []string // route set, in the order to send
+	// seq is our CSeq: the INVITE's for a dialog we started (§12.1.2), one
+	// more for each request we send in it.
+	seq atomic.Uint32
 }
 
 // outboundDialog is the dialog our INVITE and its 2xx made (UAC side).
-func outboundDialog(inv *sip.Request, ok *sip.Response) dialog {
-	d := dialog{local: inv.From().Address, remote: ok.To().Address, target: inv.Recipient}
+func outboundDialog(inv *sip.Request, ok *sip.Response) *dialog {
+	d := &dialog{callID: inv.CallID().Value(), transport: inv.Transport(),
+		local: inv.From().Address, remote: ok.To().Address, target: inv.Recipient}
 	d.ltag, _ = inv.From().Params.Get("tag")
 	d.rtag, _ = ok.To().Params.Get("tag")
 	if c := ok.Contact(); c != nil {
@@ -38,12 +45,14 @@ func outboundDialog(inv *sip.Request, ok *sip.Response) dialog {
 	for i := len(rr) - 1; i >= 0; i-- {
 		d.routes = append(d.routes, rr[i].Value())
 	}
+	d.seq.Store(inv.CSeq().SeqNo)
 	return d
 }
 
 // inboundDialog is the dialog a received INVITE and our 2xx made (UAS side).
-func inboundDialog(inv *sip.Request, ourTag string) dialog {
-	d := dialog{local: inv.To().Address, ltag: ourTag, remote: inv.From().Address, target: inv.Recipient}
+func inboundDialog(inv *sip.Request, ourTag string) *dialog {
+	d := &dialog{callID: inv.CallID().Value(), transport: inv.Transport(),
+		local: inv.To().Address, ltag: ourTag, remote: inv.From().Address, target: inv.Recipient}
 	d.rtag, _ = inv.From().Params.Get("tag")
 	if c := inv.Contact(); c != nil {
 		d.target = c.Address
@@ -51,12 +60,25 @@ func inboundDialog(inv *sip.Request, ourTag string) dialog {
 	for _, h := range inv.GetHeaders("Record-Route") { // in order for the UAS (§12.1.1)
 		d.routes = append(d.routes, h.Value())
 	}
+	// Our CSeq space is our own (§12.1.1 leaves it empty): start where a UAC would.
+	d.seq.Store(1)
 	return d
 }
 
-// inDialog builds a request inside the leg's dialog.
-func (l *Leg) inDialog(method sip.RequestMethod, seq uint32) *sip.Request {
-	d := l.dlg
+// names says whether req, from the far end, belongs to this dialog: its
+// Call-ID and both tags (§12.2.2; the request's From tag is the peer's, its
+// To tag ours).
+func (d *dialog) names(req *sip.Request) bool {
+	if req.CallID() == nil || req.From() == nil || req.To() == nil || req.CallID().Value() != d.callID {
+		return false
+	}
+	from, _ := req.From().Params.Get("tag")
+	to, _ := req.To().Params.Get("tag")
+	return from == d.rtag && to == d.ltag
+}
+
+// request builds a request inside the dialog with CSeq seq.
+func (d *dialog) request(method sip.RequestMethod, seq uint32, contact *sip.ContactHeader) *sip.Request {
 	req := sip.NewRequest(method, *d.target.Clone())
 	for _, r := range d.routes {
 		req.AppendHeader(sip.NewHeader("Route", r))
@@ -67,19 +89,21 @@ func (l *Leg) inDialog(method sip.RequestMethod, seq uint32) *sip.Request {
 	if d.rtag != "" {
 		to.Params.Add("tag", d.rtag)
 	}
+	cid := sip.CallIDHeader(d.callID)
 	req.AppendHeader(from)
 	req.AppendHeader(to)
-	req.AppendHeader(sip.HeaderClone(l.invite.CallID()))
+	req.AppendHeader(&cid)
 	req.AppendHeader(&sip.CSeqHeader{SeqNo: seq, MethodName: method})
 	mf := sip.MaxForwardsHeader(70)
 	req.AppendHeader(&mf)
-	req.AppendHeader(l.e.contact())
-	req.SetTransport(l.invite.Transport())
+	req.AppendHeader(contact)
+	req.SetTransport(d.transport)
 	return req
 }
 
+// sendAck acknowledges a 2xx to our INVITE, with the INVITE's CSeq (§13.2.2.4).
 func (l *Leg) sendAck(res *sip.Response) {
-	ack := l.inDialog(sip.ACK, l.invite.CSeq().SeqNo)
+	ack := l.dlg.Load().request(sip.ACK, res.CSeq().SeqNo, l.e.contact())
 	if err := l.e.client.WriteRequest(ack); err != nil {
 		l.log.Warn("send ACK", "err", err)
 	}
@@ -87,8 +111,9 @@ func (l *Leg) sendAck(res *sip.Response) {
 
 // sendBye ends the dialog and returns the far end's status (0 for none).
 func (l *Leg) sendBye() int {
-	bye := l.inDialog(sip.BYE, l.nextCSeq())
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	d := l.dlg.Load()
+	bye := d.request(sip.BYE, d.seq.Add(1), l.e.contact())
+	ctx, cancel := context.WithTimeout(context.Background(), byeTimeout)
 	defer cancel()
 	res, err := l.e.client.Do(ctx, bye)
 	if err != nil {
@@ -102,12 +127,52 @@ func (l *Leg) sendBye() int {
 	return int(res.StatusCode)
 }
 
-func (l *Leg) remoteBye() { l.byeOnce.Do(func() { close(l.bye) }) }
+// onBye takes the far end's BYE.
+func (l *Leg) onBye(req *sip.Request, tx sip.ServerTransaction) {
+	tx.Respond(sip.NewResponseFromRequest(req, 200, "OK", nil))
+	l.remoteBye()
+}
 
-func (l *Leg) infoDigit(d rune) { l.session.InjectDigit(d) }
+// onInfo takes DTMF sent as SIP INFO (application/dtmf-relay, "Signal=5").
+func (l *Leg) onInfo(req *sip.Request, tx sip.ServerTransaction) {
+	ct := req.ContentType()
+	if ct == nil || !strings.Contains(strings.ToLower(ct.Value()), "dtmf") {
+		tx.Respond(sip.NewResponseFromRequest(req, 415, "Unsupported Media Type", nil))
+		return
+	}
+	d, err := parseDTMFRelay(req.Body())
+	if err != nil {
+		l.log.Warn("sip: bad INFO dtmf-relay", "err", err)
+		tx.Respond(sip.NewResponseFromRequest(req, 400, "Bad DTMF", nil))
+		return
+	}
+	tx.Respond(sip.NewResponseFromRequest(req, 200, "OK", nil))
+	l.session.InjectDigit(d)
+}
 
-// reinvite answers a re-INVITE (hold, unhold, media move) with our SDP.
-func (l *Leg) reinvite(req *sip.Request, tx sip.ServerTransaction) {
+// parseDTMFRelay reads "Signal=5\r\nDuration=160" (also "application/dtmf" bodies holding just the digit).
+func parseDTMFRelay(body []byte) (rune, error) {
+	s := strings.TrimSpace(string(body))
+	for line := range strings.SplitSeq(s, "\n") {
+		k, v, ok := strings.Cut(line, "=")
+		if ok && strings.EqualFold(strings.TrimSpace(k), "signal") {
+			s = strings.TrimSpace(v)
+			break
+		}
+	}
+	if len(s) != 1 {
+		return 0, fmt.Errorf("dtmf-relay body %q: no single signal", body)
+	}
+	d := rune(s[0])
+	if _, err := media.EventOf(d); err != nil {
+		return 0, err
+	}
+	return d, nil
+}
+
+// onReinvite answers the far end's re-INVITE (hold, unhold, media move)
+// with our SDP; one without a body gets our offer, sendrecv.
+func (l *Leg) onReinvite(req *sip.Request, tx sip.ServerTransaction) {
 	dir := media.SendRecv
 	if body := req.Body(); len(body) > 0 {
 		ep, err := media.ParseSDP(body)
@@ -116,11 +181,9 @@ func (l *Leg) reinvite(req *sip.Request, tx sip.ServerTransaction) {
 			return
 		}
 		dir = ep.Direction
-		l.session.SetRemote(ep.Addr)
-		l.session.SetHold(dir == media.SendOnly || dir == media.Inactive)
+		l.applyReoffer(ep)
 	}
-	answer, err := media.MarshalSDP(media.OfferOptions{Addr: l.session.LocalAddr(), Codecs: []media.Codec{l.codec},
-		SessionID: uint64(l.result.Started.UnixNano()), Version: uint64(time.Now().Unix()), Direction: dir.Reverse()})
+	answer, err := l.localSDP([]media.Codec{l.negotiated()}, dir.Reverse())
 	if err != nil {
 		tx.Respond(sip.NewResponseFromRequest(req, 500, "Server Error", nil))
 		return

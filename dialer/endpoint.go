@@ -77,12 +77,46 @@ func NewEndpoint(opt EndpointOptions) (*Endpoint, error) {
 	if err := opt.RTPPorts.Validate(); err != nil {
 		return nil, err
 	}
+	pol, err := inboundPolicy(opt)
+	if err != nil {
+		return nil, err
+	}
+	pc, err := net.ListenPacket("udp", opt.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("sip listen %s: %w", opt.Listen, err)
+	}
+	e := &Endpoint{opt: opt, log: opt.Logger, conn: pc, legs: map[string]*Leg{}, done: make(chan struct{}),
+		inPorts: opt.RTPPorts.Below(pol.ReserveOutbound)}
+	e.in.policy, e.in.forbiddenLog, e.in.busyLog = pol, newSparseLog(), newSparseLog()
+	if err := e.setAddrs(pc.LocalAddr().(*net.UDPAddr)); err != nil {
+		pc.Close()
+		return nil, err
+	}
+	if err := e.startSIP(); err != nil {
+		pc.Close()
+		return nil, err
+	}
+	e.pacer = media.NewPacer(opt.PacerShards)
+	go func() {
+		defer close(e.done)
+		e.srv.ServeUDP(pc)
+	}()
+	if err := e.waitListening(); err != nil {
+		e.Close()
+		return nil, err
+	}
+	return e, nil
+}
+
+// inboundPolicy is opt.Inbound with its defaults, checked against the RTP
+// port range.
+func inboundPolicy(opt EndpointOptions) (InboundPolicy, error) {
 	pol := opt.Inbound
 	if pol.MaxCalls == 0 {
 		pol.MaxCalls = DefaultInboundMaxCalls
 	}
 	if pol.MaxCalls < 0 {
-		return nil, fmt.Errorf("inbound max calls %d: negative", pol.MaxCalls)
+		return pol, fmt.Errorf("inbound max calls %d: negative", pol.MaxCalls)
 	}
 	even := opt.RTPPorts.Even()
 	switch {
@@ -92,27 +126,24 @@ func NewEndpoint(opt EndpointOptions) (*Endpoint, error) {
 		pol.ReserveOutbound = 0
 	}
 	if pol.ReserveOutbound >= even {
-		return nil, fmt.Errorf("rtp ports reserved for outbound calls: %d of the %d in %d-%d leaves none for inbound calls",
+		return pol, fmt.Errorf("rtp ports reserved for outbound calls: %d of the %d in %d-%d leaves none for inbound calls",
 			pol.ReserveOutbound, even, opt.RTPPorts.Min, opt.RTPPorts.Max)
 	}
-	pc, err := net.ListenPacket("udp", opt.Listen)
-	if err != nil {
-		return nil, fmt.Errorf("sip listen %s: %w", opt.Listen, err)
-	}
-	la := pc.LocalAddr().(*net.UDPAddr)
-	e := &Endpoint{opt: opt, log: opt.Logger, conn: pc, legs: map[string]*Leg{}, done: make(chan struct{}),
-		inPorts: opt.RTPPorts.Below(pol.ReserveOutbound)}
-	e.in.policy, e.in.forbiddenLog, e.in.busyLog = pol, newSparseLog(), newSparseLog()
+	return pol, nil
+}
+
+// setAddrs decides what we put in Via, Contact and SDP: the public address
+// when configured, else the bound one; RTP on the SIP IP unless set.
+func (e *Endpoint) setAddrs(la *net.UDPAddr) error {
 	e.host, e.port = la.IP.String(), la.Port
-	if opt.PublicAddr != "" {
-		h, p, err := net.SplitHostPort(opt.PublicAddr)
+	if pub := e.opt.PublicAddr; pub != "" {
+		h, p, err := net.SplitHostPort(pub)
 		if err != nil {
-			h, p = opt.PublicAddr, strconv.Itoa(la.Port)
+			h, p = pub, strconv.Itoa(la.Port)
 		}
 		e.host = h
 		if e.port, err = strconv.Atoi(p); err != nil {
-			pc.Close()
-			return nil, fmt.Errorf("sip public address %q: bad port", opt.PublicAddr)
+			return fmt.Errorf("sip public address %q: bad port", pub)
 		}
 	}
 	if !e.opt.RTPAddr.IsValid() {
@@ -125,49 +156,52 @@ func NewEndpoint(opt EndpointOptions) (*Endpoint, error) {
 		}
 		e.opt.RTPAddr = ip.Unmap()
 	}
+	return nil
+}
+
+// startSIP builds sipgo's user agent, server and client and routes the
+// requests we take (endpoint_route.go).
+func (e *Endpoint) startSIP() error {
+	opt, la := e.opt, e.conn.LocalAddr().String()
+	var err error
 	if e.ua, err = sipgo.NewUA(sipgo.WithUserAgent(opt.UserAgent), sipgo.WithUserAgentHostname(e.host),
 		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerLogger(opt.Logger),
 			sip.WithTransactionLayerUnhandledResponseHandler(e.onStrayResponse)),
 		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(opt.Logger))); err != nil {
-		pc.Close()
-		return nil, fmt.Errorf("sip user agent: %w", err)
+		return fmt.Errorf("sip user agent: %w", err)
 	}
 	if e.srv, err = sipgo.NewServer(e.ua, sipgo.WithServerLogger(opt.Logger)); err != nil {
-		pc.Close()
-		return nil, fmt.Errorf("sip server: %w", err)
+		return fmt.Errorf("sip server: %w", err)
 	}
 	// The client sends from the listening socket, so replies and in-dialog
 	// requests come back to the address in our Via and Contact.
 	if e.client, err = sipgo.NewClient(e.ua, sipgo.WithClientHostname(e.host), sipgo.WithClientPort(e.port),
-		sipgo.WithClientConnectionAddr(la.String()), sipgo.WithClientLogger(opt.Logger)); err != nil {
-		pc.Close()
-		return nil, fmt.Errorf("sip client: %w", err)
+		sipgo.WithClientConnectionAddr(la), sipgo.WithClientLogger(opt.Logger)); err != nil {
+		return fmt.Errorf("sip client: %w", err)
 	}
 	e.srv.OnBye(e.onBye)
 	e.srv.OnInfo(e.onInfo)
 	e.srv.OnInvite(e.onInvite)
+	// The ACK to our 2xx is a transaction of its own, with nothing to do.
 	e.srv.OnAck(func(*sip.Request, sip.ServerTransaction) {})
 	e.srv.OnOptions(func(req *sip.Request, tx sip.ServerTransaction) {
 		tx.Respond(sip.NewResponseFromRequest(req, 200, "OK", nil))
 	})
-	e.pacer = media.NewPacer(opt.PacerShards)
-	go func() {
-		defer close(e.done)
-		e.srv.ServeUDP(pc)
-	}()
-	// The client finds the listening socket in the transport's pool, which
-	// ServeUDP fills asynchronously: wait for it so the first Dial uses it.
-	for i := 0; ; i++ {
-		if c, err := e.ua.TransportLayer().GetConnection("udp", la.String()); err == nil && c != nil {
-			break
-		}
-		if i == 500 {
-			e.Close()
-			return nil, fmt.Errorf("sip listen %s: socket did not register", la)
+	return nil
+}
+
+// waitListening waits until the client finds the listening socket in the
+// transport's pool, which ServeUDP fills asynchronously, so the first Dial
+// sends from it.
+func (e *Endpoint) waitListening() error {
+	la := e.conn.LocalAddr().String()
+	for range 500 {
+		if c, err := e.ua.TransportLayer().GetConnection("udp", la); err == nil && c != nil {
+			return nil
 		}
 		time.Sleep(time.Millisecond)
 	}
-	return e, nil
+	return fmt.Errorf("sip listen %s: socket did not register", la)
 }
 
 // Addr is the bound SIP address.

@@ -9,17 +9,19 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/emiago/sipgo/sip"
-
 	"github.com/marcador/marcador/ivr/media"
 )
+
+// DefaultRTPTimeout is how long an answered call may stay silent (no RTP
+// from the far end) before we hang up.
+const DefaultRTPTimeout = 30 * time.Second
 
 // Result is how a leg went, for the attempt record.
 type Result struct {
 	Disposition string
 	SIPCode     int
 	Reason      string
-	Started     time.Time // INVITE sent
+	Started     time.Time // INVITE sent (outbound), answer being sent (inbound)
 	Answered    time.Time // zero if never answered
 	Ended       time.Time
 	// ByeStatus is the far end's answer to our BYE: 200 when the call ended
@@ -46,30 +48,46 @@ func (r Result) TalkMS() uint32 {
 
 func ms(d time.Duration) uint32 { return uint32(max(0, d.Milliseconds())) }
 
-// Leg is one call: one we placed, or one we answered.
+// Leg is one call, placed by Dial (leg_out.go) or answered through an
+// Inbound offer (leg_in.go). From the answer on both directions run the same
+// code: the dialog and its in-dialog requests (dialog.go), the media session
+// (leg_media.go), the monitor and Hangup here. leg_fsm.go says which state
+// may follow which.
 type Leg struct {
 	CallID string
 
-	e      *Endpoint
-	req    DialRequest
-	log    *slog.Logger
-	invite *sip.Request // outbound: our INVITE; inbound: theirs
-	dlg    dialog
-	// dialogUp is set once dlg is final (2xx seen), for other goroutines.
-	dialogUp atomic.Bool
-	session  *media.Session
-	codec    media.Codec
-	release  func()
+	e          *Endpoint
+	log        *slog.Logger
+	rtpTimeout time.Duration
+	release    func() // gives back what the call held: a trunk channel, or a place under the inbound limit
+	// dlg is nil until the dialog is confirmed (a 2xx sent or received);
+	// in-dialog requests from the far end find the leg only then.
+	dlg atomic.Pointer[dialog]
+	// out is what only an outbound leg has: the dial and our INVITE.
+	out *outbound
 
-	mu      sync.Mutex
-	cseq    uint32
-	result  Result
+	session    *media.Session
+	codec      media.Codec
+	sdpID      uint64        // our SDP's session id (RFC 4566 o=), the same for the whole call
+	sdpVersion atomic.Uint64 // bumped for each SDP we send (RFC 3264 §8)
+
+	mu     sync.Mutex
+	state  legState
+	result Result
+
 	ended   chan struct{}
-	endOnce sync.Once
-	bye     chan struct{} // remote BYE
+	bye     chan struct{} // the far end's BYE
 	byeOnce sync.Once
-	hangup  chan struct{}
+	hangup  chan struct{} // ours: Hangup, or the endpoint closing
 	hupOnce sync.Once
+}
+
+func newLeg(e *Endpoint, callID string, log *slog.Logger, rtpTimeout time.Duration, release func()) *Leg {
+	if rtpTimeout == 0 {
+		rtpTimeout = DefaultRTPTimeout
+	}
+	return &Leg{CallID: callID, e: e, log: log, rtpTimeout: rtpTimeout, release: release,
+		sdpID: uint64(time.Now().UnixNano()), ended: make(chan struct{}), bye: make(chan struct{}), hangup: make(chan struct{})}
 }
 
 // Session is the call's media; nil until answered (or early media).
@@ -85,6 +103,32 @@ func (l *Leg) Result() Result {
 	return l.result
 }
 
+// Hangup ends an answered call (BYE) and returns its result; it waits for
+// the end until ctx is done.
+func (l *Leg) Hangup(ctx context.Context) Result {
+	l.hupOnce.Do(func() { close(l.hangup) })
+	select {
+	case <-l.ended:
+	case <-ctx.Done():
+	}
+	return l.Result()
+}
+
+func (l *Leg) remoteBye() { l.byeOnce.Do(func() { close(l.bye) }) }
+
+// answered records the answer (a 2xx sent or received, media running) and
+// hands the call to its monitor.
+func (l *Leg) answered(code int) error {
+	if err := l.moveTo(legAnswered); err != nil {
+		return err
+	}
+	l.mu.Lock()
+	l.result.Answered, l.result.SIPCode = time.Now(), code
+	l.mu.Unlock()
+	go l.monitor()
+	return nil
+}
+
 // monitor runs an answered call until a BYE, a local hangup or RTP silence.
 func (l *Leg) monitor() {
 	check := time.NewTicker(time.Second)
@@ -95,52 +139,55 @@ func (l *Leg) monitor() {
 			l.finish(Result{Disposition: Answered, Reason: "remote hangup"})
 			return
 		case <-l.hangup:
-			bye := l.sendBye()
-			l.finish(Result{Disposition: Answered, Reason: "local hangup", ByeStatus: bye})
+			l.hangUp(Result{Disposition: Answered, Reason: "local hangup"})
 			return
 		case <-check.C:
-			if silent := time.Since(l.session.LastReceived()); silent > l.req.RTPTimeout {
+			if silent := time.Since(l.session.LastReceived()); silent > l.rtpTimeout {
 				l.log.Warn("no RTP; hanging up", "silent", silent.Round(time.Second))
-				bye := l.sendBye()
-				l.finish(Result{Disposition: Answered, Reason: fmt.Sprintf("no RTP for %s", l.req.RTPTimeout), ByeStatus: bye})
+				l.hangUp(Result{Disposition: Answered, Reason: fmt.Sprintf("no RTP for %s", l.rtpTimeout)})
 				return
 			}
 		}
 	}
 }
 
-// Hangup ends the call (BYE when answered) and returns its result.
-func (l *Leg) Hangup(ctx context.Context) Result {
-	l.hupOnce.Do(func() { close(l.hangup) })
-	select {
-	case <-l.ended:
-	case <-ctx.Done():
+// hangUp ends a confirmed dialog from our side: BYE, then the outcome r
+// with the far end's answer to it.
+func (l *Leg) hangUp(r Result) {
+	if err := l.moveTo(legHangingUp); err != nil {
+		l.log.Debug("no BYE", "err", err)
+		return
 	}
-	return l.Result()
+	r.ByeStatus = l.sendBye()
+	l.finish(r)
 }
 
-// finish records the outcome once, stops media and frees the trunk channel.
+// finish records the outcome once, stops media and frees what the call
+// held. Only the first outcome counts: the move to ended is refused after.
 func (l *Leg) finish(r Result) {
-	l.endOnce.Do(func() {
-		l.mu.Lock()
-		r.Started = l.result.Started
-		if r.Answered.IsZero() {
-			r.Answered = l.result.Answered
-		}
-		if r.SIPCode == 0 {
-			r.SIPCode = l.result.SIPCode
-		}
-		r.Ended = time.Now()
-		l.result = r
-		l.mu.Unlock()
+	if l.moveTo(legEnded) != nil {
+		return
+	}
+	l.mu.Lock()
+	r.Started = l.result.Started
+	if r.Answered.IsZero() {
+		r.Answered = l.result.Answered
+	}
+	if r.SIPCode == 0 {
+		r.SIPCode = l.result.SIPCode
+	}
+	r.Ended = time.Now()
+	l.result = r
+	l.mu.Unlock()
+	if l.session != nil {
 		l.session.Close()
-		l.release()
-		l.e.unregister(l)
-		if !strings.HasPrefix(r.Disposition, Answered) {
-			l.log.Info("call ended", "disposition", r.Disposition, "sip_code", r.SIPCode, "reason", r.Reason)
-		} else {
-			l.log.Info("call ended", "talk_ms", r.TalkMS(), "reason", r.Reason)
-		}
-		close(l.ended)
-	})
+	}
+	l.release()
+	l.e.unregister(l)
+	if !strings.HasPrefix(r.Disposition, Answered) {
+		l.log.Info("call ended", "disposition", r.Disposition, "sip_code", r.SIPCode, "reason", r.Reason)
+	} else {
+		l.log.Info("call ended", "talk_ms", r.TalkMS(), "reason", r.Reason)
+	}
+	close(l.ended)
 }

@@ -10,7 +10,6 @@ import (
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 
-	"github.com/marcador/marcador/ivr/media"
 	"github.com/marcador/marcador/queue/phone"
 )
 
@@ -18,14 +17,8 @@ import (
 const (
 	DefaultRingTimeout = 25 * time.Second
 	MinRingTimeout     = 15 * time.Second
-	DefaultRTPTimeout  = 30 * time.Second
 	// cancelGuard bounds the wait for a final response after our CANCEL.
 	cancelGuard = 8 * time.Second
-	// OutboundProbe is how long an outbound call sends to the address the
-	// carrier's SDP names before any RTP comes back: some carriers and
-	// gateways send nothing until they hear us, but nothing real stays
-	// silent longer than this.
-	OutboundProbe = 5 * time.Second
 )
 
 // ErrLocal marks every error Dial returns: the call never left this node (no
@@ -64,6 +57,32 @@ type DialRequest struct {
 	OnSend func(time.Duration)
 }
 
+// checked fills the defaults and refuses a request that must not be dialled.
+func (r DialRequest) checked() (DialRequest, error) {
+	if r.Trunk == nil {
+		return r, errors.New("no trunk")
+	}
+	if r.RingTimeout == 0 {
+		r.RingTimeout = DefaultRingTimeout
+	}
+	if r.RingTimeout < MinRingTimeout {
+		return r, fmt.Errorf("ring timeout %s is below the %s minimum", r.RingTimeout, MinRingTimeout)
+	}
+	if r.CallerID == "" {
+		r.CallerID = r.Trunk.CallerID
+	}
+	if r.CallerID == "" {
+		return r, fmt.Errorf("%w: set caller_id on the campaign or on trunk %s", ErrCallerID, r.Trunk.Name)
+	}
+	return r, CheckCallerID(r.CallerID)
+}
+
+// outbound is what only a leg we placed has.
+type outbound struct {
+	req    DialRequest
+	invite *sip.Request // ours; sipgo adds credentials and a new Via to it after a challenge
+}
+
 // Dial places a call and returns when it is answered (media running; Ended
 // still open) or over (Ended closed, Result says why). An error means the
 // call was never placed: it wraps ErrLocal (and ErrCallerID when that is
@@ -77,25 +96,8 @@ func (e *Endpoint) Dial(ctx context.Context, r DialRequest) (*Leg, error) {
 }
 
 func (e *Endpoint) dial(ctx context.Context, r DialRequest) (*Leg, error) {
-	if r.Trunk == nil {
-		return nil, errors.New("no trunk")
-	}
-	if r.RingTimeout == 0 {
-		r.RingTimeout = DefaultRingTimeout
-	}
-	if r.RingTimeout < MinRingTimeout {
-		return nil, fmt.Errorf("ring timeout %s is below the %s minimum", r.RingTimeout, MinRingTimeout)
-	}
-	if r.RTPTimeout == 0 {
-		r.RTPTimeout = DefaultRTPTimeout
-	}
-	if r.CallerID == "" {
-		r.CallerID = r.Trunk.CallerID
-	}
-	if r.CallerID == "" {
-		return nil, fmt.Errorf("%w: set caller_id on the campaign or on trunk %s", ErrCallerID, r.Trunk.Name)
-	}
-	if err := CheckCallerID(r.CallerID); err != nil {
+	r, err := r.checked()
+	if err != nil {
 		return nil, err
 	}
 	target, err := r.Trunk.Target(r.To)
@@ -106,25 +108,15 @@ func (e *Endpoint) dial(ctx context.Context, r DialRequest) (*Leg, error) {
 	if err != nil {
 		return nil, err
 	}
-	conn, err := media.ListenRTP(e.opt.RTPAddr, e.opt.RTPPorts)
-	if err != nil {
-		release()
-		return nil, err
-	}
 	callID := sip.GenerateTagN(24)
-	l := &Leg{CallID: callID, e: e, req: r, release: release, cseq: 1,
-		ended: make(chan struct{}), bye: make(chan struct{}), hangup: make(chan struct{}),
-		log: e.log.With("call_id", callID, "to", r.To, "trunk", r.Trunk.Name)}
-	l.session = media.NewSession(media.SessionOptions{Conn: conn, Logger: l.log, OnAudio: r.OnAudio, OnSend: r.OnSend,
-		Pacer: e.pacer, Probe: OutboundProbe})
-	offer, err := media.MarshalSDP(media.OfferOptions{Addr: l.session.LocalAddr(), Codecs: r.Trunk.Codecs,
-		SessionID: uint64(time.Now().UnixNano()), Version: 1})
+	l := newLeg(e, callID, e.log.With("call_id", callID, "to", r.To, "trunk", r.Trunk.Name), r.RTPTimeout, release)
+	l.out = &outbound{req: r}
+	offer, err := l.openOutboundMedia()
 	if err != nil {
-		l.session.Close()
 		release()
 		return nil, err
 	}
-	l.invite = e.buildInvite(target, r, callID, offer)
+	l.out.invite = e.buildInvite(target, r, callID, offer)
 	e.register(l)
 	if err := l.invitePhase(ctx); err != nil {
 		return nil, err
@@ -158,27 +150,37 @@ func (e *Endpoint) buildInvite(target sip.Uri, r DialRequest, callID string, off
 	return req
 }
 
-// invitePhase owns the INVITE client transaction until a final outcome. An
-// error means the INVITE could not be sent (the leg is finished, as
-// local_error).
+// inviteTx is the INVITE phase's progress: the client transaction we own
+// (sipgo's dialog helpers give up after 10 provisional responses) and what
+// it has seen. The leg's state says whether it rings or is being cancelled.
+type inviteTx struct {
+	tx        sip.ClientTransaction
+	start     time.Time
+	ring      *time.Timer
+	guard     <-chan time.Time // runs once we sent CANCEL
+	ringing   bool             // 180 or 183 seen: the Reg F minimum applies
+	authTried bool
+	timedOut  bool // the ring timeout, not the caller, stopped the call
+}
+
+// cancelledAs is the disposition of a call we stopped before its answer.
+func (st *inviteTx) cancelledAs() string {
+	if st.timedOut {
+		return NoAnswer
+	}
+	return Cancelled
+}
+
+// invitePhase owns the INVITE client transaction until a final outcome:
+// answered (the monitor takes over) or ended. An error means the INVITE
+// could not be sent (the leg is finished, as local_error). ctx ending
+// cancels the call; the leg outlives it.
 func (l *Leg) invitePhase(ctx context.Context) error {
-	e, r := l.e, l.req
-	lctx := context.Background() // the leg outlives the caller's ctx; ctx only cancels
-	start := time.Now()
-	l.mu.Lock()
-	l.result.Started = start
-	l.mu.Unlock()
-	tx, err := e.client.TransactionRequest(lctx, l.invite)
+	st, err := l.sendInvite()
 	if err != nil {
-		err = fmt.Errorf("send INVITE: %w", err)
-		l.finish(Result{Disposition: LocalError, Reason: err.Error()})
 		return err
 	}
-	l.reackOn(tx)
-	st := &inviteState{tx: tx, start: start, timer: time.NewTimer(r.RingTimeout)}
-	defer st.timer.Stop()
-	timer := st.timer
-	var guard <-chan time.Time
+	defer st.ring.Stop()
 	ctxDone := ctx.Done()
 	for {
 		select {
@@ -186,55 +188,42 @@ func (l *Leg) invitePhase(ctx context.Context) error {
 			if l.onResponse(st, res) {
 				return nil
 			}
-		case <-timer.C:
-			st.timedOut = true
-			if !st.heard {
-				st.tx.Terminate()
-				l.finish(Result{Disposition: NetworkError, Reason: fmt.Sprintf("no response from trunk in %s", r.RingTimeout)})
+		case <-st.ring.C:
+			if l.onRingTimeout(st) {
 				return nil
-			}
-			if !st.cancelled {
-				st.cancelled = true
-				l.sendCancel()
-				guard = time.After(cancelGuard)
 			}
 		case <-ctxDone:
 			ctxDone = nil
-			if !st.cancelled {
-				st.cancelled = true
-				l.sendCancel()
-				guard = time.After(cancelGuard)
-			}
-		case <-guard:
+			l.cancel(st)
+		case <-st.guard:
 			st.tx.Terminate()
-			d := Cancelled
-			if st.timedOut {
-				d = NoAnswer
-			}
-			l.finish(Result{Disposition: d, Reason: "no final response to CANCEL"})
+			l.finish(Result{Disposition: st.cancelledAs(), Reason: "no final response to CANCEL"})
 			return nil
 		case <-st.tx.Done():
-			// A final response may be queued behind Done (separate goroutines).
-			select {
-			case res := <-st.tx.Responses():
-				if l.onResponse(st, res) {
-					return nil
-				}
-				continue
-			default:
+			if l.onTxDone(st) {
+				return nil
 			}
-			reason := "INVITE transaction ended without a final response"
-			if err := st.tx.Err(); err != nil {
-				reason = err.Error()
-			}
-			d := NetworkError
-			if st.cancelled && !st.timedOut {
-				d = Cancelled
-			}
-			l.finish(Result{Disposition: d, Reason: reason})
-			return nil
 		}
 	}
+}
+
+func (l *Leg) sendInvite() (*inviteTx, error) {
+	start := time.Now()
+	l.mu.Lock()
+	l.result.Started = start
+	l.mu.Unlock()
+	if err := l.moveTo(legCalling); err != nil {
+		l.finish(Result{Disposition: LocalError, Reason: err.Error()})
+		return nil, err
+	}
+	tx, err := l.e.client.TransactionRequest(context.Background(), l.out.invite)
+	if err != nil {
+		err = fmt.Errorf("send INVITE: %w", err)
+		l.finish(Result{Disposition: LocalError, Reason: err.Error()})
+		return nil, err
+	}
+	l.reackOn(tx)
+	return &inviteTx{tx: tx, start: start, ring: time.NewTimer(l.out.req.RingTimeout)}, nil
 }
 
 // reackOn answers each retransmission of the 2xx with another ACK: the far
@@ -242,90 +231,144 @@ func (l *Leg) invitePhase(ctx context.Context) error {
 // the call when its retransmissions run out.
 func (l *Leg) reackOn(tx sip.ClientTransaction) {
 	tx.OnRetransmission(func(res *sip.Response) {
-		if res.IsSuccess() && l.dialogUp.Load() {
+		if res.IsSuccess() && l.dlg.Load() != nil {
 			l.log.Debug("2xx retransmitted; ACK again")
 			l.sendAck(res)
 		}
 	})
 }
 
-// inviteState is the INVITE phase's progress.
-type inviteState struct {
-	tx                        sip.ClientTransaction
-	start                     time.Time
-	timer                     *time.Timer
-	heard, ringing, authTried bool
-	cancelled, timedOut       bool
+// onRingTimeout cancels a call that rang too long; one that never heard
+// back from the trunk ends as a network error. True when the phase is over.
+func (l *Leg) onRingTimeout(st *inviteTx) bool {
+	st.timedOut = true
+	if l.is(legCalling) {
+		st.tx.Terminate()
+		l.finish(Result{Disposition: NetworkError, Reason: fmt.Sprintf("no response from trunk in %s", l.out.req.RingTimeout)})
+		return true
+	}
+	l.cancel(st)
+	return false
+}
+
+// cancel sends CANCEL once and starts the wait for the INVITE's final
+// response; the state machine refuses a second one, and one after the answer.
+func (l *Leg) cancel(st *inviteTx) {
+	if l.moveTo(legCancelling) != nil {
+		return
+	}
+	l.sendCancel()
+	st.guard = time.After(cancelGuard)
+}
+
+// onTxDone ends the phase when the transaction ended without a final
+// response. True when the phase is over.
+func (l *Leg) onTxDone(st *inviteTx) bool {
+	// A final response may be queued behind Done (separate goroutines).
+	select {
+	case res := <-st.tx.Responses():
+		return l.onResponse(st, res)
+	default:
+	}
+	reason := "INVITE transaction ended without a final response"
+	if err := st.tx.Err(); err != nil {
+		reason = err.Error()
+	}
+	d := NetworkError
+	if l.is(legCancelling) && !st.timedOut {
+		d = Cancelled
+	}
+	l.finish(Result{Disposition: d, Reason: reason})
+	return true
 }
 
 // onResponse handles one response to the INVITE; true when the phase is over.
-func (l *Leg) onResponse(st *inviteState, res *sip.Response) bool {
+func (l *Leg) onResponse(st *inviteTx, res *sip.Response) bool {
 	code := int(res.StatusCode)
-	cancelled, timedOut := st.cancelled, st.timedOut
 	switch {
 	case code < 200:
-		st.heard = true
-		if (code == 180 || code == 183) && !st.ringing && !timedOut {
-			st.ringing = true
-			// Reg F: once it rings, let it ring at least the minimum.
-			if left := l.req.RingTimeout - time.Since(st.start); left < MinRingTimeout {
-				st.timer.Reset(MinRingTimeout)
-			}
-		}
-		if code == 183 && len(res.Body()) > 0 {
-			l.earlyMedia(res.Body())
-		}
+		l.onProvisional(st, res)
 		return false
 	case code < 300:
-		l.dlg = outboundDialog(l.invite, res)
-		l.dialogUp.Store(true)
-		l.sendAck(res)
-		if cancelled {
-			// The answer raced our CANCEL: complete the dialog, then end it.
-			bye := l.sendBye()
-			d := Cancelled
-			if timedOut {
-				d = NoAnswer
-			}
-			l.finish(Result{Disposition: d, SIPCode: code, Reason: "answered after CANCEL; hung up", ByeStatus: bye})
-			return true
-		}
-		if err := l.startMedia(res.Body()); err != nil {
-			bye := l.sendBye()
-			l.finish(Result{Disposition: ConfigError, SIPCode: code, Reason: err.Error(), ByeStatus: bye})
-			return true
-		}
-		l.mu.Lock()
-		l.result.Answered = time.Now()
-		l.result.SIPCode = code
-		l.mu.Unlock()
-		l.log.Info("call answered", "codec", l.codec.Name, "ring_ms", time.Since(st.start).Milliseconds())
-		go l.monitor()
+		l.onAnswer(st, res)
 		return true
-	case (code == 401 || code == 407) && !st.authTried && l.req.Trunk.Username != "":
-		st.authTried = true
-		ntx, err := l.e.client.TransactionDigestAuth(context.Background(), l.invite, res,
-			sipgo.DigestAuth{Username: l.req.Trunk.Username, Password: l.req.Trunk.Password})
-		if err != nil {
-			l.finish(Result{Disposition: ConfigError, SIPCode: code, Reason: "digest: " + err.Error()})
-			return true
+	case code == 401 || code == 407:
+		return l.onChallenge(st, res)
+	}
+	l.finish(Result{Disposition: Disposition(code, st.timedOut), SIPCode: code, Reason: res.Reason})
+	return true
+}
+
+func (l *Leg) onProvisional(st *inviteTx, res *sip.Response) {
+	code := int(res.StatusCode)
+	// Refused once early, or cancelling: the call stays where it is.
+	_ = l.moveTo(legEarly)
+	if (code == 180 || code == 183) && !st.ringing && !st.timedOut {
+		st.ringing = true
+		// Reg F: once it rings, let it ring at least the minimum.
+		if left := l.out.req.RingTimeout - time.Since(st.start); left < MinRingTimeout {
+			st.ring.Reset(MinRingTimeout)
 		}
-		st.tx.Terminate()
-		st.tx = ntx
-		l.reackOn(ntx)
-		return false
-	default:
-		reason := res.Reason
-		if code == 401 || code == 407 {
-			reason = "digest challenge could not be answered (check trunk username/password)"
-		}
-		l.finish(Result{Disposition: Disposition(code, timedOut), SIPCode: code, Reason: reason})
-		return true
+	}
+	if code == 183 && len(res.Body()) > 0 {
+		l.earlyMedia(res.Body())
 	}
 }
 
+// onAnswer takes the 2xx: the dialog is confirmed and acknowledged, then
+// either the call runs or, when we had cancelled it or cannot use its SDP,
+// it ends at once with a BYE.
+func (l *Leg) onAnswer(st *inviteTx, res *sip.Response) {
+	code := int(res.StatusCode)
+	l.dlg.Store(outboundDialog(l.out.invite, res))
+	l.sendAck(res)
+	if l.is(legCancelling) {
+		// The answer raced our CANCEL: complete the dialog, then end it.
+		l.hangUp(Result{Disposition: st.cancelledAs(), SIPCode: code, Reason: "answered after CANCEL; hung up"})
+		return
+	}
+	if err := l.startMedia(res.Body()); err != nil {
+		l.hangUp(Result{Disposition: ConfigError, SIPCode: code, Reason: err.Error()})
+		return
+	}
+	if err := l.answered(code); err != nil {
+		l.log.Warn("answer not recorded", "err", err)
+		return
+	}
+	l.log.Info("call answered", "codec", l.negotiated().Name, "ring_ms", time.Since(st.start).Milliseconds())
+}
+
+// onChallenge answers a 401 or 407 with the trunk's credentials, once, and
+// never for a call we have cancelled (the state machine refuses to start
+// it again). True when the phase is over.
+func (l *Leg) onChallenge(st *inviteTx, res *sip.Response) bool {
+	code, trunk := int(res.StatusCode), l.out.req.Trunk
+	if st.authTried || trunk.Username == "" || l.moveTo(legCalling) != nil {
+		reason := "digest challenge could not be answered (check trunk username/password)"
+		if l.is(legCancelling) {
+			reason = res.Reason
+		}
+		l.finish(Result{Disposition: Disposition(code, st.timedOut), SIPCode: code, Reason: reason})
+		return true
+	}
+	st.authTried = true
+	ntx, err := l.e.client.TransactionDigestAuth(context.Background(), l.out.invite, res,
+		sipgo.DigestAuth{Username: trunk.Username, Password: trunk.Password})
+	if err != nil {
+		l.finish(Result{Disposition: ConfigError, SIPCode: code, Reason: "digest: " + err.Error()})
+		return true
+	}
+	st.tx.Terminate()
+	st.tx = ntx
+	l.reackOn(ntx)
+	return false
+}
+
+// sendCancel cancels our INVITE (RFC 3261 §9.1): the same Request-URI, Via,
+// From, To, Call-ID and CSeq number. Its answer matters only for the log:
+// the INVITE's final response (487) is what ends the call.
 func (l *Leg) sendCancel() {
-	inv := l.invite
+	inv := l.out.invite
 	c := sip.NewRequest(sip.CANCEL, inv.Recipient)
 	c.AppendHeader(sip.HeaderClone(inv.Via()))
 	c.AppendHeader(sip.HeaderClone(inv.From()))
