@@ -224,7 +224,10 @@ func (e *Endpoint) ActiveLegs() int {
 	return len(e.legs)
 }
 
-// Close stops serving. Legs still up are hung up first.
+// Close stops serving. The calls still up end first, all at once: answered
+// ones with a BYE, ringing ones with a CANCEL (they end cancelled). Each
+// waits for the far end only so long (byeTimeout, cancelGuard), so Close
+// returns in seconds whatever the ring timeouts.
 func (e *Endpoint) Close() error {
 	e.mu.Lock()
 	legs := make([]*Leg, 0, len(e.legs))
@@ -233,7 +236,15 @@ func (e *Endpoint) Close() error {
 	}
 	e.mu.Unlock()
 	for _, l := range legs {
-		l.Hangup(context.Background())
+		l.stop()
+	}
+	// A CANCEL whose INVITE is answered anyway is followed by a BYE.
+	ctx, cancel := context.WithTimeout(context.Background(), cancelGuard+byeTimeout+time.Second)
+	defer cancel()
+	for _, l := range legs {
+		if r := l.Hangup(ctx); r.Ended.IsZero() {
+			l.log.Warn("closing with the call not ended")
+		}
 	}
 	err := e.conn.Close()
 	e.srv.Close()

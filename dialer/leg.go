@@ -103,16 +103,20 @@ func (l *Leg) Result() Result {
 	return l.result
 }
 
-// Hangup ends an answered call (BYE) and returns its result; it waits for
-// the end until ctx is done.
+// Hangup ends the call and returns its result: a BYE when answered, a
+// CANCEL while an outbound call still rings. It waits for the end until
+// ctx is done.
 func (l *Leg) Hangup(ctx context.Context) Result {
-	l.hupOnce.Do(func() { close(l.hangup) })
+	l.stop()
 	select {
 	case <-l.ended:
 	case <-ctx.Done():
 	}
 	return l.Result()
 }
+
+// stop asks the leg's owner (the INVITE loop, then the monitor) to end it.
+func (l *Leg) stop() { l.hupOnce.Do(func() { close(l.hangup) }) }
 
 func (l *Leg) remoteBye() { l.byeOnce.Do(func() { close(l.bye) }) }
 

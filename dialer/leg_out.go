@@ -173,15 +173,15 @@ func (st *inviteTx) cancelledAs() string {
 
 // invitePhase owns the INVITE client transaction until a final outcome:
 // answered (the monitor takes over) or ended. An error means the INVITE
-// could not be sent (the leg is finished, as local_error). ctx ending
-// cancels the call; the leg outlives it.
+// could not be sent (the leg is finished, as local_error). ctx ending, or
+// a hangup (the endpoint closing), cancels the call; the leg outlives ctx.
 func (l *Leg) invitePhase(ctx context.Context) error {
 	st, err := l.sendInvite()
 	if err != nil {
 		return err
 	}
 	defer st.ring.Stop()
-	ctxDone := ctx.Done()
+	ctxDone, hangup := ctx.Done(), l.hangup
 	for {
 		select {
 		case res := <-st.tx.Responses():
@@ -194,6 +194,9 @@ func (l *Leg) invitePhase(ctx context.Context) error {
 			}
 		case <-ctxDone:
 			ctxDone = nil
+			l.cancel(st)
+		case <-hangup:
+			hangup = nil
 			l.cancel(st)
 		case <-st.guard:
 			st.tx.Terminate()
