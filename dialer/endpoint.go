@@ -28,20 +28,21 @@ type EndpointOptions struct {
 	// UserAgent header value.
 	UserAgent string
 	Logger    *slog.Logger
-	// OnInvite is offered each new inbound call that Inbound admits, on its
-	// own goroutine; it may block for the whole call. Without it admitted
-	// calls get 480.
+	// OnInvite is offered each new inbound call the Inbound policy admits,
+	// on its own goroutine; it may block for the whole call. Without it
+	// admitted calls get 480.
 	OnInvite func(in *Inbound)
 	// Inbound says who may call in and how many at once; its zero value
 	// admits nobody (403).
 	Inbound InboundPolicy
 	// PacerShards is how many goroutines send every call's RTP on shared
-	// 20 ms ticks; default one per CPU.
+	// 20 ms ticks; zero takes media.NewPacer's default.
 	PacerShards int
 }
 
-// Endpoint is this node's SIP user agent: it originates legs and routes
-// in-dialog requests (BYE, INFO, re-INVITE) to them.
+// Endpoint is this node's SIP user agent: it places calls (Dial), offers
+// the calls it admits to OnInvite, and routes in-dialog requests (BYE,
+// INFO, re-INVITE) to the leg whose dialog they name.
 type Endpoint struct {
 	opt    EndpointOptions
 	log    *slog.Logger
@@ -207,7 +208,7 @@ func (e *Endpoint) waitListening() error {
 // Addr is the bound SIP address.
 func (e *Endpoint) Addr() string { return e.conn.LocalAddr().String() }
 
-// Contact is our Contact header.
+// contact is our Contact header.
 func (e *Endpoint) contact() *sip.ContactHeader {
 	return &sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: "marcador", Host: e.host, Port: e.port}}
 }
@@ -217,7 +218,8 @@ func (e *Endpoint) InboundStats() InboundStats {
 	return InboundStats{Active: e.in.active.Load(), Forbidden: e.in.forbidden.Load(), Busy: e.in.busy.Load()}
 }
 
-// ActiveLegs counts legs not yet ended.
+// ActiveLegs counts the calls placed or answered that have not ended
+// (inbound offers not yet answered are not legs).
 func (e *Endpoint) ActiveLegs() int {
 	e.mu.Lock()
 	defer e.mu.Unlock()
