@@ -2,6 +2,7 @@ package dialer
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync/atomic"
@@ -195,4 +196,80 @@ func (l *Leg) onReinvite(req *sip.Request, tx sip.ServerTransaction) {
 		l.log.Warn("answer re-INVITE", "err", err)
 	}
 	l.log.Info("re-INVITE answered", "direction", dir)
+}
+
+// Hold puts the far end on hold, or takes it off, with a re-INVITE in the
+// call's dialog: our offer turns sendonly (we may still play to it; it
+// sends nothing) or back to sendrecv. Calls placed and calls answered hold
+// alike. The error says why not: the call is not answered, or the far end
+// refused (491: its own re-INVITE crossed ours; try again).
+func (l *Leg) Hold(ctx context.Context, on bool) error {
+	if !l.is(legAnswered) {
+		return fmt.Errorf("leg %s: hold: the call is not up", l.CallID)
+	}
+	dir := media.SendRecv
+	if on {
+		dir = media.SendOnly
+	}
+	offer, err := l.localSDP([]media.Codec{l.negotiated()}, dir)
+	if err != nil {
+		return fmt.Errorf("leg %s: hold: %w", l.CallID, err)
+	}
+	if on {
+		// Before the far end answers: it may fall silent at once.
+		l.setHeld(true)
+	}
+	res, err := l.reinvite(ctx, offer)
+	if err == nil && !res.IsSuccess() {
+		err = fmt.Errorf("answered %d %s", res.StatusCode, res.Reason)
+	}
+	if err != nil {
+		l.setHeld(!on) // where we were
+		return fmt.Errorf("leg %s: hold %v: re-INVITE: %w", l.CallID, on, err)
+	}
+	l.setHeld(on)
+	l.log.Info("re-INVITE answered", "hold", on)
+	return nil
+}
+
+// reinvite sends our new offer in the dialog and returns the final
+// response, acknowledged when it is a 2xx. The answer's SDP changes
+// nothing here: our stream already goes where the far end's packets come
+// from, and a media move comes with a re-INVITE of its own.
+func (l *Leg) reinvite(ctx context.Context, offer []byte) (*sip.Response, error) {
+	d := l.dlg.Load()
+	req := d.request(sip.INVITE, d.seq.Add(1), l.e.contact())
+	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+	req.SetBody(offer)
+	tx, err := l.e.client.TransactionRequest(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	l.reackOn(tx)
+	for {
+		var res *sip.Response
+		select {
+		case res = <-tx.Responses():
+		case <-tx.Done():
+			// A final response may be queued behind Done (separate goroutines).
+			select {
+			case res = <-tx.Responses():
+			default:
+				if err := tx.Err(); err != nil {
+					return nil, err
+				}
+				return nil, errors.New("transaction ended without a final response")
+			}
+		case <-ctx.Done():
+			tx.Terminate()
+			return nil, ctx.Err()
+		}
+		if res.StatusCode < 200 {
+			continue
+		}
+		if res.IsSuccess() {
+			l.sendAck(res)
+		}
+		return res, nil
+	}
 }

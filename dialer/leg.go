@@ -68,6 +68,8 @@ type Leg struct {
 
 	session    *media.Session
 	codec      media.Codec
+	held       atomic.Bool   // we hold the far end (Hold): it sends nothing
+	unheldAt   atomic.Int64  // unix nanos of our last unhold
 	sdpID      uint64        // our SDP's session id (RFC 4566 o=), the same for the whole call
 	sdpVersion atomic.Uint64 // bumped for each SDP we send (RFC 3264 §8)
 
@@ -146,7 +148,7 @@ func (l *Leg) monitor() {
 			l.hangUp(Result{Disposition: Answered, Reason: "local hangup"})
 			return
 		case <-check.C:
-			if silent := time.Since(l.session.LastReceived()); silent > l.rtpTimeout {
+			if silent := l.silence(); silent > l.rtpTimeout {
 				l.log.Warn("no RTP; hanging up", "silent", silent.Round(time.Second))
 				l.hangUp(Result{Disposition: Answered, Reason: fmt.Sprintf("no RTP for %s", l.rtpTimeout)})
 				return

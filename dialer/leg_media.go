@@ -126,3 +126,25 @@ func (l *Leg) applyReoffer(ep media.Endpoint) {
 	l.session.SetRemote(ep.Addr)
 	l.session.SetHold(ep.Direction == media.SendOnly || ep.Direction == media.Inactive)
 }
+
+// setHeld records that we hold the far end, or no longer do.
+func (l *Leg) setHeld(on bool) {
+	if !on {
+		l.unheldAt.Store(time.Now().UnixNano())
+	}
+	l.held.Store(on)
+}
+
+// silence is how long the far end has sent nothing that it should have
+// sent: while we hold it, it sends nothing (RFC 3264 §8.4), so the RTP
+// timeout does not run, and it counts again from the unhold.
+func (l *Leg) silence() time.Duration {
+	if l.held.Load() {
+		return 0
+	}
+	last := l.session.LastReceived()
+	if u := time.Unix(0, l.unheldAt.Load()); u.After(last) {
+		last = u
+	}
+	return time.Since(last)
+}
