@@ -200,7 +200,7 @@ func (l *Leg) onReinvite(req *sip.Request, tx sip.ServerTransaction) {
 
 // Hold puts the far end on hold, or takes it off, with a re-INVITE in the
 // call's dialog: our offer turns sendonly (we may still play to it; it
-// sends nothing) or back to sendrecv. Calls placed and calls answered hold
+// need send nothing, RFC 3264 §8.4) or back to sendrecv. Calls placed and calls answered hold
 // alike. The error says why not: the call is not answered, or the far end
 // refused (491: its own re-INVITE crossed ours; try again).
 func (l *Leg) Hold(ctx context.Context, on bool) error {

@@ -67,8 +67,7 @@ type Leg struct {
 	out *outbound
 
 	session    *media.Session
-	codec      media.Codec
-	held       atomic.Bool   // we hold the far end (Hold): it sends nothing
+	held       atomic.Bool   // we hold the far end (Hold): it may send nothing
 	unheldAt   atomic.Int64  // unix nanos of our last unhold
 	sdpID      uint64        // our SDP's session id (RFC 4566 o=), the same for the whole call
 	sdpVersion atomic.Uint64 // bumped for each SDP we send (RFC 3264 §8)
@@ -76,6 +75,7 @@ type Leg struct {
 	mu     sync.Mutex
 	state  legState
 	result Result
+	codec  media.Codec // the negotiated one; re-INVITEs read it on other goroutines
 
 	ended   chan struct{}
 	bye     chan struct{} // the far end's BYE
@@ -92,7 +92,7 @@ func newLeg(e *Endpoint, callID string, log *slog.Logger, rtpTimeout time.Durati
 		sdpID: uint64(time.Now().UnixNano()), ended: make(chan struct{}), bye: make(chan struct{}), hangup: make(chan struct{})}
 }
 
-// Session is the call's media; nil until answered (or early media).
+// Session is the call's media.
 func (l *Leg) Session() *media.Session { return l.session }
 
 // Ended is closed when the call is over.

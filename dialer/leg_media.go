@@ -121,7 +121,8 @@ func (l *Leg) negotiated() media.Codec {
 }
 
 // applyReoffer follows the far end's new offer: where to send, and whether
-// it holds the call (sendonly or inactive: we stop sending).
+// it holds the call (sendonly or inactive: prompts pause and the session
+// sends silence).
 func (l *Leg) applyReoffer(ep media.Endpoint) {
 	l.session.SetRemote(ep.Addr)
 	l.session.SetHold(ep.Direction == media.SendOnly || ep.Direction == media.Inactive)
