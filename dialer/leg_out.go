@@ -158,6 +158,7 @@ type inviteTx struct {
 	start     time.Time
 	ring      *time.Timer
 	guard     <-chan time.Time // runs once we sent CANCEL
+	heard     bool             // a provisional response came: the trunk is there
 	ringing   bool             // 180 or 183 seen: the Reg F minimum applies
 	authTried bool
 	timedOut  bool // the ring timeout, not the caller, stopped the call
@@ -242,10 +243,11 @@ func (l *Leg) reackOn(tx sip.ClientTransaction) {
 }
 
 // onRingTimeout cancels a call that rang too long; one that never heard
-// back from the trunk ends as a network error. True when the phase is over.
+// back from the trunk (cancelled or not) ends as a network error. True when
+// the phase is over.
 func (l *Leg) onRingTimeout(st *inviteTx) bool {
 	st.timedOut = true
-	if l.is(legCalling) {
+	if !st.heard {
 		st.tx.Terminate()
 		l.finish(Result{Disposition: NetworkError, Reason: fmt.Sprintf("no response from trunk in %s", l.out.req.RingTimeout)})
 		return true
@@ -304,6 +306,7 @@ func (l *Leg) onResponse(st *inviteTx, res *sip.Response) bool {
 
 func (l *Leg) onProvisional(st *inviteTx, res *sip.Response) {
 	code := int(res.StatusCode)
+	st.heard = true
 	// Refused once early, or cancelling: the call stays where it is.
 	_ = l.moveTo(legEarly)
 	if (code == 180 || code == 183) && !st.ringing && !st.timedOut {
