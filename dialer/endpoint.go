@@ -2,13 +2,11 @@ package dialer
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -30,20 +28,21 @@ type EndpointOptions struct {
 	// UserAgent header value.
 	UserAgent string
 	Logger    *slog.Logger
-	// OnInvite is offered each new inbound call that Inbound admits, on its
-	// own goroutine; it may block for the whole call. Without it admitted
-	// calls get 480.
+	// OnInvite is offered each new inbound call the Inbound policy admits,
+	// on its own goroutine; it may block for the whole call. Without it
+	// admitted calls get 480.
 	OnInvite func(in *Inbound)
 	// Inbound says who may call in and how many at once; its zero value
 	// admits nobody (403).
 	Inbound InboundPolicy
 	// PacerShards is how many goroutines send every call's RTP on shared
-	// 20 ms ticks; default one per CPU.
+	// 20 ms ticks; zero takes media.NewPacer's default.
 	PacerShards int
 }
 
-// Endpoint is this node's SIP user agent: it originates legs and routes
-// in-dialog requests (BYE, INFO, re-INVITE) to them.
+// Endpoint is this node's SIP user agent: it places calls (Dial), offers
+// the calls it admits to OnInvite, and routes in-dialog requests (BYE,
+// INFO, re-INVITE) to the leg whose dialog they name.
 type Endpoint struct {
 	opt    EndpointOptions
 	log    *slog.Logger
@@ -79,12 +78,46 @@ func NewEndpoint(opt EndpointOptions) (*Endpoint, error) {
 	if err := opt.RTPPorts.Validate(); err != nil {
 		return nil, err
 	}
+	pol, err := inboundPolicy(opt)
+	if err != nil {
+		return nil, err
+	}
+	pc, err := net.ListenPacket("udp", opt.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("sip listen %s: %w", opt.Listen, err)
+	}
+	e := &Endpoint{opt: opt, log: opt.Logger, conn: pc, legs: map[string]*Leg{}, done: make(chan struct{}),
+		inPorts: opt.RTPPorts.Below(pol.ReserveOutbound)}
+	e.in.policy, e.in.forbiddenLog, e.in.busyLog = pol, newSparseLog(), newSparseLog()
+	if err := e.setAddrs(pc.LocalAddr().(*net.UDPAddr)); err != nil {
+		pc.Close()
+		return nil, err
+	}
+	if err := e.startSIP(); err != nil {
+		pc.Close()
+		return nil, err
+	}
+	e.pacer = media.NewPacer(opt.PacerShards)
+	go func() {
+		defer close(e.done)
+		e.srv.ServeUDP(pc)
+	}()
+	if err := e.waitListening(); err != nil {
+		e.Close()
+		return nil, err
+	}
+	return e, nil
+}
+
+// inboundPolicy is opt.Inbound with its defaults, checked against the RTP
+// port range.
+func inboundPolicy(opt EndpointOptions) (InboundPolicy, error) {
 	pol := opt.Inbound
 	if pol.MaxCalls == 0 {
 		pol.MaxCalls = DefaultInboundMaxCalls
 	}
 	if pol.MaxCalls < 0 {
-		return nil, fmt.Errorf("inbound max calls %d: negative", pol.MaxCalls)
+		return pol, fmt.Errorf("inbound max calls %d: negative", pol.MaxCalls)
 	}
 	even := opt.RTPPorts.Even()
 	switch {
@@ -94,27 +127,24 @@ func NewEndpoint(opt EndpointOptions) (*Endpoint, error) {
 		pol.ReserveOutbound = 0
 	}
 	if pol.ReserveOutbound >= even {
-		return nil, fmt.Errorf("rtp ports reserved for outbound calls: %d of the %d in %d-%d leaves none for inbound calls",
+		return pol, fmt.Errorf("rtp ports reserved for outbound calls: %d of the %d in %d-%d leaves none for inbound calls",
 			pol.ReserveOutbound, even, opt.RTPPorts.Min, opt.RTPPorts.Max)
 	}
-	pc, err := net.ListenPacket("udp", opt.Listen)
-	if err != nil {
-		return nil, fmt.Errorf("sip listen %s: %w", opt.Listen, err)
-	}
-	la := pc.LocalAddr().(*net.UDPAddr)
-	e := &Endpoint{opt: opt, log: opt.Logger, conn: pc, legs: map[string]*Leg{}, done: make(chan struct{}),
-		inPorts: opt.RTPPorts.Below(pol.ReserveOutbound)}
-	e.in.policy, e.in.forbiddenLog, e.in.busyLog = pol, newSparseLog(), newSparseLog()
+	return pol, nil
+}
+
+// setAddrs decides what we put in Via, Contact and SDP: the public address
+// when configured, else the bound one; RTP on the SIP IP unless set.
+func (e *Endpoint) setAddrs(la *net.UDPAddr) error {
 	e.host, e.port = la.IP.String(), la.Port
-	if opt.PublicAddr != "" {
-		h, p, err := net.SplitHostPort(opt.PublicAddr)
+	if pub := e.opt.PublicAddr; pub != "" {
+		h, p, err := net.SplitHostPort(pub)
 		if err != nil {
-			h, p = opt.PublicAddr, strconv.Itoa(la.Port)
+			h, p = pub, strconv.Itoa(la.Port)
 		}
 		e.host = h
 		if e.port, err = strconv.Atoi(p); err != nil {
-			pc.Close()
-			return nil, fmt.Errorf("sip public address %q: bad port", opt.PublicAddr)
+			return fmt.Errorf("sip public address %q: bad port", pub)
 		}
 	}
 	if !e.opt.RTPAddr.IsValid() {
@@ -127,55 +157,58 @@ func NewEndpoint(opt EndpointOptions) (*Endpoint, error) {
 		}
 		e.opt.RTPAddr = ip.Unmap()
 	}
+	return nil
+}
+
+// startSIP builds sipgo's user agent, server and client and routes the
+// requests we take (endpoint_route.go).
+func (e *Endpoint) startSIP() error {
+	opt, la := e.opt, e.conn.LocalAddr().String()
+	var err error
 	if e.ua, err = sipgo.NewUA(sipgo.WithUserAgent(opt.UserAgent), sipgo.WithUserAgentHostname(e.host),
 		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerLogger(opt.Logger),
 			sip.WithTransactionLayerUnhandledResponseHandler(e.onStrayResponse)),
 		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(opt.Logger))); err != nil {
-		pc.Close()
-		return nil, fmt.Errorf("sip user agent: %w", err)
+		return fmt.Errorf("sip user agent: %w", err)
 	}
 	if e.srv, err = sipgo.NewServer(e.ua, sipgo.WithServerLogger(opt.Logger)); err != nil {
-		pc.Close()
-		return nil, fmt.Errorf("sip server: %w", err)
+		return fmt.Errorf("sip server: %w", err)
 	}
 	// The client sends from the listening socket, so replies and in-dialog
 	// requests come back to the address in our Via and Contact.
 	if e.client, err = sipgo.NewClient(e.ua, sipgo.WithClientHostname(e.host), sipgo.WithClientPort(e.port),
-		sipgo.WithClientConnectionAddr(la.String()), sipgo.WithClientLogger(opt.Logger)); err != nil {
-		pc.Close()
-		return nil, fmt.Errorf("sip client: %w", err)
+		sipgo.WithClientConnectionAddr(la), sipgo.WithClientLogger(opt.Logger)); err != nil {
+		return fmt.Errorf("sip client: %w", err)
 	}
 	e.srv.OnBye(e.onBye)
 	e.srv.OnInfo(e.onInfo)
 	e.srv.OnInvite(e.onInvite)
+	// The ACK to our 2xx is a transaction of its own, with nothing to do.
 	e.srv.OnAck(func(*sip.Request, sip.ServerTransaction) {})
 	e.srv.OnOptions(func(req *sip.Request, tx sip.ServerTransaction) {
 		tx.Respond(sip.NewResponseFromRequest(req, 200, "OK", nil))
 	})
-	e.pacer = media.NewPacer(opt.PacerShards)
-	go func() {
-		defer close(e.done)
-		e.srv.ServeUDP(pc)
-	}()
-	// The client finds the listening socket in the transport's pool, which
-	// ServeUDP fills asynchronously: wait for it so the first Dial uses it.
-	for i := 0; ; i++ {
-		if c, err := e.ua.TransportLayer().GetConnection("udp", la.String()); err == nil && c != nil {
-			break
-		}
-		if i == 500 {
-			e.Close()
-			return nil, fmt.Errorf("sip listen %s: socket did not register", la)
+	return nil
+}
+
+// waitListening waits until the client finds the listening socket in the
+// transport's pool, which ServeUDP fills asynchronously, so the first Dial
+// sends from it.
+func (e *Endpoint) waitListening() error {
+	la := e.conn.LocalAddr().String()
+	for range 500 {
+		if c, err := e.ua.TransportLayer().GetConnection("udp", la); err == nil && c != nil {
+			return nil
 		}
 		time.Sleep(time.Millisecond)
 	}
-	return e, nil
+	return fmt.Errorf("sip listen %s: socket did not register", la)
 }
 
 // Addr is the bound SIP address.
 func (e *Endpoint) Addr() string { return e.conn.LocalAddr().String() }
 
-// Contact is our Contact header.
+// contact is our Contact header.
 func (e *Endpoint) contact() *sip.ContactHeader {
 	return &sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: "marcador", Host: e.host, Port: e.port}}
 }
@@ -185,14 +218,18 @@ func (e *Endpoint) InboundStats() InboundStats {
 	return InboundStats{Active: e.in.active.Load(), Forbidden: e.in.forbidden.Load(), Busy: e.in.busy.Load()}
 }
 
-// ActiveLegs counts legs not yet ended.
+// ActiveLegs counts the calls placed or answered that have not ended
+// (inbound offers not yet answered are not legs).
 func (e *Endpoint) ActiveLegs() int {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return len(e.legs)
 }
 
-// Close stops serving. Legs still up are hung up first.
+// Close stops serving. The calls still up end first, all at once: answered
+// ones with a BYE, ringing ones with a CANCEL (they end cancelled). Each
+// waits for the far end only so long (byeTimeout, cancelGuard), so Close
+// returns in seconds whatever the ring timeouts.
 func (e *Endpoint) Close() error {
 	e.mu.Lock()
 	legs := make([]*Leg, 0, len(e.legs))
@@ -201,7 +238,15 @@ func (e *Endpoint) Close() error {
 	}
 	e.mu.Unlock()
 	for _, l := range legs {
-		l.Hangup(context.Background())
+		l.stop()
+	}
+	// A CANCEL whose INVITE is answered anyway is followed by a BYE.
+	ctx, cancel := context.WithTimeout(context.Background(), cancelGuard+byeTimeout+time.Second)
+	defer cancel()
+	for _, l := range legs {
+		if r := l.Hangup(ctx); r.Ended.IsZero() {
+			l.log.Warn("closing with the call not ended")
+		}
 	}
 	err := e.conn.Close()
 	e.srv.Close()
@@ -225,141 +270,3 @@ func (e *Endpoint) unregister(l *Leg) {
 	}
 	e.mu.Unlock()
 }
-
-func (e *Endpoint) legFor(msg sip.Message) *Leg {
-	cid := msg.CallID()
-	if cid == nil {
-		return nil
-	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.legs[cid.Value()]
-}
-
-// dialogLeg is the leg whose dialog an in-dialog request names: its Call-ID
-// and both tags (RFC 3261 §12.2.2; the request's From tag is the peer's,
-// its To tag ours). A request that names no dialog of ours gets 481, as
-// the peer's does for ours.
-func (e *Endpoint) dialogLeg(req *sip.Request) *Leg {
-	l := e.legFor(req)
-	if l == nil || !l.dialogUp.Load() || req.From() == nil || req.To() == nil {
-		return nil
-	}
-	from, _ := req.From().Params.Get("tag")
-	to, _ := req.To().Params.Get("tag")
-	if from != l.dlg.rtag || to != l.dlg.ltag {
-		return nil
-	}
-	return l
-}
-
-// onStrayResponse gets responses no transaction matches. A retransmitted 2xx
-// to our INVITE means our ACK was lost: send it again (RFC 3261 §13.2.2.4),
-// or the far end drops the call when its retransmissions run out.
-func (e *Endpoint) onStrayResponse(res *sip.Response) {
-	if cs := res.CSeq(); cs != nil && cs.MethodName == sip.INVITE && res.IsSuccess() {
-		if l := e.legFor(res); l != nil && l.dialogUp.Load() {
-			l.sendAck(res)
-			return
-		}
-	}
-	e.log.Debug("stray SIP response", "msg", res.Short())
-}
-
-func (e *Endpoint) onBye(req *sip.Request, tx sip.ServerTransaction) {
-	l := e.dialogLeg(req)
-	if l == nil {
-		tx.Respond(sip.NewResponseFromRequest(req, 481, "Call/Transaction Does Not Exist", nil))
-		return
-	}
-	tx.Respond(sip.NewResponseFromRequest(req, 200, "OK", nil))
-	l.remoteBye()
-}
-
-// onInfo takes DTMF sent as SIP INFO (application/dtmf-relay, "Signal=5").
-func (e *Endpoint) onInfo(req *sip.Request, tx sip.ServerTransaction) {
-	l := e.dialogLeg(req)
-	if l == nil {
-		tx.Respond(sip.NewResponseFromRequest(req, 481, "Call/Transaction Does Not Exist", nil))
-		return
-	}
-	ct := req.ContentType()
-	if ct == nil || !strings.Contains(strings.ToLower(ct.Value()), "dtmf") {
-		tx.Respond(sip.NewResponseFromRequest(req, 415, "Unsupported Media Type", nil))
-		return
-	}
-	d, err := parseDTMFRelay(req.Body())
-	if err != nil {
-		e.log.Warn("sip: bad INFO dtmf-relay", "call_id", l.CallID, "err", err)
-		tx.Respond(sip.NewResponseFromRequest(req, 400, "Bad DTMF", nil))
-		return
-	}
-	tx.Respond(sip.NewResponseFromRequest(req, 200, "OK", nil))
-	l.infoDigit(d)
-}
-
-// parseDTMFRelay reads "Signal=5\r\nDuration=160" (also "application/dtmf" bodies holding just the digit).
-func parseDTMFRelay(body []byte) (rune, error) {
-	s := strings.TrimSpace(string(body))
-	for line := range strings.SplitSeq(s, "\n") {
-		k, v, ok := strings.Cut(line, "=")
-		if ok && strings.EqualFold(strings.TrimSpace(k), "signal") {
-			s = strings.TrimSpace(v)
-			break
-		}
-	}
-	if len(s) != 1 {
-		return 0, fmt.Errorf("dtmf-relay body %q: no single signal", body)
-	}
-	d := rune(s[0])
-	if _, err := media.EventOf(d); err != nil {
-		return 0, err
-	}
-	return d, nil
-}
-
-func (e *Endpoint) onInvite(req *sip.Request, tx sip.ServerTransaction) {
-	if to := req.To(); to != nil {
-		if _, ok := to.Params.Get("tag"); ok {
-			if l := e.dialogLeg(req); l != nil {
-				l.reinvite(req, tx)
-				return
-			}
-			tx.Respond(sip.NewResponseFromRequest(req, 481, "Call/Transaction Does Not Exist", nil))
-			return
-		}
-	}
-	// Who may call, and how many at once, is decided before anything else:
-	// no ringing, no RTP port, no script for a stranger.
-	src := sourceOf(req)
-	trunk, ok := e.in.admit(src)
-	if !ok {
-		e.in.forbidden.Add(1)
-		e.in.forbiddenLog.warn(e.log, "sip: INVITE refused (403): its source is in no trunk's inbound_from",
-			"src", src, "from", req.From().Address.User, "to", req.Recipient.User, "call_id", req.CallID().Value())
-		tx.Respond(sip.NewResponseFromRequest(req, 403, "Forbidden", nil))
-		return
-	}
-	if e.opt.OnInvite == nil {
-		tx.Respond(sip.NewResponseFromRequest(req, 480, "Temporarily Unavailable", nil))
-		return
-	}
-	if !e.in.take() {
-		e.in.busy.Add(1)
-		e.in.busyLog.warn(e.log, "sip: INVITE refused (486): inbound call limit reached",
-			"limit", e.in.policy.MaxCalls, "trunk", trunk, "src", src, "call_id", req.CallID().Value())
-		tx.Respond(sip.NewResponseFromRequest(req, 486, "Busy Here", nil))
-		return
-	}
-	in := newInbound(e, req, tx, trunk, e.in.free)
-	in.respond(100, "Trying", nil)
-	go func() {
-		e.opt.OnInvite(in)
-		// A handler that returned without answering or rejecting: end the
-		// offer now rather than after maxOffer (no-op after a final response).
-		in.Reject(480, "Temporarily Unavailable")
-	}()
-	in.wait()
-}
-
-var errNoAnswer = errors.New("no answer")

@@ -321,8 +321,8 @@ func TestInboundDialogTags(t *testing.T) {
 	for _, who := range []string{"we hang up", "the caller hangs up"} {
 		t.Run(who, func(t *testing.T) {
 			out, in := answered(t)
-			if out.dlg.rtag != in.dlg.ltag {
-				t.Fatalf("the 200's To tag %q is not the dialog's local tag %q", out.dlg.rtag, in.dlg.ltag)
+			if out.dlg.Load().rtag != in.dlg.Load().ltag {
+				t.Fatalf("the 200's To tag %q is not the dialog's local tag %q", out.dlg.Load().rtag, in.dlg.Load().ltag)
 			}
 			hangs, other := in, out
 			if who == "the caller hangs up" {
@@ -343,7 +343,7 @@ func TestInboundDialogTags(t *testing.T) {
 	}
 	// A BYE that names no dialog of ours gets 481.
 	out, in := answered(t)
-	out.dlg.ltag = "not-the-callers-tag"
+	out.dlg.Load().ltag = "not-the-callers-tag"
 	if r := out.Hangup(context.Background()); r.ByeStatus != 481 {
 		t.Fatalf("BYE with a foreign tag answered %d, want 481", r.ByeStatus)
 	}

@@ -28,7 +28,7 @@ type pacedSession struct {
 	sd *sender
 }
 
-// NewPacer starts a pacer with the given number of shards (default 8): each
+// NewPacer starts a pacer with the given number of shards (default 16): each
 // ticks on its own goroutine, offset from the others, and sends for its
 // sessions; Close stops it.
 func NewPacer(shards int) *Pacer {

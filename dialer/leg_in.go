@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -116,70 +117,65 @@ func (in *Inbound) Reject(code int, reason string) error { return in.respond(cod
 // AnswerOptions shape the answered leg's media.
 type AnswerOptions struct {
 	Codecs     []media.Codec // our preference; default PCMU, PCMA
-	RTPTimeout time.Duration
+	RTPTimeout time.Duration // default DefaultRTPTimeout
 	OnAudio    func([]int16)
 	OnSend     func(time.Duration)
 }
 
-// Answer accepts the call with 200 and our SDP, waits for the ACK, and
-// returns the running leg.
+// Answer accepts the call: 200 with our SDP, media running, and returns the
+// leg. It does not wait for the caller's ACK: that is a transaction of its
+// own, which the endpoint takes and ignores. An offer we cannot take is
+// rejected (488 for its SDP, 503 with no RTP port free) and the error says
+// why.
 func (in *Inbound) Answer(_ context.Context, o AnswerOptions) (*Leg, error) {
-	e := in.e
 	if len(o.Codecs) == 0 {
 		o.Codecs = []media.Codec{media.PCMU, media.PCMA}
 	}
-	if o.RTPTimeout == 0 {
-		o.RTPTimeout = DefaultRTPTimeout
-	}
-	offer, err := media.ParseSDP(in.req.Body())
-	if err != nil {
-		in.Reject(488, "Not Acceptable Here")
-		return nil, fmt.Errorf("inbound %s: %w", in.CallID(), err)
-	}
-	codec, err := media.Negotiate(o.Codecs, offer.Codecs)
+	offer, codec, err := negotiateOffer(in.req.Body(), o.Codecs)
 	if err != nil {
 		in.Reject(488, "Not Acceptable Here")
 		return nil, fmt.Errorf("inbound %s: %w", in.CallID(), err)
 	}
 	// Inbound calls bind below the ports kept for outbound dialing.
-	conn, err := media.ListenRTP(e.opt.RTPAddr, e.inPorts)
+	conn, err := media.ListenRTP(in.e.opt.RTPAddr, in.e.inPorts)
 	if err != nil {
 		in.Reject(503, "Service Unavailable")
 		return nil, fmt.Errorf("inbound %s: %w", in.CallID(), err)
 	}
-	l := &Leg{CallID: in.CallID(), e: e, invite: in.req, codec: codec, release: in.free,
-		req:   DialRequest{RTPTimeout: o.RTPTimeout},
-		ended: make(chan struct{}), bye: make(chan struct{}), hangup: make(chan struct{}), log: in.log,
-		dlg: inboundDialog(in.req, in.tag), cseq: 1}
-	l.dialogUp.Store(true) // the dialog is ours from the 200 on
-	// No Probe: nothing goes to the address the caller's SDP names until
-	// media arrives from the caller (symmetric RTP), so an INVITE cannot aim
-	// our stream at a third party.
-	l.session = media.NewSession(media.SessionOptions{Conn: conn, Remote: offer.Addr, Codec: codec, DTMFType: offer.DTMFType,
-		Pacer:  e.pacer,
-		Logger: in.log, OnAudio: o.OnAudio, OnSend: o.OnSend})
-	answer, err := media.MarshalSDP(media.OfferOptions{Addr: l.session.LocalAddr(), Codecs: []media.Codec{codec},
-		SessionID: uint64(time.Now().UnixNano()), Version: 1, Direction: offer.Direction.Reverse()})
+	l := newLeg(in.e, in.CallID(), in.log, o.RTPTimeout, in.free)
+	answer, err := l.openInboundMedia(conn, offer, codec, o)
 	if err != nil {
-		l.session.Close()
 		in.Reject(500, "Server Internal Error")
-		return nil, fmt.Errorf("inbound %s: answer SDP: %w", in.CallID(), err)
+		return nil, fmt.Errorf("inbound %s: %w", in.CallID(), err)
 	}
-	l.result.Started = time.Now()
-	e.register(l)
-	if err := in.respond(200, "OK", answer); err != nil && !errors.Is(err, sip.ErrTransactionTerminated) {
-		e.unregister(l)
-		l.session.Close()
-		in.free()
+	if err := in.accept(l, answer); err != nil {
 		return nil, fmt.Errorf("inbound %s: answer: %w", in.CallID(), err)
 	}
-	l.session.Start()
-	l.mu.Lock()
-	l.result.Answered, l.result.SIPCode = time.Now(), 200
-	l.mu.Unlock()
-	// The ACK to a 2xx is its own transaction (new branch); it reaches the
-	// endpoint's ACK handler, not this transaction. Media already flows.
-	l.monitors.Add(1)
-	go l.monitor()
 	return l, nil
 }
+
+// accept sends the 200 that confirms the dialog and hands the call to the
+// leg. The dialog is the leg's before the 200 leaves, so a BYE or INFO
+// that follows it at once finds the leg.
+func (in *Inbound) accept(l *Leg, answer []byte) error {
+	l.mu.Lock()
+	l.result.Started = time.Now()
+	l.mu.Unlock()
+	l.dlg.Store(inboundDialog(in.req, in.tag))
+	in.e.register(l)
+	if err := in.respond(200, "OK", answer); err != nil && !errors.Is(err, sip.ErrTransactionTerminated) {
+		l.finish(Result{Disposition: LocalError, Reason: "answer: " + err.Error()})
+		return err
+	}
+	l.session.Start()
+	if err := l.answered(200); err != nil {
+		l.finish(Result{Disposition: LocalError, Reason: err.Error()})
+		return err
+	}
+	return nil
+}
+
+// SourceAddr is the address the INVITE came from (the transport's remote
+// address, not anything the caller wrote in the message): a carrier's SBC
+// on a trunk. Invalid when unknown.
+func (in *Inbound) SourceAddr() netip.Addr { return sourceOf(in.req) }
