@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/marcador/marcador/queue/redistest"
 )
 
 // Reserve takes the longest-idle ready agent; a release keeps the agent's
@@ -371,4 +373,45 @@ func TestReserverProcess(t *testing.T) {
 			fmt.Printf("reserved %s %s\n", r.Agent, call)
 		}
 	}
+}
+
+// BenchmarkReserve measures one reservation (one script call) with 50
+// agents ready on the node; each is released (a second call, not timed
+// separately) so the queue never empties.
+func BenchmarkReserve(b *testing.B) {
+	e := &env{ctx: context.Background(), rdb: redistest.Client(b), clk: newClock(base)}
+	e.p = New(Options{Client: e.rdb, Now: e.clk.Now, Logger: quietLog()})
+	c := redistest.CampaignID(b, e.rdb)
+	b.Cleanup(func() { e.rdb.SRem(context.Background(), campaignsKey, c) })
+	for i := 0; i < 50; i++ {
+		id := "a-" + rnd()
+		b.Cleanup(func() {
+			ctx := context.Background()
+			e.rdb.Del(ctx, defKey(id))
+			e.rdb.SRem(ctx, idsKey, id)
+			e.rdb.HDel(ctx, whereKey, id)
+			e.rdb.HDel(ctx, gensKey, id)
+			e.rdb.HDel(ctx, sipUsersKey, "u-"+id)
+		})
+		if _, _, err := e.p.Put(e.ctx, Definition{ID: id, SIPUser: "u-" + id, Password: testPassword, Campaigns: []string{c}}); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := e.p.Login(e.ctx, id, c, "n1", true); err != nil {
+			b.Fatal(err)
+		}
+	}
+	var reserve time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		t0 := time.Now()
+		r, ok, err := e.p.Reserve(e.ctx, c, "n1", "k"+strconv.Itoa(i))
+		reserve += time.Since(t0)
+		if !ok || err != nil {
+			b.Fatal(ok, err)
+		}
+		if _, err := e.p.Release(e.ctx, r); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(reserve.Microseconds())/float64(b.N), "µs/reserve")
 }

@@ -48,16 +48,29 @@ func (s Status) InState(now time.Time) time.Duration {
 // entry is a state entry as the scripts store it.
 type entry struct {
 	State       State   `json:"state"`
-	Since       int64   `json:"since"`
-	IdleSince   int64   `json:"idle_since"`
+	Since       luaInt  `json:"since"`
+	IdleSince   luaInt  `json:"idle_since"`
 	Node        string  `json:"node"`
-	Gen         int64   `json:"gen"`
+	Gen         luaInt  `json:"gen"`
 	Reason      string  `json:"reason"`
 	Leaving     Leaving `json:"leaving"`
 	LeaveReason string  `json:"leave_reason"`
 	Call        string  `json:"call"`
-	CallAt      int64   `json:"call_at"`
-	LoginAt     int64   `json:"login_at"`
+	CallAt      luaInt  `json:"call_at"`
+	LoginAt     luaInt  `json:"login_at"`
+}
+
+// luaInt is an integer as Redis's cjson writes it: plain up to 14 digits
+// (milliseconds until the year 2286), with an exponent beyond.
+type luaInt int64
+
+func (v *luaInt) UnmarshalJSON(b []byte) error {
+	f, err := strconv.ParseFloat(string(b), 64)
+	if err != nil {
+		return fmt.Errorf("number %.30q: %w", b, err)
+	}
+	*v = luaInt(f)
+	return nil
 }
 
 func decodeEntry(agent, campaign, raw string) (Status, error) {
@@ -68,9 +81,9 @@ func decodeEntry(agent, campaign, raw string) (Status, error) {
 	if err := json.Unmarshal([]byte(raw), &e); err != nil {
 		return Status{}, fmt.Errorf("agent %s in %s: decode state: %w", agent, campaign, err)
 	}
-	s := Status{Agent: agent, Campaign: campaign, Node: e.Node, State: e.State, Since: fromMS(e.Since),
-		IdleSince: fromMS(e.IdleSince), Reason: e.Reason, Leaving: e.Leaving, LeaveReason: e.LeaveReason,
-		Call: e.Call, CallAt: fromMS(e.CallAt), LoginAt: fromMS(e.LoginAt), gen: e.Gen}
+	s := Status{Agent: agent, Campaign: campaign, Node: e.Node, State: e.State, Since: fromMS(int64(e.Since)),
+		IdleSince: fromMS(int64(e.IdleSince)), Reason: e.Reason, Leaving: e.Leaving, LeaveReason: e.LeaveReason,
+		Call: e.Call, CallAt: fromMS(int64(e.CallAt)), LoginAt: fromMS(int64(e.LoginAt)), gen: int64(e.Gen)}
 	if s.State == "" {
 		s.State = LoggedOut
 	}

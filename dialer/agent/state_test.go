@@ -378,3 +378,13 @@ func TestOneCampaignAtATime(t *testing.T) {
 		}
 	}
 }
+
+func TestDecodeEntryNumbers(t *testing.T) {
+	st, err := decodeEntry("a", "c", `{"state":"ready","since":1893456000000,"idle_since":1e+14,"node":"n1","gen":3}`)
+	if err != nil || !st.Since.Equal(time.UnixMilli(1893456000000)) || !st.IdleSince.Equal(time.UnixMilli(1e14)) || st.gen != 3 {
+		t.Fatalf("%+v %v", st, err)
+	}
+	if _, err := decodeEntry("a", "c", `{"since":"x"}`); err == nil {
+		t.Fatal("a string as a number decoded")
+	}
+}
