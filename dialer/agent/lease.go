@@ -28,7 +28,8 @@ func (p *Pool) campaigns(ctx context.Context) ([]string, error) {
 // every campaign (one script per campaign agents have logged in to). A node
 // calls it every LeaseTTL/3 or so. It returns the agents renewed: an agent
 // the node thinks it holds and that is missing was logged out meanwhile (by
-// Reap when the node was too late, or by a request).
+// Reap when the node was too late, or by a request). An expired lease that
+// no reaper has acted on yet is renewed: the node is alive after all.
 func (p *Pool) Renew(ctx context.Context, node string) ([]Held, error) {
 	if err := checkRef("node", node); err != nil {
 		return nil, err

@@ -37,9 +37,21 @@ type Snapshot struct {
 	At time.Time
 }
 
-var pacingState = map[string]pacing.AgentState{
-	string(Ready): pacing.Ready, string(Reserved): pacing.Reserved, string(Talking): pacing.Talking,
-	string(WrapUp): pacing.Wrap, string(Paused): pacing.Paused,
+// pacingState maps a logged-in state to the pacer's.
+func pacingState(s State) (pacing.AgentState, bool) {
+	switch s {
+	case Ready:
+		return pacing.Ready, true
+	case Reserved:
+		return pacing.Reserved, true
+	case Talking:
+		return pacing.Talking, true
+	case WrapUp:
+		return pacing.Wrap, true
+	case Paused:
+		return pacing.Paused, true
+	}
+	return 0, false
 }
 
 // Snapshot reads, in one round trip, the agents of campaign that node holds
@@ -67,7 +79,7 @@ func (p *Pool) Snapshot(ctx context.Context, campaign, node string, dst []pacing
 		name, _ := list[i].(string)
 		since, _ := list[i+1].(int64)
 		leaving, _ := list[i+2].(int64)
-		st, ok := pacingState[name]
+		st, ok := pacingState(State(name))
 		if !ok {
 			continue
 		}
