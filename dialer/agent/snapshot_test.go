@@ -3,6 +3,8 @@ package agent
 import (
 	"context"
 	"errors"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -138,6 +140,34 @@ func TestFollow(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("Follow did not return after cancel")
 	}
+	// "" follows from now on: the old events never come. Publish (pause
+	// reason changes) until the follower has seen one.
+	e.must(e.p.Login(e.ctx, id, c, "n1", false))
+	before, _ := e.p.LastEventID(e.ctx, c)
+	first := make(chan Event, 1)
+	ctx2, cancel2 := context.WithCancel(e.ctx)
+	defer cancel2()
+	go e.p.Follow(ctx2, c, "", func(ev Event) error {
+		select {
+		case first <- ev:
+		default:
+		}
+		return errors.New("seen")
+	})
+	deadline := time.After(20 * time.Second)
+	for seen := false; !seen; {
+		e.must(e.p.Pause(e.ctx, id, "break"))
+		select {
+		case ev := <-first:
+			if ev.Kind != "pause" || !streamAfter(ev.ID, before) {
+				t.Fatalf("following from now got %+v (last id before: %s)", ev, before)
+			}
+			seen = true
+		case <-time.After(50 * time.Millisecond):
+		case <-deadline:
+			t.Fatal("the follower saw nothing")
+		}
+	}
 	// fn's error ends it; "0" reads from the oldest.
 	stop := errors.New("stop")
 	n := 0
@@ -145,4 +175,17 @@ func TestFollow(t *testing.T) {
 	if !errors.Is(err, stop) || n != 1 {
 		t.Fatalf("Follow from 0: %v after %d", err, n)
 	}
+}
+
+// streamAfter reports whether stream id a comes after b.
+func streamAfter(a, b string) bool {
+	pa, pb := strings.SplitN(a, "-", 2), strings.SplitN(b, "-", 2)
+	ma, _ := strconv.ParseInt(pa[0], 10, 64)
+	mb, _ := strconv.ParseInt(pb[0], 10, 64)
+	if ma != mb {
+		return ma > mb
+	}
+	sa, _ := strconv.ParseInt(pa[1], 10, 64)
+	sb, _ := strconv.ParseInt(pb[1], 10, 64)
+	return sa > sb
 }
