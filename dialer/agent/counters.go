@@ -1,0 +1,203 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/marcador/marcador/dialer/pacing"
+)
+
+// Outcome is what a campaign's abandon rate counts.
+type Outcome string
+
+const (
+	// Live: a person answered (the denominator of the abandon rate).
+	Live Outcome = "live"
+	// Abandoned: a live answer found no agent in time (the numerator). An
+	// abandoned call is also a live answer: count both.
+	Abandoned Outcome = "abandoned"
+)
+
+// RollingDays is the length of the US (Reg F) abandon window.
+const RollingDays = 30
+
+// Count adds one outcome to the campaign's counts of today, the day in zone
+// (the campaign's time zone; nil is UTC) at the pool's clock. Each day is a
+// hash kept 35 days after its last write.
+func (p *Pool) Count(ctx context.Context, campaign string, o Outcome, zone *time.Location) error {
+	if err := checkRef("campaign", campaign); err != nil {
+		return err
+	}
+	if o != Live && o != Abandoned {
+		return fmt.Errorf("count %q in %s: want live or abandoned", o, campaign)
+	}
+	if zone == nil {
+		zone = time.UTC
+	}
+	key := ck(campaign).answers(p.now().In(zone).Format(dayFmt))
+	_, err := p.rdb.TxPipelined(ctx, func(pipe redis.Pipeliner) error {
+		pipe.HIncrBy(ctx, key, string(o), 1)
+		pipe.Expire(ctx, key, retention)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("count %s in %s: %w", o, campaign, err)
+	}
+	return nil
+}
+
+// Rates are a campaign's live answers and abandons: today (the UK rule, per
+// campaign per day) and over the last RollingDays days including today (the
+// US rule; calendar days in the campaign's zone).
+type Rates struct {
+	Today   pacing.WindowCounts `json:"today"`
+	Rolling pacing.WindowCounts `json:"rolling_30d"`
+}
+
+// Rate is abandoned ÷ live (0 with no live answer).
+func Rate(w pacing.WindowCounts) float64 {
+	if w.Live == 0 {
+		return 0
+	}
+	return float64(w.Abandoned) / float64(w.Live)
+}
+
+// Rates reads the campaign's counts in one round trip (the day hashes share
+// the campaign's slot).
+func (p *Pool) Rates(ctx context.Context, campaign string, zone *time.Location) (Rates, error) {
+	if err := checkRef("campaign", campaign); err != nil {
+		return Rates{}, err
+	}
+	if zone == nil {
+		zone = time.UTC
+	}
+	now := p.now().In(zone)
+	k := ck(campaign)
+	pipe := p.rdb.Pipeline()
+	cmds := make([]*redis.SliceCmd, RollingDays)
+	for i := range cmds {
+		// AddDate on the calendar date, so a DST day counts as one day.
+		d := time.Date(now.Year(), now.Month(), now.Day()-i, 12, 0, 0, 0, zone)
+		cmds[i] = pipe.HMGet(ctx, k.answers(d.Format(dayFmt)), string(Live), string(Abandoned))
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return Rates{}, fmt.Errorf("abandon counts of %s: %w", campaign, err)
+	}
+	var r Rates
+	for i, c := range cmds {
+		v := c.Val()
+		w := pacing.WindowCounts{Live: num(v[0]), Abandoned: num(v[1])}
+		if i == 0 {
+			r.Today = w
+		}
+		r.Rolling.Live += w.Live
+		r.Rolling.Abandoned += w.Abandoned
+	}
+	return r, nil
+}
+
+func num(v any) int64 {
+	s, _ := v.(string)
+	n, _ := strconv.ParseInt(s, 10, 64)
+	return n
+}
+
+// DayStats are an agent's figures of one day (the pool's Zone): calls
+// connected and the time spent in each state. Time in a state is added when
+// the agent leaves it, to the day it is left; Today adds the current state's
+// time so far.
+type DayStats struct {
+	Calls    int64         `json:"calls"`
+	Talk     time.Duration `json:"talk"`
+	Wrap     time.Duration `json:"wrap_up"`
+	Ready    time.Duration `json:"ready"`
+	Reserved time.Duration `json:"reserved"`
+	Paused   time.Duration `json:"paused"`
+}
+
+func (d *DayStats) add(o DayStats) {
+	d.Calls += o.Calls
+	d.Talk += o.Talk
+	d.Wrap += o.Wrap
+	d.Ready += o.Ready
+	d.Reserved += o.Reserved
+	d.Paused += o.Paused
+}
+
+func (d *DayStats) addState(s State, t time.Duration) {
+	switch s {
+	case Talking:
+		d.Talk += t
+	case WrapUp:
+		d.Wrap += t
+	case Ready:
+		d.Ready += t
+	case Reserved:
+		d.Reserved += t
+	case Paused:
+		d.Paused += t
+	}
+}
+
+var dayFields = []string{":calls", ":talking_ms", ":wrap_up_ms", ":ready_ms", ":reserved_ms", ":paused_ms"}
+
+func dayCmd(ctx context.Context, pipe redis.Pipeliner, key, agent string) *redis.SliceCmd {
+	f := make([]string, len(dayFields))
+	for i, s := range dayFields {
+		f[i] = agent + s
+	}
+	return pipe.HMGet(ctx, key, f...)
+}
+
+func parseDay(v []any) DayStats {
+	d := func(i int) time.Duration { return time.Duration(num(v[i])) * time.Millisecond }
+	return DayStats{Calls: num(v[0]), Talk: d(1), Wrap: d(2), Ready: d(3), Reserved: d(4), Paused: d(5)}
+}
+
+// Today reads an agent's figures of today (the pool's Zone) over the
+// campaigns of its definition and the one it is logged in to, the current
+// state's time so far included.
+func (p *Pool) Today(ctx context.Context, id string) (DayStats, error) {
+	a, err := p.Get(ctx, id)
+	if err != nil {
+		return DayStats{}, err
+	}
+	st, err := p.Status(ctx, id)
+	if err != nil {
+		return DayStats{}, err
+	}
+	return p.today(ctx, a, st)
+}
+
+func (p *Pool) today(ctx context.Context, a Agent, st Status) (DayStats, error) {
+	now := p.now()
+	day := p.day(now)
+	cs := slices.Clone(a.Campaigns)
+	if st.Campaign != "" && !slices.Contains(cs, st.Campaign) {
+		cs = append(cs, st.Campaign)
+	}
+	var out DayStats
+	if len(cs) > 0 {
+		pipe := p.rdb.Pipeline()
+		cmds := make([]*redis.SliceCmd, len(cs))
+		for i, c := range cs {
+			cmds[i] = dayCmd(ctx, pipe, ck(c).agentDay(day), a.ID)
+		}
+		if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+			return DayStats{}, fmt.Errorf("agent %s: today's figures: %w", a.ID, err)
+		}
+		for _, c := range cmds {
+			out.add(parseDay(c.Val()))
+		}
+	}
+	// The current state's time so far, booked as it will be: to the day it
+	// is left.
+	out.addState(st.State, st.InState(now))
+	return out, nil
+}
