@@ -322,8 +322,9 @@ func toAny(ss []string) []any {
 // DefaultSweepEvery is Options.SweepEvery when unset.
 const DefaultSweepEvery = 5 * time.Second
 
-// Run sweeps lapsed bindings every Options.SweepEvery until ctx ends. Every
-// node may run it: each lapsed binding is removed and logged once.
+// Run sweeps lapsed bindings and keeps the nonce secret the shared one,
+// every Options.SweepEvery, until ctx ends. Every node runs it: each lapsed
+// binding is removed and logged once.
 func (r *Registrar) Run(ctx context.Context) error {
 	t := time.NewTicker(r.opt.SweepEvery)
 	defer t.Stop()
@@ -332,6 +333,9 @@ func (r *Registrar) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
+			if err := r.syncSecret(ctx); err != nil && ctx.Err() == nil {
+				r.backendLog.warn(r.log, "sip registrar: nonce secret check failed", "err", err)
+			}
 			if _, err := r.Sweep(ctx); err != nil && ctx.Err() == nil {
 				r.backendLog.warn(r.log, "sip registrar: sweep failed", "err", err)
 			}

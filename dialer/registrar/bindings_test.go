@@ -353,3 +353,57 @@ func otherSource(e *env) netip.Addr {
 	}
 	return a
 }
+
+// Redis gone: the phone gets 503 with Retry-After (it tries again later),
+// never a challenge it cannot pass or a 200 for a binding not stored.
+func TestRedisDown(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	srv := redistest.StartServer(t)
+	e.rdb = srv.Client()
+	fast := func(o *registrar.Options) { o.Timeout, o.SweepEvery = 2*time.Second, 20*time.Millisecond }
+	n := e.node("n", fast)
+	user, _ := e.user("down", "pw")
+	p := e.phone(n, user, "pw")
+	chal := pick(t, challenges(t, p.do(p.req("60"))), registrar.MD5)
+	srv.Stop()
+	r := p.req("60")
+	p.authorize(r, chal, 1, "pw")
+	res := p.do(r)
+	wantStatus(t, res, 503)
+	if h := res.GetHeader("Retry-After"); h == nil || h.Value() != "5" {
+		t.Fatalf("503 Retry-After %v", h)
+	}
+	if l := e.logs.lines("sip registrar: REGISTER failed (503)"); len(l) != 1 {
+		t.Fatalf("503 lines %v", l)
+	}
+	// Back, empty (as a Redis without persistence comes back): the phone
+	// registers again. A node started now makes a new nonce secret; the
+	// running node's Run adopts the one in Redis (or writes its own back
+	// first), and soon a nonce from either node is good on the other.
+	srv.Start()
+	wantStatus(t, p.register(registrar.MD5, "60"), 200)
+	m := e.node("m", fast)
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	for _, x := range []*node{n, m} {
+		go x.reg.Run(ctx)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		chal := pick(t, challenges(t, p.at(n).do(p.req("60"))), registrar.MD5)
+		r := p.at(m).req("60")
+		p.authorize(r, chal, 1, "pw")
+		res := p.do(r)
+		if res.StatusCode == 200 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("nodes' nonces still disagree after 10s: %d", res.StatusCode)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if l := e.logs.lines("sip registrar: adopted the nonce secret in Redis"); len(l) != 1 {
+		t.Fatalf("adopted lines %v", l)
+	}
+}

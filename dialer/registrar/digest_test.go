@@ -117,7 +117,7 @@ func FuzzParseAuthorization(f *testing.F) {
 }
 
 func TestNonces(t *testing.T) {
-	n := nonces{secret: []byte("0123456789abcdef"), realm: "marcador", ttl: time.Minute}
+	n := newNonces([]byte("0123456789abcdef"), "marcador", time.Minute)
 	now := time.Unix(1_800_000_000, 0)
 	v := n.mint(now)
 	if issued, err := n.check(v, now.Add(59*time.Second)); err != nil || !issued.Equal(now) {
@@ -129,14 +129,16 @@ func TestNonces(t *testing.T) {
 	if _, err := n.check(v, now.Add(-2*time.Minute)); !errors.Is(err, errNonceInvalid) {
 		t.Fatalf("from the future: %v", err)
 	}
-	other := n
-	other.secret = []byte("fedcba9876543210")
+	other := newNonces([]byte("fedcba9876543210"), "marcador", time.Minute)
 	if _, err := other.check(v, now); !errors.Is(err, errNonceInvalid) {
 		t.Fatalf("other secret: %v", err)
 	}
-	other = n
-	other.realm = "elsewhere"
-	if _, err := other.check(v, now); !errors.Is(err, errNonceInvalid) {
+	// Adopting another secret keeps the old one's nonces good.
+	other.keys.Store(&nonceKeys{cur: []byte("fedcba9876543210"), prev: []byte("0123456789abcdef")})
+	if _, err := other.check(v, now); err != nil {
+		t.Fatalf("previous secret: %v", err)
+	}
+	if _, err := newNonces([]byte("0123456789abcdef"), "elsewhere", time.Minute).check(v, now); !errors.Is(err, errNonceInvalid) {
 		t.Fatalf("other realm: %v", err)
 	}
 	b := []byte(v)

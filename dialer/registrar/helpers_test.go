@@ -90,6 +90,8 @@ type env struct {
 	log   *slog.Logger
 	src   netip.Addr
 	id    string
+	// beforeSend, when set, sees each response a node is about to send.
+	beforeSend func(req *sip.Request, res *sip.Response)
 }
 
 func newEnv(t *testing.T) *env {
@@ -156,7 +158,15 @@ func (e *env) node(name string, mod func(*registrar.Options)) *node {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	srv.OnRegister(reg.Handle)
+	srv.OnRegister(func(req *sip.Request, tx sip.ServerTransaction) {
+		if e.beforeSend == nil {
+			reg.Handle(req, tx)
+			return
+		}
+		res := reg.Respond(context.Background(), req)
+		e.beforeSend(req, res)
+		tx.Respond(res)
+	})
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		e.t.Fatal(err)

@@ -159,8 +159,8 @@ func (r *Registrar) failed(ctx context.Context, src netip.Addr, user string, now
 		}
 		switch res[0] {
 		case 1:
-			r.log.Warn("sip registrar: locked out", "by", s.kind, s.kind, s.v, "failures", s.limit,
-				"window", l.Window, "until", time.UnixMilli(res[1]).UTC(), "src", src, "user", user)
+			r.log.Warn("sip registrar: locked out", "by", s.kind, "src", src, "user", user, "failures", s.limit,
+				"window", l.Window.String(), "until", time.UnixMilli(res[1]).UTC())
 			locked = s.kind
 		case 2:
 			locked = s.kind

@@ -91,7 +91,7 @@ func TestLockoutPerSource(t *testing.T) {
 	good := e.phone(n, users[4], "pw")
 	wantStatus(t, good.do(good.req("60")), 403)
 	lines := e.logs.lines("sip registrar: locked out")
-	if len(lines) != 1 || lines[0]["by"] != "source" || lines[0]["source"] != e.src.String() {
+	if len(lines) != 1 || lines[0]["by"] != "source" || lines[0]["src"] != e.src.String() {
 		t.Fatalf("lockout lines %v", lines)
 	}
 	// Elsewhere the same user is fine.

@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -41,34 +42,47 @@ var (
 )
 
 type nonces struct {
-	secret []byte
-	realm  string
-	ttl    time.Duration
+	realm string
+	ttl   time.Duration
+	keys  atomic.Pointer[nonceKeys]
 }
 
-func (n nonces) mac(issuedAndRandom []byte) []byte {
-	m := hmac.New(sha256.New, n.secret)
+// nonceKeys are the secret nonces are minted with and the one before it,
+// still checked (a node that adopts another's secret keeps honouring the
+// nonces it gave out).
+type nonceKeys struct{ cur, prev []byte }
+
+func newNonces(secret []byte, realm string, ttl time.Duration) *nonces {
+	n := &nonces{realm: realm, ttl: ttl}
+	n.keys.Store(&nonceKeys{cur: secret})
+	return n
+}
+
+func (n *nonces) mac(secret, issuedAndRandom []byte) []byte {
+	m := hmac.New(sha256.New, secret)
 	m.Write([]byte(n.realm))
 	m.Write([]byte{0})
 	m.Write(issuedAndRandom)
 	return m.Sum(nil)[:nonceMAC]
 }
 
-func (n nonces) mint(now time.Time) string {
+func (n *nonces) mint(now time.Time) string {
 	b := make([]byte, nonceLen)
 	binary.BigEndian.PutUint64(b, uint64(now.UnixMilli()))
 	rand.Read(b[8 : 8+nonceRandom])
-	copy(b[8+nonceRandom:], n.mac(b[:8+nonceRandom]))
+	copy(b[8+nonceRandom:], n.mac(n.keys.Load().cur, b[:8+nonceRandom]))
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
 // check says when a nonce was issued, or why it cannot be used now.
-func (n nonces) check(nonce string, now time.Time) (time.Time, error) {
+func (n *nonces) check(nonce string, now time.Time) (time.Time, error) {
 	b, err := base64.RawURLEncoding.DecodeString(nonce)
 	if err != nil || len(b) != nonceLen {
 		return time.Time{}, errNonceInvalid
 	}
-	if !hmac.Equal(b[8+nonceRandom:], n.mac(b[:8+nonceRandom])) {
+	k := n.keys.Load()
+	mac := b[8+nonceRandom:]
+	if !hmac.Equal(mac, n.mac(k.cur, b[:8+nonceRandom])) && (k.prev == nil || !hmac.Equal(mac, n.mac(k.prev, b[:8+nonceRandom]))) {
 		return time.Time{}, errNonceInvalid
 	}
 	issued := time.UnixMilli(int64(binary.BigEndian.Uint64(b)))
@@ -98,7 +112,7 @@ return 1
 
 // useCount records nonce count nc for a nonce issued at issued; false when
 // a request already used this count or a higher one (a replay).
-func (n nonces) useCount(ctx context.Context, rdb redis.UniversalClient, nonce string, nc int, issued, now time.Time) (bool, error) {
+func (n *nonces) useCount(ctx context.Context, rdb redis.UniversalClient, nonce string, nc int, issued, now time.Time) (bool, error) {
 	ttl := issued.Add(n.ttl + nonceSkew).Sub(now)
 	if ttl < time.Second {
 		ttl = time.Second
@@ -114,21 +128,48 @@ func (n nonces) useCount(ctx context.Context, rdb redis.UniversalClient, nonce s
 // configured.
 const secretKey = "marcador:registrar:nonce_secret"
 
-// sharedSecret returns the nonce secret kept in Redis, creating it on first
-// use (SET NX: every node ends up with the same one).
-func sharedSecret(ctx context.Context, rdb redis.UniversalClient) ([]byte, error) {
-	fresh := make([]byte, 32)
-	rand.Read(fresh)
-	if err := rdb.SetNX(ctx, secretKey, hex.EncodeToString(fresh), 0).Err(); err != nil {
-		return nil, fmt.Errorf("nonce secret %s: %w", secretKey, err)
+// sharedSecret returns the nonce secret kept in Redis, writing mine when
+// there is none (SET NX: every node ends up with the same one). mine nil
+// makes a fresh one. written says mine was stored.
+func sharedSecret(ctx context.Context, rdb redis.UniversalClient, mine []byte) (secret []byte, written bool, err error) {
+	if mine == nil {
+		mine = make([]byte, 32)
+		rand.Read(mine)
+	}
+	if written, err = rdb.SetNX(ctx, secretKey, hex.EncodeToString(mine), 0).Result(); err != nil {
+		return nil, false, fmt.Errorf("nonce secret %s: %w", secretKey, err)
 	}
 	v, err := rdb.Get(ctx, secretKey).Result()
 	if err != nil {
-		return nil, fmt.Errorf("nonce secret %s: %w", secretKey, err)
+		return nil, false, fmt.Errorf("nonce secret %s: %w", secretKey, err)
 	}
 	b, err := hex.DecodeString(v)
 	if err != nil || len(b) < 16 {
-		return nil, fmt.Errorf("nonce secret %s: not 16 or more hex-encoded bytes", secretKey)
+		return nil, false, fmt.Errorf("nonce secret %s: not 16 or more hex-encoded bytes", secretKey)
 	}
-	return b, nil
+	return b, written, nil
+}
+
+// syncSecret keeps this node's nonce secret the one in Redis. After Redis
+// lost its data, the first node to sync writes its secret back and the
+// others adopt it, so a nonce one node gave out is good on every node
+// again (until then a phone answering another node's nonce is challenged
+// again, stale=true).
+func (r *Registrar) syncSecret(ctx context.Context) error {
+	if r.opt.Secret != nil {
+		return nil
+	}
+	k := r.nonces.keys.Load()
+	shared, written, err := sharedSecret(ctx, r.rdb, k.cur)
+	if err != nil {
+		return err
+	}
+	if written {
+		r.log.Info("sip registrar: nonce secret was missing from Redis; wrote this node's", "key", secretKey)
+	}
+	if !hmac.Equal(shared, k.cur) {
+		r.nonces.keys.Store(&nonceKeys{cur: shared, prev: k.cur})
+		r.log.Info("sip registrar: adopted the nonce secret in Redis", "key", secretKey)
+	}
+	return nil
 }

@@ -70,7 +70,8 @@ type Options struct {
 	// first); default SHA-256 then MD5.
 	Algorithms []Algorithm
 	// Secret keys the nonces' MAC; every node must share it. Default: one
-	// kept in Redis (marcador:registrar:nonce_secret), made on first use.
+	// kept in Redis (marcador:registrar:nonce_secret), made on first use;
+	// Run keeps every node on the one in Redis.
 	Secret []byte
 	// NonceTTL is how long a nonce is good for; default 5m. A phone that
 	// uses an older one is challenged again with stale=true.
@@ -85,7 +86,8 @@ type Options struct {
 	MaxContacts int
 	// Lockout of sources and users after failed attempts.
 	Lockout Lockout
-	// SweepEvery is how often Run removes lapsed bindings; default 5s.
+	// SweepEvery is how often Run removes lapsed bindings and checks the
+	// nonce secret; default 5s.
 	SweepEvery time.Duration
 	// Timeout bounds the work for one REGISTER (Redis, Credentials);
 	// default 5s. When it runs out the phone gets 503 with Retry-After.
@@ -108,7 +110,7 @@ const (
 type Registrar struct {
 	opt    Options
 	rdb    redis.UniversalClient
-	nonces nonces
+	nonces *nonces
 	log    *slog.Logger
 	// Backend failures and replays are logged sparsely: a flood of
 	// REGISTERs while Redis is down must not flood the log.
@@ -175,15 +177,16 @@ func New(ctx context.Context, opt Options) (*Registrar, error) {
 	}
 	secret := opt.Secret
 	if len(secret) == 0 {
+		opt.Secret = nil
 		var err error
-		if secret, err = sharedSecret(ctx, opt.Redis); err != nil {
+		if secret, _, err = sharedSecret(ctx, opt.Redis, nil); err != nil {
 			return nil, fmt.Errorf("registrar: %w", err)
 		}
 	} else if len(secret) < 16 {
 		return nil, errors.New("registrar: secret shorter than 16 bytes")
 	}
 	return &Registrar{opt: opt, rdb: opt.Redis, log: opt.Logger,
-		nonces:     nonces{secret: secret, realm: opt.Realm, ttl: opt.NonceTTL},
+		nonces:     newNonces(secret, opt.Realm, opt.NonceTTL),
 		backendLog: newSparseLog(), replayLog: newSparseLog()}, nil
 }
 
