@@ -2,6 +2,7 @@ package registrar_test
 
 import (
 	"context"
+	"errors"
 	"net"
 	"net/netip"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/emiago/sipgo/sip"
+	"github.com/icholy/digest"
 
 	"github.com/marcador/marcador/dialer/registrar"
 	"github.com/marcador/marcador/queue/redistest"
@@ -405,5 +407,102 @@ func TestRedisDown(t *testing.T) {
 	}
 	if l := e.logs.lines("sip registrar: adopted the nonce secret in Redis"); len(l) != 1 {
 		t.Fatalf("adopted lines %v", l)
+	}
+}
+
+// A REGISTER without Contact asks for the bindings (RFC 3261 §10.2.3): 200
+// lists them and changes nothing. A Path (RFC 3327) a proxy added is kept
+// with the binding and echoed.
+func TestQueryAndPath(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	n := e.node("n", nil)
+	user, agent := e.user("query", "pw")
+	p := e.phone(n, user, "pw")
+	wantStatus(t, p.register(registrar.MD5, "300"), 200)
+	e.clock.Advance(100 * time.Second)
+	res := p.again("", "-")
+	wantStatus(t, res, 200)
+	if got := contactExpires(t, res); len(got) != 1 || got["sip:"+user+"@"+p.local] != 200 {
+		t.Fatalf("query lists %v, want 200 s left", got)
+	}
+	if l := e.logs.lines("sip registrar: registered"); len(l) != 1 {
+		t.Fatalf("registered lines %v", l)
+	}
+
+	r := p.req("300")
+	r.AppendHeader(sip.NewHeader("Path", "<sip:lb.example;lr;received=sip:198.51.100.7:40000>"))
+	p.authorize(r, p.chal, p.nc+1, "pw")
+	res = p.do(r)
+	wantStatus(t, res, 200)
+	if h := res.GetHeader("Path"); h == nil || !strings.Contains(h.Value(), "lb.example") {
+		t.Fatalf("200 Path %v", h)
+	}
+	if bs := lookup(t, n, agent); len(bs) != 1 || len(bs[0].Path) != 1 || !strings.Contains(bs[0].Path[0], "198.51.100.7") {
+		t.Fatalf("bindings %+v", bs)
+	}
+}
+
+// Twenty phones of one agent register at once through two nodes: one
+// binding is left, the index agrees with it, and every change was logged
+// once.
+func TestConcurrentRegistrations(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	srv := redistest.StartServer(t)
+	e.rdb = srv.Client()
+	nodes := []*node{e.node("a", nil), e.node("b", nil)}
+	user, agent := e.user("crowd", "pw")
+	phones := make([]*phone, 20)
+	for i := range phones {
+		phones[i] = e.phone(nodes[i%2], user, "pw")
+	}
+	// Off the test goroutine: no t.Fatal there.
+	register := func(p *phone) error {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		res, err := p.cli.Do(ctx, p.req("300"))
+		if err != nil {
+			return err
+		}
+		chal, err := digest.ParseChallenge(res.GetHeader("WWW-Authenticate").Value())
+		if err != nil {
+			return err
+		}
+		r := p.req("300")
+		cred, err := digest.Digest(chal, digest.Options{Method: "REGISTER", URI: r.Recipient.Addr(), Username: p.user, Password: "pw"})
+		if err != nil {
+			return err
+		}
+		r.AppendHeader(sip.NewHeader("Authorization", cred.String()))
+		if res, err = p.cli.Do(ctx, r); err != nil {
+			return err
+		}
+		if res.StatusCode != 200 {
+			return errors.New(res.Short())
+		}
+		return nil
+	}
+	errs := make(chan error, len(phones))
+	for _, p := range phones {
+		go func() { errs <- register(p) }()
+	}
+	for range phones {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx := context.Background()
+	if bs := lookup(t, nodes[0], agent); len(bs) != 1 {
+		t.Fatalf("bindings %+v", bs)
+	}
+	if n, _ := e.rdb.HLen(ctx, "marcador:{registrar}:binding:"+agent).Result(); n != 1 {
+		t.Fatalf("hash holds %d", n)
+	}
+	if n, _ := e.rdb.ZCard(ctx, "marcador:{registrar}:expiry").Result(); n != 1 {
+		t.Fatalf("expiry index holds %d", n)
+	}
+	if a, u := len(e.logs.lines("sip registrar: registered")), len(e.logs.lines("sip registrar: unregistered")); a != 20 || u != 19 {
+		t.Fatalf("%d registered, %d unregistered lines; want 20, 19", a, u)
 	}
 }
