@@ -243,7 +243,9 @@ func (r *Registrar) findAuthorization(req *sip.Request) (creds []*credentials, m
 
 func (r *Registrar) respond(ctx context.Context, req *sip.Request) (*sip.Response, error) {
 	if req.Method != sip.REGISTER {
-		return sip.NewResponseFromRequest(req, 405, "Method Not Allowed", nil), nil
+		res := sip.NewResponseFromRequest(req, 405, "Method Not Allowed", nil)
+		res.AppendHeader(sip.NewHeader("Allow", "REGISTER"))
+		return res, nil
 	}
 	to, cseq := req.To(), req.CSeq()
 	if to == nil || req.From() == nil || req.CallID() == nil || cseq == nil {
@@ -256,6 +258,13 @@ func (r *Registrar) respond(ctx context.Context, req *sip.Request) (*sip.Respons
 	user := to.Address.User
 	if len(creds) > 0 {
 		user = creds[0].Username
+	}
+	// One user per request: the lockout is checked and counted for it, so
+	// no second header may try another user's password past it.
+	for _, c := range creds[min(1, len(creds)):] {
+		if c.Username != user {
+			return sip.NewResponseFromRequest(req, 400, "Bad Request (credentials for two users)", nil), nil
+		}
 	}
 	// A locked-out source or user gets 403 before anything is checked.
 	if locked, err := r.lockedOut(ctx, src, user, now); err != nil {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
+	"github.com/icholy/digest"
 
 	"github.com/marcador/marcador/dialer/registrar"
 )
@@ -200,5 +201,29 @@ func TestReplay(t *testing.T) {
 	wantStatus(t, p.again("300"), 200)
 	if bs := lookup(t, n, agent); len(bs) != 1 {
 		t.Fatalf("bindings %+v", bs)
+	}
+}
+
+// Credentials for two users in one request are refused: a second header
+// must not try a locked-out user's password past the lockout, or count its
+// failures against someone else.
+func TestTwoUsersInOneRequest(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	n := e.node("n", nil)
+	user, agent := e.user("first", "pw")
+	other, otherAgent := e.user("second", "pw2")
+	p := e.phone(n, user, "pw")
+	chal := pick(t, challenges(t, p.do(p.req("60"))), registrar.MD5)
+	r := p.req("60")
+	p.authorize(r, chal, 1, "pw")
+	cred, err := digest.Digest(chal, digest.Options{Method: "REGISTER", URI: r.Recipient.Addr(), Username: other, Password: "pw2", Count: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.AppendHeader(sip.NewHeader("Authorization", cred.String()))
+	wantStatus(t, p.do(r), 400)
+	if len(lookup(t, n, agent))+len(lookup(t, n, otherAgent)) != 0 {
+		t.Fatal("a binding was made")
 	}
 }

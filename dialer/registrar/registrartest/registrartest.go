@@ -19,6 +19,7 @@ type Credentials struct {
 
 type user struct {
 	agent string
+	realm string
 	ha1   map[registrar.Algorithm]string
 	algs  []registrar.Algorithm
 }
@@ -32,7 +33,7 @@ func NewCredentials() *Credentials { return &Credentials{users: map[string]user{
 func (c *Credentials) Add(sipUser, password, realm, agentID string, offer ...registrar.Algorithm) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.users[sipUser] = user{agent: agentID, algs: offer, ha1: map[registrar.Algorithm]string{
+	c.users[sipUser] = user{agent: agentID, realm: realm, algs: offer, ha1: map[registrar.Algorithm]string{
 		registrar.MD5:    registrar.HA1(registrar.MD5, sipUser, realm, password),
 		registrar.SHA256: registrar.HA1(registrar.SHA256, sipUser, realm, password),
 	}}
@@ -47,7 +48,7 @@ func (c *Credentials) HA1(_ context.Context, sipUser, realm string, alg registra
 		return "", "", fmt.Errorf("sip user %q: %w", sipUser, registrar.ErrUnknownUser)
 	}
 	h, ok := u.ha1[alg]
-	if !ok {
+	if !ok || realm != u.realm {
 		return "", "", fmt.Errorf("sip user %q, %s: %w", sipUser, alg, registrar.ErrNoHA1)
 	}
 	return h, u.agent, nil
