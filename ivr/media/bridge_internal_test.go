@@ -3,6 +3,7 @@ package media
 import (
 	"bytes"
 	"encoding/binary"
+	"log/slog"
 	"net"
 	"net/netip"
 	"path/filepath"
@@ -42,8 +43,9 @@ func newRelayRig(t testing.TB, debtorCodec, agentCodec Codec, opt BridgeOptions)
 		}
 		return c
 	}
-	r.debtor = NewSession(SessionOptions{Conn: leg(), Codec: debtorCodec})
-	r.agent = NewSession(SessionOptions{Conn: leg(), Codec: agentCodec, DTMFType: 96})
+	quiet := slog.New(slog.DiscardHandler)
+	r.debtor = NewSession(SessionOptions{Conn: leg(), Codec: debtorCodec, Logger: quiet})
+	r.agent = NewSession(SessionOptions{Conn: leg(), Codec: agentCodec, DTMFType: 96, Logger: quiet})
 	t.Cleanup(func() { r.debtor.Close(); r.agent.Close() })
 	// Each leg latches to its phone, as on a live call.
 	r.in(r.agent, r.agentPhone, rtp.Header{PayloadType: agentCodec.PayloadType, SequenceNumber: 1, Timestamp: 1, SSRC: 0xA}, make([]byte, 160))
