@@ -79,6 +79,14 @@ type Session struct {
 	bad     atomic.Uint64
 	ndigits atomic.Uint64
 
+	// out continues the outgoing stream (with ssrc) across a bridge: the
+	// sender and a relay that takes the stream over (bridge.go) send it in
+	// turn. relay, while set, sends this session's stream and the sender
+	// stays quiet; tap, while set, takes the packets received.
+	out   outStream
+	relay *relayDir
+	tap   *relayDir
+
 	ssrc  uint32
 	shard *pacerShard // set when a Pacer sends for this session
 	stop  context.CancelFunc
@@ -130,6 +138,7 @@ func NewSession(opt SessionOptions) *Session {
 	s := &Session{opt: opt, conn: opt.Conn, log: opt.Logger, remote: opt.Remote, digits: make(chan rune, 64),
 		codec: opt.Codec, dtmfType: opt.DTMFType,
 		ssrc: rand.Uint32(), ctx: ctx, stop: cancel}
+	s.out.seq, s.out.nextTS = uint16(rand.Uint32()), rand.Uint32()
 	s.lastRx.Store(time.Now().UnixNano())
 	return s
 }
@@ -346,6 +355,7 @@ type sender struct {
 	pcm      []int16
 	silence  map[uint8][]byte
 	baseTS   uint32
+	adj      uint32 // added to timestamps after a bridge ran ahead of our clock
 	pkt      rtp.Packet
 	dt       dtmfState
 	n        uint32 // frames so far
@@ -359,8 +369,7 @@ func (s *Session) newSender() *sender {
 			PCMU.PayloadType: PCMU.Encode(nil, make([]int16, FrameSamples)),
 			PCMA.PayloadType: PCMA.Encode(nil, make([]int16, FrameSamples)),
 		},
-		baseTS: rand.Uint32(),
-		pkt:    rtp.Packet{Header: rtp.Header{Version: 2, SSRC: s.ssrc, SequenceNumber: uint16(rand.Uint32())}},
+		pkt: rtp.Packet{Header: rtp.Header{Version: 2, SSRC: s.ssrc}},
 	}
 }
 
@@ -397,15 +406,36 @@ func (s *Session) sendFrame(sd *sender) bool {
 	pkt, pay, pcm, dt := &sd.pkt, sd.pay, sd.pcm, &sd.dt
 	n := sd.n
 	sd.n++
-	mediaTS := sd.baseTS + n*FrameSamples
-	pkt.Marker = n == 0 // first packet of the stream starts a talkspurt
-	pkt.Timestamp = mediaTS
+	now := time.Now()
 
 	s.mu.Lock()
-	remote, hold, codec, dtmfType := s.remote, s.hold, s.codec, s.dtmfType
-	if !s.latched && !time.Now().Before(s.probeEnd) {
-		remote = netip.AddrPort{} // nothing came back: send nowhere until something does
+	if n == 0 {
+		sd.baseTS = s.out.nextTS // random at first, or where a relay left the stream
 	}
+	mediaTS := sd.baseTS + n*FrameSamples + sd.adj
+	resumed := s.out.resumed
+	if resumed {
+		// A bridge gave the stream back: go on after its last timestamp
+		// even if its source's clock ran ahead of ours.
+		s.out.resumed = false
+		if d := int32(s.out.nextTS - mediaTS); d > 0 {
+			sd.adj += uint32(d)
+			mediaTS += uint32(d)
+		}
+		sd.last = time.Time{} // the bridge's packets were not paced: no interval to report
+	}
+	s.out.clockTS, s.out.clockAt = mediaTS, now
+	if s.relay != nil {
+		// A bridge sends this stream now: time goes on, nothing is sent,
+		// and a digit being sent is abandoned (its end would come too late).
+		*dt = dtmfState{}
+		s.mu.Unlock()
+		return true
+	}
+	// The first packet of the stream, and the first after a bridge, start a talkspurt.
+	pkt.Marker = sd.last.IsZero() || resumed
+	pkt.Timestamp = mediaTS
+	remote, hold, codec, dtmfType := s.targetLocked(now), s.hold, s.codec, s.dtmfType
 	pkt.PayloadType = codec.PayloadType
 	if !dt.active && dt.gap > 0 {
 		dt.gap-- // the pause between digits runs whatever else is sent
@@ -439,17 +469,20 @@ func (s *Session) sendFrame(sd *sender) bool {
 	default:
 		pkt.Payload = sd.silence[codec.PayloadType]
 	}
-	s.mu.Unlock()
-
 	if hold && pkt.PayloadType != dtmfType || !remote.IsValid() {
+		s.mu.Unlock()
 		return true // nothing sent, so the sequence number does not advance
 	}
+	pkt.SequenceNumber = s.out.seq
+	s.out.seq++
+	s.out.nextTS = mediaTS + FrameSamples
+	s.mu.Unlock()
+
 	k, err := pkt.MarshalTo(sd.out)
 	if err == nil {
-		if _, err := s.conn.WriteToUDPAddrPort(sd.out[:k], remote); err == nil {
-			s.sent.Add(1)
+		if err := s.transmit(sd.out[:k], remote); err == nil {
 			now := time.Now()
-			if s.opt.OnSend != nil && n > 0 {
+			if s.opt.OnSend != nil && !sd.last.IsZero() {
 				s.opt.OnSend(now.Sub(sd.last))
 			}
 			sd.last = now
@@ -457,8 +490,27 @@ func (s *Session) sendFrame(sd *sender) bool {
 			return false
 		}
 	}
-	pkt.SequenceNumber++
 	return true
+}
+
+// targetLocked is where the stream may go now (s.mu held): the latched
+// source, or the signalled address during the probe; invalid otherwise.
+func (s *Session) targetLocked(now time.Time) netip.AddrPort {
+	if !s.latched && !now.Before(s.probeEnd) {
+		return netip.AddrPort{} // nothing came back: send nowhere until something does
+	}
+	return s.remote
+}
+
+// transmit sends one RTP packet of this session's stream: the sender's
+// frames and a bridge's relayed packets leave through here (the one place
+// a shared, batched socket will replace).
+func (s *Session) transmit(b []byte, to netip.AddrPort) error {
+	if _, err := s.conn.WriteToUDPAddrPort(b, to); err != nil {
+		return err
+	}
+	s.sent.Add(1)
+	return nil
 }
 
 func (s *Session) recvLoop() {
@@ -499,10 +551,16 @@ func (s *Session) receive(src netip.AddrPort, b []byte, pkt *rtp.Packet, dtmf *D
 		s.bad.Add(1) // a stranger's packets are not our call's audio
 		return pcm
 	}
-	dtmfType := s.dtmfType
+	dtmfType, tap := s.dtmfType, s.tap
 	s.mu.Unlock()
+	now := time.Now()
 	s.recv.Add(1)
-	s.lastRx.Store(time.Now().UnixNano())
+	s.lastRx.Store(now.UnixNano())
+	if tap != nil {
+		// Bridged: the packet goes to the other leg, not to our listeners.
+		tap.forward(pkt, b, dtmfType, now)
+		return pcm
+	}
 	switch pt := pkt.PayloadType; {
 	case pt == dtmfType:
 		d, ok, err := dtmf.Push(pkt.Timestamp, pkt.Payload)

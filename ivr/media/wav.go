@@ -152,23 +152,9 @@ func (p *Prompts) Get(name string) (*Prompt, error) {
 // EncodeWAV writes 8 kHz mono 16-bit samples as a WAV file (recordings, tests).
 func EncodeWAV(samples []int16) []byte {
 	n := len(samples) * 2
-	b := make([]byte, 0, 44+n)
-	le32 := func(v uint32) { b = binary.LittleEndian.AppendUint32(b, v) }
-	le16 := func(v uint16) { b = binary.LittleEndian.AppendUint16(b, v) }
-	b = append(b, "RIFF"...)
-	le32(uint32(36 + n))
-	b = append(b, "WAVEfmt "...)
-	le32(16)
-	le16(1) // PCM
-	le16(1) // mono
-	le32(SampleRate)
-	le32(SampleRate * 2)
-	le16(2)
-	le16(16)
-	b = append(b, "data"...)
-	le32(uint32(n))
+	b := wavHeader(make([]byte, 0, wavHeaderLen+n), 1, uint32(n))
 	for _, s := range samples {
-		le16(uint16(s))
+		b = binary.LittleEndian.AppendUint16(b, uint16(s))
 	}
 	return b
 }
