@@ -21,6 +21,9 @@ const (
 	WhatsApp Channel = "whatsapp"
 )
 
+// Channels are every channel the schema knows, voice first.
+func Channels() []Channel { return []Channel{Voice, SMS, WhatsApp} }
+
 // Valid reports whether c is one of the channels the schema knows.
 func (c Channel) Valid() bool { return c == Voice || c == SMS || c == WhatsApp }
 

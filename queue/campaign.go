@@ -71,11 +71,11 @@ type PromisePolicy struct {
 // dispositions in After, or once the account has had AfterAttempts voice
 // attempts in the campaign (both, when both are set).
 type FallbackRule struct {
-	After         []string `json:"after,omitempty"`          // no_answer, busy, machine, rejected, network_error, ...
-	AfterAttempts int      `json:"after_attempts,omitempty"` //
-	Template      string   `json:"template"`                 // e.g. missed-call
-	Channel       string   `json:"channel,omitempty"`        // sms (default) or whatsapp
-	Delay         Duration `json:"delay,omitempty"`          // wait after the call; default at once
+	After         []string          `json:"after,omitempty"`          // no_answer, busy, machine, rejected, network_error, ...
+	AfterAttempts int               `json:"after_attempts,omitempty"` //
+	Template      string            `json:"template"`                 // e.g. missed-call
+	Channel       analytics.Channel `json:"channel,omitempty"`        // sms (default) or whatsapp
+	Delay         Duration          `json:"delay,omitempty"`          // wait after the call; default at once
 }
 
 // Matches reports whether a voice attempt with disposition, the account's
@@ -216,10 +216,10 @@ func (c *Campaign) Normalize() error {
 		f := &c.SMS.Fallback[i]
 		at := fmt.Sprintf("sms.fallback[%d]", i)
 		if f.Channel == "" {
-			f.Channel = "sms"
+			f.Channel = analytics.SMS
 		}
 		switch {
-		case f.Channel != "sms" && f.Channel != "whatsapp":
+		case f.Channel != analytics.SMS && f.Channel != analytics.WhatsApp:
 			return bad(at+".channel", "%q: want sms or whatsapp", f.Channel)
 		case f.Template == "":
 			return bad(at+".template", "empty")

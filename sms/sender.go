@@ -276,7 +276,7 @@ func (s *Sender) Send(ctx context.Context, req Request) (res Result, err error) 
 	if err != nil {
 		return res, err
 	}
-	d, err := s.opt.Gate.Reserve(ctx, profile, subj, compliance.Channel(req.Channel), a.AttemptID, false)
+	d, err := s.opt.Gate.Reserve(ctx, profile, subj, req.Channel, a.AttemptID, false)
 	if err != nil {
 		return res, err
 	}
@@ -361,7 +361,7 @@ func (s *Sender) pickPhone(ctx context.Context, c queue.Campaign, acct queue.Acc
 		}
 	}
 	for _, p := range cands {
-		if _, listed, err := s.opt.Gate.LookupDNC(ctx, p, compliance.Channel(req.Channel), c.ID); err == nil && !listed {
+		if _, listed, err := s.opt.Gate.LookupDNC(ctx, p, req.Channel, c.ID); err == nil && !listed {
 			return p, false
 		}
 	}

@@ -118,7 +118,7 @@ func (s *Sender) applyStatus(ctx context.Context, sid, status string, code int) 
 		return err
 	}
 	if status == "delivered" && subj.Phone != "" {
-		if err := s.opt.Gate.Record(ctx, subj, compliance.Channel(a.Channel), compliance.KindContact, a.AttemptID, s.opt.Gate.Now()); err != nil {
+		if err := s.opt.Gate.Record(ctx, subj, a.Channel, compliance.KindContact, a.AttemptID, s.opt.Gate.Now()); err != nil {
 			return err
 		}
 	}
@@ -244,7 +244,7 @@ func (s *Sender) inbound(ctx context.Context, from, body, sid string) (string, e
 		// Only an opt-out the number made by text is undone this way; one
 		// made on a call, by the creditor or by law stays.
 		action = "optin"
-		if e, listed, err := s.opt.Gate.LookupDNC(ctx, number, compliance.Channel(ch), ""); err != nil {
+		if e, listed, err := s.opt.Gate.LookupDNC(ctx, number, ch, ""); err != nil {
 			return "", err
 		} else if listed && e.Source == "sms" {
 			if err := s.opt.Gate.RemoveDNC(ctx, compliance.DNCEntry{Phone: number, Channel: string(ch), Reason: fmt.Sprintf("replied %q", strings.TrimSpace(body)), Source: "sms"}); err != nil {

@@ -12,13 +12,13 @@ import (
 
 	"github.com/shopspring/decimal"
 
+	"github.com/marcador/marcador/analytics"
 	"github.com/marcador/marcador/dialer"
 	"github.com/marcador/marcador/dialer/sipptest"
 	"github.com/marcador/marcador/ivr/media"
 	"github.com/marcador/marcador/ivr/prompts"
 	"github.com/marcador/marcador/ivr/script"
 	"github.com/marcador/marcador/queue"
-	"github.com/marcador/marcador/queue/compliance"
 	"github.com/marcador/marcador/queue/redistest"
 )
 
@@ -221,7 +221,7 @@ func TestInboundCallbackOverSipp(t *testing.T) {
 		t.Errorf("queue after inbound calls: %+v", cnt)
 	}
 	for _, n := range []string{calls[1].caller, keyed.Phones[0].Number} {
-		if _, listed, _ := h.gate.LookupDNC(ctx, n, compliance.Voice, id); !listed {
+		if _, listed, _ := h.gate.LookupDNC(ctx, n, analytics.Voice, id); !listed {
 			t.Errorf("inbound opt-out: %s not listed", n)
 		}
 	}

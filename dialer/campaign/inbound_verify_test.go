@@ -11,13 +11,13 @@ import (
 
 	"github.com/shopspring/decimal"
 
+	"github.com/marcador/marcador/analytics"
 	"github.com/marcador/marcador/dialer"
 	"github.com/marcador/marcador/ivr/media"
 	"github.com/marcador/marcador/ivr/media/mediatest"
 	"github.com/marcador/marcador/ivr/prompts"
 	"github.com/marcador/marcador/ivr/script"
 	"github.com/marcador/marcador/queue"
-	"github.com/marcador/marcador/queue/compliance"
 	"github.com/marcador/marcador/queue/redistest"
 )
 
@@ -253,10 +253,10 @@ func TestCallerIDAloneNeverHearsTheBalance(t *testing.T) {
 	}
 	// The opt-out covers the number calling, not the account's other phone,
 	// and does not finish the account.
-	if _, listed, _ := h.gate.LookupDNC(ctx, p1, compliance.Voice, id); !listed {
+	if _, listed, _ := h.gate.LookupDNC(ctx, p1, analytics.Voice, id); !listed {
 		t.Errorf("%s (calling) not listed", p1)
 	}
-	if _, listed, _ := h.gate.LookupDNC(ctx, p2, compliance.Voice, id); listed {
+	if _, listed, _ := h.gate.LookupDNC(ctx, p2, analytics.Voice, id); listed {
 		t.Errorf("%s (the account's other phone) listed by an unverified caller", p2)
 	}
 	if cnt, _ := h.store.Counts(ctx, id, time.Now().Add(2*time.Hour)); cnt.Due != 1 || cnt.Done != 0 {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/shopspring/decimal"
 
+	"github.com/marcador/marcador/analytics"
 	"github.com/marcador/marcador/dialer"
 	"github.com/marcador/marcador/ivr/media"
 	"github.com/marcador/marcador/ivr/prompts"
@@ -114,12 +115,12 @@ func TestLocalErrorIsNotAContactAttempt(t *testing.T) {
 	subj := compliance.Subject{Phone: acct.Phones[0].Number, Account: acct.ID, NationalID: acct.NationalID, Country: "CL",
 		DefaultZone: c.TimeZone, Campaign: id}
 	p, _ := h.gate.Profile("CL", subj)
-	d, err := h.gate.Reserve(ctx, p, subj, compliance.Voice, "after-local-error", false)
+	d, err := h.gate.Reserve(ctx, p, subj, analytics.Voice, "after-local-error", false)
 	if err != nil || !d.Allowed {
 		t.Fatalf("a call after the local error: %+v %v", d, err)
 	}
 	// Positive control: that reservation does use the week up.
-	if d, _ := h.gate.Reserve(ctx, p, subj, compliance.Voice, "second", false); d.Allowed {
+	if d, _ := h.gate.Reserve(ctx, p, subj, analytics.Voice, "second", false); d.Allowed {
 		t.Fatalf("CL allowed a second call the same week: %+v", d)
 	}
 }

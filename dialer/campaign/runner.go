@@ -68,8 +68,8 @@ type SMSRequest struct {
 	Account  string
 	Phone    string // "" for the account's first phone that may be texted
 	Template string
-	Channel  string // sms or whatsapp
-	Link     string // the signed payment link, if the campaign has one
+	Channel  analytics.Channel // sms or whatsapp
+	Link     string            // the signed payment link, if the campaign has one
 	Vars     map[string]string
 	At       time.Time // when to send; zero for now
 }
@@ -437,7 +437,7 @@ func (r *Runner) reserve(ctx context.Context, c queue.Campaign, subj compliance.
 	if err != nil {
 		return compliance.Decision{}, err
 	}
-	d, err := r.opt.Gate.Reserve(ctx, profile, subj, compliance.Voice, a.AttemptID, false)
+	d, err := r.opt.Gate.Reserve(ctx, profile, subj, analytics.Voice, a.AttemptID, false)
 	if err != nil {
 		return d, err
 	}
@@ -522,7 +522,7 @@ func (r *Runner) pickPhone(ctx context.Context, c queue.Campaign, acct queue.Acc
 	k := len(acct.Phones)
 	for i := range k {
 		p := acct.Phones[(attempt-1+i)%k].Number
-		if _, listed, err := r.opt.Gate.LookupDNC(ctx, p, compliance.Voice, c.ID); err == nil && !listed {
+		if _, listed, err := r.opt.Gate.LookupDNC(ctx, p, analytics.Voice, c.ID); err == nil && !listed {
 			return p, true
 		}
 	}
@@ -604,7 +604,7 @@ func (r *Runner) sendSMS(ctx context.Context, m SMSRequest) error {
 // once per attempt and template.
 func (r *Runner) scriptSMS(ctx context.Context, c queue.Campaign, acct queue.Account, number, attempt, tpl, ch string) error {
 	return r.sendSMS(ctx, SMSRequest{Key: attempt + "/ivr/" + tpl, Campaign: c.ID, Account: acct.ID, Phone: number,
-		Template: tpl, Channel: ch, Link: r.link(c, acct)})
+		Template: tpl, Channel: analytics.Channel(ch), Link: r.link(c, acct)})
 }
 
 // fallback queues the campaign's messages that follow a voice attempt
@@ -655,7 +655,7 @@ func (r *Runner) record(ctx context.Context, c queue.Campaign, acct queue.Accoun
 	}
 	if spoke {
 		for _, kind := range []string{compliance.KindContact, compliance.KindConversation} {
-			if err := r.opt.Gate.Record(ctx, subj, compliance.Voice, kind, a.AttemptID, r.opt.Gate.Now()); err != nil {
+			if err := r.opt.Gate.Record(ctx, subj, analytics.Voice, kind, a.AttemptID, r.opt.Gate.Now()); err != nil {
 				return err
 			}
 		}
@@ -784,7 +784,7 @@ func (r *Runner) FollowUpPromises(ctx context.Context) (reminded, broken int, er
 			continue
 		}
 		m := SMSRequest{Key: "promise-reminder/" + p.ID, Campaign: c.ID, Account: acct.ID, Template: "promise-reminder",
-			Channel: "sms", Link: r.link(c, acct), Vars: map[string]string{
+			Channel: analytics.SMS, Link: r.link(c, acct), Vars: map[string]string{
 				"PromiseAmount": p.Amount.String(), "PromiseCurrency": p.Currency, "PromiseDate": p.Due.Format(queue.DateLayout)}}
 		if err := r.sendSMS(ctx, m); err != nil {
 			r.log.Warn("promise reminder not sent", "promise", p.ID, "err", err)

@@ -147,7 +147,7 @@ func History(ctx context.Context, conn driver.Conn, db string, gate *compliance.
 // Events are the history events one attempt row stands for, as the runner,
 // the inbound line and the SMS sender recorded them when it happened.
 func Events(o analytics.AttemptOutcome) []compliance.Event {
-	ch := compliance.Channel(o.Channel)
+	ch := o.Channel
 	ev := func(kind string, at time.Time) compliance.Event {
 		return compliance.Event{At: at, Channel: ch, Kind: kind, Account: o.AccountID, AttemptID: o.AttemptID}
 	}
