@@ -14,6 +14,7 @@ import (
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/marcador/marcador/analytics"
 	"github.com/marcador/marcador/ivr/media"
 	"github.com/marcador/marcador/queue/phone"
 )
@@ -248,7 +249,7 @@ func (l *Leg) invitePhase(ctx context.Context) error {
 	tx, err := e.client.TransactionRequest(lctx, l.invite)
 	if err != nil {
 		err = fmt.Errorf("send INVITE: %w", err)
-		l.finish(Result{Disposition: LocalError, Reason: err.Error()})
+		l.finish(Result{Disposition: analytics.LocalError, Reason: err.Error()})
 		return err
 	}
 	l.reackOn(tx)
@@ -267,7 +268,7 @@ func (l *Leg) invitePhase(ctx context.Context) error {
 			st.timedOut = true
 			if !st.heard {
 				st.tx.Terminate()
-				l.finish(Result{Disposition: NetworkError, Reason: fmt.Sprintf("no response from trunk in %s", r.RingTimeout)})
+				l.finish(Result{Disposition: analytics.NetworkError, Reason: fmt.Sprintf("no response from trunk in %s", r.RingTimeout)})
 				return nil
 			}
 			if !st.cancelled {
@@ -284,9 +285,9 @@ func (l *Leg) invitePhase(ctx context.Context) error {
 			}
 		case <-guard:
 			st.tx.Terminate()
-			d := Cancelled
+			d := analytics.Cancelled
 			if st.timedOut {
-				d = NoAnswer
+				d = analytics.NoAnswer
 			}
 			l.finish(Result{Disposition: d, Reason: "no final response to CANCEL"})
 			return nil
@@ -304,9 +305,9 @@ func (l *Leg) invitePhase(ctx context.Context) error {
 			if err := st.tx.Err(); err != nil {
 				reason = err.Error()
 			}
-			d := NetworkError
+			d := analytics.NetworkError
 			if st.cancelled && !st.timedOut {
-				d = Cancelled
+				d = analytics.Cancelled
 			}
 			l.finish(Result{Disposition: d, Reason: reason})
 			return nil
@@ -361,16 +362,16 @@ func (l *Leg) onResponse(st *inviteState, res *sip.Response) bool {
 		if cancelled {
 			// The answer raced our CANCEL: complete the dialog, then end it.
 			bye := l.sendBye()
-			d := Cancelled
+			d := analytics.Cancelled
 			if timedOut {
-				d = NoAnswer
+				d = analytics.NoAnswer
 			}
 			l.finish(Result{Disposition: d, SIPCode: code, Reason: "answered after CANCEL; hung up", ByeStatus: bye})
 			return true
 		}
 		if err := l.startMedia(res.Body()); err != nil {
 			bye := l.sendBye()
-			l.finish(Result{Disposition: ConfigError, SIPCode: code, Reason: err.Error(), ByeStatus: bye})
+			l.finish(Result{Disposition: analytics.ConfigError, SIPCode: code, Reason: err.Error(), ByeStatus: bye})
 			return true
 		}
 		l.mu.Lock()
@@ -386,7 +387,7 @@ func (l *Leg) onResponse(st *inviteState, res *sip.Response) bool {
 		ntx, err := l.e.client.TransactionDigestAuth(context.Background(), l.invite, res,
 			sipgo.DigestAuth{Username: l.req.Trunk.Username, Password: l.req.Trunk.Password})
 		if err != nil {
-			l.finish(Result{Disposition: ConfigError, SIPCode: code, Reason: "digest: " + err.Error()})
+			l.finish(Result{Disposition: analytics.ConfigError, SIPCode: code, Reason: "digest: " + err.Error()})
 			return true
 		}
 		st.tx.Terminate()
@@ -564,17 +565,17 @@ func (l *Leg) monitor() {
 	for {
 		select {
 		case <-l.bye:
-			l.finish(Result{Disposition: Answered, Reason: "remote hangup"})
+			l.finish(Result{Disposition: analytics.Answered, Reason: "remote hangup"})
 			return
 		case <-l.hangup:
 			bye := l.sendBye()
-			l.finish(Result{Disposition: Answered, Reason: "local hangup", ByeStatus: bye})
+			l.finish(Result{Disposition: analytics.Answered, Reason: "local hangup", ByeStatus: bye})
 			return
 		case <-check.C:
 			if silent := time.Since(l.session.LastReceived()); silent > l.req.RTPTimeout {
 				l.log.Warn("no RTP; hanging up", "silent", silent.Round(time.Second))
 				bye := l.sendBye()
-				l.finish(Result{Disposition: Answered, Reason: fmt.Sprintf("no RTP for %s", l.req.RTPTimeout), ByeStatus: bye})
+				l.finish(Result{Disposition: analytics.Answered, Reason: fmt.Sprintf("no RTP for %s", l.req.RTPTimeout), ByeStatus: bye})
 				return
 			}
 		}
@@ -640,7 +641,7 @@ func (l *Leg) finish(r Result) {
 		l.session.Close()
 		l.release()
 		l.e.unregister(l)
-		if !strings.HasPrefix(r.Disposition, Answered) {
+		if !strings.HasPrefix(r.Disposition, analytics.Answered) {
 			l.log.Info("call ended", "disposition", r.Disposition, "sip_code", r.SIPCode, "reason", r.Reason)
 		} else {
 			l.log.Info("call ended", "talk_ms", r.TalkMS(), "reason", r.Reason)

@@ -15,11 +15,10 @@ import (
 	"github.com/marcador/marcador/queue/phone"
 )
 
-// VoiceDispositions are the outcomes of a call a fallback rule can follow.
-func VoiceDispositions() []string {
-	return []string{"answered", "busy", "no_answer", "rejected", "invalid_number", "network_error", "config_error",
-		"cancelled", "machine", "abandoned", "ivr_error"}
-}
+// VoiceDispositions are the outcomes of a call a fallback rule can follow:
+// every outcome of a placed call (a call that never left, or was not
+// allowed, is followed by nothing).
+func VoiceDispositions() []string { return analytics.CallOutcomes() }
 
 // Duration is a time.Duration written as "90s", "30m", "48h" in JSON and YAML.
 type Duration time.Duration

@@ -101,13 +101,14 @@ type Request struct {
 	Deferrals int `json:"deferrals,omitempty"`
 }
 
-// Outcomes of a send.
+// Outcomes of a send (Result.Outcome, SendRecord.State); the ones that are
+// also the attempt's disposition are spelled as it is.
 const (
-	Sent      = "sent"      // the provider took it
-	Duplicate = "duplicate" // the key was used before; nothing sent
-	Skipped   = "skipped"   // the template reached this debtor within the campaign's period
-	Blocked   = "blocked"   // refused by the compliance gate or a do-not-contact list
-	Failed    = "failed"    // refused by the provider, or it kept failing
+	Sent      = analytics.Sent    // the provider took it
+	Duplicate = "duplicate"       // the key was used before; nothing sent
+	Skipped   = "skipped"         // the template reached this debtor within the campaign's period
+	Blocked   = analytics.Blocked // refused by the compliance gate or a do-not-contact list
+	Failed    = analytics.Failed  // refused by the provider, or it kept failing
 )
 
 // Result says what a request did.
@@ -245,14 +246,14 @@ func (s *Sender) Send(ctx context.Context, req Request) (res Result, err error) 
 
 	r, err := s.render(c, acct, req)
 	if err != nil {
-		a.Disposition, a.Reason = "config_error", err.Error()
+		a.Disposition, a.Reason = analytics.ConfigError, err.Error()
 		res.Outcome, res.Reason = Failed, err.Error()
 		return res, s.write(ctx, &a, &rec)
 	}
 	res.Rendered = r
 	a.Segments = uint8(min(r.Segments, 255))
 	if listed {
-		a.Disposition, a.Reason = "blocked", fmt.Sprintf("dnc: every phone of the account is on a %s do-not-contact list", req.Channel)
+		a.Disposition, a.Reason = analytics.Blocked, fmt.Sprintf("dnc: every phone of the account is on a %s do-not-contact list", req.Channel)
 		res.Outcome, res.Reason, rec.State = Blocked, a.Reason, Blocked
 		return res, s.write(ctx, &a, &rec)
 	}
@@ -282,7 +283,7 @@ func (s *Sender) Send(ctx context.Context, req Request) (res Result, err error) 
 	}
 	if !d.Allowed {
 		_ = st.ForgetTemplate(ctx, debtor, req.Template)
-		a.Disposition, a.Reason = "blocked", d.Rule+": "+d.Reason
+		a.Disposition, a.Reason = analytics.Blocked, d.Rule+": "+d.Reason
 		res.Outcome, res.Reason, rec.State = Blocked, a.Reason, Blocked
 		if !d.NextAllowed.IsZero() && req.Deferrals < maxDeferrals {
 			later := req
@@ -305,7 +306,7 @@ func (s *Sender) Send(ctx context.Context, req Request) (res Result, err error) 
 	if err != nil {
 		_ = st.ForgetTemplate(ctx, debtor, req.Template)
 		res.Outcome, res.Reason = Failed, err.Error()
-		a.Disposition, a.Reason = Failed, err.Error()
+		a.Disposition, a.Reason = analytics.Failed, err.Error()
 		if pe, ok := ProviderError(err); ok && !pe.Retryable() {
 			info := Explain(pe.Code, req.Channel)
 			a.Disposition, a.MessageError, a.MessageStatus = info.Disposition, uint32(pe.Code), "failed"
@@ -331,7 +332,7 @@ func (s *Sender) Send(ctx context.Context, req Request) (res Result, err error) 
 // write records the attempt's first row and keeps it with the send record
 // for the status callbacks to update.
 func (s *Sender) write(ctx context.Context, a *analytics.Attempt, rec *queue.SendRecord) error {
-	if a.EndedAt.IsZero() && a.Disposition != "queued" && a.Disposition != "sent" {
+	if a.EndedAt.IsZero() && a.Disposition != analytics.Queued && a.Disposition != analytics.Sent {
 		a.EndedAt = a.StartedAt
 	}
 	a.Ver = 1

@@ -21,6 +21,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/marcador/marcador/analytics"
 	"github.com/marcador/marcador/dialer"
 	"github.com/marcador/marcador/dialer/simcarrier"
 	"github.com/marcador/marcador/ivr/media"
@@ -333,7 +334,7 @@ func benchCPS(ctx context.Context, ep *dialer.Endpoint, sim string, simCPU func(
 			mu.Lock()
 			defer mu.Unlock()
 			ph.Calls++
-			if disp == dialer.Answered {
+			if disp == analytics.Answered {
 				ph.Answered++
 				setup.add(setupTime)
 			} else {
@@ -402,10 +403,10 @@ func benchCall(ctx context.Context, ep *dialer.Endpoint, trunk *dialer.Trunk, to
 	default:
 	}
 	res := leg.Hangup(context.WithoutCancel(ctx))
-	if gone || res.Disposition != dialer.Answered {
+	if gone || res.Disposition != analytics.Answered {
 		return "dropped: " + res.Reason, 0
 	}
-	return dialer.Answered, res.Answered.Sub(res.Started)
+	return analytics.Answered, res.Answered.Sub(res.Started)
 }
 
 func benchConcurrent(ctx context.Context, ep *dialer.Endpoint, sim string, simCPU func() time.Duration, n int,
@@ -439,7 +440,7 @@ func benchConcurrent(ctx context.Context, ep *dialer.Endpoint, sim string, simCP
 				upAll <- struct{}{}
 				return release
 			})
-			if disp != dialer.Answered {
+			if disp != analytics.Answered {
 				failed.Add(1)
 				upAll <- struct{}{} // counted, so the wait below ends
 			}

@@ -31,9 +31,6 @@ type InboundOptions struct {
 	Lockout queue.IdentityLimits
 }
 
-// InboundDisposition marks an answered inbound call in contact_attempts.
-const InboundDisposition = "inbound"
-
 // Inbound answers a debtor's call and runs the inbound script. The caller
 // id only says which accounts the caller may hold: nothing about an account
 // is said, and no opt-out covers more than the calling number, until the
@@ -180,7 +177,7 @@ func (r *Runner) Inbound(in *dialer.Inbound) {
 	leg.Hangup(hctx).ApplyTo(&a)
 	wctx := context.WithoutCancel(ctx)
 	a.CampaignID, a.AccountID, a.Currency = c.ID, acct.ID, acct.Currency
-	a.Disposition, a.IVRPath, a.DTMF = InboundDisposition, res.IVRPath(), res.DTMF
+	a.Disposition, a.IVRPath, a.DTMF = analytics.Inbound, res.IVRPath(), res.DTMF
 	switch {
 	case runErr != nil:
 		a.Reason = runErr.Error()
@@ -225,7 +222,7 @@ func (r *Runner) identityFailed(ctx context.Context, log *slog.Logger, o Inbound
 	caller, source, call, reason string, about []ivr.Candidate) {
 	now := r.opt.Now()
 	row := analytics.Attempt{AttemptID: analytics.NewAttemptID(), CampaignID: o.Campaign, Phone: caller, Channel: analytics.Voice,
-		NodeID: r.opt.Node, Trunk: "inbound", StartedAt: now, EndedAt: now, Disposition: dialer.IdentityFailed,
+		NodeID: r.opt.Node, Trunk: "inbound", StartedAt: now, EndedAt: now, Disposition: analytics.IdentityFailed,
 		Reason: reason + " (call " + call + ")", Country: phone.Region(caller), Ver: 1}
 	if len(about) > 0 {
 		row.CampaignID, row.AccountID, row.Currency = about[0].Campaign, about[0].Account.ID, about[0].Account.Currency

@@ -196,13 +196,13 @@ func TestInboundCallbackOverSipp(t *testing.T) {
 		t.Fatalf("%d inbound attempts in ClickHouse, want %d: %+v", len(got), len(calls)+3, got)
 	}
 	for _, g := range got[3:] {
-		if g.disp != dialer.IdentityFailed || g.account != "" || g.campaign != id+"-inbound" {
+		if g.disp != analytics.IdentityFailed || g.account != "" || g.campaign != id+"-inbound" {
 			t.Errorf("identity failure row %+v", g)
 		}
 	}
 	want := []struct{ campaign, account, promise string }{{id, "IN-1", "1250.50"}, {id, "IN-2", "0.00"}, {id + "-inbound", "", "0.00"}}
 	for i, g := range got[:3] {
-		if g.disp != InboundDisposition || g.path != calls[i].path || g.campaign != want[i].campaign || g.account != want[i].account ||
+		if g.disp != analytics.Inbound || g.path != calls[i].path || g.campaign != want[i].campaign || g.account != want[i].account ||
 			g.promise != want[i].promise {
 			t.Errorf("call %d: %+v, want path %s and %+v", i, g, calls[i].path, want[i])
 		}

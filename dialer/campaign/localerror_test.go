@@ -72,7 +72,7 @@ func TestLocalErrorIsNotAContactAttempt(t *testing.T) {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		d, _ := h.store.Dispositions(ctx, id)
-		if d[dialer.LocalError] > 0 {
+		if d[analytics.LocalError] > 0 {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -93,7 +93,7 @@ func TestLocalErrorIsNotAContactAttempt(t *testing.T) {
 		Scan(&disp, &reason, &no); err != nil {
 		t.Fatal(err)
 	}
-	if disp != dialer.LocalError || !strings.Contains(reason, "no free even port") || no != 1 {
+	if disp != analytics.LocalError || !strings.Contains(reason, "no free even port") || no != 1 {
 		t.Fatalf("attempt row %s %q #%d, want local_error with the cause", disp, reason, no)
 	}
 	if n := countDatagrams(carrier); n != 0 {

@@ -351,13 +351,13 @@ func (r *Runner) work(ctx context.Context, c queue.Campaign, trunk *dialer.Trunk
 		return err
 	} else if ok {
 		a := analytics.Attempt{AttemptID: prev, CampaignID: c.ID, AccountID: acct.ID, Channel: analytics.Voice, NodeID: r.opt.Node,
-			StartedAt: since, EndedAt: r.opt.Now(), Disposition: "interrupted", Reason: "the node placing this call stopped", Ver: 1}
+			StartedAt: since, EndedAt: r.opt.Now(), Disposition: analytics.Interrupted, Reason: "the node placing this call stopped", Ver: 1}
 		if err := r.opt.Writer.Write(ctx, &a); err != nil {
 			return err
 		}
 		st.CountDisposition(ctx, c.ID, a.Disposition)
 		st.Landed(ctx, c.ID, acct.ID)
-		return st.Reschedule(ctx, l, r.opt.Now().Add(retryDelay(c, "network_error")), "interrupted")
+		return st.Reschedule(ctx, l, r.opt.Now().Add(retryDelay(c, analytics.NetworkError)), analytics.Interrupted)
 	}
 	n, err := st.NextAttempt(ctx, c.ID, acct.ID)
 	if err != nil {
@@ -366,7 +366,7 @@ func (r *Runner) work(ctx context.Context, c queue.Campaign, trunk *dialer.Trunk
 	number, ok := r.pickPhone(ctx, c, acct, n)
 	a, subj, zones := r.newAttempt(c, acct, number, trunk.Name, n)
 	if !ok {
-		a.Disposition, a.Reason, a.EndedAt = "blocked", "dnc: every phone of the account is on a voice do-not-contact list", a.StartedAt
+		a.Disposition, a.Reason, a.EndedAt = analytics.Blocked, "dnc: every phone of the account is on a voice do-not-contact list", a.StartedAt
 		return r.settle(ctx, c, l, &a, time.Time{})
 	}
 	d, err := r.reserve(ctx, c, subj, &a)
@@ -409,7 +409,7 @@ func (r *Runner) work(ctx context.Context, c queue.Campaign, trunk *dialer.Trunk
 	if err := r.settleOutcome(ctx, c, lease, &a, res, len(acct.Phones) > 1); err != nil {
 		return err
 	}
-	if a.Disposition != dialer.LocalError { // nothing happened that a text could follow up
+	if a.Disposition != analytics.LocalError { // nothing happened that a text could follow up
 		r.fallback(ctx, c, acct, &a)
 	}
 	return nil
@@ -442,7 +442,7 @@ func (r *Runner) reserve(ctx context.Context, c queue.Campaign, subj compliance.
 		return d, err
 	}
 	if !d.Allowed {
-		a.Disposition, a.Reason, a.EndedAt = "blocked", d.Rule+": "+d.Reason, a.StartedAt
+		a.Disposition, a.Reason, a.EndedAt = analytics.Blocked, d.Rule+": "+d.Reason, a.StartedAt
 	}
 	return d, nil
 }
@@ -450,7 +450,7 @@ func (r *Runner) reserve(ctx context.Context, c queue.Campaign, subj compliance.
 // spoke says someone answered and keyed: a contact and a conversation
 // (also when the script failed later).
 func spoke(a analytics.Attempt, res ivr.Result) bool {
-	return (a.Disposition == dialer.Answered || a.Disposition == dialer.IVRError) && len(res.Path) > 0 && res.DTMF != ""
+	return (a.Disposition == analytics.Answered || a.Disposition == analytics.IVRError) && len(res.Path) > 0 && res.DTMF != ""
 }
 
 // CallRequest is one call outside a campaign's queue: an operator's test of
@@ -539,12 +539,12 @@ func (r *Runner) call(ctx context.Context, c queue.Campaign, trunk *dialer.Trunk
 	leg, err := r.opt.Endpoint.Dial(ctx, dialer.DialRequest{Trunk: trunk, To: number, CallerID: c.CallerID,
 		RingTimeout: time.Duration(c.RingTimeout)})
 	if err != nil {
-		a.Disposition, a.Reason, a.EndedAt = dialer.NetworkError, err.Error(), r.opt.Now()
+		a.Disposition, a.Reason, a.EndedAt = analytics.NetworkError, err.Error(), r.opt.Now()
 		if errors.Is(err, dialer.ErrLocal) {
 			// Nothing left this node, so nobody was contacted: the gate
 			// gets its reservation back (a cap such as CL's one call a
 			// week is not used up).
-			a.Disposition = dialer.LocalError
+			a.Disposition = analytics.LocalError
 			if _, rerr := r.opt.Gate.Release(ctx, subj, a.AttemptID); rerr != nil {
 				return res, rerr
 			}
@@ -568,7 +568,7 @@ func (r *Runner) call(ctx context.Context, c queue.Campaign, trunk *dialer.Trunk
 	a.IVRPath, a.DTMF = res.IVRPath(), res.DTMF
 	if err != nil {
 		// The debtor did not get the message: its own outcome, retried.
-		a.Disposition, a.Reason = dialer.IVRError, err.Error()
+		a.Disposition, a.Reason = analytics.IVRError, err.Error()
 		r.log.Error("campaign: script failed", "campaign", c.ID, "account", acct.ID, "err", err)
 	}
 	return res, nil
@@ -616,7 +616,7 @@ func (r *Runner) fallback(ctx context.Context, c queue.Campaign, acct queue.Acco
 		}
 		m := SMSRequest{Key: fmt.Sprintf("%s/fallback/%d", a.AttemptID, i), Campaign: c.ID, Account: acct.ID, Phone: a.Phone,
 			Template: rule.Template, Channel: rule.Channel, Link: r.link(c, acct), At: r.opt.Now().Add(time.Duration(rule.Delay))}
-		if a.Disposition == dialer.InvalidNumber {
+		if a.Disposition == analytics.InvalidNumber {
 			m.Phone = "" // another of the account's phones, if it has one that may be texted
 		}
 		if err := r.sendSMS(ctx, m); err != nil {
@@ -660,8 +660,8 @@ func (r *Runner) record(ctx context.Context, c queue.Campaign, acct queue.Accoun
 			}
 		}
 	}
-	if a.Disposition == dialer.InvalidNumber {
-		return r.opt.Gate.AddDNC(ctx, compliance.DNCEntry{Phone: a.Phone, Channel: "all", Reason: "invalid_number", Source: "dialer"})
+	if a.Disposition == analytics.InvalidNumber {
+		return r.opt.Gate.AddDNC(ctx, compliance.DNCEntry{Phone: a.Phone, Channel: "all", Reason: analytics.InvalidNumber, Source: "dialer"})
 	}
 	return nil
 }
@@ -672,7 +672,7 @@ func (r *Runner) record(ctx context.Context, c queue.Campaign, acct queue.Accoun
 // the account's next phone). A script error (ivr_error) is not an answered
 // call: the debtor did not get the message, so it is retried like a busy line.
 func (r *Runner) settleOutcome(ctx context.Context, c queue.Campaign, l queue.Lease, a *analytics.Attempt, res ivr.Result, otherPhones bool) error {
-	if a.Disposition == dialer.LocalError {
+	if a.Disposition == analytics.LocalError {
 		// Not an attempt: it does not count toward max_attempts, the same
 		// phone is tried again, soon.
 		if err := r.opt.Store.UndoAttempt(ctx, c.ID, l.Account.ID); err != nil {
@@ -683,11 +683,11 @@ func (r *Runner) settleOutcome(ctx context.Context, c queue.Campaign, l queue.Le
 	if res.Promise != nil || res.OptedOut {
 		return r.settle(ctx, c, l, a, time.Time{})
 	}
-	if a.Disposition == dialer.InvalidNumber && !otherPhones {
+	if a.Disposition == analytics.InvalidNumber && !otherPhones {
 		return r.settle(ctx, c, l, a, time.Time{}) // nothing left to dial
 	}
-	if a.Disposition == dialer.Answered {
-		if _, again := c.Retry.Delays[dialer.Answered]; !again {
+	if a.Disposition == analytics.Answered {
+		if _, again := c.Retry.Delays[analytics.Answered]; !again {
 			return r.settle(ctx, c, l, a, time.Time{})
 		}
 	}
@@ -701,7 +701,7 @@ func (r *Runner) settleOutcome(ctx context.Context, c queue.Campaign, l queue.Le
 // retry.delays.local_error, else a minute (ports and trunk channels free up
 // quickly; the campaign's default delay is for calls that happened).
 func localRetryDelay(c queue.Campaign) time.Duration {
-	if d := c.Retry.Delays[dialer.LocalError]; d > 0 {
+	if d := c.Retry.Delays[analytics.LocalError]; d > 0 {
 		return time.Duration(d)
 	}
 	return time.Minute

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/marcador/marcador/analytics"
 	"github.com/marcador/marcador/dialer"
 	"github.com/marcador/marcador/ivr/media"
 )
@@ -37,9 +38,9 @@ func TestEveryOutcome(t *testing.T) {
 		number, disposition string
 		code                int
 	}{
-		{"+573001112220", dialer.Answered, 200}, {"+573001112224", dialer.Answered, 200},
-		{"+573001112226", dialer.Busy, 486}, {"+573001112227", dialer.NoAnswer, 487},
-		{"+573001112228", dialer.InvalidNumber, 404}, {"+573001112229", dialer.NetworkError, 503},
+		{"+573001112220", analytics.Answered, 200}, {"+573001112224", analytics.Answered, 200},
+		{"+573001112226", analytics.Busy, 486}, {"+573001112227", analytics.NoAnswer, 487},
+		{"+573001112228", analytics.InvalidNumber, 404}, {"+573001112229", analytics.NetworkError, 503},
 	}
 	var wg sync.WaitGroup
 	for _, tc := range cases {
@@ -54,7 +55,7 @@ func TestEveryOutcome(t *testing.T) {
 				t.Error(err)
 				return
 			}
-			if tc.disposition == dialer.Answered {
+			if tc.disposition == analytics.Answered {
 				switch c.OutcomeFor(tc.number) {
 				case Human:
 					d, _ := leg.Session().CollectDigits(context.Background(), 2, 0, 5*time.Second, 3*time.Second)
