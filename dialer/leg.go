@@ -16,13 +16,14 @@ import (
 
 	"github.com/marcador/marcador/analytics"
 	"github.com/marcador/marcador/ivr/media"
+	"github.com/marcador/marcador/queue"
 	"github.com/marcador/marcador/queue/phone"
 )
 
-// Ring timeout bounds: US Reg F wants at least 15 s of ringing.
+// Call timing. A ring timeout defaults to DefaultRingTimeout and is never
+// below queue.MinRingTimeout (Reg F).
 const (
 	DefaultRingTimeout = 25 * time.Second
-	MinRingTimeout     = 15 * time.Second
 	DefaultRTPTimeout  = 30 * time.Second
 	// cancelGuard bounds the wait for a final response after our CANCEL.
 	cancelGuard = 8 * time.Second
@@ -161,8 +162,8 @@ func (e *Endpoint) dial(ctx context.Context, r DialRequest) (*Leg, error) {
 	if r.RingTimeout == 0 {
 		r.RingTimeout = DefaultRingTimeout
 	}
-	if r.RingTimeout < MinRingTimeout {
-		return nil, fmt.Errorf("ring timeout %s is below the %s minimum", r.RingTimeout, MinRingTimeout)
+	if r.RingTimeout < queue.MinRingTimeout {
+		return nil, fmt.Errorf("ring timeout %s is below the %s minimum", r.RingTimeout, queue.MinRingTimeout)
 	}
 	if r.RTPTimeout == 0 {
 		r.RTPTimeout = DefaultRTPTimeout
@@ -346,8 +347,8 @@ func (l *Leg) onResponse(st *inviteState, res *sip.Response) bool {
 		if (code == 180 || code == 183) && !st.ringing && !timedOut {
 			st.ringing = true
 			// Reg F: once it rings, let it ring at least the minimum.
-			if left := l.req.RingTimeout - time.Since(st.start); left < MinRingTimeout {
-				st.timer.Reset(MinRingTimeout)
+			if left := l.req.RingTimeout - time.Since(st.start); left < queue.MinRingTimeout {
+				st.timer.Reset(queue.MinRingTimeout)
 			}
 		}
 		if code == 183 && len(res.Body()) > 0 {

@@ -16,6 +16,7 @@ import (
 	"github.com/marcador/marcador/analytics"
 	"github.com/marcador/marcador/dialer/sipptest"
 	"github.com/marcador/marcador/ivr/media"
+	"github.com/marcador/marcador/queue"
 )
 
 func startSipp(t *testing.T, scenario string, calls int, args ...string) *sipptest.Sipp {
@@ -127,7 +128,7 @@ func TestSippRingTimeoutCancels(t *testing.T) {
 	s := startSipp(t, "ring_forever.xml", 1)
 	e := testEndpoint(t)
 	start := time.Now()
-	leg, err := e.Dial(context.Background(), DialRequest{Trunk: testTrunk(t, s.Port, "", ""), To: "+56987654321", RingTimeout: MinRingTimeout})
+	leg, err := e.Dial(context.Background(), DialRequest{Trunk: testTrunk(t, s.Port, "", ""), To: "+56987654321", RingTimeout: queue.MinRingTimeout})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,7 +138,7 @@ func TestSippRingTimeoutCancels(t *testing.T) {
 		s.Fail(t)
 		t.Fatalf("result %+v", r)
 	}
-	if d := time.Since(start); d < MinRingTimeout || d > MinRingTimeout+5*time.Second {
+	if d := time.Since(start); d < queue.MinRingTimeout || d > queue.MinRingTimeout+5*time.Second {
 		t.Fatalf("cancelled after %s", d)
 	}
 	if _, err := e.Dial(context.Background(), DialRequest{Trunk: testTrunk(t, s.Port, "", ""), To: "+56987654321", RingTimeout: 5 * time.Second}); err == nil {
@@ -308,7 +309,7 @@ func TestSippMalformedResponse(t *testing.T) {
 	t.Parallel()
 	s := startSipp(t, "malformed.xml", 1)
 	e := testEndpoint(t)
-	leg, err := e.Dial(context.Background(), DialRequest{Trunk: testTrunk(t, s.Port, "", ""), To: "+525512345678", RingTimeout: MinRingTimeout})
+	leg, err := e.Dial(context.Background(), DialRequest{Trunk: testTrunk(t, s.Port, "", ""), To: "+525512345678", RingTimeout: queue.MinRingTimeout})
 	if err != nil {
 		t.Fatal(err)
 	}

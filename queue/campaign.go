@@ -20,6 +20,11 @@ import (
 // allowed, is followed by nothing).
 func VoiceDispositions() []string { return analytics.CallOutcomes() }
 
+// MinRingTimeout is the shortest ring a call is given before it is
+// cancelled: US Reg F wants at least 15 s, and Marcador lets no campaign,
+// and no call, ring for less.
+const MinRingTimeout = 15 * time.Second
+
 // Duration is a time.Duration written as "90s", "30m", "48h" in JSON and YAML.
 type Duration time.Duration
 
@@ -115,7 +120,7 @@ type Campaign struct {
 	Language       string        `json:"language,omitempty"`        // es or en; default by country
 	CallbackNumber string        `json:"callback_number,omitempty"` // said by abandon and voicemail messages
 	PayURL         string        `json:"pay_url,omitempty"`         // payment link template: {token}, {account}, {campaign}
-	RingTimeout    Duration      `json:"ring_timeout,omitempty"`    // default 25s, never below 15s
+	RingTimeout    Duration      `json:"ring_timeout,omitempty"`    // default 25s (dialer.DefaultRingTimeout), never below MinRingTimeout
 	Promise        PromisePolicy `json:"promise,omitempty"`
 	Company        string        `json:"company,omitempty"` // who the messages say they come from
 	SMS            SMSPolicy     `json:"sms,omitempty"`
@@ -192,8 +197,8 @@ func (c *Campaign) Normalize() error {
 	if c.Language != "es" && c.Language != "en" {
 		return bad("language", "%q: want es or en", c.Language)
 	}
-	if c.RingTimeout != 0 && time.Duration(c.RingTimeout) < 15*time.Second {
-		return bad("ring_timeout", "%s is below the 15s minimum", time.Duration(c.RingTimeout))
+	if c.RingTimeout != 0 && time.Duration(c.RingTimeout) < MinRingTimeout {
+		return bad("ring_timeout", "%s is below the %s minimum", time.Duration(c.RingTimeout), MinRingTimeout)
 	}
 	p := &c.Promise
 	if p.MaxDays < 0 || p.MinAmount < 0 || p.MinPercent < 0 || p.MinPercent > 100 || p.GraceDays < 0 {

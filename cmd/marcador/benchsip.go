@@ -25,6 +25,7 @@ import (
 	"github.com/marcador/marcador/dialer"
 	"github.com/marcador/marcador/dialer/simcarrier"
 	"github.com/marcador/marcador/ivr/media"
+	"github.com/marcador/marcador/queue"
 )
 
 // benchCallerID is the caller id of benchmark calls (every call needs one).
@@ -363,7 +364,7 @@ func benchCPS(ctx context.Context, ep *dialer.Endpoint, sim string, simCPU func(
 // set, is called with the answered session.
 func benchCall(ctx context.Context, ep *dialer.Endpoint, trunk *dialer.Trunk, to string, hold time.Duration,
 	audio *media.Prompt, onSend func(time.Duration), up func(*media.Session) <-chan struct{}) (string, time.Duration) {
-	leg, err := ep.Dial(ctx, dialer.DialRequest{Trunk: trunk, To: to, RingTimeout: dialer.MinRingTimeout, OnSend: onSend})
+	leg, err := ep.Dial(ctx, dialer.DialRequest{Trunk: trunk, To: to, RingTimeout: queue.MinRingTimeout, OnSend: onSend})
 	if err != nil {
 		return "dial_error", 0
 	}

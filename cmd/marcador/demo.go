@@ -36,7 +36,7 @@ var demoCampaigns = []queue.Campaign{
 	{ID: "demo-overdue", Name: "Cobranza temprana y tardía", Mode: queue.ModeIVR, Country: "MX",
 		TimeZone: "America/Mexico_City", Profile: queue.ProfileAuto, Trunk: "sim", CallerID: "+525550000200",
 		Script: "reminder-overdue", MaxConcurrent: 30, CallbackNumber: "+525550000200", PayURL: "https://pagos.example.com/p/{token}",
-		Promise: queue.PromisePolicy{MaxDays: 15, MinPercent: 10, GraceDays: 2}, RingTimeout: queue.Duration(15 * time.Second),
+		Promise: queue.PromisePolicy{MaxDays: 15, MinPercent: 10, GraceDays: 2}, RingTimeout: queue.Duration(queue.MinRingTimeout),
 		Company: "Financiera Sol",
 		SMS:     queue.SMSPolicy{Fallback: []queue.FallbackRule{{After: []string{analytics.NoAnswer, analytics.Busy}, Template: "missed-call"}}},
 		Retry:   queue.RetryPolicy{MaxAttempts: 6, Delays: map[string]queue.Duration{analytics.NoAnswer: queue.Duration(2 * time.Hour), analytics.Busy: queue.Duration(15 * time.Minute), analytics.Machine: queue.Duration(6 * time.Hour)}}},

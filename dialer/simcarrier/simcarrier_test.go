@@ -9,6 +9,7 @@ import (
 	"github.com/marcador/marcador/analytics"
 	"github.com/marcador/marcador/dialer"
 	"github.com/marcador/marcador/ivr/media"
+	"github.com/marcador/marcador/queue"
 )
 
 func setup(t *testing.T) (*Carrier, *dialer.Endpoint, *dialer.Trunk) {
@@ -49,7 +50,7 @@ func TestEveryOutcome(t *testing.T) {
 			defer wg.Done()
 			var mu sync.Mutex
 			var heard []int16
-			leg, err := e.Dial(context.Background(), dialer.DialRequest{Trunk: tr, To: tc.number, RingTimeout: dialer.MinRingTimeout,
+			leg, err := e.Dial(context.Background(), dialer.DialRequest{Trunk: tr, To: tc.number, RingTimeout: queue.MinRingTimeout,
 				OnAudio: func(p []int16) { mu.Lock(); heard = append(heard, p...); mu.Unlock() }})
 			if err != nil {
 				t.Error(err)
