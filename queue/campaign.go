@@ -25,6 +25,13 @@ func VoiceDispositions() []string { return analytics.CallOutcomes() }
 // and no call, ring for less.
 const MinRingTimeout = 15 * time.Second
 
+// DefaultLanguage is what debtors hear and read when nothing says otherwise.
+const DefaultLanguage = "es"
+
+// Speaks reports whether Marcador has prompts, number speech and message
+// templates in lang: es or en.
+func Speaks(lang string) bool { return lang == "es" || lang == "en" }
+
 // Duration is a time.Duration written as "90s", "30m", "48h" in JSON and YAML.
 type Duration time.Duration
 
@@ -189,12 +196,12 @@ func (c *Campaign) Normalize() error {
 		c.MaxConcurrent = 10
 	}
 	if c.Language == "" {
-		c.Language = "es"
+		c.Language = DefaultLanguage
 		if c.Country == "US" || c.Country == "GB" || c.Country == "UK" {
 			c.Language = "en"
 		}
 	}
-	if c.Language != "es" && c.Language != "en" {
+	if !Speaks(c.Language) {
 		return bad("language", "%q: want es or en", c.Language)
 	}
 	if c.RingTimeout != 0 && time.Duration(c.RingTimeout) < MinRingTimeout {
