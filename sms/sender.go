@@ -17,6 +17,7 @@ import (
 	"github.com/marcador/marcador/analytics"
 	"github.com/marcador/marcador/queue"
 	"github.com/marcador/marcador/queue/compliance"
+	"github.com/marcador/marcador/queue/contact"
 	"github.com/marcador/marcador/queue/phone"
 )
 
@@ -57,8 +58,9 @@ type SenderOptions struct {
 // key, through the compliance gate, at the sender's rate, with retries, and
 // records each as an attempt. It is safe for concurrent use.
 type Sender struct {
-	opt SenderOptions
-	log *slog.Logger
+	opt      SenderOptions
+	log      *slog.Logger
+	contacts contact.Builder
 }
 
 // NewSender fills defaults.
@@ -81,7 +83,7 @@ func NewSender(opt SenderOptions) *Sender {
 	if opt.Link == nil {
 		opt.Link = func(queue.Campaign, queue.Account) string { return "" }
 	}
-	return &Sender{opt: opt, log: opt.Logger}
+	return &Sender{opt: opt, log: opt.Logger, contacts: contact.Builder{Node: opt.Node, Now: opt.Now}}
 }
 
 // Request asks for one message.
@@ -201,9 +203,9 @@ func (s *Sender) Send(ctx context.Context, req Request) (res Result, err error) 
 			return Result{}, fmt.Errorf("sms: request %s: %w", req.Key, err)
 		}
 	}
-	if known, _ := s.opt.Templates.Known(textLang(c, acct), req.Template); !known {
-		return Result{}, fmt.Errorf("sms: request %s: template %q does not exist in %s: %w", req.Key, req.Template,
-			textLang(c, acct), ErrRefused)
+	lang := contact.Language(c, acct)
+	if known, _ := s.opt.Templates.Known(lang, req.Template); !known {
+		return Result{}, fmt.Errorf("sms: request %s: template %q does not exist in %s: %w", req.Key, req.Template, lang, ErrRefused)
 	}
 	res = Result{AttemptID: AttemptID(req.Key)}
 	prev, claimed, err := st.ClaimSend(ctx, req.Key, keyTTL)
@@ -235,13 +237,14 @@ func (s *Sender) Send(ctx context.Context, req Request) (res Result, err error) 
 		}
 	}()
 
-	number, listed := s.pickPhone(ctx, c, acct, req)
-	a := s.newAttempt(c, acct, number, req)
-	subj := compliance.Subject{Phone: number, Account: acct.ID, NationalID: acct.NationalID, Country: acct.Country,
-		TimeZone: acct.TimeZone, DefaultZone: c.TimeZone, Campaign: c.ID}
-	if zones, _ := compliance.Zones(subj); len(zones) > 0 {
-		a.SetLocalTime(zones[0])
+	// The asked phone, else the account's first that may be texted.
+	phones := acct.Phones
+	if req.Phone != "" {
+		phones = []queue.Phone{{Number: req.Phone}}
 	}
+	number, listed := contact.Pick(ctx, s.opt.Gate, c.ID, phones, req.Channel, 1)
+	at := s.newAttempt(c, acct, number, req)
+	a, subj := at.Row, at.Subject
 	rec.Subject, _ = json.Marshal(subj)
 
 	r, err := s.render(c, acct, req)
@@ -345,31 +348,12 @@ func (s *Sender) write(ctx context.Context, a *analytics.Attempt, rec *queue.Sen
 	return s.opt.Writer.Write(ctx, a)
 }
 
-func (s *Sender) newAttempt(c queue.Campaign, acct queue.Account, number string, req Request) analytics.Attempt {
-	return analytics.Attempt{AttemptID: AttemptID(req.Key), CampaignID: c.ID, AccountID: acct.ID, Phone: number,
-		Channel: req.Channel, NodeID: s.opt.Node, StartedAt: s.opt.Now(), Currency: acct.Currency,
-		Country: phone.Region(number), Template: req.Template, IVRPath: req.Key}
-}
-
-// pickPhone returns req's phone, or the account's first phone not opted out
-// of the channel; listed says every candidate is.
-func (s *Sender) pickPhone(ctx context.Context, c queue.Campaign, acct queue.Account, req Request) (string, bool) {
-	cands := []string{req.Phone}
-	if req.Phone == "" {
-		cands = cands[:0]
-		for _, p := range acct.Phones {
-			cands = append(cands, p.Number)
-		}
-	}
-	for _, p := range cands {
-		if _, listed, err := s.opt.Gate.LookupDNC(ctx, p, req.Channel, c.ID); err == nil && !listed {
-			return p, false
-		}
-	}
-	if len(cands) == 0 {
-		return "", true
-	}
-	return cands[0], true
+// newAttempt starts the attempt row of req's text to number; its id comes
+// from the idempotency key, so a retried request names the same attempt.
+func (s *Sender) newAttempt(c queue.Campaign, acct queue.Account, number string, req Request) contact.Attempt {
+	at := s.contacts.Start(c, acct, number, req.Channel)
+	at.Row.AttemptID, at.Row.Template, at.Row.IVRPath = AttemptID(req.Key), req.Template, req.Key
+	return at
 }
 
 // accountPhone returns raw in E.164 when it is one of the account's phones
@@ -392,17 +376,8 @@ func accountPhone(c queue.Campaign, acct queue.Account, raw string) (string, err
 	return "", fmt.Errorf("phone %s is not one of account %s's phones: %w", n, acct.ID, ErrRefused)
 }
 
-// textLang is the language an account is texted in.
-func textLang(c queue.Campaign, acct queue.Account) string {
-	if acct.Language == "es" || acct.Language == "en" {
-		return acct.Language
-	}
-	return c.Language
-}
-
 func (s *Sender) render(c queue.Campaign, acct queue.Account, req Request) (Rendered, error) {
-	lang := textLang(c, acct)
-	tp, err := s.opt.Templates.Get(lang, req.Template)
+	tp, err := s.opt.Templates.Get(contact.Language(c, acct), req.Template)
 	if err != nil {
 		return Rendered{}, err
 	}

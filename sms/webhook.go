@@ -16,6 +16,7 @@ import (
 	"github.com/marcador/marcador/analytics"
 	"github.com/marcador/marcador/queue"
 	"github.com/marcador/marcador/queue/compliance"
+	"github.com/marcador/marcador/queue/contact"
 )
 
 // Verifier checks that a webhook request comes from the provider
@@ -221,15 +222,7 @@ func (s *Sender) inbound(ctx context.Context, from, body, sid string) (string, e
 		}
 	}
 	kw, kwLang := ParseKeyword(body)
-	lang := "es"
-	switch {
-	case known && (acct.Language == "es" || acct.Language == "en"):
-		lang = acct.Language
-	case known:
-		lang = c.Language
-	case kwLang != "":
-		lang = kwLang
-	}
+	lang := contact.Language(c, acct, kwLang) // c and acct are empty when the number is on no account
 	now := s.opt.Now()
 	action, replyTpl := "conversation", ""
 	switch kw {

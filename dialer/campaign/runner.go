@@ -22,7 +22,7 @@ import (
 	"github.com/marcador/marcador/ivr/script"
 	"github.com/marcador/marcador/queue"
 	"github.com/marcador/marcador/queue/compliance"
-	"github.com/marcador/marcador/queue/phone"
+	"github.com/marcador/marcador/queue/contact"
 )
 
 // Writer takes attempt and promise rows (analytics/writer.Writer).
@@ -76,8 +76,9 @@ type SMSRequest struct {
 
 // Runner runs every started campaign of this node.
 type Runner struct {
-	opt Options
-	log *slog.Logger
+	opt      Options
+	log      *slog.Logger
+	contacts contact.Builder
 
 	mu    sync.Mutex
 	loops map[string]*loopRef
@@ -99,7 +100,8 @@ func New(opt Options) *Runner {
 		opt.Logger = slog.Default()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Runner{opt: opt, log: opt.Logger, loops: map[string]*loopRef{}, ctx: ctx, stop: cancel}
+	return &Runner{opt: opt, log: opt.Logger, contacts: contact.Builder{Node: opt.Node, Now: opt.Now}, loops: map[string]*loopRef{},
+		ctx: ctx, stop: cancel}
 }
 
 // loopRef is one campaign's loop, so a loop that ends itself removes only
@@ -363,9 +365,9 @@ func (r *Runner) work(ctx context.Context, c queue.Campaign, trunk *dialer.Trunk
 	if err != nil {
 		return err
 	}
-	number, ok := r.pickPhone(ctx, c, acct, n)
+	number, listed := contact.Pick(ctx, r.opt.Gate, c.ID, acct.Phones, analytics.Voice, n)
 	a, subj, zones := r.newAttempt(c, acct, number, trunk.Name, n)
-	if !ok {
+	if listed {
 		a.Disposition, a.Reason, a.EndedAt = analytics.Blocked, "dnc: every phone of the account is on a voice do-not-contact list", a.StartedAt
 		return r.settle(ctx, c, l, &a, time.Time{})
 	}
@@ -415,19 +417,12 @@ func (r *Runner) work(ctx context.Context, c queue.Campaign, trunk *dialer.Trunk
 	return nil
 }
 
-// newAttempt starts the attempt row of a call to number and says who is
+// newAttempt starts the attempt row of call n to number and says who is
 // called and in which zones, for the gate.
 func (r *Runner) newAttempt(c queue.Campaign, acct queue.Account, number, trunk string, n int) (analytics.Attempt, compliance.Subject, []*time.Location) {
-	a := analytics.Attempt{AttemptID: analytics.NewAttemptID(), CampaignID: c.ID, AccountID: acct.ID, Phone: number,
-		Channel: analytics.Voice, NodeID: r.opt.Node, Trunk: trunk, AttemptNo: uint16(n), StartedAt: r.opt.Now(),
-		Currency: acct.Currency, Country: phone.Region(number)}
-	subj := compliance.Subject{Phone: number, Account: acct.ID, NationalID: acct.NationalID, Country: acct.Country,
-		TimeZone: acct.TimeZone, DefaultZone: c.TimeZone, Campaign: c.ID}
-	zones, _ := compliance.Zones(subj)
-	if len(zones) > 0 {
-		a.SetLocalTime(zones[0])
-	}
-	return a, subj, zones
+	at := r.contacts.Start(c, acct, number, analytics.Voice)
+	at.Row.Trunk, at.Row.AttemptNo = trunk, uint16(n)
+	return at.Row, at.Subject, at.Zones
 }
 
 // reserve asks the gate for a voice call; a refusal fills the attempt in
@@ -516,22 +511,6 @@ func (r *Runner) CallOnce(ctx context.Context, req CallRequest) (analytics.Attem
 	return a, res, r.opt.Writer.Write(ctx, &a)
 }
 
-// pickPhone rotates through the account's phones in order, skipping ones
-// suppressed on the voice do-not-contact list.
-func (r *Runner) pickPhone(ctx context.Context, c queue.Campaign, acct queue.Account, attempt int) (string, bool) {
-	k := len(acct.Phones)
-	for i := range k {
-		p := acct.Phones[(attempt-1+i)%k].Number
-		if _, listed, err := r.opt.Gate.LookupDNC(ctx, p, analytics.Voice, c.ID); err == nil && !listed {
-			return p, true
-		}
-	}
-	if k > 0 {
-		return acct.Phones[(attempt-1)%k].Number, false
-	}
-	return "", false
-}
-
 // call dials and, on answer, runs the campaign's script.
 func (r *Runner) call(ctx context.Context, c queue.Campaign, trunk *dialer.Trunk, acct queue.Account, number string,
 	subj compliance.Subject, zones []*time.Location, a *analytics.Attempt) (ivr.Result, error) {
@@ -576,7 +555,7 @@ func (r *Runner) call(ctx context.Context, c queue.Campaign, trunk *dialer.Trunk
 
 // env is what a script may do on call attempt of acct of campaign c at number.
 func (r *Runner) env(c queue.Campaign, acct queue.Account, number, attempt string) ivr.Env {
-	env := ivr.Env{Lang: c.Language, Account: acct, Now: r.opt.Now(), CallbackNumber: c.CallbackNumber, Library: r.opt.Library,
+	env := ivr.Env{Lang: contact.Language(c, acct), Account: acct, Now: r.opt.Now(), CallbackNumber: c.CallbackNumber, Library: r.opt.Library,
 		Policy: policy(c),
 		OptOut: func(ctx context.Context, ch string) error {
 			return r.opt.Gate.AddDNC(ctx, compliance.DNCEntry{Phone: number, Channel: ch, Reason: "opted out in the IVR", Source: "ivr"})
@@ -584,9 +563,6 @@ func (r *Runner) env(c queue.Campaign, acct queue.Account, number, attempt strin
 		SendSMS: func(ctx context.Context, tpl, ch string) error {
 			return r.scriptSMS(ctx, c, acct, number, attempt, tpl, ch)
 		}}
-	if acct.Language == "es" || acct.Language == "en" {
-		env.Lang = acct.Language
-	}
 	return env
 }
 
