@@ -46,8 +46,10 @@ type SenderOptions struct {
 	// Backoff is the first retry's wait, doubled on each retry; default 1s.
 	Backoff time.Duration
 	Node    string
-	Now     func() time.Time
-	Logger  *slog.Logger
+	// Now is the attempts' clock: their rows, template periods, when an
+	// outbox item is due; default time.Now.
+	Now    func() time.Time
+	Logger *slog.Logger
 
 	// Ready, when set, is asked before every send and outbox claim: an error
 	// (Redis lost its data, see queue/epoch) holds texting until it is nil.
@@ -509,6 +511,10 @@ func (s *Sender) Run(ctx context.Context) error {
 		if s.ready() != nil {
 			continue // held: queued texts wait in Redis (the guard logs why)
 		}
+		// The outbox is claimed on the attempts' clock (Options.Now), not
+		// the wall clock the campaign queue's leases use: what it holds is
+		// due at times the gate chose on its clock, and its lease only
+		// brings back an item whose node died.
 		items, err := s.opt.Store.OutboxClaim(ctx, s.opt.Now(), workers, 5*time.Minute)
 		if err != nil {
 			s.log.Warn("sms: outbox", "err", err)

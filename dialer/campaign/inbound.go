@@ -201,7 +201,7 @@ func (r *Runner) Inbound(in *dialer.Inbound) {
 		if res.OptedOut {
 			reason = "opted out on an inbound call"
 		}
-		if err := r.opt.Store.Finish(wctx, c.ID, acct.ID, time.Now(), reason); err != nil {
+		if err := r.opt.Store.Finish(wctx, c.ID, acct.ID, leaseNow(), reason); err != nil {
 			log.Warn("inbound call: account not taken out of its queue", "err", err)
 		}
 	}

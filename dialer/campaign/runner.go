@@ -55,10 +55,23 @@ type Options struct {
 	// stored definition against it (and Normalize's rules).
 	Refs queue.CampaignRefs
 	// Tick is how often a running campaign tops up its calls; default 250ms.
-	Tick   time.Duration
+	Tick time.Duration
+	// Now is the attempts' clock (see leaseNow for the leases'); default
+	// time.Now.
 	Now    func() time.Time
 	Logger *slog.Logger
 }
+
+// leaseNow is the clock of the queue's leases: claiming, extending and
+// completing a lease, and marking an account done. A lease is a Redis fact
+// that every node judges by its own wall clock (a lease a dead node held
+// must run out in real time), so it never follows Options.Now. Everything an
+// attempt decides follows Options.Now: its row, the debtor's local time,
+// promises, and when the account is due again (retry delays, call backs,
+// requeues; the gate's next allowed time is on the gate's clock). A call's
+// own timings (ring, answer, hang-up) are measured by its leg. In
+// production the clocks are one; tests and simulations move Options.Now.
+func leaseNow() time.Time { return time.Now() }
 
 // SMSRequest asks for a templated message (the sms package's Request,
 // without the import): at most one message per Key.
@@ -320,7 +333,7 @@ func (r *Runner) loop(ctx context.Context, id string) {
 		if free <= 0 {
 			continue
 		}
-		leases, err := r.opt.Store.Claim(ctx, id, int(free), time.Now())
+		leases, err := r.opt.Store.Claim(ctx, id, int(free), leaseNow())
 		if err != nil {
 			r.log.Warn("campaign: claim", "campaign", id, "err", err)
 			continue
@@ -393,7 +406,7 @@ func (r *Runner) work(ctx context.Context, c queue.Campaign, trunk *dialer.Trunk
 			case <-stopExtend:
 				return
 			case <-t.C:
-				if err := st.Extend(ctx, &lease, time.Now()); err != nil {
+				if err := st.Extend(ctx, &lease, leaseNow()); err != nil {
 					r.log.Warn("campaign: extend lease", "account", acct.ID, "err", err)
 				}
 			}
@@ -710,7 +723,7 @@ func (r *Runner) settle(ctx context.Context, c queue.Campaign, l queue.Lease, a 
 	}
 	var err error
 	if next.IsZero() {
-		err = st.Complete(ctx, l, time.Now())
+		err = st.Complete(ctx, l, leaseNow())
 	} else {
 		err = st.Reschedule(ctx, l, next, a.Disposition)
 	}
