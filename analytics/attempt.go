@@ -46,7 +46,7 @@ type Attempt struct {
 	RingMS        uint32
 	TalkMS        uint32
 	SIPCode       uint16
-	Disposition   string // answered, busy, no_answer, rejected, invalid_number, network_error, config_error, blocked, ...
+	Disposition   string // one of the names in disposition.go: answered, no_answer, blocked, delivered, ...
 	Reason        string // why, in words: the compliance rule that blocked, the error text
 	AMD           string // "", human, machine, notsure
 	AgentID       string
