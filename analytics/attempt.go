@@ -21,6 +21,9 @@ const (
 	WhatsApp Channel = "whatsapp"
 )
 
+// Channels are every channel the schema knows, voice first.
+func Channels() []Channel { return []Channel{Voice, SMS, WhatsApp} }
+
 // Valid reports whether c is one of the channels the schema knows.
 func (c Channel) Valid() bool { return c == Voice || c == SMS || c == WhatsApp }
 
@@ -43,7 +46,7 @@ type Attempt struct {
 	RingMS        uint32
 	TalkMS        uint32
 	SIPCode       uint16
-	Disposition   string // answered, busy, no_answer, rejected, invalid_number, network_error, config_error, blocked, ...
+	Disposition   string // one of the names in disposition.go: answered, no_answer, blocked, delivered, ...
 	Reason        string // why, in words: the compliance rule that blocked, the error text
 	AMD           string // "", human, machine, notsure
 	AgentID       string

@@ -97,7 +97,7 @@ func (e *Endpoint) admit(req *sip.Request, tx sip.ServerTransaction) *Inbound {
 		e.in.busy.Add(1)
 		e.in.busyLog.warn(e.log, "sip: INVITE refused (486): inbound call limit reached",
 			"limit", e.in.policy.MaxCalls, "trunk", trunk, "src", src, "call_id", req.CallID().Value())
-		tx.Respond(sip.NewResponseFromRequest(req, 486, "Busy Here", nil))
+		tx.Respond(sip.NewResponseFromRequest(req, 486, "analytics.Busy Here", nil))
 		return nil
 	}
 	return newInbound(e, req, tx, trunk, e.in.free)

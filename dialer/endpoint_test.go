@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/marcador/marcador/analytics"
 	"github.com/marcador/marcador/ivr/media"
 )
 
@@ -56,7 +57,7 @@ func TestCloseCancelsRingingCalls(t *testing.T) {
 			if leg == nil {
 				t.Fatal("a dial failed")
 			}
-			if r := leg.Result(); r.Disposition != Cancelled || r.SIPCode != 487 {
+			if r := leg.Result(); r.Disposition != analytics.Cancelled || r.SIPCode != 487 {
 				t.Errorf("result %+v, want cancelled with the carrier's 487", r)
 			}
 		case <-time.After(30 * time.Second):

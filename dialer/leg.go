@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/marcador/marcador/analytics"
 	"github.com/marcador/marcador/ivr/media"
 )
 
@@ -142,15 +143,15 @@ func (l *Leg) monitor() {
 	for {
 		select {
 		case <-l.bye:
-			l.finish(Result{Disposition: Answered, Reason: "remote hangup"})
+			l.finish(Result{Disposition: analytics.Answered, Reason: "remote hangup"})
 			return
 		case <-l.hangup:
-			l.hangUp(Result{Disposition: Answered, Reason: "local hangup"})
+			l.hangUp(Result{Disposition: analytics.Answered, Reason: "local hangup"})
 			return
 		case <-check.C:
 			if silent := l.silence(); silent > l.rtpTimeout {
 				l.log.Warn("no RTP; hanging up", "silent", silent.Round(time.Second))
-				l.hangUp(Result{Disposition: Answered, Reason: fmt.Sprintf("no RTP for %s", l.rtpTimeout)})
+				l.hangUp(Result{Disposition: analytics.Answered, Reason: fmt.Sprintf("no RTP for %s", l.rtpTimeout)})
 				return
 			}
 		}
@@ -190,7 +191,7 @@ func (l *Leg) finish(r Result) {
 	}
 	l.release()
 	l.e.unregister(l)
-	if !strings.HasPrefix(r.Disposition, Answered) {
+	if !strings.HasPrefix(r.Disposition, analytics.Answered) {
 		l.log.Info("call ended", "disposition", r.Disposition, "sip_code", r.SIPCode, "reason", r.Reason)
 	} else {
 		l.log.Info("call ended", "talk_ms", r.TalkMS(), "reason", r.Reason)

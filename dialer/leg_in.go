@@ -11,6 +11,7 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/marcador/marcador/analytics"
 	"github.com/marcador/marcador/ivr/media"
 )
 
@@ -164,12 +165,12 @@ func (in *Inbound) accept(l *Leg, answer []byte) error {
 	l.dlg.Store(inboundDialog(in.req, in.tag))
 	in.e.register(l)
 	if err := in.respond(200, "OK", answer); err != nil && !errors.Is(err, sip.ErrTransactionTerminated) {
-		l.finish(Result{Disposition: LocalError, Reason: "answer: " + err.Error()})
+		l.finish(Result{Disposition: analytics.LocalError, Reason: "answer: " + err.Error()})
 		return err
 	}
 	l.session.Start()
 	if err := l.answered(200); err != nil {
-		l.finish(Result{Disposition: LocalError, Reason: err.Error()})
+		l.finish(Result{Disposition: analytics.LocalError, Reason: err.Error()})
 		return err
 	}
 	return nil

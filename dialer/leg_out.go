@@ -10,6 +10,8 @@ import (
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/marcador/marcador/analytics"
+	"github.com/marcador/marcador/queue"
 	"github.com/marcador/marcador/queue/phone"
 )
 
@@ -65,8 +67,8 @@ func (r DialRequest) checked() (DialRequest, error) {
 	if r.RingTimeout == 0 {
 		r.RingTimeout = DefaultRingTimeout
 	}
-	if r.RingTimeout < MinRingTimeout {
-		return r, fmt.Errorf("ring timeout %s is below the %s minimum", r.RingTimeout, MinRingTimeout)
+	if r.RingTimeout < queue.MinRingTimeout {
+		return r, fmt.Errorf("ring timeout %s is below the %s minimum", r.RingTimeout, queue.MinRingTimeout)
 	}
 	if r.CallerID == "" {
 		r.CallerID = r.Trunk.CallerID
@@ -167,9 +169,9 @@ type inviteTx struct {
 // cancelledAs is the disposition of a call we stopped before its answer.
 func (st *inviteTx) cancelledAs() string {
 	if st.timedOut {
-		return NoAnswer
+		return analytics.NoAnswer
 	}
-	return Cancelled
+	return analytics.Cancelled
 }
 
 // invitePhase owns the INVITE client transaction until a final outcome:
@@ -217,13 +219,13 @@ func (l *Leg) sendInvite() (*inviteTx, error) {
 	l.result.Started = start
 	l.mu.Unlock()
 	if err := l.moveTo(legCalling); err != nil {
-		l.finish(Result{Disposition: LocalError, Reason: err.Error()})
+		l.finish(Result{Disposition: analytics.LocalError, Reason: err.Error()})
 		return nil, err
 	}
 	tx, err := l.e.client.TransactionRequest(context.Background(), l.out.invite)
 	if err != nil {
 		err = fmt.Errorf("send INVITE: %w", err)
-		l.finish(Result{Disposition: LocalError, Reason: err.Error()})
+		l.finish(Result{Disposition: analytics.LocalError, Reason: err.Error()})
 		return nil, err
 	}
 	l.reackOn(tx)
@@ -249,7 +251,7 @@ func (l *Leg) onRingTimeout(st *inviteTx) bool {
 	st.timedOut = true
 	if !st.heard {
 		st.tx.Terminate()
-		l.finish(Result{Disposition: NetworkError, Reason: fmt.Sprintf("no response from trunk in %s", l.out.req.RingTimeout)})
+		l.finish(Result{Disposition: analytics.NetworkError, Reason: fmt.Sprintf("no response from trunk in %s", l.out.req.RingTimeout)})
 		return true
 	}
 	l.cancel(st)
@@ -279,9 +281,9 @@ func (l *Leg) onTxDone(st *inviteTx) bool {
 	if err := st.tx.Err(); err != nil {
 		reason = err.Error()
 	}
-	d := NetworkError
+	d := analytics.NetworkError
 	if l.is(legCancelling) && !st.timedOut {
-		d = Cancelled
+		d = analytics.Cancelled
 	}
 	l.finish(Result{Disposition: d, Reason: reason})
 	return true
@@ -312,8 +314,8 @@ func (l *Leg) onProvisional(st *inviteTx, res *sip.Response) {
 	if (code == 180 || code == 183) && !st.ringing && !st.timedOut {
 		st.ringing = true
 		// Reg F: once it rings, let it ring at least the minimum.
-		if left := l.out.req.RingTimeout - time.Since(st.start); left < MinRingTimeout {
-			st.ring.Reset(MinRingTimeout)
+		if left := l.out.req.RingTimeout - time.Since(st.start); left < queue.MinRingTimeout {
+			st.ring.Reset(queue.MinRingTimeout)
 		}
 	}
 	if code == 183 && len(res.Body()) > 0 {
@@ -334,7 +336,7 @@ func (l *Leg) onAnswer(st *inviteTx, res *sip.Response) {
 		return
 	}
 	if err := l.startMedia(res.Body()); err != nil {
-		l.hangUp(Result{Disposition: ConfigError, SIPCode: code, Reason: err.Error()})
+		l.hangUp(Result{Disposition: analytics.ConfigError, SIPCode: code, Reason: err.Error()})
 		return
 	}
 	if err := l.answered(code); err != nil {
@@ -361,7 +363,7 @@ func (l *Leg) onChallenge(st *inviteTx, res *sip.Response) bool {
 	ntx, err := l.e.client.TransactionDigestAuth(context.Background(), l.out.invite, res,
 		sipgo.DigestAuth{Username: trunk.Username, Password: trunk.Password})
 	if err != nil {
-		l.finish(Result{Disposition: ConfigError, SIPCode: code, Reason: "digest: " + err.Error()})
+		l.finish(Result{Disposition: analytics.ConfigError, SIPCode: code, Reason: "digest: " + err.Error()})
 		return true
 	}
 	st.tx.Terminate()

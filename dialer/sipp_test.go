@@ -13,8 +13,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/marcador/marcador/analytics"
 	"github.com/marcador/marcador/dialer/sipptest"
 	"github.com/marcador/marcador/ivr/media"
+	"github.com/marcador/marcador/queue"
 )
 
 func startSipp(t *testing.T, scenario string, calls int, args ...string) *sipptest.Sipp {
@@ -92,7 +94,7 @@ func TestSippAnswerAudioAndDTMF(t *testing.T) {
 		t.Fatalf("heard %d samples at rms %.0f: the g711a.pcap audio did not arrive", n, rms)
 	}
 	r := leg.Hangup(context.Background())
-	if r.Disposition != Answered || r.SIPCode != 200 || r.TalkMS() < 5000 || r.Reason != "local hangup" {
+	if r.Disposition != analytics.Answered || r.SIPCode != 200 || r.TalkMS() < 5000 || r.Reason != "local hangup" {
 		t.Fatalf("result %+v talk %d", r, r.TalkMS())
 	}
 	s.Wait(t)
@@ -102,7 +104,7 @@ func TestSippRejections(t *testing.T) {
 	t.Parallel()
 	for _, c := range []struct {
 		code, reason, want string
-	}{{"486", "Busy Here", Busy}, {"404", "Not Found", InvalidNumber}, {"503", "Service Unavailable", NetworkError}, {"603", "Decline", Rejected}} {
+	}{{"486", "Busy Here", analytics.Busy}, {"404", "Not Found", analytics.InvalidNumber}, {"503", "Service Unavailable", analytics.NetworkError}, {"603", "Decline", analytics.Rejected}} {
 		t.Run(c.code, func(t *testing.T) {
 			t.Parallel()
 			s := startSipp(t, "reject_"+c.code+".xml", 1)
@@ -126,17 +128,17 @@ func TestSippRingTimeoutCancels(t *testing.T) {
 	s := startSipp(t, "ring_forever.xml", 1)
 	e := testEndpoint(t)
 	start := time.Now()
-	leg, err := e.Dial(context.Background(), DialRequest{Trunk: testTrunk(t, s.Port, "", ""), To: "+56987654321", RingTimeout: MinRingTimeout})
+	leg, err := e.Dial(context.Background(), DialRequest{Trunk: testTrunk(t, s.Port, "", ""), To: "+56987654321", RingTimeout: queue.MinRingTimeout})
 	if err != nil {
 		t.Fatal(err)
 	}
 	<-leg.Ended()
 	r := leg.Result()
-	if r.Disposition != NoAnswer || r.SIPCode != 487 {
+	if r.Disposition != analytics.NoAnswer || r.SIPCode != 487 {
 		s.Fail(t)
 		t.Fatalf("result %+v", r)
 	}
-	if d := time.Since(start); d < MinRingTimeout || d > MinRingTimeout+5*time.Second {
+	if d := time.Since(start); d < queue.MinRingTimeout || d > queue.MinRingTimeout+5*time.Second {
 		t.Fatalf("cancelled after %s", d)
 	}
 	if _, err := e.Dial(context.Background(), DialRequest{Trunk: testTrunk(t, s.Port, "", ""), To: "+56987654321", RingTimeout: 5 * time.Second}); err == nil {
@@ -240,7 +242,7 @@ func TestSippDigest(t *testing.T) {
 		e := testEndpoint(t)
 		leg, _ := e.Dial(context.Background(), DialRequest{Trunk: testTrunk(t, s.Port, "", ""), To: "+525512345678"})
 		<-leg.Ended()
-		if r := leg.Result(); r.Disposition != ConfigError || r.SIPCode != 407 {
+		if r := leg.Result(); r.Disposition != analytics.ConfigError || r.SIPCode != 407 {
 			t.Fatalf("result %+v", r)
 		}
 	})
@@ -276,7 +278,7 @@ func TestSippByeMidPrompt(t *testing.T) {
 		t.Fatalf("prompt ended with %v, want the session closed by the BYE", err)
 	}
 	<-leg.Ended()
-	if r := leg.Result(); r.Disposition != Answered || r.Reason != "remote hangup" || r.TalkMS() < 1000 {
+	if r := leg.Result(); r.Disposition != analytics.Answered || r.Reason != "remote hangup" || r.TalkMS() < 1000 {
 		t.Fatalf("result %+v", r)
 	}
 	s.Wait(t)
@@ -297,7 +299,7 @@ func TestSippAckForRetransmitted200(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("sipp did not hang up")
 	}
-	if r := leg.Result(); r.Disposition != Answered || r.Reason != "remote hangup" {
+	if r := leg.Result(); r.Disposition != analytics.Answered || r.Reason != "remote hangup" {
 		t.Fatalf("result %+v", r)
 	}
 	s.Wait(t) // sipp fails the call if the second ACK does not come
@@ -307,12 +309,12 @@ func TestSippMalformedResponse(t *testing.T) {
 	t.Parallel()
 	s := startSipp(t, "malformed.xml", 1)
 	e := testEndpoint(t)
-	leg, err := e.Dial(context.Background(), DialRequest{Trunk: testTrunk(t, s.Port, "", ""), To: "+525512345678", RingTimeout: MinRingTimeout})
+	leg, err := e.Dial(context.Background(), DialRequest{Trunk: testTrunk(t, s.Port, "", ""), To: "+525512345678", RingTimeout: queue.MinRingTimeout})
 	if err != nil {
 		t.Fatal(err)
 	}
 	<-leg.Ended()
-	if r := leg.Result(); r.Disposition != NetworkError {
+	if r := leg.Result(); r.Disposition != analytics.NetworkError {
 		t.Fatalf("result %+v", r)
 	}
 }

@@ -15,11 +15,22 @@ import (
 	"github.com/marcador/marcador/queue/phone"
 )
 
-// VoiceDispositions are the outcomes of a call a fallback rule can follow.
-func VoiceDispositions() []string {
-	return []string{"answered", "busy", "no_answer", "rejected", "invalid_number", "network_error", "config_error",
-		"cancelled", "machine", "abandoned", "ivr_error"}
-}
+// VoiceDispositions are the outcomes of a call a fallback rule can follow:
+// every outcome of a placed call (a call that never left, or was not
+// allowed, is followed by nothing).
+func VoiceDispositions() []string { return analytics.CallOutcomes() }
+
+// MinRingTimeout is the shortest ring a call is given before it is
+// cancelled: US Reg F wants at least 15 s, and Marcador lets no campaign,
+// and no call, ring for less.
+const MinRingTimeout = 15 * time.Second
+
+// DefaultLanguage is what debtors hear and read when nothing says otherwise.
+const DefaultLanguage = "es"
+
+// Speaks reports whether Marcador has prompts, number speech and message
+// templates in lang: es or en.
+func Speaks(lang string) bool { return lang == "es" || lang == "en" }
 
 // Duration is a time.Duration written as "90s", "30m", "48h" in JSON and YAML.
 type Duration time.Duration
@@ -71,11 +82,11 @@ type PromisePolicy struct {
 // dispositions in After, or once the account has had AfterAttempts voice
 // attempts in the campaign (both, when both are set).
 type FallbackRule struct {
-	After         []string `json:"after,omitempty"`          // no_answer, busy, machine, rejected, network_error, ...
-	AfterAttempts int      `json:"after_attempts,omitempty"` //
-	Template      string   `json:"template"`                 // e.g. missed-call
-	Channel       string   `json:"channel,omitempty"`        // sms (default) or whatsapp
-	Delay         Duration `json:"delay,omitempty"`          // wait after the call; default at once
+	After         []string          `json:"after,omitempty"`          // no_answer, busy, machine, rejected, network_error, ...
+	AfterAttempts int               `json:"after_attempts,omitempty"` //
+	Template      string            `json:"template"`                 // e.g. missed-call
+	Channel       analytics.Channel `json:"channel,omitempty"`        // sms (default) or whatsapp
+	Delay         Duration          `json:"delay,omitempty"`          // wait after the call; default at once
 }
 
 // Matches reports whether a voice attempt with disposition, the account's
@@ -116,7 +127,7 @@ type Campaign struct {
 	Language       string        `json:"language,omitempty"`        // es or en; default by country
 	CallbackNumber string        `json:"callback_number,omitempty"` // said by abandon and voicemail messages
 	PayURL         string        `json:"pay_url,omitempty"`         // payment link template: {token}, {account}, {campaign}
-	RingTimeout    Duration      `json:"ring_timeout,omitempty"`    // default 25s, never below 15s
+	RingTimeout    Duration      `json:"ring_timeout,omitempty"`    // default 25s (dialer.DefaultRingTimeout), never below MinRingTimeout
 	Promise        PromisePolicy `json:"promise,omitempty"`
 	Company        string        `json:"company,omitempty"` // who the messages say they come from
 	SMS            SMSPolicy     `json:"sms,omitempty"`
@@ -185,16 +196,16 @@ func (c *Campaign) Normalize() error {
 		c.MaxConcurrent = 10
 	}
 	if c.Language == "" {
-		c.Language = "es"
+		c.Language = DefaultLanguage
 		if c.Country == "US" || c.Country == "GB" || c.Country == "UK" {
 			c.Language = "en"
 		}
 	}
-	if c.Language != "es" && c.Language != "en" {
+	if !Speaks(c.Language) {
 		return bad("language", "%q: want es or en", c.Language)
 	}
-	if c.RingTimeout != 0 && time.Duration(c.RingTimeout) < 15*time.Second {
-		return bad("ring_timeout", "%s is below the 15s minimum", time.Duration(c.RingTimeout))
+	if c.RingTimeout != 0 && time.Duration(c.RingTimeout) < MinRingTimeout {
+		return bad("ring_timeout", "%s is below the %s minimum", time.Duration(c.RingTimeout), MinRingTimeout)
 	}
 	p := &c.Promise
 	if p.MaxDays < 0 || p.MinAmount < 0 || p.MinPercent < 0 || p.MinPercent > 100 || p.GraceDays < 0 {
@@ -216,10 +227,10 @@ func (c *Campaign) Normalize() error {
 		f := &c.SMS.Fallback[i]
 		at := fmt.Sprintf("sms.fallback[%d]", i)
 		if f.Channel == "" {
-			f.Channel = "sms"
+			f.Channel = analytics.SMS
 		}
 		switch {
-		case f.Channel != "sms" && f.Channel != "whatsapp":
+		case f.Channel != analytics.SMS && f.Channel != analytics.WhatsApp:
 			return bad(at+".channel", "%q: want sms or whatsapp", f.Channel)
 		case f.Template == "":
 			return bad(at+".template", "empty")

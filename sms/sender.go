@@ -17,6 +17,7 @@ import (
 	"github.com/marcador/marcador/analytics"
 	"github.com/marcador/marcador/queue"
 	"github.com/marcador/marcador/queue/compliance"
+	"github.com/marcador/marcador/queue/contact"
 	"github.com/marcador/marcador/queue/phone"
 )
 
@@ -45,8 +46,10 @@ type SenderOptions struct {
 	// Backoff is the first retry's wait, doubled on each retry; default 1s.
 	Backoff time.Duration
 	Node    string
-	Now     func() time.Time
-	Logger  *slog.Logger
+	// Now is the attempts' clock: their rows, template periods, when an
+	// outbox item is due; default time.Now.
+	Now    func() time.Time
+	Logger *slog.Logger
 
 	// Ready, when set, is asked before every send and outbox claim: an error
 	// (Redis lost its data, see queue/epoch) holds texting until it is nil.
@@ -57,8 +60,9 @@ type SenderOptions struct {
 // key, through the compliance gate, at the sender's rate, with retries, and
 // records each as an attempt. It is safe for concurrent use.
 type Sender struct {
-	opt SenderOptions
-	log *slog.Logger
+	opt      SenderOptions
+	log      *slog.Logger
+	contacts contact.Builder
 }
 
 // NewSender fills defaults.
@@ -81,7 +85,7 @@ func NewSender(opt SenderOptions) *Sender {
 	if opt.Link == nil {
 		opt.Link = func(queue.Campaign, queue.Account) string { return "" }
 	}
-	return &Sender{opt: opt, log: opt.Logger}
+	return &Sender{opt: opt, log: opt.Logger, contacts: contact.Builder{Node: opt.Node, Now: opt.Now}}
 }
 
 // Request asks for one message.
@@ -101,13 +105,14 @@ type Request struct {
 	Deferrals int `json:"deferrals,omitempty"`
 }
 
-// Outcomes of a send.
+// Outcomes of a send (Result.Outcome, SendRecord.State); the ones that are
+// also the attempt's disposition are spelled as it is.
 const (
-	Sent      = "sent"      // the provider took it
-	Duplicate = "duplicate" // the key was used before; nothing sent
-	Skipped   = "skipped"   // the template reached this debtor within the campaign's period
-	Blocked   = "blocked"   // refused by the compliance gate or a do-not-contact list
-	Failed    = "failed"    // refused by the provider, or it kept failing
+	Sent      = analytics.Sent    // the provider took it
+	Duplicate = "duplicate"       // the key was used before; nothing sent
+	Skipped   = "skipped"         // the template reached this debtor within the campaign's period
+	Blocked   = analytics.Blocked // refused by the compliance gate or a do-not-contact list
+	Failed    = analytics.Failed  // refused by the provider, or it kept failing
 )
 
 // Result says what a request did.
@@ -200,9 +205,9 @@ func (s *Sender) Send(ctx context.Context, req Request) (res Result, err error) 
 			return Result{}, fmt.Errorf("sms: request %s: %w", req.Key, err)
 		}
 	}
-	if known, _ := s.opt.Templates.Known(textLang(c, acct), req.Template); !known {
-		return Result{}, fmt.Errorf("sms: request %s: template %q does not exist in %s: %w", req.Key, req.Template,
-			textLang(c, acct), ErrRefused)
+	lang := contact.Language(c, acct)
+	if known, _ := s.opt.Templates.Known(lang, req.Template); !known {
+		return Result{}, fmt.Errorf("sms: request %s: template %q does not exist in %s: %w", req.Key, req.Template, lang, ErrRefused)
 	}
 	res = Result{AttemptID: AttemptID(req.Key)}
 	prev, claimed, err := st.ClaimSend(ctx, req.Key, keyTTL)
@@ -234,25 +239,26 @@ func (s *Sender) Send(ctx context.Context, req Request) (res Result, err error) 
 		}
 	}()
 
-	number, listed := s.pickPhone(ctx, c, acct, req)
-	a := s.newAttempt(c, acct, number, req)
-	subj := compliance.Subject{Phone: number, Account: acct.ID, NationalID: acct.NationalID, Country: acct.Country,
-		TimeZone: acct.TimeZone, DefaultZone: c.TimeZone, Campaign: c.ID}
-	if zones, _ := compliance.Zones(subj); len(zones) > 0 {
-		a.SetLocalTime(zones[0])
+	// The asked phone, else the account's first that may be texted.
+	phones := acct.Phones
+	if req.Phone != "" {
+		phones = []queue.Phone{{Number: req.Phone}}
 	}
+	number, listed := contact.Pick(ctx, s.opt.Gate, c.ID, phones, req.Channel, 1)
+	at := s.newAttempt(c, acct, number, req)
+	a, subj := at.Row, at.Subject
 	rec.Subject, _ = json.Marshal(subj)
 
 	r, err := s.render(c, acct, req)
 	if err != nil {
-		a.Disposition, a.Reason = "config_error", err.Error()
+		a.Disposition, a.Reason = analytics.ConfigError, err.Error()
 		res.Outcome, res.Reason = Failed, err.Error()
 		return res, s.write(ctx, &a, &rec)
 	}
 	res.Rendered = r
 	a.Segments = uint8(min(r.Segments, 255))
 	if listed {
-		a.Disposition, a.Reason = "blocked", fmt.Sprintf("dnc: every phone of the account is on a %s do-not-contact list", req.Channel)
+		a.Disposition, a.Reason = analytics.Blocked, fmt.Sprintf("dnc: every phone of the account is on a %s do-not-contact list", req.Channel)
 		res.Outcome, res.Reason, rec.State = Blocked, a.Reason, Blocked
 		return res, s.write(ctx, &a, &rec)
 	}
@@ -276,13 +282,13 @@ func (s *Sender) Send(ctx context.Context, req Request) (res Result, err error) 
 	if err != nil {
 		return res, err
 	}
-	d, err := s.opt.Gate.Reserve(ctx, profile, subj, compliance.Channel(req.Channel), a.AttemptID, false)
+	d, err := s.opt.Gate.Reserve(ctx, profile, subj, req.Channel, a.AttemptID, false)
 	if err != nil {
 		return res, err
 	}
 	if !d.Allowed {
 		_ = st.ForgetTemplate(ctx, debtor, req.Template)
-		a.Disposition, a.Reason = "blocked", d.Rule+": "+d.Reason
+		a.Disposition, a.Reason = analytics.Blocked, d.Rule+": "+d.Reason
 		res.Outcome, res.Reason, rec.State = Blocked, a.Reason, Blocked
 		if !d.NextAllowed.IsZero() && req.Deferrals < maxDeferrals {
 			later := req
@@ -305,7 +311,7 @@ func (s *Sender) Send(ctx context.Context, req Request) (res Result, err error) 
 	if err != nil {
 		_ = st.ForgetTemplate(ctx, debtor, req.Template)
 		res.Outcome, res.Reason = Failed, err.Error()
-		a.Disposition, a.Reason = Failed, err.Error()
+		a.Disposition, a.Reason = analytics.Failed, err.Error()
 		if pe, ok := ProviderError(err); ok && !pe.Retryable() {
 			info := Explain(pe.Code, req.Channel)
 			a.Disposition, a.MessageError, a.MessageStatus = info.Disposition, uint32(pe.Code), "failed"
@@ -331,7 +337,7 @@ func (s *Sender) Send(ctx context.Context, req Request) (res Result, err error) 
 // write records the attempt's first row and keeps it with the send record
 // for the status callbacks to update.
 func (s *Sender) write(ctx context.Context, a *analytics.Attempt, rec *queue.SendRecord) error {
-	if a.EndedAt.IsZero() && a.Disposition != "queued" && a.Disposition != "sent" {
+	if a.EndedAt.IsZero() && a.Disposition != analytics.Queued && a.Disposition != analytics.Sent {
 		a.EndedAt = a.StartedAt
 	}
 	a.Ver = 1
@@ -344,31 +350,12 @@ func (s *Sender) write(ctx context.Context, a *analytics.Attempt, rec *queue.Sen
 	return s.opt.Writer.Write(ctx, a)
 }
 
-func (s *Sender) newAttempt(c queue.Campaign, acct queue.Account, number string, req Request) analytics.Attempt {
-	return analytics.Attempt{AttemptID: AttemptID(req.Key), CampaignID: c.ID, AccountID: acct.ID, Phone: number,
-		Channel: req.Channel, NodeID: s.opt.Node, StartedAt: s.opt.Now(), Currency: acct.Currency,
-		Country: phone.Region(number), Template: req.Template, IVRPath: req.Key}
-}
-
-// pickPhone returns req's phone, or the account's first phone not opted out
-// of the channel; listed says every candidate is.
-func (s *Sender) pickPhone(ctx context.Context, c queue.Campaign, acct queue.Account, req Request) (string, bool) {
-	cands := []string{req.Phone}
-	if req.Phone == "" {
-		cands = cands[:0]
-		for _, p := range acct.Phones {
-			cands = append(cands, p.Number)
-		}
-	}
-	for _, p := range cands {
-		if _, listed, err := s.opt.Gate.LookupDNC(ctx, p, compliance.Channel(req.Channel), c.ID); err == nil && !listed {
-			return p, false
-		}
-	}
-	if len(cands) == 0 {
-		return "", true
-	}
-	return cands[0], true
+// newAttempt starts the attempt row of req's text to number; its id comes
+// from the idempotency key, so a retried request names the same attempt.
+func (s *Sender) newAttempt(c queue.Campaign, acct queue.Account, number string, req Request) contact.Attempt {
+	at := s.contacts.Start(c, acct, number, req.Channel)
+	at.Row.AttemptID, at.Row.Template, at.Row.IVRPath = AttemptID(req.Key), req.Template, req.Key
+	return at
 }
 
 // accountPhone returns raw in E.164 when it is one of the account's phones
@@ -391,17 +378,8 @@ func accountPhone(c queue.Campaign, acct queue.Account, raw string) (string, err
 	return "", fmt.Errorf("phone %s is not one of account %s's phones: %w", n, acct.ID, ErrRefused)
 }
 
-// textLang is the language an account is texted in.
-func textLang(c queue.Campaign, acct queue.Account) string {
-	if acct.Language == "es" || acct.Language == "en" {
-		return acct.Language
-	}
-	return c.Language
-}
-
 func (s *Sender) render(c queue.Campaign, acct queue.Account, req Request) (Rendered, error) {
-	lang := textLang(c, acct)
-	tp, err := s.opt.Templates.Get(lang, req.Template)
+	tp, err := s.opt.Templates.Get(contact.Language(c, acct), req.Template)
 	if err != nil {
 		return Rendered{}, err
 	}
@@ -533,6 +511,10 @@ func (s *Sender) Run(ctx context.Context) error {
 		if s.ready() != nil {
 			continue // held: queued texts wait in Redis (the guard logs why)
 		}
+		// The outbox is claimed on the attempts' clock (Options.Now), not
+		// the wall clock the campaign queue's leases use: what it holds is
+		// due at times the gate chose on its clock, and its lease only
+		// brings back an item whose node died.
 		items, err := s.opt.Store.OutboxClaim(ctx, s.opt.Now(), workers, 5*time.Minute)
 		if err != nil {
 			s.log.Warn("sms: outbox", "err", err)

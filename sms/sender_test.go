@@ -14,6 +14,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/shopspring/decimal"
 
+	"github.com/marcador/marcador/analytics"
 	"github.com/marcador/marcador/analytics/chtest"
 	"github.com/marcador/marcador/analytics/writer"
 	"github.com/marcador/marcador/analytics/writer/writertest"
@@ -258,14 +259,14 @@ func TestProviderFailures(t *testing.T) {
 	if d, _, code, _, _ := h.row(t, res[3].AttemptID); res[3].Outcome != sms.Failed || d != "invalid_number" || code != 21211 {
 		t.Fatalf("21211: %+v row %s %d", res[3], d, code)
 	}
-	if _, listed, _ := h.gate.LookupDNC(ctx, num(3), compliance.Voice, h.camp); !listed {
+	if _, listed, _ := h.gate.LookupDNC(ctx, num(3), analytics.Voice, h.camp); !listed {
 		t.Fatal("21211 did not suppress the number")
 	}
 	if d, _, code, _, _ := h.row(t, res[4].AttemptID); d != "opted_out" || code != 21610 {
 		t.Fatalf("21610 row %s %d", d, code)
 	}
-	_, smsListed, _ := h.gate.LookupDNC(ctx, num(4), compliance.SMS, h.camp)
-	_, voiceListed, _ := h.gate.LookupDNC(ctx, num(4), compliance.Voice, h.camp)
+	_, smsListed, _ := h.gate.LookupDNC(ctx, num(4), analytics.SMS, h.camp)
+	_, voiceListed, _ := h.gate.LookupDNC(ctx, num(4), analytics.Voice, h.camp)
 	if !smsListed || voiceListed {
 		t.Fatalf("21610: sms listed %v, voice listed %v; want only sms", smsListed, voiceListed)
 	}
@@ -277,7 +278,7 @@ func TestProviderFailures(t *testing.T) {
 		t.Fatalf("throttled for good: %+v", res[6])
 	}
 	h.waitCallbacks(t, res[7].SID, 2)
-	if _, listed, _ := h.gate.LookupDNC(ctx, num(7), compliance.SMS, h.camp); !listed {
+	if _, listed, _ := h.gate.LookupDNC(ctx, num(7), analytics.SMS, h.camp); !listed {
 		t.Fatal("30006 (landline) did not suppress texting the number")
 	}
 	// A text to a suppressed number is blocked before Twilio sees it.
@@ -403,10 +404,10 @@ func TestInboundKeywords(t *testing.T) {
 		if c.reply == "" && len(replies) != 0 || c.reply != "" && (len(replies) != 1 || !strings.Contains(replies[0], c.reply)) {
 			t.Errorf("%q: replies %q, want %q", c.body, replies, c.reply)
 		}
-		ch := compliance.SMS
-		other := compliance.WhatsApp
+		ch := analytics.SMS
+		other := analytics.WhatsApp
 		if c.whatsapp {
-			ch, other = compliance.WhatsApp, compliance.SMS
+			ch, other = analytics.WhatsApp, analytics.SMS
 		}
 		_, listed, _ := h.gate.LookupDNC(ctx, n, ch, h.camp)
 		_, otherListed, _ := h.gate.LookupDNC(ctx, n, other, h.camp)
@@ -421,13 +422,13 @@ func TestInboundKeywords(t *testing.T) {
 	// The first debtor asks to get texts again: the listing made by text goes.
 	n0 := fmt.Sprintf("+5255%07d%d", base, 0)
 	replies, _, _ := h.twilio.Inbound(hook, n0, from, "Reactivar")
-	if _, listed, _ := h.gate.LookupDNC(ctx, n0, compliance.SMS, h.camp); listed || len(replies) != 1 || !strings.Contains(replies[0], "volverás a recibir") {
+	if _, listed, _ := h.gate.LookupDNC(ctx, n0, analytics.SMS, h.camp); listed || len(replies) != 1 || !strings.Contains(replies[0], "volverás a recibir") {
 		t.Fatalf("opt back in: listed %v, replies %q", listed, replies)
 	}
 	// A listing made another way (the creditor's) is not undone by a text.
 	h.gate.AddDNC(ctx, compliance.DNCEntry{Phone: n0, Channel: "sms", Source: "api", Reason: "creditor"})
 	replies, _, _ = h.twilio.Inbound(hook, n0, from, "START")
-	if _, listed, _ := h.gate.LookupDNC(ctx, n0, compliance.SMS, h.camp); !listed || len(replies) != 0 {
+	if _, listed, _ := h.gate.LookupDNC(ctx, n0, analytics.SMS, h.camp); !listed || len(replies) != 0 {
 		t.Fatalf("start against a creditor listing: listed %v, replies %q", listed, replies)
 	}
 	// An English debtor unknown to us gets the English reply.

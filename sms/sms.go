@@ -84,21 +84,21 @@ type ErrorInfo struct {
 // errorInfo covers the codes that change what we do with a number, and the
 // common delivery failures (so reports read in words).
 var errorInfo = map[int]ErrorInfo{
-	21211: {"invalid 'To' phone number", "invalid_number", "all"},
-	21610: {"the recipient replied STOP to this sender (unsubscribed)", "opted_out", "channel"},
-	21614: {"'To' is not a mobile number", "invalid_number", "sms"},
-	21612: {"the 'To' number cannot be reached from this sender", "failed", ""},
-	21408: {"sending to this region is not enabled on the account", "failed", ""},
-	21617: {"the message body exceeds 1600 characters", "failed", ""},
-	30003: {"unreachable destination handset", "undelivered", ""},
-	30004: {"message blocked by the recipient", "undelivered", "channel"},
-	30005: {"unknown destination handset", "undelivered", "channel"},
-	30006: {"landline or unreachable carrier", "undelivered", "sms"},
-	30007: {"message filtered by the carrier", "undelivered", ""},
-	30008: {"unknown delivery error", "undelivered", ""},
-	63003: {"WhatsApp cannot find the recipient", "failed", "whatsapp"},
-	63016: {"WhatsApp free-form message outside the 24-hour window; an approved template is needed", "failed", ""},
-	63024: {"invalid WhatsApp recipient", "failed", "whatsapp"},
+	21211: {"invalid 'To' phone number", analytics.InvalidNumber, "all"},
+	21610: {"the recipient replied STOP to this sender (unsubscribed)", analytics.OptedOut, "channel"},
+	21614: {"'To' is not a mobile number", analytics.InvalidNumber, "sms"},
+	21612: {"the 'To' number cannot be reached from this sender", analytics.Failed, ""},
+	21408: {"sending to this region is not enabled on the account", analytics.Failed, ""},
+	21617: {"the message body exceeds 1600 characters", analytics.Failed, ""},
+	30003: {"unreachable destination handset", analytics.Undelivered, ""},
+	30004: {"message blocked by the recipient", analytics.Undelivered, "channel"},
+	30005: {"unknown destination handset", analytics.Undelivered, "channel"},
+	30006: {"landline or unreachable carrier", analytics.Undelivered, "sms"},
+	30007: {"message filtered by the carrier", analytics.Undelivered, ""},
+	30008: {"unknown delivery error", analytics.Undelivered, ""},
+	63003: {"WhatsApp cannot find the recipient", analytics.Failed, "whatsapp"},
+	63016: {"WhatsApp free-form message outside the 24-hour window; an approved template is needed", analytics.Failed, ""},
+	63024: {"invalid WhatsApp recipient", analytics.Failed, "whatsapp"},
 }
 
 // Explain says what code means for a message on ch; unknown codes are
@@ -106,7 +106,7 @@ var errorInfo = map[int]ErrorInfo{
 func Explain(code int, ch analytics.Channel) ErrorInfo {
 	info, ok := errorInfo[code]
 	if !ok {
-		return ErrorInfo{Text: fmt.Sprintf("provider error %d", code), Disposition: "failed"}
+		return ErrorInfo{Text: fmt.Sprintf("provider error %d", code), Disposition: analytics.Failed}
 	}
 	if info.Suppress == "channel" {
 		info.Suppress = string(ch)
@@ -124,15 +124,24 @@ var statusRank = map[string]int{
 // StatusRank is status's place in a message's life; 0 for unknown ones.
 func StatusRank(status string) int { return statusRank[status] }
 
-// Disposition is the attempt disposition for a delivery status.
+// Disposition is the attempt disposition for a delivery status (a status
+// we do not know is kept as it is).
 func Disposition(status string) string {
 	switch status {
-	case "accepted", "scheduled", "queued":
-		return "queued"
+	case "", "accepted", "scheduled", "queued":
+		return analytics.Queued
 	case "sending", "sent":
-		return "sent"
-	case "":
-		return "queued"
+		return analytics.Sent
+	case "delivered":
+		return analytics.Delivered
+	case "read":
+		return analytics.Read
+	case "undelivered":
+		return analytics.Undelivered
+	case "failed":
+		return analytics.Failed
+	case "canceled":
+		return analytics.TextCanceled
 	}
-	return status // delivered, read, undelivered, failed, canceled
+	return status
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/marcador/marcador/analytics"
 	"github.com/marcador/marcador/queue"
 	"github.com/marcador/marcador/queue/compliance"
+	"github.com/marcador/marcador/queue/contact"
 )
 
 // Verifier checks that a webhook request comes from the provider
@@ -118,7 +119,7 @@ func (s *Sender) applyStatus(ctx context.Context, sid, status string, code int) 
 		return err
 	}
 	if status == "delivered" && subj.Phone != "" {
-		if err := s.opt.Gate.Record(ctx, subj, compliance.Channel(a.Channel), compliance.KindContact, a.AttemptID, s.opt.Gate.Now()); err != nil {
+		if err := s.opt.Gate.Record(ctx, subj, a.Channel, compliance.KindContact, a.AttemptID, s.opt.Gate.Now()); err != nil {
 			return err
 		}
 	}
@@ -221,15 +222,7 @@ func (s *Sender) inbound(ctx context.Context, from, body, sid string) (string, e
 		}
 	}
 	kw, kwLang := ParseKeyword(body)
-	lang := "es"
-	switch {
-	case known && (acct.Language == "es" || acct.Language == "en"):
-		lang = acct.Language
-	case known:
-		lang = c.Language
-	case kwLang != "":
-		lang = kwLang
-	}
+	lang := contact.Language(c, acct, kwLang) // c and acct are empty when the number is on no account
 	now := s.opt.Now()
 	action, replyTpl := "conversation", ""
 	switch kw {
@@ -244,7 +237,7 @@ func (s *Sender) inbound(ctx context.Context, from, body, sid string) (string, e
 		// Only an opt-out the number made by text is undone this way; one
 		// made on a call, by the creditor or by law stays.
 		action = "optin"
-		if e, listed, err := s.opt.Gate.LookupDNC(ctx, number, compliance.Channel(ch), ""); err != nil {
+		if e, listed, err := s.opt.Gate.LookupDNC(ctx, number, ch, ""); err != nil {
 			return "", err
 		} else if listed && e.Source == "sms" {
 			if err := s.opt.Gate.RemoveDNC(ctx, compliance.DNCEntry{Phone: number, Channel: string(ch), Reason: fmt.Sprintf("replied %q", strings.TrimSpace(body)), Source: "sms"}); err != nil {

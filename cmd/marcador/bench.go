@@ -128,7 +128,7 @@ func benchAnalytics(ctx context.Context, args []string, stdout, stderr io.Writer
 
 func syntheticAttempts(n int) []analytics.Attempt {
 	r := rand.New(rand.NewPCG(1, 2))
-	disps := []string{"answered", "no_answer", "busy", "machine", "invalid_number", "network_error"}
+	disps := []string{analytics.Answered, analytics.NoAnswer, analytics.Busy, analytics.Machine, analytics.InvalidNumber, analytics.NetworkError}
 	t0 := time.Now().Add(-24 * time.Hour).Truncate(time.Second)
 	out := make([]analytics.Attempt, n)
 	for i := range out {
@@ -140,7 +140,7 @@ func syntheticAttempts(n int) []analytics.Attempt {
 			StartedAt: start, EndedAt: start.Add(time.Duration(5+r.IntN(120)) * time.Second), RingMS: uint32(2000 + r.IntN(20000)),
 			SIPCode: 200, Disposition: d, Country: "MX", Currency: "MXN", Ver: uint64(start.UnixNano()),
 		}
-		if d == "answered" {
+		if d == analytics.Answered {
 			a.AnsweredAt, a.TalkMS, a.AMD, a.DTMF, a.IVRPath = start.Add(5*time.Second), uint32(10000+r.IntN(90000)), "human", "1", "greet>menu>promise"
 			a.PromiseAmount = decimal.New(int64(r.IntN(500000)), -2)
 		}

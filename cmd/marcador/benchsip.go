@@ -21,9 +21,11 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/marcador/marcador/analytics"
 	"github.com/marcador/marcador/dialer"
 	"github.com/marcador/marcador/dialer/simcarrier"
 	"github.com/marcador/marcador/ivr/media"
+	"github.com/marcador/marcador/queue"
 )
 
 // benchCallerID is the caller id of benchmark calls (every call needs one).
@@ -333,7 +335,7 @@ func benchCPS(ctx context.Context, ep *dialer.Endpoint, sim string, simCPU func(
 			mu.Lock()
 			defer mu.Unlock()
 			ph.Calls++
-			if disp == dialer.Answered {
+			if disp == analytics.Answered {
 				ph.Answered++
 				setup.add(setupTime)
 			} else {
@@ -362,7 +364,7 @@ func benchCPS(ctx context.Context, ep *dialer.Endpoint, sim string, simCPU func(
 // set, is called with the answered session.
 func benchCall(ctx context.Context, ep *dialer.Endpoint, trunk *dialer.Trunk, to string, hold time.Duration,
 	audio *media.Prompt, onSend func(time.Duration), up func(*media.Session) <-chan struct{}) (string, time.Duration) {
-	leg, err := ep.Dial(ctx, dialer.DialRequest{Trunk: trunk, To: to, RingTimeout: dialer.MinRingTimeout, OnSend: onSend})
+	leg, err := ep.Dial(ctx, dialer.DialRequest{Trunk: trunk, To: to, RingTimeout: queue.MinRingTimeout, OnSend: onSend})
 	if err != nil {
 		return "dial_error", 0
 	}
@@ -402,10 +404,10 @@ func benchCall(ctx context.Context, ep *dialer.Endpoint, trunk *dialer.Trunk, to
 	default:
 	}
 	res := leg.Hangup(context.WithoutCancel(ctx))
-	if gone || res.Disposition != dialer.Answered {
+	if gone || res.Disposition != analytics.Answered {
 		return "dropped: " + res.Reason, 0
 	}
-	return dialer.Answered, res.Answered.Sub(res.Started)
+	return analytics.Answered, res.Answered.Sub(res.Started)
 }
 
 func benchConcurrent(ctx context.Context, ep *dialer.Endpoint, sim string, simCPU func() time.Duration, n int,
@@ -439,7 +441,7 @@ func benchConcurrent(ctx context.Context, ep *dialer.Endpoint, sim string, simCP
 				upAll <- struct{}{}
 				return release
 			})
-			if disp != dialer.Answered {
+			if disp != analytics.Answered {
 				failed.Add(1)
 				upAll <- struct{}{} // counted, so the wait below ends
 			}

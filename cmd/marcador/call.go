@@ -21,7 +21,8 @@ import (
 	"github.com/marcador/marcador/dialer/campaign"
 	"github.com/marcador/marcador/ivr/media"
 	"github.com/marcador/marcador/ivr/prompts"
-	"github.com/marcador/marcador/queue/phone"
+	"github.com/marcador/marcador/queue"
+	"github.com/marcador/marcador/queue/contact"
 )
 
 // callJSON is what `marcador call -json` prints.
@@ -157,13 +158,14 @@ func runCall(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			return err
 		}
 	} else {
-		a = newVoiceAttempt(*campaignID, *account, *to, trunk.Name, cfg.NodeID)
+		a = contact.Builder{Node: cfg.NodeID, Now: time.Now}.Start(queue.Campaign{ID: *campaignID}, queue.Account{ID: *account}, *to,
+			analytics.Voice).Row
+		a.Trunk, a.AttemptNo = trunk.Name, 1
 		out, err := placeCall(ctx, ep, plan)
 		if err != nil {
 			return err
 		}
 		out.Result.ApplyTo(&a)
-		setLocalTime(&a)
 		a.DTMF = out.DTMF
 		if err := w.Write(ctx, &a); err != nil {
 			return err
@@ -260,29 +262,6 @@ func newEndpoint(c config.Config, listen string, log *slog.Logger, onInvite func
 		opt.RTPAddr = netip.MustParseAddr(c.SIP.RTPAddr) // validated with the config
 	}
 	return dialer.NewEndpoint(opt)
-}
-
-// newVoiceAttempt starts the attempt row for a call to number: its id, who,
-// and the debtor's country and local time as the number tells them.
-func newVoiceAttempt(campaign, account, number, trunk, node string) analytics.Attempt {
-	a := analytics.Attempt{AttemptID: analytics.NewAttemptID(), CampaignID: campaign, AccountID: account,
-		Phone: number, Channel: analytics.Voice, NodeID: node, Trunk: trunk, AttemptNo: 1, StartedAt: time.Now()}
-	if strings.HasPrefix(number, "+") {
-		a.Country = phone.Region(number)
-	}
-	return a
-}
-
-// setLocalTime fills the debtor's local hour and weekday from the number's
-// first time zone (UTC when the number does not say).
-func setLocalTime(a *analytics.Attempt) {
-	loc := time.UTC
-	if zones := phone.TimeZones(a.Phone); len(zones) > 0 {
-		if l, err := time.LoadLocation(zones[0]); err == nil {
-			loc = l
-		}
-	}
-	a.SetLocalTime(loc)
 }
 
 // callPlan is a scripted test call: dial, play, collect, hang up.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/marcador/marcador/analytics"
 	"github.com/marcador/marcador/cmd/marcador/internal/config"
 	"github.com/marcador/marcador/queue/compliance"
 )
@@ -49,7 +50,7 @@ func runCompliance(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
-	r.Channel = compliance.Channel(*channel)
+	r.Channel = analytics.Channel(*channel)
 	if *atStr != "" {
 		t, err := time.Parse(time.RFC3339, *atStr)
 		if err != nil {

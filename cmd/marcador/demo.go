@@ -22,7 +22,6 @@ import (
 	"github.com/marcador/marcador/analytics"
 	"github.com/marcador/marcador/cmd/marcador/internal/httpapi"
 	"github.com/marcador/marcador/cmd/marcador/internal/portfolio"
-	"github.com/marcador/marcador/dialer"
 	"github.com/marcador/marcador/queue"
 	"github.com/marcador/marcador/queue/compliance"
 	"github.com/marcador/marcador/sms"
@@ -33,14 +32,14 @@ var demoCampaigns = []queue.Campaign{
 	{ID: "demo-preventive", Name: "Recordatorio preventivo", Mode: queue.ModeIVR, Country: "MX",
 		TimeZone: "America/Mexico_City", Profile: queue.ProfileAuto, Trunk: "sim", CallerID: "+525550000100",
 		Script: "reminder-preventive", MaxConcurrent: 30, CallbackNumber: "+525550000100",
-		Retry: queue.RetryPolicy{MaxAttempts: 3, Delays: map[string]queue.Duration{"no_answer": queue.Duration(4 * time.Hour), "busy": queue.Duration(30 * time.Minute)}}},
+		Retry: queue.RetryPolicy{MaxAttempts: 3, Delays: map[string]queue.Duration{analytics.NoAnswer: queue.Duration(4 * time.Hour), analytics.Busy: queue.Duration(30 * time.Minute)}}},
 	{ID: "demo-overdue", Name: "Cobranza temprana y tardía", Mode: queue.ModeIVR, Country: "MX",
 		TimeZone: "America/Mexico_City", Profile: queue.ProfileAuto, Trunk: "sim", CallerID: "+525550000200",
 		Script: "reminder-overdue", MaxConcurrent: 30, CallbackNumber: "+525550000200", PayURL: "https://pagos.example.com/p/{token}",
-		Promise: queue.PromisePolicy{MaxDays: 15, MinPercent: 10, GraceDays: 2}, RingTimeout: queue.Duration(15 * time.Second),
+		Promise: queue.PromisePolicy{MaxDays: 15, MinPercent: 10, GraceDays: 2}, RingTimeout: queue.Duration(queue.MinRingTimeout),
 		Company: "Financiera Sol",
-		SMS:     queue.SMSPolicy{Fallback: []queue.FallbackRule{{After: []string{"no_answer", "busy"}, Template: "missed-call"}}},
-		Retry:   queue.RetryPolicy{MaxAttempts: 6, Delays: map[string]queue.Duration{"no_answer": queue.Duration(2 * time.Hour), "busy": queue.Duration(15 * time.Minute), "machine": queue.Duration(6 * time.Hour)}}},
+		SMS:     queue.SMSPolicy{Fallback: []queue.FallbackRule{{After: []string{analytics.NoAnswer, analytics.Busy}, Template: "missed-call"}}},
+		Retry:   queue.RetryPolicy{MaxAttempts: 6, Delays: map[string]queue.Duration{analytics.NoAnswer: queue.Duration(2 * time.Hour), analytics.Busy: queue.Duration(15 * time.Minute), analytics.Machine: queue.Duration(6 * time.Hour)}}},
 }
 
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -326,7 +325,7 @@ func demoExplainPicks(ctx context.Context, conn driver.Conn, db, campaign string
 		}
 	}
 	var out []demoPick
-	for _, k := range []string{"promised MX", "promised CO", "promised CL", "blocked", dialer.InvalidNumber} {
+	for _, k := range []string{"promised MX", "promised CO", "promised CL", analytics.Blocked, analytics.InvalidNumber} {
 		if p, ok := byKey[k]; ok {
 			out = append(out, p)
 		}

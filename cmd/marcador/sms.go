@@ -5,7 +5,6 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/marcador/marcador/analytics"
 	"github.com/marcador/marcador/cmd/marcador/internal/config"
 	"github.com/marcador/marcador/dialer/campaign"
 	"github.com/marcador/marcador/ivr/paylink"
@@ -54,6 +53,6 @@ func queueSMS(s *sms.Sender, now func() time.Time) func(context.Context, campaig
 			at = now()
 		}
 		return s.Enqueue(ctx, sms.Request{Key: m.Key, Campaign: m.Campaign, Account: m.Account, Phone: m.Phone,
-			Channel: analytics.Channel(m.Channel), Template: m.Template, Link: m.Link, Vars: m.Vars}, at)
+			Channel: m.Channel, Template: m.Template, Link: m.Link, Vars: m.Vars}, at)
 	}
 }

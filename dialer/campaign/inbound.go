@@ -11,6 +11,7 @@ import (
 	"github.com/marcador/marcador/ivr"
 	"github.com/marcador/marcador/queue"
 	"github.com/marcador/marcador/queue/compliance"
+	"github.com/marcador/marcador/queue/contact"
 	"github.com/marcador/marcador/queue/phone"
 )
 
@@ -30,9 +31,6 @@ type InboundOptions struct {
 	// source address, across calls (defaults: 5 and 20 an hour).
 	Lockout queue.IdentityLimits
 }
-
-// InboundDisposition marks an answered inbound call in contact_attempts.
-const InboundDisposition = "inbound"
 
 // Inbound answers a debtor's call and runs the inbound script. The caller
 // id only says which accounts the caller may hold: nothing about an account
@@ -78,8 +76,9 @@ func (r *Runner) Inbound(in *dialer.Inbound) {
 	// Until the caller is verified the call belongs to no account: c is the
 	// line's campaign (its language, the first candidate's if any).
 	c := queue.Campaign{ID: o.Campaign, Language: o.Language}
-	a := analytics.Attempt{AttemptID: analytics.NewAttemptID(), Phone: caller, Channel: analytics.Voice, NodeID: r.opt.Node,
-		Trunk: "inbound", StartedAt: r.opt.Now(), Country: phone.Region(caller)}
+	at := r.contacts.Start(c, queue.Account{}, caller, analytics.Voice)
+	a := &at.Row
+	a.Trunk = "inbound"
 	in.Ringing()
 	leg, err := in.Answer(ctx, dialer.AnswerOptions{})
 	if err != nil {
@@ -89,12 +88,11 @@ func (r *Runner) Inbound(in *dialer.Inbound) {
 	env := r.env(c, queue.Account{}, caller, a.AttemptID)
 	if len(byCaller) > 0 {
 		// The language of the account the number most likely belongs to.
-		if cc, err := r.opt.Store.Campaign(ctx, byCaller[0].Campaign); err == nil && cc.Language != "" {
-			env.Lang = cc.Language
+		cc, err := r.opt.Store.Campaign(ctx, byCaller[0].Campaign)
+		if err != nil {
+			cc = queue.Campaign{}
 		}
-		if l := byCaller[0].Account.Language; l == "es" || l == "en" {
-			env.Lang = l
-		}
+		env.Lang = contact.Language(cc, byCaller[0].Account, o.Language)
 	}
 	var acct queue.Account // the verified account
 	var verified bool
@@ -167,20 +165,16 @@ func (r *Runner) Inbound(in *dialer.Inbound) {
 		}
 		return nil
 	}
-	subj := func() compliance.Subject {
-		return compliance.Subject{Phone: caller, Account: acct.ID, NationalID: acct.NationalID, Country: acct.Country,
-			TimeZone: acct.TimeZone, DefaultZone: c.TimeZone, Campaign: c.ID}
-	}
 	if len(byCaller) > 0 && byCaller[0].Zone != nil {
 		env.Zone = byCaller[0].Zone
 	}
 	res, runErr := ivr.Run(ctx, leg.Session(), s, env)
 	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	leg.Hangup(hctx).ApplyTo(&a)
+	leg.Hangup(hctx).ApplyTo(a)
 	wctx := context.WithoutCancel(ctx)
-	a.CampaignID, a.AccountID, a.Currency = c.ID, acct.ID, acct.Currency
-	a.Disposition, a.IVRPath, a.DTMF = InboundDisposition, res.IVRPath(), res.DTMF
+	at.Assign(c, acct) // the verified account's, else still the line's
+	a.Disposition, a.IVRPath, a.DTMF = analytics.Inbound, res.IVRPath(), res.DTMF
 	switch {
 	case runErr != nil:
 		a.Reason = runErr.Error()
@@ -192,17 +186,14 @@ func (r *Runner) Inbound(in *dialer.Inbound) {
 	case !verified:
 		a.Reason = "caller not verified"
 	}
-	if zones, _ := compliance.Zones(subj()); len(zones) > 0 {
-		a.SetLocalTime(zones[0])
-	}
 	// A verified debtor who called has had a conversation: the quiet
 	// periods that follow one apply to our next outbound call too. An
 	// unverified caller may be anyone: no contact is recorded.
-	if err := r.record(wctx, c, acct, subj(), &a, res, verified); err != nil {
+	if err := r.record(wctx, c, acct, at.Subject, a, res, verified); err != nil {
 		log.Error("inbound call: record outcome", "err", err)
 	}
 	a.Ver = 1
-	if err := r.opt.Writer.Write(wctx, &a); err != nil {
+	if err := r.opt.Writer.Write(wctx, a); err != nil {
 		log.Error("inbound call: write attempt", "err", err)
 	}
 	if verified && (res.Promise != nil || res.OptedOut) {
@@ -210,7 +201,7 @@ func (r *Runner) Inbound(in *dialer.Inbound) {
 		if res.OptedOut {
 			reason = "opted out on an inbound call"
 		}
-		if err := r.opt.Store.Finish(wctx, c.ID, acct.ID, time.Now(), reason); err != nil {
+		if err := r.opt.Store.Finish(wctx, c.ID, acct.ID, leaseNow(), reason); err != nil {
 			log.Warn("inbound call: account not taken out of its queue", "err", err)
 		}
 	}
@@ -223,18 +214,18 @@ func (r *Runner) Inbound(in *dialer.Inbound) {
 // account's campaign, when the caller claimed one).
 func (r *Runner) identityFailed(ctx context.Context, log *slog.Logger, o InboundOptions, lim queue.IdentityLimits,
 	caller, source, call, reason string, about []ivr.Candidate) {
-	now := r.opt.Now()
-	row := analytics.Attempt{AttemptID: analytics.NewAttemptID(), CampaignID: o.Campaign, Phone: caller, Channel: analytics.Voice,
-		NodeID: r.opt.Node, Trunk: "inbound", StartedAt: now, EndedAt: now, Disposition: dialer.IdentityFailed,
-		Reason: reason + " (call " + call + ")", Country: phone.Region(caller), Ver: 1}
+	at := r.contacts.Start(queue.Campaign{ID: o.Campaign}, queue.Account{}, caller, analytics.Voice)
 	if len(about) > 0 {
-		row.CampaignID, row.AccountID, row.Currency = about[0].Campaign, about[0].Account.ID, about[0].Account.Currency
+		at.Assign(queue.Campaign{ID: about[0].Campaign}, about[0].Account)
 	}
+	row := &at.Row
+	row.Trunk, row.EndedAt, row.Disposition, row.Reason, row.Ver = "inbound", row.StartedAt, analytics.IdentityFailed,
+		reason+" (call "+call+")", 1
 	wctx := context.WithoutCancel(ctx)
-	if err := r.opt.Store.IdentityFailed(wctx, caller, source, row.AttemptID, lim, now); err != nil {
+	if err := r.opt.Store.IdentityFailed(wctx, caller, source, row.AttemptID, lim, row.StartedAt); err != nil {
 		log.Error("inbound call: identity failure not counted", "err", err)
 	}
-	if err := r.opt.Writer.Write(wctx, &row); err != nil {
+	if err := r.opt.Writer.Write(wctx, row); err != nil {
 		log.Error("inbound call: write identity failure", "err", err)
 	}
 	log.Warn("inbound call: identification failed", "reason", reason, "account", row.AccountID)
@@ -261,11 +252,11 @@ func (r *Runner) candidates(ctx context.Context, lookup func(context.Context, st
 			camps[refs[i].Campaign] = cc
 		}
 		cand := ivr.Candidate{Account: acct, Campaign: refs[i].Campaign, Policy: policy(c)}
-		subj := compliance.Subject{Account: acct.ID, Country: acct.Country, TimeZone: acct.TimeZone, DefaultZone: c.TimeZone, Campaign: c.ID}
+		number := ""
 		if len(acct.Phones) > 0 {
-			subj.Phone = acct.Phones[0].Number
+			number = acct.Phones[0].Number
 		}
-		if zones, _ := compliance.Zones(subj); len(zones) > 0 {
+		if zones := contact.Zones(c, acct, number); len(zones) > 0 {
 			cand.Zone = zones[0]
 		}
 		if acct.Balance.IsPositive() {

@@ -12,13 +12,13 @@ import (
 
 	"github.com/shopspring/decimal"
 
+	"github.com/marcador/marcador/analytics"
 	"github.com/marcador/marcador/dialer"
 	"github.com/marcador/marcador/dialer/sipptest"
 	"github.com/marcador/marcador/ivr/media"
 	"github.com/marcador/marcador/ivr/prompts"
 	"github.com/marcador/marcador/ivr/script"
 	"github.com/marcador/marcador/queue"
-	"github.com/marcador/marcador/queue/compliance"
 	"github.com/marcador/marcador/queue/redistest"
 )
 
@@ -196,13 +196,13 @@ func TestInboundCallbackOverSipp(t *testing.T) {
 		t.Fatalf("%d inbound attempts in ClickHouse, want %d: %+v", len(got), len(calls)+3, got)
 	}
 	for _, g := range got[3:] {
-		if g.disp != dialer.IdentityFailed || g.account != "" || g.campaign != id+"-inbound" {
+		if g.disp != analytics.IdentityFailed || g.account != "" || g.campaign != id+"-inbound" {
 			t.Errorf("identity failure row %+v", g)
 		}
 	}
 	want := []struct{ campaign, account, promise string }{{id, "IN-1", "1250.50"}, {id, "IN-2", "0.00"}, {id + "-inbound", "", "0.00"}}
 	for i, g := range got[:3] {
-		if g.disp != InboundDisposition || g.path != calls[i].path || g.campaign != want[i].campaign || g.account != want[i].account ||
+		if g.disp != analytics.Inbound || g.path != calls[i].path || g.campaign != want[i].campaign || g.account != want[i].account ||
 			g.promise != want[i].promise {
 			t.Errorf("call %d: %+v, want path %s and %+v", i, g, calls[i].path, want[i])
 		}
@@ -221,7 +221,7 @@ func TestInboundCallbackOverSipp(t *testing.T) {
 		t.Errorf("queue after inbound calls: %+v", cnt)
 	}
 	for _, n := range []string{calls[1].caller, keyed.Phones[0].Number} {
-		if _, listed, _ := h.gate.LookupDNC(ctx, n, compliance.Voice, id); !listed {
+		if _, listed, _ := h.gate.LookupDNC(ctx, n, analytics.Voice, id); !listed {
 			t.Errorf("inbound opt-out: %s not listed", n)
 		}
 	}

@@ -11,13 +11,13 @@ import (
 
 	"github.com/shopspring/decimal"
 
+	"github.com/marcador/marcador/analytics"
 	"github.com/marcador/marcador/dialer"
 	"github.com/marcador/marcador/ivr/media"
 	"github.com/marcador/marcador/ivr/media/mediatest"
 	"github.com/marcador/marcador/ivr/prompts"
 	"github.com/marcador/marcador/ivr/script"
 	"github.com/marcador/marcador/queue"
-	"github.com/marcador/marcador/queue/compliance"
 	"github.com/marcador/marcador/queue/redistest"
 )
 
@@ -236,7 +236,7 @@ func TestCallerIDAloneNeverHearsTheBalance(t *testing.T) {
 	}
 	r.Wait()
 	rows := attemptsOf(t, h, p1)
-	calls, fails := byDisposition(rows, InboundDisposition), byDisposition(rows, dialer.IdentityFailed)
+	calls, fails := byDisposition(rows, analytics.Inbound), byDisposition(rows, analytics.IdentityFailed)
 	if len(calls) != 1 || calls[0].account != "" || calls[0].campaign != id+"-inbound" || calls[0].reason != "caller not verified" ||
 		calls[0].path != "welcome>verify>not-verified>help>help-optout>optout-done>goodbye>end" ||
 		strings.Count(calls[0].dtmf, "*") != 12 || strings.ContainsAny(calls[0].dtmf, "012345678") || !strings.HasSuffix(calls[0].dtmf, "9") {
@@ -253,10 +253,10 @@ func TestCallerIDAloneNeverHearsTheBalance(t *testing.T) {
 	}
 	// The opt-out covers the number calling, not the account's other phone,
 	// and does not finish the account.
-	if _, listed, _ := h.gate.LookupDNC(ctx, p1, compliance.Voice, id); !listed {
+	if _, listed, _ := h.gate.LookupDNC(ctx, p1, analytics.Voice, id); !listed {
 		t.Errorf("%s (calling) not listed", p1)
 	}
-	if _, listed, _ := h.gate.LookupDNC(ctx, p2, compliance.Voice, id); listed {
+	if _, listed, _ := h.gate.LookupDNC(ctx, p2, analytics.Voice, id); listed {
 		t.Errorf("%s (the account's other phone) listed by an unverified caller", p2)
 	}
 	if cnt, _ := h.store.Counts(ctx, id, time.Now().Add(2*time.Hour)); cnt.Due != 1 || cnt.Done != 0 {
@@ -276,7 +276,7 @@ func TestCallerIDAloneNeverHearsTheBalance(t *testing.T) {
 		}
 	}
 	r.Wait()
-	calls = byDisposition(attemptsOf(t, h, p1), InboundDisposition)
+	calls = byDisposition(attemptsOf(t, h, p1), analytics.Inbound)
 	if len(calls) != 2 || calls[1].account != "V-1" || calls[1].campaign != id || !strings.HasPrefix(calls[1].path, "welcome>verify>balance>menu") ||
 		calls[1].dtmf != "****" {
 		t.Fatalf("the verified call's row: %+v", calls)
@@ -347,7 +347,7 @@ func TestFailedIdentificationIsLimitedAcrossCalls(t *testing.T) {
 		}
 		r.Wait()
 		rows := attemptsOf(t, h, tc.caller)
-		last := byDisposition(rows, InboundDisposition)
+		last := byDisposition(rows, analytics.Inbound)
 		if len(last) == 0 || last[len(last)-1].reason != "caller not verified: too many failed identifications from this "+tc.by ||
 			!strings.HasPrefix(last[len(last)-1].path, "welcome>verify>cannot-verify") {
 			t.Errorf("%s from %s: rows %+v", tc.caller, tc.ph.source(), rows)
@@ -359,7 +359,7 @@ func TestFailedIdentificationIsLimitedAcrossCalls(t *testing.T) {
 	call.hangup()
 	r.Wait()
 	// Each failure is a row; the refused calls add none.
-	fails := byDisposition(attemptsOf(t, h, n1), dialer.IdentityFailed)
+	fails := byDisposition(attemptsOf(t, h, n1), analytics.IdentityFailed)
 	if len(fails) != 2 {
 		t.Fatalf("identity_failed rows of %s: %+v", n1, fails)
 	}
@@ -370,7 +370,7 @@ func TestFailedIdentificationIsLimitedAcrossCalls(t *testing.T) {
 		}
 	}
 	for _, n := range []string{n2, n3} {
-		if fails := byDisposition(attemptsOf(t, h, n), dialer.IdentityFailed); len(fails) != 0 {
+		if fails := byDisposition(attemptsOf(t, h, n), analytics.IdentityFailed); len(fails) != 0 {
 			t.Errorf("%s: identity_failed rows %+v", n, fails)
 		}
 	}

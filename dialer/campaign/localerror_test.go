@@ -10,6 +10,7 @@ import (
 
 	"github.com/shopspring/decimal"
 
+	"github.com/marcador/marcador/analytics"
 	"github.com/marcador/marcador/dialer"
 	"github.com/marcador/marcador/ivr/media"
 	"github.com/marcador/marcador/ivr/prompts"
@@ -71,7 +72,7 @@ func TestLocalErrorIsNotAContactAttempt(t *testing.T) {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		d, _ := h.store.Dispositions(ctx, id)
-		if d[dialer.LocalError] > 0 {
+		if d[analytics.LocalError] > 0 {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -92,7 +93,7 @@ func TestLocalErrorIsNotAContactAttempt(t *testing.T) {
 		Scan(&disp, &reason, &no); err != nil {
 		t.Fatal(err)
 	}
-	if disp != dialer.LocalError || !strings.Contains(reason, "no free even port") || no != 1 {
+	if disp != analytics.LocalError || !strings.Contains(reason, "no free even port") || no != 1 {
 		t.Fatalf("attempt row %s %q #%d, want local_error with the cause", disp, reason, no)
 	}
 	if n := countDatagrams(carrier); n != 0 {
@@ -114,12 +115,12 @@ func TestLocalErrorIsNotAContactAttempt(t *testing.T) {
 	subj := compliance.Subject{Phone: acct.Phones[0].Number, Account: acct.ID, NationalID: acct.NationalID, Country: "CL",
 		DefaultZone: c.TimeZone, Campaign: id}
 	p, _ := h.gate.Profile("CL", subj)
-	d, err := h.gate.Reserve(ctx, p, subj, compliance.Voice, "after-local-error", false)
+	d, err := h.gate.Reserve(ctx, p, subj, analytics.Voice, "after-local-error", false)
 	if err != nil || !d.Allowed {
 		t.Fatalf("a call after the local error: %+v %v", d, err)
 	}
 	// Positive control: that reservation does use the week up.
-	if d, _ := h.gate.Reserve(ctx, p, subj, compliance.Voice, "second", false); d.Allowed {
+	if d, _ := h.gate.Reserve(ctx, p, subj, analytics.Voice, "second", false); d.Allowed {
 		t.Fatalf("CL allowed a second call the same week: %+v", d)
 	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/shopspring/decimal"
 
+	"github.com/marcador/marcador/analytics"
 	"github.com/marcador/marcador/dialer"
 	"github.com/marcador/marcador/dialer/simcarrier"
 	"github.com/marcador/marcador/ivr/media"
@@ -126,7 +127,7 @@ func TestScriptErrorIsIVRErrorAndRetried(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.Wait()
-	if d, _ := h.store.Dispositions(ctx, id); d[dialer.IVRError] != 1 || len(d) != 1 {
+	if d, _ := h.store.Dispositions(ctx, id); d[analytics.IVRError] != 1 || len(d) != 1 {
 		t.Fatalf("dispositions %v, want one ivr_error", d)
 	}
 	n, _ := h.store.Counts(ctx, id, time.Now().Add(2*time.Hour+time.Minute))

@@ -22,7 +22,7 @@ import (
 	"github.com/marcador/marcador/ivr/script"
 	"github.com/marcador/marcador/queue"
 	"github.com/marcador/marcador/queue/compliance"
-	"github.com/marcador/marcador/queue/phone"
+	"github.com/marcador/marcador/queue/contact"
 )
 
 // Writer takes attempt and promise rows (analytics/writer.Writer).
@@ -55,10 +55,23 @@ type Options struct {
 	// stored definition against it (and Normalize's rules).
 	Refs queue.CampaignRefs
 	// Tick is how often a running campaign tops up its calls; default 250ms.
-	Tick   time.Duration
+	Tick time.Duration
+	// Now is the attempts' clock (see leaseNow for the leases'); default
+	// time.Now.
 	Now    func() time.Time
 	Logger *slog.Logger
 }
+
+// leaseNow is the clock of the queue's leases: claiming, extending and
+// completing a lease, and marking an account done. A lease is a Redis fact
+// that every node judges by its own wall clock (a lease a dead node held
+// must run out in real time), so it never follows Options.Now. Everything an
+// attempt decides follows Options.Now: its row, the debtor's local time,
+// promises, and when the account is due again (retry delays, call backs,
+// requeues; the gate's next allowed time is on the gate's clock). A call's
+// own timings (ring, answer, hang-up) are measured by its leg. In
+// production the clocks are one; tests and simulations move Options.Now.
+func leaseNow() time.Time { return time.Now() }
 
 // SMSRequest asks for a templated message (the sms package's Request,
 // without the import): at most one message per Key.
@@ -68,16 +81,17 @@ type SMSRequest struct {
 	Account  string
 	Phone    string // "" for the account's first phone that may be texted
 	Template string
-	Channel  string // sms or whatsapp
-	Link     string // the signed payment link, if the campaign has one
+	Channel  analytics.Channel // sms or whatsapp
+	Link     string            // the signed payment link, if the campaign has one
 	Vars     map[string]string
 	At       time.Time // when to send; zero for now
 }
 
 // Runner runs every started campaign of this node.
 type Runner struct {
-	opt Options
-	log *slog.Logger
+	opt      Options
+	log      *slog.Logger
+	contacts contact.Builder
 
 	mu    sync.Mutex
 	loops map[string]*loopRef
@@ -99,7 +113,8 @@ func New(opt Options) *Runner {
 		opt.Logger = slog.Default()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Runner{opt: opt, log: opt.Logger, loops: map[string]*loopRef{}, ctx: ctx, stop: cancel}
+	return &Runner{opt: opt, log: opt.Logger, contacts: contact.Builder{Node: opt.Node, Now: opt.Now}, loops: map[string]*loopRef{},
+		ctx: ctx, stop: cancel}
 }
 
 // loopRef is one campaign's loop, so a loop that ends itself removes only
@@ -318,7 +333,7 @@ func (r *Runner) loop(ctx context.Context, id string) {
 		if free <= 0 {
 			continue
 		}
-		leases, err := r.opt.Store.Claim(ctx, id, int(free), time.Now())
+		leases, err := r.opt.Store.Claim(ctx, id, int(free), leaseNow())
 		if err != nil {
 			r.log.Warn("campaign: claim", "campaign", id, "err", err)
 			continue
@@ -351,22 +366,22 @@ func (r *Runner) work(ctx context.Context, c queue.Campaign, trunk *dialer.Trunk
 		return err
 	} else if ok {
 		a := analytics.Attempt{AttemptID: prev, CampaignID: c.ID, AccountID: acct.ID, Channel: analytics.Voice, NodeID: r.opt.Node,
-			StartedAt: since, EndedAt: r.opt.Now(), Disposition: "interrupted", Reason: "the node placing this call stopped", Ver: 1}
+			StartedAt: since, EndedAt: r.opt.Now(), Disposition: analytics.Interrupted, Reason: "the node placing this call stopped", Ver: 1}
 		if err := r.opt.Writer.Write(ctx, &a); err != nil {
 			return err
 		}
 		st.CountDisposition(ctx, c.ID, a.Disposition)
 		st.Landed(ctx, c.ID, acct.ID)
-		return st.Reschedule(ctx, l, r.opt.Now().Add(retryDelay(c, "network_error")), "interrupted")
+		return st.Reschedule(ctx, l, r.opt.Now().Add(retryDelay(c, analytics.NetworkError)), analytics.Interrupted)
 	}
 	n, err := st.NextAttempt(ctx, c.ID, acct.ID)
 	if err != nil {
 		return err
 	}
-	number, ok := r.pickPhone(ctx, c, acct, n)
+	number, listed := contact.Pick(ctx, r.opt.Gate, c.ID, acct.Phones, analytics.Voice, n)
 	a, subj, zones := r.newAttempt(c, acct, number, trunk.Name, n)
-	if !ok {
-		a.Disposition, a.Reason, a.EndedAt = "blocked", "dnc: every phone of the account is on a voice do-not-contact list", a.StartedAt
+	if listed {
+		a.Disposition, a.Reason, a.EndedAt = analytics.Blocked, "dnc: every phone of the account is on a voice do-not-contact list", a.StartedAt
 		return r.settle(ctx, c, l, &a, time.Time{})
 	}
 	d, err := r.reserve(ctx, c, subj, &a)
@@ -391,7 +406,7 @@ func (r *Runner) work(ctx context.Context, c queue.Campaign, trunk *dialer.Trunk
 			case <-stopExtend:
 				return
 			case <-t.C:
-				if err := st.Extend(ctx, &lease, time.Now()); err != nil {
+				if err := st.Extend(ctx, &lease, leaseNow()); err != nil {
 					r.log.Warn("campaign: extend lease", "account", acct.ID, "err", err)
 				}
 			}
@@ -409,25 +424,18 @@ func (r *Runner) work(ctx context.Context, c queue.Campaign, trunk *dialer.Trunk
 	if err := r.settleOutcome(ctx, c, lease, &a, res, len(acct.Phones) > 1); err != nil {
 		return err
 	}
-	if a.Disposition != dialer.LocalError { // nothing happened that a text could follow up
+	if a.Disposition != analytics.LocalError { // nothing happened that a text could follow up
 		r.fallback(ctx, c, acct, &a)
 	}
 	return nil
 }
 
-// newAttempt starts the attempt row of a call to number and says who is
+// newAttempt starts the attempt row of call n to number and says who is
 // called and in which zones, for the gate.
 func (r *Runner) newAttempt(c queue.Campaign, acct queue.Account, number, trunk string, n int) (analytics.Attempt, compliance.Subject, []*time.Location) {
-	a := analytics.Attempt{AttemptID: analytics.NewAttemptID(), CampaignID: c.ID, AccountID: acct.ID, Phone: number,
-		Channel: analytics.Voice, NodeID: r.opt.Node, Trunk: trunk, AttemptNo: uint16(n), StartedAt: r.opt.Now(),
-		Currency: acct.Currency, Country: phone.Region(number)}
-	subj := compliance.Subject{Phone: number, Account: acct.ID, NationalID: acct.NationalID, Country: acct.Country,
-		TimeZone: acct.TimeZone, DefaultZone: c.TimeZone, Campaign: c.ID}
-	zones, _ := compliance.Zones(subj)
-	if len(zones) > 0 {
-		a.SetLocalTime(zones[0])
-	}
-	return a, subj, zones
+	at := r.contacts.Start(c, acct, number, analytics.Voice)
+	at.Row.Trunk, at.Row.AttemptNo = trunk, uint16(n)
+	return at.Row, at.Subject, at.Zones
 }
 
 // reserve asks the gate for a voice call; a refusal fills the attempt in
@@ -437,12 +445,12 @@ func (r *Runner) reserve(ctx context.Context, c queue.Campaign, subj compliance.
 	if err != nil {
 		return compliance.Decision{}, err
 	}
-	d, err := r.opt.Gate.Reserve(ctx, profile, subj, compliance.Voice, a.AttemptID, false)
+	d, err := r.opt.Gate.Reserve(ctx, profile, subj, analytics.Voice, a.AttemptID, false)
 	if err != nil {
 		return d, err
 	}
 	if !d.Allowed {
-		a.Disposition, a.Reason, a.EndedAt = "blocked", d.Rule+": "+d.Reason, a.StartedAt
+		a.Disposition, a.Reason, a.EndedAt = analytics.Blocked, d.Rule+": "+d.Reason, a.StartedAt
 	}
 	return d, nil
 }
@@ -450,7 +458,7 @@ func (r *Runner) reserve(ctx context.Context, c queue.Campaign, subj compliance.
 // spoke says someone answered and keyed: a contact and a conversation
 // (also when the script failed later).
 func spoke(a analytics.Attempt, res ivr.Result) bool {
-	return (a.Disposition == dialer.Answered || a.Disposition == dialer.IVRError) && len(res.Path) > 0 && res.DTMF != ""
+	return (a.Disposition == analytics.Answered || a.Disposition == analytics.IVRError) && len(res.Path) > 0 && res.DTMF != ""
 }
 
 // CallRequest is one call outside a campaign's queue: an operator's test of
@@ -516,22 +524,6 @@ func (r *Runner) CallOnce(ctx context.Context, req CallRequest) (analytics.Attem
 	return a, res, r.opt.Writer.Write(ctx, &a)
 }
 
-// pickPhone rotates through the account's phones in order, skipping ones
-// suppressed on the voice do-not-contact list.
-func (r *Runner) pickPhone(ctx context.Context, c queue.Campaign, acct queue.Account, attempt int) (string, bool) {
-	k := len(acct.Phones)
-	for i := range k {
-		p := acct.Phones[(attempt-1+i)%k].Number
-		if _, listed, err := r.opt.Gate.LookupDNC(ctx, p, compliance.Voice, c.ID); err == nil && !listed {
-			return p, true
-		}
-	}
-	if k > 0 {
-		return acct.Phones[(attempt-1)%k].Number, false
-	}
-	return "", false
-}
-
 // call dials and, on answer, runs the campaign's script.
 func (r *Runner) call(ctx context.Context, c queue.Campaign, trunk *dialer.Trunk, acct queue.Account, number string,
 	subj compliance.Subject, zones []*time.Location, a *analytics.Attempt) (ivr.Result, error) {
@@ -539,12 +531,12 @@ func (r *Runner) call(ctx context.Context, c queue.Campaign, trunk *dialer.Trunk
 	leg, err := r.opt.Endpoint.Dial(ctx, dialer.DialRequest{Trunk: trunk, To: number, CallerID: c.CallerID,
 		RingTimeout: time.Duration(c.RingTimeout)})
 	if err != nil {
-		a.Disposition, a.Reason, a.EndedAt = dialer.NetworkError, err.Error(), r.opt.Now()
+		a.Disposition, a.Reason, a.EndedAt = analytics.NetworkError, err.Error(), r.opt.Now()
 		if errors.Is(err, dialer.ErrLocal) {
 			// Nothing left this node, so nobody was contacted: the gate
 			// gets its reservation back (a cap such as CL's one call a
 			// week is not used up).
-			a.Disposition = dialer.LocalError
+			a.Disposition = analytics.LocalError
 			if _, rerr := r.opt.Gate.Release(ctx, subj, a.AttemptID); rerr != nil {
 				return res, rerr
 			}
@@ -568,7 +560,7 @@ func (r *Runner) call(ctx context.Context, c queue.Campaign, trunk *dialer.Trunk
 	a.IVRPath, a.DTMF = res.IVRPath(), res.DTMF
 	if err != nil {
 		// The debtor did not get the message: its own outcome, retried.
-		a.Disposition, a.Reason = dialer.IVRError, err.Error()
+		a.Disposition, a.Reason = analytics.IVRError, err.Error()
 		r.log.Error("campaign: script failed", "campaign", c.ID, "account", acct.ID, "err", err)
 	}
 	return res, nil
@@ -576,7 +568,7 @@ func (r *Runner) call(ctx context.Context, c queue.Campaign, trunk *dialer.Trunk
 
 // env is what a script may do on call attempt of acct of campaign c at number.
 func (r *Runner) env(c queue.Campaign, acct queue.Account, number, attempt string) ivr.Env {
-	env := ivr.Env{Lang: c.Language, Account: acct, Now: r.opt.Now(), CallbackNumber: c.CallbackNumber, Library: r.opt.Library,
+	env := ivr.Env{Lang: contact.Language(c, acct), Account: acct, Now: r.opt.Now(), CallbackNumber: c.CallbackNumber, Library: r.opt.Library,
 		Policy: policy(c),
 		OptOut: func(ctx context.Context, ch string) error {
 			return r.opt.Gate.AddDNC(ctx, compliance.DNCEntry{Phone: number, Channel: ch, Reason: "opted out in the IVR", Source: "ivr"})
@@ -584,9 +576,6 @@ func (r *Runner) env(c queue.Campaign, acct queue.Account, number, attempt strin
 		SendSMS: func(ctx context.Context, tpl, ch string) error {
 			return r.scriptSMS(ctx, c, acct, number, attempt, tpl, ch)
 		}}
-	if acct.Language == "es" || acct.Language == "en" {
-		env.Lang = acct.Language
-	}
 	return env
 }
 
@@ -604,7 +593,7 @@ func (r *Runner) sendSMS(ctx context.Context, m SMSRequest) error {
 // once per attempt and template.
 func (r *Runner) scriptSMS(ctx context.Context, c queue.Campaign, acct queue.Account, number, attempt, tpl, ch string) error {
 	return r.sendSMS(ctx, SMSRequest{Key: attempt + "/ivr/" + tpl, Campaign: c.ID, Account: acct.ID, Phone: number,
-		Template: tpl, Channel: ch, Link: r.link(c, acct)})
+		Template: tpl, Channel: analytics.Channel(ch), Link: r.link(c, acct)})
 }
 
 // fallback queues the campaign's messages that follow a voice attempt
@@ -616,7 +605,7 @@ func (r *Runner) fallback(ctx context.Context, c queue.Campaign, acct queue.Acco
 		}
 		m := SMSRequest{Key: fmt.Sprintf("%s/fallback/%d", a.AttemptID, i), Campaign: c.ID, Account: acct.ID, Phone: a.Phone,
 			Template: rule.Template, Channel: rule.Channel, Link: r.link(c, acct), At: r.opt.Now().Add(time.Duration(rule.Delay))}
-		if a.Disposition == dialer.InvalidNumber {
+		if a.Disposition == analytics.InvalidNumber {
 			m.Phone = "" // another of the account's phones, if it has one that may be texted
 		}
 		if err := r.sendSMS(ctx, m); err != nil {
@@ -655,13 +644,13 @@ func (r *Runner) record(ctx context.Context, c queue.Campaign, acct queue.Accoun
 	}
 	if spoke {
 		for _, kind := range []string{compliance.KindContact, compliance.KindConversation} {
-			if err := r.opt.Gate.Record(ctx, subj, compliance.Voice, kind, a.AttemptID, r.opt.Gate.Now()); err != nil {
+			if err := r.opt.Gate.Record(ctx, subj, analytics.Voice, kind, a.AttemptID, r.opt.Gate.Now()); err != nil {
 				return err
 			}
 		}
 	}
-	if a.Disposition == dialer.InvalidNumber {
-		return r.opt.Gate.AddDNC(ctx, compliance.DNCEntry{Phone: a.Phone, Channel: "all", Reason: "invalid_number", Source: "dialer"})
+	if a.Disposition == analytics.InvalidNumber {
+		return r.opt.Gate.AddDNC(ctx, compliance.DNCEntry{Phone: a.Phone, Channel: "all", Reason: analytics.InvalidNumber, Source: "dialer"})
 	}
 	return nil
 }
@@ -672,7 +661,7 @@ func (r *Runner) record(ctx context.Context, c queue.Campaign, acct queue.Accoun
 // the account's next phone). A script error (ivr_error) is not an answered
 // call: the debtor did not get the message, so it is retried like a busy line.
 func (r *Runner) settleOutcome(ctx context.Context, c queue.Campaign, l queue.Lease, a *analytics.Attempt, res ivr.Result, otherPhones bool) error {
-	if a.Disposition == dialer.LocalError {
+	if a.Disposition == analytics.LocalError {
 		// Not an attempt: it does not count toward max_attempts, the same
 		// phone is tried again, soon.
 		if err := r.opt.Store.UndoAttempt(ctx, c.ID, l.Account.ID); err != nil {
@@ -683,11 +672,11 @@ func (r *Runner) settleOutcome(ctx context.Context, c queue.Campaign, l queue.Le
 	if res.Promise != nil || res.OptedOut {
 		return r.settle(ctx, c, l, a, time.Time{})
 	}
-	if a.Disposition == dialer.InvalidNumber && !otherPhones {
+	if a.Disposition == analytics.InvalidNumber && !otherPhones {
 		return r.settle(ctx, c, l, a, time.Time{}) // nothing left to dial
 	}
-	if a.Disposition == dialer.Answered {
-		if _, again := c.Retry.Delays[dialer.Answered]; !again {
+	if a.Disposition == analytics.Answered {
+		if _, again := c.Retry.Delays[analytics.Answered]; !again {
 			return r.settle(ctx, c, l, a, time.Time{})
 		}
 	}
@@ -701,7 +690,7 @@ func (r *Runner) settleOutcome(ctx context.Context, c queue.Campaign, l queue.Le
 // retry.delays.local_error, else a minute (ports and trunk channels free up
 // quickly; the campaign's default delay is for calls that happened).
 func localRetryDelay(c queue.Campaign) time.Duration {
-	if d := c.Retry.Delays[dialer.LocalError]; d > 0 {
+	if d := c.Retry.Delays[analytics.LocalError]; d > 0 {
 		return time.Duration(d)
 	}
 	return time.Minute
@@ -734,7 +723,7 @@ func (r *Runner) settle(ctx context.Context, c queue.Campaign, l queue.Lease, a 
 	}
 	var err error
 	if next.IsZero() {
-		err = st.Complete(ctx, l, time.Now())
+		err = st.Complete(ctx, l, leaseNow())
 	} else {
 		err = st.Reschedule(ctx, l, next, a.Disposition)
 	}
@@ -784,7 +773,7 @@ func (r *Runner) FollowUpPromises(ctx context.Context) (reminded, broken int, er
 			continue
 		}
 		m := SMSRequest{Key: "promise-reminder/" + p.ID, Campaign: c.ID, Account: acct.ID, Template: "promise-reminder",
-			Channel: "sms", Link: r.link(c, acct), Vars: map[string]string{
+			Channel: analytics.SMS, Link: r.link(c, acct), Vars: map[string]string{
 				"PromiseAmount": p.Amount.String(), "PromiseCurrency": p.Currency, "PromiseDate": p.Due.Format(queue.DateLayout)}}
 		if err := r.sendSMS(ctx, m); err != nil {
 			r.log.Warn("promise reminder not sent", "promise", p.ID, "err", err)

@@ -13,6 +13,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/marcador/marcador/analytics"
 	"github.com/marcador/marcador/analytics/chtest"
 	"github.com/marcador/marcador/analytics/writer"
 	"github.com/marcador/marcador/analytics/writer/writertest"
@@ -252,11 +253,11 @@ func TestIVRCampaignEndToEnd(t *testing.T) {
 	// The opt-outs and the invalid number are on the do-not-contact list;
 	// the busy one is due again in 30 minutes; the rest are done.
 	for _, n := range []string{"+525512340030", "+525512340211"} {
-		if _, listed, _ := h.gate.LookupDNC(ctx, n, compliance.Voice, ""); !listed {
+		if _, listed, _ := h.gate.LookupDNC(ctx, n, analytics.Voice, ""); !listed {
 			t.Errorf("opt-out %s not listed", n)
 		}
 	}
-	if e, listed, _ := h.gate.LookupDNC(ctx, "+525512340068", compliance.SMS, ""); !listed || e.Reason != "invalid_number" {
+	if e, listed, _ := h.gate.LookupDNC(ctx, "+525512340068", analytics.SMS, ""); !listed || e.Reason != "invalid_number" {
 		t.Error("invalid number not suppressed on every channel")
 	}
 	n, _ := store.Counts(ctx, overdue, time.Now().Add(31*time.Minute))

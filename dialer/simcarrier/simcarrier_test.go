@@ -6,8 +6,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/marcador/marcador/analytics"
 	"github.com/marcador/marcador/dialer"
 	"github.com/marcador/marcador/ivr/media"
+	"github.com/marcador/marcador/queue"
 )
 
 func setup(t *testing.T) (*Carrier, *dialer.Endpoint, *dialer.Trunk) {
@@ -37,9 +39,9 @@ func TestEveryOutcome(t *testing.T) {
 		number, disposition string
 		code                int
 	}{
-		{"+573001112220", dialer.Answered, 200}, {"+573001112224", dialer.Answered, 200},
-		{"+573001112226", dialer.Busy, 486}, {"+573001112227", dialer.NoAnswer, 487},
-		{"+573001112228", dialer.InvalidNumber, 404}, {"+573001112229", dialer.NetworkError, 503},
+		{"+573001112220", analytics.Answered, 200}, {"+573001112224", analytics.Answered, 200},
+		{"+573001112226", analytics.Busy, 486}, {"+573001112227", analytics.NoAnswer, 487},
+		{"+573001112228", analytics.InvalidNumber, 404}, {"+573001112229", analytics.NetworkError, 503},
 	}
 	var wg sync.WaitGroup
 	for _, tc := range cases {
@@ -48,13 +50,13 @@ func TestEveryOutcome(t *testing.T) {
 			defer wg.Done()
 			var mu sync.Mutex
 			var heard []int16
-			leg, err := e.Dial(context.Background(), dialer.DialRequest{Trunk: tr, To: tc.number, RingTimeout: dialer.MinRingTimeout,
+			leg, err := e.Dial(context.Background(), dialer.DialRequest{Trunk: tr, To: tc.number, RingTimeout: queue.MinRingTimeout,
 				OnAudio: func(p []int16) { mu.Lock(); heard = append(heard, p...); mu.Unlock() }})
 			if err != nil {
 				t.Error(err)
 				return
 			}
-			if tc.disposition == dialer.Answered {
+			if tc.disposition == analytics.Answered {
 				switch c.OutcomeFor(tc.number) {
 				case Human:
 					d, _ := leg.Session().CollectDigits(context.Background(), 2, 0, 5*time.Second, 3*time.Second)

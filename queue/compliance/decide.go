@@ -5,12 +5,14 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/marcador/marcador/analytics"
 )
 
 // Request is one contact to decide.
 type Request struct {
 	Profile *Profile
-	Channel Channel
+	Channel analytics.Channel
 	// Zones the debtor may be in; every one must allow the contact.
 	Zones []*time.Location
 	At    time.Time
@@ -35,7 +37,7 @@ type Decision struct {
 // Event is one entry of a debtor's contact history.
 type Event struct {
 	At        time.Time
-	Channel   Channel
+	Channel   analytics.Channel
 	Kind      string // KindAttempt, KindContact, KindConversation, KindAbandoned
 	Account   string
 	AttemptID string
@@ -290,7 +292,7 @@ func (c *Cap) check(r Request, t time.Time, history []Event) *violation {
 			reason: fmt.Sprintf("a %s at %s started a %s quiet period", c.After, last.At.In(loc).Format("2006-01-02 15:04 MST"), fmtDuration(c.quiet))}
 	case c.ChannelsPerWeek > 0:
 		from, next := periodBounds(period{calendar: "week"}, t, loc)
-		used := map[Channel]bool{}
+		used := map[analytics.Channel]bool{}
 		for _, e := range history {
 			if e.Kind == KindContact && !e.At.Before(from) && !e.At.After(t) && c.inScope(r, e) {
 				used[e.Channel] = true

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/marcador/marcador/analytics"
 )
 
 func calendars(t *testing.T) *Calendars {
@@ -43,7 +45,7 @@ func at(t *testing.T, zones []*time.Location, s string) time.Time {
 type tc struct {
 	name    string
 	when    string // local wall time in the first zone
-	ch      Channel
+	ch      analytics.Channel
 	allowed bool
 	rule    string // substring of the blocking rule
 	next    string // expected next allowed, local wall time ("" to skip)
@@ -59,7 +61,7 @@ func run(t *testing.T, profile string, zones []*time.Location, cases []tc) {
 	for _, c := range cases {
 		ch := c.ch
 		if ch == "" {
-			ch = Voice
+			ch = analytics.Voice
 		}
 		acct := c.account
 		if acct == "" {
@@ -83,7 +85,7 @@ func run(t *testing.T, profile string, zones []*time.Location, cases []tc) {
 	}
 }
 
-func ev(t *testing.T, zones []*time.Location, when string, ch Channel, kind, account string) Event {
+func ev(t *testing.T, zones []*time.Location, when string, ch analytics.Channel, kind, account string) Event {
 	return Event{At: at(t, zones, when), Channel: ch, Kind: kind, Account: account}
 }
 
@@ -92,7 +94,7 @@ func TestUS(t *testing.T) {
 	week := func(n int) []Event { // n attempts on consecutive days from Mon 2026-11-16 10:00
 		var h []Event
 		for i := range n {
-			h = append(h, Event{At: at(t, z, "2026-11-16 10:00").AddDate(0, 0, i), Channel: Voice, Kind: KindAttempt, Account: "A1"})
+			h = append(h, Event{At: at(t, z, "2026-11-16 10:00").AddDate(0, 0, i), Channel: analytics.Voice, Kind: KindAttempt, Account: "A1"})
 		}
 		return h
 	}
@@ -113,13 +115,13 @@ func TestUS(t *testing.T) {
 		{name: "7-in-7 released as the window slides", when: "2026-11-23 10:01", allowed: true, hist: week(7)},
 		{name: "7-in-7 is per debt", when: "2026-11-22 12:00", allowed: true, hist: week(7), account: "A2"},
 		{name: "a conversation starts 7 quiet days", when: "2026-11-23 09:00", rule: "after a conversation", next: "2026-11-27 15:30",
-			hist: []Event{ev(t, z, "2026-11-20 15:30", Voice, KindConversation, "A1")}},
+			hist: []Event{ev(t, z, "2026-11-20 15:30", analytics.Voice, KindConversation, "A1")}},
 		{name: "quiet period over", when: "2026-11-27 15:31", allowed: true,
-			hist: []Event{ev(t, z, "2026-11-20 15:30", Voice, KindConversation, "A1")}},
+			hist: []Event{ev(t, z, "2026-11-20 15:30", analytics.Voice, KindConversation, "A1")}},
 		{name: "quiet period is per debt", when: "2026-11-23 09:00", allowed: true, account: "A2",
-			hist: []Event{ev(t, z, "2026-11-20 15:30", Voice, KindConversation, "A1")}},
-		{name: "quiet period is for calls; a text may go", when: "2026-11-23 09:00", ch: SMS, allowed: true,
-			hist: []Event{ev(t, z, "2026-11-20 15:30", Voice, KindConversation, "A1")}},
+			hist: []Event{ev(t, z, "2026-11-20 15:30", analytics.Voice, KindConversation, "A1")}},
+		{name: "quiet period is for calls; a text may go", when: "2026-11-23 09:00", ch: analytics.SMS, allowed: true,
+			hist: []Event{ev(t, z, "2026-11-20 15:30", analytics.Voice, KindConversation, "A1")}},
 	})
 }
 
@@ -136,7 +138,7 @@ func TestUSMultiZoneNumber(t *testing.T) {
 
 func TestUK(t *testing.T) {
 	z := zone(t, "Europe/London")
-	abandoned := []Event{ev(t, z, "2026-11-20 10:00", Voice, KindAbandoned, "A1")}
+	abandoned := []Event{ev(t, z, "2026-11-20 10:00", analytics.Voice, KindAbandoned, "A1")}
 	run(t, "UK", z, []tc{
 		{name: "07:59", when: "2026-11-24 07:59", rule: "window", next: "2026-11-24 08:00"},
 		{name: "08:01", when: "2026-11-24 08:01", allowed: true},
@@ -152,13 +154,13 @@ func TestUK(t *testing.T) {
 	zz := zone(t, "Europe/London")
 	run(t, "UK", zz, []tc{
 		{name: "abandon before BST ends", when: "2026-10-27 10:59", rule: "abandoned", next: "2026-10-27 11:00",
-			hist: []Event{ev(t, zz, "2026-10-24 12:00", Voice, KindAbandoned, "A1")}}, // 12:00 BST = 11:00 GMT
+			hist: []Event{ev(t, zz, "2026-10-24 12:00", analytics.Voice, KindAbandoned, "A1")}}, // 12:00 BST = 11:00 GMT
 	})
 }
 
 func TestCO(t *testing.T) {
 	z := zone(t, "America/Bogota")
-	contactMon := []Event{ev(t, z, "2026-11-23 09:00", Voice, KindAttempt, "A1"), ev(t, z, "2026-11-23 09:01", Voice, KindContact, "A1")}
+	contactMon := []Event{ev(t, z, "2026-11-23 09:00", analytics.Voice, KindAttempt, "A1"), ev(t, z, "2026-11-23 09:01", analytics.Voice, KindContact, "A1")}
 	run(t, "CO", z, []tc{
 		{name: "weekday 06:59", when: "2026-11-24 06:59", rule: "window", next: "2026-11-24 07:00"},
 		{name: "weekday 07:01", when: "2026-11-24 07:01", allowed: true},
@@ -177,10 +179,10 @@ func TestCO(t *testing.T) {
 		{name: "2027 calendar: Reyes moved to Monday Jan 11", when: "2027-01-11 09:00", rule: "holiday", next: "2027-01-12 07:00"},
 		{name: "after a contact, nothing more today", when: "2026-11-23 15:00", rule: "1 contacts per day", next: "2026-11-24 07:00", hist: contactMon},
 		{name: "the next day, the same channel", when: "2026-11-24 08:00", allowed: true, hist: contactMon},
-		{name: "the same week, another channel", when: "2026-11-25 10:00", ch: SMS, rule: "channel(s) per week", next: "2026-11-30 07:00", hist: contactMon},
-		{name: "the next week, another channel", when: "2026-11-30 07:30", ch: SMS, allowed: true, hist: contactMon},
+		{name: "the same week, another channel", when: "2026-11-25 10:00", ch: analytics.SMS, rule: "channel(s) per week", next: "2026-11-30 07:00", hist: contactMon},
+		{name: "the next week, another channel", when: "2026-11-30 07:30", ch: analytics.SMS, allowed: true, hist: contactMon},
 		{name: "attempts without contact do not count", when: "2026-11-23 15:00", allowed: true,
-			hist: []Event{ev(t, z, "2026-11-23 09:00", Voice, KindAttempt, "A1")}},
+			hist: []Event{ev(t, z, "2026-11-23 09:00", analytics.Voice, KindAttempt, "A1")}},
 	})
 }
 
@@ -205,13 +207,13 @@ func TestCL(t *testing.T) {
 		{name: "07:59", when: "2026-11-24 07:59", rule: "window", next: "2026-11-24 08:00"},
 		{name: "Inmaculada Concepción", when: "2026-12-08 10:00", rule: "holiday", next: "2026-12-09 08:00"},
 		{name: "one call a week", when: "2026-11-26 10:00", rule: "1 voice attempts per week", next: "2026-11-30 08:00",
-			hist: []Event{ev(t, z, "2026-11-23 10:00", Voice, KindAttempt, "A1")}},
+			hist: []Event{ev(t, z, "2026-11-23 10:00", analytics.Voice, KindAttempt, "A1")}},
 		{name: "the next week", when: "2026-11-30 08:01", allowed: true,
-			hist: []Event{ev(t, z, "2026-11-23 10:00", Voice, KindAttempt, "A1")}},
-		{name: "texts two days apart", when: "2026-11-24 12:00", ch: SMS, rule: "gap", next: "2026-11-25 10:00",
-			hist: []Event{ev(t, z, "2026-11-23 10:00", SMS, KindAttempt, "A1")}},
-		{name: "two texts a week", when: "2026-11-27 12:00", ch: WhatsApp, rule: "2 sms+whatsapp attempts per week", next: "2026-11-30 08:00",
-			hist: []Event{ev(t, z, "2026-11-23 10:00", SMS, KindAttempt, "A1"), ev(t, z, "2026-11-25 10:00", WhatsApp, KindAttempt, "A1")}},
+			hist: []Event{ev(t, z, "2026-11-23 10:00", analytics.Voice, KindAttempt, "A1")}},
+		{name: "texts two days apart", when: "2026-11-24 12:00", ch: analytics.SMS, rule: "gap", next: "2026-11-25 10:00",
+			hist: []Event{ev(t, z, "2026-11-23 10:00", analytics.SMS, KindAttempt, "A1")}},
+		{name: "two texts a week", when: "2026-11-27 12:00", ch: analytics.WhatsApp, rule: "2 sms+whatsapp attempts per week", next: "2026-11-30 08:00",
+			hist: []Event{ev(t, z, "2026-11-23 10:00", analytics.SMS, KindAttempt, "A1"), ev(t, z, "2026-11-25 10:00", analytics.WhatsApp, KindAttempt, "A1")}},
 	})
 }
 
@@ -228,7 +230,7 @@ func TestPE(t *testing.T) {
 
 func TestMissingHolidayYearWarns(t *testing.T) {
 	z := zone(t, "America/Bogota")
-	d := Decide(calendars(t), Request{Profile: Builtin()["CO"], Channel: Voice, Zones: z, At: at(t, z, "2028-03-01 10:00")}, nil)
+	d := Decide(calendars(t), Request{Profile: Builtin()["CO"], Channel: analytics.Voice, Zones: z, At: at(t, z, "2028-03-01 10:00")}, nil)
 	if !d.Allowed || len(d.Warnings) == 0 || !strings.Contains(d.Warnings[0], "no CO holiday calendar for 2028") {
 		t.Fatalf("decision %+v", d)
 	}
@@ -257,11 +259,11 @@ caps:
 	}
 	z := zone(t, "America/Bogota")
 	cal := calendars(t)
-	d := Decide(cal, Request{Profile: &p, Channel: Voice, Zones: z, At: at(t, z, "2026-11-24 12:30")}, nil)
+	d := Decide(cal, Request{Profile: &p, Channel: analytics.Voice, Zones: z, At: at(t, z, "2026-11-24 12:30")}, nil)
 	if d.Allowed || !d.NextAllowed.Equal(at(t, z, "2026-11-24 14:00")) {
 		t.Fatalf("lunch gap: %+v", d)
 	}
-	d = Decide(cal, Request{Profile: &p, Channel: SMS, Zones: z, At: at(t, z, "2026-11-24 09:30")}, nil)
+	d = Decide(cal, Request{Profile: &p, Channel: analytics.SMS, Zones: z, At: at(t, z, "2026-11-24 09:30")}, nil)
 	if d.Allowed || !d.NextAllowed.Equal(at(t, z, "2026-11-24 10:00")) {
 		t.Fatalf("sms window: %+v", d)
 	}

@@ -4,20 +4,22 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/marcador/marcador/analytics"
 )
 
 // ExplainRequest asks why a contact would or would not be allowed.
 type ExplainRequest struct {
-	Profile         string    `json:"profile"` // a profile name or "auto"
-	Phone           string    `json:"phone"`
-	Account         string    `json:"account,omitempty"`
-	NationalID      string    `json:"national_id,omitempty"`
-	Country         string    `json:"country,omitempty"`
-	Campaign        string    `json:"campaign,omitempty"`
-	Zone            string    `json:"zone,omitempty"` // the account's zone, if known
-	Channel         Channel   `json:"channel"`
-	At              time.Time `json:"at"`
-	AgentGuaranteed bool      `json:"agent_guaranteed,omitempty"`
+	Profile         string            `json:"profile"` // a profile name or "auto"
+	Phone           string            `json:"phone"`
+	Account         string            `json:"account,omitempty"`
+	NationalID      string            `json:"national_id,omitempty"`
+	Country         string            `json:"country,omitempty"`
+	Campaign        string            `json:"campaign,omitempty"`
+	Zone            string            `json:"zone,omitempty"` // the account's zone, if known
+	Channel         analytics.Channel `json:"channel"`
+	At              time.Time         `json:"at"`
+	AgentGuaranteed bool              `json:"agent_guaranteed,omitempty"`
 }
 
 // Explanation is what `marcador compliance explain` and
@@ -38,9 +40,9 @@ func (g *Gate) Explain(ctx context.Context, r ExplainRequest) (Explanation, erro
 		return Explanation{}, fmt.Errorf("explain: phone is required")
 	}
 	if r.Channel == "" {
-		r.Channel = Voice
+		r.Channel = analytics.Voice
 	}
-	if !validChannel(r.Channel) {
+	if !r.Channel.Valid() {
 		return Explanation{}, fmt.Errorf("explain: channel %q: want voice, sms or whatsapp", r.Channel)
 	}
 	if r.At.IsZero() {

@@ -186,7 +186,7 @@ func decodeEvent(m string) (Event, bool) {
 	if err != nil {
 		return Event{}, false
 	}
-	return Event{At: time.UnixMilli(ms), Channel: Channel(f[1]), Kind: f[2], Account: f[3], AttemptID: f[4]}, true
+	return Event{At: time.UnixMilli(ms), Channel: analytics.Channel(f[1]), Kind: f[2], Account: f[3], AttemptID: f[4]}, true
 }
 
 func (g *Gate) history(ctx context.Context, c redis.Cmdable, key string, now time.Time) ([]Event, error) {
@@ -205,7 +205,7 @@ func (g *Gate) history(ctx context.Context, c redis.Cmdable, key string, now tim
 }
 
 // Check decides without recording anything (explain, audits).
-func (g *Gate) Check(ctx context.Context, p *Profile, s Subject, ch Channel, at time.Time, agentGuaranteed bool) (Decision, error) {
+func (g *Gate) Check(ctx context.Context, p *Profile, s Subject, ch analytics.Channel, at time.Time, agentGuaranteed bool) (Decision, error) {
 	if d, blocked, err := g.dncDecision(ctx, s, ch, at); err != nil || blocked {
 		return d, err
 	}
@@ -228,7 +228,7 @@ func (g *Gate) Check(ctx context.Context, p *Profile, s Subject, ch Channel, at 
 
 // Reserve decides at the gate's now and, when allowed, records the attempt
 // in the same transaction: the contact may go ahead.
-func (g *Gate) Reserve(ctx context.Context, p *Profile, s Subject, ch Channel, attemptID string, agentGuaranteed bool) (Decision, error) {
+func (g *Gate) Reserve(ctx context.Context, p *Profile, s Subject, ch analytics.Channel, attemptID string, agentGuaranteed bool) (Decision, error) {
 	now := g.opt.Now()
 	if d, blocked, err := g.dncDecision(ctx, s, ch, now); err != nil || blocked {
 		return d, err
@@ -302,7 +302,7 @@ func (g *Gate) Release(ctx context.Context, s Subject, attemptID string) (bool, 
 
 // Record adds an outcome to the debtor's history: a contact, a
 // conversation, an abandoned call.
-func (g *Gate) Record(ctx context.Context, s Subject, ch Channel, kind, attemptID string, at time.Time) error {
+func (g *Gate) Record(ctx context.Context, s Subject, ch analytics.Channel, kind, attemptID string, at time.Time) error {
 	debtor := debtorKey(s)
 	key := historyKey(debtor)
 	_, err := g.rdb.TxPipelined(ctx, func(pipe redis.Pipeliner) error {
@@ -408,21 +408,21 @@ type DNCEntry struct {
 	At       time.Time `json:"at"`
 }
 
-func dncKey(campaign string, ch Channel) string {
+func dncKey(campaign string, ch analytics.Channel) string {
 	if campaign == "" {
 		campaign = "*"
 	}
 	return "marcador:dnc:" + campaign + ":" + string(ch)
 }
 
-func (e DNCEntry) channels() ([]Channel, error) {
+func (e DNCEntry) channels() ([]analytics.Channel, error) {
 	if e.Channel == "" || e.Channel == "all" {
-		return Channels, nil
+		return analytics.Channels(), nil
 	}
-	if !validChannel(Channel(e.Channel)) {
+	if !analytics.Channel(e.Channel).Valid() {
 		return nil, fmt.Errorf("channel %q: want voice, sms, whatsapp or all", e.Channel)
 	}
-	return []Channel{Channel(e.Channel)}, nil
+	return []analytics.Channel{analytics.Channel(e.Channel)}, nil
 }
 
 // AddDNC lists entries (phones must be E.164).
@@ -439,7 +439,7 @@ func (g *Gate) RestoreDNC(ctx context.Context, entries ...DNCEntry) error {
 func (g *Gate) addDNC(ctx context.Context, journal bool, entries []DNCEntry) error {
 	type one struct {
 		e  DNCEntry
-		ch Channel
+		ch analytics.Channel
 	}
 	var all []one
 	for _, e := range entries {
@@ -525,7 +525,7 @@ func (g *Gate) journal(ctx context.Context, e DNCEntry, action string, at time.T
 
 // ListedIn reports whether phone is on exactly one list: campaign's own
 // ("" the global one) for ch.
-func (g *Gate) ListedIn(ctx context.Context, phone string, ch Channel, campaign string) (bool, error) {
+func (g *Gate) ListedIn(ctx context.Context, phone string, ch analytics.Channel, campaign string) (bool, error) {
 	ok, err := g.rdb.HExists(ctx, dncKey(campaign, ch), phone).Result()
 	if err != nil {
 		return false, fmt.Errorf("dnc %s: %w", phone, err)
@@ -534,7 +534,7 @@ func (g *Gate) ListedIn(ctx context.Context, phone string, ch Channel, campaign 
 }
 
 // LookupDNC returns the listing that stops a contact, global first.
-func (g *Gate) LookupDNC(ctx context.Context, phone string, ch Channel, campaign string) (DNCEntry, bool, error) {
+func (g *Gate) LookupDNC(ctx context.Context, phone string, ch analytics.Channel, campaign string) (DNCEntry, bool, error) {
 	scopes := []string{""}
 	if campaign != "" {
 		scopes = append(scopes, campaign)
@@ -556,7 +556,7 @@ func (g *Gate) LookupDNC(ctx context.Context, phone string, ch Channel, campaign
 	return DNCEntry{}, false, nil
 }
 
-func (g *Gate) dncDecision(ctx context.Context, s Subject, ch Channel, at time.Time) (Decision, bool, error) {
+func (g *Gate) dncDecision(ctx context.Context, s Subject, ch analytics.Channel, at time.Time) (Decision, bool, error) {
 	e, ok, err := g.LookupDNC(ctx, s.Phone, ch, s.Campaign)
 	if err != nil || !ok {
 		return Decision{}, false, err

@@ -16,6 +16,7 @@ import (
 
 	"github.com/shopspring/decimal"
 
+	"github.com/marcador/marcador/analytics"
 	"github.com/marcador/marcador/queue"
 	"github.com/marcador/marcador/queue/redistest"
 )
@@ -54,7 +55,7 @@ func TestGateReserveCountsAndExplainReadsHistory(t *testing.T) {
 	s := Subject{Phone: "+12125550" + acct[len(acct)-3:], Account: acct, TimeZone: "America/New_York"}
 	p := Builtin()["US"]
 	for i := range 7 {
-		d, err := g.Reserve(ctx, p, s, Voice, fmt.Sprintf("att-%d", i), false)
+		d, err := g.Reserve(ctx, p, s, analytics.Voice, fmt.Sprintf("att-%d", i), false)
 		if err != nil || !d.Allowed {
 			t.Fatalf("call %d: %+v %v", i+1, d, err)
 		}
@@ -62,7 +63,7 @@ func TestGateReserveCountsAndExplainReadsHistory(t *testing.T) {
 	}
 	// Day 8, 09:00: the first call (day 1, 10:00) is 7 days minus 1 h old.
 	clk.Set(time.Date(2026, 11, 23, 9, 0, 0, 0, ny))
-	d, err := g.Reserve(ctx, p, s, Voice, "att-8", false)
+	d, err := g.Reserve(ctx, p, s, analytics.Voice, "att-8", false)
 	if err != nil || d.Allowed || !strings.Contains(d.Rule, "7 voice attempts") {
 		t.Fatalf("8th call: %+v %v", d, err)
 	}
@@ -70,19 +71,19 @@ func TestGateReserveCountsAndExplainReadsHistory(t *testing.T) {
 		t.Fatalf("next allowed %s, want %s", d.NextAllowed, want)
 	}
 	// Explain by phone only finds the same history (through the index).
-	d, err = g.Check(ctx, p, Subject{Phone: s.Phone}, Voice, clk.Now(), false)
+	d, err = g.Check(ctx, p, Subject{Phone: s.Phone}, analytics.Voice, clk.Now(), false)
 	if err != nil || d.Allowed || !strings.Contains(d.Reason, "7 attempts already in the last 7d") {
 		t.Fatalf("explain by phone: %+v %v", d, err)
 	}
 	// A conversation recorded now starts the 7-day quiet period.
 	clk.Set(time.Date(2026, 11, 23, 10, 30, 0, 0, ny))
-	if d, err := g.Reserve(ctx, p, s, Voice, "att-9", false); err != nil || !d.Allowed {
+	if d, err := g.Reserve(ctx, p, s, analytics.Voice, "att-9", false); err != nil || !d.Allowed {
 		t.Fatalf("after the window slid: %+v %v", d, err)
 	}
-	if err := g.Record(ctx, s, Voice, KindConversation, "att-9", clk.Now()); err != nil {
+	if err := g.Record(ctx, s, analytics.Voice, KindConversation, "att-9", clk.Now()); err != nil {
 		t.Fatal(err)
 	}
-	d, _ = g.Check(ctx, p, Subject{Account: acct, Phone: s.Phone}, Voice, clk.Now().Add(3*24*time.Hour), false)
+	d, _ = g.Check(ctx, p, Subject{Account: acct, Phone: s.Phone}, analytics.Voice, clk.Now().Add(3*24*time.Hour), false)
 	if d.Allowed || !strings.Contains(d.Rule, "after a conversation") {
 		t.Fatalf("after a conversation: %+v", d)
 	}
@@ -99,27 +100,27 @@ func TestDoNotContact(t *testing.T) {
 	if err := g.AddDNC(ctx, DNCEntry{Phone: num, Channel: "sms", Reason: "STOP by SMS", Source: "sms"}); err != nil {
 		t.Fatal(err)
 	}
-	if d, _ := g.Check(ctx, p, s, SMS, at, false); d.Allowed || d.Rule != "dnc" || !strings.Contains(d.Reason, "STOP by SMS") {
+	if d, _ := g.Check(ctx, p, s, analytics.SMS, at, false); d.Allowed || d.Rule != "dnc" || !strings.Contains(d.Reason, "STOP by SMS") {
 		t.Fatalf("sms after opt-out: %+v", d)
 	}
-	if d, _ := g.Check(ctx, p, s, Voice, at, false); !d.Allowed {
+	if d, _ := g.Check(ctx, p, s, analytics.Voice, at, false); !d.Allowed {
 		t.Fatalf("voice is another channel: %+v", d)
 	}
 	if err := g.AddDNC(ctx, DNCEntry{Phone: num, Channel: "voice", Campaign: camp, Reason: "asked the agent"}); err != nil {
 		t.Fatal(err)
 	}
-	if d, _ := g.Check(ctx, p, s, Voice, at, false); d.Allowed || !strings.Contains(d.Reason, "campaign "+camp) {
+	if d, _ := g.Check(ctx, p, s, analytics.Voice, at, false); d.Allowed || !strings.Contains(d.Reason, "campaign "+camp) {
 		t.Fatalf("voice after campaign opt-out: %+v", d)
 	}
 	other := s
 	other.Campaign = "another"
-	if d, _ := g.Check(ctx, p, other, Voice, at, false); !d.Allowed {
+	if d, _ := g.Check(ctx, p, other, analytics.Voice, at, false); !d.Allowed {
 		t.Fatalf("other campaign still calls: %+v", d)
 	}
 	if err := g.RemoveDNC(ctx, DNCEntry{Phone: num, Channel: "all", Campaign: camp}); err != nil {
 		t.Fatal(err)
 	}
-	if d, _ := g.Check(ctx, p, s, Voice, at, false); !d.Allowed {
+	if d, _ := g.Check(ctx, p, s, analytics.Voice, at, false); !d.Allowed {
 		t.Fatalf("after removal: %+v", d)
 	}
 	if err := g.AddDNC(ctx, DNCEntry{Phone: "3001234567", Channel: "voice"}); err == nil {
@@ -177,7 +178,7 @@ func reserveAll(t *testing.T, camp string) int {
 					s := Subject{Phone: a.Phones[0].Number, Account: a.ID, NationalID: a.NationalID, Country: "CL", TimeZone: "America/Santiago"}
 					// Every debtor is tried twice: the second must always fail.
 					for try := range 2 {
-						d, err := g.Reserve(ctx, p, s, Voice, fmt.Sprintf("%s-%d", l.Token, try), false)
+						d, err := g.Reserve(ctx, p, s, analytics.Voice, fmt.Sprintf("%s-%d", l.Token, try), false)
 						if err != nil {
 							t.Error(err)
 							return
@@ -261,11 +262,11 @@ func TestZonesOfAMultiZoneNumber(t *testing.T) {
 	}
 	anc := zone(t, "America/Anchorage")
 	cal := calendars(t)
-	d := Decide(cal, Request{Profile: Builtin()["US"], Channel: Voice, Zones: zones, At: at(t, anc, "2026-11-24 08:30")}, nil)
+	d := Decide(cal, Request{Profile: Builtin()["US"], Channel: analytics.Voice, Zones: zones, At: at(t, anc, "2026-11-24 08:30")}, nil)
 	if d.Allowed || !d.NextAllowed.Equal(at(t, anc, "2026-11-24 09:00")) || !strings.Contains(d.Reason, "America/Adak") {
 		t.Fatalf("08:30 Anchorage: %+v", d)
 	}
-	if d := Decide(cal, Request{Profile: Builtin()["US"], Channel: Voice, Zones: zones, At: at(t, anc, "2026-11-24 20:59")}, nil); !d.Allowed {
+	if d := Decide(cal, Request{Profile: Builtin()["US"], Channel: analytics.Voice, Zones: zones, At: at(t, anc, "2026-11-24 20:59")}, nil); !d.Allowed {
 		t.Fatalf("20:59 Anchorage: %+v", d)
 	}
 	// The account's own zone wins over the number's.
@@ -291,10 +292,10 @@ func TestGateReleaseGivesTheCapBack(t *testing.T) {
 	acct := "CL-" + uniq()
 	s := Subject{Phone: "+5622" + fmt.Sprint(time.Now().UnixNano()%1e7), Account: acct, TimeZone: "America/Santiago"}
 	p := Builtin()["CL"]
-	if d, err := g.Reserve(ctx, p, s, Voice, "att-local", false); err != nil || !d.Allowed {
+	if d, err := g.Reserve(ctx, p, s, analytics.Voice, "att-local", false); err != nil || !d.Allowed {
 		t.Fatalf("first call: %+v %v", d, err)
 	}
-	if d, err := g.Reserve(ctx, p, s, Voice, "att-2", false); err != nil || d.Allowed {
+	if d, err := g.Reserve(ctx, p, s, analytics.Voice, "att-2", false); err != nil || d.Allowed {
 		t.Fatalf("second call the same week allowed before the release: %+v %v", d, err)
 	}
 	if ok, err := g.Release(ctx, s, "att-local"); err != nil || !ok {
@@ -303,7 +304,7 @@ func TestGateReleaseGivesTheCapBack(t *testing.T) {
 	if ok, err := g.Release(ctx, s, "att-local"); err != nil || ok {
 		t.Fatalf("second release found something: %v %v", ok, err)
 	}
-	d, err := g.Reserve(ctx, p, s, Voice, "att-3", false)
+	d, err := g.Reserve(ctx, p, s, analytics.Voice, "att-3", false)
 	if err != nil || !d.Allowed {
 		t.Fatalf("after the release: %+v %v", d, err)
 	}
@@ -311,7 +312,7 @@ func TestGateReleaseGivesTheCapBack(t *testing.T) {
 	if ok, _ := g.Release(ctx, s, "att-3x"); ok {
 		t.Fatal("released an attempt that was never reserved")
 	}
-	if d, _ := g.Reserve(ctx, p, s, Voice, "att-4", false); d.Allowed {
+	if d, _ := g.Reserve(ctx, p, s, analytics.Voice, "att-4", false); d.Allowed {
 		t.Fatalf("att-3's reservation is gone: %+v", d)
 	}
 }

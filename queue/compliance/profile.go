@@ -11,19 +11,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/marcador/marcador/analytics"
 )
-
-// Channel is how a debtor is contacted: voice, sms or whatsapp.
-type Channel string
-
-const (
-	Voice    Channel = "voice"
-	SMS      Channel = "sms"
-	WhatsApp Channel = "whatsapp"
-)
-
-// Channels are every channel the gate knows.
-var Channels = []Channel{Voice, SMS, WhatsApp}
 
 // Profile is one jurisdiction's rules, as data.
 type Profile struct {
@@ -37,11 +27,11 @@ type Profile struct {
 	// listed. A day with no window is closed.
 	Windows map[string][]string `yaml:"windows"`
 	// ChannelWindows override Windows for one channel (e.g. sms).
-	ChannelWindows map[Channel]map[string][]string `yaml:"channel_windows"`
-	Caps           []Cap                           `yaml:"caps"`
+	ChannelWindows map[analytics.Channel]map[string][]string `yaml:"channel_windows"`
+	Caps           []Cap                                     `yaml:"caps"`
 
 	week     [7][]span // by time.Weekday
-	channels map[Channel][7][]span
+	channels map[analytics.Channel][7][]span
 }
 
 // Cap is one frequency rule. Exactly one form:
@@ -57,21 +47,21 @@ type Profile struct {
 // debtor's calendar day or week (Monday to Sunday). scope is debtor (every
 // account of the person, the default) or debt (this account only).
 type Cap struct {
-	Channel         Channel   `yaml:"channel"`
-	Channels        []Channel `yaml:"channels"`
-	Max             int       `yaml:"max"`
-	Per             string    `yaml:"per"`
-	MinGap          string    `yaml:"min_gap"`
-	Scope           string    `yaml:"scope"`
-	After           string    `yaml:"after"` // conversation, contact, abandoned
-	Quiet           string    `yaml:"quiet"`
-	Unless          string    `yaml:"unless"` // agent_guaranteed
-	MaxContacts     int       `yaml:"max_contacts"`
-	ChannelsPerWeek int       `yaml:"channels_per_week"`
+	Channel         analytics.Channel   `yaml:"channel"`
+	Channels        []analytics.Channel `yaml:"channels"`
+	Max             int                 `yaml:"max"`
+	Per             string              `yaml:"per"`
+	MinGap          string              `yaml:"min_gap"`
+	Scope           string              `yaml:"scope"`
+	After           string              `yaml:"after"` // conversation, contact, abandoned
+	Quiet           string              `yaml:"quiet"`
+	Unless          string              `yaml:"unless"` // agent_guaranteed
+	MaxContacts     int                 `yaml:"max_contacts"`
+	ChannelsPerWeek int                 `yaml:"channels_per_week"`
 
 	per            period
 	minGap, quiet  time.Duration
-	channelsParsed map[Channel]bool // nil = every channel
+	channelsParsed map[analytics.Channel]bool // nil = every channel
 }
 
 // period is a sliding duration or a calendar unit.
@@ -188,9 +178,9 @@ func (p *Profile) Compile() error {
 	if p.week, err = parseWeek(where+".windows", p.Windows); err != nil {
 		return err
 	}
-	p.channels = map[Channel][7][]span{}
+	p.channels = map[analytics.Channel][7][]span{}
 	for ch, w := range p.ChannelWindows {
-		if !validChannel(ch) {
+		if !ch.Valid() {
 			return fmt.Errorf("%s.channel_windows: %q is not voice, sms or whatsapp", where, ch)
 		}
 		if p.channels[ch], err = parseWeek(fmt.Sprintf("%s.channel_windows.%s", where, ch), w); err != nil {
@@ -205,17 +195,15 @@ func (p *Profile) Compile() error {
 	return nil
 }
 
-func validChannel(c Channel) bool { return c == Voice || c == SMS || c == WhatsApp }
-
 func (c *Cap) compile(where string) error {
 	chans := c.Channels
 	if c.Channel != "" {
 		chans = append(chans, c.Channel)
 	}
 	if len(chans) > 0 {
-		c.channelsParsed = map[Channel]bool{}
+		c.channelsParsed = map[analytics.Channel]bool{}
 		for _, ch := range chans {
-			if !validChannel(ch) {
+			if !ch.Valid() {
 				return fmt.Errorf("%s: channel %q is not voice, sms or whatsapp", where, ch)
 			}
 			c.channelsParsed[ch] = true
@@ -293,10 +281,12 @@ func (c *Cap) compile(where string) error {
 	return nil
 }
 
-func (c *Cap) applies(ch Channel) bool { return c.channelsParsed == nil || c.channelsParsed[ch] }
+func (c *Cap) applies(ch analytics.Channel) bool {
+	return c.channelsParsed == nil || c.channelsParsed[ch]
+}
 
 // windows returns the week of allowed spans for a channel.
-func (p *Profile) windows(ch Channel) [7][]span {
+func (p *Profile) windows(ch analytics.Channel) [7][]span {
 	if w, ok := p.channels[ch]; ok {
 		return w
 	}

@@ -8,10 +8,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"slices"
 	"strings"
 	"time"
 
+	"github.com/marcador/marcador/analytics"
 	"github.com/marcador/marcador/queue"
 	"github.com/marcador/marcador/queue/compliance"
 	"github.com/marcador/marcador/queue/phone"
@@ -23,7 +23,7 @@ func (a *API) explain(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	req := compliance.ExplainRequest{Profile: q.Get("profile"), Phone: q.Get("phone"), Account: q.Get("account"),
 		NationalID: q.Get("national_id"), Country: q.Get("country"), Campaign: q.Get("campaign"), Zone: q.Get("zone"),
-		Channel: compliance.Channel(q.Get("channel")), AgentGuaranteed: q.Get("agent_guaranteed") == "true"}
+		Channel: analytics.Channel(q.Get("channel")), AgentGuaranteed: q.Get("agent_guaranteed") == "true"}
 	if req.Profile == "" {
 		req.Profile = "auto"
 	}
@@ -291,15 +291,15 @@ func (a *API) removeDNC(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	e := compliance.DNCEntry{Phone: num, Channel: r.URL.Query().Get("channel"), Campaign: campaign, Source: "api"}
-	chans := compliance.Channels
+	chans := analytics.Channels()
 	switch e.Channel {
 	case "", "all":
 	default:
-		if !slices.Contains(compliance.Channels, compliance.Channel(e.Channel)) {
+		if !analytics.Channel(e.Channel).Valid() {
 			writeError(w, http.StatusBadRequest, fmt.Sprintf("channel %q: want voice, sms, whatsapp or all", e.Channel))
 			return
 		}
-		chans = []compliance.Channel{compliance.Channel(e.Channel)}
+		chans = []analytics.Channel{analytics.Channel(e.Channel)}
 	}
 	listed := false
 	for _, ch := range chans {
@@ -326,7 +326,7 @@ func (a *API) removeDNC(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-func channelNames(cs []compliance.Channel) []string {
+func channelNames(cs []analytics.Channel) []string {
 	out := make([]string, len(cs))
 	for i, c := range cs {
 		out[i] = string(c)
@@ -342,7 +342,7 @@ func (a *API) getDNC(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out := map[string]any{}
-	for _, ch := range compliance.Channels {
+	for _, ch := range analytics.Channels() {
 		e, ok, err := a.opt.Gate.LookupDNC(r.Context(), num, ch, campaign)
 		if err != nil {
 			a.storeError(w, err)

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/marcador/marcador/analytics"
 	"github.com/marcador/marcador/queue/compliance"
 )
 
@@ -119,12 +120,12 @@ func TestDNCImportReportsBadLinesAndUnknownCampaigns(t *testing.T) {
 		}
 	}
 	for i, listed := range []bool{true, false, false, true, false, true} {
-		_, ok, err := f.gate.LookupDNC(ctx, e164(i), compliance.SMS, f.id)
+		_, ok, err := f.gate.LookupDNC(ctx, e164(i), analytics.SMS, f.id)
 		if err != nil || (ok != (listed && i != 0)) {
 			t.Errorf("%s listed for sms: %v %v", e164(i), ok, err)
 		}
 	}
-	if _, ok, _ := f.gate.LookupDNC(ctx, e164(0), compliance.Voice, ""); !ok {
+	if _, ok, _ := f.gate.LookupDNC(ctx, e164(0), analytics.Voice, ""); !ok {
 		t.Errorf("the line before the bad ones was not listed")
 	}
 	// JSON: a campaign that does not exist is that entry's error.
@@ -193,7 +194,7 @@ func TestDNCLookupAndDeleteNormalise(t *testing.T) {
 			t.Errorf("DELETE %s: %d %v, want %d", c.path, code, e, c.want)
 		}
 	}
-	if _, ok, _ := f.gate.LookupDNC(ctx, num, compliance.Voice, ""); ok {
+	if _, ok, _ := f.gate.LookupDNC(ctx, num, analytics.Voice, ""); ok {
 		t.Fatal("still listed after 204")
 	}
 }

@@ -14,8 +14,6 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/marcador/marcador/analytics"
-	"github.com/marcador/marcador/dialer"
-	"github.com/marcador/marcador/dialer/campaign"
 	"github.com/marcador/marcador/queue"
 	"github.com/marcador/marcador/queue/compliance"
 )
@@ -147,7 +145,7 @@ func History(ctx context.Context, conn driver.Conn, db string, gate *compliance.
 // Events are the history events one attempt row stands for, as the runner,
 // the inbound line and the SMS sender recorded them when it happened.
 func Events(o analytics.AttemptOutcome) []compliance.Event {
-	ch := compliance.Channel(o.Channel)
+	ch := o.Channel
 	ev := func(kind string, at time.Time) compliance.Event {
 		return compliance.Event{At: at, Channel: ch, Kind: kind, Account: o.AccountID, AttemptID: o.AttemptID}
 	}
@@ -157,19 +155,19 @@ func Events(o analytics.AttemptOutcome) []compliance.Event {
 	}
 	var out []compliance.Event
 	switch {
-	case o.Disposition == "blocked" || o.Disposition == dialer.LocalError:
+	case o.Disposition == analytics.Blocked || o.Disposition == analytics.LocalError:
 		// refused by the gate, or released: never let through
-	case o.Disposition == campaign.InboundDisposition:
+	case o.Disposition == analytics.Inbound:
 		// the debtor called us: no attempt; identified, it was a conversation
 		if o.AccountID != "" {
 			out = append(out, ev(compliance.KindContact, ended), ev(compliance.KindConversation, ended))
 		}
-	case o.Channel != analytics.Voice && o.Disposition == dialer.ConfigError:
+	case o.Channel != analytics.Voice && o.Disposition == analytics.ConfigError:
 		// a text that could not be rendered never reached the gate
 	default:
 		out = append(out, ev(compliance.KindAttempt, o.StartedAt))
 		switch {
-		case o.Channel == analytics.Voice && (o.Disposition == dialer.Answered || o.Disposition == dialer.IVRError) && o.Keyed:
+		case o.Channel == analytics.Voice && (o.Disposition == analytics.Answered || o.Disposition == analytics.IVRError) && o.Keyed:
 			out = append(out, ev(compliance.KindContact, ended), ev(compliance.KindConversation, ended))
 		case o.Channel != analytics.Voice && (o.MessageStatus == "delivered" || o.MessageStatus == "read"):
 			out = append(out, ev(compliance.KindContact, ended))

@@ -96,7 +96,7 @@ func TestDNCRebuild(t *testing.T) {
 	}
 	want := map[string]compliance.DNCEntry{}
 	for _, l := range append(listed, later) {
-		for _, ch := range compliance.Channels {
+		for _, ch := range analytics.Channels() {
 			if got, ok, err := e.gate.LookupDNC(ctx, l.Phone, ch, l.Campaign); err != nil {
 				t.Fatal(err)
 			} else if ok {
@@ -114,7 +114,7 @@ func TestDNCRebuild(t *testing.T) {
 	}
 
 	e.wipe(t)
-	if _, ok, _ := e.gate.LookupDNC(ctx, listed[0].Phone, compliance.Voice, ""); ok {
+	if _, ok, _ := e.gate.LookupDNC(ctx, listed[0].Phone, analytics.Voice, ""); ok {
 		t.Fatal("the wipe left the lists")
 	}
 	r, err := DNC(ctx, e.conn, e.db, e.gate)
@@ -126,7 +126,7 @@ func TestDNCRebuild(t *testing.T) {
 	}
 	got := map[string]compliance.DNCEntry{}
 	for _, l := range append(listed, later) {
-		for _, ch := range compliance.Channels {
+		for _, ch := range analytics.Channels() {
 			e2, ok, err := e.gate.LookupDNC(ctx, l.Phone, ch, l.Campaign)
 			if err != nil {
 				t.Fatal(err)
@@ -146,11 +146,11 @@ func TestDNCRebuild(t *testing.T) {
 	if len(got) != len(want) {
 		t.Errorf("rebuilt %d listings, want %d: %v", len(got), len(want), got)
 	}
-	if _, ok, _ := e.gate.LookupDNC(ctx, later.Phone, compliance.Voice, ""); ok {
+	if _, ok, _ := e.gate.LookupDNC(ctx, later.Phone, analytics.Voice, ""); ok {
 		t.Error("a number taken off the list is listed again")
 	}
 	// The campaign's listing blocks only in that campaign.
-	if _, ok, _ := e.gate.LookupDNC(ctx, "+56912340006", compliance.Voice, ""); ok {
+	if _, ok, _ := e.gate.LookupDNC(ctx, "+56912340006", analytics.Voice, ""); ok {
 		t.Error("a campaign listing became global")
 	}
 	// The rebuild wrote no events of its own.
@@ -183,7 +183,7 @@ func TestHistoryRebuildKeepsCaps(t *testing.T) {
 		DefaultZone: c.TimeZone, Campaign: c.ID}
 	// The first call of the week, as the runner makes it: reserved, then recorded.
 	id := analytics.NewAttemptID()
-	d, err := e.gate.Reserve(ctx, profile, subj, compliance.Voice, id, false)
+	d, err := e.gate.Reserve(ctx, profile, subj, analytics.Voice, id, false)
 	if err != nil || !d.Allowed {
 		t.Fatalf("first call: %+v %v", d, err)
 	}
@@ -200,7 +200,7 @@ func TestHistoryRebuildKeepsCaps(t *testing.T) {
 	e.flush(t)
 	check := func() compliance.Decision {
 		t.Helper()
-		d, err := e.gate.Check(ctx, profile, subj, compliance.Voice, clNow(), false)
+		d, err := e.gate.Check(ctx, profile, subj, analytics.Voice, clNow(), false)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -240,7 +240,7 @@ func TestHistoryRebuildKeepsCaps(t *testing.T) {
 		t.Fatalf("second restore: %+v %v", r, err)
 	}
 	// explain finds the debtor by number again (the index keys are back).
-	ex, err := e.gate.Explain(ctx, compliance.ExplainRequest{Profile: "CL", Phone: subj.Phone, Channel: compliance.Voice, At: clNow()})
+	ex, err := e.gate.Explain(ctx, compliance.ExplainRequest{Profile: "CL", Phone: subj.Phone, Channel: analytics.Voice, At: clNow()})
 	if err != nil || ex.Allowed {
 		t.Fatalf("explain by number after the rebuild: %+v %v", ex, err)
 	}
