@@ -13,20 +13,32 @@ func TestRateWaitSpacesMessages(t *testing.T) {
 	st := New(Options{Client: redistest.Client(t)})
 	ctx := context.Background()
 	sender := fmt.Sprintf("+1500555%04d", time.Now().UnixNano()%10000)
-	var waits []time.Duration
-	for range 5 {
+	// Each call reserves a slot 100 ms after the last (or now, if that is
+	// past) and says how long until it: the slot is when the call ran plus
+	// its wait, and the call ran between before and after it was made. So
+	// however slow the calls, consecutive slots are 100 ms apart within
+	// what the calls took, with no window a loaded machine can miss.
+	const gap = 100 * time.Millisecond
+	var prevEarliest, prevLatest time.Time
+	for i := range 5 {
+		before := time.Now()
 		w, err := st.RateWait(ctx, sender, 10)
+		after := time.Now()
 		if err != nil {
 			t.Fatal(err)
 		}
-		waits = append(waits, w)
-	}
-	// Slots 100 ms apart, reserved back to back (the calls take well under 100 ms).
-	for i, w := range waits {
-		want := time.Duration(i) * 100 * time.Millisecond
-		if w < want-90*time.Millisecond || w > want+5*time.Millisecond {
-			t.Fatalf("waits %v: slot %d is %v, want about %v", waits, i, w, want)
+		if w < 0 || w > time.Duration(i)*gap+time.Millisecond {
+			t.Fatalf("slot %d: wait %v, want 0-%v", i, w, time.Duration(i)*gap)
 		}
+		earliest, latest := before.Add(w), after.Add(w)
+		if i > 0 {
+			// At least gap after the last slot (the redis clock has microseconds;
+			// allow 1 ms for it against ours), exactly gap while the queue holds.
+			if latest.Sub(prevEarliest) < gap-time.Millisecond || w > 0 && earliest.Sub(prevLatest) > gap+time.Millisecond {
+				t.Fatalf("slot %d: wait %v, %v-%v after the last slot, want %v", i, w, earliest.Sub(prevLatest), latest.Sub(prevEarliest), gap)
+			}
+		}
+		prevEarliest, prevLatest = earliest, latest
 	}
 }
 
