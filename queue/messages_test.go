@@ -42,9 +42,30 @@ func TestRateWaitSpacesMessages(t *testing.T) {
 	}
 }
 
+// Texts wait in marcador:sms:outbox unless a store is given its own key;
+// stores with different keys never see each other's items.
+func TestOutboxKey(t *testing.T) {
+	rdb := redistest.Client(t)
+	ctx := context.Background()
+	item := []byte(fmt.Sprintf(`{"key":"outbox-key-test-%d"}`, time.Now().UnixNano()))
+	never := time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC) // nobody's sender claims it meanwhile
+	shared := New(Options{Client: rdb})
+	if err := shared.OutboxAdd(ctx, item, never); err != nil {
+		t.Fatal(err)
+	}
+	defer shared.OutboxDone(ctx, item)
+	if err := rdb.ZScore(ctx, "marcador:sms:outbox", string(item)).Err(); err != nil {
+		t.Fatalf("not in marcador:sms:outbox: %v", err)
+	}
+	own := New(Options{Client: rdb, OutboxKey: redistest.Key(t, rdb, "marcador:sms:outbox")})
+	if got, _ := own.OutboxClaim(ctx, never, 1000, time.Minute); len(got) != 0 {
+		t.Fatalf("a store with its own outbox claimed %d items of the shared one", len(got))
+	}
+}
+
 func TestOutboxLeaseAndSendRecord(t *testing.T) {
 	rdb := redistest.Client(t)
-	st := New(Options{Client: rdb})
+	st := New(Options{Client: rdb, OutboxKey: redistest.Key(t, rdb, "marcador:sms:outbox")})
 	ctx := context.Background()
 	now := time.Now()
 	item := []byte(fmt.Sprintf(`{"key":"outbox-test-%d"}`, now.UnixNano()))
@@ -60,18 +81,18 @@ func TestOutboxLeaseAndSendRecord(t *testing.T) {
 		}
 		return false
 	}
-	if got, _ := st.OutboxClaim(ctx, now, 100, time.Minute); has(got) {
+	if got, _ := st.OutboxClaim(ctx, now, 100, time.Minute); len(got) != 0 {
 		t.Fatal("claimed before it was due")
 	}
 	later := now.Add(2 * time.Hour)
-	if got, _ := st.OutboxClaim(ctx, later, 1000, time.Minute); !has(got) {
-		t.Fatal("not claimed when due")
+	if got, _ := st.OutboxClaim(ctx, later, 1000, time.Minute); len(got) != 1 || !has(got) {
+		t.Fatalf("claimed %q when due", got)
 	}
-	if got, _ := st.OutboxClaim(ctx, later.Add(30*time.Second), 1000, time.Minute); has(got) {
+	if got, _ := st.OutboxClaim(ctx, later.Add(30*time.Second), 1000, time.Minute); len(got) != 0 {
 		t.Fatal("claimed twice within the lease")
 	}
-	if got, _ := st.OutboxClaim(ctx, later.Add(2*time.Minute), 1000, time.Minute); !has(got) {
-		t.Fatal("not claimed again after the lease ran out")
+	if got, _ := st.OutboxClaim(ctx, later.Add(2*time.Minute), 1000, time.Minute); len(got) != 1 || !has(got) {
+		t.Fatalf("claimed %q after the lease ran out", got)
 	}
 
 	key := string(item)

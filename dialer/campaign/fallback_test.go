@@ -94,8 +94,8 @@ func TestFallbackTextAfterUnansweredCall(t *testing.T) {
 	}
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		// Only this test's texts: the outbox in Redis is shared, so a text
-		// another run left queued may be sent through this server too.
+		// Only this test's texts (its outbox is its own, see newHarness;
+		// the numbers make sure).
 		ours := map[string]bool{}
 		for _, m := range fake.Messages() {
 			if m.To == numbers["NA"] || m.To == numbers["BZ"] {
