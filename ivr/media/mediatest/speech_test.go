@@ -20,18 +20,11 @@ func TestSpeechIsToldFromTonesAndNoise(t *testing.T) {
 	}
 	var all []int16
 	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		p, err := media.DecodeWAV(f, b)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if s := Measure(p.Samples); !s.IsSpeech(300 * time.Millisecond) {
+		p := readWAV(t, f)
+		if s := Measure(p); !s.IsSpeech(300 * time.Millisecond) {
 			t.Errorf("%s is not speech: %s", filepath.Base(f), s)
 		}
-		all = append(all, p.Samples...)
+		all = append(all, p...)
 	}
 	ulaw := media.PCMU.Decode(nil, media.PCMU.Encode(nil, all))
 	if s := Measure(ulaw); !s.IsSpeech(10 * time.Second) {
@@ -64,17 +57,17 @@ func TestSpeechIsToldFromTonesAndNoise(t *testing.T) {
 		}
 	}
 	// Too little speech is not enough.
-	b, _ := os.ReadFile(files[0])
-	p, _ := media.DecodeWAV(files[0], b)
-	if Measure(p.Samples).IsSpeech(time.Minute) {
+	if Measure(readWAV(t, files[0])).IsSpeech(time.Minute) {
 		t.Error("one prompt passes as a minute of speech")
 	}
 }
 
 // testPrompt is a shipped prompt (espeak-ng, 8 kHz).
-func testPrompt(t *testing.T) []int16 {
+func testPrompt(t *testing.T) []int16 { return readWAV(t, "../../prompts/es/p/inbound-welcome.wav") }
+
+// readWAV is the samples of a WAV file, at 8 kHz.
+func readWAV(t *testing.T, f string) []int16 {
 	t.Helper()
-	const f = "../../prompts/es/p/inbound-welcome.wav"
 	b, err := os.ReadFile(f)
 	if err != nil {
 		t.Fatal(err)
@@ -96,18 +89,11 @@ func TestSpeechFromEspeak(t *testing.T) {
 	if out, err := exec.Command("espeak-ng", "-v", "es", "-w", wav, "Buenos días, le llamamos de Financiera Sol por su saldo pendiente.").CombinedOutput(); err != nil {
 		t.Fatalf("espeak-ng: %v %s", err, out)
 	}
-	b, err := os.ReadFile(wav)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := media.DecodeWAV("phrase", b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if s := Measure(p.Samples); !s.IsSpeech(time.Second) {
+	p := readWAV(t, wav)
+	if s := Measure(p); !s.IsSpeech(time.Second) {
 		t.Fatalf("the phrase is not a second of speech: %s", s)
 	}
-	if s := Measure(p.Samples[:4000]); s.IsSpeech(time.Second) {
+	if s := Measure(p[:4000]); s.IsSpeech(time.Second) {
 		t.Fatalf("half a second passes as a second: %s", s)
 	}
 }
