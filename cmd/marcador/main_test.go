@@ -309,18 +309,21 @@ func TestCallScriptCommand(t *testing.T) {
 	}
 }
 
-// TestDemo runs the newcomer's demo end to end (fewer debtors and calls) in
-// a Redis database and ClickHouse database of its own.
+// TestDemo runs the newcomer's demo end to end (fewer debtors and calls)
+// on a Redis server and a ClickHouse database of its own: the demo's
+// campaign ids are fixed, so two runs sharing a Redis would take each
+// other's calls.
 func TestDemo(t *testing.T) {
 	conn := chtest.Conn(t)
 	db := chtest.Database(t, conn)
+	rs := redistest.StartServer(t)
 	p := filepath.Join(t.TempDir(), "marcador.yaml")
 	os.WriteFile(p, []byte(fmt.Sprintf(`node_id: demo-test
-redis: {addr: %s, db: 9}
+redis: {addr: %s}
 clickhouse: {addr: %s, database: %s}
 spool: {dir: %s, flush_interval: 50ms}
 sip: {listen: 127.0.0.1:0}
-`, redistest.Addr(), chtest.Addr(), db, filepath.Join(t.TempDir(), "spool"))), 0o600)
+`, rs.Addr, chtest.Addr(), db, filepath.Join(t.TempDir(), "spool"))), 0o600)
 	var out, errb bytes.Buffer
 	if code := run(context.Background(), []string{"demo", "-config", p, "-debtors", "200", "-calls", "12"}, &out, &errb); code != 0 {
 		t.Fatalf("demo exited %d: %s\n%s", code, errb.String(), out.String())
