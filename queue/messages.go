@@ -181,7 +181,7 @@ const outboxKey = "marcador:sms:outbox"
 // OutboxAdd queues item (unique bytes, e.g. a JSON request with its
 // idempotency key) to be sent at due.
 func (s *Store) OutboxAdd(ctx context.Context, item []byte, due time.Time) error {
-	if err := s.rdb.ZAdd(ctx, outboxKey, redis.Z{Score: float64(ms(due)), Member: item}).Err(); err != nil {
+	if err := s.rdb.ZAdd(ctx, s.outbox, redis.Z{Score: float64(ms(due)), Member: item}).Err(); err != nil {
 		return fmt.Errorf("outbox add: %w", err)
 	}
 	return nil
@@ -195,7 +195,7 @@ return items`)
 // OutboxClaim returns up to n items due at now, leased until now+lease: an
 // item its taker does not finish (OutboxDone) comes due again then.
 func (s *Store) OutboxClaim(ctx context.Context, now time.Time, n int, lease time.Duration) ([][]byte, error) {
-	v, err := outboxClaimScript.Run(ctx, s.rdb, []string{outboxKey}, ms(now), n, ms(now.Add(lease))).StringSlice()
+	v, err := outboxClaimScript.Run(ctx, s.rdb, []string{s.outbox}, ms(now), n, ms(now.Add(lease))).StringSlice()
 	if err != nil && err != redis.Nil {
 		return nil, fmt.Errorf("outbox claim: %w", err)
 	}
@@ -208,12 +208,12 @@ func (s *Store) OutboxClaim(ctx context.Context, now time.Time, n int, lease tim
 
 // OutboxDone removes a finished item.
 func (s *Store) OutboxDone(ctx context.Context, item []byte) error {
-	return s.rdb.ZRem(ctx, outboxKey, item).Err()
+	return s.rdb.ZRem(ctx, s.outbox, item).Err()
 }
 
 // OutboxDue counts the items due at now and not taken.
 func (s *Store) OutboxDue(ctx context.Context, now time.Time) (int64, error) {
-	return s.rdb.ZCount(ctx, outboxKey, "-inf", strconv.FormatInt(ms(now), 10)).Result()
+	return s.rdb.ZCount(ctx, s.outbox, "-inf", strconv.FormatInt(ms(now), 10)).Result()
 }
 
 func inboundKey(sid string) string { return "marcador:sms:inbound:{" + sid + "}" }

@@ -13,26 +13,59 @@ func TestRateWaitSpacesMessages(t *testing.T) {
 	st := New(Options{Client: redistest.Client(t)})
 	ctx := context.Background()
 	sender := fmt.Sprintf("+1500555%04d", time.Now().UnixNano()%10000)
-	var waits []time.Duration
-	for range 5 {
+	// Each call reserves a slot 100 ms after the last (or now, if that is
+	// past) and says how long until it: the slot is when the call ran plus
+	// its wait, and the call ran between before and after it was made. So
+	// however slow the calls, consecutive slots are 100 ms apart within
+	// what the calls took, with no window a loaded machine can miss.
+	const gap = 100 * time.Millisecond
+	var prevEarliest, prevLatest time.Time
+	for i := range 5 {
+		before := time.Now()
 		w, err := st.RateWait(ctx, sender, 10)
+		after := time.Now()
 		if err != nil {
 			t.Fatal(err)
 		}
-		waits = append(waits, w)
-	}
-	// Slots 100 ms apart, reserved back to back (the calls take well under 100 ms).
-	for i, w := range waits {
-		want := time.Duration(i) * 100 * time.Millisecond
-		if w < want-90*time.Millisecond || w > want+5*time.Millisecond {
-			t.Fatalf("waits %v: slot %d is %v, want about %v", waits, i, w, want)
+		if w < 0 || w > time.Duration(i)*gap+time.Millisecond {
+			t.Fatalf("slot %d: wait %v, want 0-%v", i, w, time.Duration(i)*gap)
 		}
+		earliest, latest := before.Add(w), after.Add(w)
+		if i > 0 {
+			// At least gap after the last slot (the redis clock has microseconds;
+			// allow 1 ms for it against ours), exactly gap while the queue holds.
+			if latest.Sub(prevEarliest) < gap-time.Millisecond || w > 0 && earliest.Sub(prevLatest) > gap+time.Millisecond {
+				t.Fatalf("slot %d: wait %v, %v-%v after the last slot, want %v", i, w, earliest.Sub(prevLatest), latest.Sub(prevEarliest), gap)
+			}
+		}
+		prevEarliest, prevLatest = earliest, latest
+	}
+}
+
+// Texts wait in marcador:sms:outbox unless a store is given its own key;
+// stores with different keys never see each other's items.
+func TestOutboxKey(t *testing.T) {
+	rdb := redistest.Client(t)
+	ctx := context.Background()
+	item := []byte(fmt.Sprintf(`{"key":"outbox-key-test-%d"}`, time.Now().UnixNano()))
+	never := time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC) // nobody's sender claims it meanwhile
+	shared := New(Options{Client: rdb})
+	if err := shared.OutboxAdd(ctx, item, never); err != nil {
+		t.Fatal(err)
+	}
+	defer shared.OutboxDone(ctx, item)
+	if err := rdb.ZScore(ctx, "marcador:sms:outbox", string(item)).Err(); err != nil {
+		t.Fatalf("not in marcador:sms:outbox: %v", err)
+	}
+	own := New(Options{Client: rdb, OutboxKey: redistest.Key(t, rdb, "marcador:sms:outbox")})
+	if got, _ := own.OutboxClaim(ctx, never, 1000, time.Minute); len(got) != 0 {
+		t.Fatalf("a store with its own outbox claimed %d items of the shared one", len(got))
 	}
 }
 
 func TestOutboxLeaseAndSendRecord(t *testing.T) {
 	rdb := redistest.Client(t)
-	st := New(Options{Client: rdb})
+	st := New(Options{Client: rdb, OutboxKey: redistest.Key(t, rdb, "marcador:sms:outbox")})
 	ctx := context.Background()
 	now := time.Now()
 	item := []byte(fmt.Sprintf(`{"key":"outbox-test-%d"}`, now.UnixNano()))
@@ -48,18 +81,18 @@ func TestOutboxLeaseAndSendRecord(t *testing.T) {
 		}
 		return false
 	}
-	if got, _ := st.OutboxClaim(ctx, now, 100, time.Minute); has(got) {
+	if got, _ := st.OutboxClaim(ctx, now, 100, time.Minute); len(got) != 0 {
 		t.Fatal("claimed before it was due")
 	}
 	later := now.Add(2 * time.Hour)
-	if got, _ := st.OutboxClaim(ctx, later, 1000, time.Minute); !has(got) {
-		t.Fatal("not claimed when due")
+	if got, _ := st.OutboxClaim(ctx, later, 1000, time.Minute); len(got) != 1 || !has(got) {
+		t.Fatalf("claimed %q when due", got)
 	}
-	if got, _ := st.OutboxClaim(ctx, later.Add(30*time.Second), 1000, time.Minute); has(got) {
+	if got, _ := st.OutboxClaim(ctx, later.Add(30*time.Second), 1000, time.Minute); len(got) != 0 {
 		t.Fatal("claimed twice within the lease")
 	}
-	if got, _ := st.OutboxClaim(ctx, later.Add(2*time.Minute), 1000, time.Minute); !has(got) {
-		t.Fatal("not claimed again after the lease ran out")
+	if got, _ := st.OutboxClaim(ctx, later.Add(2*time.Minute), 1000, time.Minute); len(got) != 1 || !has(got) {
+		t.Fatalf("claimed %q after the lease ran out", got)
 	}
 
 	key := string(item)

@@ -37,15 +37,20 @@ type Options struct {
 	// LeaseTTL is how long a claimed contact stays leased without Extend or
 	// Complete. Default 2 minutes.
 	LeaseTTL time.Duration
-	Logger   *slog.Logger
+	// OutboxKey is the sorted set of texts waiting to be sent. Default
+	// marcador:sms:outbox, which every node shares; a test gives its own
+	// so that runs never send (or count) each other's texts.
+	OutboxKey string
+	Logger    *slog.Logger
 }
 
 // Store is safe for concurrent use.
 type Store struct {
-	rdb  redis.UniversalClient
-	node string
-	ttl  time.Duration
-	log  *slog.Logger
+	rdb    redis.UniversalClient
+	node   string
+	ttl    time.Duration
+	outbox string
+	log    *slog.Logger
 }
 
 // New returns a Store.
@@ -59,7 +64,10 @@ func New(opt Options) *Store {
 	if opt.Logger == nil {
 		opt.Logger = slog.Default()
 	}
-	return &Store{rdb: opt.Client, node: opt.NodeID, ttl: opt.LeaseTTL, log: opt.Logger}
+	if opt.OutboxKey == "" {
+		opt.OutboxKey = outboxKey
+	}
+	return &Store{rdb: opt.Client, node: opt.NodeID, ttl: opt.LeaseTTL, outbox: opt.OutboxKey, log: opt.Logger}
 }
 
 const campaignsKey = "marcador:campaigns"

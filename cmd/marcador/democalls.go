@@ -62,7 +62,7 @@ func demoCampaignRun(ctx context.Context, w io.Writer, cfg config.Config, store 
 	p := func(format string, a ...any) { fmt.Fprintf(w, format, a...) }
 	sim, err := simcarrier.Start(simcarrier.Options{Listen: "127.0.0.1:0", ByLastDigit: true, Seed: 7,
 		Ring: simcarrier.Range{Min: time.Second, Max: 3 * time.Second}, DigitsFor: demoDebtor, DigitsAfter: 1500 * time.Millisecond,
-		Logger: log})
+		Record: true, Logger: log})
 	if err != nil {
 		return err
 	}
@@ -151,6 +151,12 @@ func demoCampaignRun(ctx context.Context, w io.Writer, cfg config.Config, store 
 		return fmt.Errorf("attempts not in ClickHouse: %w", err)
 	}
 	p("   done in %s; the simulator saw %d calls (%d answered)\n", time.Since(start).Round(time.Second), sim.Stats().Offered, sim.Stats().Answered)
+	// The simulated debtors listen: each key waits for the IVR to speak.
+	people, err := sim.CheckHeard(fctx, time.Second)
+	if err != nil {
+		return fmt.Errorf("the IVR did not speak to the debtors: %w", err)
+	}
+	p("   all %d people who answered heard the IVR speak before their first key\n", people)
 	if err := demoTexts(ctx, w, texting, store, conn, cfg.ClickHouse.Database, c.ID, start); err != nil {
 		return err
 	}

@@ -156,7 +156,7 @@ func TestCallCommand(t *testing.T) {
 	conn := chtest.Conn(t)
 	db := chtest.Database(t, conn)
 	sim, err := simcarrier.Start(simcarrier.Options{Listen: "127.0.0.1:0", ByLastDigit: true, Digits: "42#",
-		DigitsAfter: 300 * time.Millisecond, Ring: simcarrier.Range{Min: 100 * time.Millisecond, Max: 200 * time.Millisecond}})
+		DigitsAfter: 300 * time.Millisecond, Ring: simcarrier.Range{Min: 100 * time.Millisecond, Max: 200 * time.Millisecond}, Record: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,6 +197,8 @@ func TestCallCommand(t *testing.T) {
 			t.Errorf("ClickHouse row for %s: %s %d %q %q, err %v", tc.to, disp, code, dtmf, country, err)
 		}
 	}
+	// The person who answered keyed 42# once the prompt had spoken to them.
+	heardBeforeKeys(t, sim, 1)
 	// A bad trunk name is an error naming the trunks there are.
 	var errb bytes.Buffer
 	if code := run(context.Background(), []string{"call", "-config", cfg, "-trunk", "nope", "-to", "+525512345670"}, &bytes.Buffer{}, &errb); code != 1 ||
@@ -227,6 +229,22 @@ func TestCallCommand(t *testing.T) {
 	}
 }
 
+// heardBeforeKeys checks that every person the simulator put through (want
+// of them) heard Marcador speak before their first key, or before they
+// hung up when they had none to press: a Marcador sending silence fails.
+func heardBeforeKeys(t *testing.T, sim *simcarrier.Carrier, want int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	n, err := sim.CheckHeard(ctx, time.Second)
+	if err != nil {
+		t.Errorf("debtors were not spoken to: %v", err)
+	}
+	if n != want {
+		t.Errorf("the simulator put %d people through, want %d", n, want)
+	}
+}
+
 // TestCallScriptCommand runs the overdue reminder on one real call to a
 // simulated debtor who promises the full balance in a week.
 func TestCallScriptCommand(t *testing.T) {
@@ -248,7 +266,7 @@ func TestCallScriptCommand(t *testing.T) {
 	}
 	sim, err := simcarrier.Start(simcarrier.Options{Listen: "127.0.0.1:0", ByLastDigit: true, Digits: "1/1/2",
 		DigitsAfter: 1200 * time.Millisecond, Ring: simcarrier.Range{Min: 100 * time.Millisecond, Max: 200 * time.Millisecond},
-		Talk: simcarrier.Range{Min: 40 * time.Second, Max: 40 * time.Second}})
+		Talk: simcarrier.Range{Min: 40 * time.Second, Max: 40 * time.Second}, Record: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -273,6 +291,7 @@ func TestCallScriptCommand(t *testing.T) {
 		res.AttemptID).Scan(&n); err != nil || n != 1 {
 		t.Errorf("promise rows for %s: %d %v", res.AttemptID, n, err)
 	}
+	heardBeforeKeys(t, sim, 1)
 	// Through the gate, a number on the campaign's do-not-call list is not dialled.
 	cal, _ := compliance.LoadCalendars("", nil)
 	gate, err := compliance.NewGate(compliance.GateOptions{Client: rdb, Calendars: cal, Profiles: compliance.Builtin()})
@@ -290,24 +309,28 @@ func TestCallScriptCommand(t *testing.T) {
 	}
 }
 
-// TestDemo runs the newcomer's demo end to end (fewer debtors and calls) in
-// a Redis database and ClickHouse database of its own.
+// TestDemo runs the newcomer's demo end to end (fewer debtors and calls)
+// on a Redis server and a ClickHouse database of its own: the demo's
+// campaign ids are fixed, so two runs sharing a Redis would take each
+// other's calls.
 func TestDemo(t *testing.T) {
 	conn := chtest.Conn(t)
 	db := chtest.Database(t, conn)
+	rs := redistest.StartServer(t)
 	p := filepath.Join(t.TempDir(), "marcador.yaml")
 	os.WriteFile(p, []byte(fmt.Sprintf(`node_id: demo-test
-redis: {addr: %s, db: 9}
+redis: {addr: %s}
 clickhouse: {addr: %s, database: %s}
 spool: {dir: %s, flush_interval: 50ms}
 sip: {listen: 127.0.0.1:0}
-`, redistest.Addr(), chtest.Addr(), db, filepath.Join(t.TempDir(), "spool"))), 0o600)
+`, rs.Addr, chtest.Addr(), db, filepath.Join(t.TempDir(), "spool"))), 0o600)
 	var out, errb bytes.Buffer
 	if code := run(context.Background(), []string{"demo", "-config", p, "-debtors", "200", "-calls", "12"}, &out, &errb); code != 0 {
 		t.Fatalf("demo exited %d: %s\n%s", code, errb.String(), out.String())
 	}
 	s := out.String()
-	for _, want := range []string{"POST /api/v1/campaigns/demo-overdue/start", "read back from ClickHouse", "pressed a key", "promises captured"} {
+	for _, want := range []string{"POST /api/v1/campaigns/demo-overdue/start", "heard the IVR speak before their first key", "read back from ClickHouse",
+		"pressed a key", "promises captured"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("demo output lacks %q:\n%s", want, s)
 		}

@@ -22,13 +22,16 @@ func runSimCarrier(ctx context.Context, args []string, stdout, stderr io.Writer)
 	talk := fs.String("talk", "20s-60s", "a human hangs up after this, uniform MIN-MAX")
 	digits := fs.String("digits", "1", "keys a human presses (RFC 4733); '/' waits -digits-after again")
 	after := fs.Duration("digits-after", 2500*time.Millisecond, "a human presses keys this long after answering")
+	heard := fs.Duration("heard", time.Second, "a human presses each part of -digits only after hearing this much speech since the last")
+	patience := fs.Duration("patience", 10*time.Second, "a human hangs up when nobody speaks to them for this long")
 	seed := fs.Uint64("seed", 1, "random seed (same seed, same calls)")
 	continuous := fs.Bool("continuous", false, "humans talk without pauses and press no keys (load tests)")
 	logLevel := fs.String("log", "warn", "log level: debug, info, warn, error")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	opt := simcarrier.Options{Listen: *listen, ByLastDigit: *byDigit, Digits: *digits, DigitsAfter: *after, Seed: *seed, Continuous: *continuous}
+	opt := simcarrier.Options{Listen: *listen, ByLastDigit: *byDigit, Digits: *digits, DigitsAfter: *after, Heard: *heard, Patience: *patience,
+		Seed: *seed, Continuous: *continuous}
 	var err error
 	if opt.RTPPorts, err = parsePorts(*rtp); err != nil {
 		return fmt.Errorf("-rtp-ports: %w", err)
@@ -55,8 +58,8 @@ func runSimCarrier(ctx context.Context, args []string, stdout, stderr io.Writer)
 	<-ctx.Done()
 	st := c.Stats()
 	c.Close()
-	fmt.Fprintf(stdout, "simcarrier: offered %d, answered %d, rejected %d, cancelled %d; by outcome %v\n",
-		st.Offered, st.Answered, st.Rejected, st.Cancelled, st.ByOutcome)
+	fmt.Fprintf(stdout, "simcarrier: offered %d, answered %d, rejected %d, cancelled %d, hung up unspoken to %d; by outcome %v\n",
+		st.Offered, st.Answered, st.Rejected, st.Cancelled, st.Unheard, st.ByOutcome)
 	return nil
 }
 

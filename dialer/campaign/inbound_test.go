@@ -10,12 +10,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pion/rtp"
 	"github.com/shopspring/decimal"
 
 	"github.com/marcador/marcador/analytics"
 	"github.com/marcador/marcador/dialer"
 	"github.com/marcador/marcador/dialer/sipptest"
 	"github.com/marcador/marcador/ivr/media"
+	"github.com/marcador/marcador/ivr/media/mediatest"
 	"github.com/marcador/marcador/ivr/prompts"
 	"github.com/marcador/marcador/ivr/script"
 	"github.com/marcador/marcador/queue"
@@ -30,7 +32,8 @@ func loopbackTrunk() dialer.InboundPolicy {
 }
 
 // debtorCalls writes a sipp scenario in which a debtor calls us from
-// [caller] and presses keys from sipp's RFC 2833 pcaps: digits 400 ms
+// [caller], their phone sending audio from the start as phones do (sipp's
+// g711a.pcap), and presses keys from sipp's RFC 2833 pcaps: digits 400 ms
 // apart, "/" a pause of gap. It ends when we hang up.
 func debtorCalls(t *testing.T, first, gap time.Duration, keys string) string {
 	t.Helper()
@@ -76,6 +79,7 @@ func debtorCalls(t *testing.T, first, gap time.Duration, keys string) string {
       Content-Length: 0
   ]]></send>
 `)
+	b.WriteString("  <nop><action><exec play_pcap_audio=\"/usr/share/sip-tester/g711a.pcap\"/></action></nop>\n")
 	fmt.Fprintf(&b, "  <pause milliseconds=\"%d\"/>\n", first.Milliseconds())
 	names := map[rune]string{'#': "pound", '*': "star"}
 	for _, k := range keys {
@@ -107,6 +111,27 @@ func debtorCalls(t *testing.T, first, gap time.Duration, keys string) string {
 		t.Fatal(err)
 	}
 	return path
+}
+
+// heardBeforeFirstKey measures the audio sent to phone (an RTP address)
+// until phone sent its first RFC 4733 key, from a capture.
+func heardBeforeFirstKey(dgs []sipptest.Datagram, phone netip.AddrPort) mediatest.Speech {
+	var m mediatest.Meter
+	var pkt rtp.Packet
+	for _, d := range dgs {
+		if (d.Src != phone && d.Dst != phone) || pkt.Unmarshal(d.Payload) != nil || pkt.Version != 2 {
+			continue
+		}
+		switch {
+		case d.Src == phone && pkt.PayloadType == media.DefaultDTMFPayloadType:
+			return m.Speech()
+		case d.Dst == phone && pkt.PayloadType == media.PCMA.PayloadType:
+			m.Add(media.PCMA.Decode(nil, pkt.Payload))
+		case d.Dst == phone && pkt.PayloadType == media.PCMU.PayloadType:
+			m.Add(media.PCMU.Decode(nil, pkt.Payload))
+		}
+	}
+	return m.Speech()
 }
 
 // Debtors call the callback line from sipp, a real independent SIP stack,
@@ -166,6 +191,11 @@ func TestInboundCallbackOverSipp(t *testing.T) {
 	// sipp calls from a loopback address of its own: failed identifications
 	// are counted per source across runs.
 	src := fmt.Sprintf("127.%d.%d.%d", 1+run%250, run/250%256, 2+run/64000%250)
+	// What reaches the debtors' phones is captured: sipp keeps no audio.
+	capture, capErr := sipptest.StartCapture(t, "udp and host "+src)
+	if capErr != nil {
+		t.Logf("not checking what the callers heard: %v", capErr)
+	}
 	var sipps []*sipptest.Sipp
 	for _, call := range calls {
 		sipps = append(sipps, sipptest.Start(t, debtorCalls(t, 2500*time.Millisecond, 3*time.Second, call.keys), 1,
@@ -175,6 +205,18 @@ func TestInboundCallbackOverSipp(t *testing.T) {
 		s.Wait(t)
 	}
 	r.Wait()
+	if capture != nil {
+		dgs, err := capture.Stop()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, s := range sipps {
+			phone := netip.AddrPortFrom(netip.MustParseAddr(src), uint16(s.MediaPort))
+			if heard := heardBeforeFirstKey(dgs, phone); !heard.IsSpeech(time.Second) {
+				t.Errorf("call %d: the caller keyed after hearing %s, want a second of speech", i, heard)
+			}
+		}
+	}
 	if err := h.w.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -87,7 +87,7 @@ func TestScriptErrorIsIVRErrorAndRetried(t *testing.T) {
 	h := newHarness(t)
 	sim, err := simcarrier.Start(simcarrier.Options{Listen: "127.0.0.1:0", ByLastDigit: true, RTPPorts: media.PortRange{Min: 45000, Max: 45499},
 		Ring: simcarrier.Range{Min: 50 * time.Millisecond, Max: 100 * time.Millisecond}, Talk: simcarrier.Range{Min: 30 * time.Second, Max: 30 * time.Second},
-		DigitsAfter: time.Second, Digits: "1"})
+		DigitsAfter: time.Second, Digits: "1", Record: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,5 +148,14 @@ func TestScriptErrorIsIVRErrorAndRetried(t *testing.T) {
 	}
 	if disp != "ivr_error" || code != 200 || !strings.Contains(reason, "currency") {
 		t.Fatalf("row: %s %d %q", disp, code, reason)
+	}
+	// Marcador hung up on the person, who had nothing to press.
+	sctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	if err := sim.Settle(sctx); err != nil {
+		t.Fatal(err)
+	}
+	if calls := sim.Calls(); len(calls) != 1 || calls[0].Unheard || len(calls[0].Turns) != 1 || calls[0].Turns[0].Keys != "" {
+		t.Fatalf("the person's record %+v", calls)
 	}
 }

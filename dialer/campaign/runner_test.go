@@ -90,8 +90,25 @@ func newHarness(t *testing.T) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.store = queue.New(queue.Options{Client: h.rdb, NodeID: "e2e"})
+	// The SMS outbox of its own, so no run sends another's texts.
+	h.store = queue.New(queue.Options{Client: h.rdb, NodeID: "e2e", OutboxKey: redistest.Key(t, h.rdb, "marcador:sms:outbox")})
 	return h
+}
+
+// heardBeforeKeys checks that every person the simulator put through (want
+// of them) heard the IVR speak before their first key, or before they hung
+// up when they had none to press: a Marcador that sent silence fails here.
+func heardBeforeKeys(t *testing.T, sim *simcarrier.Carrier, want int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	n, err := sim.CheckHeard(ctx, time.Second)
+	if err != nil {
+		t.Errorf("debtors were not spoken to: %v", err)
+	}
+	if n != want {
+		t.Errorf("the simulator put %d people through, want %d", n, want)
+	}
 }
 
 // fresh clears what earlier runs left for these debtors in the gate.
@@ -115,7 +132,7 @@ func TestIVRCampaignEndToEnd(t *testing.T) {
 	}
 	sim, err := simcarrier.Start(simcarrier.Options{Listen: "127.0.0.1:0", ByLastDigit: true, RTPPorts: media.PortRange{Min: 47000, Max: 47999},
 		Ring: simcarrier.Range{Min: 50 * time.Millisecond, Max: 100 * time.Millisecond}, Talk: simcarrier.Range{Min: 40 * time.Second, Max: 40 * time.Second},
-		DigitsAfter: 1200 * time.Millisecond, DigitsFor: func(n string) string { return keys[n] }})
+		DigitsAfter: 1200 * time.Millisecond, DigitsFor: func(n string) string { return keys[n] }, Record: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,6 +219,15 @@ func TestIVRCampaignEndToEnd(t *testing.T) {
 	if st := sim.Stats(); st.Offered != int64(total) {
 		t.Errorf("the simulator saw %d calls, want %d (A-dead must not be redialled)", st.Offered, total)
 	}
+	humans := 0
+	for _, c := range e2eCampaigns {
+		for _, d := range c.debtors {
+			if sim.OutcomeFor(d.number) == simcarrier.Human {
+				humans++
+			}
+		}
+	}
+	heardBeforeKeys(t, sim, humans)
 	type row struct{ disp, path, dtmf string }
 	got := map[string]row{}
 	rows, err := h.conn.Query(ctx, "SELECT account_id, disposition, ivr_path, dtmf FROM "+h.db+".contact_attempts FINAL WHERE campaign_id IN ('"+strings.Join(ids, "','")+"')")

@@ -1,18 +1,20 @@
 // Package simcarrier is a SIP carrier and its subscribers on loopback: it
 // answers the dialer's INVITEs like a real network would (humans, answering
 // machines, busy lines, no answer, bad numbers, failures), with real G.711
-// audio and RFC 4733 key presses. The demo, the load benchmark and the tests
-// dial it.
+// audio and RFC 4733 key presses. Its people listen: each key waits until
+// the dialer has spoken since the last one, and a dialer that says nothing
+// is hung up on. The demo, the load benchmark and the tests dial it.
 package simcarrier
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math"
 	"math/rand/v2"
 	"net/netip"
-	"strings"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -60,14 +62,23 @@ type Options struct {
 	ByLastDigit bool
 	Ring        Range // time before answer or rejection; default 1-4 s
 	Talk        Range // a human hangs up after this (if the dialer has not); default 20-60 s
-	// Digits a human presses, DigitsAfter the answer (default "1" after 2.5 s).
-	// A '/' in Digits waits another DigitsAfter before the rest.
+	// Digits a human presses, DigitsAfter their greeting (default "1" after
+	// 2.5 s). A '/' in Digits waits another DigitsAfter before the rest; an
+	// empty part only listens.
 	Digits      string
 	DigitsAfter time.Duration
 	// DigitsFor, if set, picks the keys per called number (a demo's
 	// debtors do different things); "" means the human only listens.
 	DigitsFor func(number string) string
-	Seed      uint64
+	// Heard is how much speech a human waits to hear from the dialer
+	// before each part of their keys, on top of DigitsAfter (default 1 s,
+	// a few words); Patience is how long they wait for it before hanging up
+	// (default 10 s). Tones, noise and silence are not speech.
+	Heard, Patience time.Duration
+	// Record keeps a Call for every answered call (Calls), for tests; a
+	// long-running simulator leaves it off.
+	Record bool
+	Seed   uint64
 	// Continuous makes a human talk without pauses and press no keys, so a
 	// load test holds two-way audio on every call.
 	Continuous bool
@@ -77,7 +88,9 @@ type Options struct {
 // Stats counts what the simulator did.
 type Stats struct {
 	Offered, Answered, Rejected, Cancelled, Active int64
-	ByOutcome                                      map[Outcome]int64
+	// Unheard counts people who hung up because nobody spoke to them.
+	Unheard   int64
+	ByOutcome map[Outcome]int64
 }
 
 // Carrier is a running simulator.
@@ -92,8 +105,10 @@ type Carrier struct {
 	ctx  context.Context
 	stop context.CancelFunc
 
-	offered, answered, rejected, cancelled, active atomic.Int64
-	greetHuman, greetMachine, beep, talk           *media.Prompt
+	calls []Call // ended calls, when opt.Record
+
+	offered, answered, rejected, cancelled, active, unheard atomic.Int64
+	greetHuman, greetMachine, beep, talk                    *media.Prompt
 }
 
 // Start runs the simulator until Close.
@@ -112,6 +127,12 @@ func Start(opt Options) (*Carrier, error) {
 	}
 	if opt.DigitsAfter == 0 {
 		opt.DigitsAfter = 2500 * time.Millisecond
+	}
+	if opt.Heard == 0 {
+		opt.Heard = time.Second
+	}
+	if opt.Patience == 0 {
+		opt.Patience = 10 * time.Second
 	}
 	if opt.Mix == nil {
 		opt.Mix = map[Outcome]float64{}
@@ -166,7 +187,60 @@ func (c *Carrier) Stats() Stats {
 	}
 	c.mu.Unlock()
 	return Stats{Offered: c.offered.Load(), Answered: c.answered.Load(), Rejected: c.rejected.Load(),
-		Cancelled: c.cancelled.Load(), Active: c.active.Load(), ByOutcome: by}
+		Cancelled: c.cancelled.Load(), Active: c.active.Load(), Unheard: c.unheard.Load(), ByOutcome: by}
+}
+
+// Calls are the answered calls that have ended, in the order they ended
+// (only with Options.Record).
+func (c *Carrier) Calls() []Call {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.calls)
+}
+
+// Settle waits until no answered call is in progress, so Calls holds them
+// all, or fails when ctx ends.
+func (c *Carrier) Settle(ctx context.Context) error {
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for c.active.Load() > 0 { // a call's record is in before it stops counting as active
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("simcarrier: %d calls still in progress: %w", c.active.Load(), ctx.Err())
+		case <-tick.C:
+		}
+	}
+	return nil
+}
+
+// CheckHeard settles (until ctx ends), then checks every recorded human
+// call: the error names each one
+// whose person pressed their first key (or, with none to press, stopped
+// listening) without having heard at least least of speech, as with a
+// dialer that sends silence, a tone or noise. humans is how many calls it
+// checked, so a test can tell a pass from nothing to check.
+func (c *Carrier) CheckHeard(ctx context.Context, least time.Duration) (humans int, err error) {
+	if err := c.Settle(ctx); err != nil {
+		return 0, err
+	}
+	var errs []error
+	for _, call := range c.Calls() {
+		if call.Outcome != Human || c.opt.Continuous {
+			continue
+		}
+		humans++
+		switch {
+		case call.Unheard:
+			errs = append(errs, fmt.Errorf("%s hung up: nobody spoke within %s", call.To, c.opt.Patience))
+		case len(call.Turns) == 0 || !call.Turns[0].Heard.IsSpeech(least):
+			first := Turn{}
+			if len(call.Turns) > 0 {
+				first = call.Turns[0]
+			}
+			errs = append(errs, fmt.Errorf("%s keyed %q (or the call ended) after hearing %s; want %s of speech first", call.To, first.Keys, first.Heard, least))
+		}
+	}
+	return humans, errors.Join(errs...)
 }
 
 // OutcomeFor is what the simulator will do with a call to number.
@@ -244,7 +318,13 @@ func (c *Carrier) handle(in *dialer.Inbound) {
 		in.Reject(480, "Temporarily Unavailable")
 		return
 	}
-	leg, err := in.Answer(c.ctx, dialer.AnswerOptions{})
+	var e *ear
+	var listen func([]int16)
+	if o == Human && !c.opt.Continuous {
+		e = newEar(c.opt.Heard)
+		listen = e.hear
+	}
+	leg, err := in.Answer(c.ctx, dialer.AnswerOptions{OnAudio: listen})
 	if err != nil {
 		c.log.Warn("simcarrier: answer failed", "err", err)
 		return
@@ -262,6 +342,14 @@ func (c *Carrier) handle(in *dialer.Inbound) {
 		cancel()
 	}()
 	s := leg.Session()
+	rec := &Call{To: in.To(), Outcome: o}
+	if c.opt.Record { // deferred after active's decrement, so it runs before it
+		defer func() {
+			c.mu.Lock()
+			c.calls = append(c.calls, *rec)
+			c.mu.Unlock()
+		}()
+	}
 	switch o {
 	case Human:
 		if c.opt.Continuous {
@@ -272,27 +360,11 @@ func (c *Carrier) handle(in *dialer.Inbound) {
 			}
 			break
 		}
-		s.Play(ctx, false, c.greetHuman)
 		digits := c.opt.Digits
 		if c.opt.DigitsFor != nil {
 			digits = c.opt.DigitsFor(in.To())
 		}
-		for _, part := range strings.Split(digits, "/") {
-			select {
-			case <-time.After(c.opt.DigitsAfter):
-			case <-ctx.Done():
-			}
-			if ctx.Err() == nil && part != "" {
-				s.SendDigits(part)
-			}
-		}
-		for ctx.Err() == nil { // talk now and then until someone hangs up
-			s.Play(ctx, false, c.talk)
-			select {
-			case <-time.After(2 * time.Second):
-			case <-ctx.Done():
-			}
-		}
+		c.person(ctx, s, e, digits, rec)
 	case Machine:
 		s.Play(ctx, false, c.greetMachine, c.beep)
 		<-ctx.Done() // record silence until the dialer leaves (or the box is full)

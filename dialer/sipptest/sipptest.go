@@ -1,6 +1,7 @@
 // Package sipptest runs sipp (Debian's sip-tester, a real independent SIP
 // stack) on loopback for tests: as the carrier answering our calls, or as a
-// debtor calling us and pressing RFC 2833 keys from sipp's digit pcaps.
+// debtor calling us and pressing RFC 2833 keys from sipp's digit pcaps; and
+// captures what crossed loopback (dumpcap), to hear what sipp was sent.
 package sipptest
 
 import (
@@ -16,12 +17,13 @@ import (
 
 // Sipp is one running sipp process.
 type Sipp struct {
-	Port    int // its SIP port on its address (127.0.0.1 unless StartAt says)
-	cmd     *exec.Cmd
-	out     strings.Builder
-	done    chan error
-	dir     string
-	errFile string
+	Port      int // its SIP port on its address (127.0.0.1 unless StartAt says)
+	MediaPort int // where its RTP comes from and goes to
+	cmd       *exec.Cmd
+	out       strings.Builder
+	done      chan error
+	dir       string
+	errFile   string
 }
 
 // FreeUDPPort returns an even loopback port that was free a moment ago (sipp's
@@ -59,6 +61,7 @@ func StartAt(t testing.TB, ip, scenario string, calls int, args ...string) *Sipp
 	}
 	s := &Sipp{Port: freeUDPPort(t, ip), done: make(chan error, 1), dir: t.TempDir()}
 	mport := freeUDPPort(t, ip)
+	s.MediaPort = mport
 	s.errFile = filepath.Join(s.dir, "err.log")
 	base := []string{"-sf", scenario, "-i", ip, "-p", fmt.Sprint(s.Port),
 		"-mi", ip, "-mp", fmt.Sprint(mport), "-m", fmt.Sprint(calls), "-nostdin", "-timeout", "90s",

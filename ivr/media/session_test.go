@@ -48,8 +48,11 @@ func TestToneReachesTheFarSide(t *testing.T) {
 			if err != nil || res.Interrupted {
 				t.Fatalf("play: %+v %v", res, err)
 			}
-			time.Sleep(60 * time.Millisecond)
+			// The last frames are still on their way: wait (bounded) for them.
 			h := heard()
+			for deadline := time.Now().Add(10 * time.Second); len(h) < 4000+2*FrameSamples && time.Now().Before(deadline); h = heard() {
+				time.Sleep(10 * time.Millisecond)
+			}
 			if len(h) < 4000 {
 				t.Fatalf("heard %d samples", len(h))
 			}
@@ -63,49 +66,57 @@ func TestToneReachesTheFarSide(t *testing.T) {
 	}
 }
 
+// playing says whether a prompt is being sent.
+func (s *Session) playing() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.play != nil
+}
+
 func TestDigitsBothWaysAndBargeIn(t *testing.T) {
 	a, b, _ := pair(t, PCMU)
 	if err := a.SendDigits("159#*0"); err != nil {
 		t.Fatal(err)
 	}
-	got, err := b.CollectDigits(context.Background(), 6, 0, 3*time.Second, 2*time.Second)
+	// Timeouts are generous: collection ends at the count or terminator.
+	got, err := b.CollectDigits(context.Background(), 6, 0, 20*time.Second, 10*time.Second)
 	if err != nil || got != "159#*0" {
 		t.Fatalf("collected %q %v", got, err)
 	}
 	if err := a.SendDigits("x"); err == nil {
 		t.Fatal("bad digit accepted")
 	}
-	// Barge-in: b plays a long prompt; a key from a stops it at once.
+	// Barge-in: b plays a minute-long prompt; a key from a, sent once the
+	// prompt plays, stops it long before its end.
 	done := make(chan PlayResult)
 	go func() {
-		r, _ := b.Play(context.Background(), true, &Prompt{Samples: Tone(440, 8000, 8000*10)})
+		r, _ := b.Play(context.Background(), true, &Prompt{Samples: Tone(440, 8000, 8000*60)})
 		done <- r
 	}()
-	time.Sleep(200 * time.Millisecond)
-	start := time.Now()
+	for deadline := time.Now().Add(10 * time.Second); !b.playing(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the prompt never started")
+		}
+	}
 	a.SendDigits("7")
 	select {
 	case r := <-done:
 		if !r.Interrupted || r.Digit != '7' {
 			t.Fatalf("barge-in result %+v", r)
 		}
-		if d := time.Since(start); d > time.Second {
-			t.Fatalf("barge-in took %s", d)
-		}
-	case <-time.After(3 * time.Second):
+	case <-time.After(30 * time.Second):
 		t.Fatal("playback not interrupted")
 	}
-	// Digits sent while a plays audio keep their own pace: the gap between
-	// them does not wait for the prompt to end.
-	go a.Play(context.Background(), false, &Prompt{Samples: Tone(300, 8000, 8000*10)})
+	// Digits sent while a plays a minute of audio keep their own pace: they
+	// arrive long before the prompt would end.
+	go a.Play(context.Background(), false, &Prompt{Samples: Tone(300, 8000, 8000*60)})
 	a.SendDigits("86")
-	start = time.Now()
-	if got, _ := b.CollectDigits(context.Background(), 2, 0, 2*time.Second, 500*time.Millisecond); got != "86" || time.Since(start) > time.Second {
-		t.Fatalf("digits during playback: %q after %s", got, time.Since(start))
+	if got, _ := b.CollectDigits(context.Background(), 2, 0, 30*time.Second, 30*time.Second); got != "86" {
+		t.Fatalf("digits during playback: %q", got)
 	}
 	// '#' terminates collection; terminator not included.
 	a.SendDigits("42#")
-	if got, _ := b.CollectDigits(context.Background(), 10, '#', 3*time.Second, 2*time.Second); got != "42" {
+	if got, _ := b.CollectDigits(context.Background(), 10, '#', 20*time.Second, 10*time.Second); got != "42" {
 		t.Fatalf("terminated collect %q", got)
 	}
 }
@@ -142,12 +153,12 @@ func checkOutgoingPackets(t *testing.T, pacer *Pacer) {
 	s.Start()
 	defer s.Close()
 	go s.Play(context.Background(), false, &Prompt{Samples: Tone(700, 5000, 8000)})
-	time.AfterFunc(300*time.Millisecond, func() { s.SendDigits("3") })
+	// Read until a digit sent after the 15th packet has gone by and audio
+	// follows it again (bounded): the stream around the event, in order.
 	var pkts []rtp.Packet
 	buf := make([]byte, 1500)
-	sink.SetReadDeadline(time.Now().Add(2 * time.Second))
-	start := time.Now()
-	for len(pkts) < 60 {
+	sink.SetReadDeadline(time.Now().Add(30 * time.Second))
+	for seen, after := false, 0; len(pkts) < 60 || !seen || after < 5; {
 		n, err := sink.Read(buf)
 		if err != nil {
 			t.Fatalf("after %d packets: %v", len(pkts), err)
@@ -157,10 +168,17 @@ func checkOutgoingPackets(t *testing.T, pacer *Pacer) {
 			t.Fatal(err)
 		}
 		pkts = append(pkts, p)
-	}
-	elapsed := time.Since(start)
-	if elapsed < 59*18*time.Millisecond || elapsed > 59*22*time.Millisecond+100*time.Millisecond {
-		t.Errorf("60 packets took %s, want ~1.18 s at 20 ms", elapsed)
+		if len(pkts) == 15 {
+			s.SendDigits("3")
+		}
+		if p.PayloadType == DefaultDTMFPayloadType {
+			seen, after = true, 0
+		} else if seen {
+			after++
+		}
+		if len(pkts) > 2000 {
+			t.Fatal("no DTMF event in 2,000 packets")
+		}
 	}
 	if !pkts[0].Marker {
 		t.Error("first packet has no marker")
@@ -243,13 +261,21 @@ func TestPacingDoesNotDrift(t *testing.T) {
 	sink, _ := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	defer sink.Close()
 	s := NewSession(SessionOptions{Conn: listen(t), Remote: sink.LocalAddr().(*net.UDPAddr).AddrPort(), Probe: time.Minute})
+	before := time.Now()
 	s.Start()
-	time.Sleep(3 * time.Second)
+	started := time.Now()
+	time.Sleep(3 * time.Second) // time to pass, not a synchronisation
+	stopping := time.Now()
 	s.Close()
-	// 3 s at 50 packets/s: 150 (+1 for the packet at t=0), never fewer than
-	// the deadlines allow, never a burst beyond them.
-	if n := s.Stats().Sent; n < 149 || n > 152 {
-		t.Fatalf("sent %d packets in 3 s, want ~151", n)
+	closed := time.Now()
+	// Frame n goes at start + n·20 ms: never more packets than the
+	// deadlines allow by the close (a burst or a short interval would be
+	// more), however loaded the machine. A stalled machine may send fewer
+	// by the close, so the floor only shows the stream kept going.
+	most := int(closed.Sub(before)/FrameDuration) + 1
+	least := int(stopping.Sub(started)/FrameDuration) - 50
+	if n := int(s.Stats().Sent); n > most || n < least {
+		t.Fatalf("sent %d packets in %s, want %d-%d", n, closed.Sub(before).Round(time.Millisecond), least, most)
 	}
 }
 

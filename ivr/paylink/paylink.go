@@ -42,7 +42,10 @@ func (s Signer) now() time.Time {
 	return time.Now()
 }
 
-var enc = base64.RawURLEncoding
+// enc is strict so each token has one spelling: lax decoding ignores the
+// spare low bits of the last character, and a link with them changed
+// would verify too (two strings, one token).
+var enc = base64.RawURLEncoding.Strict()
 
 // Token signs account and campaign until now + TTL.
 func (s Signer) Token(account, campaign string) (string, error) {

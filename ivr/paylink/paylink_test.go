@@ -51,14 +51,67 @@ func TestTokens(t *testing.T) {
 	}
 }
 
+// FuzzVerify: a token verifies only for the account, campaign and expiry it
+// was signed for, under its key, until it expires; a change to any one of
+// its bytes, or another key, fails it.
 func FuzzVerify(f *testing.F) {
-	s := Signer{Key: []byte("0123456789abcdef0123")}
+	f.Add("MX-000123", "demo-overdue", int64(72*3600), uint(5), byte(1))
+	f.Add("", "", int64(1), uint(0), byte(0x80))
+	f.Add("ñandú 1/../x?a=1#f", "c+d.e", int64(3600), uint(40), byte('A'))
+	f.Add("A", "C", int64(86400), uint(1000), byte(0))
+	key := []byte("0123456789abcdef0123")
+	now := time.Unix(1_800_000_000, 0)
+	f.Fuzz(func(t *testing.T, account, campaign string, ttl int64, at uint, flip byte) {
+		ttl = 1 + (ttl%(10*365*86400)+10*365*86400)%(10*365*86400) // 1 s to 10 years
+		s := Signer{Key: key, TTL: time.Duration(ttl) * time.Second, Now: func() time.Time { return now }}
+		tok, err := s.Token(account, campaign)
+		if strings.ContainsRune(account+campaign, '\n') {
+			if err == nil {
+				t.Fatalf("signed an id with a newline: %q %q", account, campaign)
+			}
+			return
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		exp := now.Add(time.Duration(ttl) * time.Second)
+		c, err := s.Verify(tok)
+		if err != nil || c.Account != account || c.Campaign != campaign || !c.Expires.Equal(exp) {
+			t.Fatalf("Verify(Token(%q, %q)) = %+v, %v; want them back, expiring %s", account, campaign, c, err, exp)
+		}
+		// Until its expiry, and not at it.
+		at1 := s
+		at1.Now = func() time.Time { return exp.Add(-time.Second) }
+		if _, err := at1.Verify(tok); err != nil {
+			t.Fatalf("a second before expiry: %v", err)
+		}
+		at1.Now = func() time.Time { return exp }
+		if _, err := at1.Verify(tok); !errors.Is(err, ErrExpired) {
+			t.Fatalf("at expiry: %v", err)
+		}
+		if _, err := (Signer{Key: []byte("another-key-0123456789"), Now: s.Now}).Verify(tok); !errors.Is(err, ErrTampered) {
+			t.Fatalf("under another key: %v", err)
+		}
+		b := []byte(tok)
+		i := int(at % uint(len(b)))
+		b[i] ^= max(flip, 1)
+		if c, err := s.Verify(string(b)); err == nil {
+			t.Fatalf("%q with byte %d changed (%q) verifies: %+v", tok, i, b, c)
+		}
+	})
+}
+
+// FuzzVerifyToken: whatever string comes in a link, Verify does not panic,
+// and no string but the one the signer made verifies.
+func FuzzVerifyToken(f *testing.F) {
+	s := Signer{Key: []byte("0123456789abcdef0123"), Now: func() time.Time { return time.Unix(1_800_000_000, 0) }}
 	tok, _ := s.Token("A", "C")
-	f.Add(tok)
-	f.Add("x.y")
-	f.Fuzz(func(t *testing.T, tok string) {
-		if c, err := s.Verify(tok); err == nil && c.Account == "" && c.Campaign == "" && tok != "" {
-			_ = c // a valid signature on empty fields is fine; no panic is the point
+	for _, seed := range []string{tok, "x.y", "", ".", tok + "=", strings.ToUpper(tok)} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		if c, err := s.Verify(in); err == nil && (in != tok || c.Account != "A" || c.Campaign != "C") {
+			t.Fatalf("%q verifies as %+v; only %q was signed", in, c, tok)
 		}
 	})
 }

@@ -139,12 +139,18 @@ func TestHelperReserver(t *testing.T) {
 	if camp == "" {
 		t.Skip("helper process")
 	}
-	// Start together with the other process, so they really race.
+	// Start together with the other process, so they really race: the
+	// second to arrive releases both (bounded, should the other never come).
+	ctx := context.Background()
 	rdb := redistest.Client(t)
 	barrier := os.Getenv("MARCADOR_TEST_RESERVE_BARRIER")
-	rdb.Incr(context.Background(), barrier)
-	for rdb.Get(context.Background(), barrier).Val() != "2" {
-		time.Sleep(time.Millisecond)
+	if n, err := rdb.Incr(ctx, barrier).Result(); err != nil {
+		t.Fatal(err)
+	} else if n == 2 {
+		rdb.RPush(ctx, barrier+":go", 1, 1)
+	}
+	if err := rdb.BLPop(ctx, time.Minute, barrier+":go").Err(); err != nil {
+		t.Fatalf("the other process never came to the barrier: %v", err)
 	}
 	allowed := reserveAll(t, camp)
 	fmt.Printf("ALLOWED %d\n", allowed)
@@ -219,11 +225,14 @@ func TestTwoProcessesNeverExceedACap(t *testing.T) {
 		}
 	}
 	barrier := "marcador:test:barrier:" + run
-	defer rdb.Del(ctx, barrier)
+	defer rdb.Del(ctx, barrier, barrier+":go")
+	// Every helper is bounded: one that hangs is killed.
+	hctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+	defer cancel()
 	var outs []*strings.Builder
 	var cmds []*exec.Cmd
 	for _, id := range camps {
-		cmd := exec.Command(os.Args[0], "-test.run=^TestHelperReserver$", "-test.v")
+		cmd := exec.CommandContext(hctx, os.Args[0], "-test.run=^TestHelperReserver$", "-test.v")
 		cmd.Env = append(os.Environ(), "MARCADOR_TEST_RESERVE_CAMPAIGN="+id, "MARCADOR_TEST_RESERVE_BARRIER="+barrier)
 		out := &strings.Builder{}
 		cmd.Stdout, cmd.Stderr = out, out

@@ -31,6 +31,18 @@ func Client(t testing.TB) redis.UniversalClient {
 	return c
 }
 
+// Key returns prefix with a suffix no other test uses; the key is deleted
+// when the test ends. For state a test must not share with other runs, such
+// as the SMS outbox (queue.Options.OutboxKey).
+func Key(t testing.TB, c redis.UniversalClient, prefix string) string {
+	t.Helper()
+	b := make([]byte, 6)
+	rand.Read(b)
+	k := prefix + ":t-" + hex.EncodeToString(b)
+	t.Cleanup(func() { c.Del(context.Background(), k) })
+	return k
+}
+
 // CampaignID returns a fresh campaign id; its keys are deleted when the test ends.
 func CampaignID(t testing.TB, c redis.UniversalClient) string {
 	t.Helper()

@@ -1,5 +1,7 @@
 // Package mediatest holds audio assertions for tests: what the far side of
 // a call heard, measured on the audio itself rather than on packet counts.
+// Measure and Meter tell speech from silence, tones and noise; ToneAt finds
+// a tone at a frequency; Detector finds which recorded prompts arrived.
 package mediatest
 
 import (
@@ -33,49 +35,92 @@ type Speech struct {
 	ZCR float64
 }
 
-// Measure analyses samples (8 kHz mono).
+// Measure analyses samples (8 kHz mono); a last partial frame is left out.
 func Measure(samples []int16) Speech {
-	var s Speech
-	var sum, sq, zsum float64
-	n := 0
-	high, trough, peak := false, math.Inf(1), 0.0
-	for i := 0; i+frame <= len(samples); i += frame {
-		f := samples[i : i+frame]
-		var e float64
-		z := 0
-		for j, v := range f {
-			e += float64(v) * float64(v)
-			if j > 0 && (f[j-1] < 0) != (v < 0) {
-				z++
-			}
+	var m Meter
+	m.Add(samples)
+	return m.Speech()
+}
+
+// Meter measures speech as it arrives, in any pieces, in constant memory
+// and without allocating: a simulated debtor listens to a whole call this
+// way without keeping its audio. The zero value is ready. It is not safe
+// for concurrent use.
+type Meter struct {
+	part  [frame]int16 // the start of a frame still to complete
+	nPart int
+
+	voiced        int // frames above the level of silence
+	sum, sq, zsum float64
+	syllables     int
+	started, high bool
+	trough, peak  float64
+}
+
+// Add measures pcm, which follows what was added before.
+func (m *Meter) Add(pcm []int16) {
+	if m.nPart > 0 {
+		k := copy(m.part[m.nPart:], pcm)
+		if m.nPart += k; m.nPart < frame {
+			return
 		}
-		rms := math.Sqrt(e / frame)
-		if rms > voicedRMS {
-			n++
-			sum, sq, zsum = sum+rms, sq+rms*rms, zsum+float64(z)/frame
-		}
-		// A syllable: the level climbs to more than twice the last dip,
-		// and counts again only after falling below half its peak.
-		if !high {
-			trough = min(trough, rms)
-			if rms > voicedRMS && rms > 2*trough+100 {
-				high, peak = true, rms
-				s.Syllables++
-			}
-		} else {
-			peak = max(peak, rms)
-			if rms < peak/2 {
-				high, trough = false, rms
-			}
+		m.frame(m.part[:])
+		m.nPart, pcm = 0, pcm[k:]
+	}
+	for len(pcm) >= frame {
+		m.frame(pcm[:frame])
+		pcm = pcm[frame:]
+	}
+	m.nPart = copy(m.part[:], pcm)
+}
+
+// Reset forgets everything added.
+func (m *Meter) Reset() { *m = Meter{} }
+
+func (m *Meter) frame(f []int16) {
+	if !m.started {
+		m.started, m.trough = true, math.Inf(1)
+	}
+	var e float64
+	z := 0
+	for j, v := range f {
+		e += float64(v) * float64(v)
+		if j > 0 && (f[j-1] < 0) != (v < 0) {
+			z++
 		}
 	}
-	if n == 0 {
+	rms := math.Sqrt(e / frame)
+	if rms > voicedRMS {
+		m.voiced++
+		m.sum, m.sq, m.zsum = m.sum+rms, m.sq+rms*rms, m.zsum+float64(z)/frame
+	}
+	// A syllable: the level climbs to more than twice the last dip, and
+	// counts again only after falling below half its peak.
+	if !m.high {
+		m.trough = min(m.trough, rms)
+		if rms > voicedRMS && rms > 2*m.trough+100 {
+			m.high, m.peak = true, rms
+			m.syllables++
+		}
+	} else {
+		m.peak = max(m.peak, rms)
+		if rms < m.peak/2 {
+			m.high, m.trough = false, rms
+		}
+	}
+}
+
+// Speech is the measure of everything added so far.
+func (m *Meter) Speech() Speech {
+	s := Speech{Syllables: m.syllables}
+	if m.voiced == 0 {
 		return s
 	}
-	mean := sum / float64(n)
-	s.Voiced = time.Duration(n) * media.FrameDuration
-	s.Variation = math.Sqrt(max(0, sq/float64(n)-mean*mean)) / mean
-	s.ZCR = zsum / float64(n)
+	n := float64(m.voiced)
+	mean := m.sum / n
+	s.Voiced = time.Duration(m.voiced) * media.FrameDuration
+	s.Variation = math.Sqrt(max(0, m.sq/n-mean*mean)) / mean
+	s.ZCR = m.zsum / n
 	return s
 }
 
@@ -90,6 +135,10 @@ func (s Speech) IsSpeech(least time.Duration) bool {
 	rate := float64(s.Syllables) / s.Voiced.Seconds()
 	return s.Variation >= 0.4 && rate >= 2 && rate <= 9 && s.ZCR >= 0.05 && s.ZCR <= 0.35
 }
+
+// Silent says whether no 20 ms frame rose above the level of silence (G.711
+// silence and faint line noise are silent; a tone or a word is not).
+func (s Speech) Silent() bool { return s.Voiced == 0 }
 
 func (s Speech) String() string {
 	rate := 0.0
