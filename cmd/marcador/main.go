@@ -14,6 +14,8 @@ import (
 	"syscall"
 	// Compliance windows need every IANA zone, whatever the host has installed.
 	_ "time/tzdata"
+
+	"github.com/marcador/marcador/cmd/marcador/internal/config"
 )
 
 // command is one subcommand; run gets the arguments after its name.
@@ -83,6 +85,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	return 0
 }
+
+// loadConfig reads the config file (or defaults) with the process environment.
+func loadConfig(path string) (config.Config, error) { return config.Load(path, os.Environ()) }
 
 // newFlags returns a FlagSet whose -h prints the command's synopsis and flags.
 func newFlags(name, synopsis string, stderr io.Writer) *flag.FlagSet {
