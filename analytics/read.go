@@ -85,6 +85,20 @@ func (r *Reader) query(ctx context.Context, what, q string, args []any, scan fun
 	return nil
 }
 
+// list runs q and returns what scan reads from each row.
+func list[T any](ctx context.Context, r *Reader, what, q string, args []any, scan func(driver.Rows) (T, error)) ([]T, error) {
+	var out []T
+	err := r.query(ctx, what, q, args, func(rows driver.Rows) error {
+		v, err := scan(rows)
+		if err != nil {
+			return err
+		}
+		out = append(out, v)
+		return nil
+	})
+	return out, err
+}
+
 // AttemptCount is what the attempts of one channel and disposition add up to.
 type AttemptCount struct {
 	Channel     Channel
@@ -101,21 +115,16 @@ type AttemptCount struct {
 // channel then disposition order.
 func (r *Reader) AttemptCounts(ctx context.Context, s Scope) ([]AttemptCount, error) {
 	where, args := s.where("started_at", true)
-	var out []AttemptCount
-	err := r.query(ctx, "attempt counts", `SELECT toString(channel) AS ch, disposition, count(), sum(ring_ms), sum(talk_ms),
+	return list(ctx, r, "attempt counts", `SELECT toString(channel) AS ch, disposition, count(), sum(ring_ms), sum(talk_ms),
     countIf(dtmf != ''), sum(segments), any(reason)
 FROM {db}.contact_attempts FINAL`+where+` GROUP BY ch, disposition ORDER BY ch, disposition`, args,
-		func(rows driver.Rows) error {
+		func(rows driver.Rows) (AttemptCount, error) {
 			var c AttemptCount
 			var ch string
-			if err := rows.Scan(&ch, &c.Disposition, &c.Attempts, &c.RingMS, &c.TalkMS, &c.Keyed, &c.Segments, &c.Reason); err != nil {
-				return err
-			}
+			err := rows.Scan(&ch, &c.Disposition, &c.Attempts, &c.RingMS, &c.TalkMS, &c.Keyed, &c.Segments, &c.Reason)
 			c.Channel = Channel(ch)
-			out = append(out, c)
-			return nil
+			return c, err
 		})
-	return out, err
 }
 
 // Attempts lists the attempts in s, oldest first. Each has the columns a
@@ -124,23 +133,18 @@ FROM {db}.contact_attempts FINAL`+where+` GROUP BY ch, disposition ORDER BY ch, 
 // country, texts' sid and status.
 func (r *Reader) Attempts(ctx context.Context, s Scope) ([]Attempt, error) {
 	where, args := s.where("started_at", true)
-	var out []Attempt
-	err := r.query(ctx, "attempts", `SELECT attempt_id, campaign_id, account_id, phone, toString(channel), trunk, started_at,
+	return list(ctx, r, "attempts", `SELECT attempt_id, campaign_id, account_id, phone, toString(channel), trunk, started_at,
     ring_ms, talk_ms, sip_code, disposition, reason, dtmf, ivr_path, promise_amount, currency, country, message_sid, message_status
 FROM {db}.contact_attempts FINAL`+where+` ORDER BY started_at, attempt_id`, args,
-		func(rows driver.Rows) error {
+		func(rows driver.Rows) (Attempt, error) {
 			var a Attempt
 			var ch string
-			if err := rows.Scan(&a.AttemptID, &a.CampaignID, &a.AccountID, &a.Phone, &ch, &a.Trunk, &a.StartedAt, &a.RingMS, &a.TalkMS,
+			err := rows.Scan(&a.AttemptID, &a.CampaignID, &a.AccountID, &a.Phone, &ch, &a.Trunk, &a.StartedAt, &a.RingMS, &a.TalkMS,
 				&a.SIPCode, &a.Disposition, &a.Reason, &a.DTMF, &a.IVRPath, &a.PromiseAmount, &a.Currency, &a.Country,
-				&a.MessageSID, &a.MessageStatus); err != nil {
-				return err
-			}
+				&a.MessageSID, &a.MessageStatus)
 			a.Channel = Channel(ch)
-			out = append(out, a)
-			return nil
+			return a, err
 		})
-	return out, err
 }
 
 // TextTotals is what the texts in a scope came to.
@@ -172,39 +176,29 @@ type PromiseTotal struct {
 // in currency then status order.
 func (r *Reader) PromiseTotals(ctx context.Context, s Scope) ([]PromiseTotal, error) {
 	where, args := s.where("created_at", false)
-	var out []PromiseTotal
-	err := r.query(ctx, "promise totals", `SELECT status, currency, count(), sum(amount)
+	return list(ctx, r, "promise totals", `SELECT status, currency, count(), sum(amount)
 FROM {db}.promises FINAL`+where+` GROUP BY status, currency ORDER BY currency, status`, args,
-		func(rows driver.Rows) error {
+		func(rows driver.Rows) (PromiseTotal, error) {
 			var p PromiseTotal
-			if err := rows.Scan(&p.Status, &p.Currency, &p.Promises, &p.Amount); err != nil {
-				return err
-			}
-			out = append(out, p)
-			return nil
+			err := rows.Scan(&p.Status, &p.Currency, &p.Promises, &p.Amount)
+			return p, err
 		})
-	return out, err
 }
 
 // Promises lists the promises created in s, oldest first.
 func (r *Reader) Promises(ctx context.Context, s Scope) ([]Promise, error) {
 	where, args := s.where("created_at", false)
-	var out []Promise
-	err := r.query(ctx, "promises", `SELECT promise_id, campaign_id, account_id, attempt_id, toString(channel), created_at,
+	return list(ctx, r, "promises", `SELECT promise_id, campaign_id, account_id, attempt_id, toString(channel), created_at,
     due_date, amount, currency, status, node_id, ver
 FROM {db}.promises FINAL`+where+` ORDER BY created_at, promise_id`, args,
-		func(rows driver.Rows) error {
+		func(rows driver.Rows) (Promise, error) {
 			var p Promise
 			var ch string
-			if err := rows.Scan(&p.PromiseID, &p.CampaignID, &p.AccountID, &p.AttemptID, &ch, &p.CreatedAt, &p.DueDate,
-				&p.Amount, &p.Currency, &p.Status, &p.NodeID, &p.Ver); err != nil {
-				return err
-			}
+			err := rows.Scan(&p.PromiseID, &p.CampaignID, &p.AccountID, &p.AttemptID, &ch, &p.CreatedAt, &p.DueDate,
+				&p.Amount, &p.Currency, &p.Status, &p.NodeID, &p.Ver)
 			p.Channel = PromiseChannel(ch)
-			out = append(out, p)
-			return nil
+			return p, err
 		})
-	return out, err
 }
 
 // Replies counts the messages debtors sent in s by the action taken
@@ -228,17 +222,12 @@ func (r *Reader) Replies(ctx context.Context, s Scope) (map[string]uint64, error
 
 // Applied lists the schema migrations recorded in the database, in order.
 func (r *Reader) Applied(ctx context.Context) ([]Migration, error) {
-	var out []Migration
-	err := r.query(ctx, "schema migrations", `SELECT version, name FROM {db}.schema_migrations FINAL ORDER BY version`, nil,
-		func(rows driver.Rows) error {
+	return list(ctx, r, "schema migrations", `SELECT version, name FROM {db}.schema_migrations FINAL ORDER BY version`, nil,
+		func(rows driver.Rows) (Migration, error) {
 			var m Migration
-			if err := rows.Scan(&m.Version, &m.Name); err != nil {
-				return err
-			}
-			out = append(out, m)
-			return nil
+			err := rows.Scan(&m.Version, &m.Name)
+			return m, err
 		})
-	return out, err
 }
 
 // TableRows is how many rows one table holds.
