@@ -79,37 +79,17 @@ const Node = Redis | ClickHouse | Writer | Guard | Gate | Endpoint | Sender | Ru
 
 // closure adds to p every part its parts bring.
 func (p Parts) closure() Parts {
-	for {
-		q := p
-		if q&Writer != 0 {
-			q |= ClickHouse
-		}
-		if q&Guard != 0 {
-			q |= Redis
-		}
-		if q&Gate != 0 {
-			q |= Redis | Writer
-		}
-		if q&ReadGate != 0 {
-			q |= Redis
-		}
-		if q&Sender != 0 {
-			q |= Gate
-		}
-		if q&Runner != 0 {
-			q |= Gate | Endpoint
-		}
-		if q&CallbackLine != 0 {
-			q |= Runner
-		}
-		if q&HTTP != 0 {
-			q |= Runner
-		}
-		if q == p {
-			return p
-		}
-		p = q
+	// A part comes before the parts it brings, so one pass brings them all.
+	needs := []struct{ part, brings Parts }{
+		{HTTP, Runner}, {CallbackLine, Runner}, {Runner, Gate | Endpoint}, {Sender, Gate},
+		{Gate, Redis | Writer}, {ReadGate, Redis}, {Guard, Redis}, {Writer, ClickHouse},
 	}
+	for _, n := range needs {
+		if p&n.part != 0 {
+			p |= n.brings
+		}
+	}
+	return p
 }
 
 // Schema says what New does with ClickHouse.
