@@ -36,7 +36,7 @@ func testConfig(t *testing.T) (config.Config, *analytics.Reader) {
 	cfg.ClickHouse.Addr, cfg.ClickHouse.Database = chtest.Addr(), db
 	cfg.Spool.Dir, cfg.Spool.FlushInterval = filepath.Join(t.TempDir(), "spool"), 50*time.Millisecond
 	cfg.SIP.Listen = "127.0.0.1:0"
-	cfg.SIP.RTPPorts = config.Ports{Min: 45000, Max: 45499}
+	cfg.SIP.RTPPorts = config.Ports{Min: 42000, Max: 42499}
 	cfg.Log.Level = "warn"
 	r, err := analytics.NewReader(conn, db)
 	if err != nil {
@@ -147,7 +147,7 @@ func TestNewReleasesWhatItBuiltOnError(t *testing.T) {
 func TestCloseRecordsTheCallsInProgress(t *testing.T) {
 	ctx := context.Background()
 	cfg, read := testConfig(t)
-	sim, err := simcarrier.Start(simcarrier.Options{Listen: "127.0.0.1:0", ByLastDigit: true, RTPPorts: media.PortRange{Min: 45500, Max: 45999},
+	sim, err := simcarrier.Start(simcarrier.Options{Listen: "127.0.0.1:0", ByLastDigit: true, RTPPorts: media.PortRange{Min: 42500, Max: 42999},
 		Ring: simcarrier.Range{Min: 50 * time.Millisecond, Max: 100 * time.Millisecond}, Talk: simcarrier.Range{Min: 3 * time.Second, Max: 3 * time.Second},
 		DigitsFor: func(string) string { return "" }})
 	if err != nil {
