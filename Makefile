@@ -4,12 +4,17 @@ BIN        := bin/marcador
 DEV_CONFIG := deploy/dev/marcador.yaml
 VERSION    := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: all build demo test vet dev-up dev-down bench-analytics bench-sip bench-amd fuzz clean
+.PHONY: all build build-prod demo test vet dev-up dev-down bench-analytics bench-sip bench-amd fuzz clean
 
 all: build
 
 build:
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/marcador
+
+# The production binary: without the lab tools (demo, twiliosim, simcarrier,
+# bench), so neither fake (sms/twiliotest, dialer/simcarrier) is linked.
+build-prod:
+	$(GO) build -tags prod -ldflags "-X main.version=$(VERSION)" -o $(BIN)-prod ./cmd/marcador
 
 dev-up:
 	deploy/dev/up.sh

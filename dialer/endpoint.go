@@ -36,7 +36,7 @@ type EndpointOptions struct {
 	// admits nobody (403).
 	Inbound InboundPolicy
 	// PacerShards is how many goroutines send every call's RTP on shared
-	// 20 ms ticks; zero takes media.NewPacer's default.
+	// 20 ms ticks; default media.DefaultPacerShards.
 	PacerShards int
 }
 

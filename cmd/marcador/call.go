@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/marcador/marcador/analytics"
 	"github.com/marcador/marcador/analytics/spool"
+	"github.com/marcador/marcador/cmd/marcador/internal/app"
 	"github.com/marcador/marcador/cmd/marcador/internal/config"
 	"github.com/marcador/marcador/dialer"
 	"github.com/marcador/marcador/dialer/campaign"
@@ -93,66 +93,23 @@ func runCall(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	log := newLogger(cfg.Log, stderr)
-	var trunk *dialer.Trunk
-	if *trunkName != "" {
-		if trunk, err = cfg.Trunk(*trunkName); err != nil {
-			return err
-		}
-	}
-	var plan callPlan
-	plan.Trunk, plan.To, plan.Digits, plan.DigitTimeout, plan.RingTimeout = trunk, *to, *digits, *timeout, *ring
-	plan.CallerID = *callerID
-	if *scriptName == "" && *callerID == "" && trunk.CallerID == "" {
-		return fmt.Errorf("trunk %s has no caller_id: set one in the config or pass -caller-id (calls never go out anonymous)", trunk.Name)
-	}
-	if *callerID != "" {
-		if err := dialer.CheckCallerID(*callerID); err != nil {
-			return fmt.Errorf("-caller-id: %w", err)
-		}
-	}
-	for _, p := range promptFiles {
-		pr, err := loadPrompt(p)
-		if err != nil {
-			return err
-		}
-		plan.Prompts = append(plan.Prompts, pr)
-	}
-	if *listen == "" {
-		host, _, _ := net.SplitHostPort(cfg.SIP.Listen)
-		*listen = net.JoinHostPort(host, "0") // a `serve` on this host may hold sip.listen
-	}
-	ep, err := newEndpoint(cfg, *listen, log, nil, dialer.InboundPolicy{})
+	log := app.NewLogger(cfg.Log, stderr)
+	plan, err := planCall(cfg, *trunkName, *to, *callerID, promptFiles, *scriptName != "")
 	if err != nil {
 		return err
 	}
-	defer ep.Close()
-
-	// The row goes through a spool of its own, so a `serve` running on the
-	// same config keeps its spool to itself.
-	conn, err := analytics.Dial(chOptions(cfg.ClickHouse))
+	plan.Digits, plan.DigitTimeout, plan.RingTimeout = *digits, *timeout, *ring
+	node, err := callApp(ctx, cfg, *scriptName != "", *listen, log)
 	if err != nil {
 		return err
 	}
-	defer conn.Close()
-	cfg.Spool.Dir = filepath.Join(cfg.Spool.Dir, "call")
-	w, err := newWriter(conn, cfg, log, nil)
-	if errors.Is(err, spool.ErrLocked) {
-		return fmt.Errorf("another marcador call is running: %w", err)
-	}
-	if err != nil {
-		return err
-	}
-	defer w.Close()
-	wctx, stopWriter := context.WithCancel(context.WithoutCancel(ctx))
-	writerDone := make(chan struct{})
-	go func() { defer close(writerDone); w.Run(wctx) }()
-	defer func() { stopWriter(); <-writerDone }()
+	defer node.Close()
+	ep, w, trunk := node.Endpoint, node.Writer, plan.Trunk
 
 	var a analytics.Attempt
 	var res callJSON
 	if *scriptName != "" {
-		a, res, err = scriptCall(ctx, cfg, ep, w, log, campaign.CallRequest{Campaign: *campaignID, Account: *account, Script: *scriptName,
+		a, res, err = scriptCall(ctx, node.Runner, log, campaign.CallRequest{Campaign: *campaignID, Account: *account, Script: *scriptName,
 			To: *to, Trunk: *trunkName, SkipGate: *noGate})
 		if err != nil {
 			return err
@@ -178,46 +135,89 @@ func runCall(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := w.Flush(fctx); err != nil {
 		res.Spooled = true
 		log.Warn("attempt not yet in ClickHouse; it stays spooled for the next marcador call",
-			"attempt_id", a.AttemptID, "spool", cfg.Spool.Dir, "err", err)
+			"attempt_id", a.AttemptID, "spool", filepath.Join(cfg.Spool.Dir, "call"), "err", err)
 	}
-	if *asJSON {
-		return json.NewEncoder(stdout).Encode(res)
+	return writeCall(stdout, res, *asJSON)
+}
+
+// writeCall prints how the call went: one JSON object, or a line.
+func writeCall(w io.Writer, res callJSON, asJSON bool) error {
+	if asJSON {
+		return json.NewEncoder(w).Encode(res)
 	}
-	fmt.Fprintf(stdout, "attempt %s: %s (SIP %d) ring %d ms, talk %d ms, digits %q", res.AttemptID, res.Disposition,
+	fmt.Fprintf(w, "attempt %s: %s (SIP %d) ring %d ms, talk %d ms, digits %q", res.AttemptID, res.Disposition,
 		res.SIPCode, res.RingMS, res.TalkMS, res.DTMF)
 	if res.IVRPath != "" {
-		fmt.Fprintf(stdout, ", path %s", res.IVRPath)
+		fmt.Fprintf(w, ", path %s", res.IVRPath)
 	}
 	if p := res.Promise; p != nil {
-		fmt.Fprintf(stdout, ", promise %s %s on %s", p.Amount, p.Currency, p.Date)
+		fmt.Fprintf(w, ", promise %s %s on %s", p.Amount, p.Currency, p.Date)
 	}
 	if res.Reason != "" {
-		fmt.Fprintf(stdout, " — %s", res.Reason)
+		fmt.Fprintf(w, " — %s", res.Reason)
 	}
-	fmt.Fprintln(stdout)
-	return nil
+	_, err := fmt.Fprintln(w)
+	return err
+}
+
+// planCall is the call's trunk, number, caller id and prompts; a call
+// that would go out without a caller id is refused here.
+func planCall(cfg config.Config, trunkName, to, callerID string, promptFiles []string, script bool) (callPlan, error) {
+	plan := callPlan{To: to, CallerID: callerID}
+	if trunkName != "" {
+		var err error
+		if plan.Trunk, err = cfg.Trunk(trunkName); err != nil {
+			return plan, err
+		}
+	}
+	if !script && callerID == "" && plan.Trunk.CallerID == "" {
+		return plan, fmt.Errorf("trunk %s has no caller_id: set one in the config or pass -caller-id (calls never go out anonymous)", plan.Trunk.Name)
+	}
+	if callerID != "" {
+		if err := dialer.CheckCallerID(callerID); err != nil {
+			return plan, fmt.Errorf("-caller-id: %w", err)
+		}
+	}
+	for _, p := range promptFiles {
+		pr, err := loadPrompt(p)
+		if err != nil {
+			return plan, err
+		}
+		plan.Prompts = append(plan.Prompts, pr)
+	}
+	return plan, nil
+}
+
+// callApp builds what one call needs, listening on listen (default
+// sip.listen's IP, any free port: a `serve` on this host may hold
+// sip.listen): the endpoint and the writer, whose rows go through a spool
+// of their own (a `serve` on the same config keeps its spool to itself); a
+// script call runs on the runner serve uses (gate, promise rows, opt-outs).
+func callApp(ctx context.Context, cfg config.Config, script bool, listen string, log *slog.Logger) (*app.App, error) {
+	if listen == "" {
+		host, _, _ := net.SplitHostPort(cfg.SIP.Listen)
+		listen = net.JoinHostPort(host, "0")
+	}
+	parts := app.Endpoint | app.Writer
+	if script {
+		parts = app.Runner
+	}
+	a, err := app.New(ctx, app.Options{Config: cfg, Parts: parts, Logger: log, Version: version, SpoolName: "call", SIPListen: listen})
+	if errors.Is(err, spool.ErrLocked) {
+		return nil, fmt.Errorf("another marcador call is running: %w", err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	a.Start(ctx)
+	return a, nil
 }
 
 // scriptCall runs a script on one call to an account, through the same
 // runner serve uses (gate, promise rows, opt-outs), without touching the
 // account's place in its campaign's queue.
-func scriptCall(ctx context.Context, cfg config.Config, ep *dialer.Endpoint, w campaign.Writer, log *slog.Logger,
-	req campaign.CallRequest) (analytics.Attempt, callJSON, error) {
+func scriptCall(ctx context.Context, r *campaign.Runner, log *slog.Logger, req campaign.CallRequest) (analytics.Attempt, callJSON, error) {
 	var out callJSON
-	rdb := newRedis(cfg.Redis)
-	defer rdb.Close()
-	if err := pingRedis(ctx, rdb, cfg.Redis); err != nil {
-		return analytics.Attempt{}, out, err
-	}
-	gate, err := newGate(cfg, rdb, w, log, time.Now)
-	if err != nil {
-		return analytics.Attempt{}, out, err
-	}
-	r, err := newRunner(cfg, newStore(rdb, cfg, log), gate, ep, w, nil, nil, log)
-	if err != nil {
-		return analytics.Attempt{}, out, err
-	}
-	defer r.Close()
 	if req.SkipGate {
 		log.Warn("calling without the compliance gate", "account", req.Account, "to", req.To)
 	}
@@ -244,24 +244,6 @@ func loadPrompt(path string) (*media.Prompt, error) {
 		return nil, fmt.Errorf("prompt: %w", err)
 	}
 	return media.DecodeWAV(filepath.Base(path), b)
-}
-
-// newEndpoint starts this node's SIP endpoint on listen with the config's
-// public address, RTP address and port range; in says who may call it (its
-// zero value: nobody).
-func newEndpoint(c config.Config, listen string, log *slog.Logger, onInvite func(*dialer.Inbound), in dialer.InboundPolicy) (*dialer.Endpoint, error) {
-	opt := dialer.EndpointOptions{Listen: listen, PublicAddr: c.SIP.PublicAddr, RTPPorts: c.RTPPorts(),
-		UserAgent: "marcador/" + version, Logger: log, OnInvite: onInvite, Inbound: in}
-	if listen != c.SIP.Listen && opt.PublicAddr != "" {
-		// Another port than the configured one: advertise the one we bound.
-		if h, _, err := net.SplitHostPort(opt.PublicAddr); err == nil {
-			opt.PublicAddr = h
-		}
-	}
-	if c.SIP.RTPAddr != "" {
-		opt.RTPAddr = netip.MustParseAddr(c.SIP.RTPAddr) // validated with the config
-	}
-	return dialer.NewEndpoint(opt)
 }
 
 // callPlan is a scripted test call: dial, play, collect, hang up.

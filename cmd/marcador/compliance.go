@@ -5,25 +5,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/marcador/marcador/analytics"
-	"github.com/marcador/marcador/cmd/marcador/internal/config"
+	"github.com/marcador/marcador/cmd/marcador/internal/app"
 	"github.com/marcador/marcador/queue/compliance"
 )
-
-// newGate builds the compliance gate; w (may be nil) gets the dnc_events rows.
-func newGate(c config.Config, rdb redis.UniversalClient, w compliance.Writer, log *slog.Logger, now func() time.Time) (*compliance.Gate, error) {
-	cal, err := compliance.LoadCalendars(c.Compliance.HolidaysDir, log)
-	if err != nil {
-		return nil, err
-	}
-	return compliance.NewGate(compliance.GateOptions{Client: rdb, Calendars: cal, Profiles: c.Profiles(), Now: now, Logger: log,
-		Writer: w, Node: c.NodeID})
-}
 
 func runCompliance(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] != "explain" {
@@ -62,17 +49,12 @@ func runCompliance(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if err != nil {
 		return err
 	}
-	log := newLogger(cfg.Log, stderr)
-	rdb := newRedis(cfg.Redis)
-	defer rdb.Close()
-	if err := pingRedis(ctx, rdb, cfg.Redis); err != nil {
-		return err
-	}
-	g, err := newGate(cfg, rdb, nil, log, time.Now)
+	a, err := app.New(ctx, app.Options{Config: cfg, Parts: app.ReadGate, Logger: app.NewLogger(cfg.Log, stderr)})
 	if err != nil {
 		return err
 	}
-	e, err := g.Explain(ctx, r)
+	defer a.Close()
+	e, err := a.Gate.Explain(ctx, r)
 	if err != nil {
 		return err
 	}

@@ -2,13 +2,13 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
-	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
-	"github.com/marcador/marcador/analytics"
+	"github.com/marcador/marcador/cmd/marcador/internal/app"
 	"github.com/marcador/marcador/cmd/marcador/internal/restore"
 	"github.com/marcador/marcador/queue/compliance"
 )
@@ -47,23 +47,21 @@ func runDNC(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	log := newLogger(cfg.Log, stderr)
-	rdb := newRedis(cfg.Redis)
-	defer rdb.Close()
-	if err := pingRedis(ctx, rdb, cfg.Redis); err != nil {
-		return err
-	}
-	conn, err := analytics.Open(ctx, chOptions(cfg.ClickHouse))
+	a, err := app.New(ctx, app.Options{Config: cfg, Parts: app.Gate, Schema: app.SchemaRequired, SpoolName: "dnc",
+		Logger: app.NewLogger(cfg.Log, stderr), Version: version})
 	if err != nil {
-		return fmt.Errorf("dnc rebuild reads ClickHouse: %w", err)
+		return readsClickHouse("dnc rebuild", err)
 	}
-	defer conn.Close()
-	if _, err := analytics.Migrate(ctx, conn, cfg.ClickHouse.Database); err != nil {
-		return err
+	defer a.Close()
+	a.Start(ctx)
+	return rebuildDNC(ctx, stdout, a.Conn, cfg.ClickHouse.Database, a.Gate)
+}
+
+// readsClickHouse says that cmd needed ClickHouse when it did not answer.
+func readsClickHouse(cmd string, err error) error {
+	var ue *app.UnreachableError
+	if errors.As(err, &ue) && ue.Service == "clickhouse" {
+		return fmt.Errorf("%s reads ClickHouse: %w", cmd, err)
 	}
-	gate, err := newGate(cfg, rdb, nil, log, time.Now)
-	if err != nil {
-		return err
-	}
-	return rebuildDNC(ctx, stdout, conn, cfg.ClickHouse.Database, gate)
+	return err
 }

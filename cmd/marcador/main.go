@@ -8,12 +8,16 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/signal"
 	"sort"
 	"syscall"
+
 	// Compliance windows need every IANA zone, whatever the host has installed.
 	_ "time/tzdata"
+
+	"github.com/marcador/marcador/cmd/marcador/internal/config"
 )
 
 // command is one subcommand; run gets the arguments after its name.
@@ -22,22 +26,21 @@ type command struct {
 	run     func(ctx context.Context, args []string, stdout, stderr io.Writer) error
 }
 
+// commands are the subcommands this binary was built with.
 func commands() map[string]command {
-	return map[string]command{
-		"serve":      {"run the API, metrics and the attempt writer (later: the dialer)", runServe},
+	cmds := map[string]command{
+		"serve":      {"run the node: API, metrics and health, the attempt writer, the campaign runner, the callback line and texting", runServe},
 		"migrate":    {"create or upgrade the ClickHouse schema", runMigrate},
-		"demo":       {"load a generated portfolio into demo campaigns and show the state", runDemo},
-		"bench":      {"benchmarks: 'bench analytics' measures the attempt writer", runBench},
 		"version":    {"print the version", runVersion},
 		"compliance": {"'compliance explain': may a debtor be contacted now, by which rule, and when next", runCompliance},
 		"call":       {"place one test call through a trunk: play prompts, collect digits, record the attempt", runCall},
-		"twiliosim":  {"run a local Twilio-compatible Messages API (for serve with twilio.api_url pointing at it)", runTwilioSim},
-		"simcarrier": {"run the carrier simulator (a SIP network of simulated debtors) on loopback", runSimCarrier},
 		"redis":      {"'redis status|restore|accept-empty': after Redis lost its data, rebuild what ClickHouse keeps and let work resume", runRedis},
 		"dnc":        {"'dnc rebuild': restore the do-not-contact lists in Redis from ClickHouse", runDNC},
 		"sim":        {"simulate a shift of a campaign to compare pacers (progressive, vicidial, predictive)", runSim},
 		"amd":        {"classify WAV recordings of answered calls: human, machine (and its beep), notsure, hangup", runAMD},
 	}
+	maps.Copy(cmds, labCommands())
+	return cmds
 }
 
 func usage(w io.Writer) {
@@ -83,6 +86,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	return 0
 }
+
+// loadConfig reads the config file (or defaults) with the process environment.
+func loadConfig(path string) (config.Config, error) { return config.Load(path, os.Environ()) }
 
 // newFlags returns a FlagSet whose -h prints the command's synopsis and flags.
 func newFlags(name, synopsis string, stderr io.Writer) *flag.FlagSet {

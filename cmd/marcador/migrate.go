@@ -6,6 +6,7 @@ import (
 	"io"
 
 	"github.com/marcador/marcador/analytics"
+	"github.com/marcador/marcador/cmd/marcador/internal/app"
 )
 
 func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -18,12 +19,12 @@ func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	conn, err := analytics.Open(ctx, chOptions(cfg.ClickHouse))
+	a, err := app.New(ctx, app.Options{Config: cfg, Parts: app.ClickHouse, Logger: app.NewLogger(cfg.Log, stderr)})
 	if err != nil {
 		return err
 	}
-	defer conn.Close()
-	done, err := analytics.Migrate(ctx, conn, cfg.ClickHouse.Database)
+	defer a.Close()
+	done, err := analytics.Migrate(ctx, a.Conn, cfg.ClickHouse.Database)
 	for _, m := range done {
 		fmt.Fprintf(stdout, "applied %03d %s\n", m.Version, m.Name)
 	}

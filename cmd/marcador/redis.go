@@ -7,11 +7,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/marcador/marcador/analytics"
-	"github.com/marcador/marcador/cmd/marcador/internal/config"
+	"github.com/marcador/marcador/cmd/marcador/internal/app"
 	"github.com/marcador/marcador/cmd/marcador/internal/restore"
 	"github.com/marcador/marcador/queue/epoch"
 )
@@ -48,11 +46,19 @@ func runRedis(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	rdb := newRedis(cfg.Redis)
-	defer rdb.Close()
-	if err := pingRedis(ctx, rdb, cfg.Redis); err != nil {
-		return err
+	// restore rebuilds through the gate, so it reads ClickHouse and keeps
+	// a spool of its own; status and accept-empty need only Redis.
+	opt := app.Options{Config: cfg, Parts: app.Redis, Logger: app.NewLogger(cfg.Log, stderr), Version: version}
+	if sub == "restore" {
+		opt.Parts, opt.Schema, opt.SpoolName = app.Gate, app.SchemaRequired, "redis"
 	}
+	a, err := app.New(ctx, opt)
+	if err != nil {
+		return readsClickHouse("restore", err)
+	}
+	defer a.Close()
+	a.Start(ctx)
+	rdb := a.Redis
 	file := epoch.FileBeside(cfg.Spool.Dir)
 	p := func(format string, a ...any) { fmt.Fprintf(stdout, format, a...) }
 	if err := printEpoch(ctx, stdout, rdb, file); err != nil {
@@ -69,13 +75,7 @@ func runRedis(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		p("accepted Redis as it is: new data epoch %s\nnothing was rebuilt; every node sharing this Redis resumes within a few seconds\n", m)
 		return nil
 	}
-	// restore
-	conn, err := analytics.Open(ctx, chOptions(cfg.ClickHouse))
-	if err != nil {
-		return fmt.Errorf("restore reads ClickHouse: %w", err)
-	}
-	defer conn.Close()
-	if err := restoreRedis(ctx, stdout, cfg, rdb, conn, stderr); err != nil {
+	if err := restoreRedis(ctx, stdout, a); err != nil {
 		return err
 	}
 	m, err := epoch.Confirm(ctx, rdb, file, cfg.NodeID, epoch.Restore, time.Now())
@@ -116,20 +116,12 @@ func printEpoch(ctx context.Context, w io.Writer, rdb redis.UniversalClient, fil
 }
 
 // restoreRedis runs both rebuilds and says plainly what it cannot rebuild.
-func restoreRedis(ctx context.Context, w io.Writer, cfg config.Config, rdb redis.UniversalClient, conn driver.Conn, stderr io.Writer) error {
-	log := newLogger(cfg.Log, stderr)
-	db := cfg.ClickHouse.Database
-	if _, err := analytics.Migrate(ctx, conn, db); err != nil {
+func restoreRedis(ctx context.Context, w io.Writer, a *app.App) error {
+	db := a.Config.ClickHouse.Database
+	if err := rebuildDNC(ctx, w, a.Conn, db, a.Gate); err != nil {
 		return err
 	}
-	gate, err := newGate(cfg, rdb, nil, log, time.Now)
-	if err != nil {
-		return err
-	}
-	if err := rebuildDNC(ctx, w, conn, db, gate); err != nil {
-		return err
-	}
-	h, err := restore.History(ctx, conn, db, gate, newStore(rdb, cfg, log))
+	h, err := restore.History(ctx, a.Conn, db, a.Gate, a.Store)
 	if err != nil {
 		return err
 	}

@@ -1,3 +1,5 @@
+//go:build !prod
+
 package main
 
 import (
@@ -8,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/marcador/marcador/cmd/marcador/internal/app"
 	"github.com/marcador/marcador/dialer/simcarrier"
 	"github.com/marcador/marcador/ivr/media"
 )
@@ -49,7 +52,7 @@ func runSimCarrier(ctx context.Context, args []string, stdout, stderr io.Writer)
 	}
 	cfg, _ := loadConfig("")
 	cfg.Log.Level = *logLevel
-	opt.Logger = newLogger(cfg.Log, stderr)
+	opt.Logger = app.NewLogger(cfg.Log, stderr)
 	c, err := simcarrier.Start(opt)
 	if err != nil {
 		return err

@@ -1,3 +1,5 @@
+//go:build !prod
+
 package main
 
 import (
@@ -6,6 +8,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/marcador/marcador/cmd/marcador/internal/app"
 	"github.com/marcador/marcador/sms/twiliotest"
 )
 
@@ -21,7 +24,7 @@ func runTwilioSim(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	}
 	cfg, _ := loadConfig("")
 	cfg.Log.Level = *logLevel
-	opt := twiliotest.Options{Listen: *listen, AccountSID: *sid, AuthToken: *token, Logger: newLogger(cfg.Log, stderr)}
+	opt := twiliotest.Options{Listen: *listen, AccountSID: *sid, AuthToken: *token, Logger: app.NewLogger(cfg.Log, stderr)}
 	if *from != "" {
 		opt.Numbers = strings.Split(*from, ",")
 	}

@@ -28,12 +28,16 @@ type pacedSession struct {
 	sd *sender
 }
 
-// NewPacer starts a pacer with the given number of shards (default 16): each
-// ticks on its own goroutine, offset from the others, and sends for its
-// sessions; Close stops it.
+// DefaultPacerShards is how many goroutines a pacer sends on when not told
+// (dialer.EndpointOptions.PacerShards 0); the one place that number is set.
+const DefaultPacerShards = 16
+
+// NewPacer starts a pacer with the given number of shards (0:
+// DefaultPacerShards): each ticks on its own goroutine, offset from the
+// others, and sends for its sessions; Close stops it.
 func NewPacer(shards int) *Pacer {
 	if shards <= 0 {
-		shards = 16
+		shards = DefaultPacerShards
 	}
 	p := &Pacer{stop: make(chan struct{})}
 	for i := range shards {

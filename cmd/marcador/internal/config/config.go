@@ -221,8 +221,8 @@ type Log struct {
 // request (a 64 MiB upload needs about 5 Mbit/s); a handler and its answer
 // get 5 minutes (past the read limit: an upload is read, then loaded); an
 // idle keep-alive connection is closed after 2 minutes. A server-sent
-// events route, when one comes, lifts the write deadline for its own
-// responses (http.ResponseController.SetWriteDeadline).
+// events route (httpapi's stream group) lifts the write deadline for its
+// own responses.
 func defaultHTTP() HTTP {
 	return HTTP{Listen: "127.0.0.1:8080", ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 2 * time.Minute,
 		WriteTimeout: 5 * time.Minute, IdleTimeout: 2 * time.Minute}

@@ -1,18 +1,20 @@
-// Package httpapi is marcador serve's HTTP surface: the JSON API under
-// /api/v1/ (bearer tokens), Prometheus metrics on /metrics and health on
-// /healthz. Handlers are small values composed on a ServeMux.
+// Package httpapi is every HTTP route a node serves, mounted in one place
+// (mount): the JSON API under /api/v1/ (bearer tokens), the Twilio
+// webhooks under /webhooks/twilio/ (handlers of the sms package, which
+// check the provider's signature), Prometheus metrics on /metrics and
+// health on /healthz. The router, its groups (router.go), authentication,
+// JSON decoding and error answers are this package's; feature packages
+// hand it http.Handler values.
 package httpapi
 
 import (
 	"context"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"mime"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -82,92 +84,55 @@ func New(opt Options) *API {
 		opt.MaxUpload = 64 << 20
 	}
 	a := &API{opt: opt, log: opt.Logger, mux: http.NewServeMux(), ops: http.NewServeMux(), health: healthLog{last: map[string]string{}}}
-	api := func(pattern string, h http.HandlerFunc) { a.mux.Handle(pattern, a.auth(opt.Tokens, h)) }
-	api("POST /api/v1/campaigns", a.putCampaign)
-	api("GET /api/v1/campaigns/{id}", a.getCampaign)
-	api("POST /api/v1/campaigns/{id}/contacts", a.uploadContacts)
+	a.mount(&routes{a: a})
+	return a
+}
+
+// mount declares every route the node serves, by how a request is let in.
+// The sms webhooks are the sms package's handlers; a feature that brings
+// routes (the agents API, server-sent events, web pages) is mounted here
+// too.
+func (a *API) mount(rt *routes) {
+	opt := a.opt
+	rt.api("POST /api/v1/campaigns", a.putCampaign)
+	rt.api("GET /api/v1/campaigns/{id}", a.getCampaign)
+	rt.api("POST /api/v1/campaigns/{id}/contacts", a.uploadContacts)
 	if opt.Runner != nil {
-		api("POST /api/v1/campaigns/{id}/{action}", a.runCampaign)
+		rt.api("POST /api/v1/campaigns/{id}/{action}", a.runCampaign)
 	}
 	if opt.Payments != nil {
-		api("POST /api/v1/payments", a.postPayments)
+		rt.api("POST /api/v1/payments", a.postPayments)
 	}
 	if opt.Gate != nil {
-		api("GET /api/v1/compliance/explain", a.explain)
-		api("POST /api/v1/dnc", a.importDNC)
-		api("GET /api/v1/dnc/{phone}", a.getDNC)
-		api("DELETE /api/v1/dnc/{phone}", a.removeDNC)
+		rt.api("GET /api/v1/compliance/explain", a.explain)
+		rt.api("POST /api/v1/dnc", a.importDNC)
+		rt.api("GET /api/v1/dnc/{phone}", a.getDNC)
+		rt.api("DELETE /api/v1/dnc/{phone}", a.removeDNC)
 	}
 	if opt.Messages != nil {
-		api("POST /api/v1/messages", a.postMessage)
-		api("GET /api/v1/conversations/{phone}", a.getConversation)
+		rt.api("POST /api/v1/messages", a.postMessage)
+		rt.api("GET /api/v1/conversations/{phone}", a.getConversation)
 	}
 	if opt.TwilioStatus != nil {
-		a.mux.Handle("POST /webhooks/twilio/status", opt.TwilioStatus)
+		rt.hook("POST /webhooks/twilio/status", opt.TwilioStatus)
 	}
 	if opt.TwilioInbound != nil {
-		a.mux.Handle("POST /webhooks/twilio/inbound", opt.TwilioInbound)
+		rt.hook("POST /webhooks/twilio/inbound", opt.TwilioInbound)
 	}
 	// Anything else under /api/v1/ is still behind auth, then 404.
-	api("/api/v1/", func(w http.ResponseWriter, r *http.Request) {
+	rt.api("/api/v1/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no route %s %s", r.Method, r.URL.Path))
 	})
-	// Metrics and health: open unless http.metrics_token is set; on their
-	// own listener when http.metrics_listen is.
-	ops := func(pattern string, h http.Handler) {
-		if opt.MetricsToken != "" {
-			h = a.auth([]string{opt.MetricsToken}, h)
-		}
-		a.ops.Handle(pattern, h)
-		if !opt.MetricsSeparate {
-			a.mux.Handle(pattern, h)
-		}
-	}
 	if opt.Gatherer != nil {
-		ops("GET /metrics", promhttp.HandlerFor(opt.Gatherer, promhttp.HandlerOpts{}))
+		rt.op("GET /metrics", promhttp.HandlerFor(opt.Gatherer, promhttp.HandlerOpts{}))
 	}
-	ops("GET /healthz", http.HandlerFunc(a.healthz))
-	return a
+	rt.op("GET /healthz", http.HandlerFunc(a.healthz))
 }
 
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.mux.ServeHTTP(w, r) }
 
 // Ops serves only /metrics and /healthz, for http.metrics_listen.
 func (a *API) Ops() http.Handler { return a.ops }
-
-// auth accepts "Authorization: Bearer <token>" (the scheme in any case,
-// RFC 7235) matching one of tokens.
-func (a *API) auth(tokens []string, next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		got, ok := bearer(r.Header.Get("Authorization"))
-		if ok {
-			for _, t := range tokens {
-				if subtle.ConstantTimeCompare([]byte(got), []byte(t)) == 1 {
-					next.ServeHTTP(w, r)
-					return
-				}
-			}
-		}
-		a.log.Info("api: unauthorized", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr, "had_token", ok)
-		w.Header().Set("WWW-Authenticate", `Bearer realm="marcador"`)
-		// Close rather than wait for whatever body the stranger still
-		// sends (the server would read up to 256 KiB of it to keep the
-		// connection).
-		w.Header().Set("Connection", "close")
-		_ = http.NewResponseController(w).SetReadDeadline(time.Now())
-		writeError(w, http.StatusUnauthorized, "missing or invalid bearer token")
-	})
-}
-
-// bearer reads the token of an Authorization header's Bearer credentials.
-func bearer(h string) (string, bool) {
-	scheme, tok, ok := strings.Cut(strings.TrimSpace(h), " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") {
-		return "", false
-	}
-	tok = strings.TrimSpace(tok)
-	return tok, tok != ""
-}
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")

@@ -43,6 +43,7 @@ func (a *API) postMessage(w http.ResponseWriter, r *http.Request) {
 		return
 	case errors.Is(err, epoch.ErrDataLost):
 		writeError(w, http.StatusServiceUnavailable, err.Error())
+		return
 	case errors.Is(err, sms.ErrRefused):
 		// A phone that is not the account's, a template that does not exist.
 		writeError(w, http.StatusUnprocessableEntity, err.Error())

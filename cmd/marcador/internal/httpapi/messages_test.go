@@ -2,7 +2,9 @@ package httpapi
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -16,6 +18,7 @@ import (
 	"github.com/marcador/marcador/analytics/writer/writertest"
 	"github.com/marcador/marcador/queue"
 	"github.com/marcador/marcador/queue/compliance"
+	"github.com/marcador/marcador/queue/epoch"
 	"github.com/marcador/marcador/sms"
 	"github.com/marcador/marcador/sms/twilio"
 	"github.com/marcador/marcador/sms/twiliotest"
@@ -34,6 +37,9 @@ func (x *texter) Send(_ context.Context, r sms.Request) (sms.Result, error) {
 	if r.Campaign == "gone" {
 		return sms.Result{}, fmt.Errorf("campaign gone: %w", queue.ErrNotFound)
 	}
+	if r.Campaign == "held" {
+		return sms.Result{}, fmt.Errorf("texting held: %w", epoch.ErrDataLost)
+	}
 	if x.keys[r.Key] {
 		return sms.Result{Outcome: sms.Duplicate}, nil
 	}
@@ -43,6 +49,31 @@ func (x *texter) Send(_ context.Context, r sms.Request) (sms.Result, error) {
 
 func (x *texter) Conversation(_ context.Context, phone string) ([]sms.ConversationEntry, error) {
 	return []sms.ConversationEntry{{Direction: "inbound", Body: "hola " + phone}}, nil
+}
+
+// While Redis has lost its data a message is refused with one answer: 503
+// and why (it used to be followed by a second JSON value, the empty result).
+func TestMessageHeldIsOneAnswer(t *testing.T) {
+	srv := httptest.NewServer(New(Options{Messages: &texter{keys: map[string]bool{}}, Tokens: []string{token}}))
+	defer srv.Close()
+	req, _ := http.NewRequest("POST", srv.URL+"/api/v1/messages", strings.NewReader(`{"key":"k1","campaign":"held","account":"a","template":"x"}`))
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var e map[string]string
+	dec := json.NewDecoder(resp.Body)
+	if err := dec.Decode(&e); err != nil || resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(e["error"], "texting held") {
+		t.Fatalf("held: %d %v %v", resp.StatusCode, e, err)
+	}
+	if rest, _ := io.ReadAll(dec.Buffered()); strings.TrimSpace(string(rest)) != "" {
+		t.Errorf("a second value after the error: %q", rest)
+	}
+	if rest, _ := io.ReadAll(resp.Body); strings.TrimSpace(string(rest)) != "" {
+		t.Errorf("a second value after the error: %q", rest)
+	}
 }
 
 func TestMessagesRoutes(t *testing.T) {

@@ -1,11 +1,10 @@
-package main
+package app
 
 import (
 	"context"
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"strings"
 	"time"
 
@@ -20,10 +19,8 @@ import (
 	"github.com/marcador/marcador/queue"
 )
 
-// loadConfig reads the config file (or defaults) with the process environment.
-func loadConfig(path string) (config.Config, error) { return config.Load(path, os.Environ()) }
-
-func newLogger(c config.Log, w io.Writer) *slog.Logger {
+// NewLogger writes log lines to w at c's level and in its format.
+func NewLogger(c config.Log, w io.Writer) *slog.Logger {
 	var lvl slog.Level
 	_ = lvl.UnmarshalText([]byte(strings.ToUpper(c.Level)))
 	opts := &slog.HandlerOptions{Level: lvl}
@@ -47,12 +44,13 @@ func pingRedis(ctx context.Context, rdb redis.UniversalClient, c config.Redis) e
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
 	if err := rdb.Ping(ctx).Err(); err != nil {
-		return fmt.Errorf("redis %s: %w", redisAddr(c), err)
+		return fmt.Errorf("redis %s: %w", RedisAddr(c), err)
 	}
 	return nil
 }
 
-func redisAddr(c config.Redis) string {
+// RedisAddr names the Redis of c: its address, or its nodes' addresses.
+func RedisAddr(c config.Redis) string {
 	if len(c.Addrs) > 0 {
 		return strings.Join(c.Addrs, ",")
 	}
@@ -67,19 +65,16 @@ func newStore(rdb redis.UniversalClient, c config.Config, log *slog.Logger) *que
 	return queue.New(queue.Options{Client: rdb, NodeID: c.NodeID, Logger: log})
 }
 
-// newWriter opens the spool at c.Spool and returns the attempt writer.
-func newWriter(conn driver.Conn, c config.Config, log *slog.Logger, reg prometheus.Registerer) (*writer.Writer, error) {
+// newWriter opens the spool in dir (with c.Spool's limits) and returns the
+// attempt writer.
+func newWriter(conn driver.Conn, c config.Config, dir string, log *slog.Logger, reg prometheus.Registerer) (*writer.Writer, error) {
 	pol, err := spool.ParseFsyncPolicy(c.Spool.Fsync)
 	if err != nil {
 		return nil, err
 	}
-	var m *writer.Metrics
-	if reg != nil {
-		m = writer.NewMetrics(reg)
-	}
 	return writer.New(writer.Options{
-		Conn: conn, Database: c.ClickHouse.Database, Logger: log, Metrics: m,
-		Spool:     spool.Options{Dir: c.Spool.Dir, MaxBytes: int64(c.Spool.MaxBytes), Fsync: pol},
+		Conn: conn, Database: c.ClickHouse.Database, Logger: log, Metrics: writer.NewMetrics(reg),
+		Spool:     spool.Options{Dir: dir, MaxBytes: int64(c.Spool.MaxBytes), Fsync: pol},
 		BatchRows: c.Spool.BatchRows, FlushInterval: c.Spool.FlushInterval, MaxLag: c.Spool.MaxLag,
 	})
 }

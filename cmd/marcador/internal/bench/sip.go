@@ -1,27 +1,21 @@
-package main
+package bench
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"regexp"
-	"runtime"
 	"runtime/pprof"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"text/tabwriter"
 	"time"
 
 	"github.com/marcador/marcador/analytics"
+	"github.com/marcador/marcador/cmd/marcador/internal/app"
+	"github.com/marcador/marcador/cmd/marcador/internal/config"
 	"github.com/marcador/marcador/dialer"
 	"github.com/marcador/marcador/dialer/simcarrier"
 	"github.com/marcador/marcador/ivr/media"
@@ -85,23 +79,28 @@ type sippBaseline struct {
 	CPURatio float64 `json:"cpu_per_call_ratio"`
 }
 
-func benchSIP(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("bench sip", "bench sip [-config FILE] [-cps 200] [-duration 60s] [-hold 2s] [-concurrent 1000] [-measure 30s] [-json]", stderr)
-	cfgPath := fs.String("config", "", "YAML config file (sip.rtp_ports is used for our side)")
-	cps := fs.Float64("cps", 200, "calls per second to originate in the CPS phase")
-	dur := fs.Duration("duration", 60*time.Second, "length of the CPS phase")
-	hold := fs.Duration("hold", 2*time.Second, "each CPS-phase call holds two-way audio this long, then we hang up")
-	conc := fs.Int("concurrent", 1000, "calls held at once in the concurrency phase (0 skips it)")
-	measure := fs.Duration("measure", 30*time.Second, "how long the concurrency phase measures once every call is up")
-	baseline := fs.Bool("baseline", true, "also run sipp's uac scenario at the same rate, when sipp is installed")
-	asJSON := fs.Bool("json", false, "also print the result as JSON")
-	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the dialer side to this file")
-	simCPUPin := fs.Int("sim-cpu", runtime.NumCPU()-1, "pin the simulator to this CPU with one Go thread (-1: share every CPU with the dialer)")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if *cpuProfile != "" {
-		f, err := os.Create(*cpuProfile)
+// SIPOptions of `bench sip`.
+type SIPOptions struct {
+	Config     config.Config // sip.rtp_ports is used for our side
+	CPS        float64       // calls per second to originate in the CPS phase
+	Duration   time.Duration // length of the CPS phase
+	Hold       time.Duration // each CPS-phase call holds two-way audio this long, then we hang up
+	Concurrent int           // calls held at once in the concurrency phase (0 skips it)
+	Measure    time.Duration // how long the concurrency phase measures once every call is up
+	Baseline   bool          // also run sipp's uac scenario at the same rate, when sipp is installed
+	JSON       bool          // also print the result as JSON
+	CPUProfile string        // write a CPU profile of the dialer side to this file
+	SimCPU     int           // pin the simulator to this CPU with one Go thread (-1: share every CPU with the dialer)
+	Version    string
+}
+
+// SIP originates calls against the carrier simulator, a child process of
+// this binary (`marcador simcarrier`), at a rate and then held at once, and
+// measures calls/s, setup time, RTP send intervals, CPU and memory, with
+// sipp's uac scenario at the same rate as the baseline.
+func SIP(ctx context.Context, o SIPOptions, stdout, stderr io.Writer) error {
+	if o.CPUProfile != "" {
+		f, err := os.Create(o.CPUProfile)
 		if err != nil {
 			return err
 		}
@@ -111,42 +110,39 @@ func benchSIP(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		defer pprof.StopCPUProfile()
 	}
-	cfg, err := loadConfig(*cfgPath)
-	if err != nil {
-		return err
-	}
+	cfg := o.Config
 	cfg.Log.Level = "error"
-	log := newLogger(cfg.Log, stderr)
-
-	simAddr, stopSim, simCPU, err := startSimProcess(ctx, *simCPUPin, stderr)
+	simAddr, stopSim, simCPU, err := startSimProcess(ctx, o.SimCPU, stderr)
 	if err != nil {
 		return err
 	}
 	defer stopSim()
-	ep, err := newEndpoint(cfg, "127.0.0.1:0", log, nil, dialer.InboundPolicy{})
+	a, err := app.New(ctx, app.Options{Config: cfg, Parts: app.Endpoint, Logger: app.NewLogger(cfg.Log, stderr), Version: o.Version,
+		SIPListen: "127.0.0.1:0"})
 	if err != nil {
 		return err
 	}
-	defer ep.Close()
+	defer a.Close()
+	ep := a.Endpoint
 	audio := &media.Prompt{Name: "bench", Samples: simcarrier.Voice(10*time.Second, 200, 9)}
 	var res sipBench
-	if *cps > 0 && *dur > 0 {
-		fmt.Fprintf(stderr, "bench sip: CPS phase, %g calls/s for %s, %s each...\n", *cps, *dur, *hold)
-		res.CPS, err = benchCPS(ctx, ep, simAddr, simCPU, *cps, *dur, *hold, audio)
+	if o.CPS > 0 && o.Duration > 0 {
+		fmt.Fprintf(stderr, "bench sip: CPS phase, %g calls/s for %s, %s each...\n", o.CPS, o.Duration, o.Hold)
+		res.CPS, err = benchCPS(ctx, ep, simAddr, simCPU, o.CPS, o.Duration, o.Hold, audio)
 		if err != nil {
 			return err
 		}
 	}
-	if *conc > 0 {
-		fmt.Fprintf(stderr, "bench sip: concurrency phase, %d calls held, measured for %s...\n", *conc, *measure)
-		res.Concurrent, err = benchConcurrent(ctx, ep, simAddr, simCPU, *conc, *measure, audio)
+	if o.Concurrent > 0 {
+		fmt.Fprintf(stderr, "bench sip: concurrency phase, %d calls held, measured for %s...\n", o.Concurrent, o.Measure)
+		res.Concurrent, err = benchConcurrent(ctx, ep, simAddr, simCPU, o.Concurrent, o.Measure, audio)
 		if err != nil {
 			return err
 		}
 	}
-	if _, err := exec.LookPath("sipp"); err == nil && *baseline && *cps > 0 && *dur > 0 {
-		fmt.Fprintf(stderr, "bench sip: baseline, sipp uac at %g calls/s for %s...\n", *cps, *dur)
-		b, err := benchSipp(ctx, simAddr, *cps, *dur, *hold)
+	if _, err := exec.LookPath("sipp"); err == nil && o.Baseline && o.CPS > 0 && o.Duration > 0 {
+		fmt.Fprintf(stderr, "bench sip: baseline, sipp uac at %g calls/s for %s...\n", o.CPS, o.Duration)
+		b, err := benchSipp(ctx, simAddr, o.CPS, o.Duration, o.Hold)
 		if err != nil {
 			fmt.Fprintf(stderr, "bench sip: sipp baseline failed: %v\n", err)
 		} else {
@@ -160,143 +156,12 @@ func benchSIP(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 	}
 	printSIPBench(stdout, res)
-	if *asJSON {
+	if o.JSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(res)
 	}
 	return nil
-}
-
-// startSimProcess runs `marcador simcarrier` as a child, so its CPU is not
-// ours: every number answered at once by a human who talks continuously.
-func startSimProcess(ctx context.Context, pin int, stderr io.Writer) (addr string, stop func(), cpu func() time.Duration, err error) {
-	exe, err := os.Executable()
-	if err != nil {
-		return "", nil, nil, err
-	}
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		return "", nil, nil, err
-	}
-	addr = pc.LocalAddr().String()
-	pc.Close()
-	simArgs := []string{"simcarrier", "-listen", addr, "-by-last-digit=false", "-mix", "human=1",
-		"-ring", "0s", "-talk", "1h", "-continuous", "-rtp-ports", "40000-59999", "-log", "error"}
-	cmd := exec.Command(exe, simArgs...)
-	if pin >= 0 {
-		// The simulator stands in for the far side of a network: confined to
-		// one CPU (and one Go thread) it competes less with the dialer, whose
-		// pacing is what is measured.
-		if ts, err := exec.LookPath("taskset"); err == nil {
-			cmd = exec.Command(ts, append([]string{"-c", strconv.Itoa(pin), exe}, simArgs...)...)
-			cmd.Env = append(os.Environ(), "GOMAXPROCS=1")
-		}
-	}
-	cmd.Stderr = stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		return "", nil, nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		return "", nil, nil, fmt.Errorf("start simcarrier: %w", err)
-	}
-	stop = func() {
-		cmd.Process.Signal(os.Interrupt)
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
-	}
-	line, err := bufio.NewReader(out).ReadString('\n')
-	if err != nil || !strings.Contains(line, "answering on") {
-		stop()
-		return "", nil, nil, fmt.Errorf("simcarrier did not start: %q %v", line, err)
-	}
-	go io.Copy(io.Discard, out)
-	pid := cmd.Process.Pid
-	return addr, stop, func() time.Duration { return procCPU(pid) }, nil
-}
-
-// procCPU is a process's user+system CPU time from /proc.
-func procCPU(pid int) time.Duration {
-	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
-	if err != nil {
-		return 0
-	}
-	// Fields after the ")" that ends the command name: utime is the 12th, stime the 13th.
-	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
-	if len(f) < 13 {
-		return 0
-	}
-	ut, _ := strconv.ParseInt(f[11], 10, 64)
-	st, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(ut+st) * time.Second / 100 // USER_HZ is 100 on Linux
-}
-
-func selfCPU() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// selfRSS is the resident set in MB now.
-func selfRSS() float64 {
-	b, _ := os.ReadFile("/proc/self/status")
-	m := regexp.MustCompile(`VmRSS:\s+(\d+) kB`).FindSubmatch(b)
-	if m == nil {
-		return 0
-	}
-	kb, _ := strconv.ParseFloat(string(m[1]), 64)
-	return kb / 1024
-}
-
-// histogram counts durations in 10 µs buckets up to 200 ms; safe for
-// concurrent use from every call's sender.
-type histogram struct {
-	b    [20001]atomic.Uint64
-	n    atomic.Uint64
-	maxv atomic.Int64
-}
-
-func (h *histogram) add(d time.Duration) {
-	i := min(int(d/(10*time.Microsecond)), len(h.b)-1)
-	h.b[i].Add(1)
-	h.n.Add(1)
-	for {
-		m := h.maxv.Load()
-		if int64(d) <= m || h.maxv.CompareAndSwap(m, int64(d)) {
-			return
-		}
-	}
-}
-
-func (h *histogram) reset() {
-	for i := range h.b {
-		h.b[i].Store(0)
-	}
-	h.n.Store(0)
-	h.maxv.Store(0)
-}
-
-// quantile in milliseconds.
-func (h *histogram) quantile(q float64) float64 {
-	n := h.n.Load()
-	if n == 0 {
-		return 0
-	}
-	want := uint64(q * float64(n))
-	var c uint64
-	for i := range h.b {
-		if c += h.b[i].Load(); c > want {
-			return float64(i) * 0.01
-		}
-	}
-	return float64(len(h.b)) * 0.01
 }
 
 func benchCPS(ctx context.Context, ep *dialer.Endpoint, sim string, simCPU func() time.Duration, cps float64,
@@ -476,85 +341,34 @@ func benchConcurrent(ctx context.Context, ep *dialer.Endpoint, sim string, simCP
 	ph.SimCPU = 100 * (simCPU() - sim0).Seconds() / wall.Seconds()
 	ph.RSSMB = selfRSS()
 	ph.KBPerCall = ph.RSSMB * 1024 / float64(max(1, ph.Up))
-	expect := uint64(wall / media.FrameDuration)
 	mu.Lock()
-	for i, s := range sessions {
-		st := s.Stats()
-		if st.Received-before[i].Received >= expect*9/10 && st.Sent-before[i].Sent >= expect*9/10 {
-			ph.TwoWay++
-		}
-	}
+	ph.TwoWay = twoWay(sessions, before, uint64(wall/media.FrameDuration))
 	mu.Unlock()
-	ph.PacketsSent = intervals.n.Load()
-	ph.IntervalP50MS, ph.IntervalP99MS, ph.IntervalP999 = intervals.quantile(0.5), intervals.quantile(0.99), intervals.quantile(0.999)
-	ph.IntervalMaxMS = float64(intervals.maxv.Load()) / 1e6
-	ph.WithinGoal = ph.IntervalP99MS >= 18 && ph.IntervalP99MS <= 22 && ph.IntervalP50MS >= 18
+	ph.setIntervals(&intervals)
 	close(release)
 	wg.Wait()
 	return ph, nil
 }
 
-// benchSipp runs sipp's built-in uac scenario against the simulator.
-func benchSipp(ctx context.Context, sim string, cps float64, dur, hold time.Duration) (sippBaseline, error) {
-	var b sippBaseline
-	dir, err := os.MkdirTemp("", "marcador-bench-sipp")
-	if err != nil {
-		return b, err
-	}
-	defer os.RemoveAll(dir)
-	n := int(cps * dur.Seconds())
-	cmd := exec.CommandContext(ctx, "sipp", sim, "-sn", "uac", "-i", "127.0.0.1", "-p", "0", "-r", strconv.Itoa(int(cps)),
-		"-m", strconv.Itoa(n), "-d", strconv.Itoa(int(hold.Milliseconds())), "-l", strconv.Itoa(n), "-nostdin",
-		"-timeout", strconv.Itoa(int(dur.Seconds())+60)+"s", "-trace_stat", "-stf", filepath.Join(dir, "stat.csv"),
-		"-fd", "1000")
-	cmd.Dir = dir
-	start := time.Now()
-	out, err := cmd.CombinedOutput()
-	wall := time.Since(start)
-	if cmd.ProcessState == nil {
-		return b, fmt.Errorf("sipp: %w", err)
-	}
-	cpu := cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
-	stat, _ := os.ReadFile(filepath.Join(dir, "stat.csv"))
-	ok, failed := sippCounts(stat)
-	if ok+failed == 0 {
-		return b, fmt.Errorf("sipp reported no calls: %v\n%s", err, tail(out, 800))
-	}
-	b.Calls, b.Failed = ok+failed, failed
-	launch := wall - hold
-	b.AchievedCPS = float64(ok+failed) / max(launch.Seconds(), dur.Seconds())
-	b.CPUmsPerCall = float64(cpu.Milliseconds()) / float64(max(1, ok+failed))
-	return b, nil
-}
-
-// sippCounts reads SuccessfulCall(C) and FailedCall(C) from the last line
-// of sipp's -trace_stat CSV.
-func sippCounts(csv []byte) (ok, failed int) {
-	lines := strings.Split(strings.TrimSpace(string(csv)), "\n")
-	if len(lines) < 2 {
-		return 0, 0
-	}
-	head := strings.Split(lines[0], ";")
-	last := strings.Split(lines[len(lines)-1], ";")
-	for i, h := range head {
-		if i >= len(last) {
-			break
-		}
-		switch h {
-		case "SuccessfulCall(C)":
-			ok, _ = strconv.Atoi(last[i])
-		case "FailedCall(C)":
-			failed, _ = strconv.Atoi(last[i])
+// twoWay counts the sessions that sent and received at least 90% of the
+// expected packets since before.
+func twoWay(sessions []*media.Session, before []media.Stats, expect uint64) int {
+	n := 0
+	for i, s := range sessions {
+		st := s.Stats()
+		if st.Received-before[i].Received >= expect*9/10 && st.Sent-before[i].Sent >= expect*9/10 {
+			n++
 		}
 	}
-	return ok, failed
+	return n
 }
 
-func tail(b []byte, n int) string {
-	if len(b) > n {
-		b = b[len(b)-n:]
-	}
-	return string(b)
+// setIntervals takes the RTP send-interval figures from h.
+func (ph *concurrentPhase) setIntervals(h *histogram) {
+	ph.PacketsSent = h.n.Load()
+	ph.IntervalP50MS, ph.IntervalP99MS, ph.IntervalP999 = h.quantile(0.5), h.quantile(0.99), h.quantile(0.999)
+	ph.IntervalMaxMS = float64(h.maxv.Load()) / 1e6
+	ph.WithinGoal = ph.IntervalP99MS >= 18 && ph.IntervalP99MS <= 22 && ph.IntervalP50MS >= 18
 }
 
 func printSIPBench(w io.Writer, r sipBench) {

@@ -1,0 +1,149 @@
+package bench
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// startSimProcess runs `marcador simcarrier` as a child, so its CPU is not
+// ours: every number answered at once by a human who talks continuously.
+func startSimProcess(ctx context.Context, pin int, stderr io.Writer) (addr string, stop func(), cpu func() time.Duration, err error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return "", nil, nil, err
+	}
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, nil, err
+	}
+	addr = pc.LocalAddr().String()
+	pc.Close()
+	simArgs := []string{"simcarrier", "-listen", addr, "-by-last-digit=false", "-mix", "human=1",
+		"-ring", "0s", "-talk", "1h", "-continuous", "-rtp-ports", "40000-59999", "-log", "error"}
+	cmd := exec.Command(exe, simArgs...)
+	if pin >= 0 {
+		// The simulator stands in for the far side of a network: confined to
+		// one CPU (and one Go thread) it competes less with the dialer, whose
+		// pacing is what is measured.
+		if ts, err := exec.LookPath("taskset"); err == nil {
+			cmd = exec.Command(ts, append([]string{"-c", strconv.Itoa(pin), exe}, simArgs...)...)
+			cmd.Env = append(os.Environ(), "GOMAXPROCS=1")
+		}
+	}
+	cmd.Stderr = stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return "", nil, nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return "", nil, nil, fmt.Errorf("start simcarrier: %w", err)
+	}
+	stop = func() {
+		cmd.Process.Signal(os.Interrupt)
+		done := make(chan struct{})
+		go func() { cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			cmd.Process.Kill()
+			<-done
+		}
+	}
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil || !strings.Contains(line, "answering on") {
+		stop()
+		return "", nil, nil, fmt.Errorf("simcarrier did not start: %q %v", line, err)
+	}
+	go io.Copy(io.Discard, out)
+	pid := cmd.Process.Pid
+	return addr, stop, func() time.Duration { return procCPU(pid) }, nil
+}
+
+// procCPU is a process's user+system CPU time from /proc.
+func procCPU(pid int) time.Duration {
+	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+	if err != nil {
+		return 0
+	}
+	// Fields after the ")" that ends the command name: utime is the 12th, stime the 13th.
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * time.Second / 100 // USER_HZ is 100 on Linux
+}
+
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// selfRSS is the resident set in MB now.
+func selfRSS() float64 {
+	b, _ := os.ReadFile("/proc/self/status")
+	m := regexp.MustCompile(`VmRSS:\s+(\d+) kB`).FindSubmatch(b)
+	if m == nil {
+		return 0
+	}
+	kb, _ := strconv.ParseFloat(string(m[1]), 64)
+	return kb / 1024
+}
+
+// histogram counts durations in 10 µs buckets up to 200 ms; safe for
+// concurrent use from every call's sender.
+type histogram struct {
+	b    [20001]atomic.Uint64
+	n    atomic.Uint64
+	maxv atomic.Int64
+}
+
+func (h *histogram) add(d time.Duration) {
+	i := min(int(d/(10*time.Microsecond)), len(h.b)-1)
+	h.b[i].Add(1)
+	h.n.Add(1)
+	for {
+		m := h.maxv.Load()
+		if int64(d) <= m || h.maxv.CompareAndSwap(m, int64(d)) {
+			return
+		}
+	}
+}
+
+func (h *histogram) reset() {
+	for i := range h.b {
+		h.b[i].Store(0)
+	}
+	h.n.Store(0)
+	h.maxv.Store(0)
+}
+
+// quantile in milliseconds.
+func (h *histogram) quantile(q float64) float64 {
+	n := h.n.Load()
+	if n == 0 {
+		return 0
+	}
+	want := uint64(q * float64(n))
+	var c uint64
+	for i := range h.b {
+		if c += h.b[i].Load(); c > want {
+			return float64(i) * 0.01
+		}
+	}
+	return float64(len(h.b)) * 0.01
+}

@@ -1,0 +1,282 @@
+package demo
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"net/url"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/marcador/marcador/analytics"
+	"github.com/marcador/marcador/cmd/marcador/internal/httpapi"
+	"github.com/marcador/marcador/queue/compliance"
+)
+
+// What the demo reads back comes from ClickHouse through analytics.Reader,
+// scoped to this run: the campaign's rows since the calls started.
+
+func (r *run) scope(campaignID string, channels ...analytics.Channel) analytics.Scope {
+	return analytics.Scope{Campaigns: []string{campaignID}, Channels: channels, From: r.since()}
+}
+
+// printAttempts lists this run's calls.
+func (r *run) printAttempts(ctx context.Context, campaignID string) error {
+	as, err := r.read.Attempts(ctx, r.scope(campaignID, analytics.Voice))
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(r.out, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "   account\tphone\tdisposition\tSIP\tring\ttalk\tkeys\tpromise\tpath or reason\n")
+	for _, a := range as {
+		prom := ""
+		if !a.PromiseAmount.IsZero() {
+			prom = money(a.PromiseAmount) + " " + a.Currency
+		}
+		path := a.IVRPath
+		if path == "" {
+			path = a.Reason
+		}
+		if len(path) > 70 {
+			path = path[:67] + "..."
+		}
+		fmt.Fprintf(tw, "   %s\t%s\t%s\t%d\t%.1fs\t%.1fs\t%s\t%s\t%s\n", a.AccountID, a.Phone, a.Disposition, a.SIPCode,
+			float64(a.RingMS)/1000, float64(a.TalkMS)/1000, a.DTMF, prom, path)
+	}
+	return tw.Flush()
+}
+
+// printCampaign is the campaign as GET /campaigns/{id} reports it.
+func (r *run) printCampaign(ctx context.Context, id string) error {
+	var v httpapi.CampaignView
+	if err := r.api.do(ctx, "GET", "/campaigns/"+id, "", nil, &v); err != nil {
+		return fmt.Errorf("get campaign: %w", err)
+	}
+	r.p("   GET /campaigns/%s: status %s, %d in flight, %d done, %d due later, dispositions %v\n", id, v.Status, v.InFlight,
+		v.Queue.Done, v.Queue.Due-v.Queue.DueNow, v.Dispositions)
+	return nil
+}
+
+// explain is step 6: why the next contact would be refused, as an
+// operator asks it, for a few of this run's debtors.
+func (r *run) explain(ctx context.Context) error {
+	c := demoCampaigns()[1]
+	r.p("\n6. Compliance: calling the same debtors again right now? (GET %s/compliance/explain)\n", r.api.base)
+	picks, err := r.explainPicks(ctx, c.ID)
+	if err != nil {
+		return err
+	}
+	for _, a := range picks {
+		at := r.gateNow().Add(time.Minute).Format(time.RFC3339)
+		var e compliance.Explanation
+		q := "/compliance/explain?profile=auto&channel=voice&phone=" + url.QueryEscape(a.Phone) + "&account=" + url.QueryEscape(a.AccountID) +
+			"&campaign=" + c.ID + "&at=" + url.QueryEscape(at)
+		if err := r.api.do(ctx, "GET", q, "", nil, &e); err != nil {
+			return fmt.Errorf("explain %s: %w", a.Phone, err)
+		}
+		if e.Allowed {
+			r.p("   %s %s after %s, profile %s: allowed\n", a.AccountID, a.Phone, a.Disposition, e.Profile)
+			continue
+		}
+		next := "until " + e.NextAllowed
+		if e.NextAllowed == "" {
+			next = "with no next time"
+		}
+		r.p("   %s %s after %s, profile %s: BLOCKED %s\n      %s — %s\n", a.AccountID, a.Phone, a.Disposition, e.Profile, next, e.Rule, e.Reason)
+	}
+	return nil
+}
+
+type demoPick struct{ AccountID, Phone, Disposition string }
+
+// explainPicks chooses from this run's attempts: a debtor who made a
+// promise in each country, one on the do-not-contact list, one whose number
+// was invalid.
+func (r *run) explainPicks(ctx context.Context, campaignID string) ([]demoPick, error) {
+	as, err := r.read.Attempts(ctx, r.scope(campaignID))
+	if err != nil {
+		return nil, err
+	}
+	byKey := map[string]demoPick{}
+	for _, a := range as {
+		p, key := demoPick{a.AccountID, a.Phone, a.Disposition}, a.Disposition
+		if a.PromiseAmount.IsPositive() {
+			key, p.Disposition = "promised "+a.Country, "a promise"
+		}
+		if _, ok := byKey[key]; !ok {
+			byKey[key] = p
+		}
+	}
+	var out []demoPick
+	for _, k := range []string{"promised MX", "promised CO", "promised CL", analytics.Blocked, analytics.InvalidNumber} {
+		if p, ok := byKey[k]; ok {
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+// summary is step 7: the schema, every table's rows, and this run read
+// back from contact_attempts and promises.
+func (r *run) summary(ctx context.Context) error {
+	c := demoCampaigns()[1]
+	r.p("\n7. ClickHouse (%s)\n", r.opt.Config.ClickHouse.Database)
+	applied, err := r.read.Applied(ctx)
+	if err != nil {
+		return err
+	}
+	names := make([]string, len(applied))
+	for i, m := range applied {
+		names[i] = fmt.Sprintf("%03d %s", m.Version, m.Name)
+	}
+	r.p("   schema migrations applied: %s\n", strings.Join(names, ", "))
+	tables, err := r.read.Rows(ctx)
+	if err != nil {
+		return err
+	}
+	for _, t := range tables {
+		r.p("   %-17s %d rows\n", t.Table, t.Rows)
+	}
+	r.p("\n   this run, read back from contact_attempts and promises:\n")
+	counts, err := r.read.AttemptCounts(ctx, r.scope(c.ID))
+	if err != nil {
+		return err
+	}
+	r.printDispositions(counts)
+	if err := r.printPromises(ctx, c.ID); err != nil {
+		return err
+	}
+	return r.printTextSummary(ctx, c.ID, counts)
+}
+
+// printDispositions tabulates attempts by channel (voice first) and
+// disposition (most first).
+func (r *run) printDispositions(counts []analytics.AttemptCount) {
+	counts = slices.Clone(counts)
+	slices.SortStableFunc(counts, func(a, b analytics.AttemptCount) int {
+		switch {
+		case a.Channel != b.Channel:
+			return strings.Compare(string(b.Channel), string(a.Channel))
+		case a.Attempts != b.Attempts:
+			return cmp.Compare(b.Attempts, a.Attempts)
+		}
+		return strings.Compare(a.Disposition, b.Disposition)
+	})
+	tw := tabwriter.NewWriter(r.out, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "   channel\tdisposition\tattempts\tavg ring\ttalk total\tpressed a key\n")
+	var total uint64
+	for _, c := range counts {
+		total += c.Attempts
+		fmt.Fprintf(tw, "   %s\t%s\t%d\t%.1fs\t%.0fs\t%d\n", c.Channel, c.Disposition, c.Attempts,
+			float64(c.RingMS)/float64(c.Attempts)/1000, float64(c.TalkMS)/1000, c.Keyed)
+	}
+	fmt.Fprintf(tw, "   total\t\t%d\t\t\t\n", total)
+	tw.Flush()
+}
+
+// printPromises totals this run's promises by currency: captured, and kept.
+func (r *run) printPromises(ctx context.Context, campaignID string) error {
+	totals, err := r.read.PromiseTotals(ctx, r.scope(campaignID))
+	if err != nil {
+		return err
+	}
+	type sum struct {
+		n, kept         uint64
+		amount, keptSum decimal.Decimal
+	}
+	var currencies []string
+	by := map[string]*sum{}
+	for _, t := range totals {
+		s := by[t.Currency]
+		if s == nil {
+			s = &sum{}
+			by[t.Currency] = s
+			currencies = append(currencies, t.Currency)
+		}
+		s.n += t.Promises
+		s.amount = s.amount.Add(t.Amount)
+		if t.Status == "kept" {
+			s.kept += t.Promises
+			s.keptSum = s.keptSum.Add(t.Amount)
+		}
+	}
+	if len(currencies) == 0 {
+		r.p("   promises captured: 0\n")
+	}
+	for _, cur := range currencies {
+		s := by[cur]
+		r.p("   promises captured: %d, total %s %s; kept (paid): %d, %s %s\n", s.n, money(s.amount), cur, s.kept, money(s.keptSum), cur)
+	}
+	return nil
+}
+
+// printTextSummary is the closing summary's line on texting.
+func (r *run) printTextSummary(ctx context.Context, campaignID string, counts []analytics.AttemptCount) error {
+	t, err := r.read.Texts(ctx, r.scope(campaignID))
+	if err != nil {
+		return err
+	}
+	// What the summary counts as failed: the provider refused or could not
+	// deliver the text.
+	failures := []string{"failed", "undelivered", analytics.InvalidNumber, "opted_out"}
+	var blocked, failed uint64
+	for _, c := range counts {
+		if c.Channel == analytics.Voice {
+			continue
+		}
+		switch {
+		case c.Disposition == analytics.Blocked:
+			blocked += c.Attempts
+		case slices.Contains(failures, c.Disposition):
+			failed += c.Attempts
+		}
+	}
+	replies, err := r.read.Replies(ctx, analytics.Scope{From: r.since()})
+	if err != nil {
+		return err
+	}
+	r.p("   SMS sent: %d, delivered: %d, blocked by the gate: %d, failed: %d; replies: %d opt-out, %d payment link, %d for agents\n",
+		t.Sent, t.Delivered, blocked, failed, replies["optout"], replies["paylink"], replies["conversation"])
+	return nil
+}
+
+// printTexts tabulates this run's texts by disposition, most first.
+func (r *run) printTexts(ctx context.Context, campaignID string) error {
+	counts, err := r.read.AttemptCounts(ctx, r.scope(campaignID, analytics.SMS, analytics.WhatsApp))
+	if err != nil {
+		return err
+	}
+	var byDisp []analytics.AttemptCount // SMS and WhatsApp together
+	for _, c := range counts {
+		i := slices.IndexFunc(byDisp, func(d analytics.AttemptCount) bool { return d.Disposition == c.Disposition })
+		if i < 0 {
+			byDisp = append(byDisp, analytics.AttemptCount{Disposition: c.Disposition})
+			i = len(byDisp) - 1
+		}
+		d := &byDisp[i]
+		d.Attempts, d.Segments = d.Attempts+c.Attempts, d.Segments+c.Segments
+		if d.Reason == "" {
+			d.Reason = c.Reason
+		}
+	}
+	slices.SortStableFunc(byDisp, func(a, b analytics.AttemptCount) int {
+		if a.Attempts != b.Attempts {
+			return cmp.Compare(b.Attempts, a.Attempts)
+		}
+		return strings.Compare(a.Disposition, b.Disposition)
+	})
+	tw := tabwriter.NewWriter(r.out, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "   text attempts (contact_attempts, channel sms)\tcount\tsegments\texample reason\n")
+	for _, d := range byDisp {
+		reason := d.Reason
+		if len(reason) > 80 {
+			reason = reason[:77] + "..."
+		}
+		fmt.Fprintf(tw, "   %s\t%d\t%d\t%s\n", d.Disposition, d.Attempts, d.Segments, strings.TrimSpace(reason))
+	}
+	return tw.Flush()
+}
