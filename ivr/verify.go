@@ -29,7 +29,7 @@ type Candidate struct {
 // alone proves nothing: anyone can set one.
 type Verification struct {
 	// Method is what the caller keys: national_id_last4 (default),
-	// birth_date (DDMMYYYY) or account_number (see script.VerifyMethods).
+	// birth_date (DDMMYYYY) or account_number (see script.VerifyPhrase).
 	Method string
 	// CallerID are the accounts that hold the calling number.
 	CallerID []Candidate
@@ -124,7 +124,7 @@ func (r *run) verify(ctx context.Context, v *script.Verify) (string, error) {
 	if method == "" {
 		method = DefaultVerifyMethod
 	}
-	ask, ok := script.VerifyMethods[method]
+	ask, ok := script.VerifyPhrase(method)
 	if !ok {
 		return "", fmt.Errorf("verify: unknown method %q", method)
 	}

@@ -24,10 +24,6 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg)
 }
 
-var nodeKeys = map[string]bool{"play": true, "say": true, "menu": true, "collect": true, "promise": true, "sms": true,
-	"transfer": true, "optout": true, "callback": true, "verify": true, "condition": true, "goto": true, "hangup": true,
-	"set": true, "next": true}
-
 var (
 	idRe     = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$`)
 	varRe    = regexp.MustCompile(`^[a-z][a-z0-9_]{0,31}$`)
@@ -35,6 +31,10 @@ var (
 	condRe   = regexp.MustCompile(`^\s*([a-z_.]+)\s*(==|!=|>=|<=|>|<)\s*(\S+)\s*$`)
 	keyRe    = regexp.MustCompile(`^[0-9*#]$`)
 	daysRe   = regexp.MustCompile(`^\+[0-9]{1,3}$`)
+	// literalRe is a number a script may say or set as is.
+	literalRe = regexp.MustCompile(`^[0-9.]+$`)
+	// yamlLineRe finds the line in a YAML syntax error.
+	yamlLineRe = regexp.MustCompile(`line (\d+)`)
 )
 
 // Parse loads one script; file names it in errors.
@@ -113,7 +113,7 @@ func Parse(file string, b []byte) (*Script, error) {
 }
 
 func yamlLine(err error) int {
-	m := regexp.MustCompile(`line (\d+)`).FindStringSubmatch(err.Error())
+	m := yamlLineRe.FindStringSubmatch(err.Error())
 	if m == nil {
 		return 1
 	}
@@ -132,74 +132,19 @@ func parseNode(file, id string, line int, v *yaml.Node) (*Node, error) {
 	actions := 0
 	for i := 0; i+1 < len(v.Content); i += 2 {
 		k, val := v.Content[i], v.Content[i+1]
-		if !nodeKeys[k.Value] {
-			return nil, fail(k.Line, "unknown key %q", k.Value)
-		}
 		var err error
 		switch k.Value {
-		case "play":
-			actions++
-			n.Play, err = parseItems(val)
-		case "say":
-			actions++
-			var it Item
-			it, err = parseItem(val)
-			n.Play = []Item{it}
-			if err == nil && it.Say == "" {
-				err = errors.New("say: want {say: amount|date|number|digits, value: ...}")
-			}
-		case "menu":
-			actions++
-			n.Menu = &Menu{}
-			err = decodeStrict(val, n.Menu, "prompt", "options", "timeout", "retries", "invalid", "no_input", "fallback")
-			if err == nil {
-				err = fixItems(val, map[string]*[]Item{"prompt": &n.Menu.Prompt, "invalid": &n.Menu.Invalid, "no_input": &n.Menu.NoInput})
-			}
-		case "collect":
-			actions++
-			n.Collect = &Collect{}
-			err = decodeStrict(val, n.Collect, "prompt", "var", "min", "max", "terminator", "timeout", "inter_digit", "retries", "invalid", "fallback", "next")
-			if err == nil {
-				err = fixItems(val, map[string]*[]Item{"prompt": &n.Collect.Prompt, "invalid": &n.Collect.Invalid})
-			}
-		case "promise":
-			actions++
-			n.Promise = &Promise{}
-			err = decodeStrict(val, n.Promise, "amount", "date", "next", "rejected")
-		case "sms":
-			actions++
-			n.SMS = &SMS{}
-			err = decodeStrict(val, n.SMS, "template", "channel", "next")
-		case "transfer":
-			actions++
-			n.Transfer = &Transfer{}
-			err = decodeStrict(val, n.Transfer, "queue", "timeout", "fallback")
-		case "optout":
-			actions++
-			n.OptOut = &OptOut{}
-			err = decodeStrict(val, n.OptOut, "channel", "next")
-		case "callback":
-			actions++
-			n.Callback = &Callback{}
-			err = decodeStrict(val, n.Callback, "next")
-		case "verify":
-			actions++
-			n.Verify = &Verify{}
-			err = decodeStrict(val, n.Verify, "next", "failed", "locked", "retries", "timeout", "inter_digit")
-		case "condition":
-			actions++
-			n.Condition = &Condition{}
-			err = decodeStrict(val, n.Condition, "if", "then", "else")
-		case "goto":
-			actions++
-			n.Goto = val.Value
-		case "hangup":
-			actions++
-			err = val.Decode(&n.Hangup)
 		case "set":
 			err = val.Decode(&n.Set)
 		case "next":
 			n.Next = val.Value
+		default:
+			decode, ok := nodeActions[k.Value]
+			if !ok {
+				return nil, fail(k.Line, "unknown key %q", k.Value)
+			}
+			actions++
+			err = decode(n, val)
 		}
 		if err != nil {
 			return nil, fail(val.Line, "%s: %v", k.Value, err)
@@ -212,6 +157,70 @@ func parseNode(file, id string, line int, v *yaml.Node) (*Node, error) {
 		return nil, fail(line, "no action")
 	}
 	return n, nil
+}
+
+// nodeActions decode each action key of a node into its field; a node has
+// one action at most, besides set and next.
+var nodeActions = map[string]func(n *Node, v *yaml.Node) error{
+	"play": func(n *Node, v *yaml.Node) (err error) {
+		n.Play, err = parseItems(v)
+		return err
+	},
+	"say": func(n *Node, v *yaml.Node) error {
+		it, err := parseItem(v)
+		n.Play = []Item{it}
+		if err == nil && it.Say == "" {
+			err = errors.New("say: want {say: amount|date|number|digits, value: ...}")
+		}
+		return err
+	},
+	"menu": func(n *Node, v *yaml.Node) error {
+		n.Menu = &Menu{}
+		if err := decodeStrict(v, n.Menu, "prompt", "options", "timeout", "retries", "invalid", "no_input", "fallback"); err != nil {
+			return err
+		}
+		return fixItems(v, map[string]*[]Item{"prompt": &n.Menu.Prompt, "invalid": &n.Menu.Invalid, "no_input": &n.Menu.NoInput})
+	},
+	"collect": func(n *Node, v *yaml.Node) error {
+		n.Collect = &Collect{}
+		if err := decodeStrict(v, n.Collect, "prompt", "var", "min", "max", "terminator", "timeout", "inter_digit", "retries", "invalid", "fallback", "next"); err != nil {
+			return err
+		}
+		return fixItems(v, map[string]*[]Item{"prompt": &n.Collect.Prompt, "invalid": &n.Collect.Invalid})
+	},
+	"promise": func(n *Node, v *yaml.Node) error {
+		n.Promise = &Promise{}
+		return decodeStrict(v, n.Promise, "amount", "date", "next", "rejected")
+	},
+	"sms": func(n *Node, v *yaml.Node) error {
+		n.SMS = &SMS{}
+		return decodeStrict(v, n.SMS, "template", "channel", "next")
+	},
+	"transfer": func(n *Node, v *yaml.Node) error {
+		n.Transfer = &Transfer{}
+		return decodeStrict(v, n.Transfer, "queue", "timeout", "fallback")
+	},
+	"optout": func(n *Node, v *yaml.Node) error {
+		n.OptOut = &OptOut{}
+		return decodeStrict(v, n.OptOut, "channel", "next")
+	},
+	"callback": func(n *Node, v *yaml.Node) error {
+		n.Callback = &Callback{}
+		return decodeStrict(v, n.Callback, "next")
+	},
+	"verify": func(n *Node, v *yaml.Node) error {
+		n.Verify = &Verify{}
+		return decodeStrict(v, n.Verify, "next", "failed", "locked", "retries", "timeout", "inter_digit")
+	},
+	"condition": func(n *Node, v *yaml.Node) error {
+		n.Condition = &Condition{}
+		return decodeStrict(v, n.Condition, "if", "then", "else")
+	},
+	"goto": func(n *Node, v *yaml.Node) error {
+		n.Goto = v.Value
+		return nil
+	},
+	"hangup": func(n *Node, v *yaml.Node) error { return v.Decode(&n.Hangup) },
 }
 
 // decodeStrict decodes a mapping, refusing keys not in allowed.

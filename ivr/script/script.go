@@ -17,7 +17,7 @@ type Script struct {
 	// Languages the script's phrases exist in (default es, en).
 	Languages []string
 	// Public are the script's own phrases that may be played to an inbound
-	// caller before verification, besides PublicPhrases.
+	// caller before verification, besides the shipped public phrases.
 	Public []string
 	Nodes  map[string]*Node
 	File   string
@@ -94,7 +94,7 @@ type Callback struct {
 
 // Verify has an inbound caller prove they are the debtor before the script
 // says anything about the account. The question depends on the line's
-// method (VerifyMethods); a caller whose number is on no account, or who
+// method (VerifyPhrase); a caller whose number is on no account, or who
 // does not answer for it, also keys an account or id number. Failed tries
 // are counted per calling number and source across calls.
 type Verify struct {
@@ -106,12 +106,20 @@ type Verify struct {
 	InterDigit time.Duration `yaml:"inter_digit"` // wait between keys (default 4s)
 }
 
-// VerifyMethods are what an inbound caller may be asked to prove who they
-// are, each with the phrase that asks for it.
-var VerifyMethods = map[string]string{
+// verifyMethods are what an inbound caller may be asked to prove who they
+// are, each with the phrase that asks for it. Unexported so no caller can
+// change it: VerifyPhrase reads it.
+var verifyMethods = map[string]string{
 	"national_id_last4": "p/verify-id-last4",   // the last four digits of the national id
 	"birth_date":        "p/verify-birth-date", // DDMMYYYY
 	"account_number":    "p/verify-account",    // the account number's digits, then #
+}
+
+// VerifyPhrase is the phrase that asks an inbound caller for method
+// (national_id_last4, birth_date, account_number); ok is false for any other.
+func VerifyPhrase(method string) (phrase string, ok bool) {
+	phrase, ok = verifyMethods[method]
+	return phrase, ok
 }
 
 // Phrases a verify node plays besides the question.
@@ -121,10 +129,10 @@ const (
 	PhraseNoInput  = "p/no-input"
 )
 
-// PublicPhrases may be played to an inbound caller before verification:
+// publicPhrases may be played to an inbound caller before verification:
 // they name the company or offer help, and say nothing about an account or
 // a debt (a script adds its own under public:).
-var PublicPhrases = map[string]bool{
+var publicPhrases = map[string]bool{
 	"p/inbound-welcome": true, PhraseIdentify: true, PhraseNoMatch: true, PhraseNoInput: true,
 	"p/verify-id-last4": true, "p/verify-birth-date": true, "p/verify-account": true,
 	"p/verify-failed": true, "p/verify-locked": true, "p/help-menu": true, "p/callback": true,
@@ -160,13 +168,13 @@ type Node struct {
 	Next      string
 }
 
-// Fields are the account values a script may say, set or test.
-var Fields = map[string]bool{"balance": true, "due_date": true, "days_past_due": true, "segment": true, "name": true,
+// fields are the account values a script may say, set or test.
+var fields = map[string]bool{"balance": true, "due_date": true, "days_past_due": true, "segment": true, "name": true,
 	"currency": true, "callback_number": true, "account_id": true, "promise.amount": true, "promise.date": true, "today": true}
 
-// AccountFields are the Fields that come from the debtor's account: an
+// accountFields are the fields that come from the debtor's account: an
 // inbound script may not say or test them before the caller is verified.
-var AccountFields = map[string]bool{"balance": true, "due_date": true, "days_past_due": true, "segment": true, "name": true,
+var accountFields = map[string]bool{"balance": true, "due_date": true, "days_past_due": true, "segment": true, "name": true,
 	"currency": true, "account_id": true, "promise.amount": true, "promise.date": true}
 
 // Prompts lists every phrase the script plays (without language).
@@ -194,7 +202,7 @@ func (s *Script) Prompts() []string {
 		}
 		if n.Verify != nil {
 			// The question depends on the line's method: every one must be recorded.
-			for _, p := range VerifyMethods {
+			for _, p := range verifyMethods {
 				add([]Item{{Prompt: p}})
 			}
 			add([]Item{{Prompt: PhraseIdentify}, {Prompt: PhraseNoMatch}, {Prompt: PhraseNoInput}})

@@ -474,7 +474,7 @@ func (c *Config) Validate() error {
 	if cc := c.IVR.Inbound.Country; cc != "" && (len(cc) != 2 || strings.ToUpper(cc) != cc) {
 		return fmt.Errorf("ivr.inbound.country %q: want a two-letter region code such as MX", cc)
 	}
-	if _, ok := script.VerifyMethods[c.IVR.Inbound.Verify]; !ok {
+	if _, ok := script.VerifyPhrase(c.IVR.Inbound.Verify); !ok {
 		return fmt.Errorf("ivr.inbound.verify %q: want national_id_last4, birth_date or account_number", c.IVR.Inbound.Verify)
 	}
 	for _, l := range []struct {
