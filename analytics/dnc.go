@@ -80,14 +80,11 @@ func (e *DNCEvent) AppendBinary(b []byte) ([]byte, error) {
 
 // UnmarshalBinary decodes what AppendBinary wrote.
 func (e *DNCEvent) UnmarshalBinary(b []byte) error {
-	if len(b) < 2 || b[0] != kindDNC || b[1] != dncV1 {
-		return fmt.Errorf("dnc event row: not a version %d dnc record", dncV1)
+	d, _, err := openRecord(b, kindDNC, "dnc event", dncV1)
+	if err != nil {
+		return err
 	}
-	d := dec{b: b[2:]}
 	*e = DNCEvent{EventID: d.str(), Phone: d.str(), Channel: Channel(d.str()), CampaignID: d.str(), Action: d.str(),
 		Reason: d.str(), Source: d.str(), At: d.t(), NodeID: d.str(), Ver: d.u()}
-	if d.err != nil {
-		return fmt.Errorf("dnc event row: %w", d.err)
-	}
-	return nil
+	return d.close("dnc event")
 }
