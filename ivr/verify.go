@@ -1,6 +1,7 @@
 package ivr
 
 import (
+	"cmp"
 	"context"
 	"crypto/subtle"
 	"errors"
@@ -128,13 +129,7 @@ func (r *run) verify(ctx context.Context, v *script.Verify) (string, error) {
 	if !ok {
 		return "", fmt.Errorf("verify: unknown method %q", method)
 	}
-	timeout, inter := v.Timeout, v.InterDigit
-	if timeout == 0 {
-		timeout = 8 * time.Second
-	}
-	if inter == 0 {
-		inter = 4 * time.Second
-	}
+	timeout, inter := cmp.Or(v.Timeout, 8*time.Second), cmp.Or(v.InterDigit, 4*time.Second)
 	for try := 0; try <= v.Retries; try++ {
 		if vf.Locked(ctx) {
 			r.res.Locked = true
