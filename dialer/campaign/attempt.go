@@ -31,7 +31,7 @@ func (r *Runner) work(ctx context.Context, c queue.Campaign, trunk *dialer.Trunk
 		}
 		st.CountDisposition(ctx, c.ID, a.Disposition)
 		st.Landed(ctx, c.ID, acct.ID)
-		return st.Reschedule(ctx, l, r.opt.Now().Add(retryDelay(c, analytics.NetworkError)), analytics.Interrupted)
+		return st.Reschedule(ctx, l, nextDue(c.Retry, outcome{Disposition: analytics.Interrupted}, r.opt.Now()).Next, analytics.Interrupted)
 	}
 	n, err := st.NextAttempt(ctx, c.ID, acct.ID)
 	if err != nil {

@@ -10,56 +10,86 @@ import (
 	"github.com/marcador/marcador/queue"
 )
 
-// settleOutcome applies the retry policy: done after a promise, an opt-out,
-// an answered call, an invalid only number, or the last attempt; otherwise
-// due again after the delay for the disposition (the next attempt rotates to
-// the account's next phone). A script error (ivr_error) is not an answered
-// call: the debtor did not get the message, so it is retried like a busy line.
-func (r *Runner) settleOutcome(ctx context.Context, c queue.Campaign, l queue.Lease, a *analytics.Attempt, res ivr.Result, otherPhones bool) error {
-	if a.Disposition == analytics.LocalError {
+// outcome is what the retry policy looks at once an attempt has ended.
+type outcome struct {
+	Disposition string
+	Attempt     int  // the attempt's number in its campaign, 1 for the first
+	Settled     bool // the debtor promised or opted out: nothing is left to ask
+	OtherPhones bool // the account has another phone for the next attempt
+}
+
+// retryDecision is the retry policy's answer for one attempt.
+type retryDecision struct {
+	Next time.Time // when the account is due again; zero: it is done
+	Undo bool      // not an attempt: take its count back
+}
+
+// nextDue is the retry policy: done after a promise, an opt-out, an
+// answered call, an invalid only number, or the last attempt; otherwise due
+// again after the delay for the disposition (the next attempt rotates to the
+// account's next phone). A script error (ivr_error) is not an answered call:
+// the debtor did not get the message, so it is retried like a busy line.
+// Contacts the gate blocks are not its business: they are due when the gate
+// says (never, when every phone is on a do-not-contact list).
+func nextDue(p queue.RetryPolicy, o outcome, now time.Time) retryDecision {
+	switch {
+	case o.Disposition == analytics.LocalError:
 		// Not an attempt: it does not count toward max_attempts, the same
 		// phone is tried again, soon.
-		if err := r.opt.Store.UndoAttempt(ctx, c.ID, l.Account.ID); err != nil {
-			return err
-		}
-		return r.settle(ctx, c, l, a, r.opt.Now().Add(localRetryDelay(c)))
-	}
-	if res.Promise != nil || res.OptedOut {
-		return r.settle(ctx, c, l, a, time.Time{})
-	}
-	if a.Disposition == analytics.InvalidNumber && !otherPhones {
-		return r.settle(ctx, c, l, a, time.Time{}) // nothing left to dial
-	}
-	if a.Disposition == analytics.Answered {
-		if _, again := c.Retry.Delays[analytics.Answered]; !again {
-			return r.settle(ctx, c, l, a, time.Time{})
+		return retryDecision{Next: now.Add(localRetryDelay(p)), Undo: true}
+	case o.Disposition == analytics.Interrupted:
+		// Its node died during the call, which may or may not have
+		// happened: tried again later, like a call the network lost.
+		return retryDecision{Next: now.Add(retryDelay(p, analytics.NetworkError))}
+	case o.Settled:
+		return retryDecision{}
+	case o.Disposition == analytics.InvalidNumber && !o.OtherPhones:
+		return retryDecision{} // nothing left to dial
+	case o.Disposition == analytics.Answered:
+		if _, again := p.Delays[analytics.Answered]; !again {
+			return retryDecision{}
 		}
 	}
-	if int(a.AttemptNo) >= c.Retry.MaxAttempts {
-		return r.settle(ctx, c, l, a, time.Time{})
+	if o.Attempt >= p.MaxAttempts {
+		return retryDecision{}
 	}
-	return r.settle(ctx, c, l, a, r.opt.Now().Add(retryDelay(c, a.Disposition)))
+	return retryDecision{Next: now.Add(retryDelay(p, o.Disposition))}
 }
 
 // localRetryDelay is when a call that was never placed is tried again:
 // retry.delays.local_error, else a minute (ports and trunk channels free up
 // quickly; the campaign's default delay is for calls that happened).
-func localRetryDelay(c queue.Campaign) time.Duration {
-	if d := c.Retry.Delays[analytics.LocalError]; d > 0 {
+func localRetryDelay(p queue.RetryPolicy) time.Duration {
+	if d := p.Delays[analytics.LocalError]; d > 0 {
 		return time.Duration(d)
 	}
 	return time.Minute
 }
 
-func retryDelay(c queue.Campaign, disposition string) time.Duration {
-	d, ok := c.Retry.Delays[disposition]
+// retryDelay is the campaign's delay after disposition, else its default,
+// else an hour.
+func retryDelay(p queue.RetryPolicy, disposition string) time.Duration {
+	d, ok := p.Delays[disposition]
 	if !ok {
-		d = c.Retry.Delays["default"]
+		d = p.Delays["default"]
 	}
 	if d == 0 {
 		return time.Hour
 	}
 	return time.Duration(d)
+}
+
+// settleOutcome settles a call's attempt as the retry policy (nextDue)
+// decides.
+func (r *Runner) settleOutcome(ctx context.Context, c queue.Campaign, l queue.Lease, a *analytics.Attempt, res ivr.Result, otherPhones bool) error {
+	d := nextDue(c.Retry, outcome{Disposition: a.Disposition, Attempt: int(a.AttemptNo), Settled: res.Promise != nil || res.OptedOut,
+		OtherPhones: otherPhones}, r.opt.Now())
+	if d.Undo {
+		if err := r.opt.Store.UndoAttempt(ctx, c.ID, l.Account.ID); err != nil {
+			return err
+		}
+	}
+	return r.settle(ctx, c, l, a, d.Next)
 }
 
 // settle writes the attempt, counts it, and completes the lease (zero
