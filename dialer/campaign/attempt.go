@@ -53,27 +53,9 @@ func (r *Runner) work(ctx context.Context, c queue.Campaign, trunk *dialer.Trunk
 	if err := st.InFlight(ctx, c.ID, acct.ID, a.AttemptID, a.StartedAt); err != nil {
 		return err
 	}
-	// Keep the lease while the call lasts.
-	lease := l
-	stopExtend, extended := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(extended)
-		t := time.NewTicker(30 * time.Second)
-		defer t.Stop()
-		for {
-			select {
-			case <-stopExtend:
-				return
-			case <-t.C:
-				if err := st.Extend(ctx, &lease, leaseNow()); err != nil {
-					r.log.Warn("campaign: extend lease", "account", acct.ID, "err", err)
-				}
-			}
-		}
-	}()
+	stopLease := r.keepLease(ctx, l)
 	res, err := r.call(ctx, c, trunk, acct, number, subj, zones, &a)
-	close(stopExtend)
-	<-extended
+	lease := stopLease()
 	if err != nil {
 		return err
 	}

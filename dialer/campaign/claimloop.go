@@ -3,9 +3,10 @@ package campaign
 import (
 	"context"
 	"errors"
-	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/marcador/marcador/dialer"
 	"github.com/marcador/marcador/queue"
 )
 
@@ -48,14 +49,10 @@ func (r *Runner) launch(id string) {
 
 // loop tops the campaign up to max_concurrent calls every tick.
 func (r *Runner) loop(ctx context.Context, id string) {
-	var inflight sync.WaitGroup
-	var active int64
-	var mu sync.Mutex
+	s := &loopState{id: id}
 	tick := time.NewTicker(r.opt.Tick)
 	defer tick.Stop()
-	var noCallerID error // logged once while it lasts
 	r.log.Info("campaign running", "campaign", id)
-	failing := false // a Redis error is logged once per outage, not per tick
 	for {
 		select {
 		case <-ctx.Done():
@@ -65,67 +62,115 @@ func (r *Runner) loop(ctx context.Context, id string) {
 		if r.ready() != nil {
 			continue // held: Redis lost its data (the guard logs it once)
 		}
-		c, err := r.opt.Store.Campaign(ctx, id)
-		if errors.Is(err, queue.ErrNotFound) {
-			// Deleted, or Redis emptied: nothing to dial until it is uploaded
-			// and started again.
-			attrs := []any{"campaign", id}
-			if err := r.opt.Store.SetStatus(context.WithoutCancel(ctx), id, queue.StatusStopped); err != nil {
-				attrs = append(attrs, "status_not_saved", err)
-			}
-			r.log.Error("campaign definition is gone from Redis: campaign stopped; upload it again and start it", attrs...)
+		c, trunk, ok, gone := r.dialable(ctx, s)
+		if gone {
 			return
 		}
-		if err != nil {
-			if !failing {
-				r.log.Warn("campaign: read definition", "campaign", id, "err", err)
+		if ok {
+			r.topUp(ctx, s, c, trunk)
+		}
+	}
+}
+
+// loopState is what one campaign's loop keeps between ticks.
+type loopState struct {
+	id         string
+	active     atomic.Int64 // calls in progress
+	failing    bool         // a Redis error is logged once per outage, not per tick
+	noCallerID error        // logged once while it lasts
+}
+
+// dialable reads the campaign's definition and says whether it may dial
+// now, and whether it is gone (then the campaign is stopped).
+func (r *Runner) dialable(ctx context.Context, s *loopState) (c queue.Campaign, trunk *dialer.Trunk, ok, gone bool) {
+	id := s.id
+	c, err := r.opt.Store.Campaign(ctx, id)
+	if errors.Is(err, queue.ErrNotFound) {
+		// Deleted, or Redis emptied: nothing to dial until it is uploaded
+		// and started again.
+		attrs := []any{"campaign", id}
+		if err := r.opt.Store.SetStatus(context.WithoutCancel(ctx), id, queue.StatusStopped); err != nil {
+			attrs = append(attrs, "status_not_saved", err)
+		}
+		r.log.Error("campaign definition is gone from Redis: campaign stopped; upload it again and start it", attrs...)
+		return c, nil, false, true
+	}
+	if err != nil {
+		if !s.failing {
+			r.log.Warn("campaign: read definition", "campaign", id, "err", err)
+		}
+		s.failing = true
+		return c, nil, false, false
+	}
+	s.failing = false
+	trunk = r.opt.Trunks[c.Trunk]
+	if trunk == nil {
+		return c, nil, false, false
+	}
+	// The definition may have changed since Start checked it.
+	if err := checkCallerID(c, trunk); err != nil {
+		if s.noCallerID == nil {
+			r.log.Error("campaign: not dialing", "campaign", id, "err", err)
+		}
+		s.noCallerID = err
+		return c, nil, false, false
+	}
+	s.noCallerID = nil
+	return c, trunk, true, false
+}
+
+// topUp claims as many contacts as the campaign and its trunk have room for
+// and works each on its own goroutine.
+func (r *Runner) topUp(ctx context.Context, s *loopState, c queue.Campaign, trunk *dialer.Trunk) {
+	free := int64(c.MaxConcurrent) - s.active.Load()
+	if room := int64(trunk.MaxChannels() - trunk.InUse()); room < free {
+		free = room
+	}
+	if free <= 0 {
+		return
+	}
+	leases, err := r.opt.Store.Claim(ctx, s.id, int(free), leaseNow())
+	if err != nil {
+		r.log.Warn("campaign: claim", "campaign", s.id, "err", err)
+		return
+	}
+	for _, l := range leases {
+		s.active.Add(1)
+		r.calls.Add(1)
+		go func() {
+			defer r.calls.Done()
+			defer s.active.Add(-1)
+			// A call in progress finishes even when the campaign pauses.
+			if err := r.work(context.WithoutCancel(ctx), c, trunk, l); err != nil {
+				r.log.Error("campaign: contact", "campaign", s.id, "account", l.Account.ID, "err", err)
 			}
-			failing = true
-			continue
-		}
-		failing = false
-		trunk := r.opt.Trunks[c.Trunk]
-		if trunk == nil {
-			continue
-		}
-		// The definition may have changed since Start checked it.
-		if err := checkCallerID(c, trunk); err != nil {
-			if noCallerID == nil {
-				r.log.Error("campaign: not dialing", "campaign", id, "err", err)
-			}
-			noCallerID = err
-			continue
-		}
-		noCallerID = nil
-		mu.Lock()
-		free := int64(c.MaxConcurrent) - active
-		mu.Unlock()
-		if room := int64(trunk.MaxChannels() - trunk.InUse()); room < free {
-			free = room
-		}
-		if free <= 0 {
-			continue
-		}
-		leases, err := r.opt.Store.Claim(ctx, id, int(free), leaseNow())
-		if err != nil {
-			r.log.Warn("campaign: claim", "campaign", id, "err", err)
-			continue
-		}
-		for _, l := range leases {
-			mu.Lock()
-			active++
-			mu.Unlock()
-			inflight.Add(1)
-			r.calls.Add(1)
-			go func() {
-				defer r.calls.Done()
-				defer inflight.Done()
-				defer func() { mu.Lock(); active--; mu.Unlock() }()
-				// A call in progress finishes even when the campaign pauses.
-				if err := r.work(context.WithoutCancel(ctx), c, trunk, l); err != nil {
-					r.log.Error("campaign: contact", "campaign", id, "account", l.Account.ID, "err", err)
+		}()
+	}
+}
+
+// keepLease extends l while a call lasts: every 30 s until the returned
+// stop is called, which returns the lease as last extended.
+func (r *Runner) keepLease(ctx context.Context, l queue.Lease) (stop func() queue.Lease) {
+	lease := l
+	stopExtend, extended := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(extended)
+		t := time.NewTicker(30 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-stopExtend:
+				return
+			case <-t.C:
+				if err := r.opt.Store.Extend(ctx, &lease, leaseNow()); err != nil {
+					r.log.Warn("campaign: extend lease", "account", lease.Account.ID, "err", err)
 				}
-			}()
+			}
 		}
+	}()
+	return func() queue.Lease {
+		close(stopExtend)
+		<-extended
+		return lease
 	}
 }
