@@ -19,19 +19,10 @@ import (
 // work handles one claimed contact from the gate to the retry decision.
 func (r *Runner) work(ctx context.Context, c queue.Campaign, trunk *dialer.Trunk, l queue.Lease) error {
 	st, acct := r.opt.Store, l.Account
-	// A contact whose call was in progress when a node died is not dialled
-	// again at once: the attempt is recorded as interrupted and retried later.
 	if prev, since, ok, err := st.WasInFlight(ctx, c.ID, acct.ID); err != nil {
 		return err
 	} else if ok {
-		a := analytics.Attempt{AttemptID: prev, CampaignID: c.ID, AccountID: acct.ID, Channel: analytics.Voice, NodeID: r.opt.Node,
-			StartedAt: since, EndedAt: r.opt.Now(), Disposition: analytics.Interrupted, Reason: "the node placing this call stopped", Ver: 1}
-		if err := r.opt.Writer.Write(ctx, &a); err != nil {
-			return err
-		}
-		st.CountDisposition(ctx, c.ID, a.Disposition)
-		st.Landed(ctx, c.ID, acct.ID)
-		return st.Reschedule(ctx, l, nextDue(c.Retry, outcome{Disposition: analytics.Interrupted}, r.opt.Now()).Next, analytics.Interrupted)
+		return r.interrupted(ctx, c, l, prev, since)
 	}
 	n, err := st.NextAttempt(ctx, c.ID, acct.ID)
 	if err != nil {
@@ -69,6 +60,15 @@ func (r *Runner) work(ctx context.Context, c queue.Campaign, trunk *dialer.Trunk
 		r.fallback(ctx, c, acct, &a)
 	}
 	return nil
+}
+
+// interrupted settles a contact whose call was in progress when its node
+// died: it is not dialled again at once; the attempt (prev, started at
+// since) is recorded as interrupted and retried later.
+func (r *Runner) interrupted(ctx context.Context, c queue.Campaign, l queue.Lease, prev string, since time.Time) error {
+	a := analytics.Attempt{AttemptID: prev, CampaignID: c.ID, AccountID: l.Account.ID, Channel: analytics.Voice, NodeID: r.opt.Node,
+		StartedAt: since, EndedAt: r.opt.Now(), Disposition: analytics.Interrupted, Reason: "the node placing this call stopped"}
+	return r.settle(ctx, c, l, &a, nextDue(c.Retry, outcome{Disposition: analytics.Interrupted}, r.opt.Now()).Next)
 }
 
 // newAttempt starts the attempt row of call n to number and says who is

@@ -25,6 +25,7 @@ func leaseNow() time.Time { return time.Now() }
 // its own entry.
 type loopRef struct{ cancel context.CancelFunc }
 
+// launch starts campaign id's loop on this node, unless it runs already.
 func (r *Runner) launch(id string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -163,7 +164,7 @@ func (r *Runner) keepLease(ctx context.Context, l queue.Lease) (stop func() queu
 				return
 			case <-t.C:
 				if err := r.opt.Store.Extend(ctx, &lease, leaseNow()); err != nil {
-					r.log.Warn("campaign: extend lease", "account", lease.Account.ID, "err", err)
+					r.log.Warn("campaign: extend lease", "campaign", lease.Campaign, "account", lease.Account.ID, "err", err)
 				}
 			}
 		}

@@ -3,6 +3,7 @@ package campaign
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/marcador/marcador/analytics"
@@ -92,8 +93,12 @@ func (r *Runner) settleOutcome(ctx context.Context, c queue.Campaign, l queue.Le
 	return r.settle(ctx, c, l, a, d.Next)
 }
 
-// settle writes the attempt, counts it, and completes the lease (zero
-// next) or reschedules it.
+// settle writes the attempt, counts it, completes the lease (zero next) or
+// reschedules it, and clears the account's in-flight mark. Once the row is
+// written every step is tried and every failure reported: a count Redis
+// refused must not leave the lease to run out. A lease another claim took
+// is not an error: the attempt is on record, and what happens to the
+// account is the new holder's to decide.
 func (r *Runner) settle(ctx context.Context, c queue.Campaign, l queue.Lease, a *analytics.Attempt, next time.Time) error {
 	if a.EndedAt.IsZero() {
 		a.EndedAt = r.opt.Now()
@@ -103,23 +108,28 @@ func (r *Runner) settle(ctx context.Context, c queue.Campaign, l queue.Lease, a 
 		return err
 	}
 	st := r.opt.Store
+	var errs []error
 	if err := st.CountDisposition(ctx, c.ID, a.Disposition); err != nil {
-		return err
+		errs = append(errs, fmt.Errorf("campaign %s: count %s of account %s: %w", c.ID, a.Disposition, l.Account.ID, err))
 	}
 	var err error
+	fate := []any{"outcome", "done"}
 	if next.IsZero() {
 		err = st.Complete(ctx, l, leaseNow())
 	} else {
+		fate = []any{"outcome", "due", "due_at", next}
 		err = st.Reschedule(ctx, l, next, a.Disposition)
 	}
 	if errors.Is(err, queue.ErrLeaseLost) {
-		r.log.Warn("campaign: lease lost before the outcome was saved", "account", l.Account.ID)
+		r.log.Warn("campaign: lease lost before the outcome was saved; the attempt is recorded",
+			append([]any{"campaign", c.ID, "account", l.Account.ID, "disposition", a.Disposition}, fate...)...)
 		err = nil
 	}
-	if lerr := st.Landed(ctx, c.ID, l.Account.ID); err == nil {
-		err = lerr
+	errs = append(errs, err)
+	if err := st.Landed(ctx, c.ID, l.Account.ID); err != nil {
+		errs = append(errs, fmt.Errorf("campaign %s: clear the in-flight mark of account %s: %w", c.ID, l.Account.ID, err))
 	}
 	r.log.Info("attempt", "campaign", c.ID, "account", a.AccountID, "phone", a.Phone, "disposition", a.Disposition,
 		"ivr_path", a.IVRPath, "promise", a.PromiseAmount.String())
-	return err
+	return errors.Join(errs...)
 }
