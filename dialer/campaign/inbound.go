@@ -139,6 +139,7 @@ func (ic *inboundCall) env(ctx context.Context) ivr.Env {
 		// The language of the account the number most likely belongs to.
 		cc, err := r.opt.Store.Campaign(ctx, ic.byCaller[0].Campaign)
 		if err != nil {
+			ic.log.Warn("inbound call: campaign not read; the account's language only", "campaign", ic.byCaller[0].Campaign, "err", err)
 			cc = queue.Campaign{}
 		}
 		env.Lang = contact.Language(cc, ic.byCaller[0].Account, ic.o.Language)
@@ -181,6 +182,9 @@ func (ic *inboundCall) verifiedAs(ctx context.Context, cand ivr.Candidate) {
 	if cc, err := ic.r.opt.Store.Campaign(ctx, cand.Campaign); err == nil {
 		ic.c = cc
 	} else {
+		// The call is still recorded in the account's campaign, without
+		// its settings (language, promise grace days).
+		ic.log.Warn("inbound call: verified account's campaign not read", "campaign", cand.Campaign, "account", cand.Account.ID, "err", err)
 		ic.c = queue.Campaign{ID: cand.Campaign, Language: ic.c.Language}
 	}
 }
@@ -304,6 +308,8 @@ func (r *Runner) candidates(ctx context.Context, lookup func(context.Context, st
 		if !ok {
 			cc, err := r.opt.Store.Campaign(ctx, refs[i].Campaign)
 			if err != nil {
+				r.log.Warn("inbound lookup: campaign not read; its promise policy is the default", "campaign", refs[i].Campaign,
+					"account", acct.ID, "err", err)
 				cc = queue.Campaign{ID: refs[i].Campaign}
 			}
 			c = cc
