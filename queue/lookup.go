@@ -105,9 +105,7 @@ func (s *Store) lookup(ctx context.Context, kind, value string) ([]Account, []Re
 }
 
 // AccountCampaigns lists the campaigns that hold account (a payment for an
-// account no campaign knows is refused). An account whose campaigns are
-// gone but that still has open promises is known too: its campaigns are
-// those promises'.
+// account no campaign knows is refused).
 func (s *Store) AccountCampaigns(ctx context.Context, account string) ([]string, error) {
 	ids, err := s.CampaignIDs(ctx)
 	if err != nil {
@@ -118,21 +116,15 @@ func (s *Store) AccountCampaigns(ctx context.Context, account string) ([]string,
 	for i, id := range ids {
 		has[i] = pipe.HExists(ctx, k(id).accounts(), account)
 	}
-	promised := pipe.SMembers(ctx, promisesAcctKey+account)
-	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
-		return nil, fmt.Errorf("look up account %s: %w", account, err)
+	if len(ids) > 0 {
+		if _, err := pipe.Exec(ctx); err != nil {
+			return nil, fmt.Errorf("look up account %s: %w", account, err)
+		}
 	}
 	var out []string
 	for i, id := range ids {
 		if has[i].Val() {
 			out = append(out, id)
-		}
-	}
-	if len(out) == 0 {
-		for _, pid := range promised.Val() {
-			if p, err := s.promise(ctx, pid); err == nil && !slices.Contains(out, p.Campaign) {
-				out = append(out, p.Campaign)
-			}
 		}
 	}
 	slices.Sort(out)

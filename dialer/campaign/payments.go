@@ -112,7 +112,7 @@ func (r *Runner) RecordPayment(ctx context.Context, p Payment) (PaymentResult, e
 	if err := r.knownAccount(ctx, p); err != nil {
 		return res, err
 	}
-	first, err := r.opt.Store.FirstSeen(ctx, "payment", p.ID)
+	first, err := r.promises.FirstSeen(ctx, "payment", p.ID)
 	if err != nil {
 		return res, err
 	}
@@ -120,9 +120,9 @@ func (r *Runner) RecordPayment(ctx context.Context, p Payment) (PaymentResult, e
 		res.Duplicate = true
 		return res, nil
 	}
-	kept, err := r.opt.Store.Pay(ctx, p.Account, p.Amount)
+	kept, err := r.promises.Pay(ctx, p.Account, p.Amount)
 	if err != nil {
-		r.opt.Store.Unsee(context.WithoutCancel(ctx), "payment", p.ID)
+		r.promises.Unsee(context.WithoutCancel(ctx), "payment", p.ID)
 		return res, fmt.Errorf("payment %s: %w", p.ID, err)
 	}
 	row := p.row(now)
@@ -146,8 +146,9 @@ func (r *Runner) RecordPayment(ctx context.Context, p Payment) (PaymentResult, e
 	return res, nil
 }
 
-// knownAccount refuses a payment for an account that no campaign holds (or
-// not the campaign it names).
+// knownAccount refuses a payment for an account the campaign it names does
+// not hold or, naming none, that no campaign holds and that has no open
+// promise.
 func (r *Runner) knownAccount(ctx context.Context, p Payment) error {
 	unknown := func(format string, a ...any) error {
 		return fmt.Errorf("payment %s: %w: %w", p.ID, ErrUnknownAccount,
@@ -163,6 +164,12 @@ func (r *Runner) knownAccount(ctx context.Context, p Payment) error {
 	cs, err := r.opt.Store.AccountCampaigns(ctx, p.Account)
 	if err != nil {
 		return err
+	}
+	if len(cs) == 0 {
+		// Its campaigns are gone, but promises made in them are still open.
+		if cs, err = r.promises.AccountCampaigns(ctx, p.Account); err != nil {
+			return err
+		}
 	}
 	if len(cs) == 0 {
 		return unknown("no campaign has an account %q", p.Account)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/marcador/marcador/analytics"
 	"github.com/marcador/marcador/queue"
+	"github.com/marcador/marcador/queue/promise"
 	"github.com/marcador/marcador/queue/redistest"
 )
 
@@ -22,7 +23,7 @@ func TestPaymentsKeepPromisesOnce(t *testing.T) {
 	acct := fmt.Sprint("PAY-", time.Now().UnixNano())
 	due := time.Date(2026, 11, 30, 0, 0, 0, 0, time.UTC)
 	for i, amt := range []string{"300", "500"} {
-		if err := h.store.AddPromise(ctx, queue.PromiseRecord{ID: fmt.Sprintf("%s-p%d", acct, i), Campaign: id, Account: acct,
+		if err := promise.NewStore(h.rdb).AddPromise(ctx, promise.PromiseRecord{ID: fmt.Sprintf("%s-p%d", acct, i), Campaign: id, Account: acct,
 			Attempt: fmt.Sprint("att-", i), Channel: "ivr", Amount: decimal.RequireFromString(amt), Currency: "MXN",
 			Due: due.AddDate(0, 0, i), Created: time.Now()}); err != nil {
 			t.Fatal(err)
@@ -85,7 +86,7 @@ func TestFollowUpBreaksUnpaidPromises(t *testing.T) {
 	// Dates in the past of the real clock, so other tests' promises are not swept.
 	now := time.Date(2026, 1, 20, 12, 0, 0, 0, time.UTC)
 	for i, due := range []time.Time{time.Date(2026, 1, 10, 0, 0, 0, 0, time.UTC), time.Date(2026, 1, 21, 0, 0, 0, 0, time.UTC)} {
-		if err := h.store.AddPromise(ctx, queue.PromiseRecord{ID: fmt.Sprintf("%s-p%d", acct, i), Campaign: id, Account: acct,
+		if err := promise.NewStore(h.rdb).AddPromise(ctx, promise.PromiseRecord{ID: fmt.Sprintf("%s-p%d", acct, i), Campaign: id, Account: acct,
 			Attempt: fmt.Sprint("att-", i), Channel: "ivr", Amount: decimal.NewFromInt(300), Currency: "MXN", Due: due, Grace: 2,
 			Created: due.AddDate(0, 0, -5)}); err != nil {
 			t.Fatal(err)

@@ -23,6 +23,7 @@ import (
 	"github.com/marcador/marcador/queue"
 	"github.com/marcador/marcador/queue/compliance"
 	"github.com/marcador/marcador/queue/contact"
+	"github.com/marcador/marcador/queue/promise"
 )
 
 // Writer takes attempt and promise rows (analytics/writer.Writer).
@@ -92,6 +93,7 @@ type Runner struct {
 	opt      Options
 	log      *slog.Logger
 	contacts contact.Builder
+	promises *promise.Store
 
 	mu    sync.Mutex
 	loops map[string]*loopRef
@@ -113,8 +115,12 @@ func New(opt Options) *Runner {
 		opt.Logger = slog.Default()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Runner{opt: opt, log: opt.Logger, contacts: contact.Builder{Node: opt.Node, Now: opt.Now}, loops: map[string]*loopRef{},
+	r := &Runner{opt: opt, log: opt.Logger, contacts: contact.Builder{Node: opt.Node, Now: opt.Now}, loops: map[string]*loopRef{},
 		ctx: ctx, stop: cancel}
+	if opt.Store != nil {
+		r.promises = promise.NewStore(opt.Store.Client())
+	}
+	return r
 }
 
 // loopRef is one campaign's loop, so a loop that ends itself removes only
@@ -636,7 +642,7 @@ func (r *Runner) record(ctx context.Context, c queue.Campaign, acct queue.Accoun
 		if err := r.opt.Writer.Write(ctx, &row); err != nil {
 			return err
 		}
-		if err := r.opt.Store.AddPromise(ctx, queue.PromiseRecord{ID: row.PromiseID, Campaign: c.ID, Account: acct.ID,
+		if err := r.promises.AddPromise(ctx, promise.PromiseRecord{ID: row.PromiseID, Campaign: c.ID, Account: acct.ID,
 			Attempt: a.AttemptID, Channel: string(row.Channel),
 			Amount: p.Amount, Currency: acct.Currency, Due: p.Date, Grace: c.Promise.GraceDays, Created: row.CreatedAt}); err != nil {
 			return err
@@ -741,7 +747,7 @@ func (r *Runner) settle(ctx context.Context, c queue.Campaign, l queue.Lease, a 
 
 // promiseRow is a promise's row again with its new status (ver 2 replaces
 // the row written when it was made).
-func (r *Runner) promiseRow(p queue.PromiseRecord, status string) analytics.Promise {
+func (r *Runner) promiseRow(p promise.PromiseRecord, status string) analytics.Promise {
 	ch := analytics.PromiseChannel(p.Channel)
 	if ch == "" {
 		ch = analytics.PromiseIVR
@@ -760,7 +766,7 @@ func (r *Runner) FollowUpPromises(ctx context.Context) (reminded, broken int, er
 		return 0, 0, nil // held: nothing is followed up until Redis's data is confirmed
 	}
 	now := r.opt.Now()
-	rem, brk, err := r.opt.Store.DuePromises(ctx, now)
+	rem, brk, err := r.promises.DuePromises(ctx, now)
 	if err != nil {
 		return 0, 0, err
 	}

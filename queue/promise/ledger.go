@@ -1,15 +1,27 @@
-package queue
+// Package promise keeps the promises to pay that are open, until they are
+// kept or broken.
+package promise
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
+	"github.com/marcador/marcador/queue"
 	"github.com/redis/go-redis/v9"
 	"github.com/shopspring/decimal"
 )
+
+// Store is the ledger of open promises in Redis.
+type Store struct{ rdb redis.UniversalClient }
+
+// NewStore returns the ledger on rdb.
+func NewStore(rdb redis.UniversalClient) *Store { return &Store{rdb: rdb} }
+
+func ms(t time.Time) int64 { return t.UnixMilli() }
 
 // PromiseRecord is an open promise kept for follow-up.
 type PromiseRecord struct {
@@ -59,7 +71,7 @@ func (s *Store) promise(ctx context.Context, id string) (PromiseRecord, error) {
 	var p PromiseRecord
 	b, err := s.rdb.HGet(ctx, promisesKey, id).Bytes()
 	if errors.Is(err, redis.Nil) {
-		return p, ErrNotFound
+		return p, queue.ErrNotFound
 	}
 	if err != nil {
 		return p, err
@@ -174,4 +186,22 @@ func (s *Store) FirstSeen(ctx context.Context, kind, id string) (bool, error) {
 // Unsee forgets id, so a request that failed after FirstSeen can be retried.
 func (s *Store) Unsee(ctx context.Context, kind, id string) error {
 	return s.rdb.Del(ctx, "marcador:seen:{"+kind+":"+id+"}").Err()
+}
+
+// AccountCampaigns lists the campaigns of account's open promises: an
+// account whose campaigns are gone may still pay the promises it made in
+// them.
+func (s *Store) AccountCampaigns(ctx context.Context, account string) ([]string, error) {
+	ids, err := s.rdb.SMembers(ctx, promisesAcctKey+account).Result()
+	if err != nil {
+		return nil, fmt.Errorf("promises of account %s: %w", account, err)
+	}
+	var out []string
+	for _, pid := range ids {
+		if p, err := s.promise(ctx, pid); err == nil && !slices.Contains(out, p.Campaign) {
+			out = append(out, p.Campaign)
+		}
+	}
+	slices.Sort(out)
+	return out, nil
 }
