@@ -43,14 +43,17 @@ type Options struct {
 	Signer   paylink.Signer
 	Node     string
 	// SendSMS queues a text: a script's sms node, a campaign's fallback
-	// after a call, a promise reminder. nil records the request only (the
-	// attempt's ivr_path shows it).
+	// after a call, a promise reminder (Remind). nil records the request
+	// only (the attempt's ivr_path shows it).
 	SendSMS func(ctx context.Context, m SMSRequest) error
+	// Promises keeps the promises the IVR captures (queue/promise); default
+	// a ledger on Store's Redis with Writer, Node and Now.
+	Promises *promise.Ledger
 	// Inbound configures the callback line (see Runner.Inbound).
 	Inbound InboundOptions
-	// Ready, when set, is asked before every claim and promise follow-up: an
-	// error (Redis lost its data, see queue/epoch) holds the runner, which
-	// then claims, dials and texts nothing until it is nil again.
+	// Ready, when set, is asked before every claim: an error (Redis lost
+	// its data, see queue/epoch) holds the runner, which then claims, dials
+	// and texts nothing until it is nil again.
 	Ready func() error
 	// Refs is what a campaign may name on this node; Start re-checks a
 	// stored definition against it (and Normalize's rules).
@@ -93,7 +96,6 @@ type Runner struct {
 	opt      Options
 	log      *slog.Logger
 	contacts contact.Builder
-	promises *promise.Store
 
 	mu    sync.Mutex
 	loops map[string]*loopRef
@@ -114,13 +116,13 @@ func New(opt Options) *Runner {
 	if opt.Logger == nil {
 		opt.Logger = slog.Default()
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	r := &Runner{opt: opt, log: opt.Logger, contacts: contact.Builder{Node: opt.Node, Now: opt.Now}, loops: map[string]*loopRef{},
-		ctx: ctx, stop: cancel}
-	if opt.Store != nil {
-		r.promises = promise.NewStore(opt.Store.Client())
+	if opt.Promises == nil && opt.Store != nil {
+		opt.Promises = promise.New(promise.Options{Redis: opt.Store.Client(), Store: opt.Store, Writer: opt.Writer, Node: opt.Node,
+			Now: opt.Now, Logger: opt.Logger})
 	}
-	return r
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Runner{opt: opt, log: opt.Logger, contacts: contact.Builder{Node: opt.Node, Now: opt.Now}, loops: map[string]*loopRef{},
+		ctx: ctx, stop: cancel}
 }
 
 // loopRef is one campaign's loop, so a loop that ends itself removes only
@@ -636,15 +638,9 @@ func (r *Runner) link(c queue.Campaign, acct queue.Account) string {
 func (r *Runner) record(ctx context.Context, c queue.Campaign, acct queue.Account, subj compliance.Subject, a *analytics.Attempt, res ivr.Result, spoke bool) error {
 	if p := res.Promise; p != nil {
 		a.PromiseAmount, a.PromiseDate = p.Amount, p.Date
-		row := analytics.Promise{PromiseID: analytics.NewAttemptID(), CampaignID: c.ID, AccountID: acct.ID, AttemptID: a.AttemptID,
-			Channel: analytics.PromiseIVR, CreatedAt: r.opt.Now(), DueDate: p.Date, Amount: p.Amount, Currency: acct.Currency,
-			Status: "open", NodeID: r.opt.Node, Ver: 1}
-		if err := r.opt.Writer.Write(ctx, &row); err != nil {
-			return err
-		}
-		if err := r.promises.AddPromise(ctx, promise.PromiseRecord{ID: row.PromiseID, Campaign: c.ID, Account: acct.ID,
-			Attempt: a.AttemptID, Channel: string(row.Channel),
-			Amount: p.Amount, Currency: acct.Currency, Due: p.Date, Grace: c.Promise.GraceDays, Created: row.CreatedAt}); err != nil {
+		if _, err := r.opt.Promises.Capture(ctx, promise.Record{Campaign: c.ID, Account: acct.ID, Attempt: a.AttemptID,
+			Channel: analytics.PromiseIVR, Amount: p.Amount, Currency: acct.Currency, Due: p.Date, Grace: c.Promise.GraceDays,
+			Created: r.opt.Now()}); err != nil {
 			return err
 		}
 	}
@@ -743,58 +739,4 @@ func (r *Runner) settle(ctx context.Context, c queue.Campaign, l queue.Lease, a 
 	r.log.Info("attempt", "campaign", c.ID, "account", a.AccountID, "phone", a.Phone, "disposition", a.Disposition,
 		"ivr_path", a.IVRPath, "promise", a.PromiseAmount.String())
 	return err
-}
-
-// promiseRow is a promise's row again with its new status (ver 2 replaces
-// the row written when it was made).
-func (r *Runner) promiseRow(p promise.PromiseRecord, status string) analytics.Promise {
-	ch := analytics.PromiseChannel(p.Channel)
-	if ch == "" {
-		ch = analytics.PromiseIVR
-	}
-	return analytics.Promise{PromiseID: p.ID, CampaignID: p.Campaign, AccountID: p.Account, AttemptID: p.Attempt, Channel: ch,
-		CreatedAt: p.Created, DueDate: p.Due, Amount: p.Amount, Currency: p.Currency, Status: status, NodeID: r.opt.Node, Ver: 2}
-}
-
-// FollowUpPromises handles promises whose day has come: the day before one
-// is due the debtor gets a reminder (the payment-reminder SMS when a sender
-// is configured); once one is broken (not paid by its date plus grace days)
-// a new row says so and the account goes back to its campaign's queue ahead
-// of everyone else.
-func (r *Runner) FollowUpPromises(ctx context.Context) (reminded, broken int, err error) {
-	if err := r.ready(); err != nil {
-		return 0, 0, nil // held: nothing is followed up until Redis's data is confirmed
-	}
-	now := r.opt.Now()
-	rem, brk, err := r.promises.DuePromises(ctx, now)
-	if err != nil {
-		return 0, 0, err
-	}
-	for _, p := range rem {
-		r.log.Info("promise reminder due", "promise", p.ID, "campaign", p.Campaign, "account", p.Account, "due", p.Due.Format(time.DateOnly))
-		c, err := r.opt.Store.Campaign(ctx, p.Campaign)
-		acct, aerr := r.opt.Store.Account(ctx, p.Campaign, p.Account)
-		if err != nil || aerr != nil {
-			r.log.Warn("promise reminder not sent: campaign or account gone", "promise", p.ID, "err", errors.Join(err, aerr))
-			continue
-		}
-		m := SMSRequest{Key: "promise-reminder/" + p.ID, Campaign: c.ID, Account: acct.ID, Template: "promise-reminder",
-			Channel: analytics.SMS, Link: r.link(c, acct), Vars: map[string]string{
-				"PromiseAmount": p.Amount.String(), "PromiseCurrency": p.Currency, "PromiseDate": p.Due.Format(queue.DateLayout)}}
-		if err := r.sendSMS(ctx, m); err != nil {
-			r.log.Warn("promise reminder not sent", "promise", p.ID, "err", err)
-		}
-	}
-	for _, p := range brk {
-		row := r.promiseRow(p, "broken")
-		if err := r.opt.Writer.Write(ctx, &row); err != nil {
-			return len(rem), broken, err
-		}
-		if err := r.opt.Store.Requeue(ctx, p.Campaign, p.Account, now.Add(-24*time.Hour), "promise broken"); err != nil {
-			r.log.Warn("broken promise not requeued", "promise", p.ID, "err", err)
-		}
-		r.log.Info("promise broken; account requeued first", "promise", p.ID, "campaign", p.Campaign, "account", p.Account)
-		broken++
-	}
-	return len(rem), broken, nil
 }

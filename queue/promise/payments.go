@@ -1,4 +1,4 @@
-package campaign
+package promise
 
 import (
 	"context"
@@ -103,16 +103,16 @@ type PaymentResult struct {
 // RecordPayment writes a payment row and applies it to the account's open
 // promises, oldest first; each promise paid in full gets a "kept" row. A
 // payment id seen before does nothing.
-func (r *Runner) RecordPayment(ctx context.Context, p Payment) (PaymentResult, error) {
+func (l *Ledger) RecordPayment(ctx context.Context, p Payment) (PaymentResult, error) {
 	res := PaymentResult{PaymentID: p.ID, Kept: []string{}}
-	now := r.opt.Now()
+	now := l.opt.Now()
 	if err := p.Validate(now); err != nil {
 		return res, err
 	}
-	if err := r.knownAccount(ctx, p); err != nil {
+	if err := l.knownAccount(ctx, p); err != nil {
 		return res, err
 	}
-	first, err := r.promises.FirstSeen(ctx, "payment", p.ID)
+	first, err := l.firstSeen(ctx, "payment", p.ID)
 	if err != nil {
 		return res, err
 	}
@@ -120,9 +120,9 @@ func (r *Runner) RecordPayment(ctx context.Context, p Payment) (PaymentResult, e
 		res.Duplicate = true
 		return res, nil
 	}
-	kept, err := r.promises.Pay(ctx, p.Account, p.Amount)
+	kept, err := l.pay(ctx, p.Account, p.Amount)
 	if err != nil {
-		r.promises.Unsee(context.WithoutCancel(ctx), "payment", p.ID)
+		l.unsee(context.WithoutCancel(ctx), "payment", p.ID)
 		return res, fmt.Errorf("payment %s: %w", p.ID, err)
 	}
 	row := p.row(now)
@@ -134,40 +134,40 @@ func (r *Runner) RecordPayment(ctx context.Context, p Payment) (PaymentResult, e
 		if row.CampaignID == "" {
 			row.CampaignID = k.Campaign
 		}
-		pr := r.promiseRow(k, "kept")
-		if err := r.opt.Writer.Write(ctx, &pr); err != nil {
+		pr := l.row(k, Kept)
+		if err := l.opt.Writer.Write(ctx, &pr); err != nil {
 			return res, err
 		}
 	}
-	if err := r.opt.Writer.Write(ctx, &row); err != nil {
+	if err := l.opt.Writer.Write(ctx, &row); err != nil {
 		return res, err
 	}
-	r.log.Info("payment", "payment", p.ID, "account", p.Account, "amount", p.Amount.String(), "currency", p.Currency, "kept", res.Kept)
+	l.log.Info("payment", "payment", p.ID, "account", p.Account, "amount", p.Amount.String(), "currency", p.Currency, "kept", res.Kept)
 	return res, nil
 }
 
 // knownAccount refuses a payment for an account the campaign it names does
 // not hold or, naming none, that no campaign holds and that has no open
 // promise.
-func (r *Runner) knownAccount(ctx context.Context, p Payment) error {
+func (l *Ledger) knownAccount(ctx context.Context, p Payment) error {
 	unknown := func(format string, a ...any) error {
 		return fmt.Errorf("payment %s: %w: %w", p.ID, ErrUnknownAccount,
 			&analytics.FieldError{Field: "account_id", Reason: fmt.Sprintf(format, a...)})
 	}
 	if p.Campaign != "" {
-		_, err := r.opt.Store.Account(ctx, p.Campaign, p.Account)
+		_, err := l.opt.Store.Account(ctx, p.Campaign, p.Account)
 		if errors.Is(err, queue.ErrNotFound) {
 			return unknown("no account %q in campaign %s", p.Account, p.Campaign)
 		}
 		return err
 	}
-	cs, err := r.opt.Store.AccountCampaigns(ctx, p.Account)
+	cs, err := l.opt.Store.AccountCampaigns(ctx, p.Account)
 	if err != nil {
 		return err
 	}
 	if len(cs) == 0 {
 		// Its campaigns are gone, but promises made in them are still open.
-		if cs, err = r.promises.AccountCampaigns(ctx, p.Account); err != nil {
+		if cs, err = l.campaigns(ctx, p.Account); err != nil {
 			return err
 		}
 	}

@@ -1,20 +1,63 @@
-package campaign
+package promise
 
 import (
 	"context"
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/redis/go-redis/v9"
 	"github.com/shopspring/decimal"
 
 	"github.com/marcador/marcador/analytics"
+	"github.com/marcador/marcador/analytics/chtest"
+	"github.com/marcador/marcador/analytics/writer"
+	"github.com/marcador/marcador/analytics/writer/writertest"
 	"github.com/marcador/marcador/queue"
-	"github.com/marcador/marcador/queue/promise"
 	"github.com/marcador/marcador/queue/redistest"
 )
+
+// harness is a ledger of its own on the dev Redis, writing to a ClickHouse
+// database of its own.
+type harness struct {
+	rdb    redis.UniversalClient
+	conn   driver.Conn
+	db     string
+	w      *writer.Writer
+	store  *queue.Store
+	ledger *Ledger
+}
+
+func newHarness(t *testing.T) *harness {
+	t.Helper()
+	h := &harness{rdb: redistest.Client(t), conn: chtest.Conn(t)}
+	h.db = chtest.Database(t, h.conn)
+	h.w = writertest.Start(t, h.conn, h.db)
+	h.store = queue.New(queue.Options{Client: h.rdb, NodeID: "e2e"})
+	h.ledger = h.newLedger(t, nil)
+	return h
+}
+
+// newLedger is a ledger on keys no other test uses (deleted when the test
+// ends), on the clock now (nil: time.Now).
+func (h *harness) newLedger(t *testing.T, now func() time.Time) *Ledger {
+	t.Helper()
+	key := redistest.Key(t, h.rdb, promisesKey)
+	t.Cleanup(func() {
+		ctx := context.Background()
+		kk := keysOf(key)
+		h.rdb.Del(ctx, kk.due, kk.remind)
+		iter := h.rdb.Scan(ctx, 0, kk.account+"*", 100).Iterator()
+		for iter.Next(ctx) {
+			h.rdb.Del(ctx, iter.Val())
+		}
+	})
+	return New(Options{Redis: h.rdb, Store: h.store, Writer: h.w, Node: "e2e", Now: now, Key: key})
+}
 
 func TestPaymentsKeepPromisesOnce(t *testing.T) {
 	ctx := context.Background()
@@ -23,14 +66,13 @@ func TestPaymentsKeepPromisesOnce(t *testing.T) {
 	acct := fmt.Sprint("PAY-", time.Now().UnixNano())
 	due := time.Date(2026, 11, 30, 0, 0, 0, 0, time.UTC)
 	for i, amt := range []string{"300", "500"} {
-		if err := promise.NewStore(h.rdb).AddPromise(ctx, promise.PromiseRecord{ID: fmt.Sprintf("%s-p%d", acct, i), Campaign: id, Account: acct,
-			Attempt: fmt.Sprint("att-", i), Channel: "ivr", Amount: decimal.RequireFromString(amt), Currency: "MXN",
+		if _, err := h.ledger.Capture(ctx, Record{ID: fmt.Sprintf("%s-p%d", acct, i), Campaign: id, Account: acct,
+			Attempt: fmt.Sprint("att-", i), Channel: analytics.PromiseIVR, Amount: decimal.RequireFromString(amt), Currency: "MXN",
 			Due: due.AddDate(0, 0, i), Created: time.Now()}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	r := New(Options{Store: h.store, Gate: h.gate, Writer: h.w, Node: "e2e"})
-	defer r.Close()
+	r := h.ledger
 	pay := func(pid, amt string) PaymentResult {
 		t.Helper()
 		res, err := r.RecordPayment(ctx, Payment{ID: pid, Account: acct, Amount: decimal.RequireFromString(amt), Currency: "MXN", Method: "link"})
@@ -76,6 +118,9 @@ func TestFollowUpBreaksUnpaidPromises(t *testing.T) {
 	h := newHarness(t)
 	id := redistest.CampaignID(t, h.rdb)
 	acct := fmt.Sprint("FU-", time.Now().UnixNano())
+	if _, err := h.store.PutCampaign(ctx, queue.Campaign{ID: id, Country: "MX", Currency: "MXN", TimeZone: "America/Mexico_City"}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := h.store.Load(ctx, id, []queue.Account{{ID: acct, Country: "MX", Phones: []queue.Phone{{Number: "+525512349990"}},
 		Balance: decimal.NewFromInt(900), Currency: "MXN"}}, time.Now()); err != nil {
 		t.Fatal(err)
@@ -83,23 +128,25 @@ func TestFollowUpBreaksUnpaidPromises(t *testing.T) {
 	if err := h.store.Finish(ctx, id, acct, time.Now(), "promise"); err != nil {
 		t.Fatal(err)
 	}
-	// Dates in the past of the real clock, so other tests' promises are not swept.
 	now := time.Date(2026, 1, 20, 12, 0, 0, 0, time.UTC)
+	r := h.newLedger(t, func() time.Time { return now })
 	for i, due := range []time.Time{time.Date(2026, 1, 10, 0, 0, 0, 0, time.UTC), time.Date(2026, 1, 21, 0, 0, 0, 0, time.UTC)} {
-		if err := promise.NewStore(h.rdb).AddPromise(ctx, promise.PromiseRecord{ID: fmt.Sprintf("%s-p%d", acct, i), Campaign: id, Account: acct,
-			Attempt: fmt.Sprint("att-", i), Channel: "ivr", Amount: decimal.NewFromInt(300), Currency: "MXN", Due: due, Grace: 2,
+		if _, err := r.Capture(ctx, Record{ID: fmt.Sprintf("%s-p%d", acct, i), Campaign: id, Account: acct,
+			Attempt: fmt.Sprint("att-", i), Channel: analytics.PromiseIVR, Amount: decimal.NewFromInt(300), Currency: "MXN", Due: due, Grace: 2,
 			Created: due.AddDate(0, 0, -5)}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	r := New(Options{Store: h.store, Gate: h.gate, Writer: h.w, Node: "e2e", Now: func() time.Time { return now }})
-	defer r.Close()
-	reminded, broken, err := r.FollowUpPromises(ctx)
+	var rem reminders
+	reminded, broken, err := r.FollowUp(ctx, &rem)
 	if err != nil || reminded != 1 || broken != 1 {
 		t.Fatalf("follow-up: reminded %d broken %d %v", reminded, broken, err)
 	}
-	if reminded, broken, _ := r.FollowUpPromises(ctx); reminded != 0 || broken != 0 {
+	if reminded, broken, _ := r.FollowUp(ctx, &rem); reminded != 0 || broken != 0 {
 		t.Fatalf("second follow-up repeated work: %d %d", reminded, broken)
+	}
+	if len(rem.got) != 1 || rem.got[0] != acct+"-p1 "+id+" "+acct {
+		t.Errorf("reminders sent %q, want the one for %s-p1 with its campaign and account", rem.got, acct)
 	}
 	if n, _ := h.store.Counts(ctx, id, time.Now()); n.DueNow != 1 || n.Done != 0 {
 		t.Errorf("broken promise's account not requeued: %+v", n)
@@ -122,8 +169,7 @@ func TestPaymentForUnknownAccount(t *testing.T) {
 	h := newHarness(t)
 	id := redistest.CampaignID(t, h.rdb)
 	acct := fmt.Sprint("UNK-", time.Now().UnixNano())
-	r := New(Options{Store: h.store, Gate: h.gate, Writer: h.w, Node: "e2e"})
-	defer r.Close()
+	r := h.ledger
 	pay := Payment{ID: acct + "-pay", Account: acct, Amount: decimal.RequireFromString("10.00"), Currency: "MXN"}
 	_, err := r.RecordPayment(ctx, pay)
 	if !errors.Is(err, ErrUnknownAccount) || analytics.FieldOf(err) != "account_id" {
@@ -190,4 +236,18 @@ func TestPaymentValidate(t *testing.T) {
 			t.Errorf("%s: field %q, want %q (%v)", name, got, c.field, p.Validate(now))
 		}
 	}
+}
+
+// reminders records the reminders a follow-up sends.
+type reminders struct {
+	mu  sync.Mutex
+	got []string // promise campaign account
+	err error    // what Remind answers
+}
+
+func (r *reminders) Remind(_ context.Context, p Record, c queue.Campaign, a queue.Account) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.got = append(r.got, p.ID+" "+c.ID+" "+a.ID)
+	return r.err
 }
