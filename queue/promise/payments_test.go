@@ -5,59 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
-	"github.com/redis/go-redis/v9"
 	"github.com/shopspring/decimal"
 
 	"github.com/marcador/marcador/analytics"
-	"github.com/marcador/marcador/analytics/chtest"
-	"github.com/marcador/marcador/analytics/writer"
-	"github.com/marcador/marcador/analytics/writer/writertest"
 	"github.com/marcador/marcador/queue"
 	"github.com/marcador/marcador/queue/redistest"
 )
-
-// harness is a ledger of its own on the dev Redis, writing to a ClickHouse
-// database of its own.
-type harness struct {
-	rdb    redis.UniversalClient
-	conn   driver.Conn
-	db     string
-	w      *writer.Writer
-	store  *queue.Store
-	ledger *Ledger
-}
-
-func newHarness(t *testing.T) *harness {
-	t.Helper()
-	h := &harness{rdb: redistest.Client(t), conn: chtest.Conn(t)}
-	h.db = chtest.Database(t, h.conn)
-	h.w = writertest.Start(t, h.conn, h.db)
-	h.store = queue.New(queue.Options{Client: h.rdb, NodeID: "e2e"})
-	h.ledger = h.newLedger(t, nil)
-	return h
-}
-
-// newLedger is a ledger on keys no other test uses (deleted when the test
-// ends), on the clock now (nil: time.Now).
-func (h *harness) newLedger(t *testing.T, now func() time.Time) *Ledger {
-	t.Helper()
-	key := redistest.Key(t, h.rdb, promisesKey)
-	t.Cleanup(func() {
-		ctx := context.Background()
-		kk := keysOf(key)
-		h.rdb.Del(ctx, kk.due, kk.remind)
-		iter := h.rdb.Scan(ctx, 0, kk.account+"*", 100).Iterator()
-		for iter.Next(ctx) {
-			h.rdb.Del(ctx, iter.Val())
-		}
-	})
-	return New(Options{Redis: h.rdb, Store: h.store, Writer: h.w, Node: "e2e", Now: now, Key: key})
-}
 
 func TestPaymentsKeepPromisesOnce(t *testing.T) {
 	ctx := context.Background()
@@ -107,57 +63,6 @@ func TestPaymentsKeepPromisesOnce(t *testing.T) {
 	if err := h.conn.QueryRow(ctx, "SELECT count(), toString(sum(amount)) FROM "+h.db+".payments FINAL WHERE account_id = ?", acct).
 		Scan(&payments, &paid); err != nil || payments != 2 || paid != "800.00" {
 		t.Errorf("payments %d totalling %s, %v", payments, paid, err)
-	}
-}
-
-// A promise not paid by its date plus grace days is broken: a broken row
-// (keeping its attempt) and the account back at the front of its queue; a
-// promise due tomorrow gets one reminder.
-func TestFollowUpBreaksUnpaidPromises(t *testing.T) {
-	ctx := context.Background()
-	h := newHarness(t)
-	id := redistest.CampaignID(t, h.rdb)
-	acct := fmt.Sprint("FU-", time.Now().UnixNano())
-	if _, err := h.store.PutCampaign(ctx, queue.Campaign{ID: id, Country: "MX", Currency: "MXN", TimeZone: "America/Mexico_City"}, time.Now()); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := h.store.Load(ctx, id, []queue.Account{{ID: acct, Country: "MX", Phones: []queue.Phone{{Number: "+525512349990"}},
-		Balance: decimal.NewFromInt(900), Currency: "MXN"}}, time.Now()); err != nil {
-		t.Fatal(err)
-	}
-	if err := h.store.Finish(ctx, id, acct, time.Now(), "promise"); err != nil {
-		t.Fatal(err)
-	}
-	now := time.Date(2026, 1, 20, 12, 0, 0, 0, time.UTC)
-	r := h.newLedger(t, func() time.Time { return now })
-	for i, due := range []time.Time{time.Date(2026, 1, 10, 0, 0, 0, 0, time.UTC), time.Date(2026, 1, 21, 0, 0, 0, 0, time.UTC)} {
-		if _, err := r.Capture(ctx, Record{ID: fmt.Sprintf("%s-p%d", acct, i), Campaign: id, Account: acct,
-			Attempt: fmt.Sprint("att-", i), Channel: analytics.PromiseIVR, Amount: decimal.NewFromInt(300), Currency: "MXN", Due: due, Grace: 2,
-			Created: due.AddDate(0, 0, -5)}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	var rem reminders
-	reminded, broken, err := r.FollowUp(ctx, &rem)
-	if err != nil || reminded != 1 || broken != 1 {
-		t.Fatalf("follow-up: reminded %d broken %d %v", reminded, broken, err)
-	}
-	if reminded, broken, _ := r.FollowUp(ctx, &rem); reminded != 0 || broken != 0 {
-		t.Fatalf("second follow-up repeated work: %d %d", reminded, broken)
-	}
-	if len(rem.got) != 1 || rem.got[0] != acct+"-p1 "+id+" "+acct {
-		t.Errorf("reminders sent %q, want the one for %s-p1 with its campaign and account", rem.got, acct)
-	}
-	if n, _ := h.store.Counts(ctx, id, time.Now()); n.DueNow != 1 || n.Done != 0 {
-		t.Errorf("broken promise's account not requeued: %+v", n)
-	}
-	if err := h.w.Flush(ctx); err != nil {
-		t.Fatal(err)
-	}
-	var status, attempt string
-	if err := h.conn.QueryRow(ctx, "SELECT status, attempt_id FROM "+h.db+".promises FINAL WHERE promise_id = ?", acct+"-p0").
-		Scan(&status, &attempt); err != nil || status != "broken" || attempt != "att-0" {
-		t.Errorf("broken row: %q %q %v", status, attempt, err)
 	}
 }
 
@@ -238,16 +143,116 @@ func TestPaymentValidate(t *testing.T) {
 	}
 }
 
-// reminders records the reminders a follow-up sends.
-type reminders struct {
-	mu  sync.Mutex
-	got []string // promise campaign account
-	err error    // what Remind answers
+// twoPromises captures a 300 and a 500 promise for a new account and returns
+// the campaign and account.
+func (h *harness) twoPromises(t *testing.T, l *Ledger, prefix string) (campaign, account string) {
+	t.Helper()
+	campaign, account = h.campaignWith(t, prefix)
+	for i, amt := range []int64{300, 500} {
+		if _, err := l.Capture(context.Background(), Record{ID: fmt.Sprintf("%s-p%d", account, i), Campaign: campaign, Account: account,
+			Amount: decimal.NewFromInt(amt), Currency: "MXN", Due: time.Date(2026, 12, 20+i, 0, 0, 0, 0, time.UTC)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return campaign, account
 }
 
-func (r *reminders) Remind(_ context.Context, p Record, c queue.Campaign, a queue.Account) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.got = append(r.got, p.ID+" "+c.ID+" "+a.ID)
-	return r.err
+// A payment that fails before it changes the ledger is forgotten, so the
+// same payment sent again is applied; when even forgetting it fails, the
+// ERROR line names the payment and the key that holds it (the failure used
+// to be dropped: the retry was answered as a duplicate with no trace why).
+func TestFailedPaymentIsForgottenOrLogged(t *testing.T) {
+	ctx := context.Background()
+	h := newHarness(t)
+	rdb, f := faultyClient(t)
+	var log logs
+	l := h.newLedger(t, with{redis: rdb, log: &log})
+	_, acct := h.twoPromises(t, l, "FGT")
+	pay := Payment{ID: acct + "-pay", Account: acct, Amount: decimal.NewFromInt(300), Currency: "MXN"}
+	t.Cleanup(func() { h.rdb.Del(context.Background(), seenKey("payment", pay.ID)) })
+
+	f.failOn(failing("smembers", l.keys.account))
+	if _, err := l.RecordPayment(ctx, pay); !errors.Is(err, errInjected) || !strings.Contains(err.Error(), pay.ID) {
+		t.Fatalf("failed payment: %v", err)
+	}
+	f.failOn(nil)
+	if res, err := l.RecordPayment(ctx, pay); err != nil || res.Duplicate || len(res.Kept) != 1 {
+		t.Fatalf("the same payment again after a failure: %+v %v", res, err)
+	}
+
+	again := Payment{ID: acct + "-pay2", Account: acct, Amount: decimal.NewFromInt(500), Currency: "MXN"}
+	t.Cleanup(func() { h.rdb.Del(context.Background(), seenKey("payment", again.ID)) })
+	smembers, del := failing("smembers", l.keys.account), failing("del", seenKey("payment", again.ID))
+	f.failOn(func(n string, args []any) bool { return smembers(n, args) || del(n, args) })
+	if _, err := l.RecordPayment(ctx, again); !errors.Is(err, errInjected) {
+		t.Fatalf("failed payment: %v", err)
+	}
+	if log.line("level=ERROR", "payment="+again.ID, "still marked seen", "amount=500", seenKey("payment", again.ID)) == "" {
+		t.Errorf("a payment id that could not be forgotten was not logged with the payment:\n%s", log.String())
+	}
+}
+
+// A payment that fails after it changed the ledger (the first promise
+// kept, the second's part not saved) is not forgotten: sent again it is a
+// duplicate, not a second payment (it used to be forgotten, so a retry paid
+// the second promise with the same money). What it did is written (the
+// kept row and the payment row, read back) and logged with the payment.
+func TestPaymentAppliedInPartIsNotAppliedTwice(t *testing.T) {
+	ctx := context.Background()
+	h := newHarness(t)
+	rdb, f := faultyClient(t)
+	var log logs
+	l := h.newLedger(t, with{redis: rdb, log: &log})
+	_, acct := h.twoPromises(t, l, "PART")
+	pay := Payment{ID: acct + "-pay", Account: acct, Amount: decimal.NewFromInt(400), Currency: "MXN"}
+	t.Cleanup(func() { h.rdb.Del(context.Background(), seenKey("payment", pay.ID)) })
+
+	f.failOn(failing("hset", l.keys.all)) // the second promise's 100 is not saved
+	res, err := l.RecordPayment(ctx, pay)
+	if !errors.Is(err, errInjected) || !strings.Contains(err.Error(), pay.ID) || len(res.Kept) != 1 || res.Kept[0] != acct+"-p0" {
+		t.Fatalf("payment applied in part: %+v %v", res, err)
+	}
+	f.failOn(nil)
+	if res, err := l.RecordPayment(ctx, pay); err != nil || !res.Duplicate {
+		t.Fatalf("the same payment again: %+v %v, want a duplicate", res, err)
+	}
+	if p, err := l.get(ctx, acct+"-p1"); err != nil || !p.Paid.IsZero() {
+		t.Errorf("second promise: paid %s %v, want 0 (the payment must not count twice)", p.Paid, err)
+	}
+	if log.line("level=ERROR", "payment="+pay.ID, "applied in part", "kept=["+acct+"-p0]") == "" {
+		t.Errorf("payment applied in part not logged with the payment:\n%s", log.String())
+	}
+	if err := h.w.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var kept, payments uint64
+	if err := h.conn.QueryRow(ctx, "SELECT count() FROM "+h.db+".promises FINAL WHERE account_id = ? AND status = 'kept'", acct).
+		Scan(&kept); err != nil || kept != 1 {
+		t.Errorf("kept rows %d %v, want 1", kept, err)
+	}
+	if err := h.conn.QueryRow(ctx, "SELECT count() FROM "+h.db+".payments FINAL WHERE payment_id = ?", pay.ID).
+		Scan(&payments); err != nil || payments != 1 {
+		t.Errorf("payment rows %d %v, want 1", payments, err)
+	}
+}
+
+// A payment applied whose rows the writer refuses is an error naming it,
+// and an ERROR line holds what is needed to record it again by hand (the
+// amount, the promises it kept).
+func TestPaymentRowsRefusedAreLogged(t *testing.T) {
+	ctx := context.Background()
+	h := newHarness(t)
+	var log logs
+	w := &refusing{w: h.w}
+	l := h.newLedger(t, with{writer: w, log: &log})
+	_, acct := h.twoPromises(t, l, "ROWS")
+	pay := Payment{ID: acct + "-pay", Account: acct, Amount: decimal.NewFromInt(300), Currency: "MXN", Method: "link"}
+	t.Cleanup(func() { h.rdb.Del(context.Background(), seenKey("payment", pay.ID)) })
+	w.set(true)
+	if _, err := l.RecordPayment(ctx, pay); err == nil || !strings.Contains(err.Error(), pay.ID) || !strings.Contains(err.Error(), "spool full") {
+		t.Fatalf("payment with its rows refused: %v", err)
+	}
+	if log.line("level=ERROR", "payment="+pay.ID, "rows not written", "amount=300", "currency=MXN", "kept=["+acct+"-p0]") == "" {
+		t.Errorf("refused rows not logged with the payment:\n%s", log.String())
+	}
 }

@@ -9,6 +9,7 @@ package promise
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -94,9 +95,11 @@ func (l *Ledger) Capture(ctx context.Context, p Record) (Record, error) {
 	if p.Created.IsZero() {
 		p.Created = l.opt.Now()
 	}
+	// The row first: the writer checks it (ids, amount, a due date
+	// ClickHouse can hold), so a promise it refuses is never followed up.
 	row := l.row(p, Open)
 	if err := l.opt.Writer.Write(ctx, &row); err != nil {
-		return p, err
+		return p, fmt.Errorf("promise %s of account %s: %w", p.ID, p.Account, err)
 	}
 	return p, l.add(ctx, p)
 }
