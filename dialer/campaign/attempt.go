@@ -14,6 +14,7 @@ import (
 	"github.com/marcador/marcador/queue"
 	"github.com/marcador/marcador/queue/compliance"
 	"github.com/marcador/marcador/queue/contact"
+	"github.com/marcador/marcador/queue/promise"
 )
 
 // work handles one claimed contact from the gate to the retry decision.
@@ -271,15 +272,9 @@ func (r *Runner) link(c queue.Campaign, acct queue.Account) string {
 func (r *Runner) record(ctx context.Context, c queue.Campaign, acct queue.Account, subj compliance.Subject, a *analytics.Attempt, res ivr.Result, spoke bool) error {
 	if p := res.Promise; p != nil {
 		a.PromiseAmount, a.PromiseDate = p.Amount, p.Date
-		row := analytics.Promise{PromiseID: analytics.NewAttemptID(), CampaignID: c.ID, AccountID: acct.ID, AttemptID: a.AttemptID,
-			Channel: analytics.PromiseIVR, CreatedAt: r.opt.Now(), DueDate: p.Date, Amount: p.Amount, Currency: acct.Currency,
-			Status: "open", NodeID: r.opt.Node, Ver: 1}
-		if err := r.opt.Writer.Write(ctx, &row); err != nil {
-			return err
-		}
-		if err := r.opt.Store.AddPromise(ctx, queue.PromiseRecord{ID: row.PromiseID, Campaign: c.ID, Account: acct.ID,
-			Attempt: a.AttemptID, Channel: string(row.Channel),
-			Amount: p.Amount, Currency: acct.Currency, Due: p.Date, Grace: c.Promise.GraceDays, Created: row.CreatedAt}); err != nil {
+		if _, err := r.opt.Promises.Capture(ctx, promise.Record{Campaign: c.ID, Account: acct.ID, Attempt: a.AttemptID,
+			Channel: analytics.PromiseIVR, Amount: p.Amount, Currency: acct.Currency, Due: p.Date, Grace: c.Promise.GraceDays,
+			Created: r.opt.Now()}); err != nil {
 			return err
 		}
 	}

@@ -6,7 +6,6 @@ package campaign
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -20,6 +19,7 @@ import (
 	"github.com/marcador/marcador/queue"
 	"github.com/marcador/marcador/queue/compliance"
 	"github.com/marcador/marcador/queue/contact"
+	"github.com/marcador/marcador/queue/promise"
 )
 
 // Writer takes attempt and promise rows (analytics/writer.Writer).
@@ -39,14 +39,17 @@ type Options struct {
 	Signer   paylink.Signer
 	Node     string
 	// SendSMS queues a text: a script's sms node, a campaign's fallback
-	// after a call, a promise reminder. nil records the request only (the
-	// attempt's ivr_path shows it).
+	// after a call, a promise reminder (Remind). nil records the request
+	// only (the attempt's ivr_path shows it).
 	SendSMS func(ctx context.Context, m SMSRequest) error
+	// Promises keeps the promises the IVR captures (queue/promise); default
+	// a ledger on Store's Redis with Writer, Node and Now.
+	Promises *promise.Ledger
 	// Inbound configures the callback line (see Runner.Inbound).
 	Inbound InboundOptions
-	// Ready, when set, is asked before every claim and promise follow-up: an
-	// error (Redis lost its data, see queue/epoch) holds the runner, which
-	// then claims, dials and texts nothing until it is nil again.
+	// Ready, when set, is asked before every claim: an error (Redis lost
+	// its data, see queue/epoch) holds the runner, which then claims, dials
+	// and texts nothing until it is nil again.
 	Ready func() error
 	// Refs is what a campaign may name on this node; Start re-checks a
 	// stored definition against it (and Normalize's rules).
@@ -97,6 +100,10 @@ func New(opt Options) *Runner {
 	}
 	if opt.Logger == nil {
 		opt.Logger = slog.Default()
+	}
+	if opt.Promises == nil && opt.Store != nil {
+		opt.Promises = promise.New(promise.Options{Redis: opt.Store.Client(), Store: opt.Store, Writer: opt.Writer, Node: opt.Node,
+			Now: opt.Now, Logger: opt.Logger})
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Runner{opt: opt, log: opt.Logger, contacts: contact.Builder{Node: opt.Node, Now: opt.Now}, loops: map[string]*loopRef{},
@@ -231,58 +238,4 @@ func (r *Runner) Running(id string) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.loops[id] != nil
-}
-
-// promiseRow is a promise's row again with its new status (ver 2 replaces
-// the row written when it was made).
-func (r *Runner) promiseRow(p queue.PromiseRecord, status string) analytics.Promise {
-	ch := analytics.PromiseChannel(p.Channel)
-	if ch == "" {
-		ch = analytics.PromiseIVR
-	}
-	return analytics.Promise{PromiseID: p.ID, CampaignID: p.Campaign, AccountID: p.Account, AttemptID: p.Attempt, Channel: ch,
-		CreatedAt: p.Created, DueDate: p.Due, Amount: p.Amount, Currency: p.Currency, Status: status, NodeID: r.opt.Node, Ver: 2}
-}
-
-// FollowUpPromises handles promises whose day has come: the day before one
-// is due the debtor gets a reminder (the payment-reminder SMS when a sender
-// is configured); once one is broken (not paid by its date plus grace days)
-// a new row says so and the account goes back to its campaign's queue ahead
-// of everyone else.
-func (r *Runner) FollowUpPromises(ctx context.Context) (reminded, broken int, err error) {
-	if err := r.ready(); err != nil {
-		return 0, 0, nil // held: nothing is followed up until Redis's data is confirmed
-	}
-	now := r.opt.Now()
-	rem, brk, err := r.opt.Store.DuePromises(ctx, now)
-	if err != nil {
-		return 0, 0, err
-	}
-	for _, p := range rem {
-		r.log.Info("promise reminder due", "promise", p.ID, "campaign", p.Campaign, "account", p.Account, "due", p.Due.Format(time.DateOnly))
-		c, err := r.opt.Store.Campaign(ctx, p.Campaign)
-		acct, aerr := r.opt.Store.Account(ctx, p.Campaign, p.Account)
-		if err != nil || aerr != nil {
-			r.log.Warn("promise reminder not sent: campaign or account gone", "promise", p.ID, "err", errors.Join(err, aerr))
-			continue
-		}
-		m := SMSRequest{Key: "promise-reminder/" + p.ID, Campaign: c.ID, Account: acct.ID, Template: "promise-reminder",
-			Channel: analytics.SMS, Link: r.link(c, acct), Vars: map[string]string{
-				"PromiseAmount": p.Amount.String(), "PromiseCurrency": p.Currency, "PromiseDate": p.Due.Format(queue.DateLayout)}}
-		if err := r.sendSMS(ctx, m); err != nil {
-			r.log.Warn("promise reminder not sent", "promise", p.ID, "err", err)
-		}
-	}
-	for _, p := range brk {
-		row := r.promiseRow(p, "broken")
-		if err := r.opt.Writer.Write(ctx, &row); err != nil {
-			return len(rem), broken, err
-		}
-		if err := r.opt.Store.Requeue(ctx, p.Campaign, p.Account, now.Add(-24*time.Hour), "promise broken"); err != nil {
-			r.log.Warn("broken promise not requeued", "promise", p.ID, "err", err)
-		}
-		r.log.Info("promise broken; account requeued first", "promise", p.ID, "campaign", p.Campaign, "account", p.Account)
-		broken++
-	}
-	return len(rem), broken, nil
 }

@@ -1,10 +1,10 @@
 // Package app builds the parts of a Marcador node from its config, once:
 // Redis and the queue store, ClickHouse and the attempt writer, the data
-// epoch guard, the compliance gate, the SIP endpoint, the SMS sender, the
-// campaign runner and the HTTP API. Start runs them in that order and Close
-// stops them in reverse: the HTTP servers, the runner (its calls finish and
-// are recorded), the sender, and last the writer, whose final flush takes
-// every row the others wrote. Each command asks for the parts it needs.
+// epoch guard, the compliance gate, the SIP endpoint, the promise ledger,
+// the SMS sender, the campaign runner and the HTTP API. Start runs them in
+// that order and Close stops them in reverse: the HTTP servers, promise
+// follow-up, the runner (its calls finish and are recorded), the sender,
+// and last the writer, whose final flush takes every row the others wrote. Each command asks for the parts it needs.
 package app
 
 import (
@@ -32,6 +32,7 @@ import (
 	"github.com/marcador/marcador/queue"
 	"github.com/marcador/marcador/queue/compliance"
 	"github.com/marcador/marcador/queue/epoch"
+	"github.com/marcador/marcador/queue/promise"
 	"github.com/marcador/marcador/sms"
 )
 
@@ -59,11 +60,15 @@ const (
 	ReadGate
 	// Endpoint is the SIP endpoint, on Options.SIPListen.
 	Endpoint
+	// Promises is the promise ledger (queue/promise): promises the runner
+	// captures, payments the API records, and their follow-up; it brings
+	// Redis and Writer.
+	Promises
 	// Sender sends texts; it is built only when twilio.account_sid is set
 	// (App.Sender stays nil otherwise). It brings Gate.
 	Sender
-	// Runner is the campaign runner; it brings Gate and Endpoint, and uses
-	// the Sender and the Guard when they are built.
+	// Runner is the campaign runner; it brings Gate, Endpoint and Promises,
+	// and uses the Sender and the Guard when they are built.
 	Runner
 	// CallbackLine lets the trunks' inbound_from call the endpoint and hands
 	// their calls to the runner; it brings Runner.
@@ -75,13 +80,13 @@ const (
 )
 
 // Node is every part: a node as `marcador serve` runs it.
-const Node = Redis | ClickHouse | Writer | Guard | Gate | Endpoint | Sender | Runner | CallbackLine | HTTP
+const Node = Redis | ClickHouse | Writer | Guard | Gate | Endpoint | Promises | Sender | Runner | CallbackLine | HTTP
 
 // closure adds to p every part its parts bring.
 func (p Parts) closure() Parts {
 	// A part comes before the parts it brings, so one pass brings them all.
 	needs := []struct{ part, brings Parts }{
-		{HTTP, Runner}, {CallbackLine, Runner}, {Runner, Gate | Endpoint}, {Sender, Gate},
+		{HTTP, Runner}, {CallbackLine, Runner}, {Runner, Gate | Endpoint | Promises}, {Sender, Gate}, {Promises, Redis | Writer},
 		{Gate, Redis | Writer}, {ReadGate, Redis}, {Guard, Redis}, {Writer, ClickHouse},
 	}
 	for _, n := range needs {
@@ -149,6 +154,7 @@ type App struct {
 	Guard    *epoch.Guard
 	Gate     *compliance.Gate
 	Endpoint *dialer.Endpoint
+	Promises *promise.Ledger
 	Sender   *sms.Sender
 	Runner   *campaign.Runner
 	API      *httpapi.API
@@ -203,7 +209,8 @@ func New(ctx context.Context, opt Options) (_ *App, err error) {
 		build func(context.Context) error
 	}{
 		{Redis, a.buildRedis}, {ClickHouse, a.buildClickHouse}, {Writer, a.buildWriter}, {Guard, a.buildGuard},
-		{Gate | ReadGate, a.buildGate}, {Endpoint, a.buildEndpoint}, {Sender, a.buildSender}, {Runner, a.buildRunner},
+		{Gate | ReadGate, a.buildGate}, {Endpoint, a.buildEndpoint}, {Promises, a.buildPromises}, {Sender, a.buildSender},
+		{Runner, a.buildRunner},
 		{HTTP, func(context.Context) error { return a.buildHTTP() }},
 	}
 	for _, s := range steps {
@@ -307,6 +314,12 @@ func (a *App) buildEndpoint(ctx context.Context) error {
 	return err
 }
 
+func (a *App) buildPromises(context.Context) error {
+	a.Promises = promise.New(promise.Options{Redis: a.Redis, Store: a.Store, Writer: a.Writer, Node: a.Config.NodeID,
+		Ready: a.ready(), Logger: a.Log})
+	return nil
+}
+
 func (a *App) buildSender(context.Context) error {
 	var err error
 	a.Sender, a.verifier, err = newSender(a.Config, a.Store, a.Gate, a.Writer, a.ready(), a.Log, time.Now)
@@ -315,7 +328,7 @@ func (a *App) buildSender(context.Context) error {
 
 func (a *App) buildRunner(context.Context) error {
 	var err error
-	a.Runner, err = newRunner(a.Config, a.Store, a.Gate, a.Endpoint, a.Writer, queueSMS(a.Sender, time.Now), a.ready(), a.Log)
+	a.Runner, err = newRunner(a.Config, a.Store, a.Gate, a.Endpoint, a.Writer, a.Promises, queueSMS(a.Sender, time.Now), a.ready(), a.Log)
 	if err != nil {
 		return err
 	}
@@ -373,7 +386,8 @@ func (a *App) Start(ctx context.Context) {
 		if err := a.Runner.Resume(ctx); err != nil {
 			a.Log.Error("campaigns not resumed", "err", err)
 		}
-		a.followLoop = startLoop(base, func(ctx context.Context) { followUpPromises(ctx, a.Runner, a.Log) })
+		// Follow-up reminds through the runner, which knows texts and links.
+		a.followLoop = startLoop(base, func(ctx context.Context) { a.Promises.Run(ctx, time.Minute, a.Runner) })
 	}
 	a.startHTTP()
 }
