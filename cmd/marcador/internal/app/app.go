@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/emiago/sipgo/sip"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/redis/go-redis/v9"
@@ -28,7 +29,9 @@ import (
 	"github.com/marcador/marcador/cmd/marcador/internal/config"
 	"github.com/marcador/marcador/cmd/marcador/internal/httpapi"
 	"github.com/marcador/marcador/dialer"
+	"github.com/marcador/marcador/dialer/agent"
 	"github.com/marcador/marcador/dialer/campaign"
+	"github.com/marcador/marcador/dialer/registrar"
 	"github.com/marcador/marcador/queue"
 	"github.com/marcador/marcador/queue/compliance"
 	"github.com/marcador/marcador/queue/epoch"
@@ -72,16 +75,21 @@ const (
 	// Options.Listener or http.listen, and http.metrics_listen; it brings
 	// Runner.
 	HTTP
+	// Agents are the agent pool, the SIP registrar the endpoint routes
+	// REGISTER to, and the station that holds the agents' nailed-up legs
+	// (agents.go); it brings Redis and Endpoint. With HTTP it serves
+	// /api/v1/agents.
+	Agents
 )
 
 // Node is every part: a node as `marcador serve` runs it.
-const Node = Redis | ClickHouse | Writer | Guard | Gate | Endpoint | Sender | Runner | CallbackLine | HTTP
+const Node = Redis | ClickHouse | Writer | Guard | Gate | Endpoint | Sender | Runner | CallbackLine | HTTP | Agents
 
 // closure adds to p every part its parts bring.
 func (p Parts) closure() Parts {
 	// A part comes before the parts it brings, so one pass brings them all.
 	needs := []struct{ part, brings Parts }{
-		{HTTP, Runner}, {CallbackLine, Runner}, {Runner, Gate | Endpoint}, {Sender, Gate},
+		{HTTP, Runner}, {CallbackLine, Runner}, {Runner, Gate | Endpoint}, {Agents, Redis | Endpoint}, {Sender, Gate},
 		{Gate, Redis | Writer}, {ReadGate, Redis}, {Guard, Redis}, {Writer, ClickHouse},
 	}
 	for _, n := range needs {
@@ -152,6 +160,10 @@ type App struct {
 	Sender   *sms.Sender
 	Runner   *campaign.Runner
 	API      *httpapi.API
+	// Agents, Registrar and Station are the Agents part.
+	Agents    *agent.Pool
+	Registrar *registrar.Registrar
+	Station   *agent.Station
 
 	opt      Options
 	parts    Parts // what was asked for, with what it brings
@@ -162,6 +174,7 @@ type App struct {
 	httpDone chan error
 
 	writerLoop, guardLoop, senderLoop, followLoop *loop
+	registrarLoop, stationLoop                    *loop
 	closeOnce                                     sync.Once
 	closeErr                                      error
 }
@@ -203,7 +216,8 @@ func New(ctx context.Context, opt Options) (_ *App, err error) {
 		build func(context.Context) error
 	}{
 		{Redis, a.buildRedis}, {ClickHouse, a.buildClickHouse}, {Writer, a.buildWriter}, {Guard, a.buildGuard},
-		{Gate | ReadGate, a.buildGate}, {Endpoint, a.buildEndpoint}, {Sender, a.buildSender}, {Runner, a.buildRunner},
+		{Gate | ReadGate, a.buildGate}, {Agents, a.buildRegistrar}, {Endpoint, a.buildEndpoint}, {Agents, a.buildStation},
+		{Sender, a.buildSender}, {Runner, a.buildRunner},
 		{HTTP, func(context.Context) error { return a.buildHTTP() }},
 	}
 	for _, s := range steps {
@@ -303,7 +317,11 @@ func (a *App) buildEndpoint(ctx context.Context) error {
 		}
 	}
 	var err error
-	a.Endpoint, err = newEndpoint(a.Config, a.opt.SIPListen, "marcador/"+a.opt.Version, a.Log, onInvite, policy)
+	var onRegister func(*sip.Request, sip.ServerTransaction)
+	if a.Registrar != nil {
+		onRegister = a.Registrar.Handle
+	}
+	a.Endpoint, err = newEndpoint(a.Config, a.opt.SIPListen, "marcador/"+a.opt.Version, a.Log, onInvite, policy, onRegister)
 	return err
 }
 
@@ -375,6 +393,7 @@ func (a *App) Start(ctx context.Context) {
 		}
 		a.followLoop = startLoop(base, func(ctx context.Context) { followUpPromises(ctx, a.Runner, a.Log) })
 	}
+	a.startAgents(base)
 	a.startHTTP()
 }
 
@@ -408,10 +427,11 @@ func (a *App) close() error {
 	if a.Runner != nil {
 		a.Runner.Close() // calls in progress finish and are recorded
 	}
+	// The agents' legs are hung up, their agents logged out.
+	errs := []error{a.closeAgents()}
 	a.senderLoop.stop() // texts being sent finish; queued ones wait in Redis
 	a.guardLoop.stop()
 	a.writerLoop.stop() // Run makes a last bounded flush; the rest stays spooled
-	var errs []error
 	if a.Writer != nil {
 		errs = append(errs, a.Writer.Close())
 	}
