@@ -262,17 +262,22 @@ func ended(c *agenttest.Call) bool {
 }
 
 // Login calls the agent's registered phone (registered with MD5, the
-// algorithm its definition asks for, through the node's endpoint), which
-// answers by itself because the INVITE asks it to; the agent is ready on
-// this node, the leg carries audio and stays up between calls (keep-alive
-// OPTIONS answered), and logout hangs it up.
+// algorithm its definition asks for, through the node's endpoint, from
+// behind a "NAT"), which answers by itself because the INVITE asks it to;
+// the agent is ready on this node, the leg carries audio and stays up
+// between calls (keep-alive OPTIONS answered), and logout hangs it up.
 func TestStationLoginNailsUpTheLeg(t *testing.T) {
 	t.Parallel()
 	l := newLive(t, 30*time.Second)
 	n := l.node(nil)
 	c := l.campaign()
 	id, user := l.agent(c)
-	ph := l.phone(n, user, agenttest.Options{Algorithm: "MD5"})
+	// The phone names a private address in its Contact, as behind a NAT:
+	// only the address its REGISTER came from reaches it.
+	ph := l.phone(n, user, agenttest.Options{Algorithm: "MD5", Advertise: "10.255.3.4:5060"})
+	if bs, err := n.reg.Lookup(l.ctx, id); err != nil || len(bs) != 1 || !bs[0].NAT || bs[0].Received != ph.Addr() {
+		t.Fatalf("binding %+v %v", bs, err)
+	}
 	st, err := n.st.Login(l.ctx, id, "")
 	if err != nil {
 		t.Fatal(err)

@@ -1,10 +1,12 @@
 // Package app builds the parts of a Marcador node from its config, once:
 // Redis and the queue store, ClickHouse and the attempt writer, the data
-// epoch guard, the compliance gate, the SIP endpoint, the SMS sender, the
-// campaign runner and the HTTP API. Start runs them in that order and Close
-// stops them in reverse: the HTTP servers, the runner (its calls finish and
-// are recorded), the sender, and last the writer, whose final flush takes
-// every row the others wrote. Each command asks for the parts it needs.
+// epoch guard, the compliance gate, the agents' registrar, the SIP
+// endpoint, the agents' leg station, the SMS sender, the campaign runner and
+// the HTTP API. Start runs them in that order and Close stops them in
+// reverse: the HTTP servers, the runner (its calls finish and are
+// recorded), the agents' legs (hung up, their agents logged out), the
+// sender, and last the writer, whose final flush takes every row the others
+// wrote. Each command asks for the parts it needs.
 package app
 
 import (
