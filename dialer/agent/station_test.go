@@ -516,3 +516,43 @@ func TestStationLeases(t *testing.T) {
 		t.Fatalf("login on a closed station: %v", err)
 	}
 }
+
+// The test phone registers through a node with SHA-256 or MD5 against the
+// pool's credentials (an agent with no algorithms of its own is offered
+// the registrar's, SHA-256 first); a wrong password is 401 until the user
+// is locked out (403).
+func TestPhonesRegisterWithThePoolsCredentials(t *testing.T) {
+	t.Parallel()
+	l := newLive(t, 30*time.Second)
+	n := l.node(nil)
+	c := l.campaign()
+	id, user := l.agent(c)
+	p := l.pool()
+	if _, _, err := p.Put(l.ctx, Definition{ID: id, SIPUser: user, Campaigns: []string{c}}); err != nil { // no algorithms: the registrar's
+		t.Fatal(err)
+	}
+	for _, alg := range []string{"SHA-256", "MD5"} {
+		ph := l.phone(n, user, agenttest.Options{Algorithm: alg})
+		if bs, err := n.reg.Lookup(l.ctx, id); err != nil || len(bs) != 1 || bs[0].Contact != ph.ContactURI() {
+			t.Fatalf("%s: bindings %+v %v", alg, bs, err)
+		}
+		ph.Close()
+	}
+	bad, err := agenttest.Start(agenttest.Options{User: user, Password: "wrong-password", Registrar: n.ep.Addr(),
+		Listen: netip.AddrPortFrom(l.src, 0).String()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bad.Close()
+	for i := 1; i <= 6; i++ {
+		err := bad.Register(l.ctx)
+		var se *agenttest.StatusError
+		want := 401
+		if i >= 5 {
+			want = 403 // the fifth failure locks the user out
+		}
+		if !errors.As(err, &se) || se.Code != want {
+			t.Fatalf("attempt %d: %v, want %d", i, err, want)
+		}
+	}
+}
