@@ -6,9 +6,11 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
 	"math/big"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -555,4 +557,76 @@ func TestPhonesRegisterWithThePoolsCredentials(t *testing.T) {
 			t.Fatalf("attempt %d: %v, want %d", i, err, want)
 		}
 	}
+}
+
+// BenchmarkStationLogin measures a login with the nailed-up call (REGISTER
+// done beforehand, a sipgo phone answering by itself, over loopback) and
+// the logout that hangs it up; login-ms-p50/p99 are the login alone.
+func BenchmarkStationLogin(b *testing.B) {
+	ctx := context.Background()
+	rdb := redistest.Client(b)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	p := New(Options{Client: rdb, Logger: log})
+	node := "bench-" + rnd()
+	reg, err := registrar.New(ctx, registrar.Options{Redis: rdb, Credentials: p.RegistrarCredentials(), Node: node, Logger: log})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ep, err := dialer.NewEndpoint(dialer.EndpointOptions{Listen: "127.0.0.1:0", RTPPorts: media.PortRange{Min: 37500, Max: 37999},
+		OnRegister: reg.Handle, Logger: log})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ep.Close()
+	st, err := NewStation(StationOptions{Pool: p, Node: node, Dialer: ep, Phones: reg, Logger: log})
+	if err != nil {
+		b.Fatal(err)
+	}
+	c, id := "c-"+rnd(), "a-"+rnd()
+	user := "u-" + id
+	defer func() {
+		keys, _ := rdb.Keys(ctx, "marcador:{"+c+"}:*").Result()
+		rdb.Del(ctx, append(keys, defKey(id), "marcador:{registrar}:binding:"+id)...)
+		rdb.SRem(ctx, campaignsKey, c)
+		rdb.SRem(ctx, idsKey, id)
+		rdb.HDel(ctx, whereKey, id)
+		rdb.HDel(ctx, gensKey, id)
+		rdb.HDel(ctx, sipUsersKey, user)
+	}()
+	if _, _, err := p.Put(ctx, Definition{ID: id, SIPUser: user, Password: testPassword, Campaigns: []string{c}}); err != nil {
+		b.Fatal(err)
+	}
+	ph, err := agenttest.Start(agenttest.Options{User: user, Password: testPassword, Registrar: ep.Addr(),
+		RTPPorts: media.PortRange{Min: 38000, Max: 38499}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ph.Close()
+	if err := ph.Register(ctx); err != nil {
+		b.Fatal(err)
+	}
+	lat := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for range b.N {
+		start := time.Now()
+		if _, err := st.Login(ctx, id, c); err != nil {
+			b.Fatal(err)
+		}
+		lat = append(lat, time.Since(start))
+		call, err := ph.NextCall(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := st.Logout(ctx, id); err != nil {
+			b.Fatal(err)
+		}
+		<-call.Ended()
+	}
+	b.StopTimer()
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "login-ms-p50")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "login-ms-p99")
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	st.Close(cctx)
 }
