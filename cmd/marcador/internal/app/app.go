@@ -1,10 +1,13 @@
 // Package app builds the parts of a Marcador node from its config, once:
 // Redis and the queue store, ClickHouse and the attempt writer, the data
-// epoch guard, the compliance gate, the SIP endpoint, the promise ledger,
-// the SMS sender, the campaign runner and the HTTP API. Start runs them in
-// that order and Close stops them in reverse: the HTTP servers, promise
-// follow-up, the runner (its calls finish and are recorded), the sender,
-// and last the writer, whose final flush takes every row the others wrote. Each command asks for the parts it needs.
+// epoch guard, the compliance gate, the agents' registrar, the SIP
+// endpoint, the agents' leg station, the promise ledger, the SMS sender,
+// the campaign runner and the HTTP API. Start runs them in that order and
+// Close stops them in reverse: the HTTP servers, promise follow-up, the
+// runner (its calls finish and are recorded), the agents' legs (hung up,
+// their agents logged out), the sender, and last the writer, whose final
+// flush takes every row the others wrote. Each command asks for the parts
+// it needs.
 package app
 
 import (
@@ -19,6 +22,7 @@ import (
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/emiago/sipgo/sip"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/redis/go-redis/v9"
@@ -28,7 +32,9 @@ import (
 	"github.com/marcador/marcador/cmd/marcador/internal/config"
 	"github.com/marcador/marcador/cmd/marcador/internal/httpapi"
 	"github.com/marcador/marcador/dialer"
+	"github.com/marcador/marcador/dialer/agent"
 	"github.com/marcador/marcador/dialer/campaign"
+	"github.com/marcador/marcador/dialer/registrar"
 	"github.com/marcador/marcador/queue"
 	"github.com/marcador/marcador/queue/compliance"
 	"github.com/marcador/marcador/queue/epoch"
@@ -77,16 +83,22 @@ const (
 	// Options.Listener or http.listen, and http.metrics_listen; it brings
 	// Runner.
 	HTTP
+	// Agents are the agent pool, the SIP registrar the endpoint routes
+	// REGISTER to, and the station that holds the agents' nailed-up legs
+	// (agents.go); it brings Redis and Endpoint. With HTTP it serves
+	// /api/v1/agents.
+	Agents
 )
 
 // Node is every part: a node as `marcador serve` runs it.
-const Node = Redis | ClickHouse | Writer | Guard | Gate | Endpoint | Promises | Sender | Runner | CallbackLine | HTTP
+const Node = Redis | ClickHouse | Writer | Guard | Gate | Endpoint | Promises | Sender | Runner | CallbackLine | HTTP | Agents
 
 // closure adds to p every part its parts bring.
 func (p Parts) closure() Parts {
 	// A part comes before the parts it brings, so one pass brings them all.
 	needs := []struct{ part, brings Parts }{
-		{HTTP, Runner}, {CallbackLine, Runner}, {Runner, Gate | Endpoint | Promises}, {Sender, Gate}, {Promises, Redis | Writer},
+		{HTTP, Runner}, {CallbackLine, Runner}, {Runner, Gate | Endpoint | Promises}, {Agents, Redis | Endpoint}, {Sender, Gate},
+		{Promises, Redis | Writer},
 		{Gate, Redis | Writer}, {ReadGate, Redis}, {Guard, Redis}, {Writer, ClickHouse},
 	}
 	for _, n := range needs {
@@ -158,6 +170,10 @@ type App struct {
 	Sender   *sms.Sender
 	Runner   *campaign.Runner
 	API      *httpapi.API
+	// Agents, Registrar and Station are the Agents part.
+	Agents    *agent.Pool
+	Registrar *registrar.Registrar
+	Station   *agent.Station
 
 	opt      Options
 	parts    Parts // what was asked for, with what it brings
@@ -168,6 +184,7 @@ type App struct {
 	httpDone chan error
 
 	writerLoop, guardLoop, senderLoop, followLoop *loop
+	registrarLoop, stationLoop                    *loop
 	closeOnce                                     sync.Once
 	closeErr                                      error
 }
@@ -209,8 +226,8 @@ func New(ctx context.Context, opt Options) (_ *App, err error) {
 		build func(context.Context) error
 	}{
 		{Redis, a.buildRedis}, {ClickHouse, a.buildClickHouse}, {Writer, a.buildWriter}, {Guard, a.buildGuard},
-		{Gate | ReadGate, a.buildGate}, {Endpoint, a.buildEndpoint}, {Promises, a.buildPromises}, {Sender, a.buildSender},
-		{Runner, a.buildRunner},
+		{Gate | ReadGate, a.buildGate}, {Agents, a.buildRegistrar}, {Endpoint, a.buildEndpoint}, {Agents, a.buildStation},
+		{Promises, a.buildPromises}, {Sender, a.buildSender}, {Runner, a.buildRunner},
 		{HTTP, func(context.Context) error { return a.buildHTTP() }},
 	}
 	for _, s := range steps {
@@ -310,7 +327,11 @@ func (a *App) buildEndpoint(ctx context.Context) error {
 		}
 	}
 	var err error
-	a.Endpoint, err = newEndpoint(a.Config, a.opt.SIPListen, "marcador/"+a.opt.Version, a.Log, onInvite, policy)
+	var onRegister func(*sip.Request, sip.ServerTransaction)
+	if a.Registrar != nil {
+		onRegister = a.Registrar.Handle
+	}
+	a.Endpoint, err = newEndpoint(a.Config, a.opt.SIPListen, "marcador/"+a.opt.Version, a.Log, onInvite, policy, onRegister)
 	return err
 }
 
@@ -389,6 +410,7 @@ func (a *App) Start(ctx context.Context) {
 		// Follow-up reminds through the runner, which knows texts and links.
 		a.followLoop = startLoop(base, func(ctx context.Context) { a.Promises.Run(ctx, time.Minute, a.Runner) })
 	}
+	a.startAgents(base)
 	a.startHTTP()
 }
 
@@ -422,10 +444,11 @@ func (a *App) close() error {
 	if a.Runner != nil {
 		a.Runner.Close() // calls in progress finish and are recorded
 	}
+	// The agents' legs are hung up, their agents logged out.
+	errs := []error{a.closeAgents()}
 	a.senderLoop.stop() // texts being sent finish; queued ones wait in Redis
 	a.guardLoop.stop()
 	a.writerLoop.stop() // Run makes a last bounded flush; the rest stays spooled
-	var errs []error
 	if a.Writer != nil {
 		errs = append(errs, a.Writer.Close())
 	}

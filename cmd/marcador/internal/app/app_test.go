@@ -56,6 +56,7 @@ func TestPartsBringWhatTheyNeed(t *testing.T) {
 		{Runner, Runner | Gate | Endpoint | Promises | Redis | Writer | ClickHouse},
 		{HTTP, HTTP | Runner | Gate | Endpoint | Promises | Redis | Writer | ClickHouse},
 		{CallbackLine | Sender, CallbackLine | Sender | Runner | Gate | Endpoint | Promises | Redis | Writer | ClickHouse},
+		{Agents, Agents | Redis | Endpoint},
 		{Node, Node},
 	} {
 		if got := c.asked.closure(); got != c.want {

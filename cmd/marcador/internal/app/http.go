@@ -37,6 +37,9 @@ func (a *App) buildHTTP() error {
 			"writer":     a.Writer.Check, // behind by spool.max_lag, or spool full
 		},
 	}
+	if a.Station != nil {
+		opts.Agents = a.Station
+	}
 	if a.Sender != nil {
 		opts.Messages = a.Sender
 		opts.TwilioStatus, opts.TwilioInbound = a.Sender.StatusHandler(a.verifier), a.Sender.InboundHandler(a.verifier)

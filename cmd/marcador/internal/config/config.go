@@ -45,6 +45,8 @@ type Config struct {
 	PayLinks   PayLinks             `yaml:"paylinks"`
 	Twilio     Twilio               `yaml:"twilio"`
 	SMS        SMS                  `yaml:"sms"`
+	Agents     Agents               `yaml:"agents"`    // agents.go
+	Registrar  Registrar            `yaml:"registrar"` // agents.go
 }
 
 // Twilio is the SMS and WhatsApp provider; texting is off without an
@@ -244,6 +246,8 @@ func Default() Config {
 		SIP:        SIP{Listen: "127.0.0.1:5060", RTPPorts: Ports{Min: 20000, Max: 29999}},
 		IVR: IVR{Inbound: Inbound{MaxCalls: dialer.DefaultInboundMaxCalls, Verify: "national_id_last4",
 			Lockout: Lockout{PerNumber: queue.DefaultFailuresPerNumber, PerSource: queue.DefaultFailuresPerSource, Window: queue.DefaultFailureWindow}}},
+		Agents:    defaultAgents(),
+		Registrar: defaultRegistrar(),
 	}
 }
 
@@ -498,6 +502,9 @@ func (c *Config) Validate() error {
 		return errors.New("paylinks.ttl: negative")
 	}
 	if err := c.validateTwilio(); err != nil {
+		return err
+	}
+	if err := c.validateAgents(); err != nil {
 		return err
 	}
 	return c.validateSIP()
