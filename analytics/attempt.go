@@ -61,10 +61,18 @@ type Attempt struct {
 	MessageError  uint32 // the provider's error code (Twilio 30003, 21610, ...); 0 when none
 	Segments      uint8  // SMS segments billed (GSM-7 or UCS-2 count)
 	Template      string // message template name
-	Country       string
-	LocalHour     uint8 // the debtor's local hour at StartedAt
-	LocalWeekday  uint8 // ISO: 1 = Monday ... 7 = Sunday
-	Ver           uint64
+	// Agent calls (and AMD), from migration 007.
+	WrapMS         uint32 // the agent's wrap-up after the call
+	AgentCode      string // the agent's disposition code: promise, callback, refused, wrong_party, ... or a campaign's own
+	RightParty     bool   // the debtor was reached (an agent's code or the IVR's identification says so)
+	Recording      string // the call recording's path under recordings.dir; "" when not recorded
+	RecordingError string // why a recording that should exist does not (disk full, unwritable)
+	AMDCause       string // why AMD decided as it did (initial_silence, long_greeting, beep, ...)
+	AMDMS          uint32 // when AMD decided, ms after the answer
+	Country        string
+	LocalHour      uint8 // the debtor's local hour at StartedAt
+	LocalWeekday   uint8 // ISO: 1 = Monday ... 7 = Sunday
+	Ver            uint64
 }
 
 // NewAttemptID returns a fresh, time-ordered attempt id (UUIDv7).
@@ -96,6 +104,8 @@ func (a *Attempt) Validate() error {
 	err := checks(
 		ids("attempt_id", a.AttemptID, "campaign_id", a.CampaignID, "account_id", a.AccountID, "node_id", a.NodeID,
 			"trunk", a.Trunk, "agent_id", a.AgentID, "message_sid", a.MessageSID, "template", a.Template),
+		codes("agent_code", a.AgentCode, "amd_cause", a.AMDCause),
+		CheckString("recording", a.Recording, MaxPathBytes),
 		CheckString("phone", a.Phone, MaxPhoneBytes),
 		codes("disposition", a.Disposition, "amd", a.AMD, "message_status", a.MessageStatus, "country", a.Country,
 			"currency", a.Currency),
@@ -142,11 +152,12 @@ const (
 
 	attemptV1 byte = 1
 	attemptV2 byte = 2 // adds MessageError, Segments, Template
+	attemptV3 byte = 3 // adds WrapMS, AgentCode, RightParty, Recording, RecordingError, AMDCause, AMDMS
 )
 
 // AppendBinary appends the spool encoding of a to b.
 func (a *Attempt) AppendBinary(b []byte) ([]byte, error) {
-	e := enc{b: append(b, kindAttempt, attemptV2)}
+	e := enc{b: append(b, kindAttempt, attemptV3)}
 	e.str(a.AttemptID)
 	e.str(a.CampaignID)
 	e.str(a.AccountID)
@@ -180,13 +191,20 @@ func (a *Attempt) AppendBinary(b []byte) ([]byte, error) {
 	e.u(uint64(a.MessageError))
 	e.u(uint64(a.Segments))
 	e.str(a.Template)
+	e.u(uint64(a.WrapMS))
+	e.str(a.AgentCode)
+	e.bool(a.RightParty)
+	e.str(a.Recording)
+	e.str(ClipText(a.RecordingError, MaxReasonBytes))
+	e.str(a.AMDCause)
+	e.u(uint64(a.AMDMS))
 	return e.b, nil
 }
 
-// UnmarshalBinary decodes what AppendBinary wrote, in this or the previous
+// UnmarshalBinary decodes what AppendBinary wrote, in this or an earlier
 // format (a spool written before an upgrade is still delivered).
 func (a *Attempt) UnmarshalBinary(b []byte) error {
-	d, v, err := openRecord(b, kindAttempt, "attempt", attemptV1, attemptV2)
+	d, v, err := openRecord(b, kindAttempt, "attempt", attemptV1, attemptV2, attemptV3)
 	if err != nil {
 		return err
 	}
@@ -226,6 +244,15 @@ func (a *Attempt) UnmarshalBinary(b []byte) error {
 		a.MessageError = u32(d.u())
 		a.Segments = u8(d.u())
 		a.Template = d.str()
+	}
+	if v >= attemptV3 {
+		a.WrapMS = u32(d.u())
+		a.AgentCode = d.str()
+		a.RightParty = d.bool()
+		a.Recording = d.str()
+		a.RecordingError = d.str()
+		a.AMDCause = d.str()
+		a.AMDMS = u32(d.u())
 	}
 	return d.close("attempt")
 }

@@ -18,23 +18,34 @@ func sampleAttempt() Attempt {
 		PromiseAmount: decimal.RequireFromString("1250.50"), PromiseDate: time.Date(2026, 12, 15, 0, 0, 0, 0, time.UTC),
 		Currency: "MXN", Country: "MX", LocalHour: 9, LocalWeekday: 2, Ver: 42,
 		MessageSID: "SM1", MessageStatus: "undelivered", MessageError: 30003, Segments: 2, Template: "missed-call",
+		WrapMS: 12000, AgentCode: "promise", RightParty: true, Recording: "2026/12/08/x.wav", RecordingError: "",
+		AMDCause: "short_greeting", AMDMS: 1160,
 	}
 }
 
-// A spool written by the previous version (format 1) still decodes.
-func TestAttemptV1StillDecodes(t *testing.T) {
-	a := sampleAttempt()
-	a.MessageError, a.Segments, a.Template = 0, 0, ""
-	b, _ := a.AppendBinary(nil)
-	// Format 2 is format 1 plus three trailing fields: drop them and relabel.
-	v1 := append([]byte(nil), b[:len(b)-3]...)
-	v1[1] = attemptV1
-	var got Attempt
-	if err := got.UnmarshalBinary(v1); err != nil {
-		t.Fatal(err)
-	}
-	if got.AttemptID != a.AttemptID || got.Ver != 42 || got.Template != "" {
-		t.Fatalf("v1 decode: %+v", got)
+// Spools written by earlier versions (formats 1 and 2) still decode: each
+// format is the one before plus trailing fields, one byte each when empty.
+func TestAttemptOldFormatsStillDecode(t *testing.T) {
+	for _, f := range []struct {
+		version byte
+		drop    int // trailing fields the format lacks
+	}{{attemptV2, 7}, {attemptV1, 10}} {
+		a := sampleAttempt()
+		a.WrapMS, a.AgentCode, a.RightParty, a.Recording, a.RecordingError, a.AMDCause, a.AMDMS = 0, "", false, "", "", "", 0
+		if f.version < attemptV2 {
+			a.MessageError, a.Segments, a.Template = 0, 0, ""
+		}
+		b, _ := a.AppendBinary(nil)
+		old := append([]byte(nil), b[:len(b)-f.drop]...)
+		old[1] = f.version
+		var got Attempt
+		if err := got.UnmarshalBinary(old); err != nil {
+			t.Fatalf("format %d: %v", f.version, err)
+		}
+		got.PromiseAmount, a.PromiseAmount = decimal.Decimal{}, decimal.Decimal{}
+		if !reflect.DeepEqual(got, a) {
+			t.Fatalf("format %d:\n got %+v\nwant %+v", f.version, got, a)
+		}
 	}
 }
 

@@ -129,6 +129,17 @@ CREATE TABLE IF NOT EXISTS {db}.dnc_events (
 ) ENGINE = ReplacingMergeTree(ver)
 PARTITION BY toYYYYMM(at)
 ORDER BY (phone, channel, campaign_id, event_id)`}},
+	// Agent calls (wrap-up, the agent's code, right-party contact, the
+	// recording) and answering-machine detection's cause and timing.
+	{7, "contact_attempts agent and amd columns", []string{`
+ALTER TABLE {db}.contact_attempts
+    ADD COLUMN wrap_ms UInt32,
+    ADD COLUMN agent_code String,
+    ADD COLUMN right_party UInt8,
+    ADD COLUMN recording String,
+    ADD COLUMN recording_error String,
+    ADD COLUMN amd_cause String,
+    ADD COLUMN amd_ms UInt32`}},
 }
 
 // Migrations returns the schema steps in order (for docs and the cluster DDL).

@@ -104,7 +104,8 @@ var (
 		Columns: []string{"attempt_id", "campaign_id", "account_id", "phone", "channel", "node_id", "trunk", "attempt_no",
 			"started_at", "answered_at", "ended_at", "ring_ms", "talk_ms", "sip_code", "disposition", "reason", "amd",
 			"agent_id", "abandoned", "dtmf", "ivr_path", "promise_amount", "promise_date", "currency", "message_sid",
-			"message_status", "country", "local_hour", "local_weekday", "ver", "message_error", "segments", "template"},
+			"message_status", "country", "local_hour", "local_weekday", "ver", "message_error", "segments", "template",
+			"wrap_ms", "agent_code", "right_party", "recording", "recording_error", "amd_cause", "amd_ms"},
 		decode: decodeAs[Attempt],
 		values: func(r Row) []any { return attemptValues(r.(*Attempt)) },
 	}
@@ -179,7 +180,8 @@ func attemptValues(a *Attempt) []any {
 	return []any{a.AttemptID, a.CampaignID, a.AccountID, a.Phone, string(a.Channel), a.NodeID, a.Trunk, a.AttemptNo,
 		a.StartedAt, orEpoch(a.AnsweredAt), orEpoch(a.EndedAt), a.RingMS, a.TalkMS, a.SIPCode, a.Disposition, a.Reason, a.AMD,
 		a.AgentID, b2u8(a.Abandoned), a.DTMF, a.IVRPath, a.PromiseAmount, orEpoch(a.PromiseDate), a.Currency, a.MessageSID,
-		a.MessageStatus, a.Country, a.LocalHour, a.LocalWeekday, a.Ver, a.MessageError, a.Segments, a.Template}
+		a.MessageStatus, a.Country, a.LocalHour, a.LocalWeekday, a.Ver, a.MessageError, a.Segments, a.Template,
+		a.WrapMS, a.AgentCode, b2u8(a.RightParty), a.Recording, a.RecordingError, a.AMDCause, a.AMDMS}
 }
 
 // AttemptsTable is the contact_attempts table.

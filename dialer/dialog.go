@@ -28,6 +28,9 @@ type dialog struct {
 	rtag      string
 	target    sip.Uri  // the peer's Contact: where our requests go
 	routes    []string // route set, in the order to send
+	// dest, when set, is where every request we send in the dialog goes,
+	// whatever target and routes name: a direct dial's phone behind NAT.
+	dest string
 	// seq is our CSeq: the INVITE's for a dialog we started (§12.1.2), one
 	// more for each request we send in it.
 	seq atomic.Uint32
@@ -99,6 +102,9 @@ func (d *dialog) request(method sip.RequestMethod, seq uint32, contact *sip.Cont
 	req.AppendHeader(&mf)
 	req.AppendHeader(contact)
 	req.SetTransport(d.transport)
+	if d.dest != "" {
+		req.SetDestination(d.dest)
+	}
 	return req
 }
 
@@ -272,4 +278,27 @@ func (l *Leg) reinvite(ctx context.Context, offer []byte) (*sip.Response, error)
 		}
 		return res, nil
 	}
+}
+
+// Ping sends OPTIONS inside the call's dialog: a keep-alive that changes
+// nothing (RFC 3261 §11.2) for a call that may stay up a long time, such as
+// an agent's nailed-up leg. It returns nil when the far end answers with
+// anything but 481 (it no longer knows the call) or 408; an error when the
+// call is not up, nothing comes back before ctx ends, or it answers 481 or
+// 408.
+func (l *Leg) Ping(ctx context.Context) error {
+	if !l.is(legAnswered) {
+		return fmt.Errorf("leg %s: ping: the call is not up", l.CallID)
+	}
+	d := l.dlg.Load()
+	req := d.request(sip.OPTIONS, d.seq.Add(1), l.e.contact())
+	req.AppendHeader(sip.NewHeader("Accept", "application/sdp"))
+	res, err := l.e.client.Do(ctx, req)
+	if err != nil {
+		return fmt.Errorf("leg %s: OPTIONS: %w", l.CallID, err)
+	}
+	if res.StatusCode == 481 || res.StatusCode == 408 {
+		return fmt.Errorf("leg %s: OPTIONS answered %d %s", l.CallID, res.StatusCode, res.Reason)
+	}
+	return nil
 }

@@ -38,6 +38,10 @@ type EndpointOptions struct {
 	// PacerShards is how many goroutines send every call's RTP on shared
 	// 20 ms ticks; default media.DefaultPacerShards.
 	PacerShards int
+	// OnRegister, when set, answers every REGISTER (the agents' registrar,
+	// registrar.Registrar.Handle) on its server transaction; without it
+	// REGISTER gets 405. It must respond before it returns.
+	OnRegister func(req *sip.Request, tx sip.ServerTransaction)
 }
 
 // Endpoint is this node's SIP user agent: it places calls (Dial), offers
@@ -188,6 +192,9 @@ func (e *Endpoint) startSIP() error {
 	e.srv.OnOptions(func(req *sip.Request, tx sip.ServerTransaction) {
 		tx.Respond(sip.NewResponseFromRequest(req, 200, "OK", nil))
 	})
+	if opt.OnRegister != nil {
+		e.srv.OnRegister(opt.OnRegister)
+	}
 	return nil
 }
 

@@ -31,7 +31,7 @@ func (l *Leg) openOutboundMedia() ([]byte, error) {
 	}
 	l.session = media.NewSession(media.SessionOptions{Conn: conn, Logger: l.log, OnAudio: r.OnAudio, OnSend: r.OnSend,
 		Pacer: l.e.pacer, Probe: OutboundProbe})
-	offer, err := l.localSDP(r.Trunk.Codecs, media.SendRecv)
+	offer, err := l.localSDP(r.codecs(), media.SendRecv)
 	if err != nil {
 		l.session.Close()
 		return nil, err
@@ -47,7 +47,7 @@ func (l *Leg) earlyMedia(body []byte) {
 		l.log.Debug("183 with unusable SDP", "err", err)
 		return
 	}
-	c, err := media.Negotiate(l.out.req.Trunk.Codecs, ep.Codecs)
+	c, err := media.Negotiate(l.out.req.codecs(), ep.Codecs)
 	if err != nil {
 		return
 	}
@@ -62,7 +62,7 @@ func (l *Leg) startMedia(body []byte) error {
 	if err != nil {
 		return fmt.Errorf("answer SDP: %w", err)
 	}
-	c, err := media.Negotiate(l.out.req.Trunk.Codecs, ep.Codecs[:min(1, len(ep.Codecs))])
+	c, err := media.Negotiate(l.out.req.codecs(), ep.Codecs[:min(1, len(ep.Codecs))])
 	if err != nil {
 		return fmt.Errorf("answer SDP: %w", err)
 	}

@@ -48,7 +48,10 @@ func CheckCallerID(s string) error {
 
 // DialRequest is one outbound call.
 type DialRequest struct {
-	Trunk       *Trunk
+	Trunk *Trunk
+	// Direct, instead of a trunk, calls a SIP user agent itself (an
+	// agent's registered phone); To is then its SIP URI.
+	Direct      *Direct
 	To          string // E.164 number or SIP URI
 	CallerID    string // overrides the trunk's
 	RingTimeout time.Duration
@@ -61,6 +64,9 @@ type DialRequest struct {
 
 // checked fills the defaults and refuses a request that must not be dialled.
 func (r DialRequest) checked() (DialRequest, error) {
+	if r.Direct != nil {
+		return r.checkDirect()
+	}
 	if r.Trunk == nil {
 		return r, errors.New("no trunk")
 	}
@@ -102,16 +108,17 @@ func (e *Endpoint) dial(ctx context.Context, r DialRequest) (*Leg, error) {
 	if err != nil {
 		return nil, err
 	}
-	target, err := r.Trunk.Target(r.To)
+	target, err := r.target()
 	if err != nil {
 		return nil, err
 	}
-	release, err := r.Trunk.acquire(ctx)
+	release, err := r.acquire(ctx)
 	if err != nil {
 		return nil, err
 	}
 	callID := sip.GenerateTagN(24)
-	l := newLeg(e, callID, e.log.With("call_id", callID, "to", r.To, "trunk", r.Trunk.Name), r.RTPTimeout, release)
+	k, v := r.via()
+	l := newLeg(e, callID, e.log.With("call_id", callID, "to", r.To, k, v), r.RTPTimeout, release)
 	l.out = &outbound{req: r}
 	offer, err := l.openOutboundMedia()
 	if err != nil {
@@ -126,7 +133,8 @@ func (e *Endpoint) dial(ctx context.Context, r DialRequest) (*Leg, error) {
 	return l, nil
 }
 
-// buildInvite is our INVITE; r.CallerID is set and checked.
+// buildInvite is our INVITE; r.CallerID is set and checked (a direct dial
+// has none: directInvite sets its From).
 func (e *Endpoint) buildInvite(target sip.Uri, r DialRequest, callID string, offer []byte) *sip.Request {
 	req := sip.NewRequest(sip.INVITE, target)
 	cli := r.CallerID
@@ -139,10 +147,16 @@ func (e *Endpoint) buildInvite(target sip.Uri, r DialRequest, callID string, off
 	req.AppendHeader(&cid)
 	req.AppendHeader(&sip.CSeqHeader{SeqNo: 1, MethodName: sip.INVITE})
 	req.AppendHeader(e.contact())
-	req.AppendHeader(sip.NewHeader("P-Asserted-Identity", fmt.Sprintf("<sip:%s@%s>", cli, e.host)))
+	if r.Direct == nil {
+		req.AppendHeader(sip.NewHeader("P-Asserted-Identity", fmt.Sprintf("<sip:%s@%s>", cli, e.host)))
+	}
 	req.AppendHeader(sip.NewHeader("Allow", "INVITE, ACK, CANCEL, BYE, INFO, OPTIONS"))
 	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
 	req.SetBody(offer)
+	if r.Direct != nil {
+		e.directInvite(req, r.Direct)
+		return req
+	}
 	// Every initial request goes to the trunk (outbound proxy), whatever the URI's host.
 	port := r.Trunk.URI.Port
 	if port == 0 {
@@ -328,7 +342,11 @@ func (l *Leg) onProvisional(st *inviteTx, res *sip.Response) {
 // it ends at once with a BYE.
 func (l *Leg) onAnswer(st *inviteTx, res *sip.Response) {
 	code := int(res.StatusCode)
-	l.dlg.Store(outboundDialog(l.out.invite, res))
+	d := outboundDialog(l.out.invite, res)
+	if dr := l.out.req.Direct; dr != nil {
+		d.dest = dr.Addr // the phone's Contact may name its side of a NAT
+	}
+	l.dlg.Store(d)
 	l.sendAck(res)
 	if l.is(legCancelling) {
 		// The answer raced our CANCEL: complete the dialog, then end it.
@@ -350,8 +368,9 @@ func (l *Leg) onAnswer(st *inviteTx, res *sip.Response) {
 // never for a call we have cancelled (the state machine refuses to start
 // it again). True when the phase is over.
 func (l *Leg) onChallenge(st *inviteTx, res *sip.Response) bool {
-	code, trunk := int(res.StatusCode), l.out.req.Trunk
-	if st.authTried || trunk.Username == "" || l.moveTo(legCalling) != nil {
+	code := int(res.StatusCode)
+	user, password := l.out.req.credentials()
+	if st.authTried || user == "" || l.moveTo(legCalling) != nil {
 		reason := "digest challenge could not be answered (check trunk username/password)"
 		if l.is(legCancelling) {
 			reason = res.Reason
@@ -361,7 +380,7 @@ func (l *Leg) onChallenge(st *inviteTx, res *sip.Response) bool {
 	}
 	st.authTried = true
 	ntx, err := l.e.client.TransactionDigestAuth(context.Background(), l.out.invite, res,
-		sipgo.DigestAuth{Username: trunk.Username, Password: trunk.Password})
+		sipgo.DigestAuth{Username: user, Password: password})
 	if err != nil {
 		l.finish(Result{Disposition: analytics.ConfigError, SIPCode: code, Reason: "digest: " + err.Error()})
 		return true

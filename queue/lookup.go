@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // The lookup index finds the accounts behind an inbound caller: by any of
@@ -99,4 +102,31 @@ func (s *Store) lookup(ctx context.Context, kind, value string) ([]Account, []Re
 		refs = append(refs, Ref{c, id})
 	}
 	return accts, refs, nil
+}
+
+// AccountCampaigns lists the campaigns that hold account (a payment for an
+// account no campaign knows is refused).
+func (s *Store) AccountCampaigns(ctx context.Context, account string) ([]string, error) {
+	ids, err := s.CampaignIDs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	pipe := s.rdb.Pipeline()
+	has := make([]*redis.BoolCmd, len(ids))
+	for i, id := range ids {
+		has[i] = pipe.HExists(ctx, k(id).accounts(), account)
+	}
+	if len(ids) > 0 {
+		if _, err := pipe.Exec(ctx); err != nil {
+			return nil, fmt.Errorf("look up account %s: %w", account, err)
+		}
+	}
+	var out []string
+	for i, id := range ids {
+		if has[i].Val() {
+			out = append(out, id)
+		}
+	}
+	slices.Sort(out)
+	return out, nil
 }

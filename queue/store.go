@@ -70,6 +70,10 @@ func New(opt Options) *Store {
 	return &Store{rdb: opt.Client, node: opt.NodeID, ttl: opt.LeaseTTL, outbox: opt.OutboxKey, log: opt.Logger}
 }
 
+// Client is the Redis the store is on, for the features that keep state of
+// their own beside it (queue/promise).
+func (s *Store) Client() redis.UniversalClient { return s.rdb }
+
 const campaignsKey = "marcador:campaigns"
 
 // keys of one campaign, all in the slot of {id}.

@@ -2,9 +2,6 @@ package agent
 
 import (
 	"context"
-	"crypto/md5"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -19,6 +16,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/marcador/marcador/dialer/registrar"
 )
 
 // Definition is an agent as the API creates or updates it. Password is
@@ -34,18 +33,24 @@ type Definition struct {
 	Password  string   `json:"password"`
 	Campaigns []string `json:"campaigns"`
 	Language  string   `json:"language"`
+	// Algorithms are the digest algorithms the agent's phone is challenged
+	// with, in order of preference: MD5 and/or SHA-256. Empty: the
+	// registrar's. A phone that gives up on a SHA-256 challenge (Debian's
+	// baresip 1.0, older firmware) needs ["MD5"].
+	Algorithms []string `json:"algorithms"`
 }
 
 type definitionNoPassword struct {
-	ID        string   `json:"id"`
-	Name      string   `json:"name"`
-	SIPUser   string   `json:"sip_user"`
-	Campaigns []string `json:"campaigns"`
-	Language  string   `json:"language"`
+	ID         string   `json:"id"`
+	Name       string   `json:"name"`
+	SIPUser    string   `json:"sip_user"`
+	Campaigns  []string `json:"campaigns"`
+	Language   string   `json:"language"`
+	Algorithms []string `json:"algorithms"`
 }
 
 func (d Definition) public() definitionNoPassword {
-	return definitionNoPassword{d.ID, d.Name, d.SIPUser, d.Campaigns, d.Language}
+	return definitionNoPassword{d.ID, d.Name, d.SIPUser, d.Campaigns, d.Language, d.Algorithms}
 }
 
 // MarshalJSON leaves the password out.
@@ -64,13 +69,15 @@ func (d Definition) LogValue() slog.Value {
 
 // Agent is a stored definition as it is read back: never any credential.
 type Agent struct {
-	ID        string    `json:"id"`
-	Name      string    `json:"name"`
-	SIPUser   string    `json:"sip_user"`
-	Campaigns []string  `json:"campaigns"`
-	Language  string    `json:"language"`
-	Created   time.Time `json:"created_at"`
-	Updated   time.Time `json:"updated_at"`
+	ID        string   `json:"id"`
+	Name      string   `json:"name"`
+	SIPUser   string   `json:"sip_user"`
+	Campaigns []string `json:"campaigns"`
+	Language  string   `json:"language"`
+	// Algorithms offered to its phone; empty: the registrar's.
+	Algorithms []string  `json:"algorithms"`
+	Created    time.Time `json:"created_at"`
+	Updated    time.Time `json:"updated_at"`
 }
 
 // Credentials are what a SIP registrar needs to check a digest response for
@@ -98,21 +105,16 @@ func (c Credentials) LogValue() slog.Value {
 
 // Digest algorithms as SIP names them.
 const (
-	MD5    = "MD5"
-	SHA256 = "SHA-256"
+	MD5    = string(registrar.MD5)
+	SHA256 = string(registrar.SHA256)
 )
 
 // HA1 is H(user:realm:password) in lower-case hex for algorithm MD5 or
-// SHA-256 (RFC 7616 section 3.4.2): the one place it is computed.
+// SHA-256 (RFC 7616 section 3.4.2), as registrar.HA1 computes it.
 func HA1(algorithm, user, realm, password string) (string, error) {
-	s := user + ":" + realm + ":" + password
-	switch strings.ToUpper(algorithm) {
-	case MD5:
-		h := md5.Sum([]byte(s))
-		return hex.EncodeToString(h[:]), nil
-	case SHA256:
-		h := sha256.Sum256([]byte(s))
-		return hex.EncodeToString(h[:]), nil
+	switch a := strings.ToUpper(algorithm); a {
+	case MD5, SHA256:
+		return registrar.HA1(registrar.Algorithm(a), user, realm, password), nil
 	}
 	return "", fmt.Errorf("digest algorithm %q: want MD5 or SHA-256", algorithm)
 }
@@ -175,6 +177,17 @@ func (d *Definition) normalize() error {
 		}
 	}
 	d.Campaigns = out
+	algs := make([]string, 0, len(d.Algorithms))
+	for i, a := range d.Algorithms {
+		v := strings.ToUpper(strings.TrimSpace(a))
+		if v != MD5 && v != SHA256 {
+			return bad("algorithms["+strconv.Itoa(i)+"]", "%.20q: want MD5 or SHA-256", a)
+		}
+		if !slices.Contains(algs, v) {
+			algs = append(algs, v)
+		}
+	}
+	d.Algorithms = algs
 	d.Language = strings.ToLower(strings.TrimSpace(d.Language))
 	if d.Language == "" {
 		d.Language = "es"
@@ -196,7 +209,7 @@ func unprintable(r rune) bool {
 // one step, so two agents never hold one SIP user.
 //
 // KEYS: def sip_users ids. ARGV: id sip_user name campaigns_json language
-// now_ms has_password realm ha1_md5 ha1_sha256.
+// now_ms has_password realm ha1_md5 ha1_sha256 algorithms_json.
 var putScript = redis.NewScript(`
 local id, sip = ARGV[1], ARGV[2]
 local owner = redis.call('HGET', KEYS[2], sip)
@@ -213,7 +226,7 @@ if old and old ~= sip and redis.call('HGET', KEYS[2], old) == id then redis.call
 redis.call('HSET', KEYS[2], sip, id)
 local created = redis.call('HSETNX', KEYS[1], 'created_at', ARGV[6])
 redis.call('HSET', KEYS[1], 'id', id, 'name', ARGV[3], 'sip_user', sip, 'campaigns', ARGV[4],
-  'language', ARGV[5], 'updated_at', ARGV[6])
+  'language', ARGV[5], 'updated_at', ARGV[6], 'algorithms', ARGV[11])
 if ARGV[7] == '1' then
   redis.call('HSET', KEYS[1], 'realm', ARGV[8], 'ha1_md5', ARGV[9], 'ha1_sha256', ARGV[10])
 end
@@ -229,7 +242,8 @@ func (p *Pool) Put(ctx context.Context, d Definition) (Agent, bool, error) {
 		return Agent{}, false, err
 	}
 	camps, _ := json.Marshal(d.Campaigns)
-	args := []any{d.ID, d.SIPUser, d.Name, string(camps), d.Language, ms(p.now()), "0", p.realm, "", ""}
+	algs, _ := json.Marshal(d.Algorithms)
+	args := []any{d.ID, d.SIPUser, d.Name, string(camps), d.Language, ms(p.now()), "0", p.realm, "", "", string(algs)}
 	if d.Password != "" {
 		m, _ := HA1(MD5, d.SIPUser, p.realm, d.Password)
 		s, _ := HA1(SHA256, d.SIPUser, p.realm, d.Password)
@@ -250,7 +264,7 @@ func (p *Pool) Put(ctx context.Context, d Definition) (Agent, bool, error) {
 }
 
 // defFields are the fields Get reads: never the credentials.
-var defFields = []string{"id", "name", "sip_user", "campaigns", "language", "created_at", "updated_at"}
+var defFields = []string{"id", "name", "sip_user", "campaigns", "language", "created_at", "updated_at", "algorithms"}
 
 func parseDef(id string, v []any) (Agent, error) {
 	if v[0] == nil {
@@ -260,6 +274,12 @@ func parseDef(id string, v []any) (Agent, error) {
 	a := Agent{ID: str(0), Name: str(1), SIPUser: str(2), Language: str(4)}
 	if err := json.Unmarshal([]byte(str(3)), &a.Campaigns); err != nil {
 		return Agent{}, fmt.Errorf("agent %s: decode campaigns: %w", id, err)
+	}
+	a.Algorithms = []string{}
+	if v := str(7); v != "" {
+		if err := json.Unmarshal([]byte(v), &a.Algorithms); err != nil {
+			return Agent{}, fmt.Errorf("agent %s: decode algorithms: %w", id, err)
+		}
 	}
 	c, _ := strconv.ParseInt(str(5), 10, 64)
 	u, _ := strconv.ParseInt(str(6), 10, 64)

@@ -191,9 +191,8 @@ func (p *Pool) Login(ctx context.Context, id, campaign, node string, ready bool)
 	if err != nil {
 		return Status{}, err
 	}
-	if !slices.Contains(a.Campaigns, campaign) {
-		return Status{}, fmt.Errorf("agent %s: login to %s (agent's campaigns: %s): %w", id, campaign,
-			strings.Join(a.Campaigns, ", "), ErrCampaignNotAllowed)
+	if err := a.mayWork(campaign); err != nil {
+		return Status{}, err
 	}
 	flag := "paused"
 	if ready {
@@ -233,6 +232,16 @@ func (p *Pool) Login(ctx context.Context, id, campaign, node string, ready bool)
 		return st, nil
 	}
 	return Status{}, &TransitionError{Agent: id, Op: "login", Current: LoggedOut, Detail: "concurrent logins; try again"}
+}
+
+// mayWork says whether the agent's definition lets it log in to campaign
+// (ErrCampaignNotAllowed).
+func (a Agent) mayWork(campaign string) error {
+	if !slices.Contains(a.Campaigns, campaign) {
+		return fmt.Errorf("agent %s: login to %s (agent's campaigns: %s): %w", a.ID, campaign,
+			strings.Join(a.Campaigns, ", "), ErrCampaignNotAllowed)
+	}
+	return nil
 }
 
 // takeOver clears a recorded location the agent is no longer logged in at
@@ -307,9 +316,8 @@ func (p *Pool) after(ctx context.Context, op string, st Status, l location) {
 		p.log.Info("agent: logged out", "agent", st.Agent, "campaign", l.campaign, "node", l.node, "op", op, "reason", st.Reason)
 		return
 	}
-	if op == "disconnect" {
-		p.log.Warn("agent: phone disconnected, paused", "agent", st.Agent, "campaign", st.Campaign, "node", st.Node, "reason", st.Reason)
-	}
+	// A disconnect is logged by its caller, who knows why the leg dropped
+	// (Station: one line a drop).
 }
 
 // Ready makes a paused agent ready, ends wrap-up at the agent's request
@@ -340,6 +348,7 @@ func (p *Pool) Logout(ctx context.Context, id string) (Status, error) {
 // (default phone_disconnected): the node lost the agent's nailed-up leg. A
 // reserved or talking agent's call is no longer the agent's (the caller
 // handles the debtor leg); an agent who had asked to log out is logged out.
+// The caller logs the drop, with why (the pool does not know it).
 func (p *Pool) Disconnect(ctx context.Context, id, reason string) (Status, error) {
 	if reason == "" {
 		reason = ReasonPhoneDisconnected

@@ -51,7 +51,9 @@ type Phone struct {
 	dir  string
 	cmd  *exec.Cmd
 	ctrl net.Conn
-	done chan error
+	// exited is closed when the process has ended, waitErr then says how.
+	exited  chan struct{}
+	waitErr error
 
 	mu     sync.Mutex
 	out    bytes.Buffer
@@ -105,7 +107,7 @@ func Start(t testing.TB, o Options) *Phone {
 	if o.Say == nil {
 		o.Say = media.Tone(300, 300, 120*media.SampleRate)
 	}
-	p := &Phone{dir: t.TempDir(), done: make(chan error, 1), resps: make(chan response, 16)}
+	p := &Phone{dir: t.TempDir(), exited: make(chan struct{}), resps: make(chan response, 16)}
 	sipPort, ctrlPort := freePort(t, "udp"), freePort(t, "tcp")
 	p.Addr = fmt.Sprintf("127.0.0.1:%d", sipPort)
 	rec := filepath.Join(p.dir, "rec")
@@ -152,7 +154,7 @@ snd_path %s
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	go func() { p.done <- p.cmd.Wait() }()
+	go func() { p.waitErr = p.cmd.Wait(); close(p.exited) }()
 	t.Cleanup(func() { p.stop() })
 	deadline := time.Now().Add(20 * time.Second)
 	for {
@@ -162,8 +164,8 @@ snd_path %s
 			break
 		}
 		select {
-		case err := <-p.done:
-			t.Fatalf("baresip exited: %v\n%s", err, p.Output())
+		case <-p.exited:
+			t.Fatalf("baresip exited: %v\n%s", p.waitErr, p.Output())
 		default:
 		}
 		if time.Now().After(deadline) {
@@ -297,6 +299,13 @@ func (p *Phone) Output() string {
 	return p.out.String()
 }
 
+// Kill ends baresip at once (SIGKILL), as a phone that loses power: it
+// sends nothing more, no BYE and no un-REGISTER.
+func (p *Phone) Kill() {
+	p.cmd.Process.Kill()
+	<-p.exited
+}
+
 // stop asks baresip to quit, then kills it if it does not.
 func (p *Phone) stop() {
 	if p.ctrl != nil {
@@ -304,10 +313,10 @@ func (p *Phone) stop() {
 		fmt.Fprintf(p.ctrl, "%d:%s,", len(b), b)
 	}
 	select {
-	case <-p.done:
+	case <-p.exited:
 	case <-time.After(5 * time.Second):
 		p.cmd.Process.Kill()
-		<-p.done
+		<-p.exited
 	}
 	if p.ctrl != nil {
 		p.ctrl.Close()

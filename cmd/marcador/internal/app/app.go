@@ -1,10 +1,13 @@
 // Package app builds the parts of a Marcador node from its config, once:
 // Redis and the queue store, ClickHouse and the attempt writer, the data
-// epoch guard, the compliance gate, the SIP endpoint, the SMS sender, the
-// campaign runner and the HTTP API. Start runs them in that order and Close
-// stops them in reverse: the HTTP servers, the runner (its calls finish and
-// are recorded), the sender, and last the writer, whose final flush takes
-// every row the others wrote. Each command asks for the parts it needs.
+// epoch guard, the compliance gate, the agents' registrar, the SIP
+// endpoint, the agents' leg station, the promise ledger, the SMS sender,
+// the campaign runner and the HTTP API. Start runs them in that order and
+// Close stops them in reverse: the HTTP servers, promise follow-up, the
+// runner (its calls finish and are recorded), the agents' legs (hung up,
+// their agents logged out), the sender, and last the writer, whose final
+// flush takes every row the others wrote. Each command asks for the parts
+// it needs.
 package app
 
 import (
@@ -19,6 +22,7 @@ import (
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/emiago/sipgo/sip"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/redis/go-redis/v9"
@@ -28,10 +32,13 @@ import (
 	"github.com/marcador/marcador/cmd/marcador/internal/config"
 	"github.com/marcador/marcador/cmd/marcador/internal/httpapi"
 	"github.com/marcador/marcador/dialer"
+	"github.com/marcador/marcador/dialer/agent"
 	"github.com/marcador/marcador/dialer/campaign"
+	"github.com/marcador/marcador/dialer/registrar"
 	"github.com/marcador/marcador/queue"
 	"github.com/marcador/marcador/queue/compliance"
 	"github.com/marcador/marcador/queue/epoch"
+	"github.com/marcador/marcador/queue/promise"
 	"github.com/marcador/marcador/sms"
 )
 
@@ -59,11 +66,15 @@ const (
 	ReadGate
 	// Endpoint is the SIP endpoint, on Options.SIPListen.
 	Endpoint
+	// Promises is the promise ledger (queue/promise): promises the runner
+	// captures, payments the API records, and their follow-up; it brings
+	// Redis and Writer.
+	Promises
 	// Sender sends texts; it is built only when twilio.account_sid is set
 	// (App.Sender stays nil otherwise). It brings Gate.
 	Sender
-	// Runner is the campaign runner; it brings Gate and Endpoint, and uses
-	// the Sender and the Guard when they are built.
+	// Runner is the campaign runner; it brings Gate, Endpoint and Promises,
+	// and uses the Sender and the Guard when they are built.
 	Runner
 	// CallbackLine lets the trunks' inbound_from call the endpoint and hands
 	// their calls to the runner; it brings Runner.
@@ -72,16 +83,22 @@ const (
 	// Options.Listener or http.listen, and http.metrics_listen; it brings
 	// Runner.
 	HTTP
+	// Agents are the agent pool, the SIP registrar the endpoint routes
+	// REGISTER to, and the station that holds the agents' nailed-up legs
+	// (agents.go); it brings Redis and Endpoint. With HTTP it serves
+	// /api/v1/agents.
+	Agents
 )
 
 // Node is every part: a node as `marcador serve` runs it.
-const Node = Redis | ClickHouse | Writer | Guard | Gate | Endpoint | Sender | Runner | CallbackLine | HTTP
+const Node = Redis | ClickHouse | Writer | Guard | Gate | Endpoint | Promises | Sender | Runner | CallbackLine | HTTP | Agents
 
 // closure adds to p every part its parts bring.
 func (p Parts) closure() Parts {
 	// A part comes before the parts it brings, so one pass brings them all.
 	needs := []struct{ part, brings Parts }{
-		{HTTP, Runner}, {CallbackLine, Runner}, {Runner, Gate | Endpoint}, {Sender, Gate},
+		{HTTP, Runner}, {CallbackLine, Runner}, {Runner, Gate | Endpoint | Promises}, {Agents, Redis | Endpoint}, {Sender, Gate},
+		{Promises, Redis | Writer},
 		{Gate, Redis | Writer}, {ReadGate, Redis}, {Guard, Redis}, {Writer, ClickHouse},
 	}
 	for _, n := range needs {
@@ -149,9 +166,14 @@ type App struct {
 	Guard    *epoch.Guard
 	Gate     *compliance.Gate
 	Endpoint *dialer.Endpoint
+	Promises *promise.Ledger
 	Sender   *sms.Sender
 	Runner   *campaign.Runner
 	API      *httpapi.API
+	// Agents, Registrar and Station are the Agents part.
+	Agents    *agent.Pool
+	Registrar *registrar.Registrar
+	Station   *agent.Station
 
 	opt      Options
 	parts    Parts // what was asked for, with what it brings
@@ -162,6 +184,7 @@ type App struct {
 	httpDone chan error
 
 	writerLoop, guardLoop, senderLoop, followLoop *loop
+	registrarLoop, stationLoop                    *loop
 	closeOnce                                     sync.Once
 	closeErr                                      error
 }
@@ -203,7 +226,8 @@ func New(ctx context.Context, opt Options) (_ *App, err error) {
 		build func(context.Context) error
 	}{
 		{Redis, a.buildRedis}, {ClickHouse, a.buildClickHouse}, {Writer, a.buildWriter}, {Guard, a.buildGuard},
-		{Gate | ReadGate, a.buildGate}, {Endpoint, a.buildEndpoint}, {Sender, a.buildSender}, {Runner, a.buildRunner},
+		{Gate | ReadGate, a.buildGate}, {Agents, a.buildRegistrar}, {Endpoint, a.buildEndpoint}, {Agents, a.buildStation},
+		{Promises, a.buildPromises}, {Sender, a.buildSender}, {Runner, a.buildRunner},
 		{HTTP, func(context.Context) error { return a.buildHTTP() }},
 	}
 	for _, s := range steps {
@@ -303,8 +327,18 @@ func (a *App) buildEndpoint(ctx context.Context) error {
 		}
 	}
 	var err error
-	a.Endpoint, err = newEndpoint(a.Config, a.opt.SIPListen, "marcador/"+a.opt.Version, a.Log, onInvite, policy)
+	var onRegister func(*sip.Request, sip.ServerTransaction)
+	if a.Registrar != nil {
+		onRegister = a.Registrar.Handle
+	}
+	a.Endpoint, err = newEndpoint(a.Config, a.opt.SIPListen, "marcador/"+a.opt.Version, a.Log, onInvite, policy, onRegister)
 	return err
+}
+
+func (a *App) buildPromises(context.Context) error {
+	a.Promises = promise.New(promise.Options{Redis: a.Redis, Store: a.Store, Writer: a.Writer, Node: a.Config.NodeID,
+		Ready: a.ready(), Logger: a.Log})
+	return nil
 }
 
 func (a *App) buildSender(context.Context) error {
@@ -315,7 +349,7 @@ func (a *App) buildSender(context.Context) error {
 
 func (a *App) buildRunner(context.Context) error {
 	var err error
-	a.Runner, err = newRunner(a.Config, a.Store, a.Gate, a.Endpoint, a.Writer, queueSMS(a.Sender, time.Now), a.ready(), a.Log)
+	a.Runner, err = newRunner(a.Config, a.Store, a.Gate, a.Endpoint, a.Writer, a.Promises, queueSMS(a.Sender, time.Now), a.ready(), a.Log)
 	if err != nil {
 		return err
 	}
@@ -373,8 +407,10 @@ func (a *App) Start(ctx context.Context) {
 		if err := a.Runner.Resume(ctx); err != nil {
 			a.Log.Error("campaigns not resumed", "err", err)
 		}
-		a.followLoop = startLoop(base, func(ctx context.Context) { followUpPromises(ctx, a.Runner, a.Log) })
+		// Follow-up reminds through the runner, which knows texts and links.
+		a.followLoop = startLoop(base, func(ctx context.Context) { a.Promises.Run(ctx, time.Minute, a.Runner) })
 	}
+	a.startAgents(base)
 	a.startHTTP()
 }
 
@@ -408,10 +444,11 @@ func (a *App) close() error {
 	if a.Runner != nil {
 		a.Runner.Close() // calls in progress finish and are recorded
 	}
+	// The agents' legs are hung up, their agents logged out.
+	errs := []error{a.closeAgents()}
 	a.senderLoop.stop() // texts being sent finish; queued ones wait in Redis
 	a.guardLoop.stop()
 	a.writerLoop.stop() // Run makes a last bounded flush; the rest stays spooled
-	var errs []error
 	if a.Writer != nil {
 		errs = append(errs, a.Writer.Close())
 	}

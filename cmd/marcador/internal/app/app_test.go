@@ -52,9 +52,11 @@ func TestPartsBringWhatTheyNeed(t *testing.T) {
 		{Writer, Writer | ClickHouse},
 		{Gate, Gate | Redis | Writer | ClickHouse},
 		{ReadGate, ReadGate | Redis},
-		{Runner, Runner | Gate | Endpoint | Redis | Writer | ClickHouse},
-		{HTTP, HTTP | Runner | Gate | Endpoint | Redis | Writer | ClickHouse},
-		{CallbackLine | Sender, CallbackLine | Sender | Runner | Gate | Endpoint | Redis | Writer | ClickHouse},
+		{Promises, Promises | Redis | Writer | ClickHouse},
+		{Runner, Runner | Gate | Endpoint | Promises | Redis | Writer | ClickHouse},
+		{HTTP, HTTP | Runner | Gate | Endpoint | Promises | Redis | Writer | ClickHouse},
+		{CallbackLine | Sender, CallbackLine | Sender | Runner | Gate | Endpoint | Promises | Redis | Writer | ClickHouse},
+		{Agents, Agents | Redis | Endpoint},
 		{Node, Node},
 	} {
 		if got := c.asked.closure(); got != c.want {

@@ -29,13 +29,16 @@ func (a *App) buildHTTP() error {
 			"token", tokens[0])
 	}
 	opts := httpapi.Options{
-		Store: a.Store, Gate: a.Gate, Runner: a.Runner, Payments: a.Runner, Tokens: tokens, Gatherer: a.Metrics, Now: time.Now,
+		Store: a.Store, Gate: a.Gate, Runner: a.Runner, Payments: a.Promises, Tokens: tokens, Gatherer: a.Metrics, Now: time.Now,
 		Logger: a.Log, Refs: a.Runner.Refs(), MetricsToken: cfg.HTTP.MetricsToken, MetricsSeparate: cfg.HTTP.MetricsListen != "",
 		Checks: map[string]func(context.Context) error{
 			"redis":      a.redisCheck(),
 			"clickhouse": func(ctx context.Context) error { return a.Conn.Ping(ctx) },
 			"writer":     a.Writer.Check, // behind by spool.max_lag, or spool full
 		},
+	}
+	if a.Station != nil {
+		opts.Agents = a.Station
 	}
 	if a.Sender != nil {
 		opts.Messages = a.Sender

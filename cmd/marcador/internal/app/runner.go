@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"time"
 
 	"github.com/marcador/marcador/cmd/marcador/internal/config"
 	"github.com/marcador/marcador/dialer"
@@ -14,12 +13,13 @@ import (
 	"github.com/marcador/marcador/ivr/script"
 	"github.com/marcador/marcador/queue"
 	"github.com/marcador/marcador/queue/compliance"
+	"github.com/marcador/marcador/queue/promise"
 )
 
 // newRunner builds the IVR campaign runner from the config.
 // ready (may be nil) holds the runner while Redis lost its data.
 func newRunner(cfg config.Config, store *queue.Store, gate *compliance.Gate, ep *dialer.Endpoint, w campaign.Writer,
-	sendSMS func(context.Context, campaign.SMSRequest) error, ready func() error, log *slog.Logger) (*campaign.Runner, error) {
+	promises *promise.Ledger, sendSMS func(context.Context, campaign.SMSRequest) error, ready func() error, log *slog.Logger) (*campaign.Runner, error) {
 	scripts, err := script.LoadDir(cfg.IVR.ScriptsDir)
 	if err != nil {
 		return nil, err
@@ -57,7 +57,7 @@ func newRunner(cfg config.Config, store *queue.Store, gate *compliance.Gate, ep 
 		return nil, err
 	}
 	return campaign.New(campaign.Options{Store: store, Gate: gate, Endpoint: ep, Trunks: trunks, Writer: w, Scripts: scripts,
-		Library: lib, Node: cfg.NodeID, Logger: log, SendSMS: sendSMS, Ready: ready, Refs: refs,
+		Library: lib, Node: cfg.NodeID, Logger: log, Promises: promises, SendSMS: sendSMS, Ready: ready, Refs: refs,
 		Signer: paylink.Signer{Key: []byte(cfg.PayLinks.Secret), TTL: cfg.PayLinks.TTL},
 		Inbound: campaign.InboundOptions{Numbers: in.Numbers, Script: in.Script, Language: in.Language, Country: in.Country,
 			Campaign: in.Campaign, Verify: in.Verify,
@@ -81,20 +81,4 @@ func checkPhrases(scripts map[string]*script.Script, lib *prompts.Library) error
 		}
 	}
 	return nil
-}
-
-// followUpPromises checks promises every minute until ctx ends.
-func followUpPromises(ctx context.Context, r *campaign.Runner, log *slog.Logger) {
-	t := time.NewTicker(time.Minute)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if _, _, err := r.FollowUpPromises(ctx); err != nil {
-				log.Warn("promise follow-up", "err", err)
-			}
-		}
-	}
 }

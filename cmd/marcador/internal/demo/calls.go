@@ -13,9 +13,9 @@ import (
 	"github.com/marcador/marcador/analytics"
 	"github.com/marcador/marcador/cmd/marcador/internal/app"
 	"github.com/marcador/marcador/dialer"
-	"github.com/marcador/marcador/dialer/campaign"
 	"github.com/marcador/marcador/queue"
 	"github.com/marcador/marcador/queue/compliance"
+	"github.com/marcador/marcador/queue/promise"
 	"github.com/marcador/marcador/sms"
 )
 
@@ -290,7 +290,7 @@ func (r *run) pay(ctx context.Context, campaignID string) error {
 		return fmt.Errorf("promises to pay: %w", err)
 	}
 	for _, p := range ps[:min(2, len(ps))] {
-		res, err := r.app.Runner.RecordPayment(ctx, campaign.Payment{ID: fmt.Sprintf("demo-%s-%d", p.AccountID, r.since().Unix()),
+		res, err := r.app.Promises.RecordPayment(ctx, promise.Payment{ID: fmt.Sprintf("demo-%s-%d", p.AccountID, r.since().Unix()),
 			Campaign: campaignID, Account: p.AccountID, Amount: p.Amount, Currency: p.Currency, Method: "link"})
 		if err != nil {
 			return err

@@ -15,6 +15,7 @@ import (
 	"github.com/marcador/marcador/analytics"
 	"github.com/marcador/marcador/cmd/marcador/internal/httpapi"
 	"github.com/marcador/marcador/queue/compliance"
+	"github.com/marcador/marcador/queue/promise"
 )
 
 // What the demo reads back comes from ClickHouse through analytics.Reader,
@@ -199,7 +200,7 @@ func (r *run) printPromises(ctx context.Context, campaignID string) error {
 		}
 		s.n += t.Promises
 		s.amount = s.amount.Add(t.Amount)
-		if t.Status == "kept" {
+		if t.Status == promise.Kept {
 			s.kept += t.Promises
 			s.keptSum = s.keptSum.Add(t.Amount)
 		}

@@ -33,6 +33,9 @@ type Options struct {
 	Runner Runner
 	// Payments serves POST /api/v1/payments; without it the route is 404.
 	Payments Payments
+	// Agents serves /api/v1/agents (agent.Station); without it those
+	// routes are 404.
+	Agents Agents
 	// Messages serves POST /api/v1/messages and GET
 	// /api/v1/conversations/{phone}; without it they are 404.
 	Messages Messages
@@ -108,6 +111,12 @@ func (a *API) mount(rt *routes) {
 		rt.api("POST /api/v1/dnc", a.importDNC)
 		rt.api("GET /api/v1/dnc/{phone}", a.getDNC)
 		rt.api("DELETE /api/v1/dnc/{phone}", a.removeDNC)
+	}
+	if opt.Agents != nil {
+		rt.api("POST /api/v1/agents", a.putAgent)
+		rt.api("GET /api/v1/agents", a.listAgents)
+		rt.api("GET /api/v1/agents/{id}", a.getAgent)
+		rt.api("POST /api/v1/agents/{id}/{action}", a.agentAction)
 	}
 	if opt.Messages != nil {
 		rt.api("POST /api/v1/messages", a.postMessage)

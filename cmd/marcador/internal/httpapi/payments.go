@@ -14,20 +14,20 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/marcador/marcador/analytics"
-	"github.com/marcador/marcador/dialer/campaign"
+	"github.com/marcador/marcador/queue/promise"
 )
 
-// Payments records payments (dialer/campaign.Runner).
+// Payments records payments (queue/promise.Ledger).
 type Payments interface {
-	RecordPayment(ctx context.Context, p campaign.Payment) (campaign.PaymentResult, error)
+	RecordPayment(ctx context.Context, p promise.Payment) (promise.PaymentResult, error)
 }
 
 // PaymentsResult answers POST /api/v1/payments.
 type PaymentsResult struct {
-	Received int                      `json:"received"`
-	Recorded int                      `json:"recorded"`
-	Results  []campaign.PaymentResult `json:"results"`
-	Errors   []PaymentError           `json:"errors"`
+	Received int                     `json:"received"`
+	Recorded int                     `json:"recorded"`
+	Results  []promise.PaymentResult `json:"results"`
+	Errors   []PaymentError          `json:"errors"`
 }
 
 // PaymentError is one payment that was not recorded.
@@ -53,12 +53,12 @@ func (a *API) postPayments(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := a.opt.Now()
-	res := PaymentsResult{Received: len(raw), Results: []campaign.PaymentResult{}, Errors: []PaymentError{}}
+	res := PaymentsResult{Received: len(raw), Results: []promise.PaymentResult{}, Errors: []PaymentError{}}
 	ours := false // a failure of ours (Redis, the spool), not of the request
 	for i, m := range raw {
 		p, err := decodePayment(m, now)
 		if err == nil {
-			var out campaign.PaymentResult
+			var out promise.PaymentResult
 			if out, err = a.opt.Payments.RecordPayment(r.Context(), p); err == nil {
 				res.Recorded++
 				res.Results = append(res.Results, out)
@@ -143,9 +143,9 @@ type paymentJSON struct {
 
 // decodePayment reads one payment and checks it at now; the error names the
 // field (analytics.FieldOf).
-func decodePayment(m json.RawMessage, now time.Time) (campaign.Payment, error) {
+func decodePayment(m json.RawMessage, now time.Time) (promise.Payment, error) {
 	var in paymentJSON
-	var p campaign.Payment
+	var p promise.Payment
 	dec := json.NewDecoder(bytes.NewReader(m))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&in); err != nil {
@@ -159,7 +159,7 @@ func decodePayment(m json.RawMessage, now time.Time) (campaign.Payment, error) {
 		}
 		return p, fmt.Errorf("not a payment object: %w", err)
 	}
-	p = campaign.Payment{ID: in.ID, Campaign: in.Campaign, Account: in.Account, Currency: strings.ToUpper(in.Currency),
+	p = promise.Payment{ID: in.ID, Campaign: in.Campaign, Account: in.Account, Currency: strings.ToUpper(in.Currency),
 		Method: in.Method, Reference: in.Reference}
 	amt, err := decodeAmount(in.Amount)
 	if err != nil {
@@ -177,7 +177,7 @@ func decodePayment(m json.RawMessage, now time.Time) (campaign.Payment, error) {
 		}
 		// An explicit time is checked even when it is Go's zero time
 		// (0001-01-01T00:00:00Z), which a Payment would read as "now".
-		if err := campaign.CheckPaidAt(t, now); err != nil {
+		if err := promise.CheckPaidAt(t, now); err != nil {
 			return p, err
 		}
 		p.PaidAt = t

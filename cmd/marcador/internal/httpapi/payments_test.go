@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/marcador/marcador/analytics"
-	"github.com/marcador/marcador/dialer/campaign"
+	"github.com/marcador/marcador/queue/promise"
 )
 
 // recorder stands in for the runner: it validates like it, knows the
@@ -20,20 +20,20 @@ import (
 type recorder struct {
 	mu   sync.Mutex
 	seen map[string]bool
-	got  []campaign.Payment
+	got  []promise.Payment
 }
 
-func (r *recorder) RecordPayment(_ context.Context, p campaign.Payment) (campaign.PaymentResult, error) {
+func (r *recorder) RecordPayment(_ context.Context, p promise.Payment) (promise.PaymentResult, error) {
 	if err := p.Validate(now); err != nil {
-		return campaign.PaymentResult{}, err
+		return promise.PaymentResult{}, err
 	}
 	if p.Account != "A1" && p.Account != "A2" {
-		return campaign.PaymentResult{}, fmt.Errorf("payment %s: %w: %w", p.ID, campaign.ErrUnknownAccount,
+		return promise.PaymentResult{}, fmt.Errorf("payment %s: %w: %w", p.ID, promise.ErrUnknownAccount,
 			&analytics.FieldError{Field: "account_id", Reason: "no campaign has an account " + p.Account})
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	res := campaign.PaymentResult{PaymentID: p.ID, Duplicate: r.seen[p.ID], Kept: []string{}}
+	res := promise.PaymentResult{PaymentID: p.ID, Duplicate: r.seen[p.ID], Kept: []string{}}
 	r.seen[p.ID] = true
 	r.got = append(r.got, p)
 	return res, nil

@@ -1,4 +1,4 @@
-package campaign
+package promise
 
 import (
 	"context"
@@ -102,17 +102,20 @@ type PaymentResult struct {
 
 // RecordPayment writes a payment row and applies it to the account's open
 // promises, oldest first; each promise paid in full gets a "kept" row. A
-// payment id seen before does nothing.
-func (r *Runner) RecordPayment(ctx context.Context, p Payment) (PaymentResult, error) {
+// payment id seen before does nothing. A payment that fails before it
+// changes the ledger is forgotten, so it may be sent again; one that fails
+// after is not (its money would count twice): what it did is logged with
+// the payment, and its rows are written for what it changed.
+func (l *Ledger) RecordPayment(ctx context.Context, p Payment) (PaymentResult, error) {
 	res := PaymentResult{PaymentID: p.ID, Kept: []string{}}
-	now := r.opt.Now()
+	now := l.opt.Now()
 	if err := p.Validate(now); err != nil {
 		return res, err
 	}
-	if err := r.knownAccount(ctx, p); err != nil {
+	if err := l.knownAccount(ctx, p); err != nil {
 		return res, err
 	}
-	first, err := r.opt.Store.FirstSeen(ctx, "payment", p.ID)
+	first, err := l.firstSeen(ctx, "payment", p.ID)
 	if err != nil {
 		return res, err
 	}
@@ -120,49 +123,80 @@ func (r *Runner) RecordPayment(ctx context.Context, p Payment) (PaymentResult, e
 		res.Duplicate = true
 		return res, nil
 	}
-	kept, err := r.opt.Store.Pay(ctx, p.Account, p.Amount)
-	if err != nil {
-		r.opt.Store.Unsee(context.WithoutCancel(ctx), "payment", p.ID)
-		return res, fmt.Errorf("payment %s: %w", p.ID, err)
+	kept, changed, payErr := l.pay(ctx, p.Account, p.Amount)
+	if payErr != nil && !changed {
+		if err := l.unsee(context.WithoutCancel(ctx), "payment", p.ID); err != nil {
+			l.log.Error("failed payment still marked seen: a retry is answered as a duplicate until its id is deleted",
+				"payment", p.ID, "account", p.Account, "amount", p.Amount.String(), "currency", p.Currency,
+				"key", seenKey("payment", p.ID), "err", err)
+		}
+		return res, fmt.Errorf("payment %s: %w", p.ID, payErr)
 	}
-	row := p.row(now)
 	for _, k := range kept {
 		res.Kept = append(res.Kept, k.ID)
+	}
+	if payErr != nil {
+		l.log.Error("payment applied in part: the promise after the last kept one did not get the rest",
+			"payment", p.ID, "account", p.Account, "amount", p.Amount.String(), "currency", p.Currency, "kept", res.Kept, "err", payErr)
+	}
+	if err := l.writeRows(ctx, p, kept, now); err != nil {
+		l.log.Error("payment applied but its rows not written: record them again by hand", "payment", p.ID, "account", p.Account,
+			"amount", p.Amount.String(), "currency", p.Currency, "paid_at", p.row(now).PaidAt, "kept", res.Kept, "err", err)
+		return res, fmt.Errorf("payment %s: applied, rows not written: %w", p.ID, errors.Join(payErr, err))
+	}
+	if payErr != nil {
+		return res, fmt.Errorf("payment %s: applied in part: %w", p.ID, payErr)
+	}
+	l.log.Info("payment", "payment", p.ID, "account", p.Account, "amount", p.Amount.String(), "currency", p.Currency, "kept", res.Kept)
+	return res, nil
+}
+
+// writeRows writes a kept row for each promise p kept and p's row, which
+// names the first of them.
+func (l *Ledger) writeRows(ctx context.Context, p Payment, kept []Record, now time.Time) error {
+	row := p.row(now)
+	for _, k := range kept {
 		if row.PromiseID == "" {
 			row.PromiseID = k.ID
 		}
 		if row.CampaignID == "" {
 			row.CampaignID = k.Campaign
 		}
-		pr := r.promiseRow(k, "kept")
-		if err := r.opt.Writer.Write(ctx, &pr); err != nil {
-			return res, err
+		pr := l.row(k, Kept)
+		if err := l.opt.Writer.Write(ctx, &pr); err != nil {
+			return fmt.Errorf("kept row of promise %s: %w", k.ID, err)
 		}
 	}
-	if err := r.opt.Writer.Write(ctx, &row); err != nil {
-		return res, err
+	if err := l.opt.Writer.Write(ctx, &row); err != nil {
+		return fmt.Errorf("payment row: %w", err)
 	}
-	r.log.Info("payment", "payment", p.ID, "account", p.Account, "amount", p.Amount.String(), "currency", p.Currency, "kept", res.Kept)
-	return res, nil
+	return nil
 }
 
-// knownAccount refuses a payment for an account that no campaign holds (or
-// not the campaign it names).
-func (r *Runner) knownAccount(ctx context.Context, p Payment) error {
+// knownAccount refuses a payment for an account the campaign it names does
+// not hold or, naming none, that no campaign holds and that has no open
+// promise.
+func (l *Ledger) knownAccount(ctx context.Context, p Payment) error {
 	unknown := func(format string, a ...any) error {
 		return fmt.Errorf("payment %s: %w: %w", p.ID, ErrUnknownAccount,
 			&analytics.FieldError{Field: "account_id", Reason: fmt.Sprintf(format, a...)})
 	}
 	if p.Campaign != "" {
-		_, err := r.opt.Store.Account(ctx, p.Campaign, p.Account)
+		_, err := l.opt.Store.Account(ctx, p.Campaign, p.Account)
 		if errors.Is(err, queue.ErrNotFound) {
 			return unknown("no account %q in campaign %s", p.Account, p.Campaign)
 		}
 		return err
 	}
-	cs, err := r.opt.Store.AccountCampaigns(ctx, p.Account)
+	cs, err := l.opt.Store.AccountCampaigns(ctx, p.Account)
 	if err != nil {
 		return err
+	}
+	if len(cs) == 0 {
+		// Its campaigns are gone, but promises made in them are still open.
+		if cs, err = l.campaigns(ctx, p.Account); err != nil {
+			return err
+		}
 	}
 	if len(cs) == 0 {
 		return unknown("no campaign has an account %q", p.Account)

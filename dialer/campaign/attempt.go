@@ -1,0 +1,292 @@
+package campaign
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/marcador/marcador/analytics"
+	"github.com/marcador/marcador/dialer"
+	"github.com/marcador/marcador/ivr"
+	"github.com/marcador/marcador/queue"
+	"github.com/marcador/marcador/queue/compliance"
+	"github.com/marcador/marcador/queue/contact"
+	"github.com/marcador/marcador/queue/promise"
+)
+
+// work handles one claimed contact from the gate to the retry decision.
+func (r *Runner) work(ctx context.Context, c queue.Campaign, trunk *dialer.Trunk, l queue.Lease) error {
+	st, acct := r.opt.Store, l.Account
+	if prev, since, ok, err := st.WasInFlight(ctx, c.ID, acct.ID); err != nil {
+		return err
+	} else if ok {
+		return r.interrupted(ctx, c, l, prev, since)
+	}
+	n, err := st.NextAttempt(ctx, c.ID, acct.ID)
+	if err != nil {
+		return err
+	}
+	number, listed := contact.Pick(ctx, r.opt.Gate, c.ID, acct.Phones, analytics.Voice, n)
+	a, subj, zones := r.newAttempt(c, acct, number, trunk.Name, n)
+	if listed {
+		a.Disposition, a.Reason, a.EndedAt = analytics.Blocked, "dnc: every phone of the account is on a voice do-not-contact list", a.StartedAt
+		return r.settle(ctx, c, l, &a, time.Time{})
+	}
+	d, err := r.reserve(ctx, c, subj, &a)
+	if err != nil {
+		return err
+	}
+	if !d.Allowed {
+		return r.settle(ctx, c, l, &a, d.NextAllowed)
+	}
+	if err := st.InFlight(ctx, c.ID, acct.ID, a.AttemptID, a.StartedAt); err != nil {
+		return err
+	}
+	stopLease := r.keepLease(ctx, l)
+	res, err := r.call(ctx, c, trunk, acct, number, subj, zones, &a)
+	lease := stopLease()
+	if err != nil {
+		return err
+	}
+	if err := r.record(ctx, c, acct, subj, &a, res, spoke(a, res)); err != nil {
+		return err
+	}
+	if err := r.settleOutcome(ctx, c, lease, &a, res, len(acct.Phones) > 1); err != nil {
+		return err
+	}
+	if a.Disposition != analytics.LocalError { // nothing happened that a text could follow up
+		r.fallback(ctx, c, acct, &a)
+	}
+	return nil
+}
+
+// interrupted settles a contact whose call was in progress when its node
+// died: it is not dialled again at once; the attempt (prev, started at
+// since) is recorded as interrupted and retried later.
+func (r *Runner) interrupted(ctx context.Context, c queue.Campaign, l queue.Lease, prev string, since time.Time) error {
+	a := analytics.Attempt{AttemptID: prev, CampaignID: c.ID, AccountID: l.Account.ID, Channel: analytics.Voice, NodeID: r.opt.Node,
+		StartedAt: since, EndedAt: r.opt.Now(), Disposition: analytics.Interrupted, Reason: "the node placing this call stopped"}
+	return r.settle(ctx, c, l, &a, nextDue(c.Retry, outcome{Disposition: analytics.Interrupted}, r.opt.Now()).Next)
+}
+
+// newAttempt starts the attempt row of call n to number and says who is
+// called and in which zones, for the gate.
+func (r *Runner) newAttempt(c queue.Campaign, acct queue.Account, number, trunk string, n int) (analytics.Attempt, compliance.Subject, []*time.Location) {
+	at := r.contacts.Start(c, acct, number, analytics.Voice)
+	at.Row.Trunk, at.Row.AttemptNo = trunk, uint16(n)
+	return at.Row, at.Subject, at.Zones
+}
+
+// reserve asks the gate for a voice call; a refusal fills the attempt in
+// as blocked.
+func (r *Runner) reserve(ctx context.Context, c queue.Campaign, subj compliance.Subject, a *analytics.Attempt) (compliance.Decision, error) {
+	profile, err := r.opt.Gate.Profile(c.Profile, subj)
+	if err != nil {
+		return compliance.Decision{}, err
+	}
+	d, err := r.opt.Gate.Reserve(ctx, profile, subj, analytics.Voice, a.AttemptID, false)
+	if err != nil {
+		return d, err
+	}
+	if !d.Allowed {
+		a.Disposition, a.Reason, a.EndedAt = analytics.Blocked, d.Rule+": "+d.Reason, a.StartedAt
+	}
+	return d, nil
+}
+
+// spoke says someone answered and keyed: a contact and a conversation
+// (also when the script failed later).
+func spoke(a analytics.Attempt, res ivr.Result) bool {
+	return (a.Disposition == analytics.Answered || a.Disposition == analytics.IVRError) && len(res.Path) > 0 && res.DTMF != ""
+}
+
+// CallRequest is one call outside a campaign's queue: an operator's test of
+// a script on a real call (marcador call -script).
+type CallRequest struct {
+	Campaign, Account string
+	Script            string // default the campaign's
+	To                string // default the account's first phone
+	Trunk             string // default the campaign's
+	// SkipGate dials without asking the compliance gate (a lab number).
+	SkipGate bool
+}
+
+// CallOnce places req's call and runs the script on answer, recording the
+// attempt, its promise and opt-out as a campaign call would; the account's
+// place in the queue is left alone.
+func (r *Runner) CallOnce(ctx context.Context, req CallRequest) (analytics.Attempt, ivr.Result, error) {
+	var res ivr.Result
+	c, err := r.opt.Store.Campaign(ctx, req.Campaign)
+	if err != nil {
+		return analytics.Attempt{}, res, err
+	}
+	if req.Script != "" {
+		c.Script = req.Script
+	}
+	if req.Trunk != "" {
+		c.Trunk = req.Trunk
+	}
+	c.Mode = queue.ModeIVR
+	if err := r.check(c); err != nil {
+		return analytics.Attempt{}, res, err
+	}
+	acct, err := r.opt.Store.Account(ctx, c.ID, req.Account)
+	if err != nil {
+		return analytics.Attempt{}, res, err
+	}
+	number := req.To
+	if number == "" {
+		number = acct.Phones[0].Number
+	}
+	a, subj, zones := r.newAttempt(c, acct, number, c.Trunk, 1)
+	if !req.SkipGate {
+		d, err := r.reserve(ctx, c, subj, &a)
+		if err != nil {
+			return a, res, err
+		}
+		if !d.Allowed {
+			a.Ver = 1
+			return a, res, r.opt.Writer.Write(ctx, &a)
+		}
+	}
+	res, err = r.call(ctx, c, r.opt.Trunks[c.Trunk], acct, number, subj, zones, &a)
+	if err != nil {
+		return a, res, err
+	}
+	if err := r.record(ctx, c, acct, subj, &a, res, spoke(a, res)); err != nil {
+		return a, res, err
+	}
+	if a.EndedAt.IsZero() {
+		a.EndedAt = r.opt.Now()
+	}
+	a.Ver = 1
+	return a, res, r.opt.Writer.Write(ctx, &a)
+}
+
+// call dials and, on answer, runs the campaign's script.
+func (r *Runner) call(ctx context.Context, c queue.Campaign, trunk *dialer.Trunk, acct queue.Account, number string,
+	subj compliance.Subject, zones []*time.Location, a *analytics.Attempt) (ivr.Result, error) {
+	var res ivr.Result
+	leg, err := r.opt.Endpoint.Dial(ctx, dialer.DialRequest{Trunk: trunk, To: number, CallerID: c.CallerID,
+		RingTimeout: time.Duration(c.RingTimeout)})
+	if err != nil {
+		a.Disposition, a.Reason, a.EndedAt = analytics.NetworkError, err.Error(), r.opt.Now()
+		if errors.Is(err, dialer.ErrLocal) {
+			// Nothing left this node, so nobody was contacted: the gate
+			// gets its reservation back (a cap such as CL's one call a
+			// week is not used up).
+			a.Disposition = analytics.LocalError
+			if _, rerr := r.opt.Gate.Release(ctx, subj, a.AttemptID); rerr != nil {
+				return res, rerr
+			}
+		}
+		return res, nil
+	}
+	select {
+	case <-leg.Ended():
+		leg.Result().ApplyTo(a)
+		return res, nil
+	default:
+	}
+	env := r.env(c, acct, number, a.AttemptID)
+	if len(zones) > 0 {
+		env.Zone = zones[0]
+	}
+	res, err = ivr.Run(ctx, leg.Session(), r.opt.Scripts[c.Script], env)
+	hctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	leg.Hangup(hctx).ApplyTo(a)
+	a.IVRPath, a.DTMF = res.IVRPath(), res.DTMF
+	if err != nil {
+		// The debtor did not get the message: its own outcome, retried.
+		a.Disposition, a.Reason = analytics.IVRError, err.Error()
+		r.log.Error("campaign: script failed", "campaign", c.ID, "account", acct.ID, "err", err)
+	}
+	return res, nil
+}
+
+// env is what a script may do on call attempt of acct of campaign c at number.
+func (r *Runner) env(c queue.Campaign, acct queue.Account, number, attempt string) ivr.Env {
+	env := ivr.Env{Lang: contact.Language(c, acct), Account: acct, Now: r.opt.Now(), CallbackNumber: c.CallbackNumber, Library: r.opt.Library,
+		Policy: policy(c),
+		OptOut: func(ctx context.Context, ch string) error {
+			return r.opt.Gate.AddDNC(ctx, compliance.DNCEntry{Phone: number, Channel: ch, Reason: "opted out in the IVR", Source: "ivr"})
+		},
+		SendSMS: func(ctx context.Context, tpl, ch string) error {
+			return r.scriptSMS(ctx, c, acct, number, attempt, tpl, ch)
+		}}
+	return env
+}
+
+// sendSMS hands m to the SMS sender, or logs it when there is none.
+func (r *Runner) sendSMS(ctx context.Context, m SMSRequest) error {
+	if r.opt.SendSMS == nil {
+		r.log.Info("sms requested (no SMS provider configured)", "campaign", m.Campaign, "account", m.Account,
+			"template", m.Template, "channel", m.Channel, "link", m.Link)
+		return nil
+	}
+	return r.opt.SendSMS(ctx, m)
+}
+
+// scriptSMS queues the text a script's sms node asks for on call attempt,
+// once per attempt and template.
+func (r *Runner) scriptSMS(ctx context.Context, c queue.Campaign, acct queue.Account, number, attempt, tpl, ch string) error {
+	return r.sendSMS(ctx, SMSRequest{Key: attempt + "/ivr/" + tpl, Campaign: c.ID, Account: acct.ID, Phone: number,
+		Template: tpl, Channel: analytics.Channel(ch), Link: r.link(c, acct)})
+}
+
+// fallback queues the campaign's messages that follow a voice attempt
+// (sms.fallback), each once per attempt.
+func (r *Runner) fallback(ctx context.Context, c queue.Campaign, acct queue.Account, a *analytics.Attempt) {
+	for i, rule := range c.SMS.Fallback {
+		if !rule.Matches(a.Disposition, int(a.AttemptNo)) {
+			continue
+		}
+		m := SMSRequest{Key: fmt.Sprintf("%s/fallback/%d", a.AttemptID, i), Campaign: c.ID, Account: acct.ID, Phone: a.Phone,
+			Template: rule.Template, Channel: rule.Channel, Link: r.link(c, acct), At: r.opt.Now().Add(time.Duration(rule.Delay))}
+		if a.Disposition == analytics.InvalidNumber {
+			m.Phone = "" // another of the account's phones, if it has one that may be texted
+		}
+		if err := r.sendSMS(ctx, m); err != nil {
+			r.log.Error("campaign: fallback message not queued", "campaign", c.ID, "account", acct.ID, "template", rule.Template, "err", err)
+			continue
+		}
+		r.log.Info("campaign: fallback message queued", "campaign", c.ID, "account", acct.ID, "after", a.Disposition,
+			"template", rule.Template, "channel", rule.Channel)
+	}
+}
+
+func policy(c queue.Campaign) ivr.Policy {
+	return ivr.Policy{MaxDays: c.Promise.MaxDays, MinAmount: decimal.NewFromFloat(c.Promise.MinAmount),
+		MinPercent: decimal.NewFromFloat(c.Promise.MinPercent)}
+}
+
+func (r *Runner) link(c queue.Campaign, acct queue.Account) string {
+	return r.opt.Signer.Link(c.PayURL, acct.ID, c.ID)
+}
+
+// record writes the promise, if any, and feeds outcomes to the gate.
+func (r *Runner) record(ctx context.Context, c queue.Campaign, acct queue.Account, subj compliance.Subject, a *analytics.Attempt, res ivr.Result, spoke bool) error {
+	if p := res.Promise; p != nil {
+		a.PromiseAmount, a.PromiseDate = p.Amount, p.Date
+		if _, err := r.opt.Promises.Capture(ctx, promise.Record{Campaign: c.ID, Account: acct.ID, Attempt: a.AttemptID,
+			Channel: analytics.PromiseIVR, Amount: p.Amount, Currency: acct.Currency, Due: p.Date, Grace: c.Promise.GraceDays,
+			Created: r.opt.Now()}); err != nil {
+			return err
+		}
+	}
+	if spoke {
+		for _, kind := range []string{compliance.KindContact, compliance.KindConversation} {
+			if err := r.opt.Gate.Record(ctx, subj, analytics.Voice, kind, a.AttemptID, r.opt.Gate.Now()); err != nil {
+				return err
+			}
+		}
+	}
+	if a.Disposition == analytics.InvalidNumber {
+		return r.opt.Gate.AddDNC(ctx, compliance.DNCEntry{Phone: a.Phone, Channel: "all", Reason: analytics.InvalidNumber, Source: "dialer"})
+	}
+	return nil
+}
