@@ -28,8 +28,12 @@ type Writer interface {
 
 // SenderOptions wire a Sender.
 type SenderOptions struct {
-	Provider  Provider
-	Store     *queue.Store
+	Provider Provider
+	// Queue holds the campaigns and accounts texted.
+	Queue *queue.Store
+	// Store holds the texting state: send records, template marks, rate
+	// slots, the outbox, conversations.
+	Store     *Store
 	Gate      *compliance.Gate
 	Writer    Writer
 	Templates *Templates
@@ -192,11 +196,11 @@ func (s *Sender) Send(ctx context.Context, req Request) (res Result, err error) 
 		return Result{}, fmt.Errorf("sms: request %s not sent: %w", req.Key, err)
 	}
 	st := s.opt.Store
-	c, err := st.Campaign(ctx, req.Campaign)
+	c, err := s.opt.Queue.Campaign(ctx, req.Campaign)
 	if err != nil {
 		return Result{}, fmt.Errorf("sms: request %s: %w", req.Key, err)
 	}
-	acct, err := st.Account(ctx, req.Campaign, req.Account)
+	acct, err := s.opt.Queue.Account(ctx, req.Campaign, req.Account)
 	if err != nil {
 		return Result{}, fmt.Errorf("sms: request %s: %w", req.Key, err)
 	}
@@ -219,7 +223,7 @@ func (s *Sender) Send(ctx context.Context, req Request) (res Result, err error) 
 		s.log.Info("sms: duplicate request, nothing sent", "key", req.Key, "state", prev.State, "sid", prev.SID)
 		return res, nil
 	}
-	rec := queue.SendRecord{State: Failed}
+	rec := SendRecord{State: Failed}
 	asked := false // whether the provider was asked: then the key is used up for good
 	marked := ""   // the debtor whose template mark this request set
 	defer func() {
@@ -336,7 +340,7 @@ func (s *Sender) Send(ctx context.Context, req Request) (res Result, err error) 
 
 // write records the attempt's first row and keeps it with the send record
 // for the status callbacks to update.
-func (s *Sender) write(ctx context.Context, a *analytics.Attempt, rec *queue.SendRecord) error {
+func (s *Sender) write(ctx context.Context, a *analytics.Attempt, rec *SendRecord) error {
 	if a.EndedAt.IsZero() && a.Disposition != analytics.Queued && a.Disposition != analytics.Sent {
 		a.EndedAt = a.StartedAt
 	}

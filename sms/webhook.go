@@ -207,7 +207,7 @@ func (s *Sender) inbound(ctx context.Context, from, body, sid string) (string, e
 	if n, ok := strings.CutPrefix(from, "whatsapp:"); ok {
 		ch, number = analytics.WhatsApp, n
 	}
-	accts, refs, err := s.opt.Store.LookupPhone(ctx, number)
+	accts, refs, err := s.opt.Queue.LookupPhone(ctx, number)
 	if err != nil {
 		return "", err
 	}
@@ -215,7 +215,7 @@ func (s *Sender) inbound(ctx context.Context, from, body, sid string) (string, e
 	var acct queue.Account
 	known := false
 	for i := range accts {
-		cc, err := s.opt.Store.Campaign(ctx, refs[i].Campaign)
+		cc, err := s.opt.Queue.Campaign(ctx, refs[i].Campaign)
 		if err == nil {
 			c, acct, known = cc, accts[i], true
 			break
