@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -406,161 +405,9 @@ func (s *Sender) render(c queue.Campaign, acct queue.Account, req Request) (Rend
 	return tp.Render(d, c.SMS.Transliterate)
 }
 
-// deliver waits for the sender's rate and sends m, retrying throttling and
-// server errors with exponential backoff. Before a retry that follows an
-// ambiguous failure it looks for the message, so the debtor gets one text.
-func (s *Sender) deliver(ctx context.Context, m Message) (Receipt, error) {
-	start := time.Now()
-	var last error
-	for try := 1; try <= s.opt.Tries; try++ {
-		wait, err := s.opt.Store.RateWait(ctx, s.opt.Provider.Sender(m.Channel), s.opt.Rate)
-		if err != nil {
-			return Receipt{}, err
-		}
-		if err := sleep(ctx, wait); err != nil {
-			return Receipt{}, err
-		}
-		r, err := s.opt.Provider.Send(ctx, m)
-		if err == nil {
-			return r, nil
-		}
-		last = err
-		pe, isProvider := ProviderError(err)
-		if isProvider && !pe.Retryable() {
-			return Receipt{}, err
-		}
-		if try == s.opt.Tries {
-			break
-		}
-		backoff := s.opt.Backoff << (try - 1)
-		s.log.Warn("sms: send failed, retrying", "to", m.To, "try", try, "backoff", backoff, "err", err)
-		if err := sleep(ctx, backoff); err != nil {
-			return Receipt{}, err
-		}
-		if !isProvider || pe.Ambiguous() {
-			if r, found, ferr := s.opt.Provider.Find(ctx, m, start); ferr == nil && found {
-				s.log.Info("sms: the failed request had created the message; not sending again", "to", m.To, "sid", r.SID)
-				return r, nil
-			} else if ferr != nil {
-				s.log.Warn("sms: could not look for the message before retrying", "to", m.To, "err", ferr)
-			}
-		}
-	}
-	return Receipt{}, fmt.Errorf("gave up after %d tries: %w", s.opt.Tries, last)
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
-
-// suppress lists number where a provider error code means it cannot or must
-// not be texted.
-func (s *Sender) suppress(ctx context.Context, number string, info ErrorInfo, code int) {
-	if info.Suppress == "" || number == "" {
-		return
-	}
-	e := compliance.DNCEntry{Phone: number, Channel: info.Suppress, Reason: fmt.Sprintf("twilio %d: %s", code, info.Text), Source: "twilio"}
-	if err := s.opt.Gate.AddDNC(ctx, e); err != nil {
-		s.log.Error("sms: number not suppressed", "phone", number, "code", code, "err", err)
-		return
-	}
-	s.log.Info("sms: number suppressed", "phone", number, "channel", info.Suppress, "code", code)
-}
-
 func (s *Sender) ready() error {
 	if s.opt.Ready == nil {
 		return nil
 	}
 	return s.opt.Ready()
-}
-
-// Enqueue keeps req in Redis until due, for Run to send.
-func (s *Sender) Enqueue(ctx context.Context, req Request, due time.Time) error {
-	if req.Key == "" {
-		return errors.New("sms: enqueue: empty key")
-	}
-	b, err := json.Marshal(req)
-	if err != nil {
-		return fmt.Errorf("sms: enqueue %s: %w", req.Key, err)
-	}
-	return s.opt.Store.OutboxAdd(ctx, b, due)
-}
-
-// Run sends queued requests as they come due, a few at a time, until ctx
-// ends. A request a dead node had taken comes due again after five minutes
-// and its key keeps it from being sent twice.
-func (s *Sender) Run(ctx context.Context) error {
-	const workers = 8
-	sem := make(chan struct{}, workers)
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	t := time.NewTicker(200 * time.Millisecond)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
-		if s.ready() != nil {
-			continue // held: queued texts wait in Redis (the guard logs why)
-		}
-		// The outbox is claimed on the attempts' clock (Options.Now), not
-		// the wall clock the campaign queue's leases use: what it holds is
-		// due at times the gate chose on its clock, and its lease only
-		// brings back an item whose node died.
-		items, err := s.opt.Store.OutboxClaim(ctx, s.opt.Now(), workers, 5*time.Minute)
-		if err != nil {
-			s.log.Warn("sms: outbox", "err", err)
-			continue
-		}
-		for _, it := range items {
-			sem <- struct{}{}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer func() { <-sem }()
-				s.sendQueued(context.WithoutCancel(ctx), it)
-			}()
-		}
-	}
-}
-
-func (s *Sender) sendQueued(ctx context.Context, item []byte) {
-	var req Request
-	if err := json.Unmarshal(item, &req); err != nil {
-		s.log.Error("sms: dropping unreadable outbox item", "item", string(item), "err", err)
-		_ = s.opt.Store.OutboxDone(ctx, item)
-		return
-	}
-	res, err := s.Send(ctx, req)
-	if errors.Is(err, ErrInvalidRequest) || errors.Is(err, ErrRefused) {
-		// Trying again cannot help: drop it, loudly.
-		s.log.Error("sms: queued send refused, dropped", "key", req.Key, "err", err)
-		_ = s.opt.Store.OutboxDone(ctx, item)
-		return
-	}
-	if err != nil && !errors.Is(err, queue.ErrNotFound) {
-		s.log.Error("sms: queued send failed; it is tried again later", "key", req.Key, "err", err)
-		return // the lease runs out and the item comes due again
-	}
-	if err != nil {
-		s.log.Warn("sms: queued send dropped", "key", req.Key, "err", err)
-	}
-	if err := s.opt.Store.OutboxDone(ctx, item); err != nil {
-		s.log.Warn("sms: outbox done", "key", req.Key, "err", err)
-	}
-	if res.Outcome != "" && res.Outcome != Sent {
-		s.log.Info("sms: queued send not sent", "key", req.Key, "outcome", res.Outcome, "reason", res.Reason)
-	}
 }

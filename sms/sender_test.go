@@ -49,6 +49,7 @@ type harness struct {
 	db     string
 	twilio *twiliotest.Server
 	sender *sms.Sender
+	opt    sms.SenderOptions // h.sender's, for a test that needs a sender of its own
 	hooks  *httptest.Server
 	clock  *clock
 	camp   string
@@ -89,9 +90,10 @@ func newHarness(t testing.TB, profile string) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.sender = sms.NewSender(sms.SenderOptions{Provider: p, Queue: store, Store: texts, Gate: gate, Writer: w, Templates: tpls,
+	h.opt = sms.SenderOptions{Provider: p, Queue: store, Store: texts, Gate: gate, Writer: w, Templates: tpls,
 		Link:      func(c queue.Campaign, a queue.Account) string { return "https://pay.example/p/" + a.ID },
-		PublicURL: h.hooks.URL, Rate: 50, Backoff: 20 * time.Millisecond, Node: "smstest", Now: clk.Now})
+		PublicURL: h.hooks.URL, Rate: 50, Backoff: 20 * time.Millisecond, Node: "smstest", Now: clk.Now}
+	h.sender = sms.NewSender(h.opt)
 	v := twilio.NewValidator(token, h.hooks.URL)
 	mux.Handle("POST /webhooks/twilio/status", h.sender.StatusHandler(v))
 	mux.Handle("POST /webhooks/twilio/inbound", h.sender.InboundHandler(v))
