@@ -1,0 +1,104 @@
+package sms_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/marcador/marcador/queue/redistest"
+	"github.com/marcador/marcador/sms"
+	"github.com/marcador/marcador/sms/twiliotest"
+)
+
+// logBuffer keeps a logger's JSON lines; the sender logs from more than one
+// goroutine.
+type logBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) { l.mu.Lock(); defer l.mu.Unlock(); return l.b.Write(p) }
+
+// records returns the logged records whose message starts with prefix.
+func (l *logBuffer) records(t *testing.T, prefix string) []map[string]any {
+	t.Helper()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []map[string]any
+	for _, line := range strings.Split(strings.TrimSpace(l.b.String()), "\n") {
+		var r map[string]any
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Fatalf("log line %q: %v", line, err)
+		}
+		if msg, _ := r["msg"].(string); strings.HasPrefix(msg, prefix) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// A send that sets its template mark and then sends nothing (the gate
+// refuses, the provider refuses) undoes the mark, or the template would
+// skip the debtor for the whole period. When Redis refuses to undo it, the
+// outcome stands as before and the failure is logged with the request it
+// belongs to. The texting state lives on a Redis of its own whose user may
+// not DEL, which is how the undo fails.
+func TestTemplateMarkNotUndoneIsLogged(t *testing.T) {
+	h := newHarness(t, "CL")
+	ctx := context.Background()
+	srv := redistest.StartServer(t)
+	rdb := srv.Client()
+	if err := rdb.Do(ctx, "ACL", "SETUSER", "default", "-del").Err(); err != nil {
+		t.Fatal(err)
+	}
+	logs := &logBuffer{}
+	opt := h.opt
+	opt.Store = sms.NewStore(sms.StoreOptions{Client: rdb})
+	opt.PublicURL = "" // no status callbacks: h.sender's hooks know nothing of this store
+	opt.Logger = slog.New(slog.NewJSONHandler(logs, nil))
+	sender := sms.NewSender(opt)
+
+	base := time.Now().UnixNano() % 1e7
+	refused, invalid := fmt.Sprintf("+569%07d1", base), fmt.Sprintf("+569%07d2", base)
+	h.account(t, "MK-1", refused)
+	h.account(t, "MK-2", invalid)
+	h.twilio.SetOutcome(invalid, twiliotest.Outcome{CreateError: 21211})
+	send := func(key, acct, tpl string) sms.Result {
+		t.Helper()
+		res, err := sender.Send(ctx, sms.Request{Key: h.camp + "/" + key, Campaign: h.camp, Account: acct, Template: tpl})
+		if err != nil {
+			t.Fatalf("%s: %v", key, err)
+		}
+		return res
+	}
+	if r := send("mk-1", "MK-1", "missed-call"); r.Outcome != sms.Sent {
+		t.Fatalf("first text: %+v", r)
+	}
+	// Chile: a second text within two days is refused and deferred.
+	gateRefused := send("mk-2", "MK-1", "payment-link")
+	if gateRefused.Outcome != sms.Blocked || gateRefused.Deferred.IsZero() {
+		t.Fatalf("second text within 2 days: %+v", gateRefused)
+	}
+	providerRefused := send("mk-3", "MK-2", "payment-link")
+	if providerRefused.Outcome != sms.Failed || !strings.Contains(providerRefused.Reason, "21211") {
+		t.Fatalf("text to an invalid number: %+v", providerRefused)
+	}
+
+	got := logs.records(t, "sms: template mark not undone")
+	if len(got) != 2 {
+		t.Fatalf("%d records of a mark not undone, want 2 (gate refusal, provider refusal): %v", len(got), got)
+	}
+	for i, want := range []struct{ key, account string }{{h.camp + "/mk-2", "MK-1"}, {h.camp + "/mk-3", "MK-2"}} {
+		r := got[i]
+		if r["level"] != "ERROR" || r["key"] != want.key || r["campaign"] != h.camp || r["account"] != want.account ||
+			r["template"] != "payment-link" || !strings.Contains(fmt.Sprint(r["err"]), "NOPERM") {
+			t.Errorf("record %d: %v, want key %s account %s template payment-link and the NOPERM error", i, r, want.key, want.account)
+		}
+	}
+}
