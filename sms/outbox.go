@@ -63,18 +63,21 @@ func (s *Sender) Run(ctx context.Context) error {
 	}
 }
 
+// sendQueued sends one outbox item and removes it, unless trying again
+// later may help (a failure of our own: its lease runs out and it comes due
+// again).
 func (s *Sender) sendQueued(ctx context.Context, item []byte) {
 	var req Request
 	if err := json.Unmarshal(item, &req); err != nil {
 		s.log.Error("sms: dropping unreadable outbox item", "item", string(item), "err", err)
-		_ = s.opt.Store.OutboxDone(ctx, item)
+		s.outboxDone(ctx, item, "")
 		return
 	}
 	res, err := s.Send(ctx, req)
 	if errors.Is(err, ErrInvalidRequest) || errors.Is(err, ErrRefused) {
 		// Trying again cannot help: drop it, loudly.
 		s.log.Error("sms: queued send refused, dropped", "key", req.Key, "err", err)
-		_ = s.opt.Store.OutboxDone(ctx, item)
+		s.outboxDone(ctx, item, req.Key)
 		return
 	}
 	if err != nil && !errors.Is(err, queue.ErrNotFound) {
@@ -84,10 +87,17 @@ func (s *Sender) sendQueued(ctx context.Context, item []byte) {
 	if err != nil {
 		s.log.Warn("sms: queued send dropped", "key", req.Key, "err", err)
 	}
-	if err := s.opt.Store.OutboxDone(ctx, item); err != nil {
-		s.log.Warn("sms: outbox done", "key", req.Key, "err", err)
-	}
+	s.outboxDone(ctx, item, req.Key)
 	if res.Outcome != "" && res.Outcome != Sent {
 		s.log.Info("sms: queued send not sent", "key", req.Key, "outcome", res.Outcome, "reason", res.Reason)
+	}
+}
+
+// outboxDone removes a finished item. A failure is logged, not returned
+// (the item is finished; nobody waits for it): the item comes due again
+// when its lease ends, and its key keeps it from being sent twice.
+func (s *Sender) outboxDone(ctx context.Context, item []byte, key string) {
+	if err := s.opt.Store.OutboxDone(ctx, item); err != nil {
+		s.log.Warn("sms: outbox item not removed; it comes due again when its lease ends", "key", key, "item", string(item), "err", err)
 	}
 }

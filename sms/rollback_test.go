@@ -23,7 +23,11 @@ type logBuffer struct {
 	b  bytes.Buffer
 }
 
-func (l *logBuffer) Write(p []byte) (int, error) { l.mu.Lock(); defer l.mu.Unlock(); return l.b.Write(p) }
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
 
 // records returns the logged records whose message starts with prefix.
 func (l *logBuffer) records(t *testing.T, prefix string) []map[string]any {
@@ -32,6 +36,9 @@ func (l *logBuffer) records(t *testing.T, prefix string) []map[string]any {
 	defer l.mu.Unlock()
 	var out []map[string]any
 	for _, line := range strings.Split(strings.TrimSpace(l.b.String()), "\n") {
+		if line == "" {
+			continue
+		}
 		var r map[string]any
 		if err := json.Unmarshal([]byte(line), &r); err != nil {
 			t.Fatalf("log line %q: %v", line, err)
@@ -100,5 +107,46 @@ func TestTemplateMarkNotUndoneIsLogged(t *testing.T) {
 			r["template"] != "payment-link" || !strings.Contains(fmt.Sprint(r["err"]), "NOPERM") {
 			t.Errorf("record %d: %v, want key %s account %s template payment-link and the NOPERM error", i, r, want.key, want.account)
 		}
+	}
+}
+
+// An outbox item that cannot be removed once it is finished (here: an
+// unreadable one, dropped) is logged with the item; it comes due again when
+// its lease ends. The outbox lives on a Redis of its own whose user may not
+// ZREM, which is how the removal fails.
+func TestOutboxItemNotRemovedIsLogged(t *testing.T) {
+	h := newHarness(t, "MX")
+	ctx := context.Background()
+	srv := redistest.StartServer(t)
+	rdb := srv.Client()
+	if err := rdb.Do(ctx, "ACL", "SETUSER", "default", "-zrem").Err(); err != nil {
+		t.Fatal(err)
+	}
+	logs := &logBuffer{}
+	opt := h.opt
+	opt.Store = sms.NewStore(sms.StoreOptions{Client: rdb})
+	opt.Logger = slog.New(slog.NewJSONHandler(logs, nil))
+	sender := sms.NewSender(opt)
+	const item = "not a request"
+	if err := opt.Store.OutboxAdd(ctx, []byte(item), h.clock.Now().Add(-time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan error)
+	go func() { done <- sender.Run(rctx) }()
+	defer func() { cancel(); <-done }()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if got := logs.records(t, "sms: outbox item not removed"); len(got) > 0 {
+			if r := got[0]; r["level"] != "WARN" || r["item"] != item || !strings.Contains(fmt.Sprint(r["err"]), "NOPERM") {
+				t.Fatalf("record %v, want the item and the NOPERM error", r)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no record of the item not removed; logged: %v", logs.records(t, ""))
+		}
+	}
+	if n, err := opt.Store.OutboxDue(ctx, h.clock.Now().Add(time.Hour)); err != nil || n != 1 {
+		t.Fatalf("outbox holds %d items (%v), want the one not removed", n, err)
 	}
 }
