@@ -6,13 +6,18 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/marcador/marcador/analytics"
 	"github.com/marcador/marcador/queue/redistest"
 	"github.com/marcador/marcador/sms"
+	"github.com/marcador/marcador/sms/twilio"
 	"github.com/marcador/marcador/sms/twiliotest"
 )
 
@@ -148,5 +153,53 @@ func TestOutboxItemNotRemovedIsLogged(t *testing.T) {
 	}
 	if n, err := opt.Store.OutboxDue(ctx, h.clock.Now().Add(time.Hour)); err != nil || n != 1 {
 		t.Fatalf("outbox holds %d items (%v), want the one not removed", n, err)
+	}
+}
+
+// A delivered text counts as a contact for the compliance caps, for the
+// subject its send record keeps. A record whose subject cannot be read
+// still gets its status applied, and the contact not counted is logged
+// with the message.
+func TestUnreadableSubjectIsLogged(t *testing.T) {
+	h := newHarness(t, "MX")
+	ctx := context.Background()
+	logs := &logBuffer{}
+	opt := h.opt
+	opt.Logger = slog.New(slog.NewJSONHandler(logs, nil))
+	sender := sms.NewSender(opt)
+	hooks := httptest.NewServer(sender.StatusHandler(twilio.NewValidator(token, "http://hooks.test")))
+	defer hooks.Close()
+
+	now := time.Now()
+	msid := fmt.Sprintf("SM%032x", now.UnixNano())
+	key := h.camp + "/unreadable-subject"
+	a := analytics.Attempt{AttemptID: sms.AttemptID(key), CampaignID: h.camp, AccountID: "US-1", Phone: "+525500000000",
+		Channel: analytics.SMS, NodeID: "smstest", StartedAt: now, Disposition: analytics.Sent, MessageSID: msid, Ver: 1}
+	row, err := a.AppendBinary(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := sms.SendRecord{State: sms.Sent, SID: msid, Attempt: row, Subject: []byte(`{"phone":`), Rank: sms.StatusRank("sent"), Ver: 1}
+	if err := h.texts.SaveSend(ctx, key, rec, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	form := url.Values{"MessageSid": {msid}, "MessageStatus": {"delivered"}, "AccountSid": {sid}}
+	req, _ := http.NewRequest("POST", hooks.URL, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("X-Twilio-Signature", twiliotest.Sign(token, "http://hooks.test/", form))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("delivered callback: %d", resp.StatusCode)
+	}
+	if d, st, _, ver, _ := h.row(t, a.AttemptID); d != analytics.Delivered || st != "delivered" || ver != 2 {
+		t.Fatalf("row: %s %s ver %d, want delivered ver 2", d, st, ver)
+	}
+	got := logs.records(t, "sms: delivered text not counted")
+	if len(got) != 1 || got[0]["level"] != "ERROR" || got[0]["sid"] != msid || got[0]["attempt"] != a.AttemptID || got[0]["err"] == nil {
+		t.Fatalf("records %v, want one naming %s and attempt %s with the error", got, msid, a.AttemptID)
 	}
 }
