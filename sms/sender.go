@@ -25,7 +25,8 @@ type Writer interface {
 // SenderOptions wire a Sender.
 type SenderOptions struct {
 	Provider Provider
-	// Queue holds the campaigns and accounts texted.
+	// Queue holds the campaigns and accounts texted, and the phone lookup
+	// that names the account of an inbound text.
 	Queue *queue.Store
 	// Store holds the texting state: send records, template marks, rate
 	// slots, the outbox, conversations.
