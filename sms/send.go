@@ -256,20 +256,25 @@ func (s *Sender) failed(ctx context.Context, t *text, err error) {
 	s.suppress(ctx, t.number, info, pe.Code)
 }
 
-// record writes the attempt's first row (a skipped text is no attempt) and
-// keeps the send record, by which the key stays used and the status
-// callbacks find the row. A row that cannot be written before the provider
-// was asked releases the key instead, so a retry may send.
+// record keeps the outcome: the send record, by which the key stays used
+// and the status callbacks find the attempt, then the attempt's first row
+// (a skipped text is no attempt). The record goes first: the row is written
+// to a spool on disk, and a status callback that arrives meanwhile must
+// find the record. A row that cannot be written before the provider was
+// asked releases the key instead, so a retry may send.
 func (s *Sender) record(ctx context.Context, t *text) error {
 	var err error
 	if t.res.Outcome != Skipped {
-		err = s.write(ctx, &t.a, &t.rec)
-	}
-	if err != nil && !t.asked {
-		return s.release(ctx, t, err)
+		err = firstRow(&t.a, &t.rec)
 	}
 	if serr := s.opt.Store.SaveSend(context.WithoutCancel(ctx), t.req.Key, t.rec, keyTTL); serr != nil {
 		s.log.Error("sms: idempotency record not saved", "key", t.req.Key, "err", serr)
+	}
+	if err == nil && t.res.Outcome != Skipped {
+		err = s.opt.Writer.Write(ctx, &t.a)
+	}
+	if err != nil && !t.asked {
+		return s.release(ctx, t, err)
 	}
 	return err
 }

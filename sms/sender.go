@@ -173,9 +173,10 @@ func Debtor(campaign string, a queue.Account) string {
 	return campaign + "/" + a.ID
 }
 
-// write records the attempt's first row and keeps it with the send record
-// for the status callbacks to update.
-func (s *Sender) write(ctx context.Context, a *analytics.Attempt, rec *SendRecord) error {
+// firstRow makes a the attempt's first row (version 1, ended unless the
+// text is still on its way) and keeps its encoding in rec, for the status
+// callbacks to update.
+func firstRow(a *analytics.Attempt, rec *SendRecord) error {
 	if a.EndedAt.IsZero() && a.Disposition != analytics.Queued && a.Disposition != analytics.Sent {
 		a.EndedAt = a.StartedAt
 	}
@@ -186,7 +187,7 @@ func (s *Sender) write(ctx context.Context, a *analytics.Attempt, rec *SendRecor
 		return err
 	}
 	rec.Attempt = b
-	return s.opt.Writer.Write(ctx, a)
+	return nil
 }
 
 // newAttempt starts the attempt row of req's text to number; its id comes
