@@ -1,6 +1,7 @@
-// Package queue keeps everything Marcador holds in Redis: campaign
-// definitions, each campaign's accounts and due-queue, and the leases by which
-// a node claims contacts to work on.
+// Package queue keeps the campaigns in Redis: campaign definitions, each
+// campaign's accounts and due-queue, and the leases by which a node claims
+// contacts to work on. (Features keep their own state beside their code:
+// texting's is sms.Store.)
 //
 // Every key of one campaign carries the hash tag {campaign-id}, so each Lua
 // script touches a single hash slot and Redis Cluster works. A claimed contact
@@ -37,20 +38,15 @@ type Options struct {
 	// LeaseTTL is how long a claimed contact stays leased without Extend or
 	// Complete. Default 2 minutes.
 	LeaseTTL time.Duration
-	// OutboxKey is the sorted set of texts waiting to be sent. Default
-	// marcador:sms:outbox, which every node shares; a test gives its own
-	// so that runs never send (or count) each other's texts.
-	OutboxKey string
-	Logger    *slog.Logger
+	Logger   *slog.Logger
 }
 
 // Store is safe for concurrent use.
 type Store struct {
-	rdb    redis.UniversalClient
-	node   string
-	ttl    time.Duration
-	outbox string
-	log    *slog.Logger
+	rdb  redis.UniversalClient
+	node string
+	ttl  time.Duration
+	log  *slog.Logger
 }
 
 // New returns a Store.
@@ -64,10 +60,7 @@ func New(opt Options) *Store {
 	if opt.Logger == nil {
 		opt.Logger = slog.Default()
 	}
-	if opt.OutboxKey == "" {
-		opt.OutboxKey = outboxKey
-	}
-	return &Store{rdb: opt.Client, node: opt.NodeID, ttl: opt.LeaseTTL, outbox: opt.OutboxKey, log: opt.Logger}
+	return &Store{rdb: opt.Client, node: opt.NodeID, ttl: opt.LeaseTTL, log: opt.Logger}
 }
 
 // Client is the Redis the store is on, for the features that keep state of

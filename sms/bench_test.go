@@ -40,7 +40,7 @@ func BenchmarkSend(b *testing.B) {
 	}
 	tpls, _ := sms.LoadTemplates("")
 	p, _ := twilio.New(twilio.Config{AccountSID: sid, AuthToken: token, From: from, APIURL: h.twilio.URL()})
-	s := sms.NewSender(sms.SenderOptions{Provider: p, Store: h.store, Gate: h.gate, Writer: h.w, Templates: tpls, Rate: 1e6, Now: h.clock.Now,
+	s := sms.NewSender(sms.SenderOptions{Provider: p, Queue: h.store, Store: h.texts, Gate: h.gate, Writer: h.w, Templates: tpls, Rate: 1e6, Now: h.clock.Now,
 		Logger: slog.New(slog.DiscardHandler)})
 	b.ResetTimer()
 	for i := range b.N {

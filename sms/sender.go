@@ -2,13 +2,9 @@ package sms
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
-	"strings"
-	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -28,8 +24,13 @@ type Writer interface {
 
 // SenderOptions wire a Sender.
 type SenderOptions struct {
-	Provider  Provider
-	Store     *queue.Store
+	Provider Provider
+	// Queue holds the campaigns and accounts texted, and the phone lookup
+	// that names the account of an inbound text.
+	Queue *queue.Store
+	// Store holds the texting state: send records, template marks, rate
+	// slots, the outbox, conversations.
+	Store     *Store
 	Gate      *compliance.Gate
 	Writer    Writer
 	Templates *Templates
@@ -172,171 +173,10 @@ func Debtor(campaign string, a queue.Account) string {
 	return campaign + "/" + a.ID
 }
 
-// Send sends req's message now (waiting for the sender's rate) and records
-// the attempt. Errors are for failures of our own (Redis, a bad request);
-// a refusal by the gate or the provider is a Result.
-func (s *Sender) Send(ctx context.Context, req Request) (res Result, err error) {
-	if req.Key == "" || req.Campaign == "" || req.Account == "" || req.Template == "" {
-		return Result{}, fmt.Errorf("sms: request %+v: key, campaign, account and template are required: %w", req, ErrInvalidRequest)
-	}
-	if err := checkKey(req.Key); err != nil {
-		return Result{}, err
-	}
-	if req.Channel == "" {
-		req.Channel = analytics.SMS
-	}
-	if req.Channel != analytics.SMS && req.Channel != analytics.WhatsApp {
-		return Result{}, fmt.Errorf("sms: request %s: channel %q: want sms or whatsapp: %w", req.Key, req.Channel, ErrInvalidRequest)
-	}
-	if err := s.ready(); err != nil {
-		return Result{}, fmt.Errorf("sms: request %s not sent: %w", req.Key, err)
-	}
-	st := s.opt.Store
-	c, err := st.Campaign(ctx, req.Campaign)
-	if err != nil {
-		return Result{}, fmt.Errorf("sms: request %s: %w", req.Key, err)
-	}
-	acct, err := st.Account(ctx, req.Campaign, req.Account)
-	if err != nil {
-		return Result{}, fmt.Errorf("sms: request %s: %w", req.Key, err)
-	}
-	if req.Phone != "" {
-		if req.Phone, err = accountPhone(c, acct, req.Phone); err != nil {
-			return Result{}, fmt.Errorf("sms: request %s: %w", req.Key, err)
-		}
-	}
-	lang := contact.Language(c, acct)
-	if known, _ := s.opt.Templates.Known(lang, req.Template); !known {
-		return Result{}, fmt.Errorf("sms: request %s: template %q does not exist in %s: %w", req.Key, req.Template, lang, ErrRefused)
-	}
-	res = Result{AttemptID: AttemptID(req.Key)}
-	prev, claimed, err := st.ClaimSend(ctx, req.Key, keyTTL)
-	if err != nil {
-		return res, err
-	}
-	if !claimed {
-		res.Outcome, res.SID, res.Reason = Duplicate, prev.SID, "already "+prev.State
-		s.log.Info("sms: duplicate request, nothing sent", "key", req.Key, "state", prev.State, "sid", prev.SID)
-		return res, nil
-	}
-	rec := queue.SendRecord{State: Failed}
-	asked := false // whether the provider was asked: then the key is used up for good
-	marked := ""   // the debtor whose template mark this request set
-	defer func() {
-		bg := context.WithoutCancel(ctx)
-		if err != nil && !asked {
-			// Our own failure before anything left: a retry may send.
-			if marked != "" {
-				_ = st.ForgetTemplate(bg, marked, req.Template)
-			}
-			if rerr := st.ReleaseSend(bg, req.Key); rerr != nil {
-				s.log.Error("sms: idempotency key not released", "key", req.Key, "err", rerr)
-			}
-			return
-		}
-		if serr := st.SaveSend(bg, req.Key, rec, keyTTL); serr != nil {
-			s.log.Error("sms: idempotency record not saved", "key", req.Key, "err", serr)
-		}
-	}()
-
-	// The asked phone, else the account's first that may be texted.
-	phones := acct.Phones
-	if req.Phone != "" {
-		phones = []queue.Phone{{Number: req.Phone}}
-	}
-	number, listed := contact.Pick(ctx, s.opt.Gate, c.ID, phones, req.Channel, 1)
-	at := s.newAttempt(c, acct, number, req)
-	a, subj := at.Row, at.Subject
-	rec.Subject, _ = json.Marshal(subj)
-
-	r, err := s.render(c, acct, req)
-	if err != nil {
-		a.Disposition, a.Reason = analytics.ConfigError, err.Error()
-		res.Outcome, res.Reason = Failed, err.Error()
-		return res, s.write(ctx, &a, &rec)
-	}
-	res.Rendered = r
-	a.Segments = uint8(min(r.Segments, 255))
-	if listed {
-		a.Disposition, a.Reason = analytics.Blocked, fmt.Sprintf("dnc: every phone of the account is on a %s do-not-contact list", req.Channel)
-		res.Outcome, res.Reason, rec.State = Blocked, a.Reason, Blocked
-		return res, s.write(ctx, &a, &rec)
-	}
-
-	debtor := Debtor(c.ID, acct)
-	once, since, err := st.TemplateOnce(ctx, debtor, req.Template, time.Duration(c.SMS.TemplatePeriod), s.opt.Now())
-	if err != nil {
-		return res, err
-	}
-	if !once {
-		rec.State = Skipped
-		res.Outcome = Skipped
-		res.Reason = fmt.Sprintf("template %s reached this debtor at %s, within the campaign's %s", req.Template,
-			since.Format(time.RFC3339), time.Duration(c.SMS.TemplatePeriod))
-		s.log.Info("sms: skipped", "key", req.Key, "account", acct.ID, "reason", res.Reason)
-		return res, nil
-	}
-	marked = debtor
-
-	profile, err := s.opt.Gate.Profile(c.Profile, subj)
-	if err != nil {
-		return res, err
-	}
-	d, err := s.opt.Gate.Reserve(ctx, profile, subj, req.Channel, a.AttemptID, false)
-	if err != nil {
-		return res, err
-	}
-	if !d.Allowed {
-		_ = st.ForgetTemplate(ctx, debtor, req.Template)
-		a.Disposition, a.Reason = analytics.Blocked, d.Rule+": "+d.Reason
-		res.Outcome, res.Reason, rec.State = Blocked, a.Reason, Blocked
-		if !d.NextAllowed.IsZero() && req.Deferrals < maxDeferrals {
-			later := req
-			later.Key, later.Deferrals = fmt.Sprintf("%s/deferred%d", req.Key, req.Deferrals+1), req.Deferrals+1
-			if err := s.Enqueue(ctx, later, d.NextAllowed); err != nil {
-				return res, err
-			}
-			res.Deferred = d.NextAllowed
-		}
-		return res, s.write(ctx, &a, &rec)
-	}
-
-	m := Message{Channel: req.Channel, To: number, Body: r.Body, ContentSID: r.ContentSID, ContentVariables: r.ContentVariables}
-	if s.opt.PublicURL != "" {
-		m.StatusCallback = strings.TrimSuffix(s.opt.PublicURL, "/") + "/webhooks/twilio/status?attempt=" + url.QueryEscape(a.AttemptID)
-	}
-	a.Trunk = s.opt.Provider.Sender(req.Channel)
-	asked = true
-	receipt, err := s.deliver(ctx, m)
-	if err != nil {
-		_ = st.ForgetTemplate(ctx, debtor, req.Template)
-		res.Outcome, res.Reason = Failed, err.Error()
-		a.Disposition, a.Reason = analytics.Failed, err.Error()
-		if pe, ok := ProviderError(err); ok && !pe.Retryable() {
-			info := Explain(pe.Code, req.Channel)
-			a.Disposition, a.MessageError, a.MessageStatus = info.Disposition, uint32(pe.Code), "failed"
-			a.Reason = fmt.Sprintf("%s (%d): %s", info.Text, pe.Code, pe.Message)
-			res.Reason = a.Reason
-			s.suppress(ctx, number, info, pe.Code)
-		}
-		return res, s.write(ctx, &a, &rec)
-	}
-	a.MessageSID, a.MessageStatus, a.Disposition = receipt.SID, receipt.Status, Disposition(receipt.Status)
-	rec.State, rec.SID, rec.Rank = Sent, receipt.SID, StatusRank(receipt.Status)
-	res.Outcome, res.SID, res.Status = Sent, receipt.SID, receipt.Status
-	entry, _ := json.Marshal(ConversationEntry{At: a.StartedAt, Direction: "outbound", Channel: req.Channel, Body: r.Body,
-		Action: req.Template, SID: receipt.SID, Campaign: c.ID, Account: acct.ID})
-	if err := st.AddConversation(ctx, number, entry); err != nil {
-		s.log.Warn("sms: sent text not added to the conversation", "sid", receipt.SID, "err", err)
-	}
-	s.log.Info("sms: sent", "key", req.Key, "campaign", c.ID, "account", acct.ID, "to", number, "channel", req.Channel,
-		"template", req.Template, "sid", receipt.SID, "encoding", r.Encoding, "segments", r.Segments)
-	return res, s.write(ctx, &a, &rec)
-}
-
-// write records the attempt's first row and keeps it with the send record
-// for the status callbacks to update.
-func (s *Sender) write(ctx context.Context, a *analytics.Attempt, rec *queue.SendRecord) error {
+// firstRow makes a the attempt's first row (version 1, ended unless the
+// text is still on its way) and keeps its encoding in rec, for the status
+// callbacks to update.
+func firstRow(a *analytics.Attempt, rec *SendRecord) error {
 	if a.EndedAt.IsZero() && a.Disposition != analytics.Queued && a.Disposition != analytics.Sent {
 		a.EndedAt = a.StartedAt
 	}
@@ -347,7 +187,7 @@ func (s *Sender) write(ctx context.Context, a *analytics.Attempt, rec *queue.Sen
 		return err
 	}
 	rec.Attempt = b
-	return s.opt.Writer.Write(ctx, a)
+	return nil
 }
 
 // newAttempt starts the attempt row of req's text to number; its id comes
@@ -402,161 +242,9 @@ func (s *Sender) render(c queue.Campaign, acct queue.Account, req Request) (Rend
 	return tp.Render(d, c.SMS.Transliterate)
 }
 
-// deliver waits for the sender's rate and sends m, retrying throttling and
-// server errors with exponential backoff. Before a retry that follows an
-// ambiguous failure it looks for the message, so the debtor gets one text.
-func (s *Sender) deliver(ctx context.Context, m Message) (Receipt, error) {
-	start := time.Now()
-	var last error
-	for try := 1; try <= s.opt.Tries; try++ {
-		wait, err := s.opt.Store.RateWait(ctx, s.opt.Provider.Sender(m.Channel), s.opt.Rate)
-		if err != nil {
-			return Receipt{}, err
-		}
-		if err := sleep(ctx, wait); err != nil {
-			return Receipt{}, err
-		}
-		r, err := s.opt.Provider.Send(ctx, m)
-		if err == nil {
-			return r, nil
-		}
-		last = err
-		pe, isProvider := ProviderError(err)
-		if isProvider && !pe.Retryable() {
-			return Receipt{}, err
-		}
-		if try == s.opt.Tries {
-			break
-		}
-		backoff := s.opt.Backoff << (try - 1)
-		s.log.Warn("sms: send failed, retrying", "to", m.To, "try", try, "backoff", backoff, "err", err)
-		if err := sleep(ctx, backoff); err != nil {
-			return Receipt{}, err
-		}
-		if !isProvider || pe.Ambiguous() {
-			if r, found, ferr := s.opt.Provider.Find(ctx, m, start); ferr == nil && found {
-				s.log.Info("sms: the failed request had created the message; not sending again", "to", m.To, "sid", r.SID)
-				return r, nil
-			} else if ferr != nil {
-				s.log.Warn("sms: could not look for the message before retrying", "to", m.To, "err", ferr)
-			}
-		}
-	}
-	return Receipt{}, fmt.Errorf("gave up after %d tries: %w", s.opt.Tries, last)
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
-
-// suppress lists number where a provider error code means it cannot or must
-// not be texted.
-func (s *Sender) suppress(ctx context.Context, number string, info ErrorInfo, code int) {
-	if info.Suppress == "" || number == "" {
-		return
-	}
-	e := compliance.DNCEntry{Phone: number, Channel: info.Suppress, Reason: fmt.Sprintf("twilio %d: %s", code, info.Text), Source: "twilio"}
-	if err := s.opt.Gate.AddDNC(ctx, e); err != nil {
-		s.log.Error("sms: number not suppressed", "phone", number, "code", code, "err", err)
-		return
-	}
-	s.log.Info("sms: number suppressed", "phone", number, "channel", info.Suppress, "code", code)
-}
-
 func (s *Sender) ready() error {
 	if s.opt.Ready == nil {
 		return nil
 	}
 	return s.opt.Ready()
-}
-
-// Enqueue keeps req in Redis until due, for Run to send.
-func (s *Sender) Enqueue(ctx context.Context, req Request, due time.Time) error {
-	if req.Key == "" {
-		return errors.New("sms: enqueue: empty key")
-	}
-	b, err := json.Marshal(req)
-	if err != nil {
-		return fmt.Errorf("sms: enqueue %s: %w", req.Key, err)
-	}
-	return s.opt.Store.OutboxAdd(ctx, b, due)
-}
-
-// Run sends queued requests as they come due, a few at a time, until ctx
-// ends. A request a dead node had taken comes due again after five minutes
-// and its key keeps it from being sent twice.
-func (s *Sender) Run(ctx context.Context) error {
-	const workers = 8
-	sem := make(chan struct{}, workers)
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	t := time.NewTicker(200 * time.Millisecond)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
-		if s.ready() != nil {
-			continue // held: queued texts wait in Redis (the guard logs why)
-		}
-		// The outbox is claimed on the attempts' clock (Options.Now), not
-		// the wall clock the campaign queue's leases use: what it holds is
-		// due at times the gate chose on its clock, and its lease only
-		// brings back an item whose node died.
-		items, err := s.opt.Store.OutboxClaim(ctx, s.opt.Now(), workers, 5*time.Minute)
-		if err != nil {
-			s.log.Warn("sms: outbox", "err", err)
-			continue
-		}
-		for _, it := range items {
-			sem <- struct{}{}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer func() { <-sem }()
-				s.sendQueued(context.WithoutCancel(ctx), it)
-			}()
-		}
-	}
-}
-
-func (s *Sender) sendQueued(ctx context.Context, item []byte) {
-	var req Request
-	if err := json.Unmarshal(item, &req); err != nil {
-		s.log.Error("sms: dropping unreadable outbox item", "item", string(item), "err", err)
-		_ = s.opt.Store.OutboxDone(ctx, item)
-		return
-	}
-	res, err := s.Send(ctx, req)
-	if errors.Is(err, ErrInvalidRequest) || errors.Is(err, ErrRefused) {
-		// Trying again cannot help: drop it, loudly.
-		s.log.Error("sms: queued send refused, dropped", "key", req.Key, "err", err)
-		_ = s.opt.Store.OutboxDone(ctx, item)
-		return
-	}
-	if err != nil && !errors.Is(err, queue.ErrNotFound) {
-		s.log.Error("sms: queued send failed; it is tried again later", "key", req.Key, "err", err)
-		return // the lease runs out and the item comes due again
-	}
-	if err != nil {
-		s.log.Warn("sms: queued send dropped", "key", req.Key, "err", err)
-	}
-	if err := s.opt.Store.OutboxDone(ctx, item); err != nil {
-		s.log.Warn("sms: outbox done", "key", req.Key, "err", err)
-	}
-	if res.Outcome != "" && res.Outcome != Sent {
-		s.log.Info("sms: queued send not sent", "key", req.Key, "outcome", res.Outcome, "reason", res.Reason)
-	}
 }

@@ -42,12 +42,14 @@ func (c *clock) Set(t time.Time) { c.mu.Lock(); c.t = t; c.mu.Unlock() }
 
 type harness struct {
 	store  *queue.Store
+	texts  *sms.Store
 	gate   *compliance.Gate
 	w      *writer.Writer
 	conn   driver.Conn
 	db     string
 	twilio *twiliotest.Server
 	sender *sms.Sender
+	opt    sms.SenderOptions // h.sender's, for a test that needs a sender of its own
 	hooks  *httptest.Server
 	clock  *clock
 	camp   string
@@ -69,13 +71,14 @@ func newHarness(t testing.TB, profile string) *harness {
 	}
 	// An outbox of its own: the shared one may hold texts of other runs,
 	// which this sender (its clock days ahead) would send and count.
-	store := queue.New(queue.Options{Client: rdb, NodeID: "smstest", OutboxKey: redistest.Key(t, rdb, "marcador:sms:outbox")})
+	store := queue.New(queue.Options{Client: rdb, NodeID: "smstest"})
+	texts := sms.NewStore(sms.StoreOptions{Client: rdb, OutboxKey: redistest.Key(t, rdb, "marcador:sms:outbox")})
 	fake, err := twiliotest.Start(twiliotest.Options{AccountSID: sid, AuthToken: token, Numbers: []string{from}, CallbackDelay: 10 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(fake.Close)
-	h := &harness{store: store, gate: gate, w: w, conn: conn, db: db, twilio: fake, clock: clk}
+	h := &harness{store: store, texts: texts, gate: gate, w: w, conn: conn, db: db, twilio: fake, clock: clk}
 	mux := http.NewServeMux()
 	h.hooks = httptest.NewServer(mux)
 	t.Cleanup(h.hooks.Close)
@@ -87,9 +90,10 @@ func newHarness(t testing.TB, profile string) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.sender = sms.NewSender(sms.SenderOptions{Provider: p, Store: store, Gate: gate, Writer: w, Templates: tpls,
+	h.opt = sms.SenderOptions{Provider: p, Queue: store, Store: texts, Gate: gate, Writer: w, Templates: tpls,
 		Link:      func(c queue.Campaign, a queue.Account) string { return "https://pay.example/p/" + a.ID },
-		PublicURL: h.hooks.URL, Rate: 50, Backoff: 20 * time.Millisecond, Node: "smstest", Now: clk.Now})
+		PublicURL: h.hooks.URL, Rate: 50, Backoff: 20 * time.Millisecond, Node: "smstest", Now: clk.Now}
+	h.sender = sms.NewSender(h.opt)
 	v := twilio.NewValidator(token, h.hooks.URL)
 	mux.Handle("POST /webhooks/twilio/status", h.sender.StatusHandler(v))
 	mux.Handle("POST /webhooks/twilio/inbound", h.sender.InboundHandler(v))

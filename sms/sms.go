@@ -1,8 +1,8 @@
 // Package sms reaches debtors by text and WhatsApp: the provider interface
 // (Twilio's implementation is in sms/twilio), templates with their segment
 // count, the sender that applies the compliance gate, idempotency, rate
-// limits and retries, and the delivery-status and inbound webhooks with
-// opt-out keywords.
+// limits and retries, the delivery-status and inbound webhooks with
+// opt-out keywords, and the texting state they keep in Redis (Store).
 package sms
 
 import (

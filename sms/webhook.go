@@ -103,8 +103,6 @@ func (s *Sender) applyStatus(ctx context.Context, sid, status string, code int) 
 	if err := a.UnmarshalBinary(rec.Attempt); err != nil {
 		return fmt.Errorf("message %s: stored attempt: %w", sid, err)
 	}
-	var subj compliance.Subject
-	_ = json.Unmarshal(rec.Subject, &subj)
 	now := s.opt.Now()
 	a.MessageStatus, a.Disposition, a.Ver = status, Disposition(status), rec.Ver
 	if rank >= StatusRank("delivered") {
@@ -118,13 +116,30 @@ func (s *Sender) applyStatus(ctx context.Context, sid, status string, code int) 
 	if err := s.opt.Writer.Write(ctx, &a); err != nil {
 		return err
 	}
-	if status == "delivered" && subj.Phone != "" {
-		if err := s.opt.Gate.Record(ctx, subj, a.Channel, compliance.KindContact, a.AttemptID, s.opt.Gate.Now()); err != nil {
+	if status == "delivered" {
+		if err := s.countContact(ctx, sid, rec.Subject, &a); err != nil {
 			return err
 		}
 	}
 	s.log.Info("sms: status", "sid", sid, "attempt", a.AttemptID, "status", status, "error_code", code, "ver", a.Ver)
 	return nil
+}
+
+// countContact records a delivered text as a contact for the compliance
+// caps, for the subject its send record keeps. A subject that cannot be
+// read is logged, not returned: the status is applied by then, and
+// Twilio's retry would find nothing new to apply.
+func (s *Sender) countContact(ctx context.Context, sid string, raw []byte, a *analytics.Attempt) error {
+	var subj compliance.Subject
+	if err := json.Unmarshal(raw, &subj); err != nil {
+		s.log.Error("sms: delivered text not counted for the compliance caps: its stored subject is unreadable",
+			"sid", sid, "attempt", a.AttemptID, "err", err)
+		return nil
+	}
+	if subj.Phone == "" {
+		return nil
+	}
+	return s.opt.Gate.Record(ctx, subj, a.Channel, compliance.KindContact, a.AttemptID, s.opt.Gate.Now())
 }
 
 // ConversationEntry is one line of a phone's conversation, for agents.
@@ -202,71 +217,26 @@ func writeTwiML(w http.ResponseWriter, reply string) {
 
 // inbound acts on one text and returns the reply, if any.
 func (s *Sender) inbound(ctx context.Context, from, body, sid string) (string, error) {
-	ch := analytics.SMS
-	number := from
+	ch, number := analytics.SMS, from
 	if n, ok := strings.CutPrefix(from, "whatsapp:"); ok {
 		ch, number = analytics.WhatsApp, n
 	}
-	accts, refs, err := s.opt.Store.LookupPhone(ctx, number)
+	c, acct, known, err := s.accountOf(ctx, number)
 	if err != nil {
 		return "", err
 	}
-	var c queue.Campaign
-	var acct queue.Account
-	known := false
-	for i := range accts {
-		cc, err := s.opt.Store.Campaign(ctx, refs[i].Campaign)
-		if err == nil {
-			c, acct, known = cc, accts[i], true
-			break
-		}
-	}
 	kw, kwLang := ParseKeyword(body)
-	lang := contact.Language(c, acct, kwLang) // c and acct are empty when the number is on no account
 	now := s.opt.Now()
-	action, replyTpl := "conversation", ""
-	switch kw {
-	case KeywordOptOut:
-		action, replyTpl = "optout", "optout-confirm"
-		e := compliance.DNCEntry{Phone: number, Channel: string(ch), Reason: fmt.Sprintf("replied %q", strings.TrimSpace(body)), Source: "sms"}
-		if err := s.opt.Gate.AddDNC(ctx, e); err != nil {
-			return "", err
-		}
-		s.log.Info("sms: opted out by reply", "phone", number, "channel", ch, "body", body)
-	case KeywordOptIn:
-		// Only an opt-out the number made by text is undone this way; one
-		// made on a call, by the creditor or by law stays.
-		action = "optin"
-		if e, listed, err := s.opt.Gate.LookupDNC(ctx, number, ch, ""); err != nil {
-			return "", err
-		} else if listed && e.Source == "sms" {
-			if err := s.opt.Gate.RemoveDNC(ctx, compliance.DNCEntry{Phone: number, Channel: string(ch), Reason: fmt.Sprintf("replied %q", strings.TrimSpace(body)), Source: "sms"}); err != nil {
-				return "", err
-			}
-			replyTpl = "optin-confirm"
-			s.log.Info("sms: opted back in by reply", "phone", number, "channel", ch)
-		}
-	case KeywordPayLink:
-		action, replyTpl = "paylink", "paylink-unknown"
-		if known && s.opt.Link(c, acct) != "" {
-			replyTpl = "paylink-reply"
-		}
+	action, replyTpl, err := s.act(ctx, kw, number, ch, body, known && s.opt.Link(c, acct) != "")
+	if err != nil {
+		return "", err
 	}
 	var reply string
 	if replyTpl != "" {
-		tp, err := s.opt.Templates.Get(lang, replyTpl)
-		if err != nil {
+		lang := contact.Language(c, acct, kwLang) // c and acct are empty when the number is on no account
+		if reply, err = s.replyText(lang, replyTpl, c, acct, known); err != nil {
 			return "", err
 		}
-		d := Data{}
-		if known {
-			d = NewData(acct, c.Company, s.opt.Link(c, acct), c.CallbackNumber)
-		}
-		r, err := tp.Render(d, known && c.SMS.Transliterate)
-		if err != nil {
-			return "", err
-		}
-		reply = r.Body
 	}
 	msgs := []analytics.Message{{MessageSID: sid, Direction: "inbound", CampaignID: c.ID, AccountID: acct.ID, Phone: number,
 		Channel: ch, Body: body, Action: action, At: now, NodeID: s.opt.Node, Ver: 1}}
@@ -274,19 +244,97 @@ func (s *Sender) inbound(ctx context.Context, from, body, sid string) (string, e
 		msgs = append(msgs, analytics.Message{MessageSID: sid + "/reply", Direction: "reply", CampaignID: c.ID, AccountID: acct.ID,
 			Phone: number, Channel: ch, Body: reply, Action: action, At: now, NodeID: s.opt.Node, Ver: 1})
 	}
-	for i := range msgs {
-		m := &msgs[i]
-		if err := s.opt.Writer.Write(ctx, m); err != nil {
-			return "", err
-		}
-		b, _ := json.Marshal(ConversationEntry{At: m.At, Direction: m.Direction, Channel: m.Channel, Body: m.Body, Action: m.Action,
-			SID: m.MessageSID, Campaign: m.CampaignID, Account: m.AccountID})
-		if err := s.opt.Store.AddConversation(ctx, number, b); err != nil {
-			return "", err
-		}
+	if err := s.keep(ctx, number, msgs); err != nil {
+		return "", err
 	}
 	s.log.Info("sms: inbound", "sid", sid, "phone", number, "channel", ch, "known", known, "account", acct.ID, "action", action)
 	return reply, nil
+}
+
+// accountOf finds whom a number belongs to: the first of its accounts
+// whose campaign still exists; known is false when there is none.
+func (s *Sender) accountOf(ctx context.Context, number string) (c queue.Campaign, acct queue.Account, known bool, err error) {
+	accts, refs, err := s.opt.Queue.LookupPhone(ctx, number)
+	if err != nil {
+		return c, acct, false, err
+	}
+	for i := range accts {
+		if cc, err := s.opt.Queue.Campaign(ctx, refs[i].Campaign); err == nil {
+			return cc, accts[i], true, nil
+		}
+	}
+	return c, acct, false, nil
+}
+
+// act carries out an inbound text's keyword on number's channel ch and
+// says what it did (the messages row's action) and which template replies
+// ("" for none). payLink says whether the number's account has a link.
+func (s *Sender) act(ctx context.Context, kw Keyword, number string, ch analytics.Channel, body string, payLink bool) (action, replyTpl string, err error) {
+	switch kw {
+	case KeywordOptOut:
+		e := compliance.DNCEntry{Phone: number, Channel: string(ch), Reason: fmt.Sprintf("replied %q", strings.TrimSpace(body)), Source: "sms"}
+		if err := s.opt.Gate.AddDNC(ctx, e); err != nil {
+			return "", "", err
+		}
+		s.log.Info("sms: opted out by reply", "phone", number, "channel", ch, "body", body)
+		return "optout", "optout-confirm", nil
+	case KeywordOptIn:
+		// Only an opt-out the number made by text is undone this way; one
+		// made on a call, by the creditor or by law stays.
+		e, listed, err := s.opt.Gate.LookupDNC(ctx, number, ch, "")
+		if err != nil {
+			return "", "", err
+		}
+		if !listed || e.Source != "sms" {
+			return "optin", "", nil
+		}
+		if err := s.opt.Gate.RemoveDNC(ctx, compliance.DNCEntry{Phone: number, Channel: string(ch), Reason: fmt.Sprintf("replied %q", strings.TrimSpace(body)), Source: "sms"}); err != nil {
+			return "", "", err
+		}
+		s.log.Info("sms: opted back in by reply", "phone", number, "channel", ch)
+		return "optin", "optin-confirm", nil
+	case KeywordPayLink:
+		if payLink {
+			return "paylink", "paylink-reply", nil
+		}
+		return "paylink", "paylink-unknown", nil
+	}
+	return "conversation", "", nil
+}
+
+// replyText renders the reply template tpl in lang, with the account's
+// fields when the number is known.
+func (s *Sender) replyText(lang, tpl string, c queue.Campaign, acct queue.Account, known bool) (string, error) {
+	tp, err := s.opt.Templates.Get(lang, tpl)
+	if err != nil {
+		return "", err
+	}
+	d := Data{}
+	if known {
+		d = NewData(acct, c.Company, s.opt.Link(c, acct), c.CallbackNumber)
+	}
+	r, err := tp.Render(d, known && c.SMS.Transliterate)
+	if err != nil {
+		return "", err
+	}
+	return r.Body, nil
+}
+
+// keep writes the messages rows of an inbound text and its reply and adds
+// them to the number's conversation.
+func (s *Sender) keep(ctx context.Context, number string, msgs []analytics.Message) error {
+	for i := range msgs {
+		m := &msgs[i]
+		if err := s.opt.Writer.Write(ctx, m); err != nil {
+			return err
+		}
+		b, _ := json.Marshal(ConversationEntry{At: m.At, Direction: m.Direction, Channel: m.Channel, Body: m.Body, Action: m.Action, // plain fields: Marshal cannot fail
+			SID: m.MessageSID, Campaign: m.CampaignID, Account: m.AccountID})
+		if err := s.opt.Store.AddConversation(ctx, number, b); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Conversation returns the texts exchanged with a phone, oldest first.

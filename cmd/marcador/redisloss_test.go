@@ -196,7 +196,7 @@ compliance:
 	// in the outbox; an API text is refused. None of it may go out yet.
 	upload(3)
 	item, _ := json.Marshal(sms.Request{Key: "loss-outbox-1", Campaign: "loss-c", Account: "L3", Template: "missed-call", Channel: "sms"})
-	if err := store.OutboxAdd(ctx, item, time.Now().Add(-time.Second)); err != nil {
+	if err := sms.NewStore(sms.StoreOptions{Client: rdb}).OutboxAdd(ctx, item, time.Now().Add(-time.Second)); err != nil {
 		t.Fatal(err)
 	}
 	if code, body := api("POST", "/api/v1/messages", "application/json",

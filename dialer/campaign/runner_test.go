@@ -90,8 +90,7 @@ func newHarness(t *testing.T) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The SMS outbox of its own, so no run sends another's texts.
-	h.store = queue.New(queue.Options{Client: h.rdb, NodeID: "e2e", OutboxKey: redistest.Key(t, h.rdb, "marcador:sms:outbox")})
+	h.store = queue.New(queue.Options{Client: h.rdb, NodeID: "e2e"})
 	return h
 }
 

@@ -33,7 +33,7 @@ func Client(t testing.TB) redis.UniversalClient {
 
 // Key returns prefix with a suffix no other test uses; the key is deleted
 // when the test ends. For state a test must not share with other runs, such
-// as the SMS outbox (queue.Options.OutboxKey).
+// as the SMS outbox (sms.StoreOptions.OutboxKey).
 func Key(t testing.TB, c redis.UniversalClient, prefix string) string {
 	t.Helper()
 	b := make([]byte, 6)

@@ -161,6 +161,7 @@ type App struct {
 	Metrics  *prometheus.Registry
 	Redis    redis.UniversalClient
 	Store    *queue.Store
+	Texts    *sms.Store // the texting state: outbox, send records, rate slots, conversations
 	Conn     driver.Conn
 	Writer   *writer.Writer
 	Guard    *epoch.Guard
@@ -247,6 +248,7 @@ func (a *App) buildRedis(ctx context.Context) error {
 		return &UnreachableError{Service: "redis", Err: err} // queues live in Redis: nothing useful runs without it
 	}
 	a.Store = newStore(a.Redis, a.Config, a.Log)
+	a.Texts = sms.NewStore(sms.StoreOptions{Client: a.Redis})
 	a.Metrics.MustRegister(queue.NewCollector(a.Store, time.Now))
 	return nil
 }
@@ -343,7 +345,7 @@ func (a *App) buildPromises(context.Context) error {
 
 func (a *App) buildSender(context.Context) error {
 	var err error
-	a.Sender, a.verifier, err = newSender(a.Config, a.Store, a.Gate, a.Writer, a.ready(), a.Log, time.Now)
+	a.Sender, a.verifier, err = newSender(a.Config, a.Store, a.Texts, a.Gate, a.Writer, a.ready(), a.Log, time.Now)
 	return err
 }
 

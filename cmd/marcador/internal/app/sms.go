@@ -17,7 +17,7 @@ import (
 // newSender builds the SMS/WhatsApp sender and the webhook signature check
 // from twilio: and sms:; both are nil when twilio.account_sid is empty.
 // ready (may be nil) holds texting while Redis lost its data.
-func newSender(cfg config.Config, store *queue.Store, gate *compliance.Gate, w sms.Writer, ready func() error, log *slog.Logger,
+func newSender(cfg config.Config, store *queue.Store, texts *sms.Store, gate *compliance.Gate, w sms.Writer, ready func() error, log *slog.Logger,
 	now func() time.Time) (*sms.Sender, sms.Verifier, error) {
 	t := cfg.Twilio
 	if t.AccountSID == "" {
@@ -34,7 +34,7 @@ func newSender(cfg config.Config, store *queue.Store, gate *compliance.Gate, w s
 		return nil, nil, err
 	}
 	signer := paylink.Signer{Key: []byte(cfg.PayLinks.Secret), TTL: cfg.PayLinks.TTL}
-	s := sms.NewSender(sms.SenderOptions{Provider: p, Store: store, Gate: gate, Writer: w, Templates: tpls,
+	s := sms.NewSender(sms.SenderOptions{Provider: p, Queue: store, Store: texts, Gate: gate, Writer: w, Templates: tpls,
 		Link:      func(c queue.Campaign, a queue.Account) string { return signer.Link(c.PayURL, a.ID, c.ID) },
 		PublicURL: t.PublicURL, Rate: cfg.SMS.Rate, Tries: cfg.SMS.Tries, Backoff: cfg.SMS.Backoff, Node: cfg.NodeID,
 		Now: now, Logger: log, Ready: ready})

@@ -152,7 +152,7 @@ func (r *run) listOptOuts(ctx context.Context, c queue.Campaign, k int) error {
 		if err := gate.Forget(ctx, compliance.Subject{Phone: a.Phones[0].Number, Account: a.ID, NationalID: a.NationalID, Country: a.Country}); err != nil {
 			return err
 		}
-		if err := store.ForgetTemplates(ctx, sms.Debtor(c.ID, a)); err != nil {
+		if err := r.app.Texts.ForgetTemplates(ctx, sms.Debtor(c.ID, a)); err != nil {
 			return err
 		}
 		for _, ph := range a.Phones {

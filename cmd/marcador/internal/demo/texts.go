@@ -16,7 +16,7 @@ func (r *run) settle(ctx context.Context) {
 	deadline := time.Now().Add(30 * time.Second)
 	stable := 0
 	for time.Now().Before(deadline) && stable < 5 {
-		due, _ := r.app.Store.OutboxDue(ctx, time.Now())
+		due, _ := r.app.Texts.OutboxDue(ctx, time.Now())
 		final, sent := 0, 0
 		for _, cb := range r.twilio.Callbacks() {
 			if cb.Status != "sent" {

@@ -19,6 +19,7 @@ import (
 	"github.com/marcador/marcador/queue"
 	"github.com/marcador/marcador/queue/compliance"
 	"github.com/marcador/marcador/queue/epoch"
+	"github.com/marcador/marcador/queue/redistest"
 	"github.com/marcador/marcador/sms"
 	"github.com/marcador/marcador/sms/twilio"
 	"github.com/marcador/marcador/sms/twiliotest"
@@ -139,7 +140,7 @@ func TestMessagesRefusedForStrangersAndUnknownTemplates(t *testing.T) {
 	conn := chtest.Conn(t)
 	w := writertest.Start(t, conn, chtest.Database(t, conn))
 	f := newFixture(t, func(o *Options) {
-		o.Messages = sms.NewSender(sms.SenderOptions{Provider: p, Store: o.Store, Gate: o.Gate, Writer: w, Templates: tpls,
+		o.Messages = sms.NewSender(sms.SenderOptions{Provider: p, Queue: o.Store, Store: sms.NewStore(sms.StoreOptions{Client: redistest.Client(t)}), Gate: o.Gate, Writer: w, Templates: tpls,
 			Link: func(c queue.Campaign, a queue.Account) string { return "https://pay.example/p/" + a.ID },
 			Rate: 50, Node: "apitest", Now: o.Now})
 	})

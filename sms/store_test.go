@@ -1,4 +1,4 @@
-package queue
+package sms
 
 import (
 	"context"
@@ -10,7 +10,7 @@ import (
 )
 
 func TestRateWaitSpacesMessages(t *testing.T) {
-	st := New(Options{Client: redistest.Client(t)})
+	st := NewStore(StoreOptions{Client: redistest.Client(t)})
 	ctx := context.Background()
 	sender := fmt.Sprintf("+1500555%04d", time.Now().UnixNano()%10000)
 	// Each call reserves a slot 100 ms after the last (or now, if that is
@@ -49,7 +49,7 @@ func TestOutboxKey(t *testing.T) {
 	ctx := context.Background()
 	item := []byte(fmt.Sprintf(`{"key":"outbox-key-test-%d"}`, time.Now().UnixNano()))
 	never := time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC) // nobody's sender claims it meanwhile
-	shared := New(Options{Client: rdb})
+	shared := NewStore(StoreOptions{Client: rdb})
 	if err := shared.OutboxAdd(ctx, item, never); err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +57,7 @@ func TestOutboxKey(t *testing.T) {
 	if err := rdb.ZScore(ctx, "marcador:sms:outbox", string(item)).Err(); err != nil {
 		t.Fatalf("not in marcador:sms:outbox: %v", err)
 	}
-	own := New(Options{Client: rdb, OutboxKey: redistest.Key(t, rdb, "marcador:sms:outbox")})
+	own := NewStore(StoreOptions{Client: rdb, OutboxKey: redistest.Key(t, rdb, "marcador:sms:outbox")})
 	if got, _ := own.OutboxClaim(ctx, never, 1000, time.Minute); len(got) != 0 {
 		t.Fatalf("a store with its own outbox claimed %d items of the shared one", len(got))
 	}
@@ -65,7 +65,7 @@ func TestOutboxKey(t *testing.T) {
 
 func TestOutboxLeaseAndSendRecord(t *testing.T) {
 	rdb := redistest.Client(t)
-	st := New(Options{Client: rdb, OutboxKey: redistest.Key(t, rdb, "marcador:sms:outbox")})
+	st := NewStore(StoreOptions{Client: rdb, OutboxKey: redistest.Key(t, rdb, "marcador:sms:outbox")})
 	ctx := context.Background()
 	now := time.Now()
 	item := []byte(fmt.Sprintf(`{"key":"outbox-test-%d"}`, now.UnixNano()))

@@ -1,4 +1,4 @@
-package queue
+package sms
 
 import (
 	"context"
@@ -9,12 +9,38 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// Outbound messages keep four kinds of state here: a record per idempotent
-// send (so a retried request never texts twice and a status callback finds
-// the attempt it updates), a once-per-period mark per debtor and template,
-// the shared rate of each sender, and the outbox of sends that wait for
-// their time (a fallback after a call, a text the compliance window
-// deferred). Each script touches one key, so Redis Cluster works.
+// Store keeps the texting state in Redis: a record per idempotent send (so
+// a retried request never texts twice and a status callback finds the
+// attempt it updates), a once-per-period mark per debtor and template, the
+// shared rate of each sender, the outbox of sends that wait for their time
+// (a fallback after a call, a text the compliance window deferred), the
+// inbound messages already handled and each phone's conversation. Each
+// script touches one key, so Redis Cluster works. It is safe for concurrent
+// use.
+type Store struct {
+	rdb    redis.UniversalClient
+	outbox string
+}
+
+// StoreOptions configures a Store.
+type StoreOptions struct {
+	// Client is a go-redis UniversalClient (single node, Sentinel or Cluster). Required.
+	Client redis.UniversalClient
+	// OutboxKey is the sorted set of texts waiting to be sent. Default
+	// marcador:sms:outbox, which every node shares; a test gives its own
+	// so that runs never send (or count) each other's texts.
+	OutboxKey string
+}
+
+// NewStore returns a Store.
+func NewStore(opt StoreOptions) *Store {
+	if opt.OutboxKey == "" {
+		opt.OutboxKey = outboxKey
+	}
+	return &Store{rdb: opt.Client, outbox: opt.OutboxKey}
+}
+
+func ms(t time.Time) int64 { return t.UnixMilli() }
 
 // SendRecord is what is kept about one send, by its idempotency key.
 type SendRecord struct {
