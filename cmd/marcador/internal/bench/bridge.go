@@ -114,7 +114,10 @@ type callsPhase struct {
 	// forwarded. SilentAtBridge counts the bridges made before the
 	// debtor's first packet had arrived at all (the far end had not
 	// started sending yet).
-	PacketWait     spread `json:"packet_wait"`
+	PacketWait spread `json:"packet_wait"`
+	// Reserve is the Redis round trip of the Pool.Reserve that got the
+	// agent (part of Setup).
+	Reserve        spread `json:"reserve"`
 	SilentAtBridge int    `json:"bridged_before_first_debtor_packet"`
 	// QueueWait: answer → an agent free, for the calls that waited.
 	QueueWait spread `json:"queue_wait"`
@@ -395,6 +398,7 @@ type callRun struct {
 	immediate, waited   []time.Duration // routing times
 	setup, queueWait    []time.Duration
 	packetWait          []time.Duration
+	reserve             []time.Duration
 	silentAtBridge      int
 	bridged, abandoned  int
 	answered, twoWay    int
@@ -447,6 +451,7 @@ func (cr *callRun) all(ctx context.Context, sim string, simCPU, phonesCPU func()
 	ph.Routing = spreadOf(append(slices.Clone(cr.immediate), cr.waited...))
 	ph.Setup, ph.QueueWait = spreadOf(cr.setup), spreadOf(cr.queueWait)
 	ph.PacketWait, ph.SilentAtBridge = spreadOf(cr.packetWait), cr.silentAtBridge
+	ph.Reserve = spreadOf(cr.reserve)
 	ph.RelayDebtorToAgent.from(cr.d2a)
 	ph.RelayAgentToDebtor.from(cr.a2d)
 	ph.Dropped, ph.TwoWay = cr.dropped, cr.twoWay
@@ -485,9 +490,16 @@ func (cr *callRun) call(ctx context.Context, trunk *dialer.Trunk, i int) {
 
 	from, waited := answered, false
 	var r agent.Reservation
+	var took time.Duration // the Reserve that got the agent
+	reserve := func() (agent.Reservation, bool, error) {
+		t := time.Now()
+		r, ok, err := cr.pool.Reserve(ctx, cr.campaign, cr.node, callID)
+		took = time.Since(t)
+		return r, ok, err
+	}
 	for {
 		var ok bool
-		r, ok, err = cr.pool.Reserve(ctx, cr.campaign, cr.node, callID)
+		r, ok, err = reserve()
 		if err != nil {
 			cr.fail("reserve_error")
 			return
@@ -498,7 +510,7 @@ func (cr *callRun) call(ctx context.Context, trunk *dialer.Trunk, i int) {
 		w := cr.waiters.add()
 		// An agent that came free between the Reserve and the add woke
 		// nobody: look again before sleeping.
-		if r, ok, err = cr.pool.Reserve(ctx, cr.campaign, cr.node, callID); ok || err != nil {
+		if r, ok, err = reserve(); ok || err != nil {
 			cr.waiters.drop(w)
 			if err != nil {
 				cr.fail("reserve_error")
@@ -608,6 +620,7 @@ func (cr *callRun) call(ctx context.Context, trunk *dialer.Trunk, i int) {
 	}
 	cr.setup = append(cr.setup, made.Sub(from))
 	cr.packetWait = append(cr.packetWait, first.Sub(made))
+	cr.reserve = append(cr.reserve, took)
 	if silent {
 		cr.silentAtBridge++
 	}
@@ -691,6 +704,7 @@ func printBridgeBench(w io.Writer, o BridgeOptions, r bridgeBench) {
 	sp("agent free → bridged", c.ReadyToBridge)
 	sp("routing (both)", c.Routing)
 	sp("  of which setup", c.Setup)
+	sp("    of which Redis reserve", c.Reserve)
 	sp("  then the next debtor packet", c.PacketWait)
 	if c.SilentAtBridge > 0 {
 		fmt.Fprintf(tw, "  \t%d bridges were made before the debtor's first packet had arrived\n", c.SilentAtBridge)
