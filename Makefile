@@ -4,7 +4,7 @@ BIN        := bin/marcador
 DEV_CONFIG := deploy/dev/marcador.yaml
 VERSION    := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: all build build-prod demo test vet dev-up dev-down bench-analytics bench-sip bench-amd fuzz clean
+.PHONY: all build build-prod demo test vet dev-up dev-down bench-analytics bench-sip bench-amd bench-bridge fuzz clean
 
 all: build
 
@@ -49,6 +49,10 @@ bench-analytics: build dev-up
 
 bench-sip: build
 	$(BIN) bench sip -config $(DEV_CONFIG) -json
+
+# 50 agents' phones and 200 debtor calls bridged on loopback (Redis needed).
+bench-bridge: build dev-up
+	$(BIN) bench bridge -config $(DEV_CONFIG) -json
 
 # Generates the AMD test corpus under .corpus/amd/test on first use (espeak-ng, sox).
 bench-amd: build

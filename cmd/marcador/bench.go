@@ -6,17 +6,19 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"runtime"
 	"time"
 
 	"github.com/marcador/marcador/cmd/marcador/internal/bench"
 )
 
-const benchUsage = `usage: marcador bench <analytics|sip|amd> [flags]
+const benchUsage = `usage: marcador bench <analytics|sip|amd|bridge> [flags]
 
   analytics  attempts/s through the spooled writer vs a plain clickhouse-go batch insert
   sip        calls/s, concurrent two-way audio calls and RTP pacing against the carrier simulator
   amd        answering-machine detection over the labelled corpus vs the reference profile
+  bridge     debtors bridged to registered agents' nailed-up legs: answer-to-bridge, relay latency and CPU vs a bare forwarder
 `
 
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -34,8 +36,12 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return benchSIP(ctx, args[1:], stdout, stderr)
 	case "amd":
 		return benchAMD(ctx, args[1:], stdout, stderr)
+	case "bridge":
+		return benchBridge(ctx, args[1:], stdout, stderr)
+	case "bridge-phones": // the agents' phones of bench bridge, its child process
+		return bench.BridgePhones(ctx, os.Stdin, stdout, stderr)
 	}
-	return fmt.Errorf("unknown benchmark %q (want analytics, sip or amd)", args[0])
+	return fmt.Errorf("unknown benchmark %q (want analytics, sip, amd or bridge)", args[0])
 }
 
 func benchAnalytics(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -71,6 +77,34 @@ func benchSIP(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	return bench.SIP(ctx, o, stdout, stderr)
+}
+
+func benchBridge(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("bench bridge", "bench bridge [-config FILE] [-agents 50] [-calls 200] [-cps 100] [-hold 2s-5s] [-abandon-after 0s] [-measure 10s] [-json]", stderr)
+	cfgPath := fs.String("config", "", "YAML config file (redis; sip.rtp_ports is used for the node's legs)")
+	o := bench.BridgeOptions{Version: version}
+	fs.IntVar(&o.Agents, "agents", 50, "agents' phones registered and logged in (nailed-up legs)")
+	fs.IntVar(&o.Calls, "calls", 200, "debtor calls placed to the carrier simulator")
+	fs.Float64Var(&o.CPS, "cps", 100, "rate the calls are placed at")
+	hold := fs.String("hold", "2s-5s", "each bridged call is held this long, uniform MIN-MAX, then hung up")
+	fs.DurationVar(&o.Wrap, "wrap", 0, "wrap-up after each call before the agent is ready again")
+	fs.DurationVar(&o.AbandonAfter, "abandon-after", 0, "hang up a call with no agent this long after answer and count it abandoned (0: calls wait for an agent)")
+	fs.DurationVar(&o.Measure, "measure", 10*time.Second, "each phase of the same-socket baseline: phones only, bare forwarder, bridge (0 skips it)")
+	fs.IntVar(&o.FarNice, "far-nice", 10, "niceness of the simulator's and the agents' phones' processes (0: same priority as the node)")
+	fs.BoolVar(&o.JSON, "json", false, "also print the result as JSON")
+	fs.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the node's process during the calls to this file")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	r, err := parseRange(*hold)
+	if err != nil {
+		return fmt.Errorf("-hold: %w", err)
+	}
+	o.HoldMin, o.HoldMax = r.Min, r.Max
+	if o.Config, err = loadConfig(*cfgPath); err != nil {
+		return err
+	}
+	return bench.Bridge(ctx, o, stdout, stderr)
 }
 
 func benchAMD(ctx context.Context, args []string, stdout, stderr io.Writer) error {

@@ -9,7 +9,7 @@ package main
 func labCommands() map[string]command {
 	return map[string]command{
 		"demo":       {"load a generated portfolio into demo campaigns, run one over SIP/RTP, text, take a call back, read ClickHouse", runDemo},
-		"bench":      {"'bench analytics|sip|amd': the attempt writer, SIP calls and RTP pacing, answering-machine detection", runBench},
+		"bench":      {"'bench analytics|sip|amd|bridge': the attempt writer, SIP calls and RTP pacing, answering-machine detection, agent bridging", runBench},
 		"twiliosim":  {"run a local Twilio-compatible Messages API (for serve with twilio.api_url pointing at it)", runTwilioSim},
 		"simcarrier": {"run the carrier simulator (a SIP network of simulated debtors) on loopback", runSimCarrier},
 	}

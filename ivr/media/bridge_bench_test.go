@@ -2,7 +2,6 @@ package media_test
 
 import (
 	"encoding/binary"
-	"errors"
 	"net"
 	"net/netip"
 	"os"
@@ -36,7 +35,7 @@ func BenchmarkRelay(b *testing.B) {
 		window int
 	}{{"latency", 1}, {"burst", 32}} {
 		b.Run("bare/"+mode.name, func(b *testing.B) {
-			stop := bareForwarder(debtorConn, agentConn, addrOf(agentPhone))
+			stop := media.Forward(debtorConn, agentConn, addrOf(agentPhone), nil)
 			defer stop()
 			pump(b, debtorPhone, addrOf(debtorConn), agentPhone, pkt, mode.window)
 		})
@@ -80,31 +79,6 @@ func udpSocket(b testing.TB) *net.UDPConn {
 	c.SetReadBuffer(1 << 20)
 	b.Cleanup(func() { c.Close() })
 	return c
-}
-
-// bareForwarder copies every datagram in on in to to from out, until stopped.
-func bareForwarder(in, out *net.UDPConn, to netip.AddrPort) (stop func()) {
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		buf := make([]byte, 1500)
-		for {
-			n, _, err := in.ReadFromUDPAddrPort(buf)
-			if err != nil {
-				var ne net.Error
-				if errors.As(err, &ne) && ne.Timeout() {
-					return
-				}
-				continue
-			}
-			out.WriteToUDPAddrPort(buf[:n], to)
-		}
-	}()
-	return func() {
-		in.SetReadDeadline(time.Now())
-		<-done
-		in.SetReadDeadline(time.Time{})
-	}
 }
 
 func drain(c *net.UDPConn) {

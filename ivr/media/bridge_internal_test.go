@@ -88,8 +88,8 @@ func out(t testing.TB, phone *net.UDPConn) rtp.Packet {
 }
 
 // The relay's per-packet work allocates nothing: audio as is, audio
-// converted between laws, the connect tone mixed in, telephone events, and
-// the recorder fed.
+// converted between laws, the connect tone mixed in, telephone events, the
+// recorder fed, and OnRelay called.
 func TestRelayDoesNotAllocate(t *testing.T) {
 	rec, err := NewCallRecorder(RecorderOptions{Path: filepath.Join(t.TempDir(), "r.wav")})
 	if err != nil {
@@ -108,6 +108,7 @@ func TestRelayDoesNotAllocate(t *testing.T) {
 		{"connect tone", PCMA, PCMU, BridgeOptions{ConnectTone: tone}, false},
 		{"recorded", PCMU, PCMA, BridgeOptions{NoConnectTone: true, Recorder: rec}, false},
 		{"telephone event", PCMU, PCMU, BridgeOptions{OnDigit: func(Side, rune) {}}, true},
+		{"observed", PCMU, PCMU, BridgeOptions{NoConnectTone: true, OnRelay: func(Side, time.Time) {}}, false},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

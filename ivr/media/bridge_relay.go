@@ -75,6 +75,9 @@ func (d *relayDir) forward(pkt *rtp.Packet, b []byte, srcDTMF uint8, now time.Ti
 			if !event && src.PayloadType != codec.PayloadType {
 				d.transcoded.Add(1)
 			}
+			if f := d.b.opt.OnRelay; f != nil {
+				f(d.from, now)
+			}
 		}
 		if connected {
 			close(d.b.connected)

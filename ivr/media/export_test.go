@@ -1,9 +1,19 @@
 package media
 
 import (
+	"net/netip"
 	"os"
 	"syscall"
+	"time"
+
+	"github.com/pion/rtp"
 )
+
+// receive is receiveAt stamped now, as the receive loop stamps a packet it
+// has just read (tests drive the receive path without the loop).
+func (s *Session) receive(src netip.AddrPort, b []byte, pkt *rtp.Packet, dtmf *DTMFReceiver, pcm []int16) []int16 {
+	return s.receiveAt(src, b, pkt, dtmf, pcm, time.Now())
+}
 
 // WithFullDisk makes the recorder's file fail as a full disk does (ENOSPC)
 // once n bytes have been written (tests only: no small filesystem here, and

@@ -23,13 +23,15 @@ func (s *Session) recvLoop() {
 			}
 			continue
 		}
-		pcm = s.receive(src, buf[:n], &pkt, &dtmf, pcm)
+		// Stamped as the read returns: a bridge's OnRelay measures from here.
+		pcm = s.receiveAt(src, buf[:n], &pkt, &dtmf, pcm, time.Now())
 	}
 }
 
-// receive handles one datagram from src: RTP is checked, latched (symmetric
-// RTP), and turned into digits or audio; anything else is counted as bad.
-func (s *Session) receive(src netip.AddrPort, b []byte, pkt *rtp.Packet, dtmf *DTMFReceiver, pcm []int16) []int16 {
+// receiveAt handles one datagram from src, read at now: RTP is checked,
+// latched (symmetric RTP), and turned into digits or audio; anything else
+// is counted as bad.
+func (s *Session) receiveAt(src netip.AddrPort, b []byte, pkt *rtp.Packet, dtmf *DTMFReceiver, pcm []int16, now time.Time) []int16 {
 	if err := pkt.Unmarshal(b); err != nil || pkt.Version != 2 {
 		s.bad.Add(1)
 		return pcm
@@ -49,7 +51,6 @@ func (s *Session) receive(src netip.AddrPort, b []byte, pkt *rtp.Packet, dtmf *D
 	}
 	dtmfType, tap := s.dtmfType, s.tap
 	s.mu.Unlock()
-	now := time.Now()
 	s.recv.Add(1)
 	s.lastRx.Store(now.UnixNano())
 	if tap != nil {

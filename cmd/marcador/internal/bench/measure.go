@@ -19,7 +19,8 @@ import (
 
 // startSimProcess runs `marcador simcarrier` as a child, so its CPU is not
 // ours: every number answered at once by a human who talks continuously.
-func startSimProcess(ctx context.Context, pin int, stderr io.Writer) (addr string, stop func(), cpu func() time.Duration, err error) {
+// pin and nice as for farCmd.
+func startSimProcess(ctx context.Context, pin, nice int, stderr io.Writer) (addr string, stop func(), cpu func() time.Duration, err error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return "", nil, nil, err
@@ -32,16 +33,7 @@ func startSimProcess(ctx context.Context, pin int, stderr io.Writer) (addr strin
 	pc.Close()
 	simArgs := []string{"simcarrier", "-listen", addr, "-by-last-digit=false", "-mix", "human=1",
 		"-ring", "0s", "-talk", "1h", "-continuous", "-rtp-ports", "40000-59999", "-log", "error"}
-	cmd := exec.Command(exe, simArgs...)
-	if pin >= 0 {
-		// The simulator stands in for the far side of a network: confined to
-		// one CPU (and one Go thread) it competes less with the dialer, whose
-		// pacing is what is measured.
-		if ts, err := exec.LookPath("taskset"); err == nil {
-			cmd = exec.Command(ts, append([]string{"-c", strconv.Itoa(pin), exe}, simArgs...)...)
-			cmd.Env = append(os.Environ(), "GOMAXPROCS=1")
-		}
-	}
+	cmd := farCmd(exe, simArgs, pin, nice)
 	cmd.Stderr = stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -69,6 +61,33 @@ func startSimProcess(ctx context.Context, pin int, stderr io.Writer) (addr strin
 	go io.Copy(io.Discard, out)
 	pid := cmd.Process.Pid
 	return addr, stop, func() time.Duration { return procCPU(pid) }, nil
+}
+
+// farCmd runs this binary with args as a child standing in for the far
+// side of a network (the carrier, the agents' phones). The simulator stands
+// in for other machines, so it may be made to compete less with what is
+// measured: pin >= 0 confines it to that CPU with one Go thread (taskset),
+// nice > 0 lowers its scheduling priority (nice), when those tools are
+// installed. Both exec the binary, so the child's pid is the binary's.
+func farCmd(exe string, args []string, pin, nice int) *exec.Cmd {
+	argv := append([]string{exe}, args...)
+	oneThread := false
+	if pin >= 0 {
+		if ts, err := exec.LookPath("taskset"); err == nil {
+			argv = append([]string{ts, "-c", strconv.Itoa(pin)}, argv...)
+			oneThread = true
+		}
+	}
+	if nice > 0 {
+		if n, err := exec.LookPath("nice"); err == nil {
+			argv = append([]string{n, "-n", strconv.Itoa(nice)}, argv...)
+		}
+	}
+	cmd := exec.Command(argv[0], argv[1:]...)
+	if oneThread {
+		cmd.Env = append(os.Environ(), "GOMAXPROCS=1")
+	}
+	return cmd
 }
 
 // procCPU is a process's user+system CPU time from /proc.
@@ -104,16 +123,25 @@ func selfRSS() float64 {
 	return kb / 1024
 }
 
-// histogram counts durations in 10 µs buckets up to 200 ms; safe for
-// concurrent use from every call's sender.
+// histogram counts durations in buckets of unit (default 10 µs, so up to
+// 200 ms; longer ones count in the last bucket); safe for concurrent use
+// from every call's sender.
 type histogram struct {
+	unit time.Duration
 	b    [20001]atomic.Uint64
 	n    atomic.Uint64
 	maxv atomic.Int64
 }
 
+func (h *histogram) width() time.Duration {
+	if h.unit > 0 {
+		return h.unit
+	}
+	return 10 * time.Microsecond
+}
+
 func (h *histogram) add(d time.Duration) {
-	i := min(int(d/(10*time.Microsecond)), len(h.b)-1)
+	i := min(int(max(d, 0)/h.width()), len(h.b)-1)
 	h.b[i].Add(1)
 	h.n.Add(1)
 	for {
@@ -142,8 +170,8 @@ func (h *histogram) quantile(q float64) float64 {
 	var c uint64
 	for i := range h.b {
 		if c += h.b[i].Load(); c > want {
-			return float64(i) * 0.01
+			return float64(time.Duration(i)*h.width()) / 1e6
 		}
 	}
-	return float64(len(h.b)) * 0.01
+	return float64(time.Duration(len(h.b))*h.width()) / 1e6
 }

@@ -112,7 +112,7 @@ func SIP(ctx context.Context, o SIPOptions, stdout, stderr io.Writer) error {
 	}
 	cfg := o.Config
 	cfg.Log.Level = "error"
-	simAddr, stopSim, simCPU, err := startSimProcess(ctx, o.SimCPU, stderr)
+	simAddr, stopSim, simCPU, err := startSimProcess(ctx, o.SimCPU, 0, stderr)
 	if err != nil {
 		return err
 	}
