@@ -3,7 +3,6 @@ package dialer
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/netip"
 	"regexp"
@@ -11,7 +10,8 @@ import (
 	"sync/atomic"
 
 	"github.com/emiago/sipgo/sip"
-	"golang.org/x/time/rate"
+
+	"github.com/marcador/marcador/dialer/sparselog"
 )
 
 // DefaultInboundMaxCalls is InboundPolicy.MaxCalls when unset.
@@ -62,7 +62,7 @@ type inbound struct {
 	busy      atomic.Uint64
 	// One line per refusal, but at most about one a second each, so a
 	// flood cannot flood the log; the lines say how many were left out.
-	forbiddenLog, busyLog *sparseLog
+	forbiddenLog, busyLog *sparselog.Log
 }
 
 // admit says which trunk a request from src belongs to: the longest prefix
@@ -103,26 +103,6 @@ func sourceOf(req *sip.Request) netip.Addr {
 		return netip.Addr{}
 	}
 	return ap.Addr().Unmap()
-}
-
-// sparseLog writes at most a burst of lines and then about one a second,
-// counting the ones it leaves out.
-type sparseLog struct {
-	lim     *rate.Limiter
-	dropped atomic.Int64
-}
-
-func newSparseLog() *sparseLog { return &sparseLog{lim: rate.NewLimiter(1, 5)} }
-
-func (s *sparseLog) warn(log *slog.Logger, msg string, args ...any) {
-	if !s.lim.Allow() {
-		s.dropped.Add(1)
-		return
-	}
-	if n := s.dropped.Swap(0); n > 0 {
-		args = append(args, "not_logged_since_last", n)
-	}
-	log.Warn(msg, args...)
 }
 
 var hostnameRe = regexp.MustCompile(`^(?i)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*\.?$`)

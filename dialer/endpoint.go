@@ -13,6 +13,7 @@ import (
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/marcador/marcador/dialer/sparselog"
 	"github.com/marcador/marcador/ivr/media"
 )
 
@@ -92,7 +93,7 @@ func NewEndpoint(opt EndpointOptions) (*Endpoint, error) {
 	}
 	e := &Endpoint{opt: opt, log: opt.Logger, conn: pc, legs: map[string]*Leg{}, done: make(chan struct{}),
 		inPorts: opt.RTPPorts.Below(pol.ReserveOutbound)}
-	e.in.policy, e.in.forbiddenLog, e.in.busyLog = pol, newSparseLog(), newSparseLog()
+	e.in.policy, e.in.forbiddenLog, e.in.busyLog = pol, sparselog.New(), sparselog.New()
 	if err := e.setAddrs(pc.LocalAddr().(*net.UDPAddr)); err != nil {
 		pc.Close()
 		return nil, err

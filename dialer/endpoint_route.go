@@ -84,7 +84,7 @@ func (e *Endpoint) admit(req *sip.Request, tx sip.ServerTransaction) *Inbound {
 	trunk, ok := e.in.admit(src)
 	if !ok {
 		e.in.forbidden.Add(1)
-		e.in.forbiddenLog.warn(e.log, "sip: INVITE refused (403): its source is in no trunk's inbound_from",
+		e.in.forbiddenLog.Warn(e.log, "sip: INVITE refused (403): its source is in no trunk's inbound_from",
 			"src", src, "from", req.From().Address.User, "to", req.Recipient.User, "call_id", req.CallID().Value())
 		tx.Respond(sip.NewResponseFromRequest(req, 403, "Forbidden", nil))
 		return nil
@@ -95,7 +95,7 @@ func (e *Endpoint) admit(req *sip.Request, tx sip.ServerTransaction) *Inbound {
 	}
 	if !e.in.take() {
 		e.in.busy.Add(1)
-		e.in.busyLog.warn(e.log, "sip: INVITE refused (486): inbound call limit reached",
+		e.in.busyLog.Warn(e.log, "sip: INVITE refused (486): inbound call limit reached",
 			"limit", e.in.policy.MaxCalls, "trunk", trunk, "src", src, "call_id", req.CallID().Value())
 		tx.Respond(sip.NewResponseFromRequest(req, 486, "analytics.Busy Here", nil))
 		return nil

@@ -334,10 +334,10 @@ func (r *Registrar) Run(ctx context.Context) error {
 			return nil
 		case <-t.C:
 			if err := r.syncSecret(ctx); err != nil && ctx.Err() == nil {
-				r.backendLog.warn(r.log, "sip registrar: nonce secret check failed", "err", err)
+				r.backendLog.Warn(r.log, "sip registrar: nonce secret check failed", "err", err)
 			}
 			if _, err := r.Sweep(ctx); err != nil && ctx.Err() == nil {
-				r.backendLog.warn(r.log, "sip registrar: sweep failed", "err", err)
+				r.backendLog.Warn(r.log, "sip registrar: sweep failed", "err", err)
 			}
 		}
 	}

@@ -21,12 +21,12 @@ import (
 	"log/slog"
 	"net/netip"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
 	"github.com/redis/go-redis/v9"
-	"golang.org/x/time/rate"
+
+	"github.com/marcador/marcador/dialer/sparselog"
 )
 
 // Credentials is the store of agents' SIP credentials (the agent pool).
@@ -111,7 +111,7 @@ type Registrar struct {
 	log    *slog.Logger
 	// Backend failures and replays are logged sparsely: a flood of
 	// REGISTERs while Redis is down must not flood the log.
-	backendLog, replayLog *sparseLog
+	backendLog, replayLog *sparselog.Log
 }
 
 // New checks the options and, without a configured Secret, reads or makes
@@ -184,7 +184,7 @@ func New(ctx context.Context, opt Options) (*Registrar, error) {
 	}
 	return &Registrar{opt: opt, rdb: opt.Redis, log: opt.Logger,
 		nonces:     newNonces(secret, opt.Realm, opt.NonceTTL),
-		backendLog: newSparseLog(), replayLog: newSparseLog()}, nil
+		backendLog: sparselog.New(), replayLog: sparselog.New()}, nil
 }
 
 // Realm is the realm of the challenges (what HA1 values are computed with).
@@ -205,7 +205,7 @@ func (r *Registrar) Respond(ctx context.Context, req *sip.Request) *sip.Response
 	res, err := r.respond(ctx, req)
 	if err != nil {
 		// Redis or the credentials store failed: the phone tries again.
-		r.backendLog.warn(r.log, "sip registrar: REGISTER failed (503)", "src", req.Source(), "call_id", callID(req), "err", err)
+		r.backendLog.Warn(r.log, "sip registrar: REGISTER failed (503)", "src", req.Source(), "call_id", callID(req), "err", err)
 		res = sip.NewResponseFromRequest(req, 503, "Service Unavailable", nil)
 		res.AppendHeader(sip.NewHeader("Retry-After", "5"))
 	}
@@ -345,7 +345,7 @@ func (r *Registrar) verify(ctx context.Context, req *sip.Request, creds []*crede
 			tried = true
 			continue
 		case errors.Is(err, ErrNoHA1):
-			r.backendLog.warn(r.log, "sip registrar: agent has no HA1 for the algorithm its phone answered with",
+			r.backendLog.Warn(r.log, "sip registrar: agent has no HA1 for the algorithm its phone answered with",
 				"user", c.Username, "algorithm", c.alg)
 			continue
 		case err != nil:
@@ -372,7 +372,7 @@ func (r *Registrar) freshNonce(ctx context.Context, ok *credentials, src netip.A
 		return false, err
 	}
 	if !fresh {
-		r.replayLog.warn(r.log, "sip registrar: nonce count reused (a replay, or a phone that repeats counts): challenged again",
+		r.replayLog.Warn(r.log, "sip registrar: nonce count reused (a replay, or a phone that repeats counts): challenged again",
 			"src", src, "user", ok.Username, "nc", ok.Nc)
 	}
 	return fresh, nil
@@ -392,25 +392,4 @@ func userAgent(req *sip.Request) string {
 		return h.Value()
 	}
 	return ""
-}
-
-// sparseLog writes at most a burst of lines and then about one a second,
-// counting the ones it leaves out (as the endpoint's inbound admission
-// does).
-type sparseLog struct {
-	lim     *rate.Limiter
-	dropped atomic.Int64
-}
-
-func newSparseLog() *sparseLog { return &sparseLog{lim: rate.NewLimiter(1, 5)} }
-
-func (s *sparseLog) warn(log *slog.Logger, msg string, args ...any) {
-	if !s.lim.Allow() {
-		s.dropped.Add(1)
-		return
-	}
-	if n := s.dropped.Swap(0); n > 0 {
-		args = append(args, "not_logged_since_last", n)
-	}
-	log.Warn(msg, args...)
 }
