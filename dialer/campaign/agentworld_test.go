@@ -332,11 +332,12 @@ type testCarrier struct {
 	t  *testing.T
 	ep *dialer.Endpoint
 
-	mu    sync.Mutex
-	calls map[string]*debtorCall // by number
-	hold  map[string]chan struct{}
-	codec media.Codec
-	wake  chan struct{}
+	mu      sync.Mutex
+	calls   map[string]*debtorCall // by number
+	hold    map[string]chan struct{}
+	codec   media.Codec
+	wake    chan struct{}
+	invited chan string // each INVITE's number, as it arrives
 }
 
 // debtorCall is one answered call at the debtor's end.
@@ -349,7 +350,8 @@ type debtorCall struct {
 
 func startCarrier(t *testing.T, log *slog.Logger) *testCarrier {
 	t.Helper()
-	tc := &testCarrier{t: t, calls: map[string]*debtorCall{}, hold: map[string]chan struct{}{}, codec: media.PCMU, wake: make(chan struct{}, 1)}
+	tc := &testCarrier{t: t, calls: map[string]*debtorCall{}, hold: map[string]chan struct{}{}, codec: media.PCMU, wake: make(chan struct{}, 1),
+		invited: make(chan string, 64)}
 	var err error
 	tc.ep, err = dialer.NewEndpoint(dialer.EndpointOptions{Listen: "127.0.0.1:0", RTPPorts: media.PortRange{Min: 34000, Max: 34499},
 		Logger: log, Inbound: dialer.InboundPolicy{AnySource: true, MaxCalls: 1000, ReserveOutbound: -1},
@@ -370,6 +372,10 @@ func (tc *testCarrier) holdUntil(number string, release chan struct{}) {
 
 func (tc *testCarrier) answer(in *dialer.Inbound) {
 	in.Ringing()
+	select {
+	case tc.invited <- in.To():
+	default:
+	}
 	tc.mu.Lock()
 	release := tc.hold[in.To()]
 	tc.mu.Unlock()
@@ -430,4 +436,50 @@ func playLoop(ctx context.Context, s *media.Session, p *media.Prompt) {
 			}
 		}
 	}()
+}
+
+// invite waits for the INVITE to number.
+func (tc *testCarrier) invite(ctx context.Context, number string) {
+	tc.t.Helper()
+	for {
+		select {
+		case n := <-tc.invited:
+			if n == number {
+				return
+			}
+		case <-ctx.Done():
+			tc.t.Fatalf("no INVITE to %s", number)
+		}
+	}
+}
+
+// bridged starts c with one debtor and waits until the agent talks to it.
+func (w *agentWorld) bridged(c queue.Campaign, ag *testAgent) (queue.Account, *debtorCall, string) {
+	w.t.Helper()
+	num := number()
+	acct := w.debtors(c, num)[0]
+	w.start(c)
+	dc := w.carrier.call(w.ctx, num)
+	st := w.waitState(ag.id, agent.Talking)
+	return acct, dc, st.Call
+}
+
+// heardPrompt waits until the debtor has heard prompt name (es) and
+// returns where it started in what the debtor received, in samples.
+func heardPrompt(t *testing.T, ctx context.Context, dc *debtorCall, name string) int {
+	t.Helper()
+	p, err := prompts.Load("es/" + name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Name = name
+	det := mediatest.NewDetector(media.PCMU, p)
+	end, err := det.Wait(ctx, dc.rec, name, 0, nil)
+	if err != nil {
+		t.Fatalf("the debtor did not hear %s: %v", name, err)
+	}
+	// Wait gives the end of the prompt's last loud part: as far from its
+	// start as in the prompt itself.
+	sent := media.PCMU.Decode(nil, media.PCMU.Encode(nil, p.Samples))
+	return end - det.EndOf(sent, name)
 }
