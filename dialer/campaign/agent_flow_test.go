@@ -10,12 +10,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/marcador/marcador/analytics"
 	"github.com/marcador/marcador/dialer/agent"
 	"github.com/marcador/marcador/dialer/agent/agenttest"
 	"github.com/marcador/marcador/ivr/media"
 	"github.com/marcador/marcador/ivr/media/mediatest"
 	"github.com/marcador/marcador/ivr/script"
 	"github.com/marcador/marcador/queue"
+	"github.com/marcador/marcador/queue/contact"
 )
 
 // An answered call finds no ready agent (the only one paused while the
@@ -53,6 +55,19 @@ func TestNoAgentReadyPlaysTheAbandonScript(t *testing.T) {
 	}
 	if st := w.status(ag.id); st.State != agent.Paused {
 		t.Fatalf("agent %+v", st)
+	}
+	// The abandon is in the debtor's history: under the UK profile no call
+	// for 72 hours unless an agent is guaranteed.
+	uk, err := w.h.gate.Profile("UK", contact.Subject(c, acct, num))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := w.h.gate.Check(w.ctx, uk, contact.Subject(c, acct, num), analytics.Voice, gateNow().Add(time.Hour), false)
+	if err != nil || d.Allowed || !strings.Contains(d.Rule+" "+d.Reason, "abandoned") {
+		t.Fatalf("UK after the abandon: %+v %v", d, err)
+	}
+	if d, _ := w.h.gate.Check(w.ctx, uk, contact.Subject(c, acct, num), analytics.Voice, gateNow().Add(time.Hour), true); !d.Allowed {
+		t.Fatalf("UK with an agent guaranteed: %+v", d)
 	}
 }
 

@@ -21,7 +21,7 @@ import (
 )
 
 // A progressive campaign with one ready agent dials one debtor; the answer
-// is bridged to the agent at once: the debtor's tone (PCMU) reaches the
+// is bridged to the agent once the debtor has heard the recording notice: the debtor's tone (PCMU) reaches the
 // agent's phone (PCMA) and the agent's tone the debtor, the debtor's RFC
 // 4733 key reaches the agent, the agent's screen pops with the account, the
 // call is recorded in stereo (debtor left, agent right), and the agent's
@@ -29,7 +29,7 @@ import (
 // the promises table.
 func TestAgentCallBridgesBothWaysAndRecords(t *testing.T) {
 	w := newAgentWorld(t, nil)
-	c := w.campaign(func(c *queue.Campaign) { c.Record = true })
+	c := w.campaign(func(c *queue.Campaign) { c.Record, c.RecordingNotice = true, "p/recording-notice" })
 	ag := w.agent(c, agenttest.Options{Codecs: []media.Codec{media.PCMA}})
 	screen, err := w.desk.Subscribe(w.ctx, ag.id, "")
 	if err != nil {
@@ -39,6 +39,7 @@ func TestAgentCallBridgesBothWaysAndRecords(t *testing.T) {
 	accts := w.debtors(c, num)
 	w.start(c)
 	dc := w.carrier.call(w.ctx, num)
+	heardPrompt(t, w.ctx, dc, "p/recording-notice") // before the agent comes on
 	playLoop(w.ctx, dc.leg.Session(), tone("debtor", 1000, time.Second))
 	playLoop(w.ctx, ag.leg.Session, tone("agent", 600, time.Second))
 	w.waitState(ag.id, agent.Talking)
