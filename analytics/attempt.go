@@ -201,16 +201,13 @@ func (a *Attempt) AppendBinary(b []byte) ([]byte, error) {
 	return e.b, nil
 }
 
-// UnmarshalBinary decodes what AppendBinary wrote, in this or the previous
+// UnmarshalBinary decodes what AppendBinary wrote, in this or an earlier
 // format (a spool written before an upgrade is still delivered).
 func (a *Attempt) UnmarshalBinary(b []byte) error {
-	if len(b) < 2 || b[0] != kindAttempt {
-		return fmt.Errorf("attempt row: not an attempt record")
+	d, v, err := openRecord(b, kindAttempt, "attempt", attemptV1, attemptV2, attemptV3)
+	if err != nil {
+		return err
 	}
-	if b[1] < attemptV1 || b[1] > attemptV3 {
-		return fmt.Errorf("attempt row: unknown format version %d", b[1])
-	}
-	d := dec{b: b[2:]}
 	*a = Attempt{
 		AttemptID:     d.str(),
 		CampaignID:    d.str(),
@@ -243,12 +240,12 @@ func (a *Attempt) UnmarshalBinary(b []byte) error {
 		LocalWeekday:  u8(d.u()),
 		Ver:           d.u(),
 	}
-	if b[1] >= attemptV2 {
+	if v >= attemptV2 {
 		a.MessageError = u32(d.u())
 		a.Segments = u8(d.u())
 		a.Template = d.str()
 	}
-	if b[1] >= attemptV3 {
+	if v >= attemptV3 {
 		a.WrapMS = u32(d.u())
 		a.AgentCode = d.str()
 		a.RightParty = d.bool()
@@ -257,8 +254,5 @@ func (a *Attempt) UnmarshalBinary(b []byte) error {
 		a.AMDCause = d.str()
 		a.AMDMS = u32(d.u())
 	}
-	if d.err != nil {
-		return fmt.Errorf("attempt row: %w", d.err)
-	}
-	return nil
+	return d.close("attempt")
 }

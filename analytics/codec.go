@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -46,6 +47,27 @@ type dec struct {
 	err error
 }
 
+// openRecord checks a spool record's kind and format version (one of
+// versions) and returns a decoder over its fields; what names the row in
+// errors.
+func openRecord(b []byte, kind byte, what string, versions ...byte) (*dec, byte, error) {
+	if len(b) < 2 || b[0] != kind {
+		return nil, 0, fmt.Errorf("%s row: not a %s record", what, what)
+	}
+	if !slices.Contains(versions, b[1]) {
+		return nil, 0, fmt.Errorf("%s row: unknown format version %d", what, b[1])
+	}
+	return &dec{b: b[2:]}, b[1], nil
+}
+
+// close says whether every field decoded.
+func (d *dec) close(what string) error {
+	if d.err != nil {
+		return fmt.Errorf("%s row: %w", what, d.err)
+	}
+	return nil
+}
+
 func (d *dec) str() string {
 	n, k := binary.Uvarint(d.b)
 	if k <= 0 || uint64(len(d.b)-k) < n {
@@ -56,17 +78,12 @@ func (d *dec) str() string {
 	d.b = d.b[k+int(n):]
 	return s
 }
-func (d *dec) u() uint64 {
-	v, k := binary.Uvarint(d.b)
-	if k <= 0 {
-		d.fail()
-		return 0
-	}
-	d.b = d.b[k:]
-	return v
-}
-func (d *dec) i() int64 {
-	v, k := binary.Varint(d.b)
+func (d *dec) u() uint64 { return varint(d, binary.Uvarint) }
+func (d *dec) i() int64  { return varint(d, binary.Varint) }
+
+// varint reads one (u)varint with read, failing d on a short one.
+func varint[T uint64 | int64](d *dec, read func([]byte) (T, int)) T {
+	v, k := read(d.b)
 	if k <= 0 {
 		d.fail()
 		return 0

@@ -2,6 +2,7 @@ package analytics_test
 
 import (
 	"context"
+	"errors"
 	"reflect"
 	"testing"
 	"time"
@@ -55,8 +56,12 @@ func TestLatestDNC(t *testing.T) {
 	if err := w.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
+	r, err := analytics.NewReader(conn, db)
+	if err != nil {
+		t.Fatal(err)
+	}
 	got := map[string]analytics.DNCEvent{}
-	if err := analytics.LatestDNC(ctx, conn, db, func(e analytics.DNCEvent) error {
+	if err := r.LatestDNC(ctx, func(e analytics.DNCEvent) error {
 		got[e.Phone+"/"+string(e.Channel)+"/"+e.CampaignID] = e
 		return nil
 	}); err != nil {
@@ -70,5 +75,10 @@ func TestLatestDNC(t *testing.T) {
 	}
 	if e := got["+525500000002/sms/c1"]; e.Action != analytics.DNCRemove || e.Ver != 5 {
 		t.Errorf("sms listing: %+v", e)
+	}
+	// The caller's own failure comes back as it is, not as a failed read.
+	stop := errors.New("redis is gone")
+	if err := r.LatestDNC(ctx, func(analytics.DNCEvent) error { return stop }); err != stop {
+		t.Fatalf("fn's error came back as %v", err)
 	}
 }

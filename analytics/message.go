@@ -69,14 +69,11 @@ func (m *Message) AppendBinary(b []byte) ([]byte, error) {
 
 // UnmarshalBinary decodes what AppendBinary wrote.
 func (m *Message) UnmarshalBinary(b []byte) error {
-	if len(b) < 2 || b[0] != kindMessage || b[1] != messageV1 {
-		return fmt.Errorf("message row: not a version %d message record", messageV1)
+	d, _, err := openRecord(b, kindMessage, "message", messageV1)
+	if err != nil {
+		return err
 	}
-	d := dec{b: b[2:]}
 	*m = Message{MessageSID: d.str(), Direction: d.str(), CampaignID: d.str(), AccountID: d.str(), Phone: d.str(),
 		Channel: Channel(d.str()), Body: d.str(), Action: d.str(), At: d.t(), NodeID: d.str(), Ver: d.u()}
-	if d.err != nil {
-		return fmt.Errorf("message row: %w", d.err)
-	}
-	return nil
+	return d.close("message")
 }

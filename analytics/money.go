@@ -72,19 +72,16 @@ func (p *Promise) AppendBinary(b []byte) ([]byte, error) {
 
 // UnmarshalBinary decodes what AppendBinary wrote.
 func (p *Promise) UnmarshalBinary(b []byte) error {
-	if len(b) < 2 || b[0] != kindPromise || b[1] != promiseV1 {
-		return fmt.Errorf("promise row: not a v%d promise record", promiseV1)
+	d, _, err := openRecord(b, kindPromise, "promise", promiseV1)
+	if err != nil {
+		return err
 	}
-	d := dec{b: b[2:]}
 	*p = Promise{
 		PromiseID: d.str(), CampaignID: d.str(), AccountID: d.str(), AttemptID: d.str(),
 		Channel: PromiseChannel(d.str()), CreatedAt: d.t(), DueDate: d.t(), Amount: d.decimal(),
 		Currency: d.str(), Status: d.str(), NodeID: d.str(), Ver: d.u(),
 	}
-	if d.err != nil {
-		return fmt.Errorf("promise row: %w", d.err)
-	}
-	return nil
+	return d.close("promise")
 }
 
 // Validate reports what makes the row unwritable, naming the field.
@@ -138,18 +135,15 @@ func (p *Payment) AppendBinary(b []byte) ([]byte, error) {
 
 // UnmarshalBinary decodes what AppendBinary wrote.
 func (p *Payment) UnmarshalBinary(b []byte) error {
-	if len(b) < 2 || b[0] != kindPayment || b[1] != paymentV1 {
-		return fmt.Errorf("payment row: not a v%d payment record", paymentV1)
+	d, _, err := openRecord(b, kindPayment, "payment", paymentV1)
+	if err != nil {
+		return err
 	}
-	d := dec{b: b[2:]}
 	*p = Payment{
 		PaymentID: d.str(), CampaignID: d.str(), AccountID: d.str(), PromiseID: d.str(),
 		PaidAt: d.t(), Amount: d.decimal(), Currency: d.str(), Method: d.str(), Reference: d.str(), Ver: d.u(),
 	}
-	if d.err != nil {
-		return fmt.Errorf("payment row: %w", d.err)
-	}
-	return nil
+	return d.close("payment")
 }
 
 // Validate reports what makes the row unwritable, naming the field.

@@ -88,15 +88,29 @@ func (r *Reader) query(ctx context.Context, what, q string, args []any, scan fun
 // list runs q and returns what scan reads from each row.
 func list[T any](ctx context.Context, r *Reader, what, q string, args []any, scan func(driver.Rows) (T, error)) ([]T, error) {
 	var out []T
+	err := each(ctx, r, what, q, args, scan, func(v T) error {
+		out = append(out, v)
+		return nil
+	})
+	return out, err
+}
+
+// each runs q and calls fn with what scan reads from each row. An error of
+// fn's own (the caller's work, not the read) comes back as fn returned it.
+func each[T any](ctx context.Context, r *Reader, what, q string, args []any, scan func(driver.Rows) (T, error), fn func(T) error) error {
+	var fnErr error
 	err := r.query(ctx, what, q, args, func(rows driver.Rows) error {
 		v, err := scan(rows)
 		if err != nil {
 			return err
 		}
-		out = append(out, v)
-		return nil
+		fnErr = fn(v)
+		return fnErr
 	})
-	return out, err
+	if fnErr != nil {
+		return fnErr
+	}
+	return err
 }
 
 // AttemptCount is what the attempts of one channel and disposition add up to.

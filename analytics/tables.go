@@ -15,6 +15,19 @@ type Row interface {
 	Validate() error
 }
 
+// rowPtr is a pointer to a row type that decodes itself from the spool.
+type rowPtr[T any] interface {
+	*T
+	Row
+	UnmarshalBinary(b []byte) error
+}
+
+// decodeAs is a Table's decode for rows of type T.
+func decodeAs[T any, P rowPtr[T]](rec []byte) (Row, error) {
+	r := P(new(T))
+	return r, r.UnmarshalBinary(rec)
+}
+
 // Table knows how to insert one kind of spooled row.
 type Table struct {
 	Name    string
@@ -93,20 +106,14 @@ var (
 			"agent_id", "abandoned", "dtmf", "ivr_path", "promise_amount", "promise_date", "currency", "message_sid",
 			"message_status", "country", "local_hour", "local_weekday", "ver", "message_error", "segments", "template",
 			"wrap_ms", "agent_code", "right_party", "recording", "recording_error", "amd_cause", "amd_ms"},
-		decode: func(rec []byte) (Row, error) {
-			var a Attempt
-			return &a, a.UnmarshalBinary(rec)
-		},
+		decode: decodeAs[Attempt],
 		values: func(r Row) []any { return attemptValues(r.(*Attempt)) },
 	}
 	promisesTable = &Table{
 		Name: "promises", kind: kindPromise,
 		Columns: []string{"promise_id", "campaign_id", "account_id", "attempt_id", "channel", "created_at", "due_date",
 			"amount", "currency", "status", "node_id", "ver"},
-		decode: func(rec []byte) (Row, error) {
-			var p Promise
-			return &p, p.UnmarshalBinary(rec)
-		},
+		decode: decodeAs[Promise],
 		values: func(r Row) []any {
 			p := r.(*Promise)
 			return []any{p.PromiseID, p.CampaignID, p.AccountID, p.AttemptID, string(p.Channel), p.CreatedAt,
@@ -117,10 +124,7 @@ var (
 		Name: "payments", kind: kindPayment,
 		Columns: []string{"payment_id", "campaign_id", "account_id", "promise_id", "paid_at", "amount", "currency",
 			"method", "reference", "ver"},
-		decode: func(rec []byte) (Row, error) {
-			var p Payment
-			return &p, p.UnmarshalBinary(rec)
-		},
+		decode: decodeAs[Payment],
 		values: func(r Row) []any {
 			p := r.(*Payment)
 			return []any{p.PaymentID, p.CampaignID, p.AccountID, p.PromiseID, p.PaidAt, p.Amount, p.Currency,
@@ -131,10 +135,7 @@ var (
 		Name: "messages", kind: kindMessage,
 		Columns: []string{"message_sid", "direction", "campaign_id", "account_id", "phone", "channel", "body", "action",
 			"at", "node_id", "ver"},
-		decode: func(rec []byte) (Row, error) {
-			var m Message
-			return &m, m.UnmarshalBinary(rec)
-		},
+		decode: decodeAs[Message],
 		values: func(r Row) []any {
 			m := r.(*Message)
 			return []any{m.MessageSID, m.Direction, m.CampaignID, m.AccountID, m.Phone, string(m.Channel), m.Body,
@@ -144,10 +145,7 @@ var (
 	dncTable = &Table{
 		Name: "dnc_events", kind: kindDNC,
 		Columns: []string{"event_id", "phone", "channel", "campaign_id", "action", "reason", "source", "at", "node_id", "ver"},
-		decode: func(rec []byte) (Row, error) {
-			var e DNCEvent
-			return &e, e.UnmarshalBinary(rec)
-		},
+		decode:  decodeAs[DNCEvent],
 		values: func(r Row) []any {
 			e := r.(*DNCEvent)
 			return []any{e.EventID, e.Phone, string(e.Channel), e.CampaignID, e.Action, e.Reason, e.Source, e.At,

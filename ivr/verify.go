@@ -1,6 +1,7 @@
 package ivr
 
 import (
+	"cmp"
 	"context"
 	"crypto/subtle"
 	"errors"
@@ -29,7 +30,7 @@ type Candidate struct {
 // alone proves nothing: anyone can set one.
 type Verification struct {
 	// Method is what the caller keys: national_id_last4 (default),
-	// birth_date (DDMMYYYY) or account_number (see script.VerifyMethods).
+	// birth_date (DDMMYYYY) or account_number (see script.VerifyPhrase).
 	Method string
 	// CallerID are the accounts that hold the calling number.
 	CallerID []Candidate
@@ -124,17 +125,11 @@ func (r *run) verify(ctx context.Context, v *script.Verify) (string, error) {
 	if method == "" {
 		method = DefaultVerifyMethod
 	}
-	ask, ok := script.VerifyMethods[method]
+	ask, ok := script.VerifyPhrase(method)
 	if !ok {
 		return "", fmt.Errorf("verify: unknown method %q", method)
 	}
-	timeout, inter := v.Timeout, v.InterDigit
-	if timeout == 0 {
-		timeout = 8 * time.Second
-	}
-	if inter == 0 {
-		inter = 4 * time.Second
-	}
+	timeout, inter := cmp.Or(v.Timeout, 8*time.Second), cmp.Or(v.InterDigit, 4*time.Second)
 	for try := 0; try <= v.Retries; try++ {
 		if vf.Locked(ctx) {
 			r.res.Locked = true

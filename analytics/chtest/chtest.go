@@ -8,18 +8,16 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/marcador/marcador/analytics"
+	"github.com/marcador/marcador/analytics/proctest"
 )
 
 // Addr is the native address of the development server: $MARCADOR_TEST_CLICKHOUSE
@@ -59,27 +57,21 @@ func Database(t testing.TB, conn driver.Conn) string {
 	return db
 }
 
-// Server is a private clickhouse-server process with its data in a temp dir.
+// Server is a private clickhouse-server process with its data in a temp
+// dir; Start and Stop come from proctest.Process.
 type Server struct {
+	*proctest.Process
 	Addr string
-	dir  string
-	port int
-	cmd  *exec.Cmd
-	t    testing.TB
 }
 
 // StartServer starts a private server on a free loopback port. It is stopped
 // when the test ends.
 func StartServer(t testing.TB) *Server {
 	t.Helper()
-	_, err := exec.LookPath("clickhouse-server")
-	if err != nil {
-		t.Fatalf("clickhouse-server not installed (apt-get install clickhouse-server): %v", err)
-	}
-	s := &Server{dir: t.TempDir(), port: freePort(t), t: t}
-	s.Addr = "127.0.0.1:" + strconv.Itoa(s.port)
+	dir, port := t.TempDir(), proctest.FreePort(t)
+	s := &Server{Addr: "127.0.0.1:" + strconv.Itoa(port)}
 	for _, d := range []string{"data", "tmp", "user_files", "format_schemas", "log"} {
-		os.MkdirAll(filepath.Join(s.dir, d), 0o750)
+		os.MkdirAll(filepath.Join(dir, d), 0o750)
 	}
 	cfg := fmt.Sprintf(`<?xml version="1.0"?>
 <yandex>
@@ -92,61 +84,27 @@ func StartServer(t testing.TB) *Server {
   <users_config>%[1]s/users.xml</users_config>
   <default_profile>default</default_profile><default_database>default</default_database>
   <timezone>UTC</timezone>
-</yandex>`, s.dir, s.port)
+</yandex>`, dir, port)
 	users := `<?xml version="1.0"?>
 <yandex><profiles><default/></profiles>
 <users><default><password></password><networks><ip>127.0.0.1</ip></networks><profile>default</profile><quota>default</quota></default></users>
 <quotas><default/></quotas></yandex>`
-	os.WriteFile(filepath.Join(s.dir, "config.xml"), []byte(cfg), 0o640)
-	os.WriteFile(filepath.Join(s.dir, "users.xml"), []byte(users), 0o640)
+	os.WriteFile(filepath.Join(dir, "config.xml"), []byte(cfg), 0o640)
+	os.WriteFile(filepath.Join(dir, "users.xml"), []byte(users), 0o640)
+	s.Process = proctest.New(t, proctest.Options{
+		Bin: "clickhouse-server", Install: "apt-get install clickhouse-server",
+		Args:  []string{"--config-file=" + filepath.Join(dir, "config.xml")},
+		Ready: s.ping, Wait: 60 * time.Second, Poll: 100 * time.Millisecond,
+		Addr: s.Addr, Log: filepath.Join(dir, "log", "ch.err.log"),
+	})
 	s.Start()
-	t.Cleanup(s.Stop)
 	return s
 }
 
-// Start launches the server (again) and waits until it answers.
-func (s *Server) Start() {
-	s.t.Helper()
-	s.cmd = exec.Command("clickhouse-server", "--config-file="+filepath.Join(s.dir, "config.xml"))
-	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := s.cmd.Start(); err != nil {
-		s.t.Fatalf("start clickhouse-server: %v", err)
+func (s *Server) ping() error {
+	c, err := analytics.Open(context.Background(), analytics.ConnOptions{Addr: []string{s.Addr}, DialTimeout: time.Second})
+	if err == nil {
+		c.Close()
 	}
-	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) {
-		c, err := analytics.Open(context.Background(), analytics.ConnOptions{Addr: []string{s.Addr}, DialTimeout: time.Second})
-		if err == nil {
-			c.Close()
-			return
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	b, _ := os.ReadFile(filepath.Join(s.dir, "log", "ch.err.log"))
-	s.t.Fatalf("private clickhouse-server on %s did not come up: %s", s.Addr, b)
-}
-
-// Stop terminates the server and waits for it to exit.
-func (s *Server) Stop() {
-	if s.cmd == nil || s.cmd.Process == nil {
-		return
-	}
-	syscall.Kill(-s.cmd.Process.Pid, syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() { s.cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(20 * time.Second):
-		syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
-		<-done
-	}
-	s.cmd = nil
-}
-
-func freePort(t testing.TB) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return err
 }

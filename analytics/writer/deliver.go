@@ -68,83 +68,99 @@ func (w *Writer) insertSegment(ctx context.Context, seg spool.Segment) (int, err
 		p = &segProgress{done: map[int]bool{}}
 		w.progress[seg.Seq] = p
 	}
-	var (
-		byTable = map[*analytics.Table][]record{}
-		refused []refusal
-		pending int
-		rows    int
-		idx     = -1
-		bad     = 0
-	)
-	flush := func() error {
-		if len(refused) > 0 {
-			if err := w.quarantineRows(seg, p, refused); err != nil {
-				return err
-			}
-			refused = nil
-		}
-		for _, t := range analytics.Tables() {
-			if len(byTable[t]) == 0 {
-				continue
-			}
-			ins := inserter{w: w, seg: seg, p: p, t: t}
-			n, err := ins.insert(ctx, byTable[t])
-			rows += n
-			if err != nil {
-				return err
-			}
-			delete(byTable, t)
-		}
-		pending = 0
-		return nil
-	}
+	b := &segBatch{w: w, seg: seg, p: p, byTable: map[*analytics.Table][]record{}, idx: -1}
 	readErr := spool.ReadSegment(seg, func(rec []byte) error {
-		idx++
-		if p.done[idx] {
-			return nil
-		}
-		t, err := analytics.TableOf(rec)
-		if err != nil {
-			bad++
-			p.done[idx] = true
-			return nil
-		}
-		row, err := t.Decode(rec)
-		if err != nil {
-			if !p.corrupt {
-				w.log.Error("writer: spooled record cannot be decoded", "table", t.Name, "segment", seg.Path, "index", idx, "err", err)
-			}
-			bad++
-			p.done[idx] = true
-			return nil
-		}
-		r := record{idx: idx, raw: bytes.Clone(rec), row: row}
-		if err := t.Check(row); err != nil {
-			// Spooled before the check existed (or by a bug): ClickHouse
-			// would refuse it or, worse, store it wrong.
-			refused = append(refused, refusal{table: t, rec: r, by: "marcador", reason: err.Error()})
-		} else {
-			byTable[t] = append(byTable[t], r)
-		}
-		if pending++; pending >= w.opt.BatchRows {
-			return flush()
+		if b.take(rec) && b.pending >= w.opt.BatchRows {
+			return b.flush(ctx)
 		}
 		return nil
 	})
 	if readErr != nil && !errors.Is(readErr, spool.ErrCorrupt) {
-		return rows, readErr
+		return b.rows, readErr
 	}
-	if (readErr != nil || bad > 0) && !p.corrupt {
+	if (readErr != nil || b.bad > 0) && !p.corrupt {
 		if err := w.copyCorrupt(seg); err != nil {
-			return rows, err
+			return b.rows, err
 		}
 		p.corrupt = true
-		w.m.corrupt(bad + btoi(readErr != nil))
+		w.m.corrupt(b.bad + btoi(readErr != nil))
 		w.log.Error("WRITER: corrupt spool records quarantined; the intact rows are inserted",
-			"segment", seg.Path, "bad_records", bad, "read_err", readErr, "quarantine", w.quarantineDir())
+			"segment", seg.Path, "bad_records", b.bad, "read_err", readErr, "quarantine", w.quarantineDir())
 	}
-	err := flush()
-	return rows, err
+	err := b.flush(ctx)
+	return b.rows, err
+}
+
+// segBatch gathers the records of one segment not yet delivered into a
+// batch per table, and the rows the check refuses.
+type segBatch struct {
+	w       *Writer
+	seg     spool.Segment
+	p       *segProgress
+	byTable map[*analytics.Table][]record
+	refused []refusal
+	pending int // records taken since the last flush
+	rows    int // rows ClickHouse accepted
+	idx     int // the record's index in the segment
+	bad     int // records that cannot be decoded
+}
+
+// take reads the segment's next record into the batch; false when it is
+// not for sending (delivered before, or undecodable: counted in bad).
+func (b *segBatch) take(rec []byte) bool {
+	b.idx++
+	if b.p.done[b.idx] {
+		return false
+	}
+	t, err := analytics.TableOf(rec)
+	if err != nil {
+		b.bad++
+		b.p.done[b.idx] = true
+		return false
+	}
+	row, err := t.Decode(rec)
+	if err != nil {
+		if !b.p.corrupt {
+			b.w.log.Error("writer: spooled record cannot be decoded", "table", t.Name, "segment", b.seg.Path, "index", b.idx, "err", err)
+		}
+		b.bad++
+		b.p.done[b.idx] = true
+		return false
+	}
+	r := record{idx: b.idx, raw: bytes.Clone(rec), row: row}
+	if err := t.Check(row); err != nil {
+		// Spooled before the check existed (or by a bug): ClickHouse
+		// would refuse it or, worse, store it wrong.
+		b.refused = append(b.refused, refusal{table: t, rec: r, by: "marcador", reason: err.Error()})
+	} else {
+		b.byTable[t] = append(b.byTable[t], r)
+	}
+	b.pending++
+	return true
+}
+
+// flush quarantines the refused rows and inserts each table's batch.
+func (b *segBatch) flush(ctx context.Context) error {
+	if len(b.refused) > 0 {
+		if err := b.w.quarantineRows(b.seg, b.p, b.refused); err != nil {
+			return err
+		}
+		b.refused = nil
+	}
+	for _, t := range analytics.Tables() {
+		if len(b.byTable[t]) == 0 {
+			continue
+		}
+		ins := inserter{w: b.w, seg: b.seg, p: b.p, t: t}
+		n, err := ins.insert(ctx, b.byTable[t])
+		b.rows += n
+		if err != nil {
+			return err
+		}
+		delete(b.byTable, t)
+	}
+	b.pending = 0
+	return nil
 }
 
 // inserter delivers one table's rows of one segment.

@@ -39,26 +39,23 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 }
 
 func benchAnalytics(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("bench analytics", "bench analytics [-config FILE] [-rows N] [-producers N] [-fsync POLICY] [-json]", stderr)
-	cfgPath := fs.String("config", "", "YAML config file: ClickHouse to use and spool settings")
+	fs, parse := configFlags("bench analytics", "bench analytics [-config FILE] [-rows N] [-producers N] [-fsync POLICY] [-json]",
+		"YAML config file: ClickHouse to use and spool settings", stderr)
 	var o bench.AnalyticsOptions
 	fs.IntVar(&o.Rows, "rows", 1_000_000, "synthetic attempts to write")
 	fs.IntVar(&o.Producers, "producers", 4, "goroutines calling Write concurrently (the call path)")
 	fs.StringVar(&o.Fsync, "fsync", "batch", "spool fsync policy for the run: always, batch or never")
 	fs.BoolVar(&o.JSON, "json", false, "also print the result as JSON")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
 	var err error
-	if o.Config, err = loadConfig(*cfgPath); err != nil {
+	if o.Config, err = parse(args); err != nil {
 		return err
 	}
 	return bench.Analytics(ctx, o, stdout, stderr)
 }
 
 func benchSIP(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("bench sip", "bench sip [-config FILE] [-cps 200] [-duration 60s] [-hold 2s] [-concurrent 1000] [-measure 30s] [-json]", stderr)
-	cfgPath := fs.String("config", "", "YAML config file (sip.rtp_ports is used for our side)")
+	fs, parse := configFlags("bench sip", "bench sip [-config FILE] [-cps 200] [-duration 60s] [-hold 2s] [-concurrent 1000] [-measure 30s] [-json]",
+		"YAML config file (sip.rtp_ports is used for our side)", stderr)
 	o := bench.SIPOptions{Version: version}
 	fs.Float64Var(&o.CPS, "cps", 200, "calls per second to originate in the CPS phase")
 	fs.DurationVar(&o.Duration, "duration", 60*time.Second, "length of the CPS phase")
@@ -69,11 +66,8 @@ func benchSIP(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.BoolVar(&o.JSON, "json", false, "also print the result as JSON")
 	fs.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the dialer side to this file")
 	fs.IntVar(&o.SimCPU, "sim-cpu", runtime.NumCPU()-1, "pin the simulator to this CPU with one Go thread (-1: share every CPU with the dialer)")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
 	var err error
-	if o.Config, err = loadConfig(*cfgPath); err != nil {
+	if o.Config, err = parse(args); err != nil {
 		return err
 	}
 	return bench.SIP(ctx, o, stdout, stderr)

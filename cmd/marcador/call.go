@@ -104,7 +104,7 @@ func runCall(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	defer node.Close()
-	ep, w, trunk := node.Endpoint, node.Writer, plan.Trunk
+	w := node.Writer
 
 	var a analytics.Attempt
 	var res callJSON
@@ -114,19 +114,8 @@ func runCall(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		if err != nil {
 			return err
 		}
-	} else {
-		a = contact.Builder{Node: cfg.NodeID, Now: time.Now}.Start(queue.Campaign{ID: *campaignID}, queue.Account{ID: *account}, *to,
-			analytics.Voice).Row
-		a.Trunk, a.AttemptNo = trunk.Name, 1
-		out, err := placeCall(ctx, ep, plan)
-		if err != nil {
-			return err
-		}
-		out.Result.ApplyTo(&a)
-		a.DTMF = out.DTMF
-		if err := w.Write(ctx, &a); err != nil {
-			return err
-		}
+	} else if a, err = plainCall(ctx, node, plan, *campaignID, *account, *to); err != nil {
+		return err
 	}
 	res.AttemptID, res.Disposition, res.SIPCode, res.RingMS, res.TalkMS, res.DTMF, res.Reason =
 		a.AttemptID, a.Disposition, int(a.SIPCode), a.RingMS, a.TalkMS, a.DTMF, a.Reason
@@ -138,6 +127,21 @@ func runCall(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			"attempt_id", a.AttemptID, "spool", filepath.Join(cfg.Spool.Dir, "call"), "err", err)
 	}
 	return writeCall(stdout, res, *asJSON)
+}
+
+// plainCall places the call plan says (prompts, digits, no script) and
+// records its attempt.
+func plainCall(ctx context.Context, node *app.App, plan callPlan, campaignID, account, to string) (analytics.Attempt, error) {
+	a := contact.Builder{Node: node.Config.NodeID, Now: time.Now}.Start(queue.Campaign{ID: campaignID}, queue.Account{ID: account}, to,
+		analytics.Voice).Row
+	a.Trunk, a.AttemptNo = plan.Trunk.Name, 1
+	out, err := placeCall(ctx, node.Endpoint, plan)
+	if err != nil {
+		return a, err
+	}
+	out.Result.ApplyTo(&a)
+	a.DTMF = out.DTMF
+	return a, node.Writer.Write(ctx, &a)
 }
 
 // writeCall prints how the call went: one JSON object, or a line.

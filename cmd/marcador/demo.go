@@ -11,15 +11,11 @@ import (
 )
 
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("demo", "demo [-config FILE] [-debtors N] [-seed N] [-calls N]", stderr)
-	cfgPath := fs.String("config", "", "YAML config file (make demo passes deploy/dev/marcador.yaml)")
+	fs, parse := configFlags("demo", "demo [-config FILE] [-debtors N] [-seed N] [-calls N]", "YAML config file (make demo passes deploy/dev/marcador.yaml)", stderr)
 	n := fs.Int("debtors", 1000, "debtors in the generated portfolio")
 	seed := fs.Int64("seed", 2026, "portfolio generator seed (same seed, same debtors)")
 	calls := fs.Int("calls", 30, "contacts to call over SIP in the demo")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	cfg, err := loadConfig(*cfgPath)
+	cfg, err := parse(args)
 	if err != nil {
 		return err
 	}

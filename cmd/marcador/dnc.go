@@ -38,12 +38,8 @@ func runDNC(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		}
 		return fmt.Errorf("which dnc command? (rebuild)")
 	}
-	fs := newFlags("dnc rebuild", "dnc rebuild -config FILE", stderr)
-	cfgPath := fs.String("config", "", "YAML config file")
-	if err := fs.Parse(args[1:]); err != nil {
-		return err
-	}
-	cfg, err := loadConfig(*cfgPath)
+	_, parse := configFlags("dnc rebuild", "dnc rebuild -config FILE", "YAML config file", stderr)
+	cfg, err := parse(args[1:])
 	if err != nil {
 		return err
 	}

@@ -90,6 +90,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 // loadConfig reads the config file (or defaults) with the process environment.
 func loadConfig(path string) (config.Config, error) { return config.Load(path, os.Environ()) }
 
+// configFlags is newFlags with -config (help says what the command reads
+// from it); parse parses args, then loads the config -config names.
+func configFlags(name, synopsis, help string, stderr io.Writer) (fs *flag.FlagSet, parse func(args []string) (config.Config, error)) {
+	fs = newFlags(name, synopsis, stderr)
+	path := fs.String("config", "", help)
+	return fs, func(args []string) (config.Config, error) {
+		if err := fs.Parse(args); err != nil {
+			return config.Config{}, err
+		}
+		return loadConfig(*path)
+	}
+}
+
 // newFlags returns a FlagSet whose -h prints the command's synopsis and flags.
 func newFlags(name, synopsis string, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("marcador "+name, flag.ContinueOnError)

@@ -37,12 +37,8 @@ func runRedis(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fmt.Fprint(stderr, redisUsage)
 		return fmt.Errorf("redis %q: unknown command (status, restore, accept-empty)", sub)
 	}
-	fs := newFlags("redis "+sub, "redis "+sub+" -config FILE", stderr)
-	cfgPath := fs.String("config", "", "YAML config file (the node's: its spool dir locates the node's copy of the marker)")
-	if err := fs.Parse(args[1:]); err != nil {
-		return err
-	}
-	cfg, err := loadConfig(*cfgPath)
+	_, parse := configFlags("redis "+sub, "redis "+sub+" -config FILE", "YAML config file (the node's: its spool dir locates the node's copy of the marker)", stderr)
+	cfg, err := parse(args[1:])
 	if err != nil {
 		return err
 	}

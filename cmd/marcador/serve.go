@@ -8,12 +8,8 @@ import (
 )
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("serve", "serve [-config FILE]", stderr)
-	cfgPath := fs.String("config", "", "YAML config file (default: built-in defaults plus MARCADOR_* environment)")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	cfg, err := loadConfig(*cfgPath)
+	_, parse := configFlags("serve", "serve [-config FILE]", "YAML config file (default: built-in defaults plus MARCADOR_* environment)", stderr)
+	cfg, err := parse(args)
 	if err != nil {
 		return err
 	}

@@ -216,11 +216,29 @@ func (p *Predictive) Decide(s *Snapshot) Decision {
 	patience := int(math.Ceil(p.cfg.Patience.Seconds() / step))
 	nb := p.answer.prepare(step) // bins in which a live answer may come
 	na := nb + 1 + patience      // agents are needed up to the last bin's end plus the patience
+	if !p.forecastAgents(s, c, na, step) {
+		return Decision{Reason: ReasonNoneSoon, DialLevel: dialLevel(c, 0)}
+	}
+	p.forecastLive(s, nb)
+	pl := p.newCallChance(nb, step)
+	d := Decision{PredictedFree: p.muA[na-1], PredictedLive: p.muL[nb-1]}
+	if pl <= 0 {
+		d.Reason, d.DialLevel = ReasonEnough, dialLevel(c, 0)
+		return d
+	}
+	n, why := p.count(s, c, maxLines, nb, patience, pl)
+	p.cps.take(n)
+	d.Dial, d.Reason, d.DialLevel = n, why, dialLevel(c, n)
+	return d
+}
 
-	// Agents: expected number free by each second, and its variance.
+// forecastAgents fills muA and varA: the expected number of agents free by
+// the end of each of na bins, and its variance. false when none is ready
+// and none is likely to be free within them.
+func (p *Predictive) forecastAgents(s *Snapshot, c census, na int, step float64) (soon bool) {
 	p.muA, p.varA = grow(p.muA, na), grow(p.varA, na)
 	p.handle.prepare(na, step)
-	soon := c.ready > 0
+	soon = c.ready > 0
 	handleWarm := p.handleWarm()
 	for i := range s.Agents {
 		a := s.Agents[i]
@@ -239,12 +257,13 @@ func (p *Predictive) Decide(s *Snapshot) Decision {
 	for k := range p.muA {
 		p.muA[k] += float64(c.ready)
 	}
-	if !soon {
-		return Decision{Reason: ReasonNoneSoon, DialLevel: dialLevel(c, 0)}
-	}
+	return soon
+}
 
-	// Calls in flight, grouped by seconds rung: expected live answers by
-	// the end of each bin (cumulative), and the variance.
+// forecastLive fills muL and varL from the calls in flight, grouped by
+// seconds rung: the expected live answers by the end of each of nb bins
+// (cumulative), and the variance.
+func (p *Predictive) forecastLive(s *Snapshot, nb int) {
 	p.muL, p.varL = grow(p.muL, nb), grow(p.varL, nb)
 	// Calls are counted per forecast row first (rows are by half second
 	// rung), so the work is per row, not per call.
@@ -265,7 +284,11 @@ func (p *Predictive) Decide(s *Snapshot) Decision {
 		}
 	}
 	p.touched = p.touched[:0]
-	// A new call: its chance of a live answer in each bin.
+}
+
+// newCallChance fills gNew and cumNew, a new call's chance of a live answer
+// in each bin and by the end of it, and returns its chance of one at all.
+func (p *Predictive) newCallChance(nb int, step float64) float64 {
 	p.gNew, p.cumNew = grow(p.gNew, nb), grow(p.cumNew, nb)
 	pl := p.answer.liveBins(0, step, p.gNew)
 	var g float64
@@ -273,12 +296,12 @@ func (p *Predictive) Decide(s *Snapshot) Decision {
 		g += x
 		p.cumNew[k] = g
 	}
-	d := Decision{PredictedFree: p.muA[na-1], PredictedLive: p.muL[nb-1]}
-	if pl <= 0 {
-		d.Reason, d.DialLevel = ReasonEnough, dialLevel(c, 0)
-		return d
-	}
+	return pl
+}
 
+// count adds calls, each to the live forecast, while the next one's
+// marginal risk stays under the threshold and within the caps.
+func (p *Predictive) count(s *Snapshot, c census, maxLines float64, nb, patience int, pl float64) (int, Reason) {
 	theta := p.threshold(s)
 	p.lastThreshold = theta
 	cap, capWhy := room(c, maxLines, s)
@@ -287,7 +310,6 @@ func (p *Predictive) Decide(s *Snapshot) Decision {
 	}
 	waiting := float64(c.waiting)
 	n := 0
-	why := ReasonEnough
 	for n < cap {
 		if p.marginal(waiting, nb, patience, pl) > theta {
 			break
@@ -299,14 +321,13 @@ func (p *Predictive) Decide(s *Snapshot) Decision {
 			p.varL[k] += g * (1 - g)
 		}
 	}
-	if n == cap && cap < math.MaxInt32 {
-		why = capWhy
-	} else if n > 0 {
-		why = ReasonDial
+	switch {
+	case n == cap && cap < math.MaxInt32:
+		return n, capWhy
+	case n > 0:
+		return n, ReasonDial
 	}
-	p.cps.take(n)
-	d.Dial, d.Reason, d.DialLevel = n, why, dialLevel(c, n)
-	return d
+	return n, ReasonEnough
 }
 
 // marginal is the chance that one more call, if a person answers it, is

@@ -16,13 +16,10 @@ package registrar
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"net/netip"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -242,15 +239,10 @@ func (r *Registrar) findAuthorization(req *sip.Request) (creds []*credentials, m
 }
 
 func (r *Registrar) respond(ctx context.Context, req *sip.Request) (*sip.Response, error) {
-	if req.Method != sip.REGISTER {
-		res := sip.NewResponseFromRequest(req, 405, "Method Not Allowed", nil)
-		res.AppendHeader(sip.NewHeader("Allow", "REGISTER"))
+	if res := refuseMalformed(req); res != nil {
 		return res, nil
 	}
-	to, cseq := req.To(), req.CSeq()
-	if to == nil || req.From() == nil || req.CallID() == nil || cseq == nil {
-		return sip.NewResponseFromRequest(req, 400, "Bad Request (missing To, From, Call-ID or CSeq)", nil), nil
-	}
+	to := req.To()
 	now := r.opt.Now()
 	srcAP, _ := netip.ParseAddrPort(req.Source())
 	src := srcAP.Addr().Unmap()
@@ -284,38 +276,9 @@ func (r *Registrar) respond(ctx context.Context, req *sip.Request) (*sip.Respons
 		return r.challenge(ctx, req, user, false), nil
 	}
 
-	// Verify: the first value whose algorithm the agent has an HA1 for and
-	// whose response matches wins; a response that matches none is a
-	// failure.
-	var (
-		ok      *credentials
-		agentID string
-		tried   bool
-	)
-	for _, c := range creds {
-		if !r.offers(c.alg) {
-			continue
-		}
-		ha1, agent, err := r.opt.Credentials.HA1(ctx, c.Username, r.opt.Realm, c.alg)
-		switch {
-		case errors.Is(err, ErrUnknownUser):
-			// Same work as for a known user: the answer and its time
-			// tell nothing of which users exist.
-			c.verify(req.Method.String(), HA1(c.alg, c.Username, r.opt.Realm, ""))
-			tried = true
-			continue
-		case errors.Is(err, ErrNoHA1):
-			r.backendLog.warn(r.log, "sip registrar: agent has no HA1 for the algorithm its phone answered with",
-				"user", c.Username, "algorithm", c.alg)
-			continue
-		case err != nil:
-			return nil, fmt.Errorf("credentials of %s: %w", c.Username, err)
-		}
-		tried = true
-		if c.verify(req.Method.String(), ha1) {
-			ok, agentID = c, agent
-			break
-		}
+	ok, agentID, tried, err := r.verify(ctx, req, creds)
+	if err != nil {
+		return nil, err
 	}
 	if ok == nil {
 		if !tried {
@@ -334,18 +297,9 @@ func (r *Registrar) respond(ctx context.Context, req *sip.Request) (*sip.Respons
 	}
 
 	// The response is right; is its nonce still good, and its count new?
-	issued, err := r.nonces.check(ok.Nonce, now)
-	if err != nil {
-		r.log.Debug("sip registrar: stale nonce", "user", ok.Username, "reason", err)
-		return r.challenge(ctx, req, ok.Username, true), nil
-	}
-	fresh, err := r.nonces.useCount(ctx, r.rdb, ok.Nonce, ok.Nc, issued, now)
-	if err != nil {
+	if fresh, err := r.freshNonce(ctx, ok, src, now); err != nil {
 		return nil, err
-	}
-	if !fresh {
-		r.replayLog.warn(r.log, "sip registrar: nonce count reused (a replay, or a phone that repeats counts): challenged again",
-			"src", src, "user", ok.Username, "nc", ok.Nc)
+	} else if !fresh {
 		return r.challenge(ctx, req, ok.Username, true), nil
 	}
 	if err := r.succeeded(ctx, ok.Username); err != nil {
@@ -358,6 +312,70 @@ func (r *Registrar) respond(ctx context.Context, req *sip.Request) (*sip.Respons
 		return sip.NewResponseFromRequest(req, 403, "Forbidden (To is not the authenticated user)", nil), nil
 	}
 	return r.bind(ctx, req, ok.Username, agentID, srcAP, now)
+}
+
+// refuseMalformed answers a request the registrar does not take: another
+// method (405) or a REGISTER missing a header it needs (400); nil otherwise.
+func refuseMalformed(req *sip.Request) *sip.Response {
+	if req.Method != sip.REGISTER {
+		res := sip.NewResponseFromRequest(req, 405, "Method Not Allowed", nil)
+		res.AppendHeader(sip.NewHeader("Allow", "REGISTER"))
+		return res
+	}
+	if req.To() == nil || req.From() == nil || req.CallID() == nil || req.CSeq() == nil {
+		return sip.NewResponseFromRequest(req, 400, "Bad Request (missing To, From, Call-ID or CSeq)", nil)
+	}
+	return nil
+}
+
+// verify finds the first credentials whose algorithm the agent has an HA1
+// for and whose response matches; tried says some response was checked, so
+// no match is a failure (not just algorithms we did not offer or hold).
+func (r *Registrar) verify(ctx context.Context, req *sip.Request, creds []*credentials) (ok *credentials, agentID string, tried bool, err error) {
+	for _, c := range creds {
+		if !r.offers(c.alg) {
+			continue
+		}
+		ha1, agent, err := r.opt.Credentials.HA1(ctx, c.Username, r.opt.Realm, c.alg)
+		switch {
+		case errors.Is(err, ErrUnknownUser):
+			// Same work as for a known user: the answer and its time
+			// tell nothing of which users exist.
+			c.verify(req.Method.String(), HA1(c.alg, c.Username, r.opt.Realm, ""))
+			tried = true
+			continue
+		case errors.Is(err, ErrNoHA1):
+			r.backendLog.warn(r.log, "sip registrar: agent has no HA1 for the algorithm its phone answered with",
+				"user", c.Username, "algorithm", c.alg)
+			continue
+		case err != nil:
+			return nil, "", tried, fmt.Errorf("credentials of %s: %w", c.Username, err)
+		}
+		tried = true
+		if c.verify(req.Method.String(), ha1) {
+			return c, agent, true, nil
+		}
+	}
+	return nil, "", tried, nil
+}
+
+// freshNonce says whether the verified credentials' nonce is still good and
+// its count new (a reused count is a replay, or a phone that repeats counts).
+func (r *Registrar) freshNonce(ctx context.Context, ok *credentials, src netip.Addr, now time.Time) (bool, error) {
+	issued, err := r.nonces.check(ok.Nonce, now)
+	if err != nil {
+		r.log.Debug("sip registrar: stale nonce", "user", ok.Username, "reason", err)
+		return false, nil
+	}
+	fresh, err := r.nonces.useCount(ctx, r.rdb, ok.Nonce, ok.Nc, issued, now)
+	if err != nil {
+		return false, err
+	}
+	if !fresh {
+		r.replayLog.warn(r.log, "sip registrar: nonce count reused (a replay, or a phone that repeats counts): challenged again",
+			"src", src, "user", ok.Username, "nc", ok.Nc)
+	}
+	return fresh, nil
 }
 
 func (r *Registrar) offers(a Algorithm) bool {
@@ -374,133 +392,6 @@ func userAgent(req *sip.Request) string {
 		return h.Value()
 	}
 	return ""
-}
-
-// challenge is a 401 with one WWW-Authenticate per algorithm offered to
-// the user, sharing one fresh nonce.
-func (r *Registrar) challenge(ctx context.Context, req *sip.Request, user string, stale bool) *sip.Response {
-	algs := r.opt.Algorithms
-	if ch, ok := r.opt.Credentials.(AlgorithmChooser); ok && user != "" {
-		if a, err := ch.Algorithms(ctx, user, r.opt.Realm); err == nil && len(a) > 0 {
-			var keep []Algorithm
-			for _, x := range a {
-				if r.offers(x) {
-					keep = append(keep, x)
-				}
-			}
-			if len(keep) > 0 {
-				algs = keep
-			}
-		}
-	}
-	nonce := r.nonces.mint(r.opt.Now())
-	res := sip.NewResponseFromRequest(req, 401, "Unauthorized", nil)
-	for _, a := range algs {
-		res.AppendHeader(sip.NewHeader("WWW-Authenticate", challenge(r.opt.Realm, nonce, a, stale)))
-	}
-	return res
-}
-
-// bind applies an authenticated REGISTER to the agent's bindings.
-func (r *Registrar) bind(ctx context.Context, req *sip.Request, user, agentID string, src netip.AddrPort, now time.Time) (*sip.Response, error) {
-	wildcard, contacts, err := readContacts(req, r.opt.DefaultExpires)
-	if err != nil {
-		return sip.NewResponseFromRequest(req, 400, "Bad Request ("+err.Error()+")", nil), nil
-	}
-	adding := 0
-	for i := range contacts {
-		c := &contacts[i]
-		if c.expires == 0 {
-			continue
-		}
-		if c.expires < r.opt.MinExpires {
-			res := sip.NewResponseFromRequest(req, 423, "Interval Too Brief", nil)
-			res.AppendHeader(sip.NewHeader("Min-Expires", strconv.Itoa(int(r.opt.MinExpires/time.Second))))
-			return res, nil
-		}
-		c.expires = min(c.expires, r.opt.MaxExpires)
-		adding++
-	}
-	if adding > r.opt.MaxContacts {
-		return sip.NewResponseFromRequest(req, 403, fmt.Sprintf("Forbidden (more than %d contacts)", r.opt.MaxContacts), nil), nil
-	}
-	var path []string
-	for _, h := range req.GetHeaders("Path") {
-		path = append(path, h.Value())
-	}
-	base := Binding{AgentID: agentID, User: user, Received: src.String(), Transport: req.Transport(), Path: path,
-		UserAgent: userAgent(req), Node: r.opt.Node, CallID: callID(req), CSeq: req.CSeq().SeqNo, Updated: now}
-	star := "0"
-	if wildcard {
-		star = "1"
-	}
-	args := []any{now.UnixMilli(), expiryMember(agentID, ""), base.CallID, base.CSeq, r.opt.MaxContacts, star,
-		bindingGrace.Milliseconds()}
-	for _, c := range contacts {
-		b := base
-		b.Contact, b.ContactParams, b.NAT = c.uri.String(), c.params, behindNAT(c.uri, src)
-		exp := int64(0)
-		if c.expires > 0 {
-			b.Expires = now.Add(c.expires)
-			exp = b.Expires.UnixMilli()
-		}
-		js, err := jsonString(b.record())
-		if err != nil {
-			return nil, err
-		}
-		args = append(args, c.key, exp, js)
-	}
-	out, err := registerScript.Run(ctx, r.rdb, []string{bindingKey(agentID), expiryKey}, args...).StringSlice()
-	if err != nil {
-		return nil, fmt.Errorf("bindings of agent %s: %w", agentID, err)
-	}
-	if len(out) == 1 && out[0] == "cseq" {
-		return sip.NewResponseFromRequest(req, 400, "Bad Request (CSeq not above the binding's)", nil), nil
-	}
-	if len(out) == 0 || out[0] != "ok" || len(out)%2 != 1 {
-		return nil, fmt.Errorf("bindings of agent %s: script returned %d values", agentID, len(out))
-	}
-	var current []Binding
-	for i := 1; i < len(out); i += 2 {
-		b, err := decodeBinding(out[i+1])
-		if err != nil {
-			return nil, fmt.Errorf("bindings of agent %s: %w", agentID, err)
-		}
-		switch out[i] {
-		case "expired":
-			r.logChange("expired", b, "")
-		case "removed":
-			r.logChange("unregistered", b, "request")
-		case "replaced":
-			r.logChange("unregistered", b, "replaced by a newer contact")
-		case "added":
-			r.logChange("registered", b, "")
-		case "refreshed":
-			r.log.Debug("sip registrar: refreshed", "agent", b.AgentID, "contact", b.Contact, "expires", b.Expires.UTC())
-		case "current":
-			current = append(current, b)
-		}
-	}
-	sortBindings(current)
-	// RFC 3261 §10.3 step 8: every current binding, with its expires.
-	res := sip.NewResponseFromRequest(req, 200, "OK", nil)
-	for _, b := range current {
-		secs := int64((b.Expires.Sub(now) + time.Second - 1) / time.Second)
-		res.AppendHeader(sip.NewHeader("Contact", fmt.Sprintf("<%s>%s;expires=%d", b.Contact, b.ContactParams, secs)))
-	}
-	for _, p := range path {
-		res.AppendHeader(sip.NewHeader("Path", p))
-	}
-	res.AppendHeader(sip.NewHeader("Date", now.UTC().Format(http.TimeFormat)))
-	return res, nil
-}
-
-func jsonString(v any) (string, error) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return "", fmt.Errorf("encode binding: %w", err)
-	}
-	return string(b), nil
 }
 
 // sparseLog writes at most a burst of lines and then about one a second,

@@ -280,12 +280,36 @@ func (c *Carrier) draw(r Range) time.Duration {
 	return r.draw(c.rng)
 }
 
+// rejects are the SIP answers of the outcomes that ring and are never
+// answered.
+var rejects = map[Outcome]struct {
+	code   int
+	reason string
+}{
+	Busy: {486, "Busy Here"}, Invalid: {404, "Not Found"}, NetworkError: {503, "Service Unavailable"},
+	NoAnswer: {480, "Temporarily Unavailable"},
+}
+
 func (c *Carrier) handle(in *dialer.Inbound) {
 	c.offered.Add(1)
 	o := c.OutcomeFor(in.To())
 	c.mu.Lock()
 	c.by[o]++
 	c.mu.Unlock()
+	if !c.ring(in, o) {
+		return
+	}
+	if r, ok := rejects[o]; ok {
+		c.rejected.Add(1)
+		in.Reject(r.code, r.reason)
+		return
+	}
+	c.answer(in, o)
+}
+
+// ring rings for the drawn time (a no-answer until the dialer cancels);
+// false when the call ended first.
+func (c *Carrier) ring(in *dialer.Inbound, o Outcome) bool {
 	in.Ringing()
 	ring := c.draw(c.opt.Ring)
 	if o == NoAnswer {
@@ -294,30 +318,18 @@ func (c *Carrier) handle(in *dialer.Inbound) {
 	select {
 	case <-in.Cancelled():
 		c.cancelled.Add(1)
-		return
+		return false
 	case <-c.ctx.Done():
 		in.Reject(503, "Service Unavailable")
-		return
+		return false
 	case <-time.After(ring):
 	}
-	switch o {
-	case Busy:
-		c.rejected.Add(1)
-		in.Reject(486, "Busy Here")
-		return
-	case Invalid:
-		c.rejected.Add(1)
-		in.Reject(404, "Not Found")
-		return
-	case NetworkError:
-		c.rejected.Add(1)
-		in.Reject(503, "Service Unavailable")
-		return
-	case NoAnswer:
-		c.rejected.Add(1)
-		in.Reject(480, "Temporarily Unavailable")
-		return
-	}
+	return true
+}
+
+// answer takes the call and plays its outcome for the drawn talk time: a
+// person who listens and keys, or a machine's greeting and beep.
+func (c *Carrier) answer(in *dialer.Inbound, o Outcome) {
 	var e *ear
 	var listen func([]int16)
 	if o == Human && !c.opt.Continuous {

@@ -35,7 +35,7 @@ func (s *Script) CheckInbound() error {
 // collections law forbids, and a caller who has not verified may be one.
 func (s *Script) checkDisclosure() error {
 	public := map[string]bool{}
-	for p := range PublicPhrases {
+	for p := range publicPhrases {
 		public[p] = true
 	}
 	for _, p := range s.Public {
@@ -80,7 +80,7 @@ func (s *Script) accountVars() map[string]bool {
 		changed = false
 		for _, n := range s.Nodes {
 			for k, v := range n.Set {
-				if !out[k] && (AccountFields[v] || out[v]) {
+				if !out[k] && (accountFields[v] || out[v]) {
 					out[k], changed = true, true
 				}
 			}
@@ -103,7 +103,7 @@ func discloses(n *Node, public, tainted map[string]bool) string {
 			switch {
 			case it.Prompt != "" && !public[it.Prompt]:
 				return fmt.Sprintf("plays %s, which is not a public phrase (public ones name the company or offer help; declare your own under public:)", it.Prompt)
-			case it.Say != "" && (AccountFields[it.Value] || tainted[it.Value]):
+			case it.Say != "" && (accountFields[it.Value] || tainted[it.Value]):
 				return fmt.Sprintf("says %s", it.Value)
 			}
 		}
@@ -113,7 +113,7 @@ func discloses(n *Node, public, tainted map[string]bool) string {
 		return "records a promise"
 	case n.SMS != nil:
 		return fmt.Sprintf("sends the %s text about the account", n.SMS.Template)
-	case n.Condition != nil && (AccountFields[n.Condition.Field] || tainted[n.Condition.Field]):
+	case n.Condition != nil && (accountFields[n.Condition.Field] || tainted[n.Condition.Field]):
 		return fmt.Sprintf("tests %s", n.Condition.Field)
 	}
 	return ""

@@ -237,96 +237,120 @@ func periodBounds(p period, t time.Time, loc *time.Location) (from, next time.Ti
 	return t.Add(-p.d), time.Time{}
 }
 
+// check says whether the cap stops a contact of r at t, given the debtor's
+// history; one checker per kind of cap.
 func (c *Cap) check(r Request, t time.Time, history []Event) *violation {
-	loc := r.Zones[0]
 	switch {
 	case c.Max > 0 || c.MaxContacts > 0:
-		if c.Max > 0 && !c.applies(r.Channel) {
-			return nil
-		}
-		kind, max := KindAttempt, c.Max
-		if c.MaxContacts > 0 {
-			kind, max = KindContact, c.MaxContacts
-		}
-		from, next := periodBounds(c.per, t, loc)
-		var in []Event
-		for _, e := range history {
-			// A sliding window excludes its first instant; a calendar day or
-			// week includes its midnight.
-			started := e.At.After(from) || c.per.calendar != "" && e.At.Equal(from)
-			if e.Kind == kind && started && !e.At.After(t) && c.inScope(r, e) &&
-				(c.MaxContacts > 0 && c.channelsParsed == nil || c.applies(e.Channel)) {
-				in = append(in, e)
-			}
-		}
-		if len(in) < max {
-			return nil
-		}
-		until := next
-		if c.per.calendar == "" {
-			sort.Slice(in, func(i, j int) bool { return in[i].At.Before(in[j].At) })
-			until = in[len(in)-max].At.Add(c.per.d)
-		}
-		what := "attempts"
-		if kind == KindContact {
-			what = "contacts"
-		}
-		return &violation{rule: c.describe(), until: until,
-			reason: fmt.Sprintf("%d %s already %s (limit %d)", len(in), what, periodPhrase(c.per), max)}
+		return c.checkCount(r, t, history)
 	case c.After != "":
-		if !c.applies(r.Channel) || c.Unless == "agent_guaranteed" && r.AgentGuaranteed {
-			return nil
-		}
-		var last *Event
-		for i := range history {
-			e := &history[i]
-			if e.Kind == c.After && !e.At.After(t) && t.Sub(e.At) < c.quiet && c.inScope(r, *e) &&
-				(last == nil || e.At.After(last.At)) {
-				last = e
-			}
-		}
-		if last == nil {
-			return nil
-		}
-		return &violation{rule: c.describe(), until: last.At.Add(c.quiet),
-			reason: fmt.Sprintf("a %s at %s started a %s quiet period", c.After, last.At.In(loc).Format("2006-01-02 15:04 MST"), fmtDuration(c.quiet))}
+		return c.checkQuiet(r, t, history)
 	case c.ChannelsPerWeek > 0:
-		from, next := periodBounds(period{calendar: "week"}, t, loc)
-		used := map[analytics.Channel]bool{}
-		for _, e := range history {
-			if e.Kind == KindContact && !e.At.Before(from) && !e.At.After(t) && c.inScope(r, e) {
-				used[e.Channel] = true
-			}
-		}
-		if used[r.Channel] || len(used) < c.ChannelsPerWeek {
-			return nil
-		}
-		var cs []string
-		for ch := range used {
-			cs = append(cs, string(ch))
-		}
-		sort.Strings(cs)
-		return &violation{rule: c.describe(), until: next,
-			reason: fmt.Sprintf("the debtor was already contacted this week by %s; no other channel until next week", strings.Join(cs, ", "))}
+		return c.checkChannels(r, t, history)
 	case c.minGap > 0:
-		if !c.applies(r.Channel) {
-			return nil
-		}
-		var last *Event
-		for i := range history {
-			e := &history[i]
-			if e.Kind == KindAttempt && c.applies(e.Channel) && !e.At.After(t) && t.Sub(e.At) < c.minGap && c.inScope(r, *e) &&
-				(last == nil || e.At.After(last.At)) {
-				last = e
-			}
-		}
-		if last == nil {
-			return nil
-		}
-		return &violation{rule: c.describe(), until: last.At.Add(c.minGap),
-			reason: fmt.Sprintf("last %s attempt at %s is less than %s ago", last.Channel, last.At.In(loc).Format("2006-01-02 15:04 MST"), fmtDuration(c.minGap))}
+		return c.checkGap(r, t, history)
 	}
 	return nil
+}
+
+// checkCount: at most Max attempts (or MaxContacts contacts) per period.
+func (c *Cap) checkCount(r Request, t time.Time, history []Event) *violation {
+	if c.Max > 0 && !c.applies(r.Channel) {
+		return nil
+	}
+	kind, max := KindAttempt, c.Max
+	if c.MaxContacts > 0 {
+		kind, max = KindContact, c.MaxContacts
+	}
+	from, next := periodBounds(c.per, t, r.Zones[0])
+	var in []Event
+	for _, e := range history {
+		// A sliding window excludes its first instant; a calendar day or
+		// week includes its midnight.
+		started := e.At.After(from) || c.per.calendar != "" && e.At.Equal(from)
+		if e.Kind == kind && started && !e.At.After(t) && c.inScope(r, e) &&
+			(c.MaxContacts > 0 && c.channelsParsed == nil || c.applies(e.Channel)) {
+			in = append(in, e)
+		}
+	}
+	if len(in) < max {
+		return nil
+	}
+	until := next
+	if c.per.calendar == "" {
+		sort.Slice(in, func(i, j int) bool { return in[i].At.Before(in[j].At) })
+		until = in[len(in)-max].At.Add(c.per.d)
+	}
+	what := "attempts"
+	if kind == KindContact {
+		what = "contacts"
+	}
+	return &violation{rule: c.describe(), until: until,
+		reason: fmt.Sprintf("%d %s already %s (limit %d)", len(in), what, periodPhrase(c.per), max)}
+}
+
+// checkQuiet: no contact for a quiet period after an event of kind After
+// (unless an agent is guaranteed, where the cap says so).
+func (c *Cap) checkQuiet(r Request, t time.Time, history []Event) *violation {
+	if !c.applies(r.Channel) || c.Unless == "agent_guaranteed" && r.AgentGuaranteed {
+		return nil
+	}
+	last := latest(history, t, c.quiet, func(e Event) bool { return e.Kind == c.After && c.inScope(r, e) })
+	if last == nil {
+		return nil
+	}
+	return &violation{rule: c.describe(), until: last.At.Add(c.quiet),
+		reason: fmt.Sprintf("a %s at %s started a %s quiet period", c.After, last.At.In(r.Zones[0]).Format("2006-01-02 15:04 MST"), fmtDuration(c.quiet))}
+}
+
+// checkChannels: contacts this calendar week on at most ChannelsPerWeek
+// channels.
+func (c *Cap) checkChannels(r Request, t time.Time, history []Event) *violation {
+	from, next := periodBounds(period{calendar: "week"}, t, r.Zones[0])
+	used := map[analytics.Channel]bool{}
+	for _, e := range history {
+		if e.Kind == KindContact && !e.At.Before(from) && !e.At.After(t) && c.inScope(r, e) {
+			used[e.Channel] = true
+		}
+	}
+	if used[r.Channel] || len(used) < c.ChannelsPerWeek {
+		return nil
+	}
+	var cs []string
+	for ch := range used {
+		cs = append(cs, string(ch))
+	}
+	sort.Strings(cs)
+	return &violation{rule: c.describe(), until: next,
+		reason: fmt.Sprintf("the debtor was already contacted this week by %s; no other channel until next week", strings.Join(cs, ", "))}
+}
+
+// checkGap: attempts on the cap's channels at least minGap apart.
+func (c *Cap) checkGap(r Request, t time.Time, history []Event) *violation {
+	if !c.applies(r.Channel) {
+		return nil
+	}
+	last := latest(history, t, c.minGap, func(e Event) bool {
+		return e.Kind == KindAttempt && c.applies(e.Channel) && c.inScope(r, e)
+	})
+	if last == nil {
+		return nil
+	}
+	return &violation{rule: c.describe(), until: last.At.Add(c.minGap),
+		reason: fmt.Sprintf("last %s attempt at %s is less than %s ago", last.Channel, last.At.In(r.Zones[0]).Format("2006-01-02 15:04 MST"), fmtDuration(c.minGap))}
+}
+
+// latest is the newest event of history that match accepts, at or before
+// t and less than window before it; nil when there is none.
+func latest(history []Event, t time.Time, window time.Duration, match func(Event) bool) *Event {
+	var last *Event
+	for i := range history {
+		e := &history[i]
+		if !e.At.After(t) && t.Sub(e.At) < window && match(*e) && (last == nil || e.At.After(last.At)) {
+			last = e
+		}
+	}
+	return last
 }
 
 func periodPhrase(p period) string {

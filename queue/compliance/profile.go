@@ -195,7 +195,31 @@ func (p *Profile) Compile() error {
 	return nil
 }
 
+// compile parses and checks a configured cap; where names it in errors.
 func (c *Cap) compile(where string) error {
+	if err := c.compileChannels(where); err != nil {
+		return err
+	}
+	switch c.Scope {
+	case "", "debtor", "debt":
+	default:
+		return fmt.Errorf("%s: scope %q: want debtor or debt", where, c.Scope)
+	}
+	if err := c.compileDurations(where); err != nil {
+		return err
+	}
+	if err := c.checkForm(where); err != nil {
+		return err
+	}
+	switch c.Unless {
+	case "", "agent_guaranteed":
+	default:
+		return fmt.Errorf("%s: unless %q: want agent_guaranteed", where, c.Unless)
+	}
+	return nil
+}
+
+func (c *Cap) compileChannels(where string) error {
 	chans := c.Channels
 	if c.Channel != "" {
 		chans = append(chans, c.Channel)
@@ -209,11 +233,11 @@ func (c *Cap) compile(where string) error {
 			c.channelsParsed[ch] = true
 		}
 	}
-	switch c.Scope {
-	case "", "debtor", "debt":
-	default:
-		return fmt.Errorf("%s: scope %q: want debtor or debt", where, c.Scope)
-	}
+	return nil
+}
+
+// compileDurations parses per, min_gap and quiet.
+func (c *Cap) compileDurations(where string) error {
 	if c.Per != "" {
 		switch c.Per {
 		case "day", "week":
@@ -240,6 +264,12 @@ func (c *Cap) compile(where string) error {
 		}
 		c.quiet = d
 	}
+	return nil
+}
+
+// checkForm: a cap is exactly one of max+per, after+quiet,
+// max_contacts+per, channels_per_week, or a bare min_gap.
+func (c *Cap) checkForm(where string) error {
 	forms := 0
 	if c.Max > 0 {
 		forms++
@@ -272,11 +302,6 @@ func (c *Cap) compile(where string) error {
 	}
 	if forms != 1 {
 		return fmt.Errorf("%s: want exactly one of max+per, after+quiet, max_contacts+per, channels_per_week, min_gap", where)
-	}
-	switch c.Unless {
-	case "", "agent_guaranteed":
-	default:
-		return fmt.Errorf("%s: unless %q: want agent_guaranteed", where, c.Unless)
 	}
 	return nil
 }

@@ -60,6 +60,43 @@ type record struct {
 	extra  map[string]string
 }
 
+func (r *record) setExtra(k, v string) {
+	if r.extra == nil {
+		r.extra = map[string]string{}
+	}
+	r.extra[k] = v
+}
+
+// addPhones adds the numbers that are not blank.
+func (r *record) addPhones(numbers ...string) {
+	for _, p := range numbers {
+		if p = strings.TrimSpace(p); p != "" {
+			r.phones = append(r.phones, p)
+		}
+	}
+}
+
+// loader builds an upload's records into its Result: an account, or the
+// row's error while the other rows still load.
+type loader struct {
+	opt  Options
+	seen map[string]int // account id -> the row it was first seen on
+	res  Result
+}
+
+func newLoader(opt Options) *loader { return &loader{opt: opt, seen: map[string]int{}} }
+
+func (l *loader) add(r record) {
+	a, rerr := build(r, l.opt, l.seen)
+	if rerr != nil {
+		l.refuse(*rerr)
+		return
+	}
+	l.res.Accounts = append(l.res.Accounts, a)
+}
+
+func (l *loader) refuse(e RowError) { l.res.Errors = append(l.res.Errors, e) }
+
 // known are the recognised column names (after aliasing).
 var known = map[string]bool{
 	"account_id": true, "name": true, "national_id": true, "balance": true, "currency": true, "due_date": true,
@@ -88,93 +125,141 @@ func canonical(h string) (name string, isPhone bool) {
 	return h, false
 }
 
-// build validates one record into an account, or returns the row's error.
+// build validates one record into an account, or returns the row's error:
+// the first step that refuses the row names its field.
 func build(r record, opt Options, seen map[string]int) (queue.Account, *RowError) {
-	f := r.fields
-	id := strings.TrimSpace(f["account_id"])
-	fail := func(field, format string, a ...any) (queue.Account, *RowError) {
-		return queue.Account{}, &RowError{Row: r.row, AccountID: id, Field: field, Reason: fmt.Sprintf(format, a...)}
+	b := &builder{r: r, opt: opt, id: strings.TrimSpace(r.fields["account_id"])}
+	steps := []func() *RowError{b.checkUTF8, func() *RowError { return b.checkID(seen) }, b.identity, b.balance, b.dates, b.phones}
+	for _, step := range steps {
+		if e := step(); e != nil {
+			return queue.Account{}, e
+		}
 	}
-	for k, v := range f {
+	if err := b.a.Validate(); err != nil {
+		return queue.Account{}, b.fail("", "%v", err)
+	}
+	seen[b.id] = r.row
+	return b.a, nil
+}
+
+// builder carries one record through build's steps into a.
+type builder struct {
+	r   record
+	opt Options
+	id  string
+	a   queue.Account
+}
+
+func (b *builder) fail(field, format string, a ...any) *RowError {
+	return &RowError{Row: b.r.row, AccountID: b.id, Field: field, Reason: fmt.Sprintf(format, a...)}
+}
+
+func (b *builder) checkUTF8() *RowError {
+	const reason = "not valid UTF-8 (save the file as UTF-8)"
+	for k, v := range b.r.fields {
 		if !utf8.ValidString(v) {
-			return fail(k, "not valid UTF-8 (save the file as UTF-8)")
+			return b.fail(k, reason)
 		}
 	}
-	for k, v := range r.extra {
+	for k, v := range b.r.extra {
 		if !utf8.ValidString(v) || !utf8.ValidString(k) {
-			return fail(k, "not valid UTF-8 (save the file as UTF-8)")
+			return b.fail(k, reason)
 		}
 	}
-	for _, p := range r.phones {
+	for _, p := range b.r.phones {
 		if !utf8.ValidString(p) {
-			return fail("phone", "not valid UTF-8 (save the file as UTF-8)")
+			return b.fail("phone", reason)
 		}
 	}
-	if id == "" {
-		return fail("account_id", "missing")
+	return nil
+}
+
+func (b *builder) checkID(seen map[string]int) *RowError {
+	switch {
+	case b.id == "":
+		return b.fail("account_id", "missing")
+	case len(b.id) > analytics.MaxIDBytes:
+		return b.fail("account_id", "longer than %d bytes", analytics.MaxIDBytes)
+	case needsCleaning(b.id):
+		return b.fail("account_id", "holds control or bidirectional-override characters")
 	}
-	if len(id) > analytics.MaxIDBytes {
-		return fail("account_id", "longer than %d bytes", analytics.MaxIDBytes)
+	if first, dup := seen[b.id]; dup {
+		return b.fail("account_id", "duplicate of row %d in this upload (the first is kept)", first)
 	}
-	if needsCleaning(id) {
-		return fail("account_id", "holds control or bidirectional-override characters")
-	}
-	if first, dup := seen[id]; dup {
-		return fail("account_id", "duplicate of row %d in this upload (the first is kept)", first)
-	}
-	a := queue.Account{
-		ID: id, Name: cleanText(f["name"]), NationalID: cleanText(f["national_id"]),
+	return nil
+}
+
+// identity fills who the debtor is and where: names, country, currency,
+// time zone (the campaign's defaults where the row says nothing).
+func (b *builder) identity() *RowError {
+	f := b.r.fields
+	b.a = queue.Account{
+		ID: b.id, Name: cleanText(f["name"]), NationalID: cleanText(f["national_id"]),
 		Country: strings.ToUpper(strings.TrimSpace(f["country"])), TimeZone: strings.TrimSpace(f["time_zone"]),
 		Language: cleanText(f["language"]), Segment: cleanText(f["segment"]),
-		Currency: strings.ToUpper(strings.TrimSpace(f["currency"])), Fields: cleanFields(r.extra),
+		Currency: strings.ToUpper(strings.TrimSpace(f["currency"])), Fields: cleanFields(b.r.extra),
 	}
+	a := &b.a
 	if a.Country == "" {
-		a.Country = strings.ToUpper(opt.Country)
+		a.Country = strings.ToUpper(b.opt.Country)
 	}
 	if len(a.Country) != 2 {
-		return fail("country", "%q is not an ISO 3166 two-letter code", a.Country)
+		return b.fail("country", "%q is not an ISO 3166 two-letter code", a.Country)
 	}
 	if a.Currency == "" {
-		a.Currency = strings.ToUpper(opt.Currency)
+		a.Currency = strings.ToUpper(b.opt.Currency)
 	}
 	switch {
 	case a.Currency == "":
 		// The IVR cannot say an amount without one.
-		return fail("currency", "missing: add a currency column or set the campaign's currency")
+		return b.fail("currency", "missing: add a currency column or set the campaign's currency")
 	case !analytics.ValidCurrency(a.Currency):
-		return fail("currency", "%q is not an ISO 4217 currency code (e.g. MXN, COP, CLP, PEN, USD)", clipText(a.Currency))
+		return b.fail("currency", "%q is not an ISO 4217 currency code (e.g. MXN, COP, CLP, PEN, USD)", clipText(a.Currency))
 	}
 	if a.TimeZone != "" {
 		if _, err := time.LoadLocation(a.TimeZone); err != nil || a.TimeZone == "Local" {
-			return fail("time_zone", "%q is not an IANA time zone (e.g. America/Bogota)", a.TimeZone)
+			return b.fail("time_zone", "%q is not an IANA time zone (e.g. America/Bogota)", a.TimeZone)
 		}
 	}
-	if b := strings.TrimSpace(f["balance"]); b != "" {
-		v, err := parseAmount(b)
-		if err != nil {
-			return fail("balance", "%q is not an amount", b)
-		}
-		if v.IsNegative() {
-			return fail("balance", "%q is negative", b)
-		}
-		// A promise of the full balance must fit the ledger (Decimal(18, 2)).
-		var fe *analytics.FieldError
-		if err := analytics.CheckMoney("balance", v); errors.As(err, &fe) {
-			return fail("balance", "%q: %s", clipText(b), fe.Reason)
-		}
-		a.Balance = v
+	return nil
+}
+
+func (b *builder) balance() *RowError {
+	s := strings.TrimSpace(b.r.fields["balance"])
+	if s == "" {
+		return nil
 	}
+	v, err := parseAmount(s)
+	if err != nil {
+		return b.fail("balance", "%q is not an amount", s)
+	}
+	if v.IsNegative() {
+		return b.fail("balance", "%q is negative", s)
+	}
+	// A promise of the full balance must fit the ledger (Decimal(18, 2)).
+	var fe *analytics.FieldError
+	if err := analytics.CheckMoney("balance", v); errors.As(err, &fe) {
+		return b.fail("balance", "%q: %s", clipText(s), fe.Reason)
+	}
+	b.a.Balance = v
+	return nil
+}
+
+// dates reads due_date (and the days past due it implies), birth_date, and
+// days_past_due, which wins over the one computed from the due date.
+func (b *builder) dates() *RowError {
+	f, a, now := b.r.fields, &b.a, b.opt.Now
 	if d := strings.TrimSpace(f["due_date"]); d != "" {
 		t, err := parseDate(d)
 		if err != nil {
-			return fail("due_date", "%q: want YYYY-MM-DD or DD/MM/YYYY", clipText(d))
+			return b.fail("due_date", "%q: want YYYY-MM-DD or DD/MM/YYYY", clipText(d))
 		}
 		if day := t.Format(queue.DateLayout); day < minDueDate || day > maxDueDate {
-			return fail("due_date", "%s: want %s to %s", day, minDueDate, maxDueDate)
+			return b.fail("due_date", "%s: want %s to %s", day, minDueDate, maxDueDate)
 		}
 		a.DueDate = t.Format(queue.DateLayout)
-		if !opt.Now.IsZero() {
-			today := time.Date(opt.Now.Year(), opt.Now.Month(), opt.Now.Day(), 0, 0, 0, 0, time.UTC)
+		if !now.IsZero() {
+			today := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC)
 			a.DaysPastDue = max(0, int(today.Sub(t).Hours()/24))
 		}
 	}
@@ -182,29 +267,36 @@ func build(r record, opt Options, seen map[string]int) (queue.Account, *RowError
 		// What a caller of the callback line may key (DDMMYYYY) to prove who they are.
 		t, err := parseDate(d)
 		if err != nil {
-			return fail("birth_date", "%q: want YYYY-MM-DD or DD/MM/YYYY", d)
+			return b.fail("birth_date", "%q: want YYYY-MM-DD or DD/MM/YYYY", d)
 		}
-		if t.Year() < 1900 || !opt.Now.IsZero() && t.After(opt.Now) {
-			return fail("birth_date", "%q: not a birth date (1900 to today)", d)
+		if t.Year() < 1900 || !now.IsZero() && t.After(now) {
+			return b.fail("birth_date", "%q: not a birth date (1900 to today)", d)
 		}
 		a.BirthDate = t.Format(queue.DateLayout)
 	}
 	if d := strings.TrimSpace(f["days_past_due"]); d != "" {
 		n, err := strconv.Atoi(d)
 		if err != nil || n < 0 || n > 36500 {
-			return fail("days_past_due", "%q is not a whole number of days", d)
+			return b.fail("days_past_due", "%q is not a whole number of days", d)
 		}
 		a.DaysPastDue = n
 	}
-	if len(r.phones) == 0 {
-		return fail("phone", "missing")
+	return nil
+}
+
+// phones normalises every number in the account's country and gives each
+// its zones: the account's, else the number's, else the campaign's.
+func (b *builder) phones() *RowError {
+	a := &b.a
+	if len(b.r.phones) == 0 {
+		return b.fail("phone", "missing")
 	}
-	for i, raw := range r.phones {
+	for i, raw := range b.r.phones {
 		num, err := phone.Normalize(raw, a.Country)
 		if err != nil {
 			// One bad number rejects the row: the operator fixes the data
 			// rather than us silently dialling only some of the debtor's phones.
-			return fail(fmt.Sprintf("phone%d", i+1), "%v", err)
+			return b.fail(fmt.Sprintf("phone%d", i+1), "%v", err)
 		}
 		p := queue.Phone{Number: num}
 		switch {
@@ -212,8 +304,8 @@ func build(r record, opt Options, seen map[string]int) (queue.Account, *RowError
 			p.TimeZones = []string{a.TimeZone}
 		default:
 			p.TimeZones = phone.TimeZones(num)
-			if len(p.TimeZones) == 0 && opt.DefaultTimeZone != "" {
-				p.TimeZones = []string{opt.DefaultTimeZone}
+			if len(p.TimeZones) == 0 && b.opt.DefaultTimeZone != "" {
+				p.TimeZones = []string{b.opt.DefaultTimeZone}
 			}
 		}
 		if slicesContainsNumber(a.Phones, num) {
@@ -221,11 +313,7 @@ func build(r record, opt Options, seen map[string]int) (queue.Account, *RowError
 		}
 		a.Phones = append(a.Phones, p)
 	}
-	if err := a.Validate(); err != nil {
-		return fail("", "%v", err)
-	}
-	seen[id] = r.row
-	return a, nil
+	return nil
 }
 
 // Due dates are believed from 1990 (older debts are past any collection

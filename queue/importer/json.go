@@ -36,22 +36,17 @@ func ParseJSON(r io.Reader, opt Options) (Result, error) {
 	} else if err := json.Unmarshal(body, &items); err != nil {
 		return res, fmt.Errorf("json: want an array of contacts or {\"contacts\": [...]}: %w", err)
 	}
-	seen := map[string]int{}
+	l := newLoader(opt)
 	for i, raw := range items {
 		row := i + 1
 		rec, err := jsonRecord(row, raw)
 		if err != nil {
-			res.Errors = append(res.Errors, RowError{Row: row, AccountID: rec.fields["account_id"], Reason: err.Error()})
+			l.refuse(RowError{Row: row, AccountID: rec.fields["account_id"], Reason: err.Error()})
 			continue
 		}
-		a, rerr := build(rec, opt, seen)
-		if rerr != nil {
-			res.Errors = append(res.Errors, *rerr)
-			continue
-		}
-		res.Accounts = append(res.Accounts, a)
+		l.add(rec)
 	}
-	return res, nil
+	return l.res, nil
 }
 
 func jsonRecord(row int, raw json.RawMessage) (record, error) {
@@ -83,11 +78,7 @@ func jsonRecord(row int, raw json.RawMessage) (record, error) {
 				}
 				list = []string{s}
 			}
-			for _, p := range list {
-				if p = strings.TrimSpace(p); p != "" {
-					r.phones = append(r.phones, p)
-				}
-			}
+			r.addPhones(list...)
 		case name == "fields":
 			var m map[string]any
 			if err := json.Unmarshal(v, &m); err != nil {
@@ -111,13 +102,6 @@ func jsonRecord(row int, raw json.RawMessage) (record, error) {
 		}
 	}
 	return r, nil
-}
-
-func (r *record) setExtra(k, v string) {
-	if r.extra == nil {
-		r.extra = map[string]string{}
-	}
-	r.extra[k] = v
 }
 
 // scalar renders a JSON string, number, bool or null as text.

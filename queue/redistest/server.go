@@ -2,26 +2,23 @@ package redistest
 
 import (
 	"context"
-	"net"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/marcador/marcador/analytics/proctest"
 )
 
 // Server is a private redis-server process with its data in a temp dir, for
-// tests that stop, restart or empty Redis (never the shared one).
+// tests that stop, restart or empty Redis (never the shared one). Start,
+// Stop and Restart come from proctest.Process; Stop is SIGTERM, so with AOF
+// it flushes first.
 type Server struct {
+	*proctest.Process
 	Addr string
-	dir  string
-	port int
-	aof  bool
-	cmd  *exec.Cmd
 	t    testing.TB
 }
 
@@ -36,67 +33,28 @@ func StartServerAOF(t testing.TB) *Server { return start(t, true) }
 
 func start(t testing.TB, aof bool) *Server {
 	t.Helper()
-	if _, err := exec.LookPath("redis-server"); err != nil {
-		t.Fatalf("redis-server not installed (apt-get install redis-server): %v", err)
-	}
-	s := &Server{dir: t.TempDir(), port: freePort(t), aof: aof, t: t}
-	s.Addr = "127.0.0.1:" + strconv.Itoa(s.port)
-	s.Start()
-	t.Cleanup(s.Stop)
-	return s
-}
-
-// Start launches the server (again) and waits until it answers.
-func (s *Server) Start() {
-	s.t.Helper()
-	args := []string{"--bind", "127.0.0.1", "--port", strconv.Itoa(s.port), "--dir", s.dir,
-		"--logfile", filepath.Join(s.dir, "redis.log"), "--save", ""}
-	if s.aof {
+	dir, port := t.TempDir(), proctest.FreePort(t)
+	s := &Server{Addr: "127.0.0.1:" + strconv.Itoa(port), t: t}
+	args := []string{"--bind", "127.0.0.1", "--port", strconv.Itoa(port), "--dir", dir,
+		"--logfile", filepath.Join(dir, "redis.log"), "--save", ""}
+	if aof {
 		args = append(args, "--appendonly", "yes", "--appendfsync", "everysec")
 	} else {
 		args = append(args, "--appendonly", "no")
 	}
-	s.cmd = exec.Command("redis-server", args...)
-	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := s.cmd.Start(); err != nil {
-		s.t.Fatalf("start redis-server: %v", err)
-	}
+	s.Process = proctest.New(t, proctest.Options{
+		Bin: "redis-server", Install: "apt-get install redis-server", Args: args,
+		Ready: s.ping, Wait: 30 * time.Second, Poll: 50 * time.Millisecond,
+		Addr: s.Addr, Log: filepath.Join(dir, "redis.log"),
+	})
+	s.Start()
+	return s
+}
+
+func (s *Server) ping() error {
 	c := redis.NewClient(&redis.Options{Addr: s.Addr, DialTimeout: time.Second, MaxRetries: -1})
 	defer c.Close()
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		if c.Ping(context.Background()).Err() == nil {
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	b, _ := os.ReadFile(filepath.Join(s.dir, "redis.log"))
-	s.t.Fatalf("private redis-server on %s did not come up: %s", s.Addr, b)
-}
-
-// Stop terminates the server (SIGTERM; with AOF it flushes first) and waits
-// for it to exit.
-func (s *Server) Stop() {
-	if s.cmd == nil || s.cmd.Process == nil {
-		return
-	}
-	syscall.Kill(-s.cmd.Process.Pid, syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() { s.cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(20 * time.Second):
-		syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
-		<-done
-	}
-	s.cmd = nil
-}
-
-// Restart stops and starts the server on the same port.
-func (s *Server) Restart() {
-	s.t.Helper()
-	s.Stop()
-	s.Start()
+	return c.Ping(context.Background()).Err()
 }
 
 // Client connects to the private server; closed when the test ends.
@@ -104,13 +62,4 @@ func (s *Server) Client() redis.UniversalClient {
 	c := redis.NewUniversalClient(&redis.UniversalOptions{Addrs: []string{s.Addr}})
 	s.t.Cleanup(func() { c.Close() })
 	return c
-}
-
-func freePort(t testing.TB) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }

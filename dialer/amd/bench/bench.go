@@ -142,94 +142,124 @@ func Run(ctx context.Context, dir string, profiles []amd.Params) (Report, error)
 }
 
 func measure(m corpus.Manifest, audio [][]int16, p amd.Params) (ProfileReport, error) {
-	pr := ProfileReport{Profile: p.Profile, Params: p, Confusion: map[string]map[amd.Result]int{},
-		Correct: map[string]float64{}, DecisionMS: map[string]Percentiles{}}
-	perClass := map[string]int{}
-	correct := map[string]int{}
-	times := map[string][]int64{}
-	var beepErr, afterEnd, afterGreeting []int64
-	var calledMachine, calledMachineRight int
+	t := newTally(p)
 	for i, e := range m.Entries {
 		o, err := amd.Classify(p, audio[i])
 		if err != nil {
-			return pr, err
+			return t.pr, err
 		}
-		r := o.Decision.Result
-		if pr.Confusion[e.Class] == nil {
-			pr.Confusion[e.Class] = map[amd.Result]int{}
-		}
-		pr.Confusion[e.Class][r]++
-		perClass[e.Class]++
-		times[e.Class] = append(times[e.Class], o.Decision.At.Milliseconds())
-		ok := string(r) == e.Expect
-		if e.Class == corpus.Human && r == amd.NotSure {
-			ok = true // treated as a person
-		}
-		if ok {
-			correct[e.Class]++
-			if e.Class == corpus.Human {
-				afterGreeting = append(afterGreeting, o.Decision.At.Milliseconds()-int64(e.GreetingEndMS))
-			}
-		} else {
-			pr.Misses = append(pr.Misses, Miss{File: e.File, Class: e.Class, Kind: e.Kind, Result: r, Cause: o.Decision.Cause, AtMS: o.Decision.At.Milliseconds()})
-		}
-		if r == amd.Machine {
-			calledMachine++
-			if e.Class == corpus.Machine {
-				calledMachineRight++
-			}
-		}
-		if e.Class != corpus.Machine || r != amd.Machine || p.Beep.MaxWait == 0 {
-			continue
-		}
-		found := o.Beep.Outcome == amd.BeepFound
-		if e.BeepMS == nil {
-			pr.Beep.NoBeep++
-			if found {
-				pr.Beep.FalseBeeps++
-			}
-			continue
-		}
-		pr.Beep.Beeps++
-		if !found {
-			pr.Beep.Missed++
-			continue
-		}
-		d := abs(o.Beep.Start.Milliseconds() - int64(*e.BeepMS))
-		beepErr = append(beepErr, d)
-		if time.Duration(d)*time.Millisecond <= BeepTolerance {
-			pr.Beep.Found++
-			afterEnd = append(afterEnd, o.Beep.At.Milliseconds()-int64(*e.BeepEndMS))
-		} else {
-			pr.Beep.Missed++
+		t.classified(e, o)
+		if e.Class == corpus.Machine && o.Decision.Result == amd.Machine && p.Beep.MaxWait != 0 {
+			t.beep(e, o)
 		}
 	}
-	for c, n := range perClass {
-		pr.Correct[c] = float64(correct[c]) / float64(n)
-		pr.DecisionMS[c] = percentiles(times[c])
+	return t.report(), nil
+}
+
+// tally adds up one profile's outcomes over a corpus.
+type tally struct {
+	pr                                ProfileReport
+	perClass, correct                 map[string]int
+	times                             map[string][]int64
+	beepErr, afterEnd, afterGreeting  []int64
+	calledMachine, calledMachineRight int
+}
+
+func newTally(p amd.Params) *tally {
+	return &tally{
+		pr: ProfileReport{Profile: p.Profile, Params: p, Confusion: map[string]map[amd.Result]int{},
+			Correct: map[string]float64{}, DecisionMS: map[string]Percentiles{}},
+		perClass: map[string]int{}, correct: map[string]int{}, times: map[string][]int64{},
 	}
-	if n := perClass[corpus.Human]; n > 0 {
+}
+
+// classified counts one file's decision: right (a person called notsure
+// is treated as one) or a miss.
+func (t *tally) classified(e corpus.Entry, o amd.Outcome) {
+	pr, r := &t.pr, o.Decision.Result
+	if pr.Confusion[e.Class] == nil {
+		pr.Confusion[e.Class] = map[amd.Result]int{}
+	}
+	pr.Confusion[e.Class][r]++
+	t.perClass[e.Class]++
+	t.times[e.Class] = append(t.times[e.Class], o.Decision.At.Milliseconds())
+	ok := string(r) == e.Expect
+	if e.Class == corpus.Human && r == amd.NotSure {
+		ok = true // treated as a person
+	}
+	if ok {
+		t.correct[e.Class]++
+		if e.Class == corpus.Human {
+			t.afterGreeting = append(t.afterGreeting, o.Decision.At.Milliseconds()-int64(e.GreetingEndMS))
+		}
+	} else {
+		pr.Misses = append(pr.Misses, Miss{File: e.File, Class: e.Class, Kind: e.Kind, Result: r, Cause: o.Decision.Cause, AtMS: o.Decision.At.Milliseconds()})
+	}
+	if r == amd.Machine {
+		t.calledMachine++
+		if e.Class == corpus.Machine {
+			t.calledMachineRight++
+		}
+	}
+}
+
+// beep counts the beep search on a machine rightly called one: found
+// within BeepTolerance of the labelled beep, missed, or found where there
+// is none.
+func (t *tally) beep(e corpus.Entry, o amd.Outcome) {
+	b := &t.pr.Beep
+	found := o.Beep.Outcome == amd.BeepFound
+	if e.BeepMS == nil {
+		b.NoBeep++
+		if found {
+			b.FalseBeeps++
+		}
+		return
+	}
+	b.Beeps++
+	if !found {
+		b.Missed++
+		return
+	}
+	d := abs(o.Beep.Start.Milliseconds() - int64(*e.BeepMS))
+	t.beepErr = append(t.beepErr, d)
+	if time.Duration(d)*time.Millisecond <= BeepTolerance {
+		b.Found++
+		t.afterEnd = append(t.afterEnd, o.Beep.At.Milliseconds()-int64(*e.BeepEndMS))
+	} else {
+		b.Missed++
+	}
+}
+
+// report turns the counts into rates and percentiles.
+func (t *tally) report() ProfileReport {
+	pr := t.pr
+	for c, n := range t.perClass {
+		pr.Correct[c] = float64(t.correct[c]) / float64(n)
+		pr.DecisionMS[c] = percentiles(t.times[c])
+	}
+	if n := t.perClass[corpus.Human]; n > 0 {
 		h := pr.Confusion[corpus.Human]
 		pr.HumanRecall = float64(h[amd.Human]+h[amd.NotSure]) / float64(n)
 		pr.HumanRecallStrict = float64(h[amd.Human]) / float64(n)
 		pr.PeopleAsMachines = h[amd.Machine]
 	}
-	if n := perClass[corpus.Machine]; n > 0 {
+	if n := t.perClass[corpus.Machine]; n > 0 {
 		pr.MachineRecall = float64(pr.Confusion[corpus.Machine][amd.Machine]) / float64(n)
 	}
-	if calledMachine > 0 {
-		pr.MachinePrecision = float64(calledMachineRight) / float64(calledMachine)
+	if t.calledMachine > 0 {
+		pr.MachinePrecision = float64(t.calledMachineRight) / float64(t.calledMachine)
 	}
 	if pr.Beep.Beeps > 0 {
 		pr.Beep.FoundRate = float64(pr.Beep.Found) / float64(pr.Beep.Beeps)
 	}
-	pr.Beep.ErrorMS = percentiles(beepErr)
-	if len(beepErr) > 0 {
-		pr.Beep.MaxErrorMS = slices.Max(beepErr)
+	pr.Beep.ErrorMS = percentiles(t.beepErr)
+	if len(t.beepErr) > 0 {
+		pr.Beep.MaxErrorMS = slices.Max(t.beepErr)
 	}
-	pr.Beep.MessageAfterBeepEndMS = percentiles(afterEnd)
-	pr.AfterGreetingMS = percentiles(afterGreeting)
-	return pr, nil
+	pr.Beep.MessageAfterBeepEndMS = percentiles(t.afterEnd)
+	pr.AfterGreetingMS = percentiles(t.afterGreeting)
+	return pr
 }
 
 func abs(x int64) int64 {

@@ -29,6 +29,10 @@ type DNCReport struct {
 // must not undo a listing Redis still has, so a rebuild can only block more.
 func DNC(ctx context.Context, conn driver.Conn, db string, gate *compliance.Gate) (DNCReport, error) {
 	var r DNCReport
+	read, err := analytics.NewReader(conn, db)
+	if err != nil {
+		return r, fmt.Errorf("dnc rebuild: %w", err)
+	}
 	var batch []compliance.DNCEntry
 	flush := func() error {
 		if len(batch) == 0 {
@@ -41,7 +45,7 @@ func DNC(ctx context.Context, conn driver.Conn, db string, gate *compliance.Gate
 		batch = batch[:0]
 		return nil
 	}
-	err := analytics.LatestDNC(ctx, conn, db, func(e analytics.DNCEvent) error {
+	err = read.LatestDNC(ctx, func(e analytics.DNCEvent) error {
 		if e.Action != analytics.DNCAdd {
 			r.Unlisted++
 			return nil
@@ -82,6 +86,10 @@ type HistoryReport struct {
 func History(ctx context.Context, conn driver.Conn, db string, gate *compliance.Gate, store *queue.Store) (HistoryReport, error) {
 	now := gate.Now()
 	r := HistoryReport{Since: now.Add(-gate.Retention())}
+	read, err := analytics.NewReader(conn, db)
+	if err != nil {
+		return r, fmt.Errorf("history rebuild: %w", err)
+	}
 	campaigns := map[string]bool{}
 	var group string
 	var matched bool
@@ -96,7 +104,7 @@ func History(ctx context.Context, conn driver.Conn, db string, gate *compliance.
 		events = events[:0]
 		return err
 	}
-	err := analytics.AttemptsSince(ctx, conn, db, r.Since, func(o analytics.AttemptOutcome) error {
+	err = read.AttemptsSince(ctx, r.Since, func(o analytics.AttemptOutcome) error {
 		r.Attempts++
 		if o.AccountID != "" {
 			campaigns[o.CampaignID] = true

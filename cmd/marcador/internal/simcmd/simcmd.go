@@ -46,16 +46,71 @@ func (s seconds) Set(v string) error {
 	return nil
 }
 
+// options are the command's flags: the simulation's parameters and how to
+// run and print it.
+type options struct {
+	p                      sim.Params
+	pacer, vmode, scenario string
+	matrix, asJSON         bool
+	workers                int
+}
+
 // Main runs 'marcador sim' with args (after the command name).
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs, o := flags(stderr)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if err := check(o.p); err != nil {
+		return err
+	}
+	vm, err := vicidialMode(o.vmode)
+	if err != nil {
+		return err
+	}
+	if o.scenario != "" {
+		sc, err := sim.LoadScenario(o.scenario)
+		if err != nil {
+			return err
+		}
+		o.p.Scenario = sc
+	}
+	start := time.Now()
+	results, err := o.run(ctx, vm)
+	if err != nil {
+		return err
+	}
+	if o.asJSON {
+		enc := json.NewEncoder(stdout)
+		for _, r := range results {
+			if err := enc.Encode(r); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if o.matrix {
+		printMatrix(stdout, results, o.p)
+		fmt.Fprintf(stdout, "\n%d runs of %.0f h in %s\n", len(results), o.p.Hours, time.Since(start).Round(time.Millisecond))
+		return nil
+	}
+	printRun(stdout, results[0], o.p)
+	return nil
+}
+
+func flags(stderr io.Writer) (*flag.FlagSet, *options) {
 	fs := flag.NewFlagSet("marcador sim", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: marcador %s\n\nA discrete-event simulation of a campaign's shift driving the real pacers (dialer/pacing).\nDurations take seconds (150) or Go durations (2m30s).\n\n", synopsis)
 		fs.PrintDefaults()
 	}
-	p := sim.Defaults()
-	pacer := fs.String("pacer", "predictive", "progressive, vicidial or predictive")
+	o := &options{p: sim.Defaults()}
+	p := &o.p
+	fs.StringVar(&o.pacer, "pacer", "predictive", "progressive, vicidial or predictive")
 	fs.IntVar(&p.Agents, "agents", p.Agents, "agents logged in at the start")
 	fs.Float64Var(&p.AnswerRate, "answer-rate", p.AnswerRate, "share of calls a person answers (live answers)")
 	fs.Float64Var(&p.MachineRate, "machine-rate", p.MachineRate, "share of calls an answering machine answers (the rest ring out)")
@@ -74,69 +129,40 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.Var(seconds{&p.Patience}, "patience", "a live answer with no agent within this is abandoned")
 	fs.Var(seconds{&p.Tick}, "tick", "pacer tick")
 	fs.Uint64Var(&p.Seed, "seed", p.Seed, "random seed (same seed, same run; -matrix uses seed, seed+1, seed+2)")
-	vmode := fs.String("vicidial-mode", "ADAPT_HARD_LIMIT", "VICIdial method: ADAPT_HARD_LIMIT, ADAPT_AVERAGE or ADAPT_TAPERED")
-	scenario := fs.String("scenario", "", "YAML file of changes over the shift (answer rate, logins, logouts, breaks)")
-	matrix := fs.Bool("matrix", false, "run the standard matrix (answer rate 0.05,0.10,0.20,0.35 x agents 5,10,25,50,100 x 3 seeds) for all three pacers")
-	asJSON := fs.Bool("json", false, "print one JSON object per run")
-	workers := fs.Int("workers", 0, "runs in parallel for -matrix (0: GOMAXPROCS)")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
-	}
-	if err := check(p); err != nil {
-		return err
-	}
+	fs.StringVar(&o.vmode, "vicidial-mode", "ADAPT_HARD_LIMIT", "VICIdial method: ADAPT_HARD_LIMIT, ADAPT_AVERAGE or ADAPT_TAPERED")
+	fs.StringVar(&o.scenario, "scenario", "", "YAML file of changes over the shift (answer rate, logins, logouts, breaks)")
+	fs.BoolVar(&o.matrix, "matrix", false, "run the standard matrix (answer rate 0.05,0.10,0.20,0.35 x agents 5,10,25,50,100 x 3 seeds) for all three pacers")
+	fs.BoolVar(&o.asJSON, "json", false, "print one JSON object per run")
+	fs.IntVar(&o.workers, "workers", 0, "runs in parallel for -matrix (0: GOMAXPROCS)")
+	return fs, o
+}
+
+func vicidialMode(s string) (pacing.VicidialMode, error) {
 	var vm pacing.VicidialMode
-	switch strings.ToUpper(*vmode) {
+	switch strings.ToUpper(s) {
 	case "ADAPT_HARD_LIMIT":
 	case "ADAPT_AVERAGE":
 		vm = pacing.AdaptAverage
 	case "ADAPT_TAPERED":
 		vm = pacing.AdaptTapered
 	default:
-		return fmt.Errorf("-vicidial-mode %q: want ADAPT_HARD_LIMIT, ADAPT_AVERAGE or ADAPT_TAPERED", *vmode)
+		return vm, fmt.Errorf("-vicidial-mode %q: want ADAPT_HARD_LIMIT, ADAPT_AVERAGE or ADAPT_TAPERED", s)
 	}
-	if *scenario != "" {
-		sc, err := sim.LoadScenario(*scenario)
-		if err != nil {
-			return err
-		}
-		p.Scenario = sc
-	}
-	var results []sim.Result
-	start := time.Now()
-	if *matrix {
-		m := sim.StandardMatrix(p)
+	return vm, nil
+}
+
+// run runs the standard matrix or the one pacer.
+func (o *options) run(ctx context.Context, vm pacing.VicidialMode) ([]sim.Result, error) {
+	if o.matrix {
+		m := sim.StandardMatrix(o.p)
 		m.Vicidial = vm
-		var err error
-		if results, err = m.Run(ctx, *workers); err != nil {
-			return err
-		}
-	} else {
-		pc, err := sim.NewPacer(*pacer, vm)
-		if err != nil {
-			return fmt.Errorf("-pacer: %w", err)
-		}
-		results = []sim.Result{sim.Run(p, pc)}
+		return m.Run(ctx, o.workers)
 	}
-	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		for _, r := range results {
-			if err := enc.Encode(r); err != nil {
-				return err
-			}
-		}
-		return nil
+	pc, err := sim.NewPacer(o.pacer, vm)
+	if err != nil {
+		return nil, fmt.Errorf("-pacer: %w", err)
 	}
-	if *matrix {
-		printMatrix(stdout, results, p)
-		fmt.Fprintf(stdout, "\n%d runs of %.0f h in %s\n", len(results), p.Hours, time.Since(start).Round(time.Millisecond))
-		return nil
-	}
-	printRun(stdout, results[0], p)
-	return nil
+	return []sim.Result{sim.Run(o.p, pc)}, nil
 }
 
 func check(p sim.Params) error {

@@ -1,0 +1,79 @@
+package media
+
+import (
+	"errors"
+	"net"
+	"net/netip"
+	"time"
+
+	"github.com/pion/rtp"
+)
+
+func (s *Session) recvLoop() {
+	defer s.wg.Done()
+	buf := make([]byte, 1500)
+	pcm := make([]int16, 0, 480)
+	var pkt rtp.Packet
+	var dtmf DTMFReceiver
+	for {
+		n, src, err := s.conn.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			if s.ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			continue
+		}
+		pcm = s.receive(src, buf[:n], &pkt, &dtmf, pcm)
+	}
+}
+
+// receive handles one datagram from src: RTP is checked, latched (symmetric
+// RTP), and turned into digits or audio; anything else is counted as bad.
+func (s *Session) receive(src netip.AddrPort, b []byte, pkt *rtp.Packet, dtmf *DTMFReceiver, pcm []int16) []int16 {
+	if err := pkt.Unmarshal(b); err != nil || pkt.Version != 2 {
+		s.bad.Add(1)
+		return pcm
+	}
+	s.mu.Lock()
+	if !s.latched {
+		// Symmetric RTP: answer where the peer's media actually comes
+		// from (NAT, SBCs), not only where its SDP said.
+		if s.remote != src {
+			s.log.Debug("rtp: latched to source", "sdp", s.remote, "seen", src)
+		}
+		s.remote, s.latched = src, true
+	} else if src != s.remote {
+		s.mu.Unlock()
+		s.bad.Add(1) // a stranger's packets are not our call's audio
+		return pcm
+	}
+	dtmfType, tap := s.dtmfType, s.tap
+	s.mu.Unlock()
+	now := time.Now()
+	s.recv.Add(1)
+	s.lastRx.Store(now.UnixNano())
+	if tap != nil {
+		// Bridged: the packet goes to the other leg, not to our listeners.
+		tap.forward(pkt, b, dtmfType, now)
+		return pcm
+	}
+	switch pt := pkt.PayloadType; {
+	case pt == dtmfType:
+		d, ok, err := dtmf.Push(pkt.Timestamp, pkt.Payload)
+		if err != nil {
+			s.bad.Add(1)
+		} else if ok {
+			s.InjectDigit(d)
+		}
+	case pt == PCMU.PayloadType || pt == PCMA.PayloadType:
+		if s.opt.OnAudio != nil {
+			c := PCMU
+			if pt == PCMA.PayloadType {
+				c = PCMA
+			}
+			pcm = c.Decode(pcm[:0], pkt.Payload)
+			s.opt.OnAudio(pcm)
+		}
+	}
+	return pcm
+}
