@@ -83,3 +83,22 @@ func TestDeskDeliversAnAgentsEvents(t *testing.T) {
 		t.Fatal("a junk Last-Event-ID was taken")
 	}
 }
+
+// Last-Event-ID comes from a client: only a stream id passes, and the
+// order of ids is Redis's.
+func FuzzStreamID(f *testing.F) {
+	for _, s := range []string{"1-0", "1700000000000-5", "0-0", "-", "1-", "a-b", "18446744073709551616-0", "1-2-3", ""} {
+		f.Add(s, "1700000000000-1")
+	}
+	f.Fuzz(func(t *testing.T, a, b string) {
+		if !validStreamID(a) || !validStreamID(b) {
+			return
+		}
+		if streamAfter(a, b) && streamAfter(b, a) {
+			t.Fatalf("%q and %q both after the other", a, b)
+		}
+		if streamAfter(a, a) {
+			t.Fatalf("%q after itself", a)
+		}
+	})
+}
