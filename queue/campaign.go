@@ -422,6 +422,11 @@ func (c *Campaign) CheckRefs(r CampaignRefs) error {
 	if r.Trunks != nil && c.Trunk != "" && !r.Trunks[c.Trunk] {
 		return bad("trunk", "%q is not configured (have: %s)", c.Trunk, names(r.Trunks))
 	}
+	if r.Scripts != nil && c.HasAgents() {
+		if _, ok := r.Scripts[c.AbandonScriptName()]; !ok {
+			return bad("abandon_script", "%q is not loaded (have: %s)", c.AbandonScriptName(), names(r.Scripts))
+		}
+	}
 	var scriptTpls []string
 	if r.Scripts != nil && c.Script != "" {
 		tpls, ok := r.Scripts[c.Script]

@@ -11,7 +11,7 @@ func TestCampaignValidationNamesFieldAndReason(t *testing.T) {
 	refs := CampaignRefs{
 		Trunks:   map[string]bool{"carrier-a": true},
 		Profiles: map[string]bool{"MX": true, "CO": true, "acme": true, "US": true, "UK": true},
-		Scripts:  map[string][]string{"reminder-overdue": {"payment-link"}, "no-texts": nil, "agent-promise": nil},
+		Scripts:  map[string][]string{"reminder-overdue": {"payment-link"}, "no-texts": nil, "agent-promise": nil, "abandon-message": nil},
 		Template: func(lang, name string) (bool, bool) {
 			switch name {
 			case "payment-link":
@@ -70,6 +70,7 @@ func TestCampaignValidationNamesFieldAndReason(t *testing.T) {
 		{"bad mode", func(c *Campaign) { c.Mode = "robot" }, "mode", "want ivr"},
 		{"short ring", func(c *Campaign) { c.RingTimeout = Duration(1e9) }, "ring_timeout", "below the 15s minimum"},
 		{"progressive", func(c *Campaign) { c.Mode, c.LinesPerAgent = "progressive", 2.5 }, "", ""},
+		{"unknown abandon script", func(c *Campaign) { c.Mode, c.AbandonScript = "progressive", "nope" }, "abandon_script", `"nope" is not loaded`},
 		{"lines per agent under 1", func(c *Campaign) { c.Mode, c.LinesPerAgent = "progressive", 0.5 }, "lines_per_agent", "want 1.0 to 3.0"},
 		{"lines per agent over 3", func(c *Campaign) { c.Mode, c.LinesPerAgent = "progressive", 3.5 }, "lines_per_agent", "want 1.0 to 3.0"},
 		{"abandon after 3s in MX", func(c *Campaign) { c.Mode, c.AbandonAfter = "progressive", Duration(3e9) }, "", ""},
