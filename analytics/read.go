@@ -161,6 +161,25 @@ FROM {db}.contact_attempts FINAL`+where+` ORDER BY started_at, attempt_id`, args
 		})
 }
 
+// AccountAttempts lists an account's latest n attempts in a campaign over
+// the last 90 days, newest first, with what an agent's screen shows: when,
+// channel, phone, disposition, talk time, agent and code, promise.
+func (r *Reader) AccountAttempts(ctx context.Context, campaign, account string, n int, now time.Time) ([]Attempt, error) {
+	return list(ctx, r, "account attempts", `SELECT attempt_id, toString(channel), phone, started_at, talk_ms, disposition,
+    agent_id, agent_code, promise_amount, promise_date, currency
+FROM {db}.contact_attempts FINAL
+WHERE campaign_id = ? AND account_id = ? AND started_at >= ?
+ORDER BY started_at DESC, attempt_id DESC LIMIT ?`, []any{campaign, account, now.Add(-90 * 24 * time.Hour).UTC(), n},
+		func(rows driver.Rows) (Attempt, error) {
+			a := Attempt{CampaignID: campaign, AccountID: account}
+			var ch string
+			err := rows.Scan(&a.AttemptID, &ch, &a.Phone, &a.StartedAt, &a.TalkMS, &a.Disposition, &a.AgentID, &a.AgentCode,
+				&a.PromiseAmount, &a.PromiseDate, &a.Currency)
+			a.Channel = Channel(ch)
+			return a, err
+		})
+}
+
 // TextTotals is what the texts in a scope came to.
 type TextTotals struct {
 	Sent      uint64 // accepted by the provider (they have a message sid)

@@ -96,13 +96,7 @@ func (r *run) promise(p *script.Promise) (string, error) {
 		}
 		due = d
 	}
-	pol := r.env.Policy
-	min := pol.MinAmount
-	if pct := bal.Mul(pol.MinPercent).Div(decimal.NewFromInt(100)); pct.GreaterThan(min) {
-		min = pct
-	}
-	if amount.LessThanOrEqual(decimal.Zero) || amount.LessThan(min) || amount.GreaterThan(bal) && bal.IsPositive() ||
-		due.Before(today) || due.After(today.AddDate(0, 0, pol.MaxDays)) {
+	if field, _ := r.env.Policy.Check(bal, amount, due, today); field != "" {
 		r.res.Rejected++
 		return p.Rejected, nil
 	}

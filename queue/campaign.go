@@ -121,9 +121,9 @@ type Campaign struct {
 	Profile  string      `json:"profile"`   // compliance profile: US, UK, CO, MX, CL, PE, a configured one, or ProfileAuto
 	Currency string      `json:"currency,omitempty"`
 	Retry    RetryPolicy `json:"retry"`
-	// IVR campaigns.
+	// IVR campaigns (Script: in an agent campaign, see below).
 	Script         string        `json:"script,omitempty"`          // e.g. reminder-overdue
-	MaxConcurrent  int           `json:"max_concurrent,omitempty"`  // calls at once; default 10
+	MaxConcurrent  int           `json:"max_concurrent,omitempty"`  // ivr: calls at once; default 10
 	Language       string        `json:"language,omitempty"`        // es or en; default by country
 	CallbackNumber string        `json:"callback_number,omitempty"` // said by abandon and voicemail messages
 	PayURL         string        `json:"pay_url,omitempty"`         // payment link template: {token}, {account}, {campaign}
@@ -131,8 +131,123 @@ type Campaign struct {
 	Promise        PromisePolicy `json:"promise,omitempty"`
 	Company        string        `json:"company,omitempty"` // who the messages say they come from
 	SMS            SMSPolicy     `json:"sms,omitempty"`
-	Created        time.Time     `json:"created_at"`
-	Updated        time.Time     `json:"updated_at"`
+	// Agents: progressive and predictive campaigns, and the transfer nodes
+	// of IVR scripts. In an agent campaign Script is the IVR script an agent
+	// hands the debtor to (POST /api/v1/calls/{id}/transfer), default
+	// DefaultTransferScript.
+	LinesPerAgent float64 `json:"lines_per_agent,omitempty"` // progressive: lines per ready agent, 1.0-3.0; default 1
+	// AbandonAfter is how long an answered call may wait for an agent
+	// before the abandon script plays; default 2s, never over 2s under the
+	// US and UK profiles.
+	AbandonAfter  Duration `json:"abandon_after,omitempty"`
+	AbandonScript string   `json:"abandon_script,omitempty"` // default abandon-message
+	// WrapUp is the agent's after-call time: with no disposition sent by
+	// then the agent is ready again; default 30s.
+	WrapUp Duration `json:"wrap_up,omitempty"`
+	// Record writes every agent call as a stereo WAV under recordings.dir.
+	Record bool `json:"record,omitempty"`
+	// RecordingNotice, when set, is a phrase (e.g. p/recording-notice)
+	// the debtor hears before the agent comes on.
+	RecordingNotice string      `json:"recording_notice,omitempty"`
+	AgentCodes      []AgentCode `json:"agent_codes,omitempty"` // the campaign's own codes besides BuiltinCodes
+	Created         time.Time   `json:"created_at"`
+	Updated         time.Time   `json:"updated_at"`
+}
+
+// Agent campaign defaults.
+const (
+	DefaultAbandonAfter   = 2 * time.Second
+	DefaultWrapUp         = 30 * time.Second
+	DefaultAbandonScript  = "abandon-message"
+	DefaultTransferScript = "agent-promise"
+	// MaxAbandonAfterStrict is the longest wait for an agent the US (Reg F:
+	// a message within 2 s of the greeting) and UK (Ofcom) profiles allow.
+	MaxAbandonAfterStrict = 2 * time.Second
+)
+
+// HasAgents says whether the campaign dials for agents (progressive or
+// predictive; predictive paces as progressive until its pacer is wired).
+func (c Campaign) HasAgents() bool { return c.Mode == ModeProgressive || c.Mode == ModePredictive }
+
+// AbandonLimit is how long an answered call waits for an agent.
+func (c Campaign) AbandonLimit() time.Duration {
+	if c.AbandonAfter > 0 {
+		return time.Duration(c.AbandonAfter)
+	}
+	return DefaultAbandonAfter
+}
+
+// WrapUpLimit is the agents' after-call time.
+func (c Campaign) WrapUpLimit() time.Duration {
+	if c.WrapUp > 0 {
+		return time.Duration(c.WrapUp)
+	}
+	return DefaultWrapUp
+}
+
+// AbandonScriptName is the script an abandoned call hears.
+func (c Campaign) AbandonScriptName() string {
+	if c.AbandonScript != "" {
+		return c.AbandonScript
+	}
+	return DefaultAbandonScript
+}
+
+// strictAbandon says whether the campaign's compliance profile allows no
+// more than MaxAbandonAfterStrict before the abandon message (US, UK; an
+// auto profile over US or UK debtors).
+func (c Campaign) strictAbandon() bool {
+	p := strings.ToUpper(c.Profile)
+	if p == strings.ToUpper(ProfileAuto) {
+		p = c.Country
+	}
+	return p == "US" || p == "UK" || p == "GB"
+}
+
+var phraseRe = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*(/[a-z0-9][a-z0-9_-]*){0,3}$`)
+
+// normalizeAgents fills and checks the agent settings.
+func (c *Campaign) normalizeAgents() error {
+	bad := func(field, format string, args ...any) error {
+		return &FieldError{Campaign: c.ID, Field: field, Reason: fmt.Sprintf(format, args...)}
+	}
+	if c.LinesPerAgent != 0 && (c.LinesPerAgent < 1 || c.LinesPerAgent > 3) {
+		return bad("lines_per_agent", "%g: want 1.0 to 3.0", c.LinesPerAgent)
+	}
+	switch d := time.Duration(c.AbandonAfter); {
+	case d < 0 || d > time.Minute:
+		return bad("abandon_after", "%s: want up to 1m", d)
+	case d > MaxAbandonAfterStrict && c.strictAbandon():
+		return bad("abandon_after", "%s: the %s profile allows at most %s before the abandon message", d, strings.ToUpper(c.Profile), MaxAbandonAfterStrict)
+	}
+	if d := time.Duration(c.WrapUp); d < 0 || d > time.Hour || d > 0 && d < time.Second {
+		return bad("wrap_up", "%s: want 1s to 1h", d)
+	}
+	if c.RecordingNotice != "" && !phraseRe.MatchString(c.RecordingNotice) {
+		return bad("recording_notice", "%.70q: want a phrase name such as p/recording-notice", c.RecordingNotice)
+	}
+	if err := c.checkAgentCodes(); err != nil {
+		return err
+	}
+	if !c.HasAgents() {
+		return nil
+	}
+	if c.LinesPerAgent == 0 {
+		c.LinesPerAgent = 1
+	}
+	if c.AbandonAfter == 0 {
+		c.AbandonAfter = Duration(DefaultAbandonAfter)
+	}
+	if c.WrapUp == 0 {
+		c.WrapUp = Duration(DefaultWrapUp)
+	}
+	if c.AbandonScript == "" {
+		c.AbandonScript = DefaultAbandonScript
+	}
+	if c.Script == "" {
+		c.Script = DefaultTransferScript
+	}
+	return nil
 }
 
 // Normalize fills defaults and validates; the error is a *FieldError naming
@@ -250,7 +365,7 @@ func (c *Campaign) Normalize() error {
 			return bad("retry.delays."+k, "negative")
 		}
 	}
-	return nil
+	return c.normalizeAgents()
 }
 
 // FieldError says which field of a campaign definition is wrong and why.
@@ -306,6 +421,11 @@ func (c *Campaign) CheckRefs(r CampaignRefs) error {
 	}
 	if r.Trunks != nil && c.Trunk != "" && !r.Trunks[c.Trunk] {
 		return bad("trunk", "%q is not configured (have: %s)", c.Trunk, names(r.Trunks))
+	}
+	if r.Scripts != nil && c.HasAgents() {
+		if _, ok := r.Scripts[c.AbandonScriptName()]; !ok {
+			return bad("abandon_script", "%q is not loaded (have: %s)", c.AbandonScriptName(), names(r.Scripts))
+		}
 	}
 	var scriptTpls []string
 	if r.Scripts != nil && c.Script != "" {

@@ -4,13 +4,14 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestCampaignValidationNamesFieldAndReason(t *testing.T) {
 	refs := CampaignRefs{
 		Trunks:   map[string]bool{"carrier-a": true},
-		Profiles: map[string]bool{"MX": true, "CO": true, "acme": true},
-		Scripts:  map[string][]string{"reminder-overdue": {"payment-link"}, "no-texts": nil},
+		Profiles: map[string]bool{"MX": true, "CO": true, "acme": true, "US": true, "UK": true},
+		Scripts:  map[string][]string{"reminder-overdue": {"payment-link"}, "no-texts": nil, "agent-promise": nil, "abandon-message": nil},
 		Template: func(lang, name string) (bool, bool) {
 			switch name {
 			case "payment-link":
@@ -39,7 +40,7 @@ func TestCampaignValidationNamesFieldAndReason(t *testing.T) {
 		{"bad id", func(c *Campaign) { c.ID = "a{b}" }, "id", "A-Z a-z 0-9"},
 		{"id with space", func(c *Campaign) { c.ID = " bad{" }, "id", "A-Z a-z 0-9"},
 		{"id too long", func(c *Campaign) { c.ID = strings.Repeat("x", 65) }, "id", "1-64"},
-		{"unknown profile", func(c *Campaign) { c.Profile = "ZZ" }, "profile", `"ZZ" is not a compliance profile here (have: auto, CO, MX, acme)`},
+		{"unknown profile", func(c *Campaign) { c.Profile = "ZZ" }, "profile", `"ZZ" is not a compliance profile here (have: auto, CO, MX, UK, US, acme)`},
 		{"profile from an unknown country", func(c *Campaign) { c.Country = "GB" }, "profile", `"GB" is not a compliance profile`},
 		{"unknown trunk", func(c *Campaign) { c.Trunk = "nope" }, "trunk", `"nope" is not configured (have: carrier-a)`},
 		{"unknown script", func(c *Campaign) { c.Script = "nope" }, "script", `"nope" is not loaded`},
@@ -68,6 +69,30 @@ func TestCampaignValidationNamesFieldAndReason(t *testing.T) {
 		}, "sms.fallback[0].template", `"nope": no such template in es`},
 		{"bad mode", func(c *Campaign) { c.Mode = "robot" }, "mode", "want ivr"},
 		{"short ring", func(c *Campaign) { c.RingTimeout = Duration(1e9) }, "ring_timeout", "below the 15s minimum"},
+		{"progressive", func(c *Campaign) { c.Mode, c.LinesPerAgent = "progressive", 2.5 }, "", ""},
+		{"unknown abandon script", func(c *Campaign) { c.Mode, c.AbandonScript = "progressive", "nope" }, "abandon_script", `"nope" is not loaded`},
+		{"lines per agent under 1", func(c *Campaign) { c.Mode, c.LinesPerAgent = "progressive", 0.5 }, "lines_per_agent", "want 1.0 to 3.0"},
+		{"lines per agent over 3", func(c *Campaign) { c.Mode, c.LinesPerAgent = "progressive", 3.5 }, "lines_per_agent", "want 1.0 to 3.0"},
+		{"abandon after 3s in MX", func(c *Campaign) { c.Mode, c.AbandonAfter = "progressive", Duration(3e9) }, "", ""},
+		{"abandon after 3s in the US", func(c *Campaign) {
+			c.Mode, c.Country, c.Profile, c.TimeZone, c.AbandonAfter = "progressive", "US", "US", "America/New_York", Duration(3e9)
+		}, "abandon_after", "the US profile allows at most 2s"},
+		{"abandon after 2.5s in the UK", func(c *Campaign) {
+			c.Mode, c.Country, c.Profile, c.TimeZone, c.AbandonAfter = "predictive", "GB", "UK", "Europe/London", Duration(2500e6)
+		}, "abandon_after", "the UK profile allows at most 2s"},
+		{"abandon after 2s in the US", func(c *Campaign) {
+			c.Mode, c.Country, c.Profile, c.TimeZone, c.AbandonAfter = "progressive", "US", "US", "America/New_York", Duration(2e9)
+		}, "", ""},
+		{"abandon after an hour", func(c *Campaign) { c.AbandonAfter = Duration(time.Hour) }, "abandon_after", "want up to 1m"},
+		{"wrap-up too short", func(c *Campaign) { c.WrapUp = Duration(time.Millisecond) }, "wrap_up", "want 1s to 1h"},
+		{"notice not a phrase", func(c *Campaign) { c.RecordingNotice = "../../etc/x" }, "recording_notice", "want a phrase name"},
+		{"custom codes", func(c *Campaign) {
+			c.AgentCodes = []AgentCode{{Code: "hardship", RightParty: true, Retry: Duration(72 * time.Hour)}, {Code: "bankrupt", Final: true}}
+		}, "", ""},
+		{"custom code named like a shipped one", func(c *Campaign) { c.AgentCodes = []AgentCode{{Code: "refused"}} }, "agent_codes[0].code", "is a shipped code"},
+		{"custom code twice", func(c *Campaign) { c.AgentCodes = []AgentCode{{Code: "x1"}, {Code: "x1"}} }, "agent_codes[1].code", "listed twice"},
+		{"custom code bad name", func(c *Campaign) { c.AgentCodes = []AgentCode{{Code: "Bad Code"}} }, "agent_codes[0].code", "want 1-32"},
+		{"final code with a retry", func(c *Campaign) { c.AgentCodes = []AgentCode{{Code: "x", Final: true, Retry: Duration(time.Hour)}} }, "agent_codes[0].retry", "not retried"},
 	}
 	for _, tc := range cases {
 		c := base()
@@ -102,5 +127,34 @@ func TestCheckIDIsTheOneRule(t *testing.T) {
 		if err := CheckID(id); !errors.Is(err, ErrInvalidID) || ValidCampaignID(id) {
 			t.Errorf("%q accepted: %v", id, err)
 		}
+	}
+}
+
+func TestAgentCampaignDefaultsAndCodes(t *testing.T) {
+	c := Campaign{ID: "a1", Mode: "progressive", Country: "MX", TimeZone: "America/Mexico_City",
+		AgentCodes: []AgentCode{{Code: "hardship", RightParty: true}}}
+	if err := c.Normalize(); err != nil {
+		t.Fatal(err)
+	}
+	if c.LinesPerAgent != 1 || c.AbandonLimit() != 2*time.Second || c.WrapUpLimit() != 30*time.Second ||
+		c.AbandonScript != "abandon-message" || c.Script != "agent-promise" || !c.HasAgents() {
+		t.Fatalf("defaults: %+v", c)
+	}
+	if x, ok := c.AgentCode("promise"); !ok || !x.Final || !x.RightParty {
+		t.Errorf("promise: %+v %v", x, ok)
+	}
+	if x, ok := c.AgentCode("hardship"); !ok || x.Final || !x.RightParty {
+		t.Errorf("hardship: %+v %v", x, ok)
+	}
+	if _, ok := c.AgentCode("nope"); ok {
+		t.Error("an unknown code was found")
+	}
+	if got := strings.Join(c.CodeNames(), ","); got != "promise,callback,refused,wrong_party,third_party,dispute,paid,deceased,hardship" {
+		t.Errorf("codes %s", got)
+	}
+	// An IVR campaign keeps its fields empty (its transfers use the defaults).
+	ivr := Campaign{ID: "i1", Country: "MX", TimeZone: "America/Mexico_City"}
+	if err := ivr.Normalize(); err != nil || ivr.AbandonAfter != 0 || ivr.AbandonLimit() != 2*time.Second {
+		t.Fatalf("ivr: %v %+v", err, ivr)
 	}
 }

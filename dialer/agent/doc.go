@@ -56,6 +56,7 @@
 //	marcador:{C}:agent_events       stream of transitions (MAXLEN ~ Options.StreamMaxLen)
 //	marcador:{C}:agent_day:<date>   hash <agent>:calls, <agent>:<state>_ms (35 days)
 //	marcador:{C}:answers:<date>     hash live, abandoned (35 days)
+//	marcador:{C}:callbacks          hash account → "agent|until ms": personal call backs
 //
 // Definitions and the indexes over them share the tag {agents}, one slot, so
 // a definition and its SIP user's index entry change in one script and a SIP
@@ -77,6 +78,18 @@
 // and the campaign's login script refuses a spent generation, so two logins
 // racing to two campaigns never both win. A location left behind by a crash
 // between the two steps is stale, and the next login clears it.
+//
+// # Calls and screens
+//
+// An agent call is held by the node that placed it (it has both legs).
+// Calls (calls.go) makes it findable and actionable from any node: its live
+// state in marcador:call:<id>, and actions sent to the holder over the
+// holder's Pub/Sub channel marcador:calls:<node> (one subscription a node).
+// Desk (desk.go) carries what an agent's screen is told (the screen pop,
+// the call's end, wrap-up's end) on one stream, marcador:{agents}:desk,
+// that every node follows once and fans out to its subscribers. The
+// Station tells its OnCallLost which call an agent had when its leg
+// dropped.
 //
 // # Credentials
 //

@@ -415,3 +415,59 @@ func BenchmarkReserve(b *testing.B) {
 	}
 	b.ReportMetric(float64(reserve.Microseconds())/float64(b.N), "µs/reserve")
 }
+
+// ReserveAgent takes one given agent only when it is ready on the node.
+func TestReserveAgent(t *testing.T) {
+	e := newEnv(t)
+	c := e.campaign()
+	a, b := e.agent(c), e.agent(c)
+	e.must(e.p.Login(e.ctx, a, c, "n1", true))
+	e.clk.Add(time.Second)
+	e.must(e.p.Login(e.ctx, b, c, "n1", true))
+	if _, ok, err := e.p.ReserveAgent(e.ctx, c, "n2", b, "k1"); ok || err != nil {
+		t.Fatalf("another node reserved b: %v %v", ok, err)
+	}
+	r, ok, err := e.p.ReserveAgent(e.ctx, c, "n1", b, "k1")
+	if !ok || err != nil || r.Agent != b || r.Call != "k1" {
+		t.Fatalf("reserve b: %+v %v %v", r, ok, err)
+	}
+	if _, ok, _ := e.p.ReserveAgent(e.ctx, c, "n1", b, "k2"); ok {
+		t.Fatal("b reserved twice")
+	}
+	// The idle queue lost b, not a: the longest-idle pick takes a.
+	if r, ok, _ := e.p.Reserve(e.ctx, c, "n1", "k3"); !ok || r.Agent != a {
+		t.Fatalf("then reserved %+v", r)
+	}
+	if got := e.idle(c, "n1"); len(got) != 0 {
+		t.Fatalf("idle %v", got)
+	}
+}
+
+func TestCallbackPins(t *testing.T) {
+	e := newEnv(t)
+	c := e.campaign()
+	a := e.agent(c)
+	if _, ok, err := e.p.CallbackAgent(e.ctx, c, "acct-1"); ok || err != nil {
+		t.Fatalf("no pin: %v %v", ok, err)
+	}
+	if err := e.p.PinCallback(e.ctx, c, "acct-1", a, e.clk.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if got, ok, err := e.p.CallbackAgent(e.ctx, c, "acct-1"); !ok || err != nil || got != a {
+		t.Fatalf("pin: %q %v %v", got, ok, err)
+	}
+	e.clk.Add(2 * time.Hour)
+	if _, ok, _ := e.p.CallbackAgent(e.ctx, c, "acct-1"); ok {
+		t.Fatal("a lapsed pin was kept")
+	}
+	if n := e.rdb.HLen(e.ctx, ck(c).callbacks()).Val(); n != 0 {
+		t.Fatalf("lapsed pin left in Redis (%d)", n)
+	}
+	e.p.PinCallback(e.ctx, c, "acct-2", a, e.clk.Now().Add(time.Hour))
+	if err := e.p.Unpin(e.ctx, c, "acct-2"); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, _ := e.p.CallbackAgent(e.ctx, c, "acct-2"); ok {
+		t.Fatal("unpinned call back still pinned")
+	}
+}

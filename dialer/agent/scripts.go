@@ -111,6 +111,15 @@ if op == 'reserve' then
   end
 end
 
+if op == 'reserve_agent' then
+  -- One given agent (a personal call back), if it is ready on this node.
+  local x = load(a)
+  if not x or x.state ~= 'ready' or x.node ~= node then return {'none'} end
+  x.call, x.call_at = call, now
+  enter(a, x, 'reserved', 'reserve', nil, call)
+  return {'ok', cjson.encode(x), a}
+end
+
 local e = load(a)
 local function refuse(detail)
   local v = ''

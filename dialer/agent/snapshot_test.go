@@ -3,8 +3,6 @@ package agent
 import (
 	"context"
 	"errors"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -175,17 +173,4 @@ func TestFollow(t *testing.T) {
 	if !errors.Is(err, stop) || n != 1 {
 		t.Fatalf("Follow from 0: %v after %d", err, n)
 	}
-}
-
-// streamAfter reports whether stream id a comes after b.
-func streamAfter(a, b string) bool {
-	pa, pb := strings.SplitN(a, "-", 2), strings.SplitN(b, "-", 2)
-	ma, _ := strconv.ParseInt(pa[0], 10, 64)
-	mb, _ := strconv.ParseInt(pb[0], 10, 64)
-	if ma != mb {
-		return ma > mb
-	}
-	sa, _ := strconv.ParseInt(pa[1], 10, 64)
-	sb, _ := strconv.ParseInt(pb[1], 10, 64)
-	return sa > sb
 }

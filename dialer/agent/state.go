@@ -160,7 +160,7 @@ func (p *Pool) run(ctx context.Context, op, campaign, node, agent, call, reason 
 	if res == "none" {
 		return res, Status{}, "", nil
 	}
-	if res == "ok" && op == "reserve" {
+	if res == "ok" && (op == "reserve" || op == "reserve_agent") {
 		agent = v[2]
 	}
 	st, err = decodeEntry(agent, campaign, v[1])
@@ -400,6 +400,25 @@ func (p *Pool) Reserve(ctx context.Context, campaign, node, call string) (Reserv
 		return Reservation{}, false, err
 	}
 	res, st, _, err := p.run(ctx, "reserve", campaign, node, "", call, "", 0, "")
+	if err != nil || res != "ok" {
+		return Reservation{}, false, err
+	}
+	return Reservation{Campaign: campaign, Node: node, Agent: st.Agent, Call: call, At: st.Since, IdleSince: st.IdleSince}, true, nil
+}
+
+// ReserveAgent reserves one given agent for call, if it is ready and held
+// by node (a call back the agent promised the debtor); ok is false
+// otherwise, and the caller reserves any agent instead.
+func (p *Pool) ReserveAgent(ctx context.Context, campaign, node, agent, call string) (Reservation, bool, error) {
+	for _, c := range []struct{ f, v string }{{"campaign", campaign}, {"node", node}, {"agent", agent}} {
+		if err := checkRef(c.f, c.v); err != nil {
+			return Reservation{}, false, err
+		}
+	}
+	if err := checkCall(call); err != nil {
+		return Reservation{}, false, err
+	}
+	res, st, _, err := p.run(ctx, "reserve_agent", campaign, node, agent, call, "", 0, "")
 	if err != nil || res != "ok" {
 		return Reservation{}, false, err
 	}

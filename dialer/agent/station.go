@@ -68,7 +68,20 @@ type StationOptions struct {
 	// FromName is the display name the agent's phone shows for the
 	// nailed-up call; default "Marcador".
 	FromName string
-	Logger   *slog.Logger
+	// OnCallLost is told when an agent whose leg dropped had a call
+	// (reserved, talking or in wrap-up): the agent is paused and the call
+	// is no longer the agent's, so whoever holds the debtor's leg gives it
+	// the abandon message rather than dead air. It must not block.
+	OnCallLost func(CallLost)
+	Logger     *slog.Logger
+}
+
+// CallLost is an agent call whose agent's phone leg dropped.
+type CallLost struct {
+	Agent, Campaign string
+	Call            string // the call's attempt id
+	State           State  // what the agent was doing: reserved, talking or wrap_up
+	Why             string // how the leg ended
 }
 
 // Station holds the nailed-up legs of the agents logged in on this node:
@@ -470,6 +483,7 @@ func (s *Station) lost(h *held, why string) {
 		s.log.Debug("agent station: leg of an earlier login ended", "agent", h.agent, "call_id", h.leg.CallID, "why", why)
 		return
 	}
+	was := st
 	if err == nil {
 		st, err = s.pool.Disconnect(ctx, h.agent, ReasonPhoneDisconnected)
 	}
@@ -479,7 +493,16 @@ func (s *Station) lost(h *held, why string) {
 		return
 	}
 	s.log.Warn("agent station: phone leg lost; agent paused", "agent", h.agent, "campaign", h.campaign, "node", s.node,
-		"call_id", h.leg.CallID, "why", why, "reason", ReasonPhoneDisconnected, "state", st.State)
+		"call_id", h.leg.CallID, "why", why, "reason", ReasonPhoneDisconnected, "state", st.State, "call", was.Call)
+	s.callLost(was, why)
+}
+
+// callLost tells OnCallLost about the call an agent had when its leg went.
+func (s *Station) callLost(was Status, why string) {
+	if was.Call == "" || s.opt.OnCallLost == nil {
+		return
+	}
+	s.opt.OnCallLost(CallLost{Agent: was.Agent, Campaign: was.Campaign, Call: was.Call, State: was.State, Why: why})
 }
 
 // hangUp ends the agent's leg on this node, if any.
@@ -599,7 +622,8 @@ func (s *Station) heal(ctx context.Context, id string) {
 	}
 	if _, err := s.pool.Disconnect(ctx, id, ReasonPhoneDisconnected); err == nil {
 		s.log.Warn("agent station: agent had no phone leg on its node; paused", "agent", id, "campaign", st.Campaign,
-			"node", s.node, "was", st.State, "reason", ReasonPhoneDisconnected)
+			"node", s.node, "was", st.State, "reason", ReasonPhoneDisconnected, "call", st.Call)
+		s.callLost(st, "no phone leg on its node")
 	}
 }
 

@@ -630,3 +630,42 @@ func BenchmarkStationLogin(b *testing.B) {
 	defer cancel()
 	st.Close(cctx)
 }
+
+// An agent whose leg drops in a call: the station pauses it and tells
+// OnCallLost which call was the agent's, so the debtor is not left in
+// dead air.
+func TestStationTellsWhichCallWasLost(t *testing.T) {
+	t.Parallel()
+	l := newLive(t, 30*time.Second)
+	lost := make(chan CallLost, 1)
+	n := l.node(func(o *StationOptions) { o.OnCallLost = func(c CallLost) { lost <- c } })
+	c := l.campaign()
+	id, user := l.agent(c)
+	ph := l.phone(n, user, agenttest.Options{})
+	if _, err := n.st.Login(l.ctx, id, c); err != nil {
+		t.Fatal(err)
+	}
+	call, err := ph.NextCall(l.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, ok, err := n.st.Pool().Reserve(l.ctx, c, n.id, "call-1")
+	if !ok || err != nil {
+		t.Fatalf("reserve: %v %v", ok, err)
+	}
+	if _, err := n.st.Pool().Connect(l.ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	if err := call.Hangup(l.ctx); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case got := <-lost:
+		if got.Agent != id || got.Call != "call-1" || got.Campaign != c || got.State != Talking || got.Why != "remote hangup" {
+			t.Fatalf("lost %+v", got)
+		}
+	case <-l.ctx.Done():
+		t.Fatal("OnCallLost was not called")
+	}
+	l.waitState(id, Paused, ReasonPhoneDisconnected)
+}

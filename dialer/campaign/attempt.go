@@ -17,8 +17,9 @@ import (
 	"github.com/marcador/marcador/queue/promise"
 )
 
-// work handles one claimed contact from the gate to the retry decision.
-func (r *Runner) work(ctx context.Context, c queue.Campaign, trunk *dialer.Trunk, l queue.Lease) error {
+// work handles one claimed contact from the gate to the retry decision; ln
+// is its place in its loop's line counts (nil outside a loop).
+func (r *Runner) work(ctx context.Context, c queue.Campaign, trunk *dialer.Trunk, l queue.Lease, ln *line) error {
 	st, acct := r.opt.Store, l.Account
 	if prev, since, ok, err := st.WasInFlight(ctx, c.ID, acct.ID); err != nil {
 		return err
@@ -46,17 +47,18 @@ func (r *Runner) work(ctx context.Context, c queue.Campaign, trunk *dialer.Trunk
 		return err
 	}
 	stopLease := r.keepLease(ctx, l)
-	res, err := r.call(ctx, c, trunk, acct, number, subj, zones, &a)
+	res, ag, err := r.call(ctx, c, trunk, acct, number, subj, zones, &a, ln)
 	lease := stopLease()
 	if err != nil {
 		return err
 	}
-	if err := r.record(ctx, c, acct, subj, &a, res, spoke(a, res)); err != nil {
+	if err := r.record(ctx, c, acct, subj, &a, res, spoke(a, res) || ag.talked()); err != nil {
 		return err
 	}
-	if err := r.settleOutcome(ctx, c, lease, &a, res, len(acct.Phones) > 1); err != nil {
+	if err := r.settleOutcome(ctx, c, lease, &a, res, ag.disposition(), len(acct.Phones) > 1); err != nil {
 		return err
 	}
+	ag.finish(ctx, &a)
 	if a.Disposition != analytics.LocalError { // nothing happened that a text could follow up
 		r.fallback(ctx, c, acct, &a)
 	}
@@ -152,7 +154,8 @@ func (r *Runner) CallOnce(ctx context.Context, req CallRequest) (analytics.Attem
 			return a, res, r.opt.Writer.Write(ctx, &a)
 		}
 	}
-	res, err = r.call(ctx, c, r.opt.Trunks[c.Trunk], acct, number, subj, zones, &a)
+	res, ag, err := r.call(ctx, c, r.opt.Trunks[c.Trunk], acct, number, subj, zones, &a, nil)
+	defer ag.finish(ctx, &a)
 	if err != nil {
 		return a, res, err
 	}
@@ -166,9 +169,11 @@ func (r *Runner) CallOnce(ctx context.Context, req CallRequest) (analytics.Attem
 	return a, res, r.opt.Writer.Write(ctx, &a)
 }
 
-// call dials and, on answer, runs the campaign's script.
+// call dials and, on answer, runs the campaign's script (an agent
+// campaign: bridges the debtor to an agent, agentcall.go). The agentCall
+// it returns, when an agent took part, settles with the attempt.
 func (r *Runner) call(ctx context.Context, c queue.Campaign, trunk *dialer.Trunk, acct queue.Account, number string,
-	subj compliance.Subject, zones []*time.Location, a *analytics.Attempt) (ivr.Result, error) {
+	subj compliance.Subject, zones []*time.Location, a *analytics.Attempt, ln *line) (ivr.Result, *agentCall, error) {
 	var res ivr.Result
 	leg, err := r.opt.Endpoint.Dial(ctx, dialer.DialRequest{Trunk: trunk, To: number, CallerID: c.CallerID,
 		RingTimeout: time.Duration(c.RingTimeout)})
@@ -180,32 +185,92 @@ func (r *Runner) call(ctx context.Context, c queue.Campaign, trunk *dialer.Trunk
 			// week is not used up).
 			a.Disposition = analytics.LocalError
 			if _, rerr := r.opt.Gate.Release(ctx, subj, a.AttemptID); rerr != nil {
-				return res, rerr
+				return res, nil, rerr
 			}
 		}
-		return res, nil
+		return res, nil, nil
 	}
 	select {
 	case <-leg.Ended():
 		leg.Result().ApplyTo(a)
-		return res, nil
+		return res, nil, nil
 	default:
+	}
+	ln.answered()
+	if c.HasAgents() && r.opt.Agents != nil {
+		lc := r.newLiveCall(c, acct, number, leg, a, subj)
+		res = lc.run(ctx, ln)
+		hangup(ctx, leg).ApplyTo(a)
+		a.IVRPath, a.DTMF = res.IVRPath(), res.DTMF
+		return res, lc.settle(a), nil
 	}
 	env := r.env(c, acct, number, a.AttemptID)
 	if len(zones) > 0 {
 		env.Zone = zones[0]
 	}
+	var lc *liveCall
+	if r.opt.Agents != nil {
+		env.Transfer = r.transferFromIVR(ctx, c, acct, number, leg, a, subj, &lc)
+	}
 	res, err = ivr.Run(ctx, leg.Session(), r.opt.Scripts[c.Script], env)
-	hctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	leg.Hangup(hctx).ApplyTo(a)
+	if err == nil && res.Transferred && lc != nil {
+		more := lc.talkAndWrap(ctx)
+		res.Path, res.DTMF = append(res.Path, more.Path...), res.DTMF+more.DTMF
+		if more.Promise != nil {
+			res.Promise = more.Promise
+		}
+	}
+	hangup(ctx, leg).ApplyTo(a)
 	a.IVRPath, a.DTMF = res.IVRPath(), res.DTMF
 	if err != nil {
 		// The debtor did not get the message: its own outcome, retried.
 		a.Disposition, a.Reason = analytics.IVRError, err.Error()
 		r.log.Error("campaign: script failed", "campaign", c.ID, "account", acct.ID, "err", err)
 	}
-	return res, nil
+	return res, lc.settle(a), nil
+}
+
+// hangup ends the call (if the far end has not) and returns how it went,
+// waiting 10 s at most.
+func hangup(ctx context.Context, leg *dialer.Leg) dialer.Result {
+	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	return leg.Hangup(hctx)
+}
+
+// transferFromIVR is an IVR script's transfer node: a ready agent of the
+// campaign this node holds within the node's timeout, bridged with the
+// account on the agent's screen; false (the script's fallback) when none
+// comes. *out is the call once bridged.
+func (r *Runner) transferFromIVR(ctx context.Context, c queue.Campaign, acct queue.Account, number string, leg *dialer.Leg,
+	a *analytics.Attempt, subj compliance.Subject, out **liveCall) func(context.Context, string, time.Duration) (bool, error) {
+	return func(tctx context.Context, _ string, timeout time.Duration) (bool, error) {
+		if *out != nil {
+			return false, nil // one agent per call
+		}
+		if timeout <= 0 {
+			timeout = 30 * time.Second
+		}
+		lc := r.newLiveCall(c, acct, number, leg, a, subj)
+		lc.fromIVR = true
+		lc.prefetch(ctx)
+		deadline := time.Now().Add(timeout)
+		for lc.waitForAgent(tctx, deadline) {
+			err := lc.connect(tctx)
+			if err == nil {
+				*out = lc
+				return true, nil
+			}
+			if lc.debtorGone() {
+				break
+			}
+			lc.log.Warn("campaign: agent not bridged; looking for another", "err", err)
+		}
+		lc.close()
+		lc.finish(ctx, &analytics.Attempt{}, nil)
+		lc.log.Info("campaign: IVR transfer found no agent; the script falls back", "timeout", timeout.String())
+		return false, nil
+	}
 }
 
 // env is what a script may do on call attempt of acct of campaign c at number.

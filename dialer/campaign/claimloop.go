@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/marcador/marcador/dialer"
+	"github.com/marcador/marcador/dialer/pacing"
 	"github.com/marcador/marcador/queue"
 )
 
@@ -79,6 +80,11 @@ type loopState struct {
 	active     atomic.Int64 // calls in progress
 	failing    bool         // a Redis error is logged once per outage, not per tick
 	noCallerID error        // logged once while it lasts
+	// An agent campaign's pacing (agents.go).
+	lines   lines
+	pacer   pacing.Pacer
+	agents  []pacing.Agent
+	ringing []pacing.Call
 }
 
 // dialable reads the campaign's definition and says whether it may dial
@@ -121,11 +127,18 @@ func (r *Runner) dialable(ctx context.Context, s *loopState) (c queue.Campaign, 
 }
 
 // topUp claims as many contacts as the campaign and its trunk have room for
-// and works each on its own goroutine.
+// (an agent campaign: as its pacer decides for this node's agents) and
+// works each on its own goroutine.
 func (r *Runner) topUp(ctx context.Context, s *loopState, c queue.Campaign, trunk *dialer.Trunk) {
 	free := int64(c.MaxConcurrent) - s.active.Load()
 	if room := int64(trunk.MaxChannels() - trunk.InUse()); room < free {
 		free = room
+	}
+	if c.HasAgents() {
+		if r.opt.Agents == nil {
+			return // Start refuses it; a definition changed meanwhile waits
+		}
+		free = int64(r.agentRoom(ctx, s, c, trunk))
 	}
 	if free <= 0 {
 		return
@@ -138,11 +151,13 @@ func (r *Runner) topUp(ctx context.Context, s *loopState, c queue.Campaign, trun
 	for _, l := range leases {
 		s.active.Add(1)
 		r.calls.Add(1)
+		ln := s.lines.add()
 		go func() {
 			defer r.calls.Done()
 			defer s.active.Add(-1)
+			defer ln.done()
 			// A call in progress finishes even when the campaign pauses.
-			if err := r.work(context.WithoutCancel(ctx), c, trunk, l); err != nil {
+			if err := r.work(context.WithoutCancel(ctx), c, trunk, l, ln); err != nil {
 				r.log.Error("campaign: contact", "campaign", s.id, "account", l.Account.ID, "err", err)
 			}
 		}()

@@ -15,8 +15,14 @@ import (
 type outcome struct {
 	Disposition string
 	Attempt     int  // the attempt's number in its campaign, 1 for the first
-	Settled     bool // the debtor promised or opted out: nothing is left to ask
+	Settled     bool // the debtor promised or opted out, or the agent's code is final: nothing is left to ask
 	OtherPhones bool // the account has another phone for the next attempt
+	// An agent's code (not final): its name and own retry delay (0: the
+	// campaign's delay for the code).
+	Code      string
+	CodeRetry time.Duration
+	// CallbackAt: the debtor asked to be called then (an agent's callback).
+	CallbackAt time.Time
 }
 
 // retryDecision is the retry policy's answer for one attempt.
@@ -44,6 +50,18 @@ func nextDue(p queue.RetryPolicy, o outcome, now time.Time) retryDecision {
 		return retryDecision{Next: now.Add(retryDelay(p, analytics.NetworkError))}
 	case o.Settled:
 		return retryDecision{}
+	case !o.CallbackAt.IsZero():
+		// Asked for by the debtor: kept whatever the attempts so far.
+		return retryDecision{Next: o.CallbackAt}
+	case o.Code != "":
+		// The agent's code decides, not the line's answer.
+		if o.Attempt >= p.MaxAttempts {
+			return retryDecision{}
+		}
+		if o.CodeRetry > 0 {
+			return retryDecision{Next: now.Add(o.CodeRetry)}
+		}
+		return retryDecision{Next: now.Add(retryDelay(p, o.Code))}
 	case o.Disposition == analytics.InvalidNumber && !o.OtherPhones:
 		return retryDecision{} // nothing left to dial
 	case o.Disposition == analytics.Answered:
@@ -82,9 +100,15 @@ func retryDelay(p queue.RetryPolicy, disposition string) time.Duration {
 
 // settleOutcome settles a call's attempt as the retry policy (nextDue)
 // decides.
-func (r *Runner) settleOutcome(ctx context.Context, c queue.Campaign, l queue.Lease, a *analytics.Attempt, res ivr.Result, otherPhones bool) error {
-	d := nextDue(c.Retry, outcome{Disposition: a.Disposition, Attempt: int(a.AttemptNo), Settled: res.Promise != nil || res.OptedOut,
-		OtherPhones: otherPhones}, r.opt.Now())
+func (r *Runner) settleOutcome(ctx context.Context, c queue.Campaign, l queue.Lease, a *analytics.Attempt, res ivr.Result, ad *disposition,
+	otherPhones bool) error {
+	o := outcome{Disposition: a.Disposition, Attempt: int(a.AttemptNo), Settled: res.Promise != nil || res.OptedOut,
+		OtherPhones: otherPhones}
+	if ad != nil {
+		o.Settled = o.Settled || ad.final
+		o.Code, o.CodeRetry, o.CallbackAt = ad.Code, ad.retry, ad.callbackAt
+	}
+	d := nextDue(c.Retry, o, r.opt.Now())
 	if d.Undo {
 		if err := r.opt.Store.UndoAttempt(ctx, c.ID, l.Account.ID); err != nil {
 			return err

@@ -1,7 +1,8 @@
-// Package campaign runs agentless (IVR) campaigns: it claims due contacts,
-// asks the compliance gate, dials them within the campaign's concurrency and
-// the trunk's limits, runs the campaign's script on answer, records every
-// attempt and promise, and applies the retry policy.
+// Package campaign runs campaigns: it claims due contacts, asks the
+// compliance gate, dials them within the trunk's limits (an ivr campaign
+// within its concurrency, an agent campaign for the ready agents this node
+// holds), runs the campaign's script on answer or bridges the debtor to an
+// agent, records every attempt and promise, and applies the retry policy.
 package campaign
 
 import (
@@ -9,10 +10,12 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/marcador/marcador/analytics"
 	"github.com/marcador/marcador/dialer"
+	"github.com/marcador/marcador/dialer/agent"
 	"github.com/marcador/marcador/ivr/paylink"
 	"github.com/marcador/marcador/ivr/prompts"
 	"github.com/marcador/marcador/ivr/script"
@@ -47,6 +50,19 @@ type Options struct {
 	Promises *promise.Ledger
 	// Inbound configures the callback line (see Runner.Inbound).
 	Inbound InboundOptions
+	// Agents holds this node's agents' nailed-up legs (agent.Station). With
+	// it the runner dials progressive and predictive campaigns for the
+	// agents it holds, bridges their answered calls, takes actions on them
+	// from any node (Calls) and lets IVR transfer nodes reach agents;
+	// without it only ivr campaigns run. See agents.go.
+	Agents *agent.Station
+	// Desk carries screen pops to agents' screens; optional.
+	Desk *agent.Desk
+	// History gives a screen pop the account's last attempts; optional.
+	History History
+	// RecordingsDir is where campaigns with record: true write their agent
+	// calls (recordings.dir); such campaigns do not start without it.
+	RecordingsDir string
 	// Ready, when set, is asked before every claim: an error (Redis lost
 	// its data, see queue/epoch) holds the runner, which then claims, dials
 	// and texts nothing until it is nil again.
@@ -82,12 +98,15 @@ type Runner struct {
 	log      *slog.Logger
 	contacts contact.Builder
 
-	mu    sync.Mutex
-	loops map[string]*loopRef
-	calls sync.WaitGroup
-	loopW sync.WaitGroup
-	ctx   context.Context
-	stop  context.CancelFunc
+	mu         sync.Mutex
+	loops      map[string]*loopRef
+	live       map[string]*liveCall // agent calls this node holds, by attempt id
+	agentCalls *agent.Calls
+	recErrors  atomic.Int64
+	calls      sync.WaitGroup
+	loopW      sync.WaitGroup
+	ctx        context.Context
+	stop       context.CancelFunc
 }
 
 // New returns a runner; Resume starts what was running before a restart.
@@ -106,8 +125,10 @@ func New(opt Options) *Runner {
 			Now: opt.Now, Logger: opt.Logger})
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Runner{opt: opt, log: opt.Logger, contacts: contact.Builder{Node: opt.Node, Now: opt.Now}, loops: map[string]*loopRef{},
-		ctx: ctx, stop: cancel}
+	r := &Runner{opt: opt, log: opt.Logger, contacts: contact.Builder{Node: opt.Node, Now: opt.Now}, loops: map[string]*loopRef{},
+		live: map[string]*liveCall{}, ctx: ctx, stop: cancel}
+	r.startCalls()
+	return r
 }
 
 // ready says whether the runner may claim, dial and text now.
@@ -136,8 +157,12 @@ func (r *Runner) Start(ctx context.Context, id string) error {
 
 // check says why a campaign cannot run.
 func (r *Runner) check(c queue.Campaign) error {
-	if c.Mode != queue.ModeIVR {
-		return fmt.Errorf("campaign %s: mode %s needs agents; only ivr campaigns run without them", c.ID, c.Mode)
+	if c.HasAgents() {
+		if err := r.checkAgents(c); err != nil {
+			return err
+		}
+	} else if c.Mode != queue.ModeIVR {
+		return fmt.Errorf("campaign %s: mode %q cannot run", c.ID, c.Mode)
 	}
 	if r.opt.Scripts[c.Script] == nil {
 		return fmt.Errorf("campaign %s: script %q is not loaded", c.ID, c.Script)

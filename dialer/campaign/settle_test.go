@@ -122,7 +122,7 @@ func TestLostLeaseIsRecordedAndLogged(t *testing.T) {
 			if theirs.Token == mine.Token {
 				t.Fatalf("the second claim got the same token %s", mine.Token)
 			}
-			if err := s.r.work(ctx, s.c, s.trunk, mine); err != nil {
+			if err := s.r.work(ctx, s.c, s.trunk, mine, nil); err != nil {
 				t.Fatalf("work on a lost lease: %v (the attempt is recorded; only the outcome could not be saved)", err)
 			}
 			var warn string
@@ -169,7 +169,7 @@ func TestInterruptedCountFailureIsReported(t *testing.T) {
 	if err := s.h.rdb.Set(ctx, "marcador:{"+s.c.ID+"}:dispositions", "not a hash", time.Hour).Err(); err != nil {
 		t.Fatal(err)
 	}
-	err := s.r.work(ctx, s.c, s.trunk, s.claim(t, time.Now()))
+	err := s.r.work(ctx, s.c, s.trunk, s.claim(t, time.Now()), nil)
 	if err == nil || !strings.Contains(err.Error(), "WRONGTYPE") || !strings.Contains(err.Error(), s.c.ID) ||
 		!strings.Contains(err.Error(), s.acct.ID) || !strings.Contains(err.Error(), analytics.Interrupted) {
 		t.Fatalf("work: %v, want the count's failure naming the campaign, the account and the disposition", err)

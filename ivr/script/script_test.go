@@ -10,7 +10,7 @@ func TestShippedScriptsLoadAndPlayOnlyRecordedPhrases(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{"reminder-preventive", "reminder-overdue", "abandon-message", "voicemail-limited", "inbound-callback"} {
+	for _, name := range []string{"reminder-preventive", "reminder-overdue", "abandon-message", "voicemail-limited", "inbound-callback", "agent-promise"} {
 		if all[name] == nil {
 			t.Errorf("%s not shipped", name)
 		}

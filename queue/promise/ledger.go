@@ -118,6 +118,12 @@ func (l *Ledger) drop(ctx context.Context, p Record) error {
 	return nil
 }
 
+// Open returns the account's open promises, oldest due first (an agent's
+// screen shows them).
+func (l *Ledger) Open(ctx context.Context, account string) ([]Record, error) {
+	return l.open(ctx, account)
+}
+
 // open returns account's open promises, oldest due first; a corrupt one is
 // logged and left out.
 func (l *Ledger) open(ctx context.Context, account string) ([]Record, error) {

@@ -61,6 +61,9 @@ type Options struct {
 	AnswerAll bool
 	// Record keeps what each call hears (Call.Heard).
 	Record bool
+	// Codecs it accepts, in its order of preference; default PCMU, PCMA
+	// (a phone that prefers PCMA makes a PCMU debtor's bridge convert).
+	Codecs []media.Codec
 	Logger *slog.Logger
 }
 
@@ -395,7 +398,11 @@ func (p *Phone) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		tx.Respond(sip.NewResponseFromRequest(req, 488, "Not Acceptable Here", nil))
 		return
 	}
-	codec, err := media.Negotiate([]media.Codec{media.PCMU, media.PCMA}, offer.Codecs)
+	prefs := p.opt.Codecs
+	if len(prefs) == 0 {
+		prefs = []media.Codec{media.PCMU, media.PCMA}
+	}
+	codec, err := media.Negotiate(prefs, offer.Codecs)
 	if err != nil {
 		tx.Respond(sip.NewResponseFromRequest(req, 488, "Not Acceptable Here", nil))
 		return

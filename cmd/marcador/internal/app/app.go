@@ -175,6 +175,7 @@ type App struct {
 	Agents    *agent.Pool
 	Registrar *registrar.Registrar
 	Station   *agent.Station
+	Desk      *agent.Desk // agents' screen events
 
 	opt      Options
 	parts    Parts // what was asked for, with what it brings
@@ -185,7 +186,7 @@ type App struct {
 	httpDone chan error
 
 	writerLoop, guardLoop, senderLoop, followLoop *loop
-	registrarLoop, stationLoop                    *loop
+	registrarLoop, stationLoop, deskLoop          *loop
 	closeOnce                                     sync.Once
 	closeErr                                      error
 }
@@ -351,9 +352,15 @@ func (a *App) buildSender(context.Context) error {
 
 func (a *App) buildRunner(context.Context) error {
 	var err error
-	a.Runner, err = newRunner(a.Config, a.Store, a.Gate, a.Endpoint, a.Writer, a.Promises, queueSMS(a.Sender, time.Now), a.ready(), a.Log)
+	a.Runner, err = newRunner(a.Config, a.Store, a.Gate, a.Endpoint, a.Writer, a.Promises, queueSMS(a.Sender, time.Now), a.ready(), a.Log,
+		a.runnerAgents())
 	if err != nil {
 		return err
+	}
+	if a.Station != nil {
+		a.Metrics.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "marcador_recording_errors_total",
+			Help: "Agent calls whose recording could not be written (disk full, unwritable); the calls went on."},
+			func() float64 { return float64(a.Runner.RecordingErrors()) }))
 	}
 	a.inbound.Store(a.Runner)
 	return nil

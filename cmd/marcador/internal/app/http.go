@@ -38,7 +38,7 @@ func (a *App) buildHTTP() error {
 		},
 	}
 	if a.Station != nil {
-		opts.Agents = a.Station
+		opts.Agents, opts.Calls, opts.Screens = a.Station, a.Runner, a.Desk
 	}
 	if a.Sender != nil {
 		opts.Messages = a.Sender

@@ -16,10 +16,12 @@ import (
 	"github.com/marcador/marcador/queue/promise"
 )
 
-// newRunner builds the IVR campaign runner from the config.
-// ready (may be nil) holds the runner while Redis lost its data.
+// newRunner builds the campaign runner from the config.
+// ready (may be nil) holds the runner while Redis lost its data; agents
+// are the Agents part's options (Agents, Desk, History, RecordingsDir).
 func newRunner(cfg config.Config, store *queue.Store, gate *compliance.Gate, ep *dialer.Endpoint, w campaign.Writer,
-	promises *promise.Ledger, sendSMS func(context.Context, campaign.SMSRequest) error, ready func() error, log *slog.Logger) (*campaign.Runner, error) {
+	promises *promise.Ledger, sendSMS func(context.Context, campaign.SMSRequest) error, ready func() error, log *slog.Logger,
+	agents campaign.Options) (*campaign.Runner, error) {
 	scripts, err := script.LoadDir(cfg.IVR.ScriptsDir)
 	if err != nil {
 		return nil, err
@@ -58,6 +60,7 @@ func newRunner(cfg config.Config, store *queue.Store, gate *compliance.Gate, ep 
 	}
 	return campaign.New(campaign.Options{Store: store, Gate: gate, Endpoint: ep, Trunks: trunks, Writer: w, Scripts: scripts,
 		Library: lib, Node: cfg.NodeID, Logger: log, Promises: promises, SendSMS: sendSMS, Ready: ready, Refs: refs,
+		Agents: agents.Agents, Desk: agents.Desk, History: agents.History, RecordingsDir: agents.RecordingsDir,
 		Signer: paylink.Signer{Key: []byte(cfg.PayLinks.Secret), TTL: cfg.PayLinks.TTL},
 		Inbound: campaign.InboundOptions{Numbers: in.Numbers, Script: in.Script, Language: in.Language, Country: in.Country,
 			Campaign: in.Campaign, Verify: in.Verify,

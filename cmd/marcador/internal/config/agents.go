@@ -60,6 +60,13 @@ type RegistrarLockout struct {
 	Exempt    []string      `yaml:"exempt"` // IP addresses or CIDRs
 }
 
+// Recordings is where agent calls are recorded (campaigns with record:
+// true): <dir>/<YYYY>/<MM>/<DD>/<attempt id>.wav. Several nodes serve each
+// other's recordings when it is shared storage.
+type Recordings struct {
+	Dir string `yaml:"dir"`
+}
+
 func defaultAgents() Agents {
 	return Agents{LeaseTTL: 30 * time.Second, TimeZone: "UTC", RingTimeout: 15 * time.Second, RTPTimeout: 20 * time.Second,
 		KeepAlive: 10 * time.Second, KeepAliveTimeout: 5 * time.Second}
@@ -123,6 +130,9 @@ func between(key string, v, lo, hi time.Duration) error {
 }
 
 func (c *Config) validateAgents() error {
+	if strings.TrimSpace(c.Recordings.Dir) == "" {
+		return fmt.Errorf("recordings.dir: empty")
+	}
 	a := c.Agents
 	for _, d := range []struct {
 		key    string

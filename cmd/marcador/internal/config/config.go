@@ -34,8 +34,9 @@ type Config struct {
 	PayLinks   PayLinks             `yaml:"paylinks"`
 	Twilio     Twilio               `yaml:"twilio"`
 	SMS        SMS                  `yaml:"sms"`
-	Agents     Agents               `yaml:"agents"`    // agents.go
-	Registrar  Registrar            `yaml:"registrar"` // agents.go
+	Agents     Agents               `yaml:"agents"`     // agents.go
+	Registrar  Registrar            `yaml:"registrar"`  // agents.go
+	Recordings Recordings           `yaml:"recordings"` // agents.go
 }
 
 // Twilio is the SMS and WhatsApp provider; texting is off without an
@@ -235,8 +236,9 @@ func Default() Config {
 		SIP:        SIP{Listen: "127.0.0.1:5060", RTPPorts: Ports{Min: 20000, Max: 29999}},
 		IVR: IVR{Inbound: Inbound{MaxCalls: dialer.DefaultInboundMaxCalls, Verify: "national_id_last4",
 			Lockout: Lockout{PerNumber: queue.DefaultFailuresPerNumber, PerSource: queue.DefaultFailuresPerSource, Window: queue.DefaultFailureWindow}}},
-		Agents:    defaultAgents(),
-		Registrar: defaultRegistrar(),
+		Agents:     defaultAgents(),
+		Registrar:  defaultRegistrar(),
+		Recordings: Recordings{Dir: "./recordings"},
 	}
 }
 

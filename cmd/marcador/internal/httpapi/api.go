@@ -36,6 +36,11 @@ type Options struct {
 	// Agents serves /api/v1/agents (agent.Station); without it those
 	// routes are 404.
 	Agents Agents
+	// Calls serves /api/v1/calls/{id} (the campaign runner); Screens the
+	// agents' event streams, GET /api/v1/agents/{id}/events (agent.Desk).
+	// Without them those routes are 404.
+	Calls   Calls
+	Screens Screens
 	// Messages serves POST /api/v1/messages and GET
 	// /api/v1/conversations/{phone}; without it they are 404.
 	Messages Messages
@@ -117,6 +122,14 @@ func (a *API) mount(rt *routes) {
 		rt.api("GET /api/v1/agents", a.listAgents)
 		rt.api("GET /api/v1/agents/{id}", a.getAgent)
 		rt.api("POST /api/v1/agents/{id}/{action}", a.agentAction)
+		if opt.Screens != nil {
+			rt.stream("GET /api/v1/agents/{id}/events", http.HandlerFunc(a.agentEvents))
+		}
+	}
+	if opt.Calls != nil {
+		rt.api("GET /api/v1/calls/{id}", a.getCall)
+		rt.api("POST /api/v1/calls/{id}/{action}", a.callAction)
+		rt.api("GET /api/v1/calls/{id}/recording", a.callRecording)
 	}
 	if opt.Messages != nil {
 		rt.api("POST /api/v1/messages", a.postMessage)

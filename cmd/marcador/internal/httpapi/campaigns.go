@@ -6,6 +6,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"time"
+
+	"github.com/marcador/marcador/dialer/agent"
+	"github.com/marcador/marcador/dialer/pacing"
 
 	"github.com/marcador/marcador/queue"
 	"github.com/marcador/marcador/queue/importer"
@@ -55,6 +59,29 @@ type CampaignView struct {
 	InFlight     int64            `json:"in_flight"`
 	Queue        queue.Counts     `json:"queue"`
 	Dispositions map[string]int64 `json:"dispositions"`
+	// Agents are the campaign's logged-in agents by state, over every node;
+	// Answers its live answers and abandons (today in the campaign's zone,
+	// and the last 30 days). Shown when the node has agents.
+	Agents  *agent.Counts `json:"agents,omitempty"`
+	Answers *AnswersView  `json:"answers,omitempty"`
+}
+
+// AnswersView is a campaign's abandon rate: the UK's per day, the US's over
+// 30 days.
+type AnswersView struct {
+	Today   WindowView `json:"today"`
+	Rolling WindowView `json:"rolling_30d"`
+}
+
+// WindowView is one window's live answers and abandons.
+type WindowView struct {
+	Live        int64   `json:"live"`
+	Abandoned   int64   `json:"abandoned"`
+	AbandonRate float64 `json:"abandon_rate"`
+}
+
+func windowView(w pacing.WindowCounts) WindowView {
+	return WindowView{Live: w.Live, Abandoned: w.Abandoned, AbandonRate: agent.Rate(w)}
 }
 
 func (a *API) getCampaign(w http.ResponseWriter, r *http.Request) {
@@ -79,6 +106,24 @@ func (a *API) getCampaign(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		a.storeError(w, err)
 		return
+	}
+	if a.opt.Agents != nil {
+		pool := a.opt.Agents.Pool()
+		counts, err := pool.Counts(ctx, id)
+		if err != nil {
+			a.agentError(w, "counts", err)
+			return
+		}
+		zone, zerr := queue.LoadZone(c.TimeZone)
+		if zerr != nil {
+			zone = time.UTC
+		}
+		rates, err := pool.Rates(ctx, id, zone)
+		if err != nil {
+			a.agentError(w, "rates", err)
+			return
+		}
+		v.Agents, v.Answers = &counts, &AnswersView{Today: windowView(rates.Today), Rolling: windowView(rates.Rolling)}
 	}
 	writeJSON(w, http.StatusOK, v)
 }
