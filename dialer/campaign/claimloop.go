@@ -138,7 +138,8 @@ func (r *Runner) topUp(ctx context.Context, s *loopState, c queue.Campaign, trun
 		if r.opt.Agents == nil {
 			return // Start refuses it; a definition changed meanwhile waits
 		}
-		free = int64(r.agentRoom(ctx, s, c, trunk))
+		// The pacer's lines, never beyond max_concurrent and the trunk.
+		free = min(free, int64(r.agentRoom(ctx, s, c, trunk)))
 	}
 	if free <= 0 {
 		return
