@@ -27,6 +27,10 @@ import (
 // dead air). The agent's actions (hang up, disposition, transfer, text)
 // arrive from any node through Calls (commands.go) and only touch the call
 // under its lock; the call's own goroutine does everything else.
+//
+// The steps: waiting and bridging in agentcall_bridge.go, wrap-up and
+// transfer in agentcall_wrap.go, the abandon in agentcall_abandon.go, the
+// recording in recording.go, the attempt row in agentcall_settle.go.
 
 const (
 	// reserveEvery is how often a waiting call asks for a ready agent
@@ -198,4 +202,22 @@ func (lc *liveCall) close() *disposition {
 	}
 	lc.r.mu.Unlock()
 	return d
+}
+
+// runScript runs the campaign's script name on the debtor's leg, in the
+// debtor's zone; what says which (abandon, transfer) in the log.
+func (lc *liveCall) runScript(ctx context.Context, what, name string) ivr.Result {
+	r := lc.r
+	s := r.opt.Scripts[name]
+	if s == nil {
+		lc.log.Error("campaign: "+what+" script not loaded", "script", name)
+		return ivr.Result{}
+	}
+	env := r.env(lc.c, lc.acct, lc.number, lc.id)
+	env.Zone = lc.zone
+	res, err := ivr.Run(ctx, lc.leg.Session(), s, env)
+	if err != nil {
+		lc.log.Error("campaign: "+what+" script failed", "script", s.Name, "err", err)
+	}
+	return res
 }

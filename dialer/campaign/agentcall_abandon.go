@@ -25,18 +25,7 @@ func (lc *liveCall) abandon(ctx context.Context) ivr.Result {
 	return lc.playAbandon(ctx)
 }
 
+// playAbandon plays the campaign's abandon script to the debtor.
 func (lc *liveCall) playAbandon(ctx context.Context) ivr.Result {
-	r := lc.r
-	s := r.opt.Scripts[lc.c.AbandonScriptName()]
-	if s == nil {
-		lc.log.Error("campaign: abandon script not loaded", "script", lc.c.AbandonScriptName())
-		return ivr.Result{}
-	}
-	env := r.env(lc.c, lc.acct, lc.number, lc.id)
-	env.Zone = lc.zone
-	res, err := ivr.Run(ctx, lc.leg.Session(), s, env)
-	if err != nil {
-		lc.log.Error("campaign: abandon script failed", "err", err)
-	}
-	return res
+	return lc.runScript(ctx, "abandon", lc.c.AbandonScriptName())
 }

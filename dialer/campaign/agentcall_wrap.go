@@ -45,19 +45,7 @@ func (lc *liveCall) wrap(ctx context.Context) {
 // runTransferScript runs the campaign's promise script for a debtor an
 // agent transferred.
 func (lc *liveCall) runTransferScript(ctx context.Context) ivr.Result {
-	r := lc.r
-	s := r.opt.Scripts[lc.transferScript()]
-	if s == nil {
-		lc.log.Error("campaign: transfer script not loaded", "script", lc.transferScript())
-		return ivr.Result{}
-	}
-	env := r.env(lc.c, lc.acct, lc.number, lc.id)
-	env.Zone = lc.zone
-	res, err := ivr.Run(ctx, lc.leg.Session(), s, env)
-	if err != nil {
-		lc.log.Error("campaign: transfer script failed", "script", s.Name, "err", err)
-	}
-	return res
+	return lc.runScript(ctx, "transfer", lc.transferScript())
 }
 
 // transferScript is what a transfer to the IVR runs: an agent campaign's
