@@ -4,13 +4,11 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"runtime"
-	"runtime/pprof"
 	"strings"
 	"sync"
 	"time"
@@ -74,16 +72,10 @@ func Bridge(ctx context.Context, o BridgeOptions, stdout, stderr io.Writer) erro
 	defer keep.Close()
 	pool := agent.New(agent.Options{Client: keep.Redis, Realm: cfg.Registrar.Realm, Logger: log})
 	ids := make([]string, o.Agents)
-	creds := make([]phoneCreds, o.Agents)
 	defer cleanUpBridge(keep, pool, campaign, ids, stderr)
-	for i := range ids {
-		id := fmt.Sprintf("bb-%s-a%03d", run, i+1)
-		creds[i] = phoneCreds{User: id, Password: randHex(12)}
-		if _, _, err := pool.Put(ctx, agent.Definition{ID: id, Name: "bench agent", SIPUser: id, Password: creds[i].Password,
-			Campaigns: []string{campaign}}); err != nil {
-			return err
-		}
-		ids[i] = id
+	creds, err := defineAgents(ctx, pool, run, campaign, ids)
+	if err != nil {
+		return err
 	}
 
 	simAddr, stopSim, simCPU, err := startSimProcess(ctx, -1, o.FarNice, stderr)
@@ -113,54 +105,22 @@ func Bridge(ctx context.Context, o BridgeOptions, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	cpu0, t0 := selfCPU(), time.Now()
-	sleepCtx(ctx, 3*time.Second)
-	idleRate := float64(selfCPU()-cpu0) / float64(time.Since(t0))
+	idleRate := idleCPU(ctx)
 	res.Agents.IdleCPUPercent = 100 * idleRate
 
-	how := "wait for an agent"
-	if o.AbandonAfter > 0 {
-		how = fmt.Sprintf("abandoned %s after answer", o.AbandonAfter)
-	}
-	fmt.Fprintf(stderr, "bench bridge: %d agents ready; %d calls at %g/s, held %s-%s, calls with no agent %s...\n",
-		o.Agents, o.Calls, o.CPS, o.HoldMin, o.HoldMax, how)
-	if o.CPUProfile != "" {
-		f, err := os.Create(o.CPUProfile)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
-	}
 	cr := &callRun{o: o, ep: a.Endpoint, st: a.Station, pool: a.Agents, campaign: campaign, node: node, run: run, log: log,
 		d2a: relayLatency(), a2d: relayLatency(), failed: map[string]int{}}
-	res.Calls, err = cr.all(ctx, simAddr, simCPU, phonesCPU, idleRate)
-	if err != nil {
+	if res.Calls, err = cr.profiled(ctx, simAddr, simCPU, phonesCPU, idleRate, stderr); err != nil {
 		return err
 	}
-	res.Calls.Waiting = how
-	pprof.StopCPUProfile()
 
-	if o.Measure > 0 {
-		fmt.Fprintf(stderr, "bench bridge: baseline, %d socket pairs, phones only / bare forwarder / bridge, %s each...\n", o.Agents, o.Measure)
-		b, err := baseline(ctx, cfg.RTPPorts(), o.Agents, o.Measure, log)
-		if err != nil {
-			return err
-		}
-		if b.Bare.Latency.P99 > 0 {
-			b.CallsRelayP99Ratio = res.Calls.RelayDebtorToAgent.P99 / b.Bare.Latency.P99
-		}
-		res.Baseline = &b
+	if res.Baseline, err = bridgeBaseline(ctx, o, cfg.RTPPorts(), log, res.Calls, stderr); err != nil {
+		return err
 	}
 	res.Machine.LoadEnd = loadAvg()
 	printBridgeBench(stdout, o, res)
 	if o.JSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(res)
+		return printJSON(stdout, res)
 	}
 	return nil
 }
@@ -197,6 +157,23 @@ func sleepCtx(ctx context.Context, d time.Duration) {
 	case <-time.After(d):
 	case <-ctx.Done():
 	}
+}
+
+// defineAgents puts the run's agents in the pool (bb-<run>-a001...) with
+// random passwords, each id in ids once it is defined (the clean-up
+// deletes those).
+func defineAgents(ctx context.Context, pool *agent.Pool, run, campaign string, ids []string) ([]phoneCreds, error) {
+	creds := make([]phoneCreds, len(ids))
+	for i := range ids {
+		id := fmt.Sprintf("bb-%s-a%03d", run, i+1)
+		creds[i] = phoneCreds{User: id, Password: randHex(12)}
+		if _, _, err := pool.Put(ctx, agent.Definition{ID: id, Name: "bench agent", SIPUser: id, Password: creds[i].Password,
+			Campaigns: []string{campaign}}); err != nil {
+			return nil, err
+		}
+		ids[i] = id
+	}
+	return creds, nil
 }
 
 // logInAll logs every agent in (the node calls its phone, which answers by

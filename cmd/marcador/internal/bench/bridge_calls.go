@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	mrand "math/rand/v2"
 	"slices"
@@ -96,6 +97,27 @@ func (cr *callRun) all(ctx context.Context, sim string, simCPU, phonesCPU func()
 	return ph, ctx.Err()
 }
 
+// profiled places the calls (all), under a CPU profile when
+// Options.CPUProfile asks for one.
+func (cr *callRun) profiled(ctx context.Context, sim string, simCPU, phonesCPU func() time.Duration, idleRate float64,
+	stderr io.Writer) (callsPhase, error) {
+	o := cr.o
+	how := "wait for an agent"
+	if o.AbandonAfter > 0 {
+		how = fmt.Sprintf("abandoned %s after answer", o.AbandonAfter)
+	}
+	fmt.Fprintf(stderr, "bench bridge: %d agents ready; %d calls at %g/s, held %s-%s, calls with no agent %s...\n",
+		o.Agents, o.Calls, o.CPS, o.HoldMin, o.HoldMax, how)
+	stopProfile, err := startCPUProfile(o.CPUProfile)
+	if err != nil {
+		return callsPhase{}, err
+	}
+	defer stopProfile()
+	ph, err := cr.all(ctx, sim, simCPU, phonesCPU, idleRate)
+	ph.Waiting = how
+	return ph, err
+}
+
 // call is one debtor: dialled, answered, given an agent (at once or when one
 // comes free), bridged, held, hung up; the agent wraps up and is ready.
 func (cr *callRun) call(ctx context.Context, trunk *dialer.Trunk, i int) {
@@ -121,9 +143,57 @@ func (cr *callRun) call(ctx context.Context, trunk *dialer.Trunk, i int) {
 	cr.mu.Unlock()
 	callID := fmt.Sprintf("bb-%s-c%05d", cr.run, i)
 
+	g, ok := cr.agentFor(ctx, leg, answered, callID)
+	if !ok {
+		return
+	}
+	r := g.r
+	b, ok := cr.bridge(ctx, leg, r)
+	if !ok {
+		return
+	}
+	br := b.br
+	if _, err := cr.pool.Connect(ctx, r); err != nil {
+		cr.fail("connect_error")
+	}
+	select {
+	case <-br.Connected():
+	case <-br.Done():
+	case <-time.After(5 * time.Second):
+	}
+	b.first = time.Unix(0, b.firstOut.Load())
+	if b.firstOut.Load() != 0 {
+		hold := cr.o.HoldMin + time.Duration(mrand.Int64N(int64(cr.o.HoldMax-cr.o.HoldMin)+1))
+		select {
+		case <-time.After(hold):
+		case <-br.Done():
+		case <-ctx.Done():
+		}
+	}
+	br.Stop()
+	b.stopped = time.Now()
+	leg.Hangup(context.WithoutCancel(ctx))
+	b.stats = br.Stats()
+	cr.wrapUp(ctx, r)
+	cr.tally(answered, g, b)
+}
+
+// gotAgent is how a debtor got its agent.
+type gotAgent struct {
+	r      agent.Reservation
+	from   time.Time     // the answer, or the agent coming free for a debtor that waited
+	waited bool          // the debtor waited for an agent to come free
+	took   time.Duration // the Reserve that got the agent
+}
+
+// agentFor reserves the longest-idle ready agent for the debtor answered
+// at answered, waiting its turn for one to come free when none is ready;
+// false when the call ends without one (abandoned, failed, hung up).
+func (cr *callRun) agentFor(ctx context.Context, leg *dialer.Leg, answered time.Time, callID string) (gotAgent, bool) {
 	from, waited := answered, false
 	var r agent.Reservation
 	var took time.Duration // the Reserve that got the agent
+	var err error
 	reserve := func() (agent.Reservation, bool, error) {
 		t := time.Now()
 		r, ok, err := cr.pool.Reserve(ctx, cr.campaign, cr.node, callID)
@@ -135,7 +205,7 @@ func (cr *callRun) call(ctx context.Context, trunk *dialer.Trunk, i int) {
 		r, ok, err = reserve()
 		if err != nil {
 			cr.fail("reserve_error")
-			return
+			return gotAgent{}, false
 		}
 		if ok {
 			break
@@ -147,7 +217,7 @@ func (cr *callRun) call(ctx context.Context, trunk *dialer.Trunk, i int) {
 			cr.waiters.drop(w)
 			if err != nil {
 				cr.fail("reserve_error")
-				return
+				return gotAgent{}, false
 			}
 			break
 		}
@@ -165,26 +235,40 @@ func (cr *callRun) call(ctx context.Context, trunk *dialer.Trunk, i int) {
 			cr.mu.Lock()
 			cr.abandoned++
 			cr.mu.Unlock()
-			return
+			return gotAgent{}, false
 		case <-leg.Ended():
 			cr.waiters.drop(w)
 			cr.fail("debtor hung up waiting")
-			return
+			return gotAgent{}, false
 		case <-ctx.Done():
 			cr.waiters.drop(w)
-			return
+			return gotAgent{}, false
 		}
 	}
-	done := func() {
-		// The agent is ready again: the longest-waiting debtor looks.
-		cr.waiters.wake()
-	}
+	return gotAgent{r: r, from: from, waited: waited, took: took}, true
+}
+
+// bridged is one debtor's bridge to its agent and what call measures of it.
+type bridged struct {
+	br       *media.Bridge
+	made     time.Time     // the bridge made
+	silent   bool          // made before the debtor's first packet had arrived
+	firstOut *atomic.Int64 // when the first debtor packet was forwarded to the agent (UnixNano), once it is
+	first    time.Time     // firstOut as the hold began
+	stopped  time.Time     // the bridge stopped
+	stats    media.BridgeStats
+}
+
+// bridge bridges the debtor's leg to the agent's, timing every packet the
+// bridge relays; false when it cannot (the agent released, ready for the
+// next debtor).
+func (cr *callRun) bridge(ctx context.Context, leg *dialer.Leg, r agent.Reservation) (bridged, bool) {
 	s, err := cr.st.Session(r.Agent)
 	if err != nil {
 		cr.pool.Release(context.WithoutCancel(ctx), r)
-		done()
+		cr.agentReady()
 		cr.fail("agent leg: " + err.Error())
-		return
+		return bridged{}, false
 	}
 	var firstOut atomic.Int64
 	silent := leg.Session().Stats().Received == 0
@@ -202,31 +286,15 @@ func (cr *callRun) call(ctx context.Context, trunk *dialer.Trunk, i int) {
 	made := time.Now()
 	if err != nil {
 		cr.pool.Release(context.WithoutCancel(ctx), r)
-		done()
+		cr.agentReady()
 		cr.fail("bridge: " + err.Error())
-		return
+		return bridged{}, false
 	}
-	if _, err := cr.pool.Connect(ctx, r); err != nil {
-		cr.fail("connect_error")
-	}
-	select {
-	case <-br.Connected():
-	case <-br.Done():
-	case <-time.After(5 * time.Second):
-	}
-	first := time.Unix(0, firstOut.Load())
-	if firstOut.Load() != 0 {
-		hold := cr.o.HoldMin + time.Duration(mrand.Int64N(int64(cr.o.HoldMax-cr.o.HoldMin)+1))
-		select {
-		case <-time.After(hold):
-		case <-br.Done():
-		case <-ctx.Done():
-		}
-	}
-	br.Stop()
-	stopped := time.Now()
-	leg.Hangup(context.WithoutCancel(ctx))
-	st := br.Stats()
+	return bridged{br: br, made: made, silent: silent, firstOut: &firstOut}, true
+}
+
+// wrapUp ends the agent's call: wrap-up for Options.Wrap, then ready.
+func (cr *callRun) wrapUp(ctx context.Context, r agent.Reservation) {
 	bctx := context.WithoutCancel(ctx)
 	if _, err := cr.pool.Hangup(bctx, r); err != nil {
 		cr.fail("hangup_error")
@@ -237,27 +305,34 @@ func (cr *callRun) call(ctx context.Context, trunk *dialer.Trunk, i int) {
 	if _, err := cr.pool.EndWrap(bctx, r); err != nil {
 		cr.fail("end_wrap_error")
 	}
-	done()
+	cr.agentReady()
+}
 
+// agentReady: the agent is ready again: the longest-waiting debtor looks.
+func (cr *callRun) agentReady() { cr.waiters.wake() }
+
+// tally counts a call that was bridged, answered at answered.
+func (cr *callRun) tally(answered time.Time, g gotAgent, b bridged) {
+	from, first, made, st := g.from, b.first, b.made, b.stats
 	cr.mu.Lock()
 	defer cr.mu.Unlock()
 	cr.dropped += st.DebtorToAgent.Dropped + st.AgentToDebtor.Dropped
-	if firstOut.Load() == 0 {
+	if b.firstOut.Load() == 0 {
 		cr.failed["bridged, but no debtor packet reached the agent"]++
 		return
 	}
 	cr.bridged++
-	cr.callTime += stopped.Sub(first)
+	cr.callTime += b.stopped.Sub(first)
 	if st.DebtorToAgent.Packets > 0 && st.AgentToDebtor.Packets > 0 {
 		cr.twoWay++
 	}
 	cr.setup = append(cr.setup, made.Sub(from))
 	cr.packetWait = append(cr.packetWait, first.Sub(made))
-	cr.reserve = append(cr.reserve, took)
-	if silent {
+	cr.reserve = append(cr.reserve, g.took)
+	if b.silent {
 		cr.silentAtBridge++
 	}
-	if waited {
+	if g.waited {
 		cr.waited = append(cr.waited, first.Sub(from))
 		cr.queueWait = append(cr.queueWait, from.Sub(answered))
 	} else {

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"math"
@@ -115,6 +116,14 @@ func (l *latencyUS) from(h *histogram) {
 
 // relayLatency is the 1 µs histogram the relay's per-packet latency goes in.
 func relayLatency() *histogram { return &histogram{unit: time.Microsecond} }
+
+// idleCPU is the share of a core the node takes over 3 s with every leg up
+// and no call: the nailed-up legs' silence both ways, keep-alives, leases.
+func idleCPU(ctx context.Context) float64 {
+	cpu0, t0 := selfCPU(), time.Now()
+	sleepCtx(ctx, 3*time.Second)
+	return float64(selfCPU()-cpu0) / float64(time.Since(t0))
+}
 
 // spreadOf is the distribution of ds (nearest rank).
 func spreadOf(ds []time.Duration) spread {
