@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -56,35 +57,36 @@ type socketPair struct {
 	debtorPhone, agentPhone *net.UDPConn
 }
 
+// bridgeBaseline runs the same-socket baseline after the calls when
+// Options.Measure asks for it (nil when not), and sets the calls' relay p99
+// against its bare forwarder's.
+func bridgeBaseline(ctx context.Context, o BridgeOptions, ports media.PortRange, log *slog.Logger, calls callsPhase,
+	stderr io.Writer) (*relayBaseline, error) {
+	if o.Measure <= 0 {
+		return nil, nil
+	}
+	fmt.Fprintf(stderr, "bench bridge: baseline, %d socket pairs, phones only / bare forwarder / bridge, %s each...\n", o.Agents, o.Measure)
+	b, err := baseline(ctx, ports, o.Agents, o.Measure, log)
+	if err != nil {
+		return nil, err
+	}
+	if b.Bare.Latency.P99 > 0 {
+		b.CallsRelayP99Ratio = calls.RelayDebtorToAgent.P99 / b.Bare.Latency.P99
+	}
+	return &b, nil
+}
+
 func baseline(ctx context.Context, ports media.PortRange, pairs int, measure time.Duration, log *slog.Logger) (relayBaseline, error) {
 	b := relayBaseline{Pairs: pairs, MeasureS: measure.Seconds()}
-	lo := netip.MustParseAddr("127.0.0.1")
-	ps := make([]socketPair, pairs)
 	var closers []func()
 	defer func() {
 		for _, c := range closers {
 			c()
 		}
 	}()
-	for i := range ps {
-		p := &ps[i]
-		for _, c := range []**net.UDPConn{&p.debtorLeg, &p.agentLeg} {
-			conn, err := media.ListenRTP(lo, ports)
-			if err != nil {
-				return b, err
-			}
-			*c = conn
-			closers = append(closers, func() { conn.Close() })
-		}
-		for _, c := range []**net.UDPConn{&p.debtorPhone, &p.agentPhone} {
-			conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-			if err != nil {
-				return b, err
-			}
-			conn.SetReadBuffer(1 << 20)
-			*c = conn
-			closers = append(closers, func() { conn.Close() })
-		}
+	ps, err := openPairs(ports, pairs, &closers)
+	if err != nil {
+		return b, err
 	}
 	var received atomic.Uint64
 	stopSinks := sinks(ps, &received)
@@ -107,51 +109,11 @@ func baseline(ctx context.Context, ports media.PortRange, pairs int, measure tim
 	phones.aim(func(p socketPair) (netip.AddrPort, netip.AddrPort) {
 		return addrOf(p.debtorLeg), addrOf(p.agentLeg)
 	})
-	bareLat := relayLatency()
-	var stops []func()
-	for _, p := range ps {
-		stops = append(stops,
-			media.Forward(p.debtorLeg, p.agentLeg, addrOf(p.agentPhone), func(rx time.Time) { bareLat.add(time.Since(rx)) }),
-			media.Forward(p.agentLeg, p.debtorLeg, addrOf(p.debtorPhone), func(rx time.Time) { bareLat.add(time.Since(rx)) }))
-	}
-	bare, err := measurePhase(ctx, measure, &received, bareLat)
-	for _, s := range stops {
-		s()
-	}
+	bare, bareLat, err := barePhase(ctx, ps, measure, &received)
 	if err != nil {
 		return b, err
 	}
-
-	// The same sockets become two sessions each, bridged (as the node's
-	// legs: one shared pacer, latch first).
-	pacer := media.NewPacer(0)
-	defer pacer.Close()
-	relayLat := relayLatency()
-	var bridges []*media.Bridge
-	for _, p := range ps {
-		d := media.NewSession(media.SessionOptions{Conn: p.debtorLeg, Codec: media.PCMU, Pacer: pacer, Logger: log})
-		a := media.NewSession(media.SessionOptions{Conn: p.agentLeg, Codec: media.PCMU, Pacer: pacer, Logger: log})
-		d.Start()
-		a.Start()
-		closers = append(closers, func() { d.Close(); a.Close() })
-		deadline := time.Now().Add(10 * time.Second)
-		for d.Stats().Received == 0 || a.Stats().Received == 0 { // both latched to their phones
-			if time.Now().After(deadline) {
-				return b, errors.New("baseline: a leg heard nothing from its phone")
-			}
-			time.Sleep(time.Millisecond)
-		}
-		br, err := media.NewBridge(d, a, media.BridgeOptions{NoConnectTone: true, Logger: log,
-			OnRelay: func(_ media.Side, rx time.Time) { relayLat.add(time.Since(rx)) }})
-		if err != nil {
-			return b, err
-		}
-		bridges = append(bridges, br)
-	}
-	relayed, err := measurePhase(ctx, measure, &received, relayLat)
-	for _, br := range bridges {
-		br.Stop()
-	}
+	relayed, relayLat, err := bridgePhase(ctx, ps, measure, &received, log, &closers)
 	if err != nil {
 		return b, err
 	}
@@ -170,6 +132,89 @@ func baseline(ctx context.Context, ports media.PortRange, pairs int, measure tim
 		b.CPURatio = b.Relay.CPUusPerPacket / b.Bare.CPUusPerPacket
 	}
 	return b, nil
+}
+
+// openPairs binds the pairs' sockets: the legs' as the node binds its
+// legs' (in ports), the phones' anywhere on loopback; each one's close goes
+// in closers.
+func openPairs(ports media.PortRange, pairs int, closers *[]func()) ([]socketPair, error) {
+	lo := netip.MustParseAddr("127.0.0.1")
+	ps := make([]socketPair, pairs)
+	for i := range ps {
+		p := &ps[i]
+		for _, c := range []**net.UDPConn{&p.debtorLeg, &p.agentLeg} {
+			conn, err := media.ListenRTP(lo, ports)
+			if err != nil {
+				return nil, err
+			}
+			*c = conn
+			*closers = append(*closers, func() { conn.Close() })
+		}
+		for _, c := range []**net.UDPConn{&p.debtorPhone, &p.agentPhone} {
+			conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+			if err != nil {
+				return nil, err
+			}
+			conn.SetReadBuffer(1 << 20)
+			*c = conn
+			*closers = append(*closers, func() { conn.Close() })
+		}
+	}
+	return ps, nil
+}
+
+// barePhase joins each pair's legs with the bare forwarder and measures;
+// the histogram is its latency.
+func barePhase(ctx context.Context, ps []socketPair, measure time.Duration, received *atomic.Uint64) (phaseResult, *histogram, error) {
+	bareLat := relayLatency()
+	var stops []func()
+	for _, p := range ps {
+		stops = append(stops,
+			media.Forward(p.debtorLeg, p.agentLeg, addrOf(p.agentPhone), func(rx time.Time) { bareLat.add(time.Since(rx)) }),
+			media.Forward(p.agentLeg, p.debtorLeg, addrOf(p.debtorPhone), func(rx time.Time) { bareLat.add(time.Since(rx)) }))
+	}
+	bare, err := measurePhase(ctx, measure, received, bareLat)
+	for _, s := range stops {
+		s()
+	}
+	return bare, bareLat, err
+}
+
+// bridgePhase bridges each pair's legs and measures; the histogram is the
+// bridge's latency. The sessions' close goes in closers.
+func bridgePhase(ctx context.Context, ps []socketPair, measure time.Duration, received *atomic.Uint64, log *slog.Logger,
+	closers *[]func()) (phaseResult, *histogram, error) {
+	// The same sockets become two sessions each, bridged (as the node's
+	// legs: one shared pacer, latch first).
+	pacer := media.NewPacer(0)
+	defer pacer.Close()
+	relayLat := relayLatency()
+	var bridges []*media.Bridge
+	for _, p := range ps {
+		d := media.NewSession(media.SessionOptions{Conn: p.debtorLeg, Codec: media.PCMU, Pacer: pacer, Logger: log})
+		a := media.NewSession(media.SessionOptions{Conn: p.agentLeg, Codec: media.PCMU, Pacer: pacer, Logger: log})
+		d.Start()
+		a.Start()
+		*closers = append(*closers, func() { d.Close(); a.Close() })
+		deadline := time.Now().Add(10 * time.Second)
+		for d.Stats().Received == 0 || a.Stats().Received == 0 { // both latched to their phones
+			if time.Now().After(deadline) {
+				return phaseResult{}, nil, errors.New("baseline: a leg heard nothing from its phone")
+			}
+			time.Sleep(time.Millisecond)
+		}
+		br, err := media.NewBridge(d, a, media.BridgeOptions{NoConnectTone: true, Logger: log,
+			OnRelay: func(_ media.Side, rx time.Time) { relayLat.add(time.Since(rx)) }})
+		if err != nil {
+			return phaseResult{}, nil, err
+		}
+		bridges = append(bridges, br)
+	}
+	relayed, err := measurePhase(ctx, measure, received, relayLat)
+	for _, br := range bridges {
+		br.Stop()
+	}
+	return relayed, relayLat, err
 }
 
 func addrOf(c *net.UDPConn) netip.AddrPort { return c.LocalAddr().(*net.UDPAddr).AddrPort() }

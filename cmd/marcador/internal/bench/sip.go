@@ -2,12 +2,9 @@ package bench
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"os/exec"
-	"runtime/pprof"
 	"sync"
 	"sync/atomic"
 	"text/tabwriter"
@@ -99,17 +96,11 @@ type SIPOptions struct {
 // measures calls/s, setup time, RTP send intervals, CPU and memory, with
 // sipp's uac scenario at the same rate as the baseline.
 func SIP(ctx context.Context, o SIPOptions, stdout, stderr io.Writer) error {
-	if o.CPUProfile != "" {
-		f, err := os.Create(o.CPUProfile)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
+	stopProfile, err := startCPUProfile(o.CPUProfile)
+	if err != nil {
+		return err
 	}
+	defer stopProfile()
 	cfg := o.Config
 	cfg.Log.Level = "error"
 	simAddr, stopSim, simCPU, err := startSimProcess(ctx, o.SimCPU, 0, stderr)
@@ -157,9 +148,7 @@ func SIP(ctx context.Context, o SIPOptions, stdout, stderr io.Writer) error {
 	}
 	printSIPBench(stdout, res)
 	if o.JSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(res)
+		return printJSON(stdout, res)
 	}
 	return nil
 }

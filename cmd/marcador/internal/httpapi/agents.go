@@ -176,8 +176,8 @@ func (a *API) agentAction(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if in.Reason == "" {
-			writeJSON(w, http.StatusUnprocessableEntity, map[string]string{"error": "agent " + id + ": reason: required",
-				"field": "reason", "reason": "required: a pause code such as break, lunch or training"})
+			writeField(w, http.StatusUnprocessableEntity, "agent "+id+": reason: required",
+				"reason", "required: a pause code such as break, lunch or training")
 			return
 		}
 		st, err = ag.Pause(ctx, id, in.Reason)
@@ -229,12 +229,11 @@ func (a *API) agentError(w http.ResponseWriter, op string, err error) {
 	var te *agent.TransitionError
 	switch {
 	case errors.As(err, &fe):
-		writeJSON(w, http.StatusUnprocessableEntity, map[string]string{"error": err.Error(), "field": fe.Field, "reason": fe.Reason})
+		writeField(w, http.StatusUnprocessableEntity, err.Error(), fe.Field, fe.Reason)
 	case errors.Is(err, agent.ErrNotFound):
 		writeError(w, http.StatusNotFound, err.Error())
 	case errors.Is(err, agent.ErrCampaignNotAllowed):
-		writeJSON(w, http.StatusUnprocessableEntity, map[string]string{"error": err.Error(), "field": "campaign",
-			"reason": "not one of the agent's campaigns"})
+		writeField(w, http.StatusUnprocessableEntity, err.Error(), "campaign", "not one of the agent's campaigns")
 	case errors.As(err, &te):
 		writeJSON(w, http.StatusConflict, map[string]string{"error": err.Error(), "state": string(te.Current), "campaign": te.Campaign})
 	case errors.Is(err, agent.ErrNoPhone):

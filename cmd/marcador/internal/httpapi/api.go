@@ -223,8 +223,14 @@ func pathID(w http.ResponseWriter, r *http.Request) (string, bool) {
 func writeFieldError(w http.ResponseWriter, code int, err error) {
 	var fe *queue.FieldError
 	if errors.As(err, &fe) {
-		writeJSON(w, code, map[string]string{"error": err.Error(), "field": fe.Field, "reason": fe.Reason})
+		writeField(w, code, err.Error(), fe.Field, fe.Reason)
 		return
 	}
 	writeError(w, code, err.Error())
+}
+
+// writeField answers {"error","field","reason"}: the body of every answer
+// that blames one field of the request.
+func writeField(w http.ResponseWriter, code int, msg, field, reason string) {
+	writeJSON(w, code, map[string]string{"error": msg, "field": field, "reason": reason})
 }

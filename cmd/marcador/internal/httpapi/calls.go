@@ -128,7 +128,7 @@ func (a *API) callError(w http.ResponseWriter, op string, err error) {
 		case agent.CallConflict:
 			writeError(w, http.StatusConflict, ce.Message)
 		case agent.CallInvalid:
-			writeJSON(w, http.StatusUnprocessableEntity, map[string]string{"error": ce.Message, "field": ce.Field, "reason": ce.Reason})
+			writeField(w, http.StatusUnprocessableEntity, ce.Message, ce.Field, ce.Reason)
 		case agent.CallGone:
 			writeError(w, http.StatusServiceUnavailable, ce.Message)
 		default:
@@ -140,7 +140,7 @@ func (a *API) callError(w http.ResponseWriter, op string, err error) {
 	case errors.Is(err, agent.ErrCallTimeout):
 		writeError(w, http.StatusGatewayTimeout, err.Error())
 	case errors.As(err, &fe):
-		writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error(), "field": fe.Field, "reason": fe.Reason})
+		writeField(w, http.StatusBadRequest, err.Error(), fe.Field, fe.Reason)
 	default:
 		a.log.Error("api: calls", "op", op, "err", err)
 		writeError(w, http.StatusServiceUnavailable, "calls unavailable; try again")
@@ -168,7 +168,7 @@ func (a *API) agentEvents(w http.ResponseWriter, r *http.Request) {
 	evs, err := a.opt.Screens.Subscribe(ctx, id, r.Header.Get("Last-Event-ID"))
 	var fe *agent.FieldError
 	if errors.As(err, &fe) {
-		writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error(), "field": fe.Field, "reason": fe.Reason})
+		writeField(w, http.StatusBadRequest, err.Error(), fe.Field, fe.Reason)
 		return
 	}
 	if err != nil {

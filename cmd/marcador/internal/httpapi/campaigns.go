@@ -85,15 +85,11 @@ func windowView(w pacing.WindowCounts) WindowView {
 }
 
 func (a *API) getCampaign(w http.ResponseWriter, r *http.Request) {
-	id, ok := pathID(w, r)
+	id, c, ok := a.pathCampaign(w, r)
 	if !ok {
 		return
 	}
-	c, err := a.opt.Store.Campaign(r.Context(), id)
-	if err != nil {
-		a.storeError(w, err)
-		return
-	}
+	var err error
 	v := CampaignView{Campaign: c}
 	ctx := r.Context()
 	if v.Queue, err = a.opt.Store.Counts(ctx, id, a.opt.Now()); err == nil {
@@ -180,15 +176,11 @@ type UploadResult struct {
 // uploadContacts accepts text/csv (header row) or application/json. Bad rows
 // are reported by row number and reason; the good rows are loaded.
 func (a *API) uploadContacts(w http.ResponseWriter, r *http.Request) {
-	id, ok := pathID(w, r)
+	id, c, ok := a.pathCampaign(w, r)
 	if !ok {
 		return
 	}
-	c, err := a.opt.Store.Campaign(r.Context(), id)
-	if err != nil {
-		a.storeError(w, err)
-		return
-	}
+	var err error
 	opt := importer.Options{Country: c.Country, DefaultTimeZone: c.TimeZone, Currency: c.Currency, Now: a.opt.Now()}
 	body := http.MaxBytesReader(w, r.Body, a.opt.MaxUpload)
 	isCSV, ok := csvBody(w, r)
@@ -224,4 +216,19 @@ func (a *API) uploadContacts(w http.ResponseWriter, r *http.Request) {
 		code = http.StatusUnprocessableEntity
 	}
 	writeJSON(w, code, out)
+}
+
+// pathCampaign reads the campaign the path's {id} names; when it cannot, it
+// has answered (400 for an id no campaign can have, 404 for none, 503) and
+// ok is false.
+func (a *API) pathCampaign(w http.ResponseWriter, r *http.Request) (id string, c queue.Campaign, ok bool) {
+	if id, ok = pathID(w, r); !ok {
+		return "", c, false
+	}
+	c, err := a.opt.Store.Campaign(r.Context(), id)
+	if err != nil {
+		a.storeError(w, err)
+		return "", c, false
+	}
+	return id, c, true
 }
