@@ -140,6 +140,36 @@ ALTER TABLE {db}.contact_attempts
     ADD COLUMN recording_error String,
     ADD COLUMN amd_cause String,
     ADD COLUMN amd_ms UInt32`}},
+	// The debtor's segment (the account's), for the KPIs' filters.
+	{8, "contact_attempts segment", []string{`
+ALTER TABLE {db}.contact_attempts
+    ADD COLUMN segment String`}},
+	// The rules a promise is judged by, frozen when it is made: grace days
+	// after the due date and the share of the amount that keeps it (0 means
+	// the defaults, 2 days and 100%); who made it and for which debtor.
+	{9, "promises rules and dimensions", []string{`
+ALTER TABLE {db}.promises
+    ADD COLUMN grace_days UInt8,
+    ADD COLUMN keep_percent UInt8,
+    ADD COLUMN country String,
+    ADD COLUMN segment String,
+    ADD COLUMN agent_id String`}},
+	// Agents' time: one row per interval an agent spent in one state,
+	// written when the interval ends (occupancy, agent-hours).
+	{10, "agent_states", []string{`
+CREATE TABLE IF NOT EXISTS {db}.agent_states (
+    interval_id String,
+    agent_id    String,
+    campaign_id String,
+    node_id     String,
+    state       String,
+    reason      String,
+    started_at  DateTime,
+    ended_at    DateTime,
+    ver         UInt64
+) ENGINE = ReplacingMergeTree(ver)
+PARTITION BY toYYYYMM(started_at)
+ORDER BY (campaign_id, started_at, agent_id, interval_id)`}},
 }
 
 // Migrations returns the schema steps in order (for docs and the cluster DDL).
