@@ -170,6 +170,142 @@ CREATE TABLE IF NOT EXISTS {db}.agent_states (
 ) ENGINE = ReplacingMergeTree(ver)
 PARTITION BY toYYYYMM(started_at)
 ORDER BY (campaign_id, started_at, agent_id, interval_id)`}},
+	// The KPI roll-ups (analytics/kpi). ClickHouse delivers a replayed batch
+	// twice and a changed row again with a higher ver, so a view that sums
+	// what is inserted would count both: instead views count inserted rows
+	// per bucket (kpi_dirty), and analytics/kpi recomputes a bucket whose
+	// count moved from the raw rows with FINAL (kpi_refreshed says what each
+	// bucket was computed from). A bucket is a campaign's hour for
+	// attempts and agents' time, a 1/1024 share of accounts (by account id)
+	// for promise outcomes and payment attribution. kpi_contacts keeps the
+	// touches payments are attributed to (analytics.SQLTouch), one row per
+	// insert: duplicates cannot change "the latest touch before a payment".
+	{11, "kpi roll-ups", []string{`
+CREATE TABLE IF NOT EXISTS {db}.kpi_dirty (
+    source      String,
+    campaign_id String,
+    bucket      UInt32,
+    n           UInt64
+) ENGINE = SummingMergeTree(n)
+ORDER BY (source, campaign_id, bucket)`, `
+CREATE TABLE IF NOT EXISTS {db}.kpi_refreshed (
+    source      String,
+    campaign_id String,
+    bucket      UInt32,
+    n           UInt64,
+    ver         UInt64
+) ENGINE = ReplacingMergeTree(ver)
+ORDER BY (source, campaign_id, bucket)`, `
+CREATE TABLE IF NOT EXISTS {db}.kpi_attempts (
+    campaign_id     String,
+    hour            DateTime,
+    channel         Enum8('voice' = 1, 'sms' = 2, 'whatsapp' = 3),
+    country         String,
+    segment         String,
+    agent_id        String,
+    trunk           String,
+    local_hour      UInt8,
+    local_weekday   UInt8,
+    attempts        UInt64,
+    blocked         UInt64,
+    contacts        UInt64,
+    rpc             UInt64,
+    live            UInt64,
+    abandoned       UInt64,
+    machines        UInt64,
+    connects        UInt64,
+    handle_ms       UInt64,
+    placed          UInt64,
+    billed_s        UInt64,
+    trunk_failures  UInt64,
+    texts_sent      UInt64,
+    texts_delivered UInt64,
+    segments_sent   UInt64,
+    debtors         AggregateFunction(uniqExact, String),
+    debtors_reached AggregateFunction(uniqExact, String),
+    debtors_rpc     AggregateFunction(uniqExact, String),
+    ver             UInt64
+) ENGINE = ReplacingMergeTree(ver)
+PARTITION BY toYYYYMM(hour)
+ORDER BY (campaign_id, hour, channel, country, segment, agent_id, trunk, local_hour, local_weekday)`, `
+CREATE TABLE IF NOT EXISTS {db}.kpi_agents (
+    campaign_id String,
+    src_hour    DateTime,
+    hour        DateTime,
+    agent_id    String,
+    state       String,
+    seconds     UInt64,
+    ver         UInt64
+) ENGINE = ReplacingMergeTree(ver)
+PARTITION BY toYYYYMM(src_hour)
+ORDER BY (campaign_id, src_hour, hour, agent_id, state)`, `
+CREATE TABLE IF NOT EXISTS {db}.kpi_contacts (
+    bucket      UInt32,
+    account_id  String,
+    started_at  DateTime,
+    attempt_id  String,
+    campaign_id String,
+    channel     Enum8('voice' = 1, 'sms' = 2, 'whatsapp' = 3),
+    country     String,
+    segment     String,
+    agent_id    String
+) ENGINE = MergeTree
+PARTITION BY tuple()
+ORDER BY (bucket, account_id, started_at)`, `
+CREATE TABLE IF NOT EXISTS {db}.kpi_promises (
+    bucket       UInt32,
+    promise_id   String,
+    campaign_id  String,
+    account_id   String,
+    created_at   DateTime,
+    due_date     Date,
+    deadline     DateTime,
+    channel      Enum8('ivr' = 1, 'agent' = 2, 'sms' = 3),
+    country      String,
+    segment      String,
+    agent_id     String,
+    amount       Decimal(18, 2),
+    currency     String,
+    keep_percent UInt8,
+    received     Decimal(18, 2),
+    kept         UInt8,
+    cancelled    UInt8,
+    ver          UInt64
+) ENGINE = ReplacingMergeTree(ver)
+PARTITION BY toYYYYMM(created_at)
+ORDER BY (campaign_id, created_at, promise_id)`, `
+CREATE TABLE IF NOT EXISTS {db}.kpi_payments (
+    bucket      UInt32,
+    payment_id  String,
+    account_id  String,
+    paid_at     DateTime,
+    amount      Decimal(18, 2),
+    currency    String,
+    touched_at  DateTime,
+    campaign_id String,
+    channel     Enum8('voice' = 1, 'sms' = 2, 'whatsapp' = 3),
+    country     String,
+    segment     String,
+    agent_id    String,
+    ver         UInt64
+) ENGINE = ReplacingMergeTree(ver)
+PARTITION BY toYYYYMM(paid_at)
+ORDER BY (account_id, paid_at, payment_id)`, `
+CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.kpi_dirty_attempts TO {db}.kpi_dirty AS
+SELECT 'attempts' AS source, campaign_id, toUInt32(toStartOfHour(started_at)) AS bucket, count() AS n
+FROM {db}.contact_attempts GROUP BY campaign_id, bucket`, `
+CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.kpi_dirty_agents TO {db}.kpi_dirty AS
+SELECT 'agents' AS source, campaign_id, toUInt32(toStartOfHour(started_at)) AS bucket, count() AS n
+FROM {db}.agent_states GROUP BY campaign_id, bucket`, `
+CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.kpi_dirty_promises TO {db}.kpi_dirty AS
+SELECT 'promises' AS source, '' AS campaign_id, ` + SQLAccountBucket + ` AS bucket, count() AS n
+FROM {db}.promises GROUP BY bucket`, `
+CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.kpi_dirty_payments TO {db}.kpi_dirty AS
+SELECT 'payments' AS source, '' AS campaign_id, ` + SQLAccountBucket + ` AS bucket, count() AS n
+FROM {db}.payments GROUP BY bucket`, `
+CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.kpi_contacts_mv TO {db}.kpi_contacts AS
+SELECT ` + SQLAccountBucket + ` AS bucket, account_id, started_at, attempt_id, campaign_id, channel, country, segment, agent_id
+FROM {db}.contact_attempts WHERE ` + SQLTouch}},
 }
 
 // Migrations returns the schema steps in order (for docs and the cluster DDL).

@@ -1,0 +1,540 @@
+package kpi
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/shopspring/decimal"
+
+	"github.com/marcador/marcador/analytics"
+)
+
+// Source is where a report reads its figures.
+type Source int
+
+const (
+	// Rollup reads the roll-up tables, refreshing the stale buckets first.
+	Rollup Source = iota
+	// Raw computes the same rows from the raw tables inside each query
+	// (the baseline the roll-ups are measured against).
+	Raw
+)
+
+func (s Source) String() string {
+	if s == Raw {
+		return "raw"
+	}
+	return "rollup"
+}
+
+// window is how far back the US abandon rate looks.
+const window = 30 * 24 * time.Hour
+
+// Family is a group of KPIs read by one query (per grouping).
+type Family string
+
+const (
+	FamilyAttempts Family = "attempts"  // attempts, debtors, contacts, RPC, live answers, abandons, connects, AHT, texts
+	FamilyAbandon  Family = "abandon30" // the 30-day abandon rate
+	FamilyCosts    Family = "costs"     // cost, per contact, per promise
+	FamilyPromises Family = "promises"  // promises, promised amount, kept, broken, pending, kept amount
+	FamilyRecovery Family = "recovery"  // payments recovered after a touch
+	FamilyAgents   Family = "agents"    // agent-hours, occupancy, talk and connects per agent-hour
+	FamilyReplies  Family = "replies"   // replies and opt-outs to texts
+	FamilyBestTime Family = "best_time" // contact and right-party rates by local hour and weekday
+)
+
+// Families lists the report's families in the order they are read.
+func Families() []Family {
+	return []Family{FamilyAttempts, FamilyAbandon, FamilyCosts, FamilyPromises, FamilyRecovery, FamilyAgents, FamilyReplies}
+}
+
+// query is one family's read for one grouping: rows are added to rows by key.
+type reader struct {
+	k     *KPI
+	f     Filter
+	src   Source
+	now   time.Time
+	depth int // promise allocation steps, for the raw source
+}
+
+// Report computes the KPIs of f, one row per by and the total. f must
+// have been resolved (Filter.Resolve or ParseQuery).
+func (k *KPI) Report(ctx context.Context, f Filter, by By, src Source) (*Report, error) {
+	rd, err := k.reader(ctx, f, src)
+	if err != nil {
+		return nil, err
+	}
+	rows, total := map[string]*Row{}, map[string]*Row{}
+	for _, fam := range Families() {
+		if by != ByNone {
+			if err := rd.read(ctx, fam, by, rows); err != nil {
+				return nil, err
+			}
+		}
+		if err := rd.read(ctx, fam, ByNone, total); err != nil {
+			return nil, err
+		}
+	}
+	rd.known(by, rows)
+	rd.known(ByNone, total)
+	rep := &Report{From: f.From, To: f.To, TZ: f.TZ, By: by, AttributionDays: k.opt.AttributionDays, Source: src.String(),
+		Rows: []Row{}}
+	keys := make([]string, 0, len(rows))
+	for key := range rows {
+		keys = append(keys, key)
+	}
+	slices.Sort(keys)
+	for _, key := range keys {
+		r := rows[key]
+		r.Key = key
+		r.finish(k.opt.Costs)
+		rep.Rows = append(rep.Rows, *r)
+	}
+	t := total[""]
+	if t == nil {
+		t = &Row{}
+	}
+	t.Key = "total"
+	t.finish(k.opt.Costs)
+	rep.Total = *t
+	return rep, nil
+}
+
+// Measure runs one family's query for f and by, for a benchmark, and says
+// how long it took.
+func (k *KPI) Measure(ctx context.Context, f Filter, by By, src Source, fam Family) (time.Duration, error) {
+	rd, err := k.reader(ctx, f, src)
+	if err != nil {
+		return 0, err
+	}
+	start := time.Now()
+	if fam == FamilyBestTime {
+		_, err = rd.bestTime(ctx, "")
+	} else {
+		err = rd.read(ctx, fam, by, map[string]*Row{})
+	}
+	return time.Since(start), err
+}
+
+// reader refreshes what f reads (when it reads roll-ups) and returns the
+// reader of f.
+func (k *KPI) reader(ctx context.Context, f Filter, src Source) (*reader, error) {
+	if f.loc == nil {
+		return nil, fmt.Errorf("kpi: the filter was not resolved")
+	}
+	rd := &reader{k: k, f: f, src: src, now: k.opt.Now()}
+	if src == Rollup {
+		from, to := f.Range()
+		if _, err := k.Refresh(ctx, RefreshScope{Campaigns: f.Campaigns, From: from.Add(-window - time.Hour), To: to}); err != nil {
+			return nil, err
+		}
+	} else {
+		d, err := k.depth(ctx, "1")
+		if err != nil {
+			return nil, err
+		}
+		rd.depth = d
+	}
+	return rd, nil
+}
+
+func (rd *reader) read(ctx context.Context, fam Family, by By, rows map[string]*Row) error {
+	switch fam {
+	case FamilyAttempts:
+		return rd.attempts(ctx, by, rows)
+	case FamilyAbandon:
+		return rd.abandon30(ctx, by, rows)
+	case FamilyCosts:
+		return rd.costs(ctx, by, rows)
+	case FamilyPromises:
+		return rd.promises(ctx, by, rows)
+	case FamilyRecovery:
+		return rd.recovery(ctx, by, rows)
+	case FamilyAgents:
+		return rd.agents(ctx, by, rows)
+	case FamilyReplies:
+		return rd.replies(ctx, by, rows)
+	}
+	return fmt.Errorf("kpi: unknown family %q", fam)
+}
+
+func row(rows map[string]*Row, key string) *Row {
+	r := rows[key]
+	if r == nil {
+		r = &Row{}
+		rows[key] = r
+	}
+	return r
+}
+
+// conds builds a WHERE clause.
+type conds struct {
+	parts []string
+	args  []any
+}
+
+func (c *conds) add(cond string, args ...any) {
+	c.parts = append(c.parts, cond)
+	c.args = append(c.args, args...)
+}
+
+func (c *conds) in(col string, vals []string) {
+	if len(vals) == 0 {
+		return
+	}
+	c.parts = append(c.parts, col+" IN ("+marks(len(vals))+")")
+	for _, v := range vals {
+		c.args = append(c.args, v)
+	}
+}
+
+func (c *conds) String() string {
+	if len(c.parts) == 0 {
+		return "1"
+	}
+	return strings.Join(c.parts, " AND ")
+}
+
+func channels(cs []analytics.Channel) []string {
+	out := make([]string, len(cs))
+	for i, c := range cs {
+		out[i] = string(c)
+	}
+	return out
+}
+
+// key is the grouping expression over a family's columns: tcol its time
+// column, ch its channel as voice, sms or whatsapp.
+func (rd *reader) key(by By, tcol, ch string) string {
+	tz := "'" + rd.f.TZ + "'"
+	switch by {
+	case ByDay:
+		return "toString(toDate(" + tcol + ", " + tz + "))"
+	case ByHour:
+		return "formatDateTime(" + tcol + ", '%H', " + tz + ")"
+	case ByCampaign:
+		return "campaign_id"
+	case ByAgent:
+		return "agent_id"
+	case BySegment:
+		return "segment"
+	case ByChannel:
+		return ch
+	}
+	return "''"
+}
+
+// dims adds the filter's campaign, country, segment, channel and agent
+// conditions; ch is the family's channel expression.
+func (rd *reader) dims(c *conds, ch string) {
+	c.in("campaign_id", rd.f.Campaigns)
+	c.in("country", rd.f.Countries)
+	c.in("segment", rd.f.Segments)
+	c.in(ch, channels(rd.f.Channels))
+	c.in("agent_id", rd.f.Agents)
+}
+
+// attemptSource is kpi_attempts, or its rows computed from the raw table,
+// over [from, to) and the filter's dimensions.
+func (rd *reader) attemptSource(from, to time.Time) (string, *conds) {
+	c := &conds{}
+	if rd.src == Rollup && rd.f.wholeHours() {
+		c.add("hour >= toDateTime(?) AND hour < toDateTime(?)", unix(from), unix(to))
+		rd.dims(c, "toString(channel)")
+		return rd.k.db + ".kpi_attempts FINAL", c
+	}
+	raw := &conds{}
+	raw.add("started_at >= toDateTime(?) AND started_at < toDateTime(?)", unix(from), unix(to))
+	rd.dims(raw, "toString(channel)")
+	c.args = raw.args
+	return "(" + attemptRollup(attemptRows(rd.k.db, rd.bucket(), raw.String())) + ")", c
+}
+
+// bucket is the raw rows' time bucket: an hour, or a quarter of one when
+// the zone's offset is not whole hours.
+func (rd *reader) bucket() string {
+	if rd.f.wholeHours() {
+		return "toStartOfHour(started_at)"
+	}
+	return "toStartOfFifteenMinutes(started_at)"
+}
+
+func (rd *reader) attempts(ctx context.Context, by By, rows map[string]*Row) error {
+	from, to := rd.f.Range()
+	src, c := rd.attemptSource(from, to)
+	q := `SELECT ` + rd.key(by, "hour", "toString(channel)") + ` AS k, sum(attempts), sum(contacts), sum(rpc), sum(live),
+    sum(abandoned), sum(machines), sum(connects), sum(handle_ms), sum(texts_sent), sum(texts_delivered),
+    uniqExactMerge(debtors), uniqExactMerge(debtors_reached), uniqExactMerge(debtors_rpc)
+FROM ` + src + ` WHERE ` + c.String() + ` GROUP BY k`
+	return rd.k.query(ctx, "attempt KPIs", q, c.args, func(r driver.Rows) error {
+		var key string
+		var x Row
+		if err := r.Scan(&key, &x.Attempts, &x.Contacts, &x.RPC, &x.LiveAnswers, &x.Abandoned, &x.Machines, &x.Connects,
+			&x.handleMS, &x.TextsSent, &x.TextsDelivered, &x.Debtors, &x.DebtorsReached, &x.DebtorsRPC); err != nil {
+			return err
+		}
+		o := row(rows, key)
+		o.Attempts, o.Contacts, o.RPC, o.LiveAnswers, o.Abandoned = x.Attempts, x.Contacts, x.RPC, x.LiveAnswers, x.Abandoned
+		o.Machines, o.Connects, o.handleMS, o.TextsSent, o.TextsDelivered = x.Machines, x.Connects, x.handleMS, x.TextsSent, x.TextsDelivered
+		o.Debtors, o.DebtorsReached, o.DebtorsRPC = x.Debtors, x.DebtorsReached, x.DebtorsRPC
+		return nil
+	})
+}
+
+// abandon30 is the abandon rate over the 30 days that end with the range,
+// per campaign (the US rule); other groupings have none but the total.
+func (rd *reader) abandon30(ctx context.Context, by By, rows map[string]*Row) error {
+	if by != ByNone && by != ByCampaign {
+		return nil
+	}
+	_, to := rd.f.Range()
+	src, c := rd.attemptSource(to.Add(-window), to)
+	q := `SELECT ` + rd.key(by, "hour", "") + ` AS k, sum(abandoned), sum(live) FROM ` + src + ` WHERE ` + c.String() + ` GROUP BY k`
+	return rd.k.query(ctx, "30-day abandon rate", q, c.args, func(r driver.Rows) error {
+		var key string
+		var ab, live uint64
+		if err := r.Scan(&key, &ab, &live); err != nil {
+			return err
+		}
+		o := row(rows, key)
+		o.abandoned30, o.live30 = ab, live
+		return nil
+	})
+}
+
+func (rd *reader) costs(ctx context.Context, by By, rows map[string]*Row) error {
+	if !rd.k.opt.Costs.Configured() {
+		return nil
+	}
+	from, to := rd.f.Range()
+	src, c := rd.attemptSource(from, to)
+	q := `SELECT ` + rd.key(by, "hour", "toString(channel)") + ` AS k, toString(channel) AS ch, trunk, sum(placed), sum(billed_s),
+    sum(texts_sent), sum(segments_sent)
+FROM ` + src + ` WHERE ` + c.String() + ` GROUP BY k, ch, trunk`
+	return rd.k.query(ctx, "billing", q, c.args, func(r driver.Rows) error {
+		var key, ch, trunk string
+		var placed, billed, texts, segments uint64
+		if err := r.Scan(&key, &ch, &trunk, &placed, &billed, &texts, &segments); err != nil {
+			return err
+		}
+		o := row(rows, key)
+		if o.placed == nil {
+			o.placed, o.placedSec, o.texts, o.sg = map[string]uint64{}, map[string]uint64{}, map[string]uint64{}, map[string]uint64{}
+		}
+		b := billingKey(ch, trunk)
+		o.placed[b] += placed
+		o.placedSec[b] += billed
+		o.texts[b] += texts
+		o.sg[b] += segments
+		return nil
+	})
+}
+
+// promiseChannel is a promise's channel as the attempts' (the IVR and
+// agents take promises on calls; texts, by SMS or WhatsApp, are "sms").
+const promiseChannel = "if(channel = 'sms', 'sms', 'voice')"
+
+func (rd *reader) promises(ctx context.Context, by By, rows map[string]*Row) error {
+	from, to := rd.f.Range()
+	c := &conds{}
+	c.add("cancelled = 0 AND created_at >= toDateTime(?) AND created_at < toDateTime(?)", unix(from), unix(to))
+	rd.dims(c, promiseChannel)
+	src := rd.k.db + ".kpi_promises FINAL"
+	if rd.src == Raw {
+		src = "(" + promiseOutcomes(rd.k.db, "1", max(rd.depth, 1)) + ")"
+	}
+	now := unix(rd.now)
+	q := `SELECT ` + rd.key(by, "created_at", promiseChannel) + ` AS k, currency, count(), sum(amount), countIf(kept = 1),
+    countIf(kept = 0 AND deadline <= toDateTime(?)), countIf(kept = 0 AND deadline > toDateTime(?)), sumIf(amount, kept = 1),
+    sumIf(amount, kept = 1 OR deadline <= toDateTime(?)), sum(received)
+FROM ` + src + ` WHERE ` + c.String() + ` GROUP BY k, currency`
+	return rd.k.query(ctx, "promise KPIs", q, append([]any{now, now, now}, c.args...), func(r driver.Rows) error {
+		var key, cur string
+		var n, kept, broken, pending uint64
+		var amount, keptAmount, decided, received decimal.Decimal
+		if err := r.Scan(&key, &cur, &n, &amount, &kept, &broken, &pending, &keptAmount, &decided, &received); err != nil {
+			return err
+		}
+		o := row(rows, key)
+		o.Promises += n
+		o.Kept += kept
+		o.Broken += broken
+		o.Pending += pending
+		o.Promised = o.Promised.add(cur, amount)
+		o.KeptAmount = o.KeptAmount.add(cur, keptAmount)
+		o.decidedAmount = o.decidedAmount.add(cur, decided)
+		o.PaidOnTime = o.PaidOnTime.add(cur, received)
+		return nil
+	})
+}
+
+func (rd *reader) recovery(ctx context.Context, by By, rows map[string]*Row) error {
+	from, to := rd.f.Range()
+	c := &conds{}
+	c.add("paid_at >= toDateTime(?) AND paid_at < toDateTime(?) AND touched_at > toDateTime(0) AND "+
+		"toUInt32(paid_at) - toUInt32(touched_at) <= ?", unix(from), unix(to), rd.k.opt.AttributionDays*86400)
+	rd.dims(c, "toString(channel)")
+	src := rd.k.db + ".kpi_payments FINAL"
+	if rd.src == Raw {
+		src = "(" + paymentAttribution(rd.k.db, touchesRaw(rd.k.db), "1", "1") + ")"
+	}
+	q := `SELECT ` + rd.key(by, "paid_at", "toString(channel)") + ` AS k, currency, count(), sum(amount)
+FROM ` + src + ` WHERE ` + c.String() + ` GROUP BY k, currency`
+	return rd.k.query(ctx, "recovery", q, c.args, func(r driver.Rows) error {
+		var key, cur string
+		var n uint64
+		var amount decimal.Decimal
+		if err := r.Scan(&key, &cur, &n, &amount); err != nil {
+			return err
+		}
+		o := row(rows, key)
+		o.RecoveredPayments += n
+		o.Recovered = o.Recovered.add(cur, amount)
+		return nil
+	})
+}
+
+// agentsApply says whether agents' time answers the filter: it has no
+// country, segment or text channel of its own.
+func (rd *reader) agentsApply(by By) bool {
+	if by == BySegment || by == ByChannel || len(rd.f.Countries) > 0 || len(rd.f.Segments) > 0 {
+		return false
+	}
+	return len(rd.f.Channels) == 0 || slices.Contains(rd.f.Channels, analytics.Voice)
+}
+
+func (rd *reader) agents(ctx context.Context, by By, rows map[string]*Row) error {
+	if !rd.agentsApply(by) {
+		return nil
+	}
+	from, to := rd.f.Range()
+	c := &conds{}
+	c.add("hour >= toDateTime(?) AND hour < toDateTime(?)", unix(from), unix(to))
+	c.in("campaign_id", rd.f.Campaigns)
+	c.in("agent_id", rd.f.Agents)
+	var src string
+	if rd.src == Rollup && rd.f.wholeHours() {
+		src = rd.k.db + ".kpi_agents FINAL"
+		c.add("src_hour >= toDateTime(?) AND src_hour < toDateTime(?)", unix(from.Add(-maxAgentSpan)), unix(to))
+	} else {
+		raw := &conds{}
+		raw.add("started_at >= toDateTime(?) AND started_at < toDateTime(?)", unix(from.Add(-maxAgentSpan)), unix(to))
+		raw.in("campaign_id", rd.f.Campaigns)
+		raw.in("agent_id", rd.f.Agents)
+		slot := 3600
+		if !rd.f.wholeHours() {
+			slot = 900
+		}
+		src = "(" + agentRollup(agentRowsIn(rd.k.db, "toStartOfHour(started_at)", raw.String(), slot)) + ")"
+		c.args = append(raw.args, c.args...)
+	}
+	q := `SELECT ` + rd.key(by, "hour", "") + ` AS k, sum(seconds), sumIf(seconds, state = 'talking'), sumIf(seconds, state = 'wrap_up')
+FROM ` + src + ` WHERE ` + c.String() + ` GROUP BY k`
+	return rd.k.query(ctx, "agent time", q, c.args, func(r driver.Rows) error {
+		var key string
+		var all, talk, wrap uint64
+		if err := r.Scan(&key, &all, &talk, &wrap); err != nil {
+			return err
+		}
+		o := row(rows, key)
+		o.agentSec, o.talkSec, o.wrapSec = all, talk, wrap
+		return nil
+	})
+}
+
+// repliesApply says whether replies answer the filter: messages have no
+// country, segment or agent.
+func (rd *reader) repliesApply(by By) bool {
+	return by != BySegment && by != ByAgent && len(rd.f.Countries) == 0 && len(rd.f.Segments) == 0 && len(rd.f.Agents) == 0
+}
+
+func (rd *reader) replies(ctx context.Context, by By, rows map[string]*Row) error {
+	if !rd.repliesApply(by) {
+		return nil
+	}
+	from, to := rd.f.Range()
+	c := &conds{}
+	c.add("direction = 'inbound' AND at >= toDateTime(?) AND at < toDateTime(?)", unix(from), unix(to))
+	c.in("campaign_id", rd.f.Campaigns)
+	c.in("toString(channel)", channels(rd.f.Channels))
+	q := `SELECT ` + rd.key(by, "at", "toString(channel)") + ` AS k, count(), countIf(action = 'optout')
+FROM ` + rd.k.db + `.messages FINAL WHERE ` + c.String() + ` GROUP BY k`
+	return rd.k.query(ctx, "replies", q, c.args, func(r driver.Rows) error {
+		var key string
+		var n, opt uint64
+		if err := r.Scan(&key, &n, &opt); err != nil {
+			return err
+		}
+		o := row(rows, key)
+		o.Replies, o.OptOuts = &n, &opt
+		return nil
+	})
+}
+
+// known marks which of rows' figures the filter and grouping apply to.
+func (rd *reader) known(by By, rows map[string]*Row) {
+	for _, o := range rows {
+		o.agentsKnown = rd.agentsApply(by)
+		o.repliesKnown = rd.repliesApply(by)
+		if o.repliesKnown && o.Replies == nil {
+			var zero, zero2 uint64
+			o.Replies, o.OptOuts = &zero, &zero2
+		}
+	}
+}
+
+// Cell is one local weekday and hour of the best-time-to-call grid.
+type Cell struct {
+	// Group is the country or segment the cell is of, when asked for.
+	Group       string   `json:"group,omitempty"`
+	Weekday     uint8    `json:"weekday"` // ISO: 1 = Monday ... 7 = Sunday; 0 when unknown
+	Hour        uint8    `json:"hour"`    // the debtor's local hour
+	Attempts    uint64   `json:"attempts"`
+	Contacts    uint64   `json:"contacts"`
+	RPC         uint64   `json:"rpc"`
+	ContactRate *float64 `json:"contact_rate"`
+	RPCRate     *float64 `json:"rpc_rate"`
+}
+
+// BestTime is the contact and right-party rates of f by the debtor's local
+// weekday and hour, with the attempts behind each cell so thin cells are
+// visible; by is "", "country" or "segment".
+func (k *KPI) BestTime(ctx context.Context, f Filter, by string, src Source) ([]Cell, error) {
+	if by != "" && by != "country" && by != "segment" {
+		return nil, &analytics.FieldError{Field: "by", Reason: fmt.Sprintf("%q: want country or segment", clipped(by))}
+	}
+	rd, err := k.reader(ctx, f, src)
+	if err != nil {
+		return nil, err
+	}
+	return rd.bestTime(ctx, by)
+}
+
+func (rd *reader) bestTime(ctx context.Context, by string) ([]Cell, error) {
+	from, to := rd.f.Range()
+	src, c := rd.attemptSource(from, to)
+	group := "''"
+	if by != "" {
+		group = by
+	}
+	q := `SELECT ` + group + ` AS g, local_weekday, local_hour, sum(attempts), sum(contacts), sum(rpc)
+FROM ` + src + ` WHERE ` + c.String() + ` GROUP BY g, local_weekday, local_hour HAVING sum(attempts) > 0
+ORDER BY g, local_weekday, local_hour`
+	var out []Cell
+	err := rd.k.query(ctx, "best time", q, c.args, func(r driver.Rows) error {
+		var x Cell
+		if err := r.Scan(&x.Group, &x.Weekday, &x.Hour, &x.Attempts, &x.Contacts, &x.RPC); err != nil {
+			return err
+		}
+		x.ContactRate = ratio(float64(x.Contacts), float64(x.Attempts))
+		x.RPCRate = ratio(float64(x.RPC), float64(x.Attempts))
+		out = append(out, x)
+		return nil
+	})
+	return out, err
+}
