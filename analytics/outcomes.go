@@ -3,8 +3,8 @@ package analytics
 // What an attempt row counts as in the KPIs (README "KPIs"), written once
 // as SQL conditions over a contact_attempts row, beside the disposition
 // names they use. The KPI roll-ups (analytics/kpi) and migration 011's
-// kpi_contacts view are built on them: changing one needs a migration that
-// rebuilds the view (and a refresh of the roll-ups).
+// kpi_account_attempts view are built on them: changing one needs a
+// migration that rebuilds the view (and a refresh of the roll-ups).
 const (
 	// SQLAttempt: a contact attempt with a known debtor. Not: a try the
 	// compliance gate refused (blocked), a call that never left the node
@@ -48,8 +48,8 @@ const (
 	// timeout): network_error.
 	SQLTrunkFailure = `(channel = 'voice' AND disposition = '` + NetworkError + `')`
 
-	// SQLAccountBucket spreads accounts over the 1024 buckets the
-	// account-keyed roll-ups (promise outcomes, payment attribution) are
-	// refreshed by.
-	SQLAccountBucket = `toUInt32(cityHash64(account_id) % 1024)`
+	// SQLAccountBucket spreads accounts over the 16384 buckets the
+	// account-keyed roll-ups (per-debtor figures, promise outcomes, payment
+	// attribution) are refreshed by: a busy minute touches a few percent.
+	SQLAccountBucket = `toUInt32(cityHash64(account_id) % 16384)`
 )

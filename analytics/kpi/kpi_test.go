@@ -202,8 +202,11 @@ func TestFixtureAgents(t *testing.T) {
 		"connects": 1, "connects_per_agent_hour": 0.5, "aht_seconds": 150.0, "promises": 0})
 	check(t, "ag2", ag["ag2"], map[string]any{"agent_hours": 2.0, "occupancy": 0.0292, "talk_minutes_per_agent_hour": 1.67,
 		"connects": 1, "aht_seconds": 210.0, "promises": 1})
-	// The replies have no agent: null by agent.
-	check(t, "no agent", ag[""], map[string]any{"attempts": 8, "agent_hours": 0.0, "occupancy": nil, "replies": nil})
+	// By agent: the agents' rows (the total counts the rest); replies have
+	// no agent (null).
+	if _, ok := ag[""]; ok || len(ag) != 2 || ag["ag1"].Replies != nil {
+		t.Errorf("by agent: %+v", ag)
+	}
 	hr := byKey(report(t, k, kpi.Rollup, "from=2026-03-02&to=2026-03-02&by=hour&campaign=c1"))
 	// ag1 13:00-14:00; ag1 and ag2 14:00-15:00; ag2 15:00-16:00.
 	for h, secs := range map[string]float64{"13": 1, "14": 2, "15": 1} {
@@ -315,5 +318,22 @@ func TestParseQuery(t *testing.T) {
 	f, by, err := kpi.ParseQuery(v, fixtureNow)
 	if err != nil || by != kpi.ByNone || len(f.Campaigns) != 3 || f.From != "2026-03-14" || f.To != "2026-03-20" || f.TZ != "UTC" {
 		t.Fatalf("%+v %v %v", f, by, err)
+	}
+}
+
+// Every grouping reads the same from the roll-ups as from the raw tables.
+func TestRollupEqualsRaw(t *testing.T) {
+	k, _ := setup(t, kpi.Options{Costs: fixtureCosts})
+	for _, by := range append(kpi.Bys(), kpi.ByNone) {
+		for _, extra := range []string{"", "&tz=America/Bogota", "&segment=late&channel=voice", "&agent=ag1,ag2"} {
+			q := "from=2026-03-01&to=2026-03-14&by=" + string(by) + extra
+			roll, raw := report(t, k, kpi.Rollup, q), report(t, k, kpi.Raw, q)
+			roll.Source, raw.Source = "", ""
+			if !reflect.DeepEqual(roll, raw) {
+				a, _ := json.Marshal(roll)
+				b, _ := json.Marshal(raw)
+				t.Errorf("%s: roll-up and raw differ:\n%s\n%s", q, a, b)
+			}
+		}
 	}
 }

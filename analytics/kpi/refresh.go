@@ -7,28 +7,41 @@ import (
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
-
-	"github.com/marcador/marcador/analytics"
 )
 
 // How a roll-up stays exact. Views count the rows inserted into the raw
 // tables per bucket (kpi_dirty: a campaign's hour for attempts and agents'
-// time, an account bucket for promises and payments; kpi_contacts counts
-// its own rows). A refresh reads those counts, compares them with the
-// counts each bucket was last computed from (kpi_refreshed), recomputes the
-// buckets that moved from the raw rows with FINAL, and then records the
-// counts it read. A row inserted after the counts were read moves them
-// again, so its bucket is recomputed next time; a source row is in
-// ClickHouse before its view's count is, so a recomputation sees every row
-// it was counted for. Two refreshes at once compute the same rows; the one
-// with the higher ver wins, and one from an older read is recomputed next
-// time because its counts are behind.
+// time; an account bucket for the account-ordered copies of attempts,
+// promises and payments). A refresh compares those counts with the counts
+// each bucket was last computed from (kpi_refreshed), recomputes the
+// buckets that moved from their rows read newest version first, writes
+// them with a new ver, and then records the counts and that ver. A row
+// inserted after the counts were read moves them again, so its bucket is
+// recomputed next time; a raw row is in ClickHouse before its view's count
+// is, and an account bucket records the rows its copies really held, so a
+// recomputation never counts rows it did not see. Readers take each
+// bucket's rows of the ver kpi_refreshed names (no FINAL); old versions
+// are merged away in the background. Two refreshes at once compute the
+// same rows; whichever ver kpi_refreshed keeps names rows that exist.
 
 // maxAgentSpan is how far after its bucket an agent interval reaches.
 const maxAgentSpan = maxIntervalHours * time.Hour
 
+// The sources kpi_refreshed records.
+const (
+	srcAttempts = "attempts"
+	srcAgents   = "agents"
+)
+
+// accountSources are the account-ordered copies, by kpi_dirty source name.
+var accountSources = []struct{ source, table string }{
+	{"account_attempts", "kpi_account_attempts"},
+	{"account_promises", "kpi_account_promises"},
+	{"account_payments", "kpi_account_payments"},
+}
+
 // RefreshScope says which attempt and agent buckets a refresh looks at;
-// account buckets are always all looked at (they are few).
+// account buckets are always all looked at.
 type RefreshScope struct {
 	Campaigns []string  // empty: every campaign
 	From, To  time.Time // hours From <= h < To; zero: no bound
@@ -42,44 +55,44 @@ type Refreshed struct {
 type bucketCount struct {
 	source, campaign string
 	bucket           uint32
-	n                uint64
+	n, seen          uint64
 }
 
 // Refresh recomputes every stale roll-up bucket in s. KPI questions call
 // it first, so they never read a stale roll-up; serve also runs it on a
-// timer, for the dashboards that read the roll-ups directly.
+// timer (kpi.refresh), for the dashboards that read the roll-ups directly.
 func (k *KPI) Refresh(ctx context.Context, s RefreshScope) (Refreshed, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	var done Refreshed
-	stale, err := k.staleTimeBuckets(ctx, s)
+	all, err := k.timeBuckets(ctx, s)
 	if err != nil {
 		return done, err
 	}
 	var att, ag []bucketCount
-	for _, b := range stale {
-		if b.source == "attempts" {
+	for _, b := range all {
+		switch b.source {
+		case srcAttempts:
 			att = append(att, b)
-		} else {
+		case srcAgents:
 			ag = append(ag, b)
 		}
 	}
-	if err := k.refreshTime(ctx, att, "contact_attempts", "kpi_attempts", "started_at", "hour", attemptColumns,
-		func(where, zeroWhere string) string {
-			return attemptRollup(attemptRows(k.db, "toStartOfHour(started_at)", where) + " UNION ALL " + attemptZeroRows(k.db, zeroWhere))
-		}); err != nil {
+	if done.AttemptBuckets, err = k.refreshTime(ctx, att, func(where string) []string {
+		rows := attemptRows(k.db, "toStartOfHour(started_at)", where)
+		return []string{
+			"kpi_attempts (" + attemptColumns + ", ver)", attemptRollup(rows),
+			"kpi_agent_attempts (" + agentAttemptColumns + ", ver)", agentAttemptRollup(rows),
+		}
+	}); err != nil {
 		return done, err
 	}
-	done.AttemptBuckets = len(att)
-	if err := k.refreshTime(ctx, ag, "agent_states", "kpi_agents", "started_at", "src_hour", agentKeys+", seconds",
-		func(where, zeroWhere string) string {
-			return agentRollup(agentRowsIn(k.db, "toStartOfHour(started_at)", where, 3600) + " UNION ALL " + agentZeroRows(k.db, zeroWhere))
-		}); err != nil {
+	if done.AgentBuckets, err = k.refreshTime(ctx, ag, func(where string) []string {
+		return []string{"kpi_agents (" + agentKeys + ", seconds, ver)", agentRollup(agentRowsIn(k.db, "toStartOfHour(started_at)", where, 3600))}
+	}); err != nil {
 		return done, err
 	}
-	done.AgentBuckets = len(ag)
-	n, err := k.refreshAccounts(ctx)
-	done.AccountBuckets = n
+	done.AccountBuckets, err = k.refreshAccounts(ctx)
 	if done != (Refreshed{}) {
 		k.log.Debug("kpi: refreshed", "db", k.db, "attempt_buckets", done.AttemptBuckets, "agent_buckets", done.AgentBuckets,
 			"account_buckets", done.AccountBuckets)
@@ -87,48 +100,33 @@ func (k *KPI) Refresh(ctx context.Context, s RefreshScope) (Refreshed, error) {
 	return done, err
 }
 
-// staleTimeBuckets lists the attempt and agent buckets in s whose counts
-// moved since they were computed.
-func (k *KPI) staleTimeBuckets(ctx context.Context, s RefreshScope) ([]bucketCount, error) {
-	var conds []string
-	var args []any
-	scope := func() {
-		if len(s.Campaigns) > 0 {
-			conds = append(conds, "campaign_id IN ("+marks(len(s.Campaigns))+")")
-			for _, c := range s.Campaigns {
-				args = append(args, c)
-			}
-		}
-		// An agent interval counts up to maxAgentSpan after its bucket.
-		if !s.From.IsZero() {
-			conds = append(conds, "bucket >= if(source = 'agents', ?, ?)")
-			args = append(args, unix(s.From.Add(-maxAgentSpan)), unix(s.From))
-		}
-		if !s.To.IsZero() {
-			conds = append(conds, "bucket < ?")
-			args = append(args, unix(s.To))
-		}
+// timeBuckets lists the attempt and agent buckets in s that hold rows,
+// with their counts now (n) and when last computed (seen).
+func (k *KPI) timeBuckets(ctx context.Context, s RefreshScope) ([]bucketCount, error) {
+	c := &conds{}
+	c.add("source IN ('" + srcAttempts + "', '" + srcAgents + "')")
+	c.in("campaign_id", s.Campaigns)
+	// An agent interval counts up to maxAgentSpan after its bucket.
+	if !s.From.IsZero() {
+		c.add("bucket >= if(source = '"+srcAgents+"', ?, ?)", unix(s.From.Add(-maxAgentSpan)), unix(s.From))
 	}
-	conds = []string{"source IN ('attempts', 'agents')"}
-	scope()
-	where := strings.Join(conds, " AND ")
-	dirtyArgs := args
-	conds, args = []string{"source IN ('attempts', 'agents')"}, nil
-	scope()
-	q := `SELECT source, campaign_id, bucket, n FROM (
-    SELECT source, campaign_id, bucket, sum(n) AS n FROM ` + k.db + `.kpi_dirty WHERE ` + where + ` GROUP BY source, campaign_id, bucket
+	if !s.To.IsZero() {
+		c.add("bucket < ?", unix(s.To))
+	}
+	q := `SELECT source, campaign_id, bucket, n, seen FROM (
+    SELECT source, campaign_id, bucket, sum(n) AS n FROM ` + k.db + `.kpi_dirty WHERE ` + c.String() + ` GROUP BY source, campaign_id, bucket
 ) ANY LEFT JOIN (
-    SELECT source, campaign_id, bucket, argMax(n, ver) AS seen FROM ` + k.db + `.kpi_refreshed WHERE ` + strings.Join(conds, " AND ") + `
+    SELECT source, campaign_id, bucket, argMax(n, ver) AS seen FROM ` + k.db + `.kpi_refreshed WHERE ` + c.String() + `
     GROUP BY source, campaign_id, bucket
-) USING (source, campaign_id, bucket) WHERE n != seen ORDER BY source, campaign_id, bucket`
-	return k.counts(ctx, "stale attempt and agent buckets", q, append(dirtyArgs, args...))
+) USING (source, campaign_id, bucket) ORDER BY source, campaign_id, bucket`
+	return k.counts(ctx, "attempt and agent buckets", q, append(append([]any{}, c.args...), c.args...))
 }
 
 func (k *KPI) counts(ctx context.Context, what, q string, args []any) ([]bucketCount, error) {
 	var out []bucketCount
 	err := k.query(ctx, what, q, args, func(r driver.Rows) error {
 		var b bucketCount
-		if err := r.Scan(&b.source, &b.campaign, &b.bucket, &b.n); err != nil {
+		if err := r.Scan(&b.source, &b.campaign, &b.bucket, &b.n, &b.seen); err != nil {
 			return err
 		}
 		out = append(out, b)
@@ -141,47 +139,90 @@ func (k *KPI) counts(ctx context.Context, what, q string, args []any) ([]bucketC
 // max_query_size is 256 KiB).
 const maxRangesPerStatement = 200
 
-// refreshTime recomputes the stale time buckets of one roll-up: their raw
-// rows (rawCol is the raw table's time column) and the groups the roll-up
-// already holds (rollCol its bucket column), by runs of consecutive hours
-// of a campaign.
-func (k *KPI) refreshTime(ctx context.Context, stale []bucketCount, raw, rollup, rawCol, rollCol, columns string,
-	sel func(where, zeroWhere string) string) error {
+// maxHoursPerStatement bounds the campaign-hours one refresh statement
+// recomputes.
+const maxHoursPerStatement = 24 * 61
+
+// refreshTime recomputes the stale buckets among a source's buckets (all
+// of them, in campaign and time order): stale hours of a campaign become
+// spans, broken only at a fresh hour that holds rows (hours without rows in
+// between cost nothing), and statements return the INSERT targets and
+// SELECTs that compute them from a WHERE over the raw table's campaign_id
+// and started_at.
+func (k *KPI) refreshTime(ctx context.Context, buckets []bucketCount, statements func(where string) []string) (int, error) {
 	type span struct {
 		campaign string
 		from, to uint32
+		stale    []bucketCount
 	}
 	var spans []span
-	for _, b := range stale {
-		if n := len(spans); n > 0 && spans[n-1].campaign == b.campaign && spans[n-1].to == b.bucket {
-			spans[n-1].to += 3600
+	open := false
+	for _, b := range buckets {
+		if b.n == b.seen {
+			open = false // a fresh hour with rows ends the span
 			continue
 		}
-		spans = append(spans, span{b.campaign, b.bucket, b.bucket + 3600})
+		if n := len(spans); open && n > 0 && spans[n-1].campaign == b.campaign {
+			spans[n-1].to = b.bucket + 3600
+			spans[n-1].stale = append(spans[n-1].stale, b)
+			continue
+		}
+		spans = append(spans, span{b.campaign, b.bucket, b.bucket + 3600, []bucketCount{b}})
+		open = true
 	}
+	stale := 0
 	for len(spans) > 0 {
-		chunk := spans[:min(len(spans), maxRangesPerStatement)]
-		spans = spans[len(chunk):]
-		var rawConds, rollConds []string
-		var rawArgs, rollArgs []any
+		// A statement takes up to maxRangesPerStatement spans and about two
+		// months of campaign-hours, so none runs for long.
+		var chunk []span
+		hours := uint32(0)
+		for len(spans) > 0 && len(chunk) < maxRangesPerStatement && hours < maxHoursPerStatement {
+			sp := spans[0]
+			if room := (maxHoursPerStatement - hours) * 3600; sp.to-sp.from > room {
+				cut := sp.from + room
+				var before, after []bucketCount
+				for _, b := range sp.stale {
+					if b.bucket < cut {
+						before = append(before, b)
+					} else {
+						after = append(after, b)
+					}
+				}
+				chunk = append(chunk, span{sp.campaign, sp.from, cut, before})
+				spans[0].from, spans[0].stale = cut, after
+				break
+			}
+			chunk = append(chunk, sp)
+			hours += (sp.to - sp.from) / 3600
+			spans = spans[1:]
+		}
+		var conds []string
+		var args []any
+		var marks []bucketCount
 		for _, sp := range chunk {
-			rawConds = append(rawConds, "(campaign_id = ? AND "+rawCol+" >= toDateTime(?) AND "+rawCol+" < toDateTime(?))")
-			rollConds = append(rollConds, "(campaign_id = ? AND "+rollCol+" >= toDateTime(?) AND "+rollCol+" < toDateTime(?))")
-			rawArgs = append(rawArgs, sp.campaign, sp.from, sp.to)
-			rollArgs = append(rollArgs, sp.campaign, sp.from, sp.to)
+			conds = append(conds, "(campaign_id = ? AND started_at >= toDateTime(?) AND started_at < toDateTime(?))")
+			args = append(args, sp.campaign, sp.from, sp.to)
+			marks = append(marks, sp.stale...)
 		}
 		ver := k.nextVer()
-		q := `INSERT INTO ` + k.db + `.` + rollup + ` (` + columns + `, ver) SELECT ` + columns + `, toUInt64(` + fmt.Sprint(ver) + `) FROM (` +
-			sel(strings.Join(rawConds, " OR "), strings.Join(rollConds, " OR ")) + `)`
-		if err := k.exec(ctx, "refresh "+rollup+" from "+raw, q, append(rawArgs, rollArgs...)...); err != nil {
-			return err
+		st := statements(strings.Join(conds, " OR "))
+		for i := 0; i < len(st); i += 2 {
+			q := `INSERT INTO ` + k.db + `.` + st[i] + ` SELECT *, toUInt64(` + fmt.Sprint(ver) + `) FROM (` + st[i+1] + `)`
+			if err := k.exec(ctx, "refresh "+strings.Fields(st[i])[0], q, args...); err != nil {
+				return stale, err
+			}
 		}
+		if err := k.markRefreshed(ctx, marks, ver); err != nil {
+			return stale, err
+		}
+		stale += len(marks)
 	}
-	return k.markRefreshed(ctx, stale)
+	return stale, nil
 }
 
-// markRefreshed records the counts the buckets were computed from.
-func (k *KPI) markRefreshed(ctx context.Context, bs []bucketCount) error {
+// markRefreshed records the counts the buckets were computed from and the
+// ver their rows were written with.
+func (k *KPI) markRefreshed(ctx context.Context, bs []bucketCount, ver uint64) error {
 	if len(bs) == 0 {
 		return nil
 	}
@@ -189,7 +230,6 @@ func (k *KPI) markRefreshed(ctx context.Context, bs []bucketCount) error {
 	if err != nil {
 		return fmt.Errorf("kpi: record refreshed buckets in %s: %w", k.db, err)
 	}
-	ver := k.nextVer()
 	for _, c := range bs {
 		if err := b.Append(c.source, c.campaign, c.bucket, c.n, ver); err != nil {
 			return fmt.Errorf("kpi: record refreshed buckets in %s: %w", k.db, err)
@@ -201,69 +241,101 @@ func (k *KPI) markRefreshed(ctx context.Context, bs []bucketCount) error {
 	return nil
 }
 
-// accountSources are what account buckets are computed from.
-var accountSources = []string{"promises", "payments", "contacts"}
+// accountBucketsPerStatement is how many account buckets one statement
+// recomputes.
+const accountBucketsPerStatement = 2048
 
-// refreshAccounts recomputes the promise outcomes and payment attribution of
-// the stale account buckets.
+// refreshAccounts recomputes the per-debtor rows, promise outcomes and
+// payment attribution of the stale account buckets.
 func (k *KPI) refreshAccounts(ctx context.Context) (int, error) {
-	q := `SELECT source, campaign_id, bucket, n FROM (
-    SELECT source, campaign_id, bucket, sum(n) AS n FROM ` + k.db + `.kpi_dirty WHERE source IN ('promises', 'payments')
-    GROUP BY source, campaign_id, bucket
-    UNION ALL
-    SELECT 'contacts' AS source, '' AS campaign_id, bucket, count() AS n FROM ` + k.db + `.kpi_contacts GROUP BY bucket
+	var srcs []string
+	for _, s := range accountSources {
+		srcs = append(srcs, "'"+s.source+"'")
+	}
+	in := "source IN (" + strings.Join(srcs, ", ") + ")"
+	q := `SELECT DISTINCT bucket FROM (
+    SELECT source, campaign_id, bucket, sum(n) AS n FROM ` + k.db + `.kpi_dirty WHERE ` + in + ` GROUP BY source, campaign_id, bucket
 ) ANY LEFT JOIN (
-    SELECT source, campaign_id, bucket, argMax(n, ver) AS seen FROM ` + k.db + `.kpi_refreshed
-    WHERE source IN ('promises', 'payments', 'contacts') GROUP BY source, campaign_id, bucket
+    SELECT source, campaign_id, bucket, argMax(n, ver) AS seen FROM ` + k.db + `.kpi_refreshed WHERE ` + in + `
+    GROUP BY source, campaign_id, bucket
 ) USING (source, campaign_id, bucket) WHERE n != seen ORDER BY bucket`
-	stale, err := k.counts(ctx, "stale account buckets", q, nil)
-	if err != nil || len(stale) == 0 {
+	var buckets []uint32
+	if err := k.query(ctx, "stale account buckets", q, nil, func(r driver.Rows) error {
+		var b uint32
+		if err := r.Scan(&b); err != nil {
+			return err
+		}
+		buckets = append(buckets, b)
+		return nil
+	}); err != nil || len(buckets) == 0 {
 		return 0, err
 	}
-	var buckets []uint32
-	for _, b := range stale {
-		if len(buckets) == 0 || buckets[len(buckets)-1] != b.bucket {
-			buckets = append(buckets, b.bucket)
+	for i := 0; i < len(buckets); i += accountBucketsPerStatement {
+		if err := k.settle(ctx, buckets[i:min(len(buckets), i+accountBucketsPerStatement)]); err != nil {
+			return 0, err
 		}
 	}
-	set := bucketSet(buckets)
-	raw, touches := analytics.SQLAccountBucket+" IN "+set, "bucket IN "+set
-	if err := k.settle(ctx, raw, touches); err != nil {
-		return 0, err
-	}
-	return len(buckets), k.markRefreshed(ctx, stale)
+	return len(buckets), nil
 }
 
-// settle writes the promise outcomes and payment attribution of the
-// accounts raw selects (touches: the same accounts in kpi_contacts).
-func (k *KPI) settle(ctx context.Context, raw, touches string) error {
-	depth, err := k.depth(ctx, raw)
+// settle recomputes some account buckets. The counts recorded are the rows
+// the copies hold, read before the rows themselves.
+func (k *KPI) settle(ctx context.Context, buckets []uint32) error {
+	set := bucketSet(buckets)
+	var marks []bucketCount
+	for _, s := range accountSources {
+		seen := map[uint32]uint64{}
+		if err := k.query(ctx, "count "+s.table, "SELECT bucket, count() FROM "+k.db+"."+s.table+" WHERE bucket IN "+set+" GROUP BY bucket",
+			nil, func(r driver.Rows) error {
+				var b uint32
+				var n uint64
+				if err := r.Scan(&b, &n); err != nil {
+					return err
+				}
+				seen[b] = n
+				return nil
+			}); err != nil {
+			return err
+		}
+		for _, b := range buckets {
+			marks = append(marks, bucketCount{source: s.source, bucket: b, n: seen[b]})
+		}
+	}
+	attempts, promises, payments := accountAttempts(k.db, set), accountPromises(k.db, set), accountPayments(k.db, set)
+	depth, err := k.depth(ctx, promises)
 	if err != nil {
 		return err
 	}
-	ver := fmt.Sprint(k.nextVer())
+	ver := k.nextVer()
+	ins := func(what, target, sel string) error {
+		return k.exec(ctx, what, `INSERT INTO `+k.db+`.`+target+` SELECT *, toUInt64(`+fmt.Sprint(ver)+`) FROM (`+sel+`)`)
+	}
+	if err := ins("per-debtor rows", "kpi_debtors ("+debtorColumns+", ver)", debtorRollup(attempts)); err != nil {
+		return err
+	}
 	if depth > 0 {
-		if err := k.exec(ctx, "settle promises", `INSERT INTO `+k.db+`.kpi_promises (`+promiseColumns+`, ver) SELECT `+
-			promiseColumns+`, toUInt64(`+ver+`) FROM (`+promiseOutcomes(k.db, raw, depth)+`)`); err != nil {
+		if err := ins("settle promises", "kpi_promises ("+promiseColumns+", ver)", promiseOutcomes(promises, payments, depth)); err != nil {
 			return err
 		}
 	}
-	if err := k.exec(ctx, "settle cancelled promises", `INSERT INTO `+k.db+`.kpi_promises (`+promiseColumns+`, ver) SELECT `+
-		promiseColumns+`, toUInt64(`+ver+`) FROM (`+cancelledPromises(k.db, raw)+`)`); err != nil {
+	if err := ins("settle cancelled promises", "kpi_promises ("+promiseColumns+", ver)", cancelledPromises(promises)); err != nil {
 		return err
 	}
-	return k.exec(ctx, "attribute payments", `INSERT INTO `+k.db+`.kpi_payments (`+paymentColumns+`, ver) SELECT `+
-		paymentColumns+`, toUInt64(`+ver+`) FROM (`+paymentAttribution(k.db, k.db+".kpi_contacts", raw, touches)+`)`)
+	if err := ins("attribute payments", "kpi_payments ("+paymentColumns+", ver)",
+		paymentAttribution(payments, accountTouches(attempts))); err != nil {
+		return err
+	}
+	return k.markRefreshed(ctx, marks, ver)
 }
 
 // maxDepth bounds the promises one account may hold in one currency (the
 // allocation is that many nested steps).
 const maxDepth = 400
 
-// depth is how many steps the allocation of raw's promises needs.
-func (k *KPI) depth(ctx context.Context, raw string) (int, error) {
+// depth is how many steps the allocation of a promise source needs.
+func (k *KPI) depth(ctx context.Context, promises string) (int, error) {
 	var n uint64
-	if err := k.query(ctx, "count promises per account", maxPromises(k.db, raw), nil,
+	if err := k.query(ctx, "count promises per account", maxPromises(promises), nil,
 		func(r driver.Rows) error { return r.Scan(&n) }); err != nil {
 		return 0, err
 	}
@@ -272,6 +344,28 @@ func (k *KPI) depth(ctx context.Context, raw string) (int, error) {
 			k.db, n, maxDepth)
 	}
 	return int(n), nil
+}
+
+// versions is the condition that picks, in a roll-up, the rows of the ver
+// kpi_refreshed names for their bucket: cols are the roll-up's bucket
+// columns, sel the same from kpi_refreshed's (campaign_id, bucket), scope
+// a condition on kpi_refreshed.
+func (k *KPI) versions(cols, sel string, sources []string, scope *conds) (string, []any) {
+	for i := range sources {
+		sources[i] = "'" + sources[i] + "'"
+	}
+	return "(" + cols + ", ver) IN (SELECT " + sel + ", max(ver) FROM " + k.db + ".kpi_refreshed WHERE source IN (" +
+		strings.Join(sources, ", ") + ") AND " + scope.String() + " GROUP BY campaign_id, bucket)", scope.args
+}
+
+// accountVersions picks the rows of the account buckets' latest refresh.
+func (k *KPI) accountVersions() string {
+	var srcs []string
+	for _, s := range accountSources {
+		srcs = append(srcs, s.source)
+	}
+	v, _ := k.versions("bucket", "bucket", srcs, &conds{})
+	return v
 }
 
 func bucketSet(bs []uint32) string {

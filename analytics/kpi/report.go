@@ -38,7 +38,8 @@ const window = 30 * 24 * time.Hour
 type Family string
 
 const (
-	FamilyAttempts Family = "attempts"  // attempts, debtors, contacts, RPC, live answers, abandons, connects, AHT, texts
+	FamilyAttempts Family = "attempts"  // attempts, contacts, RPC, live answers, abandons, connects, AHT, texts
+	FamilyDebtors  Family = "debtors"   // debtors attempted, reached, right party
 	FamilyAbandon  Family = "abandon30" // the 30-day abandon rate
 	FamilyCosts    Family = "costs"     // cost, per contact, per promise
 	FamilyPromises Family = "promises"  // promises, promised amount, kept, broken, pending, kept amount
@@ -50,7 +51,7 @@ const (
 
 // Families lists the report's families in the order they are read.
 func Families() []Family {
-	return []Family{FamilyAttempts, FamilyAbandon, FamilyCosts, FamilyPromises, FamilyRecovery, FamilyAgents, FamilyReplies}
+	return []Family{FamilyAttempts, FamilyDebtors, FamilyAbandon, FamilyCosts, FamilyPromises, FamilyRecovery, FamilyAgents, FamilyReplies}
 }
 
 // query is one family's read for one grouping: rows are added to rows by key.
@@ -90,6 +91,9 @@ func (k *KPI) Report(ctx context.Context, f Filter, by By, src Source) (*Report,
 	}
 	slices.Sort(keys)
 	for _, key := range keys {
+		if by == ByAgent && key == "" {
+			continue // by agent: the agents' rows; the total has the rest
+		}
 		r := rows[key]
 		r.Key = key
 		r.finish(k.opt.Costs)
@@ -134,7 +138,7 @@ func (k *KPI) reader(ctx context.Context, f Filter, src Source) (*reader, error)
 			return nil, err
 		}
 	} else {
-		d, err := k.depth(ctx, "1")
+		d, err := k.depth(ctx, rawPromises(k.db))
 		if err != nil {
 			return nil, err
 		}
@@ -147,6 +151,8 @@ func (rd *reader) read(ctx context.Context, fam Family, by By, rows map[string]*
 	switch fam {
 	case FamilyAttempts:
 		return rd.attempts(ctx, by, rows)
+	case FamilyDebtors:
+		return rd.debtors(ctx, by, rows)
 	case FamilyAbandon:
 		return rd.abandon30(ctx, by, rows)
 	case FamilyCosts:
@@ -239,20 +245,43 @@ func (rd *reader) dims(c *conds, ch string) {
 	c.in("agent_id", rd.f.Agents)
 }
 
-// attemptSource is kpi_attempts, or its rows computed from the raw table,
-// over [from, to) and the filter's dimensions.
-func (rd *reader) attemptSource(from, to time.Time) (string, *conds) {
+// byAgents says whether attempts are read from the agents' roll-up: by
+// agent, or for some agents.
+func (rd *reader) byAgents(by By) bool { return by == ByAgent || len(rd.f.Agents) > 0 }
+
+// attemptSource is kpi_attempts (or kpi_agent_attempts when agents asks),
+// or its rows computed from the raw table, over [from, to) and the
+// filter's dimensions.
+func (rd *reader) attemptSource(from, to time.Time, agents bool) (string, *conds) {
 	c := &conds{}
 	if rd.src == Rollup && rd.f.wholeHours() {
+		scope := &conds{}
+		scope.in("campaign_id", rd.f.Campaigns)
+		scope.add("bucket >= ? AND bucket < ?", unix(from), unix(to))
+		v, args := rd.k.versions("campaign_id, hour", "campaign_id, toDateTime(bucket)", []string{srcAttempts}, scope)
+		c.add(v, args...)
 		c.add("hour >= toDateTime(?) AND hour < toDateTime(?)", unix(from), unix(to))
-		rd.dims(c, "toString(channel)")
-		return rd.k.db + ".kpi_attempts FINAL", c
+		if agents {
+			c.in("agent_id", rd.f.Agents)
+		}
+		c.in("campaign_id", rd.f.Campaigns)
+		c.in("country", rd.f.Countries)
+		c.in("segment", rd.f.Segments)
+		c.in("toString(channel)", channels(rd.f.Channels))
+		if agents {
+			return rd.k.db + ".kpi_agent_attempts", c
+		}
+		return rd.k.db + ".kpi_attempts", c
 	}
 	raw := &conds{}
 	raw.add("started_at >= toDateTime(?) AND started_at < toDateTime(?)", unix(from), unix(to))
 	rd.dims(raw, "toString(channel)")
 	c.args = raw.args
-	return "(" + attemptRollup(attemptRows(rd.k.db, rd.bucket(), raw.String())) + ")", c
+	rows := attemptRows(rd.k.db, rd.bucket(), raw.String())
+	if agents {
+		return "(" + agentAttemptRollup(rows) + ")", c
+	}
+	return "(" + attemptRollup(rows) + ")", c
 }
 
 // bucket is the raw rows' time bucket: an hour, or a quarter of one when
@@ -266,24 +295,119 @@ func (rd *reader) bucket() string {
 
 func (rd *reader) attempts(ctx context.Context, by By, rows map[string]*Row) error {
 	from, to := rd.f.Range()
-	src, c := rd.attemptSource(from, to)
-	q := `SELECT ` + rd.key(by, "hour", "toString(channel)") + ` AS k, sum(attempts), sum(contacts), sum(rpc), sum(live),
-    sum(abandoned), sum(machines), sum(connects), sum(handle_ms), sum(texts_sent), sum(texts_delivered),
-    uniqExactMerge(debtors), uniqExactMerge(debtors_reached), uniqExactMerge(debtors_rpc)
+	agents := rd.byAgents(by)
+	src, c := rd.attemptSource(from, to, agents)
+	cols := `sum(attempts), sum(contacts), sum(rpc), sum(live), sum(abandoned), sum(machines), sum(connects), sum(handle_ms),
+    sum(texts_sent), sum(texts_delivered)`
+	if agents {
+		// An agent's attempts are calls: no machines, no texts.
+		cols = `sum(attempts), sum(contacts), sum(rpc), sum(live), sum(abandoned), toUInt64(0), sum(connects), sum(handle_ms),
+    toUInt64(0), toUInt64(0)`
+	}
+	q := `SELECT ` + rd.key(by, "hour", "toString(channel)") + ` AS k, ` + cols + `
 FROM ` + src + ` WHERE ` + c.String() + ` GROUP BY k`
 	return rd.k.query(ctx, "attempt KPIs", q, c.args, func(r driver.Rows) error {
 		var key string
 		var x Row
 		if err := r.Scan(&key, &x.Attempts, &x.Contacts, &x.RPC, &x.LiveAnswers, &x.Abandoned, &x.Machines, &x.Connects,
-			&x.handleMS, &x.TextsSent, &x.TextsDelivered, &x.Debtors, &x.DebtorsReached, &x.DebtorsRPC); err != nil {
+			&x.handleMS, &x.TextsSent, &x.TextsDelivered); err != nil {
 			return err
 		}
 		o := row(rows, key)
 		o.Attempts, o.Contacts, o.RPC, o.LiveAnswers, o.Abandoned = x.Attempts, x.Contacts, x.RPC, x.LiveAnswers, x.Abandoned
 		o.Machines, o.Connects, o.handleMS, o.TextsSent, o.TextsDelivered = x.Machines, x.Connects, x.handleMS, x.TextsSent, x.TextsDelivered
-		o.Debtors, o.DebtorsReached, o.DebtorsRPC = x.Debtors, x.DebtorsReached, x.DebtorsRPC
 		return nil
 	})
+}
+
+// debtors counts the debtors (accounts of a campaign) attempted, reached
+// and reached in person, per group: from kpi_debtors, whose rows list
+// each account's attempted hours with their channel, agent, segment and
+// country, or from the raw rows.
+func (rd *reader) debtors(ctx context.Context, by By, rows map[string]*Row) error {
+	from, to := rd.f.Range()
+	var q string
+	var args []any
+	if rd.src == Rollup && rd.f.wholeHours() {
+		// One element per attempted hour: its key and flags, if the filter
+		// takes it; then each account's distinct (key, flag) pairs.
+		tz := "'" + rd.f.TZ + "'"
+		elemKey := "''"
+		switch by {
+		case ByDay:
+			elemKey = "toString(toDate(toDateTime(h * 3600), " + tz + "))"
+		case ByHour:
+			elemKey = "formatDateTime(toDateTime(h * 3600), '%H', " + tz + ")"
+		case ByAgent:
+			elemKey = "ag"
+		case BySegment:
+			elemKey = "sg"
+		case ByChannel:
+			elemKey = "ch"
+		}
+		cond := []string{fmt.Sprintf("h >= %d AND h < %d", unix(from)/3600, unix(to)/3600)}
+		lit := func(col string, vals []string) {
+			if len(vals) > 0 {
+				cond = append(cond, col+" IN ("+quoted(vals)+")")
+			}
+		}
+		lit("ch", channels(rd.f.Channels))
+		lit("ag", rd.f.Agents)
+		lit("sg", rd.f.Segments)
+		lit("co", rd.f.Countries)
+		if by == ByAgent {
+			cond = append(cond, "ag != ''")
+		}
+		rowKey := "x.1"
+		if by == ByCampaign {
+			rowKey = "campaign_id"
+		}
+		pairs := func(bit string) string {
+			return "arrayMap(e -> (e.1, toUInt8(" + bit + ")), arrayFilter(e -> bitAnd(e.2, " + bit + ") = " + bit + ", els))"
+		}
+		w := &conds{}
+		w.add(rd.k.accountVersions())
+		w.in("campaign_id", rd.f.Campaigns)
+		args = w.args
+		q = `SELECT k, countIf(b = 1), countIf(b = 2), countIf(b = 4) FROM (
+    SELECT ` + rowKey + ` AS k, x.2 AS b FROM (
+        SELECT campaign_id, arrayJoin(arrayDistinct(arrayConcat(` + pairs("1") + `, ` + pairs("2") + `, ` + pairs("4") + `))) AS x
+        FROM (
+            SELECT campaign_id, arrayFilter(e -> e.3 = 1, arrayMap((h, f, ch, ag, sg, co) -> (` + elemKey + `, f, toUInt8(` +
+			strings.Join(cond, " AND ") + `)), hours, flags, channels, agents, segments, countries)) AS els
+            FROM ` + rd.k.db + `.kpi_debtors WHERE ` + w.String() + `
+        )
+    )
+) GROUP BY k`
+	} else {
+		raw := &conds{}
+		raw.add("started_at >= toDateTime(?) AND started_at < toDateTime(?)", unix(from), unix(to))
+		rd.dims(raw, "toString(channel)")
+		args = raw.args
+		q = `SELECT ` + rd.key(by, "hour", "toString(channel)") + ` AS k, uniqExactIf(campaign_id, account_id, f_attempt = 1),
+    uniqExactIf(campaign_id, account_id, f_contact = 1), uniqExactIf(campaign_id, account_id, f_rpc = 1)
+FROM (` + attemptRows(rd.k.db, rd.bucket(), raw.String()) + `) GROUP BY k`
+	}
+	return rd.k.query(ctx, "debtors", q, args, func(r driver.Rows) error {
+		var key string
+		var n, reached, rpc uint64
+		if err := r.Scan(&key, &n, &reached, &rpc); err != nil {
+			return err
+		}
+		o := row(rows, key)
+		o.Debtors, o.DebtorsReached, o.DebtorsRPC = n, reached, rpc
+		return nil
+	})
+}
+
+// quoted is vals as SQL string literals (for lambdas, which cannot take
+// bound parameters in ClickHouse 18.16's client-side binding).
+func quoted(vals []string) string {
+	out := make([]string, len(vals))
+	for i, v := range vals {
+		out[i] = "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(v) + "'"
+	}
+	return strings.Join(out, ", ")
 }
 
 // abandon30 is the abandon rate over the 30 days that end with the range,
@@ -293,7 +417,7 @@ func (rd *reader) abandon30(ctx context.Context, by By, rows map[string]*Row) er
 		return nil
 	}
 	_, to := rd.f.Range()
-	src, c := rd.attemptSource(to.Add(-window), to)
+	src, c := rd.attemptSource(to.Add(-window), to, rd.byAgents(by))
 	q := `SELECT ` + rd.key(by, "hour", "") + ` AS k, sum(abandoned), sum(live) FROM ` + src + ` WHERE ` + c.String() + ` GROUP BY k`
 	return rd.k.query(ctx, "30-day abandon rate", q, c.args, func(r driver.Rows) error {
 		var key string
@@ -307,12 +431,16 @@ func (rd *reader) abandon30(ctx context.Context, by By, rows map[string]*Row) er
 	})
 }
 
+// costsApply says whether costs answer the filter: trunks bill calls,
+// not agents.
+func (rd *reader) costsApply(by By) bool { return rd.k.opt.Costs.Configured() && !rd.byAgents(by) }
+
 func (rd *reader) costs(ctx context.Context, by By, rows map[string]*Row) error {
-	if !rd.k.opt.Costs.Configured() {
+	if !rd.costsApply(by) {
 		return nil
 	}
 	from, to := rd.f.Range()
-	src, c := rd.attemptSource(from, to)
+	src, c := rd.attemptSource(from, to, false)
 	q := `SELECT ` + rd.key(by, "hour", "toString(channel)") + ` AS k, toString(channel) AS ch, trunk, sum(placed), sum(billed_s),
     sum(texts_sent), sum(segments_sent)
 FROM ` + src + ` WHERE ` + c.String() + ` GROUP BY k, ch, trunk`
@@ -344,9 +472,11 @@ func (rd *reader) promises(ctx context.Context, by By, rows map[string]*Row) err
 	c := &conds{}
 	c.add("cancelled = 0 AND created_at >= toDateTime(?) AND created_at < toDateTime(?)", unix(from), unix(to))
 	rd.dims(c, promiseChannel)
-	src := rd.k.db + ".kpi_promises FINAL"
+	src := rd.k.db + ".kpi_promises"
 	if rd.src == Raw {
-		src = "(" + promiseOutcomes(rd.k.db, "1", max(rd.depth, 1)) + ")"
+		src = "(" + promiseOutcomes(rawPromises(rd.k.db), rawPayments(rd.k.db), max(rd.depth, 1)) + ")"
+	} else {
+		c.add(rd.k.accountVersions())
 	}
 	now := unix(rd.now)
 	q := `SELECT ` + rd.key(by, "created_at", promiseChannel) + ` AS k, currency, count(), sum(amount), countIf(kept = 1),
@@ -379,9 +509,11 @@ func (rd *reader) recovery(ctx context.Context, by By, rows map[string]*Row) err
 	c.add("paid_at >= toDateTime(?) AND paid_at < toDateTime(?) AND touched_at > toDateTime(0) AND "+
 		"toUInt32(paid_at) - toUInt32(touched_at) <= ?", unix(from), unix(to), rd.k.opt.AttributionDays*86400)
 	rd.dims(c, "toString(channel)")
-	src := rd.k.db + ".kpi_payments FINAL"
+	src := rd.k.db + ".kpi_payments"
 	if rd.src == Raw {
-		src = "(" + paymentAttribution(rd.k.db, touchesRaw(rd.k.db), "1", "1") + ")"
+		src = "(" + paymentAttribution(rawPayments(rd.k.db), rawTouches(rd.k.db)) + ")"
+	} else {
+		c.add(rd.k.accountVersions())
 	}
 	q := `SELECT ` + rd.key(by, "paid_at", "toString(channel)") + ` AS k, currency, count(), sum(amount)
 FROM ` + src + ` WHERE ` + c.String() + ` GROUP BY k, currency`
@@ -419,8 +551,13 @@ func (rd *reader) agents(ctx context.Context, by By, rows map[string]*Row) error
 	c.in("agent_id", rd.f.Agents)
 	var src string
 	if rd.src == Rollup && rd.f.wholeHours() {
-		src = rd.k.db + ".kpi_agents FINAL"
+		src = rd.k.db + ".kpi_agents"
 		c.add("src_hour >= toDateTime(?) AND src_hour < toDateTime(?)", unix(from.Add(-maxAgentSpan)), unix(to))
+		scope := &conds{}
+		scope.in("campaign_id", rd.f.Campaigns)
+		scope.add("bucket >= ? AND bucket < ?", unix(from.Add(-maxAgentSpan)), unix(to))
+		v, args := rd.k.versions("campaign_id, src_hour", "campaign_id, toDateTime(bucket)", []string{srcAgents}, scope)
+		c.add(v, args...)
 	} else {
 		raw := &conds{}
 		raw.add("started_at >= toDateTime(?) AND started_at < toDateTime(?)", unix(from.Add(-maxAgentSpan)), unix(to))
@@ -516,8 +653,11 @@ func (k *KPI) BestTime(ctx context.Context, f Filter, by string, src Source) ([]
 }
 
 func (rd *reader) bestTime(ctx context.Context, by string) ([]Cell, error) {
+	if len(rd.f.Agents) > 0 {
+		return nil, &analytics.FieldError{Field: "agent", Reason: "the best time to call is not kept per agent"}
+	}
 	from, to := rd.f.Range()
-	src, c := rd.attemptSource(from, to)
+	src, c := rd.attemptSource(from, to, false)
 	group := "''"
 	if by != "" {
 		group = by

@@ -141,13 +141,14 @@ func Settle(promises []PromiseTerms, payments []PaymentIn, now time.Time) map[st
 // first; raw: computed from promises and payments), judged at the
 // clock's now, by promise id.
 func (k *KPI) PromiseOutcomes(ctx context.Context, src Source) (map[string]Outcome, error) {
-	from := k.db + ".kpi_promises FINAL"
+	from := k.db + ".kpi_promises WHERE " + k.accountVersions()
 	if src == Raw {
-		d, err := k.depth(ctx, "1")
+		d, err := k.depth(ctx, rawPromises(k.db))
 		if err != nil {
 			return nil, err
 		}
-		from = "(" + promiseOutcomes(k.db, "1", max(d, 1)) + " UNION ALL " + cancelledPromises(k.db, "1") + ")"
+		from = "(" + promiseOutcomes(rawPromises(k.db), rawPayments(k.db), max(d, 1)) + " UNION ALL " +
+			cancelledPromises(rawPromises(k.db)) + ")"
 	} else if _, err := k.Refresh(ctx, RefreshScope{}); err != nil {
 		return nil, err
 	}

@@ -7,13 +7,11 @@ import (
 	"github.com/marcador/marcador/analytics"
 )
 
-// The roll-ups' rows are computed by the SELECTs below, from the raw tables
-// read with FINAL (each attempt, promise and payment once, newest version).
-// A refresh inserts what they return for the stale buckets; the raw
-// baseline (Source Raw) runs the same SELECTs inside the KPI queries.
-
-// attemptKeys are kpi_attempts' grouping columns, in its sorting key's order.
-const attemptKeys = `campaign_id, hour, channel, country, segment, agent_id, trunk, local_hour, local_weekday`
+// The roll-ups' rows are computed by the SELECTs below from rows read
+// newest version first (the raw tables with FINAL, or the account-ordered
+// copies deduplicated by ver). A refresh inserts what they return for the
+// stale buckets; the raw baseline (Source Raw) runs the same SELECTs over
+// the raw tables inside the KPI queries.
 
 // attemptRows is one row per attempt in where (over contact_attempts),
 // with what it counts as; bucket is the time bucket of started_at (an
@@ -42,36 +40,35 @@ func attemptRows(db, bucket, where string) string {
 		` FROM ` + db + `.contact_attempts FINAL WHERE ` + where
 }
 
-// attemptZeroRows are the groups the roll-up already holds in where (over
-// kpi_attempts), counting nothing: unioned with attemptRows when a bucket
-// is recomputed, so a group whose rows all moved elsewhere (an SMS from
-// queued to delivered) is written again as zero.
-func attemptZeroRows(db, where string) string {
-	z := make([]string, 0, 15)
-	for _, c := range []string{"f_attempt", "f_blocked", "f_contact", "f_rpc", "f_live", "f_abandoned", "f_machine", "f_connect",
-		"v_handle", "f_placed", "v_billed", "f_trunk_failure", "f_text_sent", "f_text_delivered", "v_segments"} {
-		z = append(z, "materialize(toUInt64(0)) AS "+c)
-	}
-	// materialize: ClickHouse 18.16 refuses a UNION ALL whose branches
-	// differ in which columns are constants.
-	return `SELECT ` + attemptKeys + `, ` + strings.Join(z, ", ") + `, materialize('') AS account_id FROM ` + db + `.kpi_attempts FINAL WHERE ` + where
-}
+// attemptKeys are kpi_attempts' grouping columns, in its sorting key's order.
+const attemptKeys = `campaign_id, hour, channel, country, segment, trunk, local_hour, local_weekday`
 
-// attemptRollup groups rows (attemptRows, maybe with attemptZeroRows)
-// into kpi_attempts' columns (ver excepted).
+// attemptRollup groups attemptRows into kpi_attempts' columns (ver
+// excepted).
 func attemptRollup(rows string) string {
 	return `SELECT ` + attemptKeys + `,
     sum(f_attempt) AS attempts, sum(f_blocked) AS blocked, sum(f_contact) AS contacts, sum(f_rpc) AS rpc, sum(f_live) AS live,
     sum(f_abandoned) AS abandoned, sum(f_machine) AS machines, sum(f_connect) AS connects, sum(v_handle) AS handle_ms,
     sum(f_placed) AS placed, sum(v_billed) AS billed_s, sum(f_trunk_failure) AS trunk_failures, sum(f_text_sent) AS texts_sent,
-    sum(f_text_delivered) AS texts_delivered, sum(v_segments) AS segments_sent,
-    uniqExactStateIf(account_id, f_attempt = 1) AS debtors, uniqExactStateIf(account_id, f_contact = 1) AS debtors_reached,
-    uniqExactStateIf(account_id, f_rpc = 1) AS debtors_rpc
+    sum(f_text_delivered) AS texts_delivered, sum(v_segments) AS segments_sent
 FROM (` + rows + `) GROUP BY ` + attemptKeys
 }
 
 const attemptColumns = attemptKeys + `, attempts, blocked, contacts, rpc, live, abandoned, machines, connects, handle_ms, placed,
-    billed_s, trunk_failures, texts_sent, texts_delivered, segments_sent, debtors, debtors_reached, debtors_rpc`
+    billed_s, trunk_failures, texts_sent, texts_delivered, segments_sent`
+
+// agentAttemptKeys are kpi_agent_attempts' grouping columns.
+const agentAttemptKeys = `campaign_id, hour, agent_id, channel, country, segment`
+
+// agentAttemptRollup groups the attemptRows an agent took into
+// kpi_agent_attempts' columns (ver excepted).
+func agentAttemptRollup(rows string) string {
+	return `SELECT ` + agentAttemptKeys + `, sum(f_attempt) AS attempts, sum(f_contact) AS contacts, sum(f_rpc) AS rpc,
+    sum(f_live) AS live, sum(f_abandoned) AS abandoned, sum(f_connect) AS connects, sum(v_handle) AS handle_ms
+FROM (` + rows + `) WHERE agent_id != '' GROUP BY ` + agentAttemptKeys
+}
+
+const agentAttemptColumns = agentAttemptKeys + `, attempts, contacts, rpc, live, abandoned, connects, handle_ms`
 
 // maxIntervalHours bounds how many hours one agent state interval is
 // spread over (a week); the rest of a longer interval is not counted.
@@ -95,19 +92,78 @@ FROM (
 
 const agentKeys = `campaign_id, src_hour, hour, agent_id, state`
 
-func agentZeroRows(db, where string) string {
-	return `SELECT ` + agentKeys + `, materialize(toUInt64(0)) AS seconds FROM ` + db + `.kpi_agents FINAL WHERE ` + where
-}
-
 func agentRollup(rows string) string {
 	return `SELECT ` + agentKeys + `, sum(seconds) AS seconds FROM (` + rows + `) GROUP BY ` + agentKeys
 }
 
-// promiseOutcomes settles the promises of the accounts where selects (over
-// promises and payments: an account bucket condition, or true) as the
-// README's "Promise kept" says, and returns kpi_promises' columns (ver
-// excepted). depth is the most promises one account holds in one currency
-// (maxPromises): the allocation runs that many steps.
+// Account-keyed roll-ups read the account-ordered copies (kpi_account_*,
+// filled by views with every version of every row), newest version of
+// each row first; the raw baseline reads the raw tables with FINAL. Each
+// source has the same columns either way.
+
+// accountAttempts are the attempts of the accounts in buckets (the copy,
+// deduplicated): their bucket, campaign, account, time, channel, country,
+// segment, agent and flags (1 an attempt, 2 a contact, 4 right party, 8 a
+// touch).
+func accountAttempts(db, buckets string) string {
+	return `SELECT bucket, campaign_id, account_id, started_at, attempt_id, argMax(flags, ver) AS flags,
+    argMax(channel, ver) AS channel, argMax(country, ver) AS country, argMax(segment, ver) AS segment,
+    argMax(agent_id, ver) AS agent_id
+FROM ` + db + `.kpi_account_attempts WHERE bucket IN ` + buckets + `
+GROUP BY bucket, campaign_id, account_id, started_at, attempt_id`
+}
+
+// debtorRollup is kpi_debtors' columns (ver excepted) from accountAttempts:
+// one row per account of a campaign, with one element per hour, channel,
+// agent, segment and country it was attempted in, and what the attempts
+// there came to (flags or'ed).
+func debtorRollup(attempts string) string {
+	return `SELECT bucket, campaign_id, account_id, groupArray(h) AS hours, groupArray(f) AS flags, groupArray(ch) AS channels,
+    groupArray(ag) AS agents, groupArray(sg) AS segments, groupArray(co) AS countries
+FROM (
+    SELECT bucket, campaign_id, account_id, toUInt32(intDiv(toUInt32(started_at), 3600)) AS h, toString(channel) AS ch,
+        agent_id AS ag, segment AS sg, country AS co, toUInt8(groupBitOr(bitAnd(flags, 7))) AS f
+    FROM (` + attempts + `) WHERE bitAnd(flags, 1) = 1
+    GROUP BY bucket, campaign_id, account_id, h, ch, ag, sg, co
+) GROUP BY bucket, campaign_id, account_id`
+}
+
+const debtorColumns = `bucket, campaign_id, account_id, hours, flags, channels, agents, segments, countries`
+
+// accountPromises are the promises of the accounts in buckets (the copy,
+// deduplicated).
+func accountPromises(db, buckets string) string {
+	return `SELECT promise_id, account_id, argMax(campaign_id, ver) AS campaign_id, argMax(created_at, ver) AS created_at,
+    argMax(due_date, ver) AS due_date, argMax(amount, ver) AS amount, argMax(currency, ver) AS currency,
+    argMax(status, ver) AS status, argMax(channel, ver) AS channel, argMax(grace_days, ver) AS grace_days,
+    argMax(keep_percent, ver) AS keep_percent, argMax(country, ver) AS country, argMax(segment, ver) AS segment,
+    argMax(agent_id, ver) AS agent_id
+FROM ` + db + `.kpi_account_promises WHERE bucket IN ` + buckets + ` GROUP BY promise_id, account_id`
+}
+
+// rawPromises are every promise (raw table, newest versions).
+func rawPromises(db string) string {
+	return `SELECT promise_id, account_id, campaign_id, created_at, due_date, amount, currency, status, channel, grace_days,
+    keep_percent, country, segment, agent_id FROM ` + db + `.promises FINAL`
+}
+
+// accountPayments are the payments of the accounts in buckets (the copy,
+// deduplicated).
+func accountPayments(db, buckets string) string {
+	return `SELECT payment_id, account_id, paid_at, argMax(amount, ver) AS amount, argMax(currency, ver) AS currency
+FROM ` + db + `.kpi_account_payments WHERE bucket IN ` + buckets + ` GROUP BY payment_id, account_id, paid_at`
+}
+
+// rawPayments are every payment (raw table, newest versions).
+func rawPayments(db string) string {
+	return `SELECT payment_id, account_id, paid_at, amount, currency FROM ` + db + `.payments FINAL`
+}
+
+// promiseOutcomes settles promises (a promise source) with payments (a
+// payment source) as the README's "Promise kept" says, and returns
+// kpi_promises' columns (ver excepted). depth is the most promises one
+// account holds in one currency (maxPromises): the allocation runs that
+// many steps.
 //
 // Per account and currency, promises in order (created_at, promise_id),
 // amounts a (cents), l the payments made before each was created, e the
@@ -117,7 +173,7 @@ func agentRollup(rows string) string {
 // deadline passes. ClickHouse 18.16 has no fold, so o is computed by passes
 // over the array, each pass one step further (after n-1 passes every o[i]
 // is exact).
-func promiseOutcomes(db, where string, depth int) string {
+func promiseOutcomes(promises, payments string, depth int) string {
 	deadline := `toUInt32(toDateTime(addDays(due_date, if(grace_days = 0, 2, grace_days) + 1), 'UTC'))`
 	// ClickHouse 18.16 drops a subquery's column that only a lambda uses, so
 	// lambdas capture nothing (the steps pass shifted arrays instead), and
@@ -130,10 +186,10 @@ FROM (
     SELECT account_id, currency, arraySort(groupArray((toUInt32(created_at), promise_id, ` + deadline + `,
         toInt64(amount * 100), if(keep_percent = 0, 100, keep_percent), campaign_id, toString(channel), country, segment,
         agent_id, due_date, amount))) AS ps
-    FROM ` + db + `.promises FINAL WHERE status != 'cancelled' AND ` + where + ` GROUP BY account_id, currency
+    FROM (` + promises + `) WHERE status != 'cancelled' GROUP BY account_id, currency
 ) ANY LEFT JOIN (
     SELECT account_id, currency, groupArray(toUInt32(paid_at)) AS pt, groupArray(toInt64(amount * 100)) AS pa
-    FROM ` + db + `.payments FINAL WHERE ` + where + ` GROUP BY account_id, currency
+    FROM (` + payments + `) GROUP BY account_id, currency
 ) USING (account_id, currency)`
 	// before(x) is x shifted one place: the previous promise's value.
 	before := func(x string) string { return "arrayPushFront(arrayPopBack(" + x + "), toInt64(0))" }
@@ -155,52 +211,54 @@ FROM (` + q + `)`
 FROM (` + q + `) ARRAY JOIN ps AS p, recv AS r`
 }
 
-// cancelledPromises are the cancelled promises where selects, settled as
-// nothing: they count in no KPI.
-func cancelledPromises(db, where string) string {
+// cancelledPromises are the cancelled promises of a promise source,
+// settled as nothing: they count in no KPI.
+func cancelledPromises(promises string) string {
 	return `SELECT ` + analytics.SQLAccountBucket + ` AS bucket, promise_id, campaign_id, account_id, created_at, due_date,
     toDateTime(addDays(due_date, if(grace_days = 0, 2, grace_days) + 1), 'UTC') AS deadline, channel, country, segment, agent_id,
     amount, currency, if(keep_percent = 0, 100, keep_percent) AS keep_percent, materialize(toDecimal64(0, 2)) AS received,
     materialize(toUInt8(0)) AS kept, materialize(toUInt8(1)) AS cancelled
-FROM ` + db + `.promises FINAL WHERE status = 'cancelled' AND ` + where
+FROM (` + promises + `) WHERE status = 'cancelled'`
 }
 
 const promiseColumns = `bucket, promise_id, campaign_id, account_id, created_at, due_date, deadline, channel, country, segment,
     agent_id, amount, currency, keep_percent, received, kept, cancelled`
 
 // maxPromises is the query for the depth promiseOutcomes needs: the most
-// promises one account holds in one currency where selects.
-func maxPromises(db, where string) string {
-	return `SELECT toUInt64(max(n)) FROM (SELECT count() AS n FROM ` + db + `.promises FINAL
-WHERE status != 'cancelled' AND ` + where + ` GROUP BY account_id, currency)`
+// promises one account holds in one currency in a promise source.
+func maxPromises(promises string) string {
+	return `SELECT toUInt64(max(n)) FROM (SELECT count() AS n FROM (` + promises + `)
+WHERE status != 'cancelled' GROUP BY account_id, currency)`
 }
 
-// touchesRaw are the touches (analytics.SQLTouch) read from
-// contact_attempts, for the raw baseline; the roll-up reads kpi_contacts,
-// which a view fills with the same rows.
-func touchesRaw(db string) string {
-	return `(SELECT ` + analytics.SQLAccountBucket + ` AS bucket, account_id, started_at, campaign_id, channel, country, segment, agent_id
-FROM ` + db + `.contact_attempts FINAL WHERE ` + analytics.SQLTouch + `)`
+// rawTouches are the touches (analytics.SQLTouch) read from
+// contact_attempts, for the raw baseline.
+func rawTouches(db string) string {
+	return `SELECT account_id, started_at, campaign_id, channel, country, segment, agent_id
+FROM ` + db + `.contact_attempts FINAL WHERE ` + analytics.SQLTouch
 }
 
-// paymentAttribution pairs each payment where selects (over payments;
-// touchWhere selects the same accounts' touches) with the latest touch of its account at or before it,
-// whatever its age (the attribution window is applied when reading, so any
-// window is exact); a payment with none has touched_at 1970-01-01.
-func paymentAttribution(db, touches, where, touchWhere string) string {
+// accountTouches are the touches among accountAttempts.
+func accountTouches(attempts string) string {
+	return `SELECT account_id, started_at, campaign_id, channel, country, segment, agent_id FROM (` + attempts + `)
+WHERE bitAnd(flags, 8) = 8`
+}
+
+// paymentAttribution pairs each payment of a payment source with the
+// latest touch of its account at or before it (a touch source), whatever
+// its age (the attribution window is applied when reading, so any window
+// is exact); a payment with none has touched_at 1970-01-01.
+func paymentAttribution(payments, touches string) string {
 	return `SELECT bucket, payment_id, account_id, paid_at, amount, currency, toDateTime(t.1) AS touched_at, t.2 AS campaign_id,
     CAST(if(t.3 = '', 'voice', t.3) AS Enum8('voice' = 1, 'sms' = 2, 'whatsapp' = 3)) AS channel, t.4 AS country, t.5 AS segment,
     t.6 AS agent_id
 FROM (
-    SELECT bucket, payment_id, account_id, paid_at, amount, currency, ts,
+    SELECT ` + analytics.SQLAccountBucket + ` AS bucket, payment_id, account_id, paid_at, amount, currency, ts,
         ts[arrayCount(x -> x.1 <= toUInt32(paid_at), ts)] AS t
-    FROM (
-        SELECT ` + analytics.SQLAccountBucket + ` AS bucket, payment_id, account_id, paid_at, amount, currency
-        FROM ` + db + `.payments FINAL WHERE ` + where + `
-    ) ANY LEFT JOIN (
+    FROM (` + payments + `) ANY LEFT JOIN (
         SELECT account_id, arraySort(groupArray((toUInt32(started_at), campaign_id, toString(channel), country, segment,
             agent_id))) AS ts
-        FROM ` + touches + ` WHERE ` + touchWhere + ` GROUP BY account_id
+        FROM (` + touches + `) GROUP BY account_id
     ) USING account_id
 )`
 }
