@@ -14,26 +14,21 @@ import (
 	"github.com/marcador/marcador/analytics"
 	"github.com/marcador/marcador/analytics/chtest"
 	"github.com/marcador/marcador/analytics/kpi"
+	"github.com/marcador/marcador/analytics/kpi/kpitest"
 )
-
-var fixtureNow = time.Date(2026, 3, 20, 12, 0, 0, 0, time.UTC)
 
 // setup loads the fixture (and the promise cases) into a fresh database,
 // with its replayed batches.
 func setup(t *testing.T, opt kpi.Options) (*kpi.KPI, func(rows ...analytics.Row)) {
 	conn := chtest.Conn(t)
 	db := chtest.Database(t, conn)
-	f := buildFixture()
-	insert(t, conn, db, f.first...)
-	insert(t, conn, db, f.replay...)
-	rows, _, _ := promiseRows(t, loadPromiseFixture(t))
-	insert(t, conn, db, rows...)
-	opt.Now = func() time.Time { return fixtureNow }
+	kpitest.Load(t, conn, db)
+	opt.Now = func() time.Time { return kpitest.Now }
 	k, err := kpi.New(conn, db, opt)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return k, func(rows ...analytics.Row) { insert(t, conn, db, rows...) }
+	return k, func(rows ...analytics.Row) { kpitest.Insert(t, conn, db, rows...) }
 }
 
 func report(t *testing.T, k *kpi.KPI, src kpi.Source, q string) *kpi.Report {
@@ -42,7 +37,7 @@ func report(t *testing.T, k *kpi.KPI, src kpi.Source, q string) *kpi.Report {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f, by, err := kpi.ParseQuery(v, fixtureNow)
+	f, by, err := kpi.ParseQuery(v, kpitest.Now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +97,7 @@ func byKey(r *kpi.Report) map[string]kpi.Row {
 // The hand-computed KPIs of the fixture, from the roll-ups and from the
 // raw tables alike.
 func TestFixtureKPIs(t *testing.T) {
-	k, _ := setup(t, kpi.Options{Costs: fixtureCosts})
+	k, _ := setup(t, kpi.Options{Costs: kpitest.Costs})
 	for _, src := range []kpi.Source{kpi.Rollup, kpi.Raw} {
 		t.Run(src.String(), func(t *testing.T) {
 			r := report(t, k, src, "from=2026-03-01&to=2026-03-14&by=campaign")
@@ -240,17 +235,17 @@ func TestRollupFollowsLaterRows(t *testing.T) {
 	k, more := setup(t, kpi.Options{})
 	before := report(t, k, kpi.Rollup, "from=2026-03-01&to=2026-03-14&by=segment")
 	check(t, "before", before.Total, map[string]any{"attempts": 13, "texts_delivered": 2, "kept": 14, "pending": 1})
-	late := text("a20", "A5", analytics.SMS, day(2, 11, 20), analytics.Queued, 1, 1, "early")
+	late := kpitest.Text("a20", "A5", analytics.SMS, kpitest.Day(2, 11, 20), analytics.Queued, 1, 1, "early")
 	more(late)
 	mid := report(t, k, kpi.Rollup, "from=2026-03-01&to=2026-03-14")
 	check(t, "queued", mid.Total, map[string]any{"attempts": 14, "texts_sent": 4, "texts_delivered": 2})
 	// a12 moves from segment late to early (a new version; its old group
 	// held it alone), a20 is delivered, the first batch is delivered again,
 	// pr-a17 is paid.
-	a12 := text("a12", "A4", analytics.WhatsApp, day(2, 11, 10), analytics.Read, 1, 2, "early")
-	delivered := text("a20", "A5", analytics.SMS, day(2, 11, 20), analytics.Delivered, 1, 2, "early")
-	more(append([]analytics.Row{a12, delivered, &analytics.Payment{PaymentID: "y-a8", AccountID: "A8", PaidAt: day(11, 9, 0),
-		Amount: money("50000"), Currency: "COP", Ver: 1}}, buildFixture().first...)...)
+	a12 := kpitest.Text("a12", "A4", analytics.WhatsApp, kpitest.Day(2, 11, 10), analytics.Read, 1, 2, "early")
+	delivered := kpitest.Text("a20", "A5", analytics.SMS, kpitest.Day(2, 11, 20), analytics.Delivered, 1, 2, "early")
+	more(append([]analytics.Row{a12, delivered, &analytics.Payment{PaymentID: "y-a8", AccountID: "A8", PaidAt: kpitest.Day(11, 9, 0),
+		Amount: kpitest.Money("50000"), Currency: "COP", Ver: 1}}, kpitest.Rows()...)...)
 	after := report(t, k, kpi.Rollup, "from=2026-03-01&to=2026-03-14&by=segment")
 	raw := report(t, k, kpi.Raw, "from=2026-03-01&to=2026-03-14&by=segment")
 	check(t, "after", after.Total, map[string]any{"attempts": 14, "texts_delivered": 3, "kept": 15, "pending": 0, "abandoned": 1})
@@ -270,7 +265,7 @@ func TestRollupFollowsLaterRows(t *testing.T) {
 func TestBestTime(t *testing.T) {
 	k, _ := setup(t, kpi.Options{})
 	v, _ := url.ParseQuery("from=2026-03-01&to=2026-03-14&campaign=c2")
-	f, _, err := kpi.ParseQuery(v, fixtureNow)
+	f, _, err := kpi.ParseQuery(v, kpitest.Now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -309,13 +304,13 @@ func TestParseQuery(t *testing.T) {
 		"campaign=" + url.QueryEscape("a\x01b"): "campaign",
 	} {
 		v, _ := url.ParseQuery(q)
-		_, _, err := kpi.ParseQuery(v, fixtureNow)
+		_, _, err := kpi.ParseQuery(v, kpitest.Now)
 		if analytics.FieldOf(err) != field {
 			t.Errorf("%s: %v, want an error naming %s", q, err, field)
 		}
 	}
 	v, _ := url.ParseQuery("campaign=a,b&campaign=c&channel=sms")
-	f, by, err := kpi.ParseQuery(v, fixtureNow)
+	f, by, err := kpi.ParseQuery(v, kpitest.Now)
 	if err != nil || by != kpi.ByNone || len(f.Campaigns) != 3 || f.From != "2026-03-14" || f.To != "2026-03-20" || f.TZ != "UTC" {
 		t.Fatalf("%+v %v %v", f, by, err)
 	}
@@ -323,7 +318,7 @@ func TestParseQuery(t *testing.T) {
 
 // Every grouping reads the same from the roll-ups as from the raw tables.
 func TestRollupEqualsRaw(t *testing.T) {
-	k, _ := setup(t, kpi.Options{Costs: fixtureCosts})
+	k, _ := setup(t, kpi.Options{Costs: kpitest.Costs})
 	for _, by := range append(kpi.Bys(), kpi.ByNone) {
 		for _, extra := range []string{"", "&tz=America/Bogota", "&segment=late&channel=voice", "&agent=ag1,ag2"} {
 			q := "from=2026-03-01&to=2026-03-14&by=" + string(by) + extra

@@ -2,10 +2,8 @@ package kpi_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"testing"
 	"time"
 
@@ -14,90 +12,19 @@ import (
 	"github.com/marcador/marcador/analytics"
 	"github.com/marcador/marcador/analytics/chtest"
 	"github.com/marcador/marcador/analytics/kpi"
+	"github.com/marcador/marcador/analytics/kpi/kpitest"
 )
 
-type promiseFixture struct {
-	Now   time.Time `json:"now"`
-	Cases []struct {
-		Name     string `json:"name"`
-		Promises []struct {
-			ID          string          `json:"id"`
-			Created     time.Time       `json:"created"`
-			Due         string          `json:"due"`
-			Amount      decimal.Decimal `json:"amount"`
-			Currency    string          `json:"currency"`
-			GraceDays   int             `json:"grace_days"`
-			KeepPercent int             `json:"keep_percent"`
-			Status      string          `json:"status"`
-		} `json:"promises"`
-		Payments []struct {
-			ID       string          `json:"id"`
-			PaidAt   time.Time       `json:"paid_at"`
-			Amount   decimal.Decimal `json:"amount"`
-			Currency string          `json:"currency"`
-		} `json:"payments"`
-		Expect map[string]struct {
-			Status   string          `json:"status"`
-			Received decimal.Decimal `json:"received"`
-		} `json:"expect"`
-	} `json:"cases"`
-}
-
-// promiseRows turns the fixture into rows (each case its own account) and
-// the rule's inputs.
-func promiseRows(t *testing.T, fx promiseFixture) ([]analytics.Row, []kpi.PromiseTerms, []kpi.PaymentIn) {
-	var rows []analytics.Row
-	var terms []kpi.PromiseTerms
-	var pays []kpi.PaymentIn
-	for i, c := range fx.Cases {
-		acct := fmt.Sprintf("case-%02d", i)
-		for _, p := range c.Promises {
-			due, err := time.Parse(time.DateOnly, p.Due)
-			if err != nil {
-				t.Fatal(err)
-			}
-			status := p.Status
-			if status == "" {
-				status = "open"
-			}
-			rows = append(rows, &analytics.Promise{PromiseID: p.ID, CampaignID: "promises", AccountID: acct, AttemptID: "x",
-				Channel: analytics.PromiseIVR, CreatedAt: p.Created, DueDate: due, Amount: p.Amount, Currency: p.Currency,
-				Status: status, Ver: 1, GraceDays: uint8(p.GraceDays), KeepPercent: uint8(p.KeepPercent)})
-			terms = append(terms, kpi.PromiseTerms{ID: p.ID, Account: acct, Currency: p.Currency, Created: p.Created, Due: due,
-				GraceDays: p.GraceDays, KeepPercent: p.KeepPercent, Amount: p.Amount, Cancelled: status == "cancelled"})
-		}
-		for _, y := range c.Payments {
-			id := acct + "/" + y.ID
-			rows = append(rows, &analytics.Payment{PaymentID: id, AccountID: acct, PaidAt: y.PaidAt, Amount: y.Amount,
-				Currency: y.Currency, Ver: 1})
-			pays = append(pays, kpi.PaymentIn{ID: id, Account: acct, Currency: y.Currency, PaidAt: y.PaidAt, Amount: y.Amount})
-		}
-	}
-	return rows, terms, pays
-}
-
-func loadPromiseFixture(t *testing.T) promiseFixture {
-	b, err := os.ReadFile("testdata/promises.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var fx promiseFixture
-	if err := json.Unmarshal(b, &fx); err != nil {
-		t.Fatal(err)
-	}
-	return fx
-}
-
-// Every hand-computed case of testdata/promises.json comes out as written:
+// Every hand-computed case of kpitest/promises.json comes out as written:
 // from the roll-up, from the raw tables, and from kpi.Settle (the rule the
 // follow-up job applies).
 func TestPromiseCases(t *testing.T) {
-	fx := loadPromiseFixture(t)
+	fx := kpitest.PromiseCases()
 	conn := chtest.Conn(t)
 	db := chtest.Database(t, conn)
-	rows, terms, pays := promiseRows(t, fx)
-	insert(t, conn, db, rows...)
-	insert(t, conn, db, rows...) // a replayed batch changes nothing
+	rows, terms, pays := kpitest.PromiseRows(t)
+	kpitest.Insert(t, conn, db, rows...)
+	kpitest.Insert(t, conn, db, rows...) // a replayed batch changes nothing
 	k, err := kpi.New(conn, db, kpi.Options{Now: func() time.Time { return fx.Now }})
 	if err != nil {
 		t.Fatal(err)
@@ -163,7 +90,7 @@ func TestPromiseRuleSQLAgreesWithGo(t *testing.T) {
 				Currency: y.Currency, Ver: 1})
 		}
 	}
-	insert(t, conn, db, rows...)
+	kpitest.Insert(t, conn, db, rows...)
 	k, err := kpi.New(conn, db, kpi.Options{Now: func() time.Time { return now }})
 	if err != nil {
 		t.Fatal(err)

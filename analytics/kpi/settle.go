@@ -14,7 +14,7 @@ import (
 // the roll-up computes, stated as the sequence of events it describes, for
 // the follow-up job that writes kept and broken rows as they happen. The
 // two are tested against each other and against the hand-computed cases
-// of testdata/promises.json.
+// of kpitest/promises.json.
 
 // Promise statuses as the KPIs judge them.
 const (

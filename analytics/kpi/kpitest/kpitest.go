@@ -1,18 +1,172 @@
-package kpi_test
+// Package kpitest holds the hand-built KPI fixture (attempts, promises,
+// payments, agents' time and replies of two campaigns, and the promise
+// cases of promises.json) whose KPIs analytics/kpi's tests assert, for any
+// package's tests: the API's, the report's, the dashboards'. The expected
+// figures are in analytics/kpi/kpi_test.go with how each was computed.
+package kpitest
 
 import (
+	"context"
+	_ "embed"
+	"encoding/json"
+	"fmt"
+	"testing"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/shopspring/decimal"
 
 	"github.com/marcador/marcador/analytics"
 	"github.com/marcador/marcador/analytics/kpi"
 )
 
-// The hand-built fixture: two campaigns' attempts, promises, payments,
-// agents' time and replies, and the promise cases of testdata. The
-// expected figures in kpi_test.go are computed by hand from it (the
-// comments there say how).
+// Now is the instant the fixture's KPIs are computed at.
+var Now = time.Date(2026, 3, 20, 12, 0, 0, 0, time.UTC)
+
+//go:embed promises.json
+var promisesJSON []byte
+
+// PromiseCases are the hand-computed promise cases (promises.json): each
+// case one account, with the promises, payments and the expected status
+// and received amount of every promise at Now (the file's "now").
+func PromiseCases() PromiseFixture {
+	var fx PromiseFixture
+	if err := json.Unmarshal(promisesJSON, &fx); err != nil {
+		panic(fmt.Sprintf("kpitest: promises.json: %v", err))
+	}
+	return fx
+}
+
+// PromiseRows are the promise cases as rows (campaign "promises", account
+// case-NN for the NNth case) and as kpi.Settle's inputs.
+func PromiseRows(t testing.TB) ([]analytics.Row, []kpi.PromiseTerms, []kpi.PaymentIn) {
+	return promiseRows(t, PromiseCases())
+}
+
+// Load inserts the fixture into db: its rows, the batch the writer
+// delivers again, and the promise cases.
+func Load(t testing.TB, conn driver.Conn, db string) {
+	f := build()
+	Insert(t, conn, db, f.first...)
+	Insert(t, conn, db, f.replay...)
+	rows, _, _ := PromiseRows(t)
+	Insert(t, conn, db, rows...)
+}
+
+// Rows are the fixture's rows (without the replay and the promise cases).
+func Rows() []analytics.Row { return build().first }
+
+// Call, Text and Money build rows like the fixture's (for tests that add
+// to it).
+func Call(id, acct string, at time.Time, disp string, f func(*analytics.Attempt)) *analytics.Attempt {
+	return call(id, acct, at, disp, f)
+}
+
+func Text(id, acct string, ch analytics.Channel, at time.Time, status string, segments uint8, ver uint64, segment string) *analytics.Attempt {
+	return text(id, acct, ch, at, status, segments, ver, segment)
+}
+
+func Money(s string) decimal.Decimal { return money(s) }
+
+// Day is 2026-03-d h:m UTC.
+func Day(d, h, m int) time.Time { return day(d, h, m) }
+
+type PromiseFixture struct {
+	Now   time.Time `json:"now"`
+	Cases []struct {
+		Name     string `json:"name"`
+		Promises []struct {
+			ID          string          `json:"id"`
+			Created     time.Time       `json:"created"`
+			Due         string          `json:"due"`
+			Amount      decimal.Decimal `json:"amount"`
+			Currency    string          `json:"currency"`
+			GraceDays   int             `json:"grace_days"`
+			KeepPercent int             `json:"keep_percent"`
+			Status      string          `json:"status"`
+		} `json:"promises"`
+		Payments []struct {
+			ID       string          `json:"id"`
+			PaidAt   time.Time       `json:"paid_at"`
+			Amount   decimal.Decimal `json:"amount"`
+			Currency string          `json:"currency"`
+		} `json:"payments"`
+		Expect map[string]struct {
+			Status   string          `json:"status"`
+			Received decimal.Decimal `json:"received"`
+		} `json:"expect"`
+	} `json:"cases"`
+}
+
+// promiseRows turns the promise cases into rows (each case its own account) and
+// the rule's inputs.
+func promiseRows(t testing.TB, fx PromiseFixture) ([]analytics.Row, []kpi.PromiseTerms, []kpi.PaymentIn) {
+	var rows []analytics.Row
+	var terms []kpi.PromiseTerms
+	var pays []kpi.PaymentIn
+	for i, c := range fx.Cases {
+		acct := fmt.Sprintf("case-%02d", i)
+		for _, p := range c.Promises {
+			due, err := time.Parse(time.DateOnly, p.Due)
+			if err != nil {
+				t.Fatal(err)
+			}
+			status := p.Status
+			if status == "" {
+				status = "open"
+			}
+			rows = append(rows, &analytics.Promise{PromiseID: p.ID, CampaignID: "promises", AccountID: acct, AttemptID: "x",
+				Channel: analytics.PromiseIVR, CreatedAt: p.Created, DueDate: due, Amount: p.Amount, Currency: p.Currency,
+				Status: status, Ver: 1, GraceDays: uint8(p.GraceDays), KeepPercent: uint8(p.KeepPercent)})
+			terms = append(terms, kpi.PromiseTerms{ID: p.ID, Account: acct, Currency: p.Currency, Created: p.Created, Due: due,
+				GraceDays: p.GraceDays, KeepPercent: p.KeepPercent, Amount: p.Amount, Cancelled: status == "cancelled"})
+		}
+		for _, y := range c.Payments {
+			id := acct + "/" + y.ID
+			rows = append(rows, &analytics.Payment{PaymentID: id, AccountID: acct, PaidAt: y.PaidAt, Amount: y.Amount,
+				Currency: y.Currency, Ver: 1})
+			pays = append(pays, kpi.PaymentIn{ID: id, Account: acct, Currency: y.Currency, PaidAt: y.PaidAt, Amount: y.Amount})
+		}
+	}
+	return rows, terms, pays
+}
+
+// Insert sends rows to ClickHouse as the writer does, one batch per table;
+// inserting the same rows again is a replayed batch.
+func Insert(t testing.TB, conn driver.Conn, db string, rows ...analytics.Row) {
+	t.Helper()
+	ctx := context.Background()
+	byTable := map[*analytics.Table][]analytics.Row{}
+	var order []*analytics.Table
+	for _, r := range rows {
+		if err := r.Validate(); err != nil {
+			t.Fatalf("fixture row: %v", err)
+		}
+		rec, _ := r.AppendBinary(nil)
+		tbl, err := analytics.TableOf(rec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if byTable[tbl] == nil {
+			order = append(order, tbl)
+		}
+		byTable[tbl] = append(byTable[tbl], r)
+	}
+	for _, tbl := range order {
+		b, err := conn.PrepareBatch(ctx, tbl.InsertSQL(db))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range byTable[tbl] {
+			if err := tbl.Append(b, r); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := b.Send(); err != nil {
+			t.Fatalf("insert into %s: %v", tbl.Name, err)
+		}
+	}
+}
 
 var (
 	mx  = mustZone("America/Mexico_City")
@@ -59,10 +213,10 @@ func text(id, acct string, ch analytics.Channel, at time.Time, status string, se
 }
 
 type fixture struct {
-	first, replay, later []analytics.Row
+	first, replay []analytics.Row
 }
 
-func buildFixture() fixture {
+func build() fixture {
 	var f fixture
 	add := func(rows ...analytics.Row) { f.first = append(f.first, rows...) }
 	calls := []analytics.Row{
@@ -164,7 +318,8 @@ func buildFixture() fixture {
 	return f
 }
 
-var fixtureCosts = kpi.Costs{Currency: "USD",
+// Costs are the prices the expected costs are computed with.
+var Costs = kpi.Costs{Currency: "USD",
 	Trunks: map[string]kpi.TrunkCost{
 		"t1": {PerCall: money("0.01"), PerMinute: money("0.02")},
 		"t2": {PerCall: money("0.02"), PerMinute: money("0.01")},
