@@ -24,6 +24,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/marcador/marcador/analytics"
+	"github.com/marcador/marcador/analytics/kpi"
 	"github.com/marcador/marcador/analytics/writer"
 	"github.com/marcador/marcador/cmd/marcador/internal/config"
 	"github.com/marcador/marcador/cmd/marcador/internal/httpapi"
@@ -152,6 +153,9 @@ type App struct {
 	Sender   *sms.Sender
 	Runner   *campaign.Runner
 	API      *httpapi.API
+	// KPI reads the KPIs (with ClickHouse); serve refreshes its roll-ups
+	// every kpi.refresh.
+	KPI *kpi.KPI
 
 	opt      Options
 	parts    Parts // what was asked for, with what it brings
@@ -164,6 +168,10 @@ type App struct {
 	writerLoop, guardLoop, senderLoop, followLoop *loop
 	closeOnce                                     sync.Once
 	closeErr                                      error
+
+	// kpiLoop refreshes the KPI roll-ups (serve); kpiMetrics exports them.
+	kpiLoop    *loop
+	kpiMetrics *kpi.Collector
 }
 
 // UnreachableError is a service New could not reach.
@@ -234,10 +242,15 @@ func (a *App) buildClickHouse(ctx context.Context) error {
 		if a.Conn, err = analytics.Open(ctx, chOptions(c)); err != nil {
 			return &UnreachableError{Service: "clickhouse", Err: err}
 		}
-		_, err = analytics.Migrate(ctx, a.Conn, c.Database)
-		return err
+		if _, err = analytics.Migrate(ctx, a.Conn, c.Database); err != nil {
+			return err
+		}
+		return a.buildKPI()
 	}
 	if a.Conn, err = analytics.Dial(chOptions(c)); err != nil {
+		return err
+	}
+	if err := a.buildKPI(); err != nil {
 		return err
 	}
 	if a.opt.Schema == SchemaTry {
@@ -375,6 +388,11 @@ func (a *App) Start(ctx context.Context) {
 		}
 		a.followLoop = startLoop(base, func(ctx context.Context) { followUpPromises(ctx, a.Runner, a.Log) })
 	}
+	if a.kpiMetrics != nil {
+		a.kpiLoop = startLoop(base, func(ctx context.Context) {
+			refreshKPIs(ctx, a.KPI, a.kpiMetrics, a.Config.KPI.Refresh, a.Log)
+		})
+	}
 	a.startHTTP()
 }
 
@@ -405,6 +423,7 @@ func (a *App) Close() error {
 func (a *App) close() error {
 	a.stopHTTP()
 	a.followLoop.stop()
+	a.kpiLoop.stop()
 	if a.Runner != nil {
 		a.Runner.Close() // calls in progress finish and are recorded
 	}

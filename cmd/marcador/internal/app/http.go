@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/marcador/marcador/analytics/kpi"
 	"github.com/marcador/marcador/cmd/marcador/internal/config"
 	"github.com/marcador/marcador/cmd/marcador/internal/httpapi"
 )
@@ -36,6 +37,11 @@ func (a *App) buildHTTP() error {
 			"clickhouse": func(ctx context.Context) error { return a.Conn.Ping(ctx) },
 			"writer":     a.Writer.Check, // behind by spool.max_lag, or spool full
 		},
+	}
+	if a.KPI != nil {
+		opts.KPIs = a.KPI
+		a.kpiMetrics = kpi.NewCollector(a.KPI)
+		a.Metrics.MustRegister(a.kpiMetrics)
 	}
 	if a.Sender != nil {
 		opts.Messages = a.Sender
