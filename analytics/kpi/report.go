@@ -329,56 +329,7 @@ func (rd *reader) debtors(ctx context.Context, by By, rows map[string]*Row) erro
 	var q string
 	var args []any
 	if rd.src == Rollup && rd.f.wholeHours() {
-		// One element per attempted hour: its key and flags, if the filter
-		// takes it; then each account's distinct (key, flag) pairs.
-		tz := "'" + rd.f.TZ + "'"
-		elemKey := "''"
-		switch by {
-		case ByDay:
-			elemKey = "toString(toDate(toDateTime(h * 3600), " + tz + "))"
-		case ByHour:
-			elemKey = "formatDateTime(toDateTime(h * 3600), '%H', " + tz + ")"
-		case ByAgent:
-			elemKey = "ag"
-		case BySegment:
-			elemKey = "sg"
-		case ByChannel:
-			elemKey = "ch"
-		}
-		cond := []string{fmt.Sprintf("h >= %d AND h < %d", unix(from)/3600, unix(to)/3600)}
-		lit := func(col string, vals []string) {
-			if len(vals) > 0 {
-				cond = append(cond, col+" IN ("+quoted(vals)+")")
-			}
-		}
-		lit("ch", channels(rd.f.Channels))
-		lit("ag", rd.f.Agents)
-		lit("sg", rd.f.Segments)
-		lit("co", rd.f.Countries)
-		if by == ByAgent {
-			cond = append(cond, "ag != ''")
-		}
-		rowKey := "x.1"
-		if by == ByCampaign {
-			rowKey = "campaign_id"
-		}
-		pairs := func(bit string) string {
-			return "arrayMap(e -> (e.1, toUInt8(" + bit + ")), arrayFilter(e -> bitAnd(e.2, " + bit + ") = " + bit + ", els))"
-		}
-		w := &conds{}
-		w.add(rd.k.accountVersions())
-		w.in("campaign_id", rd.f.Campaigns)
-		args = w.args
-		q = `SELECT k, countIf(b = 1), countIf(b = 2), countIf(b = 4) FROM (
-    SELECT ` + rowKey + ` AS k, x.2 AS b FROM (
-        SELECT campaign_id, arrayJoin(arrayDistinct(arrayConcat(` + pairs("1") + `, ` + pairs("2") + `, ` + pairs("4") + `))) AS x
-        FROM (
-            SELECT campaign_id, arrayFilter(e -> e.3 = 1, arrayMap((h, f, ch, ag, sg, co) -> (` + elemKey + `, f, toUInt8(` +
-			strings.Join(cond, " AND ") + `)), hours, flags, channels, agents, segments, countries)) AS els
-            FROM ` + rd.k.db + `.kpi_debtors WHERE ` + w.String() + `
-        )
-    )
-) GROUP BY k`
+		q, args = rd.debtorQuery(by, from, to)
 	} else {
 		raw := &conds{}
 		raw.add("started_at >= toDateTime(?) AND started_at < toDateTime(?)", unix(from), unix(to))
@@ -394,10 +345,106 @@ FROM (` + attemptRows(rd.k.db, rd.bucket(), raw.String()) + `) GROUP BY k`
 		if err := r.Scan(&key, &n, &reached, &rpc); err != nil {
 			return err
 		}
+		if n == 0 {
+			return nil // a group with no debtor is the other families' to show, if they have it
+		}
 		o := row(rows, key)
 		o.Debtors, o.DebtorsReached, o.DebtorsRPC = n, reached, rpc
 		return nil
 	})
+}
+
+// debtorQuery counts debtors from kpi_debtors. Each row's elements (one
+// per attempted hour, with its channel, agent, segment and country) are
+// kept if the filter takes them and turned into (key, flag) pairs, one per
+// flag (1 attempted, 2 reached, 4 right party); a row's distinct pairs are
+// counted per key. Only the arrays the filter and grouping need are read,
+// and time keys are numbers packed with the flag (cheaper than strings).
+func (rd *reader) debtorQuery(by By, from, to time.Time) (string, []any) {
+	tz := "'" + rd.f.TZ + "'"
+	params, arrays := []string{"h", "f"}, []string{"hours", "flags"}
+	need := func(param, array string) {
+		params, arrays = append(params, param), append(arrays, array)
+	}
+	cond := []string{fmt.Sprintf("h >= %d AND h < %d", unix(from)/3600, unix(to)/3600)}
+	lit := func(param, array string, vals []string, grouped bool) {
+		if len(vals) > 0 || grouped {
+			need(param, array)
+		}
+		if len(vals) > 0 {
+			cond = append(cond, param+" IN ("+quoted(vals)+")")
+		}
+	}
+	lit("ch", "channels", channels(rd.f.Channels), by == ByChannel)
+	lit("ag", "agents", rd.f.Agents, by == ByAgent)
+	lit("sg", "segments", rd.f.Segments, by == BySegment)
+	lit("co", "countries", rd.f.Countries, false)
+	if by == ByAgent {
+		cond = append(cond, "ag != ''")
+	}
+	where := &conds{}
+	where.add(rd.k.accountVersions())
+	where.in("campaign_id", rd.f.Campaigns)
+	lambda := "(" + strings.Join(params, ", ") + ") -> "
+	arrs := strings.Join(arrays, ", ")
+	ok := strings.Join(cond, " AND ")
+	var elems, pair, key string
+	switch by {
+	case ByAgent, BySegment, ByChannel:
+		// String keys: (key, flags) tuples.
+		elems = "arrayFilter(e -> e.3 = 1, arrayMap(" + lambda + "(" + map[By]string{ByAgent: "ag", BySegment: "sg", ByChannel: "ch"}[by] +
+			", f, toUInt8(" + ok + ")), " + arrs + "))"
+		pair = func() string {
+			p := func(bit string) string {
+				return "arrayMap(e -> (e.1, toUInt8(" + bit + ")), arrayFilter(e -> bitAnd(e.2, " + bit + ") = " + bit + ", els))"
+			}
+			return "arrayConcat(" + p("1") + ", " + p("2") + ", " + p("4") + ")"
+		}()
+		key = "x.1"
+		return `SELECT k, countIf(b = 1), countIf(b = 2), countIf(b = 4) FROM (
+    SELECT ` + key + ` AS k, x.2 AS b FROM (
+        SELECT arrayJoin(arrayDistinct(` + pair + `)) AS x FROM (
+            SELECT ` + elems + ` AS els FROM ` + rd.k.db + `.kpi_debtors WHERE ` + where.String() + `
+        )
+    )
+) GROUP BY k`, where.args
+	}
+	if by == ByNone || by == ByCampaign {
+		// One key per row: whether any element the filter takes has the flag.
+		key := "''"
+		if by == ByCampaign {
+			key = "campaign_id"
+		}
+		has := func(bit string) string {
+			return "countIf(arrayExists(" + lambda + ok + " AND bitAnd(f, " + bit + ") = " + bit + ", " + arrs + "))"
+		}
+		return `SELECT ` + key + ` AS k, ` + has("1") + `, ` + has("2") + `, ` + has("4") + `
+FROM ` + rd.k.db + `.kpi_debtors WHERE ` + where.String() + ` GROUP BY k`, where.args
+	}
+	num := "1"
+	switch by {
+	case ByDay:
+		num = "toRelativeDayNum(toDateTime(h * 3600), " + tz + ")"
+		key = "toString(toDate(n))"
+	case ByHour:
+		num = "toHour(toDateTime(h * 3600), " + tz + ") + 1"
+		key = "if(n < 11, concat('0', toString(n - 1)), toString(n - 1))"
+	}
+	// n * 8 + flags; 0 when the filter leaves the element out (flags has
+	// bit 1 on every element).
+	elems = "arrayFilter(x -> x != 0, arrayMap(" + lambda + "if(" + ok + ", toUInt64(" + num + ") * 8 + f, toUInt64(0)), " + arrs + "))"
+	p := func(bit string) string {
+		return "arrayMap(x -> bitOr(bitAnd(x, 18446744073709551608), " + bit + "), arrayFilter(x -> bitAnd(x, " + bit + ") = " + bit + ", els))"
+	}
+	return `SELECT k, countIf(b = 1), countIf(b = 2), countIf(b = 4) FROM (
+    SELECT ` + key + ` AS k, b FROM (
+        SELECT campaign_id, intDiv(x, 8) AS n, bitAnd(x, 7) AS b FROM (
+            SELECT campaign_id, arrayJoin(arrayDistinct(arrayConcat(` + p("1") + `, ` + p("2") + `, ` + p("4") + `))) AS x FROM (
+                SELECT campaign_id, ` + elems + ` AS els FROM ` + rd.k.db + `.kpi_debtors WHERE ` + where.String() + `
+            )
+        )
+    )
+) GROUP BY k`, where.args
 }
 
 // quoted is vals as SQL string literals (for lambdas, which cannot take
