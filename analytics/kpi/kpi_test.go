@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -331,4 +332,35 @@ func TestRollupEqualsRaw(t *testing.T) {
 			}
 		}
 	}
+}
+
+// Query parameters are network input: whatever arrives, ParseQuery
+// answers a filter whose zone is safe to write into SQL, or an error
+// naming one of the parameters it was given.
+func FuzzParseQuery(f *testing.F) {
+	for _, q := range []string{"from=2026-03-01&to=2026-03-14&by=day&tz=America/Bogota", "campaign=a,b&channel=sms", "tz=UTC'",
+		"by=week", "from=2026-02-30", "agent=%00", "x=1"} {
+		f.Add(q)
+	}
+	f.Fuzz(func(t *testing.T, q string) {
+		v, err := url.ParseQuery(q)
+		if err != nil {
+			return
+		}
+		fl, _, err := kpi.ParseQuery(v, kpitest.Now)
+		if err != nil {
+			field := analytics.FieldOf(err)
+			if _, ok := v[field]; !ok {
+				t.Fatalf("%q: error %v names %q, not a parameter given", q, err, field)
+			}
+			return
+		}
+		if strings.ContainsAny(fl.TZ, `'\ `) {
+			t.Fatalf("%q: zone %q accepted", q, fl.TZ)
+		}
+		from, to := fl.Range()
+		if !from.Before(to) {
+			t.Fatalf("%q: range %s to %s", q, from, to)
+		}
+	})
 }

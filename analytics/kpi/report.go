@@ -109,6 +109,26 @@ func (k *KPI) Report(ctx context.Context, f Filter, by By, src Source) (*Report,
 	return rep, nil
 }
 
+// Applies says whether a family has figures for f grouped by by (the
+// 30-day abandon rate is per campaign; costs are not split by agent;
+// agents' time and replies have fewer dimensions than attempts).
+func (k *KPI) Applies(f Filter, by By, fam Family) bool {
+	rd := &reader{k: k, f: f}
+	switch fam {
+	case FamilyAbandon:
+		return by == ByNone || by == ByCampaign
+	case FamilyCosts:
+		return rd.costsApply(by)
+	case FamilyAgents:
+		return rd.agentsApply(by)
+	case FamilyReplies:
+		return rd.repliesApply(by)
+	case FamilyBestTime:
+		return len(f.Agents) == 0
+	}
+	return true
+}
+
 // Measure runs one family's query for f and by, for a benchmark, and says
 // how long it took.
 func (k *KPI) Measure(ctx context.Context, f Filter, by By, src Source, fam Family) (time.Duration, error) {

@@ -148,7 +148,7 @@ func KPI(ctx context.Context, o KPIOptions, stdout, stderr io.Writer) error {
 		}
 		fams := append(kpi.Families(), kpi.FamilyBestTime)
 		for _, fam := range fams {
-			if fam == kpi.FamilyBestTime && qi > 0 {
+			if (fam == kpi.FamilyBestTime && qi > 0) || !k.Applies(f, by, fam) {
 				continue
 			}
 			t := kpiTiming{Family: fam, Question: q.name}
