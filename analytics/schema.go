@@ -182,6 +182,9 @@ ORDER BY (campaign_id, started_at, agent_id, interval_id)`}},
 	// promise outcomes and payment attribution; views keep copies of the
 	// attempts, promises and payments ordered by account bucket
 	// (kpi_account_*) so those are read without scanning the raw tables.
+	// ClickHouse 18.16 does not convert a view's columns to its target's,
+	// so the views convert them (a column altered on the raw table must not
+	// stop its inserts).
 	{11, "kpi roll-ups", []string{`
 CREATE TABLE IF NOT EXISTS {db}.kpi_dirty (
     source      String,
@@ -364,11 +367,11 @@ SELECT ` + SQLAccountBucket + ` AS bucket, account_id, campaign_id, started_at, 
     toUInt8(` + SQLAttempt + ` + 2 * ` + SQLContact + ` + 4 * ` + SQLRightParty + ` + 8 * ` + SQLTouch + `) AS flags
 FROM {db}.contact_attempts WHERE account_id != ''`, `
 CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.kpi_account_promises_mv TO {db}.kpi_account_promises AS
-SELECT ` + SQLAccountBucket + ` AS bucket, account_id, promise_id, campaign_id, created_at, due_date, amount, currency, status, channel,
-    grace_days, keep_percent, country, segment, agent_id, ver
+SELECT ` + SQLAccountBucket + ` AS bucket, account_id, promise_id, campaign_id, created_at, due_date, toDecimal64(amount, 2) AS amount,
+    currency, status, channel, grace_days, keep_percent, country, segment, agent_id, ver
 FROM {db}.promises`, `
 CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.kpi_account_payments_mv TO {db}.kpi_account_payments AS
-SELECT ` + SQLAccountBucket + ` AS bucket, account_id, payment_id, paid_at, amount, currency, ver
+SELECT ` + SQLAccountBucket + ` AS bucket, account_id, payment_id, paid_at, toDecimal64(amount, 2) AS amount, currency, ver
 FROM {db}.payments`, `
 CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.kpi_dirty_accounts TO {db}.kpi_dirty AS
 SELECT 'account_attempts' AS source, '' AS campaign_id, ` + SQLAccountBucket + ` AS bucket, count() AS n
