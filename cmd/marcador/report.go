@@ -27,9 +27,10 @@ func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		"total; the same figures GET /api/v1/kpis answers with the same parameters.", stderr)
 	cfgPath := fs.String("config", "", "YAML config file")
 	lists := map[string]*listFlag{}
-	for _, name := range []string{"campaign", "country", "segment", "channel", "agent"} {
+	for name, what := range map[string]string{"campaign": "campaigns", "country": "countries (ISO codes)", "segment": "segments",
+		"channel": "channels (voice, sms, whatsapp)", "agent": "agents"} {
 		lists[name] = &listFlag{}
-		fs.Var(lists[name], name, "only these "+name+"s (repeat, or comma-separated)")
+		fs.Var(lists[name], name, "only these "+what+" (repeat, or comma-separated)")
 	}
 	from := fs.String("from", "", "first day (default: six days before -to)")
 	to := fs.String("to", "", "last day (default: today in -tz)")
