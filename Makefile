@@ -4,7 +4,7 @@ BIN        := bin/marcador
 DEV_CONFIG := deploy/dev/marcador.yaml
 VERSION    := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: all build build-prod demo test vet dev-up dev-down bench-analytics bench-sip bench-amd bench-bridge fuzz clean
+.PHONY: all build build-prod demo test vet dev-up dev-down bench-analytics bench-sip bench-amd bench-bridge bench-kpi fuzz clean
 
 all: build
 
@@ -46,6 +46,9 @@ test:
 
 bench-analytics: build dev-up
 	$(BIN) bench analytics -config $(DEV_CONFIG) -rows 1000000 -json
+
+bench-kpi: build dev-up
+	$(BIN) bench kpi -config $(DEV_CONFIG) -attempts 10000000 -json
 
 bench-sip: build
 	$(BIN) bench sip -config $(DEV_CONFIG) -json

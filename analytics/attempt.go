@@ -70,8 +70,9 @@ type Attempt struct {
 	AMDCause       string // why AMD decided as it did (initial_silence, long_greeting, beep, ...)
 	AMDMS          uint32 // when AMD decided, ms after the answer
 	Country        string
-	LocalHour      uint8 // the debtor's local hour at StartedAt
-	LocalWeekday   uint8 // ISO: 1 = Monday ... 7 = Sunday
+	Segment        string // the account's segment (from the upload), from migration 008
+	LocalHour      uint8  // the debtor's local hour at StartedAt
+	LocalWeekday   uint8  // ISO: 1 = Monday ... 7 = Sunday
 	Ver            uint64
 }
 
@@ -108,7 +109,7 @@ func (a *Attempt) Validate() error {
 		CheckString("recording", a.Recording, MaxPathBytes),
 		CheckString("phone", a.Phone, MaxPhoneBytes),
 		codes("disposition", a.Disposition, "amd", a.AMD, "message_status", a.MessageStatus, "country", a.Country,
-			"currency", a.Currency),
+			"currency", a.Currency, "segment", a.Segment),
 		a.columnErr(),
 	)
 	if err == nil && a.CampaignID == "" {
@@ -149,15 +150,17 @@ const (
 	kindPayment byte = 3
 	kindMessage byte = 4
 	kindDNC     byte = 5
+	kindAgent   byte = 6
 
 	attemptV1 byte = 1
 	attemptV2 byte = 2 // adds MessageError, Segments, Template
 	attemptV3 byte = 3 // adds WrapMS, AgentCode, RightParty, Recording, RecordingError, AMDCause, AMDMS
+	attemptV4 byte = 4 // adds Segment
 )
 
 // AppendBinary appends the spool encoding of a to b.
 func (a *Attempt) AppendBinary(b []byte) ([]byte, error) {
-	e := enc{b: append(b, kindAttempt, attemptV3)}
+	e := enc{b: append(b, kindAttempt, attemptV4)}
 	e.str(a.AttemptID)
 	e.str(a.CampaignID)
 	e.str(a.AccountID)
@@ -198,13 +201,14 @@ func (a *Attempt) AppendBinary(b []byte) ([]byte, error) {
 	e.str(ClipText(a.RecordingError, MaxReasonBytes))
 	e.str(a.AMDCause)
 	e.u(uint64(a.AMDMS))
+	e.str(a.Segment)
 	return e.b, nil
 }
 
 // UnmarshalBinary decodes what AppendBinary wrote, in this or an earlier
 // format (a spool written before an upgrade is still delivered).
 func (a *Attempt) UnmarshalBinary(b []byte) error {
-	d, v, err := openRecord(b, kindAttempt, "attempt", attemptV1, attemptV2, attemptV3)
+	d, v, err := openRecord(b, kindAttempt, "attempt", attemptV1, attemptV2, attemptV3, attemptV4)
 	if err != nil {
 		return err
 	}
@@ -253,6 +257,9 @@ func (a *Attempt) UnmarshalBinary(b []byte) error {
 		a.RecordingError = d.str()
 		a.AMDCause = d.str()
 		a.AMDMS = u32(d.u())
+	}
+	if v >= attemptV4 {
+		a.Segment = d.str()
 	}
 	return d.close("attempt")
 }

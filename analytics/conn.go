@@ -17,6 +17,9 @@ type ConnOptions struct {
 	Password string
 	// DialTimeout bounds connecting; default 5s.
 	DialTimeout time.Duration
+	// ReadTimeout bounds waiting for the server's next packet; default 60s
+	// (an INSERT ... SELECT says nothing until it is done).
+	ReadTimeout time.Duration
 }
 
 // Open connects to ClickHouse and checks it answers.
@@ -50,6 +53,9 @@ func Dial(o ConnOptions) (driver.Conn, error) {
 	if o.DialTimeout <= 0 {
 		o.DialTimeout = 5 * time.Second
 	}
+	if o.ReadTimeout <= 0 {
+		o.ReadTimeout = 60 * time.Second
+	}
 	conn, err := clickhouse.Open(&clickhouse.Options{
 		Addr:             o.Addr,
 		Protocol:         clickhouse.Native,
@@ -58,7 +64,7 @@ func Dial(o ConnOptions) (driver.Conn, error) {
 		MaxOpenConns:     8,
 		MaxIdleConns:     4,
 		ConnMaxLifetime:  time.Hour,
-		ReadTimeout:      60 * time.Second,
+		ReadTimeout:      o.ReadTimeout,
 		ConnOpenStrategy: clickhouse.ConnOpenInOrder,
 	})
 	if err != nil {

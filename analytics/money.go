@@ -31,6 +31,14 @@ type Promise struct {
 	Status     string // open, kept, broken, cancelled
 	NodeID     string
 	Ver        uint64
+	// From migration 009. The rules the promise is judged by, frozen when
+	// it is made (the campaign's promise.grace_days and keep_percent): 0
+	// means the defaults, 2 days and 100%.
+	GraceDays   uint8
+	KeepPercent uint8
+	Country     string // the debtor's
+	Segment     string // the account's
+	AgentID     string // the agent who took it, "" for the IVR and texts
 }
 
 // Payment is money received against an account, reported by the creditor.
@@ -49,12 +57,13 @@ type Payment struct {
 
 const (
 	promiseV1 byte = 1
+	promiseV2 byte = 2 // adds GraceDays, KeepPercent, Country, Segment, AgentID
 	paymentV1 byte = 1
 )
 
 // AppendBinary appends the spool encoding of p to b.
 func (p *Promise) AppendBinary(b []byte) ([]byte, error) {
-	e := enc{b: append(b, kindPromise, promiseV1)}
+	e := enc{b: append(b, kindPromise, promiseV2)}
 	e.str(p.PromiseID)
 	e.str(p.CampaignID)
 	e.str(p.AccountID)
@@ -67,12 +76,19 @@ func (p *Promise) AppendBinary(b []byte) ([]byte, error) {
 	e.str(p.Status)
 	e.str(p.NodeID)
 	e.u(p.Ver)
+	e.u(uint64(p.GraceDays))
+	e.u(uint64(p.KeepPercent))
+	e.str(p.Country)
+	e.str(p.Segment)
+	e.str(p.AgentID)
 	return e.b, nil
 }
 
-// UnmarshalBinary decodes what AppendBinary wrote.
+// UnmarshalBinary decodes what AppendBinary wrote, in this or the previous
+// format (a spool written before an upgrade is still delivered; its rules
+// read as the defaults).
 func (p *Promise) UnmarshalBinary(b []byte) error {
-	d, _, err := openRecord(b, kindPromise, "promise", promiseV1)
+	d, v, err := openRecord(b, kindPromise, "promise", promiseV1, promiseV2)
 	if err != nil {
 		return err
 	}
@@ -80,6 +96,10 @@ func (p *Promise) UnmarshalBinary(b []byte) error {
 		PromiseID: d.str(), CampaignID: d.str(), AccountID: d.str(), AttemptID: d.str(),
 		Channel: PromiseChannel(d.str()), CreatedAt: d.t(), DueDate: d.t(), Amount: d.decimal(),
 		Currency: d.str(), Status: d.str(), NodeID: d.str(), Ver: d.u(),
+	}
+	if v >= promiseV2 {
+		p.GraceDays, p.KeepPercent = u8(d.u()), u8(d.u())
+		p.Country, p.Segment, p.AgentID = d.str(), d.str(), d.str()
 	}
 	return d.close("promise")
 }
@@ -93,8 +113,8 @@ func (p *Promise) Validate() error {
 	}
 	err := checks(
 		ids("promise_id", p.PromiseID, "campaign_id", p.CampaignID, "account_id", p.AccountID, "attempt_id", p.AttemptID,
-			"node_id", p.NodeID),
-		codes("currency", p.Currency, "status", p.Status),
+			"node_id", p.NodeID, "agent_id", p.AgentID),
+		codes("currency", p.Currency, "status", p.Status, "country", p.Country, "segment", p.Segment),
 		p.columnErr(),
 	)
 	if err != nil {
@@ -109,6 +129,8 @@ func (p *Promise) columnErr() error {
 		return fieldErr("channel", "%q: want ivr, agent or sms", clip(string(p.Channel), 16))
 	case p.Amount.IsNegative():
 		return fieldErr("amount", "%s is negative", short(p.Amount))
+	case p.KeepPercent > 100:
+		return fieldErr("keep_percent", "%d: want 1-100, or 0 for the default (100)", p.KeepPercent)
 	}
 	return checks(
 		CheckDateTime("created_at", p.CreatedAt, true),

@@ -185,7 +185,7 @@ func TestReader(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantRows := []analytics.TableRows{{Table: "contact_attempts", Rows: 9}, {Table: "promises", Rows: 5}, {Table: "payments"},
-		{Table: "messages", Rows: 6}, {Table: "dnc_events"}}
+		{Table: "messages", Rows: 6}, {Table: "dnc_events"}, {Table: "agent_states"}}
 	if !reflect.DeepEqual(tables, wantRows) {
 		t.Errorf("rows:\n got %+v\nwant %+v", tables, wantRows)
 	}

@@ -140,6 +140,248 @@ ALTER TABLE {db}.contact_attempts
     ADD COLUMN recording_error String,
     ADD COLUMN amd_cause String,
     ADD COLUMN amd_ms UInt32`}},
+	// The debtor's segment (the account's), for the KPIs' filters.
+	{8, "contact_attempts segment", []string{`
+ALTER TABLE {db}.contact_attempts
+    ADD COLUMN segment String`}},
+	// The rules a promise is judged by, frozen when it is made: grace days
+	// after the due date and the share of the amount that keeps it (0 means
+	// the defaults, 2 days and 100%); who made it and for which debtor.
+	{9, "promises rules and dimensions", []string{`
+ALTER TABLE {db}.promises
+    ADD COLUMN grace_days UInt8,
+    ADD COLUMN keep_percent UInt8,
+    ADD COLUMN country String,
+    ADD COLUMN segment String,
+    ADD COLUMN agent_id String`}},
+	// Agents' time: one row per interval an agent spent in one state,
+	// written when the interval ends (occupancy, agent-hours).
+	{10, "agent_states", []string{`
+CREATE TABLE IF NOT EXISTS {db}.agent_states (
+    interval_id String,
+    agent_id    String,
+    campaign_id String,
+    node_id     String,
+    state       String,
+    reason      String,
+    started_at  DateTime,
+    ended_at    DateTime,
+    ver         UInt64
+) ENGINE = ReplacingMergeTree(ver)
+PARTITION BY toYYYYMM(started_at)
+ORDER BY (campaign_id, started_at, agent_id, interval_id)`}},
+	// The KPI roll-ups (analytics/kpi). ClickHouse delivers a replayed batch
+	// twice and a changed row again with a higher ver, so a view that sums
+	// what is inserted would count both: instead views count inserted rows
+	// per bucket (kpi_dirty), and analytics/kpi recomputes a bucket whose
+	// count moved from the rows read newest version first, writes it with a
+	// new ver, and records in kpi_refreshed the counts and the ver (readers
+	// take each bucket's rows of its latest ver, so they need no FINAL). A
+	// bucket is a campaign's hour for attempts and agents' time, a share of
+	// accounts (analytics.SQLAccountBucket) for the per-debtor figures,
+	// promise outcomes and payment attribution; views keep copies of the
+	// attempts, promises and payments ordered by account bucket
+	// (kpi_account_*) so those are read without scanning the raw tables.
+	// ClickHouse 18.16 does not convert a view's columns to its target's,
+	// so the views convert them (a column altered on the raw table must not
+	// stop its inserts).
+	{11, "kpi roll-ups", []string{`
+CREATE TABLE IF NOT EXISTS {db}.kpi_dirty (
+    source      String,
+    campaign_id String,
+    bucket      UInt32,
+    n           UInt64
+) ENGINE = SummingMergeTree(n)
+ORDER BY (source, campaign_id, bucket)`, `
+CREATE TABLE IF NOT EXISTS {db}.kpi_refreshed (
+    source      String,
+    campaign_id String,
+    bucket      UInt32,
+    n           UInt64,
+    ver         UInt64
+) ENGINE = ReplacingMergeTree(ver)
+ORDER BY (source, campaign_id, bucket)`, `
+CREATE TABLE IF NOT EXISTS {db}.kpi_attempts (
+    campaign_id     String,
+    hour            DateTime,
+    channel         Enum8('voice' = 1, 'sms' = 2, 'whatsapp' = 3),
+    country         String,
+    segment         String,
+    trunk           String,
+    local_hour      UInt8,
+    local_weekday   UInt8,
+    attempts        UInt64,
+    blocked         UInt64,
+    contacts        UInt64,
+    rpc             UInt64,
+    live            UInt64,
+    abandoned       UInt64,
+    machines        UInt64,
+    connects        UInt64,
+    handle_ms       UInt64,
+    placed          UInt64,
+    billed_s        UInt64,
+    trunk_failures  UInt64,
+    texts_sent      UInt64,
+    texts_delivered UInt64,
+    segments_sent   UInt64,
+    ver             UInt64
+) ENGINE = ReplacingMergeTree(ver)
+PARTITION BY toYYYYMM(hour)
+ORDER BY (campaign_id, hour, channel, country, segment, trunk, local_hour, local_weekday)`, `
+CREATE TABLE IF NOT EXISTS {db}.kpi_agent_attempts (
+    campaign_id String,
+    hour        DateTime,
+    agent_id    String,
+    channel     Enum8('voice' = 1, 'sms' = 2, 'whatsapp' = 3),
+    country     String,
+    segment     String,
+    attempts    UInt64,
+    contacts    UInt64,
+    rpc         UInt64,
+    live        UInt64,
+    abandoned   UInt64,
+    connects    UInt64,
+    handle_ms   UInt64,
+    ver         UInt64
+) ENGINE = ReplacingMergeTree(ver)
+PARTITION BY toYYYYMM(hour)
+ORDER BY (campaign_id, hour, agent_id, channel, country, segment)`, `
+CREATE TABLE IF NOT EXISTS {db}.kpi_agents (
+    campaign_id String,
+    src_hour    DateTime,
+    hour        DateTime,
+    agent_id    String,
+    state       String,
+    seconds     UInt64,
+    ver         UInt64
+) ENGINE = ReplacingMergeTree(ver)
+PARTITION BY toYYYYMM(src_hour)
+ORDER BY (campaign_id, src_hour, hour, agent_id, state)`, `
+CREATE TABLE IF NOT EXISTS {db}.kpi_account_attempts (
+    bucket      UInt32,
+    account_id  String,
+    campaign_id String,
+    started_at  DateTime,
+    attempt_id  String,
+    ver         UInt64,
+    channel     Enum8('voice' = 1, 'sms' = 2, 'whatsapp' = 3),
+    country     String,
+    segment     String,
+    agent_id    String,
+    flags       UInt8
+) ENGINE = MergeTree
+PARTITION BY tuple()
+ORDER BY (bucket, account_id, started_at, attempt_id)`, `
+CREATE TABLE IF NOT EXISTS {db}.kpi_account_promises (
+    bucket       UInt32,
+    account_id   String,
+    promise_id   String,
+    campaign_id  String,
+    created_at   DateTime,
+    due_date     Date,
+    amount       Decimal(18, 2),
+    currency     String,
+    status       String,
+    channel      Enum8('ivr' = 1, 'agent' = 2, 'sms' = 3),
+    grace_days   UInt8,
+    keep_percent UInt8,
+    country      String,
+    segment      String,
+    agent_id     String,
+    ver          UInt64
+) ENGINE = MergeTree
+PARTITION BY tuple()
+ORDER BY (bucket, account_id, promise_id)`, `
+CREATE TABLE IF NOT EXISTS {db}.kpi_account_payments (
+    bucket     UInt32,
+    account_id String,
+    payment_id String,
+    paid_at    DateTime,
+    amount     Decimal(18, 2),
+    currency   String,
+    ver        UInt64
+) ENGINE = MergeTree
+PARTITION BY tuple()
+ORDER BY (bucket, account_id, payment_id)`, `
+CREATE TABLE IF NOT EXISTS {db}.kpi_debtors (
+    bucket      UInt32,
+    campaign_id String,
+    account_id  String,
+    hours       Array(UInt32),
+    flags       Array(UInt8),
+    channels    Array(String),
+    agents      Array(String),
+    segments    Array(String),
+    countries   Array(String),
+    ver         UInt64
+) ENGINE = ReplacingMergeTree(ver)
+ORDER BY (campaign_id, bucket, account_id)`, `
+CREATE TABLE IF NOT EXISTS {db}.kpi_promises (
+    bucket       UInt32,
+    promise_id   String,
+    campaign_id  String,
+    account_id   String,
+    created_at   DateTime,
+    due_date     Date,
+    deadline     DateTime,
+    channel      Enum8('ivr' = 1, 'agent' = 2, 'sms' = 3),
+    country      String,
+    segment      String,
+    agent_id     String,
+    amount       Decimal(18, 2),
+    currency     String,
+    keep_percent UInt8,
+    received     Decimal(18, 2),
+    kept         UInt8,
+    cancelled    UInt8,
+    ver          UInt64
+) ENGINE = ReplacingMergeTree(ver)
+PARTITION BY toYYYYMM(created_at)
+ORDER BY (campaign_id, created_at, promise_id)`, `
+CREATE TABLE IF NOT EXISTS {db}.kpi_payments (
+    bucket      UInt32,
+    payment_id  String,
+    account_id  String,
+    paid_at     DateTime,
+    amount      Decimal(18, 2),
+    currency    String,
+    touched_at  DateTime,
+    campaign_id String,
+    channel     Enum8('voice' = 1, 'sms' = 2, 'whatsapp' = 3),
+    country     String,
+    segment     String,
+    agent_id    String,
+    ver         UInt64
+) ENGINE = ReplacingMergeTree(ver)
+PARTITION BY toYYYYMM(paid_at)
+ORDER BY (account_id, paid_at, payment_id)`, `
+CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.kpi_dirty_attempts TO {db}.kpi_dirty AS
+SELECT 'attempts' AS source, campaign_id, toUInt32(toStartOfHour(started_at)) AS bucket, count() AS n
+FROM {db}.contact_attempts GROUP BY campaign_id, bucket`, `
+CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.kpi_dirty_agents TO {db}.kpi_dirty AS
+SELECT 'agents' AS source, campaign_id, toUInt32(toStartOfHour(started_at)) AS bucket, count() AS n
+FROM {db}.agent_states GROUP BY campaign_id, bucket`, `
+CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.kpi_account_attempts_mv TO {db}.kpi_account_attempts AS
+SELECT ` + SQLAccountBucket + ` AS bucket, account_id, campaign_id, started_at, attempt_id, ver, channel, country, segment, agent_id,
+    toUInt8(` + SQLAttempt + ` + 2 * ` + SQLContact + ` + 4 * ` + SQLRightParty + ` + 8 * ` + SQLTouch + `) AS flags
+FROM {db}.contact_attempts WHERE account_id != ''`, `
+CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.kpi_account_promises_mv TO {db}.kpi_account_promises AS
+SELECT ` + SQLAccountBucket + ` AS bucket, account_id, promise_id, campaign_id, created_at, due_date, toDecimal64(amount, 2) AS amount,
+    currency, status, channel, grace_days, keep_percent, country, segment, agent_id, ver
+FROM {db}.promises`, `
+CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.kpi_account_payments_mv TO {db}.kpi_account_payments AS
+SELECT ` + SQLAccountBucket + ` AS bucket, account_id, payment_id, paid_at, toDecimal64(amount, 2) AS amount, currency, ver
+FROM {db}.payments`, `
+CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.kpi_dirty_accounts TO {db}.kpi_dirty AS
+SELECT 'account_attempts' AS source, '' AS campaign_id, ` + SQLAccountBucket + ` AS bucket, count() AS n
+FROM {db}.contact_attempts WHERE account_id != '' GROUP BY bucket`, `
+CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.kpi_dirty_promises TO {db}.kpi_dirty AS
+SELECT 'account_promises' AS source, '' AS campaign_id, ` + SQLAccountBucket + ` AS bucket, count() AS n
+FROM {db}.promises GROUP BY bucket`, `
+CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.kpi_dirty_payments TO {db}.kpi_dirty AS
+SELECT 'account_payments' AS source, '' AS campaign_id, ` + SQLAccountBucket + ` AS bucket, count() AS n
+FROM {db}.payments GROUP BY bucket`}},
 }
 
 // Migrations returns the schema steps in order (for docs and the cluster DDL).

@@ -105,19 +105,20 @@ var (
 			"started_at", "answered_at", "ended_at", "ring_ms", "talk_ms", "sip_code", "disposition", "reason", "amd",
 			"agent_id", "abandoned", "dtmf", "ivr_path", "promise_amount", "promise_date", "currency", "message_sid",
 			"message_status", "country", "local_hour", "local_weekday", "ver", "message_error", "segments", "template",
-			"wrap_ms", "agent_code", "right_party", "recording", "recording_error", "amd_cause", "amd_ms"},
+			"wrap_ms", "agent_code", "right_party", "recording", "recording_error", "amd_cause", "amd_ms", "segment"},
 		decode: decodeAs[Attempt],
 		values: func(r Row) []any { return attemptValues(r.(*Attempt)) },
 	}
 	promisesTable = &Table{
 		Name: "promises", kind: kindPromise,
 		Columns: []string{"promise_id", "campaign_id", "account_id", "attempt_id", "channel", "created_at", "due_date",
-			"amount", "currency", "status", "node_id", "ver"},
+			"amount", "currency", "status", "node_id", "ver", "grace_days", "keep_percent", "country", "segment", "agent_id"},
 		decode: decodeAs[Promise],
 		values: func(r Row) []any {
 			p := r.(*Promise)
 			return []any{p.PromiseID, p.CampaignID, p.AccountID, p.AttemptID, string(p.Channel), p.CreatedAt,
-				orEpoch(p.DueDate), p.Amount, p.Currency, p.Status, p.NodeID, p.Ver}
+				orEpoch(p.DueDate), p.Amount, p.Currency, p.Status, p.NodeID, p.Ver, p.GraceDays, p.KeepPercent, p.Country,
+				p.Segment, p.AgentID}
 		},
 	}
 	paymentsTable = &Table{
@@ -154,9 +155,22 @@ var (
 	}
 )
 
+var agentStatesTable = &Table{
+	Name: "agent_states", kind: kindAgent,
+	Columns: []string{"interval_id", "agent_id", "campaign_id", "node_id", "state", "reason", "started_at", "ended_at", "ver"},
+	decode: func(rec []byte) (Row, error) {
+		var s AgentState
+		return &s, s.UnmarshalBinary(rec)
+	},
+	values: func(r Row) []any {
+		s := r.(*AgentState)
+		return []any{s.IntervalID, s.AgentID, s.CampaignID, s.NodeID, s.State, s.Reason, s.StartedAt, s.EndedAt, s.Ver}
+	},
+}
+
 // Tables lists every table the writer inserts into, in a fixed order.
 func Tables() []*Table {
-	return []*Table{attemptsTable, promisesTable, paymentsTable, messagesTable, dncTable}
+	return []*Table{attemptsTable, promisesTable, paymentsTable, messagesTable, dncTable, agentStatesTable}
 }
 
 // TableOf returns the table a spooled record belongs to.
@@ -181,7 +195,7 @@ func attemptValues(a *Attempt) []any {
 		a.StartedAt, orEpoch(a.AnsweredAt), orEpoch(a.EndedAt), a.RingMS, a.TalkMS, a.SIPCode, a.Disposition, a.Reason, a.AMD,
 		a.AgentID, b2u8(a.Abandoned), a.DTMF, a.IVRPath, a.PromiseAmount, orEpoch(a.PromiseDate), a.Currency, a.MessageSID,
 		a.MessageStatus, a.Country, a.LocalHour, a.LocalWeekday, a.Ver, a.MessageError, a.Segments, a.Template,
-		a.WrapMS, a.AgentCode, b2u8(a.RightParty), a.Recording, a.RecordingError, a.AMDCause, a.AMDMS}
+		a.WrapMS, a.AgentCode, b2u8(a.RightParty), a.Recording, a.RecordingError, a.AMDCause, a.AMDMS, a.Segment}
 }
 
 // AttemptsTable is the contact_attempts table.

@@ -13,12 +13,13 @@ import (
 	"github.com/marcador/marcador/cmd/marcador/internal/bench"
 )
 
-const benchUsage = `usage: marcador bench <analytics|sip|amd|bridge> [flags]
+const benchUsage = `usage: marcador bench <analytics|sip|amd|bridge|kpi> [flags]
 
   analytics  attempts/s through the spooled writer vs a plain clickhouse-go batch insert
   sip        calls/s, concurrent two-way audio calls and RTP pacing against the carrier simulator
   amd        answering-machine detection over the labelled corpus vs the reference profile
   bridge     debtors bridged to registered agents' nailed-up legs: answer-to-bridge, relay latency and CPU vs a bare forwarder
+  kpi        every KPI query on generated attempts, promises and payments: roll-ups vs the raw tables
 `
 
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -40,8 +41,10 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return benchBridge(ctx, args[1:], stdout, stderr)
 	case "bridge-phones": // the agents' phones of bench bridge, its child process
 		return bench.BridgePhones(ctx, os.Stdin, stdout, stderr)
+	case "kpi":
+		return benchKPI(ctx, args[1:], stdout, stderr)
 	}
-	return fmt.Errorf("unknown benchmark %q (want analytics, sip, amd or bridge)", args[0])
+	return fmt.Errorf("unknown benchmark %q (want analytics, sip, amd, bridge or kpi)", args[0])
 }
 
 func benchAnalytics(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -124,4 +127,31 @@ func benchAMD(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	return bench.AMD(ctx, o, stdout, stderr)
+}
+
+func benchKPI(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("bench kpi", "bench kpi [-config FILE] [-attempts 10000000] [-days 90] [-campaigns 20] [-runs 9] [-raw-runs 3] [-keep] [-reuse] [-json]\n\n"+
+		"Generates attempts, promises, payments, agents' time and replies in <clickhouse.database>_bench_kpi, builds the\n"+
+		"roll-ups and times every KPI family's query on them and, in the same run, on the raw tables.", stderr)
+	cfgPath := fs.String("config", "", "YAML config file: the ClickHouse to use")
+	var o bench.KPIOptions
+	fs.IntVar(&o.Attempts, "attempts", 10_000_000, "attempts to generate")
+	fs.IntVar(&o.Days, "days", 90, "days the attempts are spread over, ending yesterday")
+	fs.IntVar(&o.Campaigns, "campaigns", 20, "campaigns (the first half with agents)")
+	fs.IntVar(&o.Runs, "runs", 9, "timed runs of each roll-up query")
+	fs.IntVar(&o.RawRuns, "raw-runs", 3, "timed runs of each raw-table query (the baseline; 0 skips it)")
+	fs.BoolVar(&o.Keep, "keep", false, "keep the scratch database")
+	fs.BoolVar(&o.Reuse, "reuse", false, "reuse the scratch database a -keep run left")
+	fs.BoolVar(&o.JSON, "json", false, "also print the result as JSON")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if o.Attempts <= 0 || o.Days <= 0 || o.Campaigns < 2 || o.Runs <= 0 || o.RawRuns < 0 {
+		return fmt.Errorf("bench kpi: -attempts, -days, -runs > 0, -campaigns >= 2, -raw-runs >= 0")
+	}
+	var err error
+	if o.Config, err = loadConfig(*cfgPath); err != nil {
+		return err
+	}
+	return bench.KPI(ctx, o, stdout, stderr)
 }

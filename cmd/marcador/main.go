@@ -38,6 +38,7 @@ func commands() map[string]command {
 		"dnc":        {"'dnc rebuild': restore the do-not-contact lists in Redis from ClickHouse", runDNC},
 		"sim":        {"simulate a shift of a campaign to compare pacers (progressive, vicidial, predictive)", runSim},
 		"amd":        {"classify WAV recordings of answered calls: human, machine (and its beep), notsure, hangup", runAMD},
+		"report":     {"the KPIs (contact, right-party, promise, promise-kept, recovery, abandon, agents, texts, costs) as a table, CSV or JSON", runReport},
 	}
 	maps.Copy(cmds, labCommands())
 	return cmds

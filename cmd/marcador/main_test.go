@@ -329,8 +329,8 @@ sip: {listen: 127.0.0.1:0}
 		t.Fatalf("demo exited %d: %s\n%s", code, errb.String(), out.String())
 	}
 	s := out.String()
-	for _, want := range []string{"POST /api/v1/campaigns/demo-overdue/start", "heard the IVR speak before their first key", "read back from ClickHouse",
-		"pressed a key", "promises captured"} {
+	for _, want := range []string{"POST /api/v1/campaigns/demo-overdue/start", "heard the IVR speak before their first key",
+		"read back from ClickHouse by the KPI code", "kept/broken/pending", "demo-overdue"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("demo output lacks %q:\n%s", want, s)
 		}

@@ -28,6 +28,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/marcador/marcador/analytics"
+	"github.com/marcador/marcador/analytics/kpi"
 	"github.com/marcador/marcador/analytics/writer"
 	"github.com/marcador/marcador/cmd/marcador/internal/config"
 	"github.com/marcador/marcador/cmd/marcador/internal/httpapi"
@@ -176,6 +177,9 @@ type App struct {
 	Registrar *registrar.Registrar
 	Station   *agent.Station
 	Desk      *agent.Desk // agents' screen events
+	// KPI reads the KPIs (with ClickHouse); serve refreshes its roll-ups
+	// every kpi.refresh.
+	KPI *kpi.KPI
 
 	opt      Options
 	parts    Parts // what was asked for, with what it brings
@@ -189,6 +193,10 @@ type App struct {
 	registrarLoop, stationLoop, deskLoop          *loop
 	closeOnce                                     sync.Once
 	closeErr                                      error
+
+	// kpiLoop refreshes the KPI roll-ups (serve); kpiMetrics exports them.
+	kpiLoop    *loop
+	kpiMetrics *kpi.Collector
 }
 
 // UnreachableError is a service New could not reach.
@@ -261,10 +269,15 @@ func (a *App) buildClickHouse(ctx context.Context) error {
 		if a.Conn, err = analytics.Open(ctx, chOptions(c)); err != nil {
 			return &UnreachableError{Service: "clickhouse", Err: err}
 		}
-		_, err = analytics.Migrate(ctx, a.Conn, c.Database)
-		return err
+		if _, err = analytics.Migrate(ctx, a.Conn, c.Database); err != nil {
+			return err
+		}
+		return a.buildKPI()
 	}
 	if a.Conn, err = analytics.Dial(chOptions(c)); err != nil {
+		return err
+	}
+	if err := a.buildKPI(); err != nil {
 		return err
 	}
 	if a.opt.Schema == SchemaTry {
@@ -420,6 +433,11 @@ func (a *App) Start(ctx context.Context) {
 		a.followLoop = startLoop(base, func(ctx context.Context) { a.Promises.Run(ctx, time.Minute, a.Runner) })
 	}
 	a.startAgents(base)
+	if a.kpiMetrics != nil {
+		a.kpiLoop = startLoop(base, func(ctx context.Context) {
+			refreshKPIs(ctx, a.KPI, a.kpiMetrics, a.Config.KPI.Refresh, a.Log)
+		})
+	}
 	a.startHTTP()
 }
 
@@ -450,6 +468,7 @@ func (a *App) Close() error {
 func (a *App) close() error {
 	a.stopHTTP()
 	a.followLoop.stop()
+	a.kpiLoop.stop()
 	if a.Runner != nil {
 		a.Runner.Close() // calls in progress finish and are recorded
 	}

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/marcador/marcador/analytics/kpi"
 	"github.com/marcador/marcador/cmd/marcador/internal/config"
 	"github.com/marcador/marcador/cmd/marcador/internal/httpapi"
 )
@@ -39,6 +40,11 @@ func (a *App) buildHTTP() error {
 	}
 	if a.Station != nil {
 		opts.Agents, opts.Calls, opts.Screens = a.Station, a.Runner, a.Desk
+	}
+	if a.KPI != nil {
+		opts.KPIs = a.KPI
+		a.kpiMetrics = kpi.NewCollector(a.KPI)
+		a.Metrics.MustRegister(a.kpiMetrics)
 	}
 	if a.Sender != nil {
 		opts.Messages = a.Sender

@@ -37,6 +37,7 @@ type Config struct {
 	Agents     Agents               `yaml:"agents"`     // agents.go
 	Registrar  Registrar            `yaml:"registrar"`  // agents.go
 	Recordings Recordings           `yaml:"recordings"` // agents.go
+	KPI        KPI                  `yaml:"kpi"`        // kpi.go
 }
 
 // Twilio is the SMS and WhatsApp provider; texting is off without an

@@ -10,12 +10,11 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/shopspring/decimal"
-
 	"github.com/marcador/marcador/analytics"
+	"github.com/marcador/marcador/analytics/kpi"
 	"github.com/marcador/marcador/cmd/marcador/internal/httpapi"
+	"github.com/marcador/marcador/cmd/marcador/internal/report"
 	"github.com/marcador/marcador/queue/compliance"
-	"github.com/marcador/marcador/queue/promise"
 )
 
 // What the demo reads back comes from ClickHouse through analytics.Reader,
@@ -121,10 +120,9 @@ func (r *run) explainPicks(ctx context.Context, campaignID string) ([]demoPick, 
 	return out, nil
 }
 
-// summary is step 7: the schema, every table's rows, and this run read
-// back from contact_attempts and promises.
+// summary is step 7: the schema, every table's rows, and the KPIs of this
+// run's days.
 func (r *run) summary(ctx context.Context) error {
-	c := demoCampaigns()[1]
 	r.p("\n7. ClickHouse (%s)\n", r.opt.Config.ClickHouse.Database)
 	applied, err := r.read.Applied(ctx)
 	if err != nil {
@@ -142,107 +140,29 @@ func (r *run) summary(ctx context.Context) error {
 	for _, t := range tables {
 		r.p("   %-17s %d rows\n", t.Table, t.Rows)
 	}
-	r.p("\n   this run, read back from contact_attempts and promises:\n")
-	counts, err := r.read.AttemptCounts(ctx, r.scope(c.ID))
-	if err != nil {
-		return err
-	}
-	r.printDispositions(counts)
-	if err := r.printPromises(ctx, c.ID); err != nil {
-		return err
-	}
-	return r.printTextSummary(ctx, c.ID, counts)
+	return r.printKPIs(ctx)
 }
 
-// printDispositions tabulates attempts by channel (voice first) and
-// disposition (most first).
-func (r *run) printDispositions(counts []analytics.AttemptCount) {
-	counts = slices.Clone(counts)
-	slices.SortStableFunc(counts, func(a, b analytics.AttemptCount) int {
-		switch {
-		case a.Channel != b.Channel:
-			return strings.Compare(string(b.Channel), string(a.Channel))
-		case a.Attempts != b.Attempts:
-			return cmp.Compare(b.Attempts, a.Attempts)
-		}
-		return strings.Compare(a.Disposition, b.Disposition)
-	})
-	tw := tabwriter.NewWriter(r.out, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "   channel\tdisposition\tattempts\tavg ring\ttalk total\tpressed a key\n")
-	var total uint64
-	for _, c := range counts {
-		total += c.Attempts
-		fmt.Fprintf(tw, "   %s\t%s\t%d\t%.1fs\t%.0fs\t%d\n", c.Channel, c.Disposition, c.Attempts,
-			float64(c.RingMS)/float64(c.Attempts)/1000, float64(c.TalkMS)/1000, c.Keyed)
+// printKPIs is the summary's figures: the KPI code's report of the demo's
+// campaigns over the days of this run, as `marcador report` prints it.
+func (r *run) printKPIs(ctx context.Context) error {
+	now := time.Now().UTC()
+	from, to := r.since().UTC().Format(time.DateOnly), now.Format(time.DateOnly)
+	q := url.Values{"from": {from}, "to": {to}, "by": {string(kpi.ByCampaign)}}
+	for _, c := range demoCampaigns() {
+		q.Add("campaign", c.ID)
 	}
-	fmt.Fprintf(tw, "   total\t\t%d\t\t\t\n", total)
-	tw.Flush()
-}
-
-// printPromises totals this run's promises by currency: captured, and kept.
-func (r *run) printPromises(ctx context.Context, campaignID string) error {
-	totals, err := r.read.PromiseTotals(ctx, r.scope(campaignID))
+	f, by, err := kpi.ParseQuery(q, now)
 	if err != nil {
 		return err
 	}
-	type sum struct {
-		n, kept         uint64
-		amount, keptSum decimal.Decimal
-	}
-	var currencies []string
-	by := map[string]*sum{}
-	for _, t := range totals {
-		s := by[t.Currency]
-		if s == nil {
-			s = &sum{}
-			by[t.Currency] = s
-			currencies = append(currencies, t.Currency)
-		}
-		s.n += t.Promises
-		s.amount = s.amount.Add(t.Amount)
-		if t.Status == promise.Kept {
-			s.kept += t.Promises
-			s.keptSum = s.keptSum.Add(t.Amount)
-		}
-	}
-	if len(currencies) == 0 {
-		r.p("   promises captured: 0\n")
-	}
-	for _, cur := range currencies {
-		s := by[cur]
-		r.p("   promises captured: %d, total %s %s; kept (paid): %d, %s %s\n", s.n, money(s.amount), cur, s.kept, money(s.keptSum), cur)
-	}
-	return nil
-}
-
-// printTextSummary is the closing summary's line on texting.
-func (r *run) printTextSummary(ctx context.Context, campaignID string, counts []analytics.AttemptCount) error {
-	t, err := r.read.Texts(ctx, r.scope(campaignID))
+	rep, err := r.app.KPI.Report(ctx, f, by, kpi.Rollup)
 	if err != nil {
 		return err
 	}
-	// What the summary counts as failed: the provider refused or could not
-	// deliver the text.
-	failures := []string{"failed", "undelivered", analytics.InvalidNumber, "opted_out"}
-	var blocked, failed uint64
-	for _, c := range counts {
-		if c.Channel == analytics.Voice {
-			continue
-		}
-		switch {
-		case c.Disposition == analytics.Blocked:
-			blocked += c.Attempts
-		case slices.Contains(failures, c.Disposition):
-			failed += c.Attempts
-		}
-	}
-	replies, err := r.read.Replies(ctx, analytics.Scope{From: r.since()})
-	if err != nil {
-		return err
-	}
-	r.p("   SMS sent: %d, delivered: %d, blocked by the gate: %d, failed: %d; replies: %d opt-out, %d payment link, %d for agents\n",
-		t.Sent, t.Delivered, blocked, failed, replies["optout"], replies["paylink"], replies["conversation"])
-	return nil
+	r.p("\n   read back from ClickHouse by the KPI code (marcador report -campaign %s -from %s -to %s -by campaign):\n",
+		strings.Join(q["campaign"], ","), from, to)
+	return report.Write(r.out, rep, "table")
 }
 
 // printTexts tabulates this run's texts by disposition, most first.

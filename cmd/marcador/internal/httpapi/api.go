@@ -44,6 +44,9 @@ type Options struct {
 	// Messages serves POST /api/v1/messages and GET
 	// /api/v1/conversations/{phone}; without it they are 404.
 	Messages Messages
+	// KPIs serves GET /api/v1/kpis and /api/v1/kpis/best-time; without
+	// it they are 404.
+	KPIs KPIs
 	// TwilioStatus and TwilioInbound serve /webhooks/twilio/status and
 	// /webhooks/twilio/inbound (they check Twilio's signature, not tokens).
 	TwilioStatus, TwilioInbound http.Handler
@@ -134,6 +137,10 @@ func (a *API) mount(rt *routes) {
 	if opt.Messages != nil {
 		rt.api("POST /api/v1/messages", a.postMessage)
 		rt.api("GET /api/v1/conversations/{phone}", a.getConversation)
+	}
+	if opt.KPIs != nil {
+		rt.api("GET /api/v1/kpis", a.getKPIs)
+		rt.api("GET /api/v1/kpis/best-time", a.getBestTime)
 	}
 	if opt.TwilioStatus != nil {
 		rt.hook("POST /webhooks/twilio/status", opt.TwilioStatus)

@@ -1,0 +1,55 @@
+package analytics
+
+// What an attempt row counts as in the KPIs (README "KPIs"), written once
+// as SQL conditions over a contact_attempts row, beside the disposition
+// names they use. The KPI roll-ups (analytics/kpi) and migration 011's
+// kpi_account_attempts view are built on them: changing one needs a
+// migration that rebuilds the view (and a refresh of the roll-ups).
+const (
+	// SQLAttempt: a contact attempt with a known debtor. Not: a try the
+	// compliance gate refused (blocked), a call that never left the node
+	// (local_error), one failed identification on the callback line
+	// (identity_failed, a row besides its call's), a caller never
+	// verified (no account).
+	SQLAttempt = `(account_id != '' AND disposition NOT IN ('` + Blocked + `', '` + LocalError + `', '` + IdentityFailed + `'))`
+
+	// SQLLive: a call answered by a person (the denominator of the
+	// abandon rate): answered or abandoned, and not a machine.
+	SQLLive = `(channel = 'voice' AND disposition IN ('` + Answered + `', '` + Abandoned + `') AND amd != 'machine')`
+
+	// SQLAbandoned: a person answered and no agent came in time.
+	SQLAbandoned = `(channel = 'voice' AND (abandoned = 1 OR disposition = '` + Abandoned + `'))`
+
+	// SQLContact: a live person reached, in a conversation: a call
+	// answered by a person (AMD human, notsure or not run) and not
+	// abandoned, or a verified caller on the callback line.
+	SQLContact = `(channel = 'voice' AND account_id != '' AND ((disposition = '` + Answered + `' AND amd IN ('', 'human', 'notsure') AND abandoned = 0) OR disposition = '` + Inbound + `'))`
+
+	// SQLRightParty: a contact with the debtor: the agent's code or the
+	// IVR's identification said so (right_party), or the caller proved who
+	// they are.
+	SQLRightParty = `(` + SQLContact + ` AND (right_party = 1 OR disposition = '` + Inbound + `'))`
+
+	// SQLTextSent: a text the provider accepted (it has a message sid).
+	SQLTextSent = `(channel != 'voice' AND message_sid != '')`
+
+	// SQLTextDelivered: a text the provider reported delivered (or read).
+	SQLTextDelivered = `(channel != 'voice' AND disposition IN ('` + Delivered + `', '` + Read + `'))`
+
+	// SQLTouch: what a payment is attributed to (recovery): a contact, or a
+	// text delivered. A row that is a touch stays one in its later
+	// versions (a delivered text only becomes read).
+	SQLTouch = `(` + SQLContact + ` OR ` + SQLTextDelivered + `)`
+
+	// SQLPlaced: a call that went out on a trunk (what a carrier bills).
+	SQLPlaced = `(channel = 'voice' AND disposition NOT IN ('` + Blocked + `', '` + LocalError + `', '` + IdentityFailed + `', '` + Inbound + `'))`
+
+	// SQLTrunkFailure: a call the trunk or the carrier failed (a 5xx, a
+	// timeout): network_error.
+	SQLTrunkFailure = `(channel = 'voice' AND disposition = '` + NetworkError + `')`
+
+	// SQLAccountBucket spreads accounts over the 16384 buckets the
+	// account-keyed roll-ups (per-debtor figures, promise outcomes, payment
+	// attribution) are refreshed by: a busy minute touches a few percent.
+	SQLAccountBucket = `toUInt32(cityHash64(account_id) % 16384)`
+)
