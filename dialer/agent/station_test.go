@@ -19,6 +19,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/marcador/marcador/analytics/polltest"
 	"github.com/marcador/marcador/dialer"
 	"github.com/marcador/marcador/dialer/agent/agenttest"
 	"github.com/marcador/marcador/dialer/registrar"
@@ -217,17 +218,11 @@ func (l *live) status(id string) Status {
 // empty).
 func (l *live) waitState(id string, want State, reason string) Status {
 	l.t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		st := l.status(id)
-		if st.State == want && (reason == "" || st.Reason == reason) {
-			return st
-		}
-		if time.Now().After(deadline) {
-			l.t.Fatalf("agent %s is %s (%s) after 30s, want %s (%s)", id, st.State, st.Reason, want, reason)
-		}
-		time.Sleep(20 * time.Millisecond)
+	var st Status
+	if !polltest.Until(30*time.Second, func() bool { st = l.status(id); return st.State == want && (reason == "" || st.Reason == reason) }) {
+		l.t.Fatalf("agent %s is %s (%s) after 30s, want %s (%s)", id, st.State, st.Reason, want, reason)
 	}
+	return st
 }
 
 // lastEvent is the campaign's newest agent event.
@@ -245,13 +240,38 @@ func (l *live) lastEvent(campaign string) Event {
 
 func waitCond(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
+	polltest.Eventually(t, 30*time.Second, cond, what)
+}
+
+// waitEnded waits until the phone's call is over.
+func waitEnded(t *testing.T, c *agenttest.Call, what string) {
+	t.Helper()
+	select {
+	case <-c.Ended():
+	case <-time.After(30 * time.Second):
+		t.Fatalf("timed out after 30s waiting for %s", what)
 	}
+}
+
+// waitEvent follows the campaign's agent events, from the oldest kept, until
+// one matches, and returns it.
+func (l *live) waitEvent(campaign, what string, match func(Event) bool) Event {
+	l.t.Helper()
+	ctx, cancel := context.WithTimeout(l.ctx, 30*time.Second)
+	defer cancel()
+	var got Event
+	found := errors.New("found")
+	err := l.pool().Follow(ctx, campaign, "0", func(ev Event) error {
+		if match(ev) {
+			got = ev
+			return found
+		}
+		return nil
+	})
+	if !errors.Is(err, found) {
+		l.t.Fatalf("no event of %s: %v", what, err)
+	}
+	return got
 }
 
 func ended(c *agenttest.Call) bool {
@@ -316,7 +336,7 @@ func TestStationLoginNailsUpTheLeg(t *testing.T) {
 	if st, err := n.st.Logout(l.ctx, id); err != nil || st.State != LoggedOut {
 		t.Fatalf("logout: %+v %v", st, err)
 	}
-	waitCond(t, "the leg to be hung up", func() bool { return ended(call) })
+	waitEnded(t, call, "the leg to be hung up")
 	if _, err := n.st.Session(id); !errors.Is(err, ErrNoLeg) {
 		t.Fatalf("session after logout: %v", err)
 	}
@@ -435,7 +455,7 @@ func TestStationLogoutElsewhereHangsUp(t *testing.T) {
 	if _, err := b.st.Logout(l.ctx, id); err != nil {
 		t.Fatal(err)
 	}
-	waitCond(t, "node a to hang up the leg", func() bool { return ended(call) })
+	waitEnded(t, call, "node a to hang up the leg")
 	if len(a.st.Legs()) != 0 {
 		t.Fatalf("legs %v", a.st.Legs())
 	}
@@ -474,8 +494,7 @@ func TestStationLeases(t *testing.T) {
 	if _, err := ph.NextCall(l.ctx); err != nil {
 		t.Fatal(err)
 	}
-	waitCond(t, "the reaper", func() bool {
-		ev := l.lastEvent(c)
+	l.waitEvent(c, "the reaper", func(ev Event) bool {
 		return ev.Kind == "reap" && ev.To == LoggedOut && ev.Reason == ReasonNodeLost && ev.Node == dead.id
 	})
 
@@ -498,7 +517,7 @@ func TestStationLeases(t *testing.T) {
 	if ev := l.lastEvent(c); ev.Kind != "evict" || ev.To != LoggedOut || ev.Reason != "node_restarted" {
 		t.Fatalf("after the restart: %+v", ev)
 	}
-	waitCond(t, "the old leg to be hung up", func() bool { return ended(call) })
+	waitEnded(t, call, "the old leg to be hung up")
 
 	// A clean stop hangs up and logs out.
 	if _, err := alive.st.Login(l.ctx, id, c); err != nil {
@@ -513,7 +532,7 @@ func TestStationLeases(t *testing.T) {
 	if ev := l.lastEvent(c); ev.Kind != "evict" || ev.To != LoggedOut || ev.Reason != "node_stopped" {
 		t.Fatalf("after close: %+v", ev)
 	}
-	waitCond(t, "close to hang up the leg", func() bool { return ended(call) })
+	waitEnded(t, call, "close to hang up the leg")
 	if _, err := alive.st.Login(l.ctx, id, c); !errors.Is(err, ErrStopping) {
 		t.Fatalf("login on a closed station: %v", err)
 	}
