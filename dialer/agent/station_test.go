@@ -274,6 +274,20 @@ func (l *live) waitEvent(campaign, what string, match func(Event) bool) Event {
 	return got
 }
 
+// login logs the agent in on n and returns the nailed-up call its phone
+// answered.
+func (l *live) login(n *node, id, campaign string, ph *agenttest.Phone) *agenttest.Call {
+	l.t.Helper()
+	if _, err := n.st.Login(l.ctx, id, campaign); err != nil {
+		l.t.Fatal(err)
+	}
+	call, err := ph.NextCall(l.ctx)
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	return call
+}
+
 func ended(c *agenttest.Call) bool {
 	select {
 	case <-c.Ended():
@@ -384,13 +398,7 @@ func TestStationDroppedLegPausesTheAgent(t *testing.T) {
 	c := l.campaign()
 	id, user := l.agent(c)
 	ph := l.phone(n, user, agenttest.Options{})
-	if _, err := n.st.Login(l.ctx, id, c); err != nil {
-		t.Fatal(err)
-	}
-	call, err := ph.NextCall(l.ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	call := l.login(n, id, c, ph)
 	if err := call.Hangup(l.ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -439,13 +447,7 @@ func TestStationLogoutElsewhereHangsUp(t *testing.T) {
 	c := l.campaign()
 	id, user := l.agent(c)
 	ph := l.phone(a, user, agenttest.Options{})
-	if _, err := a.st.Login(l.ctx, id, c); err != nil {
-		t.Fatal(err)
-	}
-	call, err := ph.NextCall(l.ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	call := l.login(a, id, c, ph)
 	if _, err := b.st.Pause(l.ctx, id, "lunch"); err != nil {
 		t.Fatal(err)
 	}
@@ -460,16 +462,10 @@ func TestStationLogoutElsewhereHangsUp(t *testing.T) {
 		t.Fatalf("legs %v", a.st.Legs())
 	}
 	// Log in again on a; the phone drops; b cannot call it back.
-	if _, err := a.st.Login(l.ctx, id, c); err != nil {
-		t.Fatal(err)
-	}
-	call, err = ph.NextCall(l.ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	call = l.login(a, id, c, ph)
 	call.Hangup(l.ctx)
 	l.waitState(id, Paused, ReasonPhoneDisconnected)
-	_, err = b.st.Ready(l.ctx, id)
+	_, err := b.st.Ready(l.ctx, id)
 	var te *TransitionError
 	if !errors.As(err, &te) || !strings.Contains(te.Detail, a.id) {
 		t.Fatalf("ready on the other node: %v", err)
@@ -488,25 +484,14 @@ func TestStationLeases(t *testing.T) {
 	c := l.campaign()
 	id, user := l.agent(c)
 	ph := l.phone(dead, user, agenttest.Options{})
-	if _, err := dead.st.Login(l.ctx, id, c); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := ph.NextCall(l.ctx); err != nil {
-		t.Fatal(err)
-	}
+	l.login(dead, id, c, ph)
 	l.waitEvent(c, "the reaper", func(ev Event) bool {
 		return ev.Kind == "reap" && ev.To == LoggedOut && ev.Reason == ReasonNodeLost && ev.Node == dead.id
 	})
 
 	// Restart: a new station with the node id of one that holds an agent
 	// logs it out; the old station's Run (here still alive) hangs its leg up.
-	if _, err := alive.st.Login(l.ctx, id, c); err != nil {
-		t.Fatal(err)
-	}
-	call, err := ph.NextCall(l.ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	call := l.login(alive, id, c, ph)
 	again, err := NewStation(StationOptions{Pool: l.pool(), Node: alive.id, Dialer: alive.ep, Phones: alive.reg, Logger: l.log})
 	if err != nil {
 		t.Fatal(err)
@@ -520,12 +505,7 @@ func TestStationLeases(t *testing.T) {
 	waitEnded(t, call, "the old leg to be hung up")
 
 	// A clean stop hangs up and logs out.
-	if _, err := alive.st.Login(l.ctx, id, c); err != nil {
-		t.Fatal(err)
-	}
-	if call, err = ph.NextCall(l.ctx); err != nil {
-		t.Fatal(err)
-	}
+	call = l.login(alive, id, c, ph)
 	if err := alive.st.Close(l.ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -661,13 +641,7 @@ func TestStationTellsWhichCallWasLost(t *testing.T) {
 	c := l.campaign()
 	id, user := l.agent(c)
 	ph := l.phone(n, user, agenttest.Options{})
-	if _, err := n.st.Login(l.ctx, id, c); err != nil {
-		t.Fatal(err)
-	}
-	call, err := ph.NextCall(l.ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	call := l.login(n, id, c, ph)
 	r, ok, err := n.st.Pool().Reserve(l.ctx, c, n.id, "call-1")
 	if !ok || err != nil {
 		t.Fatalf("reserve: %v %v", ok, err)
