@@ -12,6 +12,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 	"github.com/icholy/digest"
 
+	"github.com/marcador/marcador/analytics/polltest"
 	"github.com/marcador/marcador/dialer/registrar"
 	"github.com/marcador/marcador/queue/redistest"
 )
@@ -127,12 +128,8 @@ func TestBindingExpiry(t *testing.T) {
 		t.Fatal(err)
 	}
 	go func() { done <- fast.Run(runCtx) }()
-	deadline := time.Now().Add(10 * time.Second)
-	for len(e.logs.lines("sip registrar: expired")) < 2 {
-		if time.Now().After(deadline) {
-			t.Fatal("Run did not sweep within 10s")
-		}
-		time.Sleep(10 * time.Millisecond)
+	if !polltest.Until(10*time.Second, func() bool { return len(e.logs.lines("sip registrar: expired")) >= 2 }) {
+		t.Fatal("Run did not sweep within 10s")
 	}
 	stop()
 	if err := <-done; err != nil {
@@ -391,19 +388,14 @@ func TestRedisDown(t *testing.T) {
 	for _, x := range []*node{n, m} {
 		go x.reg.Run(ctx)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	if !polltest.Until(10*time.Second, func() bool {
 		chal := pick(t, challenges(t, p.at(n).do(p.req("60"))), registrar.MD5)
 		r := p.at(m).req("60")
 		p.authorize(r, chal, 1, "pw")
-		res := p.do(r)
-		if res.StatusCode == 200 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("nodes' nonces still disagree after 10s: %d", res.StatusCode)
-		}
-		time.Sleep(20 * time.Millisecond)
+		res = p.do(r)
+		return res.StatusCode == 200
+	}) {
+		t.Fatalf("nodes' nonces still disagree after 10s: %d", res.StatusCode)
 	}
 	if l := e.logs.lines("sip registrar: adopted the nonce secret in Redis"); len(l) != 1 {
 		t.Fatalf("adopted lines %v", l)

@@ -22,6 +22,7 @@ import (
 	"github.com/icholy/digest"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/marcador/marcador/analytics/polltest"
 	"github.com/marcador/marcador/dialer/registrar"
 	"github.com/marcador/marcador/dialer/registrar/registrartest"
 	"github.com/marcador/marcador/queue/redistest"
@@ -214,15 +215,11 @@ func (e *env) phone(n *node, user, password string) *phone {
 	done := make(chan struct{})
 	go func() { defer close(done); srv.ServeUDP(pc) }()
 	e.t.Cleanup(func() { pc.Close(); ua.Close(); <-done })
-	for i := 0; ; i++ {
-		if c, err := ua.TransportLayer().GetConnection("udp", la.String()); err == nil && c != nil {
-			break
-		}
-		if i == 2000 {
-			e.t.Fatal("phone socket did not register")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	// ServeUDP gives no sign when sipgo has taken the socket: polled.
+	polltest.Eventually(e.t, 10*time.Second, func() bool {
+		c, err := ua.TransportLayer().GetConnection("udp", la.String())
+		return err == nil && c != nil
+	}, "sipgo to take the phone's socket")
 	cli, err := sipgo.NewClient(ua, sipgo.WithClientHostname(la.IP.String()), sipgo.WithClientPort(la.Port),
 		sipgo.WithClientConnectionAddr(la.String()))
 	if err != nil {
