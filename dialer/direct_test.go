@@ -10,6 +10,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/marcador/marcador/analytics"
+	"github.com/marcador/marcador/analytics/polltest"
 	"github.com/marcador/marcador/dialer"
 	"github.com/marcador/marcador/dialer/agent/agenttest"
 	"github.com/marcador/marcador/ivr/media"
@@ -82,10 +83,8 @@ func TestDirectDialReachesAPhoneBehindNAT(t *testing.T) {
 	if _, err := leg.Session().Play(ctx, false, tone); err != nil {
 		t.Fatal(err)
 	}
-	for deadline := time.Now().Add(10 * time.Second); mediatest.ToneAt(call.Heard(), 1000) < 600*time.Millisecond; time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("the phone heard %s of the tone", mediatest.ToneAt(call.Heard(), 1000))
-		}
+	if !polltest.Until(10*time.Second, func() bool { return mediatest.ToneAt(call.Heard(), 1000) >= 600*time.Millisecond }) {
+		t.Fatalf("the phone heard %s of the tone", mediatest.ToneAt(call.Heard(), 1000))
 	}
 	if err := call.Hangup(ctx); err != nil {
 		t.Fatal(err)

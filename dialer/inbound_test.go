@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/marcador/marcador/analytics/polltest"
 	"github.com/marcador/marcador/dialer/sipptest"
 	"github.com/marcador/marcador/ivr/media"
 )
@@ -72,13 +73,7 @@ func (l *logBuffer) count(s string) int {
 // waitFor polls cond until it holds or a generous deadline passes.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	polltest.Eventually(t, 30*time.Second, cond, what)
 }
 
 // An INVITE from an address no trunk lists gets 403 before anything else
@@ -154,10 +149,7 @@ func TestInboundLimitKeepsPortsForOutbound(t *testing.T) {
 		}})
 	go func() {
 		defer close(admitted)
-		deadline := time.Now().Add(30 * time.Second)
-		for st := line.InboundStats(); st.Active+int64(st.Busy) < flood && time.Now().Before(deadline); st = line.InboundStats() {
-			time.Sleep(10 * time.Millisecond)
-		}
+		polltest.Until(30*time.Second, func() bool { st := line.InboundStats(); return st.Active+int64(st.Busy) >= flood })
 	}()
 	caller, tr := handset(t, line, media.PortRange{Min: 47200, Max: 47299}, flood)
 	codes := map[int]int{}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/marcador/marcador/analytics"
+	"github.com/marcador/marcador/analytics/polltest"
 	"github.com/marcador/marcador/dialer/sipptest"
 	"github.com/marcador/marcador/ivr/media"
 	"github.com/marcador/marcador/ivr/media/mediatest"
@@ -324,10 +325,7 @@ func TestNoLeaks(t *testing.T) {
 		busy.Wait(t)
 		bye.Wait(t)
 	}()
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) && (runtime.NumGoroutine() > before+2 || countFDs() > fdsBefore+2) {
-		time.Sleep(100 * time.Millisecond)
-	}
+	polltest.Until(10*time.Second, func() bool { return runtime.NumGoroutine() <= before+2 && countFDs() <= fdsBefore+2 })
 	if g, f := runtime.NumGoroutine(), countFDs(); g > before+2 || f > fdsBefore+2 {
 		buf := make([]byte, 1<<16)
 		n := runtime.Stack(buf, true)

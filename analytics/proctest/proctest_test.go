@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/marcador/marcador/analytics/polltest"
 )
 
 // Start waits for Ready, and Stop ends the whole process group: here a
@@ -36,13 +38,10 @@ func TestStartWaitsForReadyAndStopEndsTheGroup(t *testing.T) {
 		t.Fatalf("the forked sleep %d is not running: %v", child, err)
 	}
 	p.Stop()
-	// The shell has been reaped; its child is gone or a zombie awaiting init.
-	deadline := time.Now().Add(30 * time.Second)
-	for syscall.Kill(child, 0) == nil && !zombie(child) {
-		if time.Now().After(deadline) {
-			t.Fatalf("the forked sleep %d outlived Stop", child)
-		}
-		time.Sleep(10 * time.Millisecond)
+	// The shell has been reaped; its child is gone or a zombie awaiting init
+	// (not ours to wait for: polled).
+	if !polltest.Until(30*time.Second, func() bool { return syscall.Kill(child, 0) != nil || zombie(child) }) {
+		t.Fatalf("the forked sleep %d outlived Stop", child)
 	}
 	p.Stop() // a second Stop is a no-op
 }

@@ -20,6 +20,7 @@ import (
 
 	"github.com/marcador/marcador/analytics"
 	"github.com/marcador/marcador/analytics/chtest"
+	"github.com/marcador/marcador/analytics/polltest"
 	"github.com/marcador/marcador/analytics/spool"
 )
 
@@ -149,13 +150,8 @@ func TestSurvivesClickHouseStopStart(t *testing.T) {
 		}
 		if i == 15000 {
 			// The flusher has tried (and failed) while down before it comes back.
-			deadline := time.Now().Add(60 * time.Second)
-			for metricValue(t, reg, "marcador_writer_flush_errors_total") == 0 {
-				if time.Now().After(deadline) {
-					t.Fatal("no failed insert while the server was stopped")
-				}
-				time.Sleep(20 * time.Millisecond)
-			}
+			polltest.Eventually(t, 60*time.Second, func() bool { return metricValue(t, reg, "marcador_writer_flush_errors_total") > 0 },
+				"a failed insert while the server was stopped")
 			srv.Start()
 		}
 		if err := w.Write(ctx, attempt("c-stop", i)); err != nil {

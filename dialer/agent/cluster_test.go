@@ -3,17 +3,16 @@ package agent
 import (
 	"context"
 	"errors"
-	"net"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/marcador/marcador/analytics/polltest"
+	"github.com/marcador/marcador/analytics/proctest"
 )
 
 // startCluster starts a private one-node Redis Cluster (every slot on one
@@ -22,51 +21,28 @@ import (
 // declared keys' slot: what a real cluster would do.
 func startCluster(t *testing.T) *redis.ClusterClient {
 	t.Helper()
-	if _, err := exec.LookPath("redis-server"); err != nil {
-		t.Fatalf("redis-server not installed: %v", err)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	dir := t.TempDir()
-	cmd := exec.Command("redis-server", "--bind", "127.0.0.1", "--port", strconv.Itoa(port), "--dir", dir,
-		"--cluster-enabled", "yes", "--cluster-config-file", filepath.Join(dir, "nodes.conf"),
-		"--save", "", "--appendonly", "no", "--logfile", filepath.Join(dir, "redis.log"))
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		cmd.Wait()
-	})
+	dir, port := t.TempDir(), proctest.FreePort(t)
 	addr := "127.0.0.1:" + strconv.Itoa(port)
 	one := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1})
-	defer one.Close()
+	t.Cleanup(func() { one.Close() })
 	ctx := context.Background()
-	deadline := time.Now().Add(30 * time.Second)
-	for one.Ping(ctx).Err() != nil {
-		if time.Now().After(deadline) {
-			b, _ := os.ReadFile(filepath.Join(dir, "redis.log"))
-			t.Fatalf("cluster node did not start: %s", b)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	proctest.New(t, proctest.Options{
+		Bin: "redis-server", Install: "apt-get install redis-server",
+		Args: []string{"--bind", "127.0.0.1", "--port", strconv.Itoa(port), "--dir", dir,
+			"--cluster-enabled", "yes", "--cluster-config-file", filepath.Join(dir, "nodes.conf"),
+			"--save", "", "--appendonly", "no", "--logfile", filepath.Join(dir, "redis.log")},
+		Ready: func() error { return one.Ping(ctx).Err() }, Wait: 30 * time.Second, Poll: 50 * time.Millisecond,
+		Addr: addr, Log: filepath.Join(dir, "redis.log"),
+	}).Start()
 	if err := one.Do(ctx, "CLUSTER", "ADDSLOTSRANGE", 0, 16383).Err(); err != nil {
 		t.Fatal(err)
 	}
-	for {
-		info, _ := one.ClusterInfo(ctx).Result()
-		if strings.Contains(info, "cluster_state:ok") {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("cluster state: %s", info)
-		}
-		time.Sleep(50 * time.Millisecond)
+	var info string
+	if !polltest.Until(30*time.Second, func() bool {
+		info, _ = one.ClusterInfo(ctx).Result()
+		return strings.Contains(info, "cluster_state:ok")
+	}) {
+		t.Fatalf("cluster state: %s", info)
 	}
 	c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{addr}})
 	t.Cleanup(func() { c.Close() })

@@ -19,6 +19,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/marcador/marcador/analytics/polltest"
 	"github.com/marcador/marcador/dialer"
 	"github.com/marcador/marcador/dialer/agent/agenttest"
 	"github.com/marcador/marcador/dialer/registrar"
@@ -217,17 +218,11 @@ func (l *live) status(id string) Status {
 // empty).
 func (l *live) waitState(id string, want State, reason string) Status {
 	l.t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		st := l.status(id)
-		if st.State == want && (reason == "" || st.Reason == reason) {
-			return st
-		}
-		if time.Now().After(deadline) {
-			l.t.Fatalf("agent %s is %s (%s) after 30s, want %s (%s)", id, st.State, st.Reason, want, reason)
-		}
-		time.Sleep(20 * time.Millisecond)
+	var st Status
+	if !polltest.Until(30*time.Second, func() bool { st = l.status(id); return st.State == want && (reason == "" || st.Reason == reason) }) {
+		l.t.Fatalf("agent %s is %s (%s) after 30s, want %s (%s)", id, st.State, st.Reason, want, reason)
 	}
+	return st
 }
 
 // lastEvent is the campaign's newest agent event.
@@ -245,13 +240,52 @@ func (l *live) lastEvent(campaign string) Event {
 
 func waitCond(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
+	polltest.Eventually(t, 30*time.Second, cond, what)
+}
+
+// waitEnded waits until the phone's call is over.
+func waitEnded(t *testing.T, c *agenttest.Call, what string) {
+	t.Helper()
+	select {
+	case <-c.Ended():
+	case <-time.After(30 * time.Second):
+		t.Fatalf("timed out after 30s waiting for %s", what)
 	}
+}
+
+// waitEvent follows the campaign's agent events, from the oldest kept, until
+// one matches, and returns it.
+func (l *live) waitEvent(campaign, what string, match func(Event) bool) Event {
+	l.t.Helper()
+	ctx, cancel := context.WithTimeout(l.ctx, 30*time.Second)
+	defer cancel()
+	var got Event
+	found := errors.New("found")
+	err := l.pool().Follow(ctx, campaign, "0", func(ev Event) error {
+		if match(ev) {
+			got = ev
+			return found
+		}
+		return nil
+	})
+	if !errors.Is(err, found) {
+		l.t.Fatalf("no event of %s: %v", what, err)
+	}
+	return got
+}
+
+// login logs the agent in on n and returns the nailed-up call its phone
+// answered.
+func (l *live) login(n *node, id, campaign string, ph *agenttest.Phone) *agenttest.Call {
+	l.t.Helper()
+	if _, err := n.st.Login(l.ctx, id, campaign); err != nil {
+		l.t.Fatal(err)
+	}
+	call, err := ph.NextCall(l.ctx)
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	return call
 }
 
 func ended(c *agenttest.Call) bool {
@@ -316,7 +350,7 @@ func TestStationLoginNailsUpTheLeg(t *testing.T) {
 	if st, err := n.st.Logout(l.ctx, id); err != nil || st.State != LoggedOut {
 		t.Fatalf("logout: %+v %v", st, err)
 	}
-	waitCond(t, "the leg to be hung up", func() bool { return ended(call) })
+	waitEnded(t, call, "the leg to be hung up")
 	if _, err := n.st.Session(id); !errors.Is(err, ErrNoLeg) {
 		t.Fatalf("session after logout: %v", err)
 	}
@@ -364,13 +398,7 @@ func TestStationDroppedLegPausesTheAgent(t *testing.T) {
 	c := l.campaign()
 	id, user := l.agent(c)
 	ph := l.phone(n, user, agenttest.Options{})
-	if _, err := n.st.Login(l.ctx, id, c); err != nil {
-		t.Fatal(err)
-	}
-	call, err := ph.NextCall(l.ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	call := l.login(n, id, c, ph)
 	if err := call.Hangup(l.ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -419,13 +447,7 @@ func TestStationLogoutElsewhereHangsUp(t *testing.T) {
 	c := l.campaign()
 	id, user := l.agent(c)
 	ph := l.phone(a, user, agenttest.Options{})
-	if _, err := a.st.Login(l.ctx, id, c); err != nil {
-		t.Fatal(err)
-	}
-	call, err := ph.NextCall(l.ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	call := l.login(a, id, c, ph)
 	if _, err := b.st.Pause(l.ctx, id, "lunch"); err != nil {
 		t.Fatal(err)
 	}
@@ -435,21 +457,15 @@ func TestStationLogoutElsewhereHangsUp(t *testing.T) {
 	if _, err := b.st.Logout(l.ctx, id); err != nil {
 		t.Fatal(err)
 	}
-	waitCond(t, "node a to hang up the leg", func() bool { return ended(call) })
+	waitEnded(t, call, "node a to hang up the leg")
 	if len(a.st.Legs()) != 0 {
 		t.Fatalf("legs %v", a.st.Legs())
 	}
 	// Log in again on a; the phone drops; b cannot call it back.
-	if _, err := a.st.Login(l.ctx, id, c); err != nil {
-		t.Fatal(err)
-	}
-	call, err = ph.NextCall(l.ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	call = l.login(a, id, c, ph)
 	call.Hangup(l.ctx)
 	l.waitState(id, Paused, ReasonPhoneDisconnected)
-	_, err = b.st.Ready(l.ctx, id)
+	_, err := b.st.Ready(l.ctx, id)
 	var te *TransitionError
 	if !errors.As(err, &te) || !strings.Contains(te.Detail, a.id) {
 		t.Fatalf("ready on the other node: %v", err)
@@ -468,26 +484,14 @@ func TestStationLeases(t *testing.T) {
 	c := l.campaign()
 	id, user := l.agent(c)
 	ph := l.phone(dead, user, agenttest.Options{})
-	if _, err := dead.st.Login(l.ctx, id, c); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := ph.NextCall(l.ctx); err != nil {
-		t.Fatal(err)
-	}
-	waitCond(t, "the reaper", func() bool {
-		ev := l.lastEvent(c)
+	l.login(dead, id, c, ph)
+	l.waitEvent(c, "the reaper", func(ev Event) bool {
 		return ev.Kind == "reap" && ev.To == LoggedOut && ev.Reason == ReasonNodeLost && ev.Node == dead.id
 	})
 
 	// Restart: a new station with the node id of one that holds an agent
 	// logs it out; the old station's Run (here still alive) hangs its leg up.
-	if _, err := alive.st.Login(l.ctx, id, c); err != nil {
-		t.Fatal(err)
-	}
-	call, err := ph.NextCall(l.ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	call := l.login(alive, id, c, ph)
 	again, err := NewStation(StationOptions{Pool: l.pool(), Node: alive.id, Dialer: alive.ep, Phones: alive.reg, Logger: l.log})
 	if err != nil {
 		t.Fatal(err)
@@ -498,22 +502,17 @@ func TestStationLeases(t *testing.T) {
 	if ev := l.lastEvent(c); ev.Kind != "evict" || ev.To != LoggedOut || ev.Reason != "node_restarted" {
 		t.Fatalf("after the restart: %+v", ev)
 	}
-	waitCond(t, "the old leg to be hung up", func() bool { return ended(call) })
+	waitEnded(t, call, "the old leg to be hung up")
 
 	// A clean stop hangs up and logs out.
-	if _, err := alive.st.Login(l.ctx, id, c); err != nil {
-		t.Fatal(err)
-	}
-	if call, err = ph.NextCall(l.ctx); err != nil {
-		t.Fatal(err)
-	}
+	call = l.login(alive, id, c, ph)
 	if err := alive.st.Close(l.ctx); err != nil {
 		t.Fatal(err)
 	}
 	if ev := l.lastEvent(c); ev.Kind != "evict" || ev.To != LoggedOut || ev.Reason != "node_stopped" {
 		t.Fatalf("after close: %+v", ev)
 	}
-	waitCond(t, "close to hang up the leg", func() bool { return ended(call) })
+	waitEnded(t, call, "close to hang up the leg")
 	if _, err := alive.st.Login(l.ctx, id, c); !errors.Is(err, ErrStopping) {
 		t.Fatalf("login on a closed station: %v", err)
 	}
@@ -642,13 +641,7 @@ func TestStationTellsWhichCallWasLost(t *testing.T) {
 	c := l.campaign()
 	id, user := l.agent(c)
 	ph := l.phone(n, user, agenttest.Options{})
-	if _, err := n.st.Login(l.ctx, id, c); err != nil {
-		t.Fatal(err)
-	}
-	call, err := ph.NextCall(l.ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	call := l.login(n, id, c, ph)
 	r, ok, err := n.st.Pool().Reserve(l.ctx, c, n.id, "call-1")
 	if !ok || err != nil {
 		t.Fatalf("reserve: %v %v", ok, err)

@@ -112,7 +112,11 @@ func TestWrapUpLimitReturnsTheAgent(t *testing.T) {
 	ag := w.agent(c, agenttest.Options{})
 	screen, _ := w.desk.Subscribe(w.ctx, ag.id, "")
 	acct, dc, _ := w.bridged(c, ag)
-	time.Sleep(300 * time.Millisecond) // some talk time
+	// Some talk time: the debtor hears 300 ms of the agent's voice.
+	talk, quiet := context.WithCancel(w.ctx)
+	playLoop(talk, ag.leg.Session, tone("agent", 600, time.Second))
+	poll(t, "the debtor to hear the agent", func() bool { return mediatest.ToneAt(dc.rec.Samples(), 600) >= 300*time.Millisecond })
+	quiet()
 	dc.leg.Hangup(w.ctx)
 	w.waitState(ag.id, agent.WrapUp)
 	w.waitState(ag.id, agent.Ready)

@@ -260,13 +260,7 @@ func (w *agentWorld) waitState(id string, want agent.State) agent.Status {
 // poll waits for cond with a generous deadline.
 func (w *agentWorld) poll(what string, cond func() bool) {
 	w.t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			w.t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	poll(w.t, what, cond)
 }
 
 // start runs the campaign.

@@ -8,6 +8,8 @@ import (
 
 	"github.com/shopspring/decimal"
 
+	"github.com/marcador/marcador/analytics/polltest"
+
 	"github.com/marcador/marcador/dialer"
 	"github.com/marcador/marcador/ivr/prompts"
 	"github.com/marcador/marcador/ivr/script"
@@ -64,16 +66,9 @@ func TestAttemptsFollowTheClockLeasesTheWall(t *testing.T) {
 	if err := r.Start(ctx, id); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		n, _ := h.store.Counts(ctx, id, time.Now())
-		if n.Done == 2 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("accounts not done on the wall clock: %+v", n)
-		}
-		time.Sleep(50 * time.Millisecond)
+	var n queue.Counts
+	if !polltest.Until(30*time.Second, func() bool { n, _ = h.store.Counts(ctx, id, time.Now()); return n.Done == 2 }) {
+		t.Fatalf("accounts not done on the wall clock: %+v", n)
 	}
 	if err := r.Stop(ctx, id); err != nil {
 		t.Fatal(err)

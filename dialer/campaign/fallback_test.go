@@ -11,11 +11,9 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/marcador/marcador/analytics"
-	"github.com/marcador/marcador/dialer"
+	"github.com/marcador/marcador/analytics/polltest"
 	"github.com/marcador/marcador/dialer/simcarrier"
 	"github.com/marcador/marcador/ivr/media"
-	"github.com/marcador/marcador/ivr/prompts"
-	"github.com/marcador/marcador/ivr/script"
 	"github.com/marcador/marcador/queue"
 	"github.com/marcador/marcador/queue/redistest"
 	"github.com/marcador/marcador/sms"
@@ -50,27 +48,16 @@ func TestFallbackTextAfterUnansweredCall(t *testing.T) {
 	go func() { senderDone <- sender.Run(sctx) }()
 	defer func() { stopSender(); <-senderDone }()
 
-	sim, err := simcarrier.Start(simcarrier.Options{Listen: "127.0.0.1:0", ByLastDigit: true, RTPPorts: media.PortRange{Min: 46000, Max: 46499},
+	line := newSimLine(t, simcarrier.Options{ByLastDigit: true,
 		Ring: simcarrier.Range{Min: 50 * time.Millisecond, Max: 100 * time.Millisecond}, Talk: simcarrier.Range{Min: 3 * time.Second, Max: 3 * time.Second},
-		DigitsFor: func(string) string { return "" }, Record: true}) // the person listens, and hangs up after 3 s
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sim.Close()
-	ep, err := dialer.NewEndpoint(dialer.EndpointOptions{Listen: "127.0.0.1:0", RTPPorts: media.PortRange{Min: 46500, Max: 46999}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ep.Close()
-	trunk, _ := dialer.NewTrunk(dialer.TrunkConfig{Name: "sim", URI: "sip:" + sim.Addr(), CallerID: "+525550000100", CPS: 20, MaxChannels: 10})
-	id := redistest.CampaignID(t, h.rdb)
-	c := queue.Campaign{ID: id, Mode: queue.ModeIVR, Country: "MX", TimeZone: "America/Mexico_City", Profile: "MX", Trunk: "sim",
-		Script: "reminder-overdue", Language: "es", RingTimeout: queue.Duration(15 * time.Second), Company: "Financiera Sol",
-		Retry: queue.RetryPolicy{MaxAttempts: 1},
-		SMS:   queue.SMSPolicy{Fallback: []queue.FallbackRule{{After: []string{"no_answer", "busy"}, Template: "missed-call"}}}}
-	if _, err := h.store.PutCampaign(ctx, c, time.Now()); err != nil {
-		t.Fatal(err)
-	}
+		DigitsFor: func(string) string { return "" }, Record: true}, // the person listens, and hangs up after 3 s
+		media.PortRange{Min: 46000, Max: 46499}, 20, 10)
+	sim := line.sim
+	id := h.putIVRCampaign(t, ctx, func(c *queue.Campaign) {
+		c.RingTimeout, c.Company = queue.Duration(15*time.Second), "Financiera Sol"
+		c.Retry = queue.RetryPolicy{MaxAttempts: 1}
+		c.SMS = queue.SMSPolicy{Fallback: []queue.FallbackRule{{After: []string{"no_answer", "busy"}, Template: "missed-call"}}}
+	})
 	run := time.Now().UnixNano() % 1e6
 	numbers := map[string]string{ // by last digit: 7 rings out, 6 busy, 0 a person who says nothing
 		"NA": fmt.Sprintf("+52551%06d7", run), "BZ": fmt.Sprintf("+52551%06d6", run), "HU": fmt.Sprintf("+52551%06d0", run)}
@@ -79,23 +66,18 @@ func TestFallbackTextAfterUnansweredCall(t *testing.T) {
 		accts = append(accts, queue.Account{ID: acct, NationalID: fmt.Sprint(run) + acct, Name: "Ana Pérez", Country: "MX",
 			Phones: []queue.Phone{{Number: n}}, Balance: decimal.NewFromInt(3200), Currency: "MXN"})
 	}
-	h.fresh(ctx, accts)
-	if _, err := h.store.Load(ctx, id, accts, time.Now().Add(-time.Minute)); err != nil {
-		t.Fatal(err)
+	h.load(t, ctx, id, accts)
+	opt := h.runnerOptions(line, "e2e")
+	opt.SendSMS = func(ctx context.Context, m SMSRequest) error {
+		return sender.Enqueue(ctx, sms.Request{Key: m.Key, Campaign: m.Campaign, Account: m.Account, Phone: m.Phone,
+			Channel: analytics.Channel(m.Channel), Template: m.Template, Link: m.Link, Vars: m.Vars}, time.Now())
 	}
-	scripts, _ := script.Shipped()
-	r := New(Options{Store: h.store, Gate: h.gate, Endpoint: ep, Trunks: map[string]*dialer.Trunk{"sim": trunk}, Writer: h.w,
-		Scripts: scripts, Library: prompts.NewLibrary(""), Node: "e2e",
-		SendSMS: func(ctx context.Context, m SMSRequest) error {
-			return sender.Enqueue(ctx, sms.Request{Key: m.Key, Campaign: m.Campaign, Account: m.Account, Phone: m.Phone,
-				Channel: analytics.Channel(m.Channel), Template: m.Template, Link: m.Link, Vars: m.Vars}, time.Now())
-		}})
+	r := New(opt)
 	defer r.Close()
 	if err := r.Start(ctx, id); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(60 * time.Second)
-	for {
+	if !polltest.Until(60*time.Second, func() bool {
 		// Only this test's texts (its outbox is its own, see above;
 		// the numbers make sure).
 		ours := map[string]bool{}
@@ -110,13 +92,9 @@ func TestFallbackTextAfterUnansweredCall(t *testing.T) {
 				delivered++
 			}
 		}
-		if delivered == 2 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("texts: %+v callbacks %+v", fake.Messages(), fake.Callbacks())
-		}
-		time.Sleep(100 * time.Millisecond)
+		return delivered == 2
+	}) {
+		t.Fatalf("texts: %+v callbacks %+v", fake.Messages(), fake.Callbacks())
 	}
 	r.Stop(ctx, id)
 	if err := h.w.Flush(ctx); err != nil {

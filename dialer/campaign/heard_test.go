@@ -12,13 +12,10 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/marcador/marcador/analytics"
-	"github.com/marcador/marcador/dialer"
 	"github.com/marcador/marcador/dialer/simcarrier"
 	"github.com/marcador/marcador/ivr/media"
 	"github.com/marcador/marcador/ivr/prompts"
-	"github.com/marcador/marcador/ivr/script"
 	"github.com/marcador/marcador/queue"
-	"github.com/marcador/marcador/queue/redistest"
 )
 
 // mutedLibrary has every shipped prompt, as long as the real one and
@@ -50,45 +47,24 @@ func mutedLibrary(t *testing.T) *prompts.Library {
 func TestMutedIVRGetsNoKeys(t *testing.T) {
 	ctx := context.Background()
 	h := newHarness(t)
-	sim, err := simcarrier.Start(simcarrier.Options{Listen: "127.0.0.1:0", ByLastDigit: true, RTPPorts: media.PortRange{Min: 45000, Max: 45499},
+	line := newSimLine(t, simcarrier.Options{ByLastDigit: true,
 		Ring: simcarrier.Range{Min: 50 * time.Millisecond, Max: 100 * time.Millisecond}, Talk: simcarrier.Range{Min: time.Minute, Max: time.Minute},
-		Digits: "1/1/2", DigitsAfter: time.Second, Patience: 3 * time.Second, Record: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sim.Close()
-	ep, err := dialer.NewEndpoint(dialer.EndpointOptions{Listen: "127.0.0.1:0", RTPPorts: media.PortRange{Min: 45500, Max: 45999}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ep.Close()
-	trunk, _ := dialer.NewTrunk(dialer.TrunkConfig{Name: "sim", URI: "sip:" + sim.Addr(), CPS: 50, MaxChannels: 5, CallerID: "+525550000100"})
-	id := redistest.CampaignID(t, h.rdb)
-	c := queue.Campaign{ID: id, Mode: queue.ModeIVR, Country: "MX", Profile: "MX", TimeZone: "America/Mexico_City", Trunk: "sim",
-		Script: "reminder-overdue", MaxConcurrent: 1, Language: "es", Retry: queue.RetryPolicy{MaxAttempts: 1}}
-	if _, err := h.store.PutCampaign(ctx, c, time.Now()); err != nil {
-		t.Fatal(err)
-	}
+		Digits: "1/1/2", DigitsAfter: time.Second, Patience: 3 * time.Second, Record: true},
+		media.PortRange{Min: 45000, Max: 45499}, 50, 5)
+	sim := line.sim
+	id := h.putIVRCampaign(t, ctx, func(c *queue.Campaign) { c.MaxConcurrent, c.Retry = 1, queue.RetryPolicy{MaxAttempts: 1} })
 	num := fmt.Sprintf("+5255%07d0", time.Now().UnixNano()%1e7) // ends in 0: a person
 	acct := queue.Account{ID: "MUTE", NationalID: fmt.Sprint("mu", time.Now().UnixNano()), Country: "MX", Phones: []queue.Phone{{Number: num}},
 		Balance: decimal.NewFromInt(1500), Currency: "MXN", DueDate: "2026-11-01", DaysPastDue: 23}
-	h.fresh(ctx, []queue.Account{acct})
-	if _, err := h.store.Load(ctx, id, []queue.Account{acct}, time.Now().Add(-time.Minute)); err != nil {
-		t.Fatal(err)
-	}
-	scripts, _ := script.Shipped()
-	r := New(Options{Store: h.store, Gate: h.gate, Endpoint: ep, Trunks: map[string]*dialer.Trunk{"sim": trunk}, Writer: h.w,
-		Scripts: scripts, Library: mutedLibrary(t), Node: "muted"})
+	h.load(t, ctx, id, []queue.Account{acct})
+	opt := h.runnerOptions(line, "muted")
+	opt.Library = mutedLibrary(t)
+	r := New(opt)
 	defer r.Close()
 	if err := r.Start(ctx, id); err != nil {
 		t.Fatal(err)
 	}
-	poll(t, "the call to be settled", func() bool {
-		d, _ := h.store.Dispositions(ctx, id)
-		return len(d) > 0
-	})
-	r.Pause(ctx, id)
-	r.Wait()
+	h.settleOne(t, ctx, r, id)
 	sctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	n, err := sim.CheckHeard(sctx, time.Second)

@@ -11,6 +11,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/marcador/marcador/analytics"
+	"github.com/marcador/marcador/analytics/polltest"
 	"github.com/marcador/marcador/dialer"
 	"github.com/marcador/marcador/ivr/media"
 	"github.com/marcador/marcador/ivr/prompts"
@@ -69,16 +70,9 @@ func TestLocalErrorIsNotAContactAttempt(t *testing.T) {
 	if err := r.Start(ctx, id); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		d, _ := h.store.Dispositions(ctx, id)
-		if d[analytics.LocalError] > 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no local_error recorded: %v", d)
-		}
-		time.Sleep(50 * time.Millisecond)
+	var disps map[string]int64
+	if !polltest.Until(30*time.Second, func() bool { disps, _ = h.store.Dispositions(ctx, id); return disps[analytics.LocalError] > 0 }) {
+		t.Fatalf("no local_error recorded: %v", disps)
 	}
 	if err := r.Pause(ctx, id); err != nil {
 		t.Fatal(err)

@@ -13,6 +13,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/marcador/marcador/analytics"
+	"github.com/marcador/marcador/analytics/polltest"
 	"github.com/marcador/marcador/dialer"
 	"github.com/marcador/marcador/dialer/simcarrier"
 	"github.com/marcador/marcador/ivr/media"
@@ -31,15 +32,10 @@ type logBuf struct {
 func (l *logBuf) Write(p []byte) (int, error) { l.mu.Lock(); defer l.mu.Unlock(); return l.b.Write(p) }
 func (l *logBuf) String() string              { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
 
+// poll waits for cond with this package's generous deadline.
 func poll(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	polltest.Eventually(t, 60*time.Second, cond, what)
 }
 
 // A running campaign whose definition disappears is stopped once, with one
@@ -85,48 +81,25 @@ func TestCampaignGoneStopsOnce(t *testing.T) {
 func TestScriptErrorIsIVRErrorAndRetried(t *testing.T) {
 	ctx := context.Background()
 	h := newHarness(t)
-	sim, err := simcarrier.Start(simcarrier.Options{Listen: "127.0.0.1:0", ByLastDigit: true, RTPPorts: media.PortRange{Min: 45000, Max: 45499},
+	line := newSimLine(t, simcarrier.Options{ByLastDigit: true,
 		Ring: simcarrier.Range{Min: 50 * time.Millisecond, Max: 100 * time.Millisecond}, Talk: simcarrier.Range{Min: 30 * time.Second, Max: 30 * time.Second},
-		DigitsAfter: time.Second, Digits: "1", Record: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sim.Close()
-	ep, err := dialer.NewEndpoint(dialer.EndpointOptions{Listen: "127.0.0.1:0", RTPPorts: media.PortRange{Min: 45500, Max: 45999}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ep.Close()
-	trunk, _ := dialer.NewTrunk(dialer.TrunkConfig{Name: "sim", URI: "sip:" + sim.Addr(), CPS: 50, MaxChannels: 5, CallerID: "+525550000100"})
-	id := redistest.CampaignID(t, h.rdb)
-	c := queue.Campaign{ID: id, Mode: queue.ModeIVR, Country: "MX", Profile: "MX", TimeZone: "America/Mexico_City", Trunk: "sim",
-		Script: "reminder-overdue", MaxConcurrent: 1, Language: "es",
-		Retry: queue.RetryPolicy{MaxAttempts: 3, Delays: map[string]queue.Duration{"default": queue.Duration(2 * time.Hour)}}}
-	if _, err := h.store.PutCampaign(ctx, c, time.Now()); err != nil {
-		t.Fatal(err)
-	}
+		DigitsAfter: time.Second, Digits: "1", Record: true},
+		media.PortRange{Min: 45000, Max: 45499}, 50, 5)
+	sim := line.sim
+	id := h.putIVRCampaign(t, ctx, func(c *queue.Campaign) {
+		c.MaxConcurrent = 1
+		c.Retry = queue.RetryPolicy{MaxAttempts: 3, Delays: map[string]queue.Duration{"default": queue.Duration(2 * time.Hour)}}
+	})
 	num := fmt.Sprintf("+5255%07d1", time.Now().UnixNano()%1e7) // ends in 1: a human
 	acct := queue.Account{ID: "NOCUR", NationalID: fmt.Sprint("nc", time.Now().UnixNano()), Country: "MX",
 		Phones: []queue.Phone{{Number: num}}, Balance: decimal.NewFromInt(1500), DueDate: "2026-11-01", DaysPastDue: 23} // no currency
-	h.fresh(ctx, []queue.Account{acct})
-	if _, err := h.store.Load(ctx, id, []queue.Account{acct}, time.Now().Add(-time.Minute)); err != nil {
-		t.Fatal(err)
-	}
-	scripts, _ := script.Shipped()
-	r := New(Options{Store: h.store, Gate: h.gate, Endpoint: ep, Trunks: map[string]*dialer.Trunk{"sim": trunk}, Writer: h.w,
-		Scripts: scripts, Library: prompts.NewLibrary(""), Node: "ivrerr"})
+	h.load(t, ctx, id, []queue.Account{acct})
+	r := New(h.runnerOptions(line, "ivrerr"))
 	defer r.Close()
 	if err := r.Start(ctx, id); err != nil {
 		t.Fatal(err)
 	}
-	poll(t, "the call to be settled", func() bool {
-		d, _ := h.store.Dispositions(ctx, id)
-		return len(d) > 0
-	})
-	if err := r.Pause(ctx, id); err != nil {
-		t.Fatal(err)
-	}
-	r.Wait()
+	h.settleOne(t, ctx, r, id)
 	if d, _ := h.store.Dispositions(ctx, id); d[analytics.IVRError] != 1 || len(d) != 1 {
 		t.Fatalf("dispositions %v, want one ivr_error", d)
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/marcador/marcador/analytics"
 	"github.com/marcador/marcador/analytics/chtest"
+	"github.com/marcador/marcador/analytics/polltest"
 	"github.com/marcador/marcador/analytics/writer"
 	"github.com/marcador/marcador/analytics/writer/writertest"
 	"github.com/marcador/marcador/dialer"
@@ -120,6 +121,85 @@ func (h *harness) fresh(ctx context.Context, accts []queue.Account) {
 	}
 }
 
+// load clears the debtors' history in the gate (fresh) and loads them into
+// campaign id, due a minute ago.
+func (h *harness) load(t *testing.T, ctx context.Context, id string, accts []queue.Account) {
+	t.Helper()
+	h.fresh(ctx, accts)
+	if _, err := h.store.Load(ctx, id, accts, time.Now().Add(-time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// putIVRCampaign defines an IVR campaign on the trunk "sim": MX, in
+// Spanish, the overdue reminder; mod adjusts it. It returns the id.
+func (h *harness) putIVRCampaign(t *testing.T, ctx context.Context, mod func(*queue.Campaign)) string {
+	t.Helper()
+	c := queue.Campaign{ID: redistest.CampaignID(t, h.rdb), Mode: queue.ModeIVR, Country: "MX", Profile: "MX", TimeZone: "America/Mexico_City",
+		Trunk: "sim", Script: "reminder-overdue", Language: "es"}
+	if mod != nil {
+		mod(&c)
+	}
+	if _, err := h.store.PutCampaign(ctx, c, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	return c.ID
+}
+
+// simLine is a carrier simulator and an endpoint that dials it through the
+// trunk "sim"; both are closed when the test ends.
+type simLine struct {
+	sim   *simcarrier.Carrier
+	ep    *dialer.Endpoint
+	trunk *dialer.Trunk
+}
+
+// newSimLine starts the simulator o on loopback with RTP ports rtp (the
+// endpoint's are as many, right above them) and a trunk to it of cps calls
+// a second and channels at once.
+func newSimLine(t *testing.T, o simcarrier.Options, rtp media.PortRange, cps float64, channels int) *simLine {
+	t.Helper()
+	o.Listen, o.RTPPorts = "127.0.0.1:0", rtp
+	sim, err := simcarrier.Start(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sim.Close() })
+	ep, err := dialer.NewEndpoint(dialer.EndpointOptions{Listen: "127.0.0.1:0",
+		RTPPorts: media.PortRange{Min: rtp.Max + 1, Max: 2*rtp.Max + 1 - rtp.Min}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ep.Close() })
+	trunk, err := dialer.NewTrunk(dialer.TrunkConfig{Name: "sim", URI: "sip:" + sim.Addr(), CallerID: "+525550000100", CPS: cps, MaxChannels: channels})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &simLine{sim: sim, ep: ep, trunk: trunk}
+}
+
+// runnerOptions are a runner's on the line: the harness's store, gate and
+// writer, the shipped scripts and prompts.
+func (h *harness) runnerOptions(l *simLine, node string) Options {
+	scripts, _ := script.Shipped()
+	return Options{Store: h.store, Gate: h.gate, Endpoint: l.ep, Trunks: map[string]*dialer.Trunk{"sim": l.trunk}, Writer: h.w,
+		Scripts: scripts, Library: prompts.NewLibrary(""), Node: node}
+}
+
+// settleOne waits until campaign id has recorded an attempt, then pauses it
+// and waits for its calls to end.
+func (h *harness) settleOne(t *testing.T, ctx context.Context, r *Runner, id string) {
+	t.Helper()
+	poll(t, "the call to be settled", func() bool {
+		d, _ := h.store.Dispositions(ctx, id)
+		return len(d) > 0
+	})
+	if err := r.Pause(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	r.Wait()
+}
+
 func TestIVRCampaignEndToEnd(t *testing.T) {
 	ctx := context.Background()
 	h := newHarness(t)
@@ -129,33 +209,22 @@ func TestIVRCampaignEndToEnd(t *testing.T) {
 			keys[d.number] = d.keys
 		}
 	}
-	sim, err := simcarrier.Start(simcarrier.Options{Listen: "127.0.0.1:0", ByLastDigit: true, RTPPorts: media.PortRange{Min: 47000, Max: 47999},
+	line := newSimLine(t, simcarrier.Options{ByLastDigit: true,
 		Ring: simcarrier.Range{Min: 50 * time.Millisecond, Max: 100 * time.Millisecond}, Talk: simcarrier.Range{Min: 40 * time.Second, Max: 40 * time.Second},
-		DigitsAfter: 1200 * time.Millisecond, DigitsFor: func(n string) string { return keys[n] }, Record: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sim.Close()
-	ep, err := dialer.NewEndpoint(dialer.EndpointOptions{Listen: "127.0.0.1:0", RTPPorts: media.PortRange{Min: 48000, Max: 48999}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ep.Close()
-	trunk, _ := dialer.NewTrunk(dialer.TrunkConfig{Name: "sim", URI: "sip:" + sim.Addr(), CallerID: "+525550000100", CPS: 50, MaxChannels: 30})
+		DigitsAfter: 1200 * time.Millisecond, DigitsFor: func(n string) string { return keys[n] }, Record: true},
+		media.PortRange{Min: 47000, Max: 47999}, 50, 30)
+	sim := line.sim
 	store := h.store
 	run := fmt.Sprint(time.Now().UnixNano())
 	var ids []string
 	total := 0
 	for _, ec := range e2eCampaigns {
-		id := redistest.CampaignID(t, h.rdb)
+		id := h.putIVRCampaign(t, ctx, func(c *queue.Campaign) {
+			c.Script, c.MaxConcurrent, c.PayURL, c.CallbackNumber = ec.script, 10, "https://pay.example/{token}", "8005550100"
+			c.Retry = queue.RetryPolicy{MaxAttempts: 3, Delays: map[string]queue.Duration{"busy": queue.Duration(30 * time.Minute)}}
+			c.Promise = queue.PromisePolicy{MaxDays: 15, MinPercent: 10}
+		})
 		ids = append(ids, id)
-		c := queue.Campaign{ID: id, Mode: queue.ModeIVR, Country: "MX", TimeZone: "America/Mexico_City", Profile: "MX", Trunk: "sim",
-			Script: ec.script, MaxConcurrent: 10, Language: "es", PayURL: "https://pay.example/{token}", CallbackNumber: "8005550100",
-			Retry:   queue.RetryPolicy{MaxAttempts: 3, Delays: map[string]queue.Duration{"busy": queue.Duration(30 * time.Minute)}},
-			Promise: queue.PromisePolicy{MaxDays: 15, MinPercent: 10}}
-		if _, err := store.PutCampaign(ctx, c, time.Now()); err != nil {
-			t.Fatal(err)
-		}
 		var accts []queue.Account
 		for _, d := range ec.debtors {
 			accts = append(accts, queue.Account{ID: d.id, NationalID: run + d.id, Country: "MX", Phones: []queue.Phone{{Number: d.number}},
@@ -179,15 +248,15 @@ func TestIVRCampaignEndToEnd(t *testing.T) {
 	signer := paylink.Signer{Key: []byte("0123456789abcdef0123")}
 	var smsMu sync.Mutex
 	sms := map[string]string{} // account: template link
-	scripts, _ := script.Shipped()
-	r := New(Options{Store: store, Gate: h.gate, Endpoint: ep, Trunks: map[string]*dialer.Trunk{"sim": trunk}, Writer: h.w,
-		Scripts: scripts, Library: prompts.NewLibrary(""), Node: "e2e", Signer: signer,
-		SendSMS: func(_ context.Context, m SMSRequest) error {
-			smsMu.Lock()
-			defer smsMu.Unlock()
-			sms[m.Account] = m.Template + " " + m.Link
-			return nil
-		}})
+	opt := h.runnerOptions(line, "e2e")
+	opt.Signer = signer
+	opt.SendSMS = func(_ context.Context, m SMSRequest) error {
+		smsMu.Lock()
+		defer smsMu.Unlock()
+		sms[m.Account] = m.Template + " " + m.Link
+		return nil
+	}
+	r := New(opt)
 	defer r.Close()
 	for _, id := range ids {
 		if err := r.Start(ctx, id); err != nil {
@@ -196,16 +265,14 @@ func TestIVRCampaignEndToEnd(t *testing.T) {
 	}
 	deadline := time.Now().Add(120 * time.Second)
 	for _, id := range ids {
-		for {
-			n, _ := store.Counts(ctx, id, time.Now())
-			inflight, _ := store.InFlightCount(ctx, id)
-			if n.DueNow == 0 && n.Leased == 0 && inflight == 0 {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("campaign %s did not finish: %+v, %d in flight", id, n, inflight)
-			}
-			time.Sleep(100 * time.Millisecond)
+		var n queue.Counts
+		var inflight int64
+		if !polltest.Until(time.Until(deadline), func() bool {
+			n, _ = store.Counts(ctx, id, time.Now())
+			inflight, _ = store.InFlightCount(ctx, id)
+			return n.DueNow == 0 && n.Leased == 0 && inflight == 0
+		}) {
+			t.Fatalf("campaign %s did not finish: %+v, %d in flight", id, n, inflight)
 		}
 		if err := r.Pause(ctx, id); err != nil {
 			t.Fatal(err)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/marcador/marcador/analytics/polltest"
 	"github.com/marcador/marcador/dialer/baresiptest"
 	"github.com/marcador/marcador/dialer/registrar"
 	"github.com/marcador/marcador/ivr/media"
@@ -30,17 +31,11 @@ func baresipPhone(t *testing.T, ports int) *baresiptest.Phone {
 // waitBindings polls until the agent has n bindings.
 func waitBindings(t *testing.T, n *node, agent string, want int, out func() string) []registrar.Binding {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		bs := lookup(t, n, agent)
-		if len(bs) == want {
-			return bs
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d bindings after 20s, want %d\n%s", len(bs), want, out())
-		}
-		time.Sleep(20 * time.Millisecond)
+	var bs []registrar.Binding
+	if !polltest.Until(20*time.Second, func() bool { bs = lookup(t, n, agent); return len(bs) == want }) {
+		t.Fatalf("%d bindings after 20s, want %d\n%s", len(bs), want, out())
 	}
+	return bs
 }
 
 // baresip registers with MD5 (the agent store offers its phone MD5 alone),

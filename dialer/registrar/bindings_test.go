@@ -12,8 +12,8 @@ import (
 	"github.com/emiago/sipgo/sip"
 	"github.com/icholy/digest"
 
+	"github.com/marcador/marcador/analytics/polltest"
 	"github.com/marcador/marcador/dialer/registrar"
-	"github.com/marcador/marcador/queue/redistest"
 )
 
 // Expires: 0 removes the binding; so does an expires=0 Contact parameter
@@ -71,9 +71,7 @@ func TestUnregister(t *testing.T) {
 // bindings.
 func TestBindingExpiry(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
-	srv := redistest.StartServer(t)
-	e.rdb = srv.Client()
+	e, _ := newPrivateEnv(t)
 	a, b := e.node("a", nil), e.node("b", nil)
 	user, agent := e.user("expiry", "pw")
 	p := e.phone(a, user, "pw")
@@ -109,12 +107,7 @@ func TestBindingExpiry(t *testing.T) {
 	if len(lines) != 1 || lines[0]["agent"] != agent {
 		t.Fatalf("expired lines %v", lines)
 	}
-	if n, _ := e.rdb.Exists(ctx, "marcador:{registrar}:binding:"+agent).Result(); n != 0 {
-		t.Fatal("the binding hash outlived its last binding")
-	}
-	if n, _ := e.rdb.ZCard(ctx, "marcador:{registrar}:expiry").Result(); n != 0 {
-		t.Fatalf("expiry index holds %d", n)
-	}
+	wantIndexed(t, e, agent, 0) // the hash does not outlive its last binding
 
 	// Run sweeps by itself.
 	wantStatus(t, p.again("60"), 200)
@@ -127,12 +120,8 @@ func TestBindingExpiry(t *testing.T) {
 		t.Fatal(err)
 	}
 	go func() { done <- fast.Run(runCtx) }()
-	deadline := time.Now().Add(10 * time.Second)
-	for len(e.logs.lines("sip registrar: expired")) < 2 {
-		if time.Now().After(deadline) {
-			t.Fatal("Run did not sweep within 10s")
-		}
-		time.Sleep(10 * time.Millisecond)
+	if !polltest.Until(10*time.Second, func() bool { return len(e.logs.lines("sip registrar: expired")) >= 2 }) {
+		t.Fatal("Run did not sweep within 10s")
 	}
 	stop()
 	if err := <-done; err != nil {
@@ -272,10 +261,8 @@ func TestToOtherUserRefused(t *testing.T) {
 	user, agent := e.user("me", "pw")
 	other, otherAgent := e.user("other", "pw2")
 	p := e.phone(n, user, "pw")
-	chal := pick(t, challenges(t, p.do(p.req("60"))), registrar.MD5)
-	r := p.req("60")
+	r := p.authorized(registrar.MD5, "60")
 	r.ReplaceHeader(&sip.ToHeader{Address: sip.Uri{Scheme: "sip", User: other, Host: p.host}})
-	p.authorize(r, chal, 1, "pw")
 	wantStatus(t, p.do(r), 403)
 	if len(lookup(t, n, agent))+len(lookup(t, n, otherAgent)) != 0 {
 		t.Fatal("a binding was made")
@@ -360,17 +347,13 @@ func otherSource(e *env) netip.Addr {
 // never a challenge it cannot pass or a 200 for a binding not stored.
 func TestRedisDown(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
-	srv := redistest.StartServer(t)
-	e.rdb = srv.Client()
+	e, srv := newPrivateEnv(t)
 	fast := func(o *registrar.Options) { o.Timeout, o.SweepEvery = 2*time.Second, 20*time.Millisecond }
 	n := e.node("n", fast)
 	user, _ := e.user("down", "pw")
 	p := e.phone(n, user, "pw")
-	chal := pick(t, challenges(t, p.do(p.req("60"))), registrar.MD5)
+	r := p.authorized(registrar.MD5, "60") // challenged while Redis is up
 	srv.Stop()
-	r := p.req("60")
-	p.authorize(r, chal, 1, "pw")
 	res := p.do(r)
 	wantStatus(t, res, 503)
 	if h := res.GetHeader("Retry-After"); h == nil || h.Value() != "5" {
@@ -391,19 +374,14 @@ func TestRedisDown(t *testing.T) {
 	for _, x := range []*node{n, m} {
 		go x.reg.Run(ctx)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	if !polltest.Until(10*time.Second, func() bool {
 		chal := pick(t, challenges(t, p.at(n).do(p.req("60"))), registrar.MD5)
 		r := p.at(m).req("60")
 		p.authorize(r, chal, 1, "pw")
-		res := p.do(r)
-		if res.StatusCode == 200 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("nodes' nonces still disagree after 10s: %d", res.StatusCode)
-		}
-		time.Sleep(20 * time.Millisecond)
+		res = p.do(r)
+		return res.StatusCode == 200
+	}) {
+		t.Fatalf("nodes' nonces still disagree after 10s: %d", res.StatusCode)
 	}
 	if l := e.logs.lines("sip registrar: adopted the nonce secret in Redis"); len(l) != 1 {
 		t.Fatalf("adopted lines %v", l)
@@ -448,9 +426,7 @@ func TestQueryAndPath(t *testing.T) {
 // once.
 func TestConcurrentRegistrations(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
-	srv := redistest.StartServer(t)
-	e.rdb = srv.Client()
+	e, _ := newPrivateEnv(t)
 	nodes := []*node{e.node("a", nil), e.node("b", nil)}
 	user, agent := e.user("crowd", "pw")
 	phones := make([]*phone, 20)
@@ -492,16 +468,10 @@ func TestConcurrentRegistrations(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	ctx := context.Background()
 	if bs := lookup(t, nodes[0], agent); len(bs) != 1 {
 		t.Fatalf("bindings %+v", bs)
 	}
-	if n, _ := e.rdb.HLen(ctx, "marcador:{registrar}:binding:"+agent).Result(); n != 1 {
-		t.Fatalf("hash holds %d", n)
-	}
-	if n, _ := e.rdb.ZCard(ctx, "marcador:{registrar}:expiry").Result(); n != 1 {
-		t.Fatalf("expiry index holds %d", n)
-	}
+	wantIndexed(t, e, agent, 1)
 	if a, u := len(e.logs.lines("sip registrar: registered")), len(e.logs.lines("sip registrar: unregistered")); a != 20 || u != 19 {
 		t.Fatalf("%d registered, %d unregistered lines; want 20, 19", a, u)
 	}

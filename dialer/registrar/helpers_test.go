@@ -22,6 +22,7 @@ import (
 	"github.com/icholy/digest"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/marcador/marcador/analytics/polltest"
 	"github.com/marcador/marcador/dialer/registrar"
 	"github.com/marcador/marcador/dialer/registrar/registrartest"
 	"github.com/marcador/marcador/queue/redistest"
@@ -116,6 +117,30 @@ func newEnv(t *testing.T) *env {
 
 // user adds a SIP user (named after the test) with password; its agent id
 // is returned too. Its keys are deleted when the test ends.
+// newPrivateEnv is newEnv on a private Redis of its own, for tests that
+// stop it, count its keys, or sweep on an advanced clock (a sweep would
+// remove other tests' bindings from the shared one).
+func newPrivateEnv(t *testing.T) (*env, *redistest.Server) {
+	t.Helper()
+	e := newEnv(t)
+	srv := redistest.StartServer(t)
+	e.rdb = srv.Client()
+	return e, srv
+}
+
+// wantIndexed checks that the agent's binding hash and the expiry index
+// (of a private env: no other test's entries) both hold n entries.
+func wantIndexed(t *testing.T, e *env, agent string, n int64) {
+	t.Helper()
+	ctx := context.Background()
+	if got, _ := e.rdb.HLen(ctx, "marcador:{registrar}:binding:"+agent).Result(); got != n {
+		t.Fatalf("binding hash holds %d, want %d", got, n)
+	}
+	if got, _ := e.rdb.ZCard(ctx, "marcador:{registrar}:expiry").Result(); got != n {
+		t.Fatalf("expiry index holds %d, want %d", got, n)
+	}
+}
+
 func (e *env) user(name, password string, offer ...registrar.Algorithm) (user, agent string) {
 	user, agent = name+"-"+e.id, "agent-"+name+"-"+e.id
 	e.creds.Add(user, password, registrar.DefaultRealm, agent, offer...)
@@ -214,15 +239,11 @@ func (e *env) phone(n *node, user, password string) *phone {
 	done := make(chan struct{})
 	go func() { defer close(done); srv.ServeUDP(pc) }()
 	e.t.Cleanup(func() { pc.Close(); ua.Close(); <-done })
-	for i := 0; ; i++ {
-		if c, err := ua.TransportLayer().GetConnection("udp", la.String()); err == nil && c != nil {
-			break
-		}
-		if i == 2000 {
-			e.t.Fatal("phone socket did not register")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	// ServeUDP gives no sign when sipgo has taken the socket: polled.
+	polltest.Eventually(e.t, 10*time.Second, func() bool {
+		c, err := ua.TransportLayer().GetConnection("udp", la.String())
+		return err == nil && c != nil
+	}, "sipgo to take the phone's socket")
 	cli, err := sipgo.NewClient(ua, sipgo.WithClientHostname(la.IP.String()), sipgo.WithClientPort(la.Port),
 		sipgo.WithClientConnectionAddr(la.String()))
 	if err != nil {
@@ -322,14 +343,22 @@ func (p *phone) authorize(r *sip.Request, chal *digest.Challenge, nc int, passwo
 	r.AppendHeader(sip.NewHeader("Authorization", p.lastAuth))
 }
 
-// register sends a REGISTER, answers its challenge with alg and returns the
-// final response.
-func (p *phone) register(alg registrar.Algorithm, expires string, contacts ...string) *sip.Response {
+// authorized sends a REGISTER and returns the next one, answering its
+// challenge with alg (nonce count 1, the phone's password): ready to send,
+// or to tamper with first.
+func (p *phone) authorized(alg registrar.Algorithm, expires string, contacts ...string) *sip.Request {
 	p.t.Helper()
 	chal := pick(p.t, challenges(p.t, p.do(p.req(expires, contacts...))), alg)
 	r := p.req(expires, contacts...)
 	p.authorize(r, chal, 1, p.password)
-	return p.do(r)
+	return r
+}
+
+// register sends a REGISTER, answers its challenge with alg and returns the
+// final response.
+func (p *phone) register(alg registrar.Algorithm, expires string, contacts ...string) *sip.Response {
+	p.t.Helper()
+	return p.do(p.authorized(alg, expires, contacts...))
 }
 
 // again sends a REGISTER with the nonce last answered and the next count,

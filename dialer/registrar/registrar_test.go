@@ -214,10 +214,8 @@ func TestTwoUsersInOneRequest(t *testing.T) {
 	user, agent := e.user("first", "pw")
 	other, otherAgent := e.user("second", "pw2")
 	p := e.phone(n, user, "pw")
-	chal := pick(t, challenges(t, p.do(p.req("60"))), registrar.MD5)
-	r := p.req("60")
-	p.authorize(r, chal, 1, "pw")
-	cred, err := digest.Digest(chal, digest.Options{Method: "REGISTER", URI: r.Recipient.Addr(), Username: other, Password: "pw2", Count: 1})
+	r := p.authorized(registrar.MD5, "60")
+	cred, err := digest.Digest(p.chal, digest.Options{Method: "REGISTER", URI: r.Recipient.Addr(), Username: other, Password: "pw2", Count: 1})
 	if err != nil {
 		t.Fatal(err)
 	}

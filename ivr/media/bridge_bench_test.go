@@ -11,6 +11,7 @@ import (
 
 	"github.com/pion/rtp"
 
+	"github.com/marcador/marcador/analytics/polltest"
 	"github.com/marcador/marcador/ivr/media"
 )
 
@@ -49,9 +50,7 @@ func BenchmarkRelay(b *testing.B) {
 	defer agent.Close()
 	agentPhone.WriteToUDPAddrPort(pkt, addrOf(agentConn)) // the legs latch
 	debtorPhone.WriteToUDPAddrPort(pkt, addrOf(debtorConn))
-	for agent.Stats().Received == 0 || debtor.Stats().Received == 0 {
-		time.Sleep(time.Millisecond)
-	}
+	polltest.Eventually(b, 10*time.Second, func() bool { return agent.Stats().Received > 0 && debtor.Stats().Received > 0 }, "both legs to latch")
 	bridged, err := media.NewBridge(debtor, agent, media.BridgeOptions{NoConnectTone: true})
 	if err != nil {
 		b.Fatal(err)

@@ -11,17 +11,36 @@ import (
 
 // relaySeen records OnRelay calls.
 type relaySeen struct {
-	mu    sync.Mutex
-	from  []Side
-	at    []time.Time // the received time given
-	after []time.Time // when the call came
+	mu     sync.Mutex
+	from   []Side
+	at     []time.Time   // the received time given
+	after  []time.Time   // when the call came
+	called chan struct{} // a token per call, when made by newRelaySeen
 }
+
+func newRelaySeen() *relaySeen { return &relaySeen{called: make(chan struct{}, 64)} }
 
 func (r *relaySeen) on(from Side, received time.Time) {
 	now := time.Now()
 	r.mu.Lock()
 	r.from, r.at, r.after = append(r.from, from), append(r.at, received), append(r.after, now)
 	r.mu.Unlock()
+	select {
+	case r.called <- struct{}{}:
+	default: // nil (nobody waits) or more calls than a test waits for
+	}
+}
+
+// wait waits (bounded) for n calls; the caller checks how many came.
+func (r *relaySeen) wait(n int) {
+	timeout := time.After(10 * time.Second)
+	for range n {
+		select {
+		case <-r.called:
+		case <-timeout:
+			return
+		}
+	}
 }
 
 func (r *relaySeen) count() int {
@@ -66,7 +85,7 @@ func TestOnRelaySeesEachRelayedPacket(t *testing.T) {
 // Through the legs' receive loops, the time given is when the packet was
 // read: after the phone sent it, before OnRelay runs.
 func TestOnRelayTimesFromTheRead(t *testing.T) {
-	var seen relaySeen
+	seen := newRelaySeen()
 	r := newRelayRig(t, PCMU, PCMU, BridgeOptions{NoConnectTone: true, OnRelay: seen.on})
 	r.debtor.Start()
 	r.agent.Start()
@@ -81,10 +100,7 @@ func TestOnRelayTimesFromTheRead(t *testing.T) {
 		}
 		out(t, r.agentPhone) // one at a time: each is relayed before the next is sent
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for seen.count() < 5 && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
-	}
+	seen.wait(5)
 	seen.mu.Lock()
 	defer seen.mu.Unlock()
 	if len(seen.from) != 5 {

@@ -24,6 +24,7 @@ import (
 	"github.com/go-audio/wav"
 	"github.com/pion/rtp"
 
+	"github.com/marcador/marcador/analytics/polltest"
 	"github.com/marcador/marcador/ivr/media"
 	"github.com/marcador/marcador/ivr/media/mediatest"
 )
@@ -71,13 +72,7 @@ func newCall(t *testing.T, codec media.Codec, dtmfType uint8) call {
 // poll waits for cond with a generous deadline.
 func poll(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting until %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	polltest.Eventually(t, 15*time.Second, cond, what)
 }
 
 // toneWindows counts the 100 ms windows of pcm where f is loud and the

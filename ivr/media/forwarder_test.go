@@ -15,10 +15,12 @@ func TestForwardCopiesDatagrams(t *testing.T) {
 	in, outConn := r.debtor.conn, r.agent.conn
 	var mu sync.Mutex
 	var reads []time.Time
+	forwarded := make(chan struct{}, 8)
 	stop := Forward(in, outConn, phoneAddr(r.agentPhone), func(at time.Time) {
 		mu.Lock()
 		reads = append(reads, at)
 		mu.Unlock()
+		forwarded <- struct{}{}
 	})
 	buf := make([]byte, 1500)
 	for i := range 3 {
@@ -35,15 +37,9 @@ func TestForwardCopiesDatagrams(t *testing.T) {
 		if !bytes.Equal(buf[:n], d) || from != r.agent.LocalAddr() {
 			t.Fatalf("got %x from %s, want %x from %s", buf[:n], from, d, r.agent.LocalAddr())
 		}
-		deadline := time.Now().Add(5 * time.Second)
-		for {
-			mu.Lock()
-			k := len(reads)
-			mu.Unlock()
-			if k == i+1 || time.Now().After(deadline) {
-				break
-			}
-			time.Sleep(time.Millisecond)
+		select { // onForward may run after the datagram is out
+		case <-forwarded:
+		case <-time.After(5 * time.Second):
 		}
 		mu.Lock()
 		if len(reads) != i+1 || reads[i].Before(sent) {

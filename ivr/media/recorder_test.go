@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/marcador/marcador/analytics/polltest"
 )
 
 // readStereo parses a WAV written by the recorder: checks the header and
@@ -126,10 +128,7 @@ func TestRecorderDiskFull(t *testing.T) {
 		r.Push(Agent, PCMU, frame, at)
 		if i%50 == 0 {
 			// Let the writer catch up so nothing is dropped for being behind.
-			deadline := time.Now().Add(5 * time.Second)
-			for len(r.frames) > 0 && time.Now().Before(deadline) {
-				time.Sleep(time.Millisecond)
-			}
+			polltest.Until(5*time.Second, func() bool { return len(r.frames) == 0 })
 		}
 	}
 	err = r.Close()

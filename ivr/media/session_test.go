@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/marcador/marcador/analytics/polltest"
 	"github.com/pion/rtp"
 )
 
@@ -49,10 +50,8 @@ func TestToneReachesTheFarSide(t *testing.T) {
 				t.Fatalf("play: %+v %v", res, err)
 			}
 			// The last frames are still on their way: wait (bounded) for them.
-			h := heard()
-			for deadline := time.Now().Add(10 * time.Second); len(h) < 4000+2*FrameSamples && time.Now().Before(deadline); h = heard() {
-				time.Sleep(10 * time.Millisecond)
-			}
+			var h []int16
+			polltest.Until(10*time.Second, func() bool { h = heard(); return len(h) >= 4000+2*FrameSamples })
 			if len(h) < 4000 {
 				t.Fatalf("heard %d samples", len(h))
 			}
@@ -93,11 +92,7 @@ func TestDigitsBothWaysAndBargeIn(t *testing.T) {
 		r, _ := b.Play(context.Background(), true, &Prompt{Samples: Tone(440, 8000, 8000*60)})
 		done <- r
 	}()
-	for deadline := time.Now().Add(10 * time.Second); !b.playing(); time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the prompt never started")
-		}
-	}
+	polltest.Eventually(t, 10*time.Second, b.playing, "the prompt to start")
 	a.SendDigits("7")
 	select {
 	case r := <-done:
@@ -264,7 +259,14 @@ func TestPacingDoesNotDrift(t *testing.T) {
 	before := time.Now()
 	s.Start()
 	started := time.Now()
-	time.Sleep(3 * time.Second) // time to pass, not a synchronisation
+	// 3 s of stream: the sink has its 151st packet (frame 150 goes at 3 s).
+	sink.SetReadDeadline(time.Now().Add(60 * time.Second))
+	buf := make([]byte, 1500)
+	for i := range 151 {
+		if _, err := sink.Read(buf); err != nil {
+			t.Fatalf("packet %d: %v", i, err)
+		}
+	}
 	stopping := time.Now()
 	s.Close()
 	closed := time.Now()

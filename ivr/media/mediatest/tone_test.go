@@ -10,23 +10,9 @@ import (
 
 func TestToneAtFindsTheToneAndNothingElse(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
-	noisy := func(x []int16, amp float64) []int16 {
-		out := make([]int16, len(x))
-		for i, v := range x {
-			out[i] = int16(float64(v) + rng.NormFloat64()*amp)
-		}
-		return out
-	}
-	sum := func(a, b []int16) []int16 {
-		out := make([]int16, len(a))
-		for i := range a {
-			out[i] = a[i] + b[i]
-		}
-		return out
-	}
 	half := 4000 // 500 ms
 	beep := append(append(make([]int16, 8000), media.Tone(1000, 9000, half)...), make([]int16, 8000)...)
-	dtmf5 := sum(media.Tone(770, 6000, half), media.Tone(1336, 6000, half))
+	dtmf5 := Mix(media.Tone(770, 6000, half), media.Tone(1336, 6000, half))
 	prompt := testPrompt(t)
 	for _, c := range []struct {
 		name    string
@@ -37,13 +23,13 @@ func TestToneAtFindsTheToneAndNothingElse(t *testing.T) {
 	}{
 		{"a 1 kHz beep between silences", beep, 1000, 480 * time.Millisecond, 500 * time.Millisecond},
 		{"the beep through PCMA", media.PCMA.Decode(nil, media.PCMA.Encode(nil, beep)), 1000, 480 * time.Millisecond, 500 * time.Millisecond},
-		{"the beep under noise (20 dB SNR)", noisy(beep, 9000/1.414/10), 1000, 480 * time.Millisecond, 500 * time.Millisecond},
+		{"the beep under noise (20 dB SNR)", Noisy(rng, beep, 9000/1.414/10), 1000, 480 * time.Millisecond, 500 * time.Millisecond},
 		{"a 440 Hz tone", media.Tone(440, 8000, half), 440, 480 * time.Millisecond, 500 * time.Millisecond},
 		{"the beep, asked at 1040 Hz", beep, 1040, 0, 0},
 		{"the beep, asked at 440 Hz", beep, 440, 0, 0},
 		{"DTMF 5, asked at 770 Hz", dtmf5, 770, 0, 0},
 		{"a faint 1 kHz tone (below the level of sound)", media.Tone(1000, 150, half), 1000, 0, 0},
-		{"white noise", noisy(make([]int16, half), 3000), 1000, 0, 0},
+		{"white noise", Noisy(rng, make([]int16, half), 3000), 1000, 0, 0},
 		{"silence", make([]int16, half), 1000, 0, 0},
 	} {
 		if got := ToneAt(c.samples, c.freq); got < c.least || got > c.most {

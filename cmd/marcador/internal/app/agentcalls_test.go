@@ -14,6 +14,7 @@ import (
 
 	"github.com/shopspring/decimal"
 
+	"github.com/marcador/marcador/analytics/polltest"
 	"github.com/marcador/marcador/cmd/marcador/internal/config"
 	"github.com/marcador/marcador/dialer"
 	"github.com/marcador/marcador/dialer/agent/agenttest"
@@ -116,7 +117,8 @@ func TestAgentCampaignThroughTheAPI(t *testing.T) {
 		agentID, user, pw, id), nil); code != 201 {
 		t.Fatalf("agent: %d", code)
 	}
-	ph, err := agenttest.Start(agenttest.Options{User: user, Password: pw, Registrar: a.Endpoint.Addr(), RTPPorts: media.PortRange{Min: 31500, Max: 31999}})
+	ph, err := agenttest.Start(agenttest.Options{User: user, Password: pw, Registrar: a.Endpoint.Addr(), RTPPorts: media.PortRange{Min: 31500, Max: 31999},
+		Record: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -174,6 +176,7 @@ func TestAgentCampaignThroughTheAPI(t *testing.T) {
 	if code := api.do("GET", "/api/v1/calls/"+pop.Call, "", &call); code != 200 || call["state"] != "talking" || call["agent"] != agentID {
 		t.Fatalf("call: %d %v", code, call)
 	}
+	bridged := len(leg.Heard()) // the nailed-up leg's audio so far; from here on the bridge relays the debtor's
 	var e map[string]string
 	if code := api.do("POST", "/api/v1/calls/"+pop.Call+"/disposition", `{"code":"promise","amount":"100","date":"2026-12-01"}`, &e); code != 422 ||
 		e["field"] != "amount" {
@@ -188,18 +191,15 @@ func TestAgentCampaignThroughTheAPI(t *testing.T) {
 		ans["code"] != "promise" {
 		t.Fatalf("promise: %d %v", code, ans)
 	}
-	time.Sleep(time.Second) // some talk, recorded
+	// Some talk, recorded: a second of the debtor's side has crossed the
+	// bridge (which hands each frame it relays to the recorder).
+	polltest.Eventually(t, 30*time.Second, func() bool { return len(leg.Heard())-bridged >= media.SampleRate },
+		"a second of the debtor's audio at the agent's phone")
 	if code := api.do("POST", "/api/v1/calls/"+pop.Call+"/hangup", "", &ans); code != 200 {
 		t.Fatalf("hangup: %d %v", code, ans)
 	}
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		api.do("GET", "/api/v1/calls/"+pop.Call, "", &call)
-		if call["state"] == "ended" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("call %v", call)
-		}
+	if !polltest.Until(30*time.Second, func() bool { api.do("GET", "/api/v1/calls/"+pop.Call, "", &call); return call["state"] == "ended" }) {
+		t.Fatalf("call %v", call)
 	}
 	var view struct {
 		InFlight int64 `json:"in_flight"`

@@ -12,9 +12,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/marcador/marcador/analytics/polltest"
 	"github.com/marcador/marcador/cmd/marcador/internal/config"
 	"github.com/marcador/marcador/dialer/agent"
 	"github.com/marcador/marcador/dialer/baresiptest"
+	"github.com/marcador/marcador/dialer/registrar"
 	"github.com/marcador/marcador/ivr/media"
 	"github.com/marcador/marcador/ivr/media/mediatest"
 	"github.com/marcador/marcador/queue/redistest"
@@ -128,20 +130,13 @@ func TestBaresipAgentThroughTheNode(t *testing.T) {
 	if _, err := sess.Play(ctx, false, tone); err != nil {
 		t.Fatal(err)
 	}
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		heard, _ := ph.Heard()
-		if mediatest.ToneAt(heard, 700) >= 600*time.Millisecond {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("baresip heard %s of the node's tone", mediatest.ToneAt(heard, 700))
-		}
+	var heard []int16
+	if !polltest.Until(20*time.Second, func() bool { heard, _ = ph.Heard(); return mediatest.ToneAt(heard, 700) >= 600*time.Millisecond }) {
+		t.Fatalf("baresip heard %s of the node's tone", mediatest.ToneAt(heard, 700))
 	}
 	// Between calls the leg stays up: baresip answers the keep-alives.
-	for deadline := time.Now().Add(20 * time.Second); strings.Count(ph.Output(), "OPTIONS sip:") < 3; time.Sleep(50 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("no keep-alives reached baresip\n%s", ph.Output())
-		}
+	if !polltest.Until(20*time.Second, func() bool { return strings.Count(ph.Output(), "OPTIONS sip:") >= 3 }) {
+		t.Fatalf("no keep-alives reached baresip\n%s", ph.Output())
 	}
 	var one map[string]any
 	if code := api.do("GET", "/api/v1/agents/"+id, "", &one); code != 200 || one["state"] != "ready" || one["campaign"] != campaign {
@@ -172,14 +167,11 @@ func TestBaresipAgentThroughTheNode(t *testing.T) {
 
 	// The phone dies: no BYE, no RTP, no answer to OPTIONS.
 	ph.Kill()
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+	if !polltest.Until(30*time.Second, func() bool {
 		api.do("GET", "/api/v1/agents/"+id, "", &one)
-		if one["state"] == "paused" && one["reason"] == agent.ReasonPhoneDisconnected {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("agent after its phone died: %v", one)
-		}
+		return one["state"] == "paused" && one["reason"] == agent.ReasonPhoneDisconnected
+	}) {
+		t.Fatalf("agent after its phone died: %v", one)
 	}
 
 	// A new phone registers; un-REGISTER removes its binding, and Ready
@@ -197,14 +189,9 @@ func TestBaresipAgentThroughTheNode(t *testing.T) {
 	if err := ph2.Unregister(acct); err != nil {
 		t.Fatal(err)
 	}
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		bs, err := a.Registrar.Lookup(ctx, id)
-		if err == nil && len(bs) == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("bindings after un-REGISTER: %+v %v\n%s", bs, err, ph2.Output())
-		}
+	var bs []registrar.Binding
+	if !polltest.Until(20*time.Second, func() bool { bs, err = a.Registrar.Lookup(ctx, id); return err == nil && len(bs) == 0 }) {
+		t.Fatalf("bindings after un-REGISTER: %+v %v\n%s", bs, err, ph2.Output())
 	}
 	var e map[string]string
 	if code := api.do("POST", "/api/v1/agents/"+id+"/ready", "", &e); code != 409 || e["reason"] != "phone_not_registered" {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/marcador/marcador/analytics"
 	"github.com/marcador/marcador/analytics/chtest"
+	"github.com/marcador/marcador/analytics/polltest"
 	"github.com/marcador/marcador/analytics/spool"
 	"github.com/marcador/marcador/cmd/marcador/internal/config"
 	"github.com/marcador/marcador/dialer"
@@ -181,11 +182,7 @@ func TestCloseRecordsTheCallsInProgress(t *testing.T) {
 	if err := a.Runner.Start(ctx, id); err != nil {
 		t.Fatal(err)
 	}
-	for deadline := time.Now().Add(30 * time.Second); sim.Stats().Answered == 0; time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the call was not answered")
-		}
-	}
+	polltest.Eventually(t, 30*time.Second, func() bool { return sim.Stats().Answered > 0 }, "the call to be answered")
 	if err := a.Close(); err != nil {
 		t.Fatal(err)
 	}
