@@ -37,8 +37,9 @@ const (
 	// again.
 	reserveEvery = 20 * time.Millisecond
 	// abandonLead: the wait for an agent ends this much before
-	// abandon_after, so the abandon message reaches the debtor within it.
-	abandonLead = 100 * time.Millisecond
+	// abandon_after, so the abandon message reaches the debtor within it
+	// even on a loaded node (starting the script took 120 ms at load 5).
+	abandonLead = 300 * time.Millisecond
 	// popWait bounds how long a screen pop waits for the account's
 	// history.
 	popWait = 2 * time.Second
