@@ -180,7 +180,7 @@ func TestUnreadableSubjectIsLogged(t *testing.T) {
 		t.Fatal(err)
 	}
 	rec := sms.SendRecord{State: sms.Sent, SID: msid, Attempt: row, Subject: []byte(`{"phone":`), Rank: sms.StatusRank("sent"), Ver: 1}
-	if err := h.texts.SaveSend(ctx, key, rec, time.Minute); err != nil {
+	if _, err := h.texts.SaveSend(ctx, key, rec, time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	form := url.Values{"MessageSid": {msid}, "MessageStatus": {"delivered"}, "AccountSid": {sid}}

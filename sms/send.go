@@ -267,7 +267,8 @@ func (s *Sender) record(ctx context.Context, t *text) error {
 	if t.res.Outcome != Skipped {
 		err = firstRow(&t.a, &t.rec)
 	}
-	if serr := s.opt.Store.SaveSend(context.WithoutCancel(ctx), t.req.Key, t.rec, keyTTL); serr != nil {
+	early, serr := s.opt.Store.SaveSend(context.WithoutCancel(ctx), t.req.Key, t.rec, keyTTL)
+	if serr != nil {
 		s.log.Error("sms: idempotency record not saved", "key", t.req.Key, "err", serr)
 	}
 	if err == nil && t.res.Outcome != Skipped {
@@ -276,7 +277,20 @@ func (s *Sender) record(ctx context.Context, t *text) error {
 	if err != nil && !t.asked {
 		return s.release(ctx, t, err)
 	}
+	s.applyEarly(context.WithoutCancel(ctx), t.rec.SID, early)
 	return err
+}
+
+// applyEarly applies the statuses the provider sent before the send was
+// recorded, in the order they came. A failure is logged: the send itself
+// succeeded, and the provider's next callback carries the status on.
+func (s *Sender) applyEarly(ctx context.Context, sid string, early []EarlyStatus) {
+	for _, e := range early {
+		if err := s.applyStatus(ctx, sid, e.Status, e.Code); err != nil {
+			s.log.Error("sms: a status that came before the send was recorded is not applied", "sid", sid,
+				"status", e.Status, "err", err)
+		}
+	}
 }
 
 // release gives back what a send that failed on our side before the

@@ -294,6 +294,23 @@ func TestProviderFailures(t *testing.T) {
 	}
 }
 
+// Twilio may call back before its answer to the create reaches us: the
+// statuses wait for the send to be recorded and are applied then, in order.
+func TestStatusBeforeTheCreateAnswer(t *testing.T) {
+	h := newHarness(t, "MX")
+	n := fmt.Sprintf("+5255%08d", time.Now().UnixNano()%1e8)
+	h.twilio.SetOutcome(n, twiliotest.Outcome{CallbackFirst: true, Final: "undelivered", ErrorCode: 30003})
+	h.account(t, "E-1", n)
+	r := h.send(t, "early-1", "E-1", "payment-link")
+	if r.Outcome != sms.Sent {
+		t.Fatalf("send: %+v", r)
+	}
+	h.waitCallbacks(t, r.SID, 2)
+	if d, st, code, ver, _ := h.row(t, r.AttemptID); d != "undelivered" || st != "undelivered" || code != 30003 || ver != 3 {
+		t.Fatalf("row %s %s %d ver %d", d, st, code, ver)
+	}
+}
+
 // Chile allows two texts a week at least two days apart: the second is
 // blocked by the gate and deferred to when it is allowed, then sent from
 // the outbox.

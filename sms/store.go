@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -89,19 +90,53 @@ func (s *Store) ClaimSend(ctx context.Context, key string, ttl time.Duration) (S
 }
 
 // SaveSend stores the send's outcome and, with a SID, indexes it for the
-// status callbacks.
-func (s *Store) SaveSend(ctx context.Context, key string, r SendRecord, ttl time.Duration) error {
+// status callbacks. It returns the statuses that arrived for that SID
+// before it was indexed (parked by AdvanceStatus), for the caller to apply.
+func (s *Store) SaveSend(ctx context.Context, key string, r SendRecord, ttl time.Duration) ([]EarlyStatus, error) {
 	pipe := s.rdb.TxPipeline()
 	pipe.HSet(ctx, sendKey(key), "state", r.State, "sid", r.SID, "attempt", r.Attempt, "subject", r.Subject,
 		"rank", r.Rank, "ver", r.Ver)
 	pipe.PExpire(ctx, sendKey(key), ttl)
+	var old *redis.StatusCmd
 	if r.SID != "" {
-		pipe.Set(ctx, sidKey(r.SID), key, ttl)
+		old = pipe.SetArgs(ctx, sidKey(r.SID), key, redis.SetArgs{TTL: ttl, Get: true})
 	}
-	if _, err := pipe.Exec(ctx); err != nil {
-		return fmt.Errorf("save send %s: %w", key, err)
+	if _, err := pipe.Exec(ctx); err != nil && err != redis.Nil {
+		return nil, fmt.Errorf("save send %s: %w", key, err)
 	}
-	return nil
+	if old == nil {
+		return nil, nil
+	}
+	return parseEarly(old.Val()), nil
+}
+
+// EarlyStatus is a delivery status whose callback came before the send
+// was saved: the provider may call back between its answer to the create
+// request and our record of it.
+type EarlyStatus struct {
+	Status string
+	Code   int
+}
+
+// earlyPrefix marks a SID key holding parked statuses instead of a send
+// key; earlyTTL bounds how long a status for a SID we never save is kept.
+const (
+	earlyPrefix = "early:"
+	earlyTTL    = 10 * time.Minute
+)
+
+func parseEarly(v string) []EarlyStatus {
+	rest, ok := strings.CutPrefix(v, earlyPrefix)
+	if !ok {
+		return nil
+	}
+	var out []EarlyStatus
+	for _, e := range strings.Split(rest, ";") {
+		status, code, _ := strings.Cut(e, ",")
+		n, _ := strconv.Atoi(code)
+		out = append(out, EarlyStatus{Status: status, Code: n})
+	}
+	return out
 }
 
 // ReleaseSend frees key after a failure that sent nothing.
@@ -117,12 +152,25 @@ redis.call('HSET', KEYS[1], 'rank', ARGV[1])
 redis.call('HINCRBY', KEYS[1], 'ver', 1)
 return redis.call('HGETALL', KEYS[1])`)
 
-// AdvanceStatus moves the message sid to a delivery status of rank. It
-// returns the record with its new Ver when the status is news, and
+// resolveSIDScript answers the send key a SID is indexed under or, when
+// the send is not saved yet, parks the status (ARGV[1], "status,code") on
+// the SID's key for SaveSend to hand back. One key, so a status is parked
+// either before SaveSend's SET (and returned by it) or not at all.
+var resolveSIDScript = redis.NewScript(`
+local v = redis.call('GET', KEYS[1])
+if v and string.sub(v, 1, 6) ~= 'early:' then return v end
+if v then v = v .. ';' .. ARGV[1] else v = 'early:' .. ARGV[1] end
+redis.call('SET', KEYS[1], v, 'PX', ARGV[2])
+return false`)
+
+// AdvanceStatus moves the message sid to st, a delivery status of rank.
+// It returns the record with its new Ver when the status is news, and
 // changed=false when the message already went further (callbacks arrive
-// out of order) or is unknown (known=false).
-func (s *Store) AdvanceStatus(ctx context.Context, sid string, rank int) (rec SendRecord, known, changed bool, err error) {
-	key, err := s.rdb.Get(ctx, sidKey(sid)).Result()
+// out of order) or is not saved yet (known=false: st is parked and applied
+// when SaveSend indexes the SID).
+func (s *Store) AdvanceStatus(ctx context.Context, sid string, st EarlyStatus, rank int) (rec SendRecord, known, changed bool, err error) {
+	key, err := resolveSIDScript.Run(ctx, s.rdb, []string{sidKey(sid)},
+		fmt.Sprintf("%s,%d", st.Status, st.Code), earlyTTL.Milliseconds()).Text()
 	if err == redis.Nil {
 		return rec, false, false, nil
 	}

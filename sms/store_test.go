@@ -3,6 +3,7 @@ package sms
 import (
 	"context"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -104,20 +105,28 @@ func TestOutboxLeaseAndSendRecord(t *testing.T) {
 		t.Fatalf("second claim: %v %+v", claimed, rec)
 	}
 	sid := fmt.Sprintf("SMtest%d", now.UnixNano())
-	if err := st.SaveSend(ctx, key, SendRecord{State: "sent", SID: sid, Attempt: []byte{1, 2}, Rank: 1, Ver: 1}, time.Minute); err != nil {
-		t.Fatal(err)
+	// Two statuses arrive before the send is saved: they are parked on the
+	// SID and handed back, in order, by SaveSend.
+	for _, e := range []EarlyStatus{{"sent", 0}, {"undelivered", 30003}} {
+		if _, known, _, err := st.AdvanceStatus(ctx, sid, e, StatusRank(e.Status)); err != nil || known {
+			t.Fatalf("early %v: known %v %v", e, known, err)
+		}
+	}
+	early, err := st.SaveSend(ctx, key, SendRecord{State: "sent", SID: sid, Attempt: []byte{1, 2}, Rank: 1, Ver: 1}, time.Minute)
+	if err != nil || !slices.Equal(early, []EarlyStatus{{"sent", 0}, {"undelivered", 30003}}) {
+		t.Fatalf("saved: early %v %v", early, err)
 	}
 	for _, c := range []struct {
 		rank    int
 		changed bool
 		ver     uint64
 	}{{4, true, 2}, {3, false, 0}, {4, false, 0}, {5, true, 3}} {
-		rec, known, changed, err := st.AdvanceStatus(ctx, sid, c.rank)
+		rec, known, changed, err := st.AdvanceStatus(ctx, sid, EarlyStatus{Status: "x"}, c.rank)
 		if err != nil || !known || changed != c.changed || (changed && rec.Ver != c.ver) {
 			t.Fatalf("rank %d: known %v changed %v ver %d %v", c.rank, known, changed, rec.Ver, err)
 		}
 	}
-	if _, known, _, _ := st.AdvanceStatus(ctx, "SMnope", 4); known {
+	if _, known, _, _ := st.AdvanceStatus(ctx, "SMnope"+sid, EarlyStatus{Status: "sent"}, 4); known {
 		t.Fatal("unknown sid known")
 	}
 }

@@ -88,12 +88,13 @@ func (s *Sender) applyStatus(ctx context.Context, sid, status string, code int) 
 		s.log.Info("twilio status callback: status ignored", "sid", sid, "status", status)
 		return nil
 	}
-	rec, known, changed, err := s.opt.Store.AdvanceStatus(ctx, sid, rank)
+	rec, known, changed, err := s.opt.Store.AdvanceStatus(ctx, sid, EarlyStatus{Status: status, Code: code}, rank)
 	if err != nil {
 		return err
 	}
 	if !known {
-		s.log.Info("twilio status callback for a message we did not send (or older than 35 days)", "sid", sid, "status", status)
+		s.log.Info("twilio status callback before its send was recorded (or for a message we did not send): parked",
+			"sid", sid, "status", status)
 		return nil
 	}
 	if !changed {

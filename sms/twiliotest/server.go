@@ -51,6 +51,9 @@ type Outcome struct {
 	// or failed; ErrorCode comes with undelivered and failed.
 	Final     string
 	ErrorCode int
+	// CallbackFirst makes both status callbacks before the create is
+	// answered, as Twilio may when its answer is slow to reach us.
+	CallbackFirst bool
 }
 
 // Options configure a Server.
@@ -289,12 +292,18 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) {
 		final, code = o.Final, o.ErrorCode
 	}
 	s.msgs = append(s.msgs, m)
+	first := false
 	if m.StatusCallback != "" && !s.closed {
 		s.pending.Add(1)
-		go s.deliver(m.SID, final, code)
+		if first = o != nil && o.CallbackFirst; !first {
+			go s.deliver(m.SID, final, code)
+		}
 	}
 	view := s.view(m)
 	s.mu.Unlock()
+	if first {
+		s.deliver(m.SID, final, code)
+	}
 	s.log.Info("twiliotest: message created", "sid", m.SID, "to", to, "ambiguous", ambiguous)
 	if ambiguous {
 		twilioError(w, 500, 20500, "Internal Server Error")
