@@ -1,0 +1,395 @@
+package kpi
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/shopspring/decimal"
+
+	"github.com/marcador/marcador/analytics"
+)
+
+// One query per family of KPIs, on the roll-ups or the raw tables.
+
+func (rd *reader) attempts(ctx context.Context, by By, rows map[string]*Row) error {
+	from, to := rd.f.Range()
+	agents := rd.byAgents(by)
+	src, c := rd.attemptSource(from, to, agents)
+	cols := `sum(attempts), sum(contacts), sum(rpc), sum(live), sum(abandoned), sum(machines), sum(connects), sum(handle_ms),
+    sum(texts_sent), sum(texts_delivered)`
+	if agents {
+		// An agent's attempts are calls: no machines, no texts.
+		cols = `sum(attempts), sum(contacts), sum(rpc), sum(live), sum(abandoned), toUInt64(0), sum(connects), sum(handle_ms),
+    toUInt64(0), toUInt64(0)`
+	}
+	q := `SELECT ` + rd.key(by, "hour", "toString(channel)") + ` AS k, ` + cols + `
+FROM ` + src + ` WHERE ` + c.String() + ` GROUP BY k`
+	return rd.k.query(ctx, "attempt KPIs", q, c.args, func(r driver.Rows) error {
+		var key string
+		var x Row
+		if err := r.Scan(&key, &x.Attempts, &x.Contacts, &x.RPC, &x.LiveAnswers, &x.Abandoned, &x.Machines, &x.Connects,
+			&x.handleMS, &x.TextsSent, &x.TextsDelivered); err != nil {
+			return err
+		}
+		o := row(rows, key)
+		o.Attempts, o.Contacts, o.RPC, o.LiveAnswers, o.Abandoned = x.Attempts, x.Contacts, x.RPC, x.LiveAnswers, x.Abandoned
+		o.Machines, o.Connects, o.handleMS, o.TextsSent, o.TextsDelivered = x.Machines, x.Connects, x.handleMS, x.TextsSent, x.TextsDelivered
+		return nil
+	})
+}
+
+// debtors counts the debtors (accounts of a campaign) attempted, reached
+// and reached in person, per group: from kpi_debtors, whose rows list
+// each account's attempted hours with their channel, agent, segment and
+// country, or from the raw rows.
+func (rd *reader) debtors(ctx context.Context, by By, rows map[string]*Row) error {
+	from, to := rd.f.Range()
+	var q string
+	var args []any
+	if rd.src == Rollup && rd.f.wholeHours() {
+		q, args = rd.debtorQuery(by, from, to)
+	} else {
+		raw := &conds{}
+		raw.add("started_at >= toDateTime(?) AND started_at < toDateTime(?)", unix(from), unix(to))
+		rd.dims(raw, "toString(channel)")
+		args = raw.args
+		q = `SELECT ` + rd.key(by, "hour", "toString(channel)") + ` AS k, uniqExactIf(campaign_id, account_id, f_attempt = 1),
+    uniqExactIf(campaign_id, account_id, f_contact = 1), uniqExactIf(campaign_id, account_id, f_rpc = 1)
+FROM (` + attemptRows(rd.k.db, rd.bucket(), raw.String()) + `) GROUP BY k`
+	}
+	return rd.k.query(ctx, "debtors", q, args, func(r driver.Rows) error {
+		var key string
+		var n, reached, rpc uint64
+		if err := r.Scan(&key, &n, &reached, &rpc); err != nil {
+			return err
+		}
+		if n == 0 {
+			return nil // a group with no debtor is the other families' to show, if they have it
+		}
+		o := row(rows, key)
+		o.Debtors, o.DebtorsReached, o.DebtorsRPC = n, reached, rpc
+		return nil
+	})
+}
+
+// debtorQuery counts debtors from kpi_debtors. Each row's elements (one
+// per attempted hour, with its channel, agent, segment and country) are
+// kept if the filter takes them and turned into (key, flag) pairs, one per
+// flag (1 attempted, 2 reached, 4 right party); a row's distinct pairs are
+// counted per key. Only the arrays the filter and grouping need are read,
+// and time keys are numbers packed with the flag (cheaper than strings).
+func (rd *reader) debtorQuery(by By, from, to time.Time) (string, []any) {
+	tz := "'" + rd.f.TZ + "'"
+	params, arrays := []string{"h", "f"}, []string{"hours", "flags"}
+	need := func(param, array string) {
+		params, arrays = append(params, param), append(arrays, array)
+	}
+	cond := []string{fmt.Sprintf("h >= %d AND h < %d", unix(from)/3600, unix(to)/3600)}
+	lit := func(param, array string, vals []string, grouped bool) {
+		if len(vals) > 0 || grouped {
+			need(param, array)
+		}
+		if len(vals) > 0 {
+			cond = append(cond, param+" IN ("+quoted(vals)+")")
+		}
+	}
+	lit("ch", "channels", channels(rd.f.Channels), by == ByChannel)
+	lit("ag", "agents", rd.f.Agents, by == ByAgent)
+	lit("sg", "segments", rd.f.Segments, by == BySegment)
+	lit("co", "countries", rd.f.Countries, false)
+	if by == ByAgent {
+		cond = append(cond, "ag != ''")
+	}
+	where := &conds{}
+	where.add(rd.k.accountVersions())
+	where.in("campaign_id", rd.f.Campaigns)
+	lambda := "(" + strings.Join(params, ", ") + ") -> "
+	arrs := strings.Join(arrays, ", ")
+	ok := strings.Join(cond, " AND ")
+	var elems, pair, key string
+	switch by {
+	case ByAgent, BySegment, ByChannel:
+		// String keys: (key, flags) tuples.
+		elems = "arrayFilter(e -> e.3 = 1, arrayMap(" + lambda + "(" + map[By]string{ByAgent: "ag", BySegment: "sg", ByChannel: "ch"}[by] +
+			", f, toUInt8(" + ok + ")), " + arrs + "))"
+		pair = func() string {
+			p := func(bit string) string {
+				return "arrayMap(e -> (e.1, toUInt8(" + bit + ")), arrayFilter(e -> bitAnd(e.2, " + bit + ") = " + bit + ", els))"
+			}
+			return "arrayConcat(" + p("1") + ", " + p("2") + ", " + p("4") + ")"
+		}()
+		key = "x.1"
+		return `SELECT k, countIf(b = 1), countIf(b = 2), countIf(b = 4) FROM (
+    SELECT ` + key + ` AS k, x.2 AS b FROM (
+        SELECT arrayJoin(arrayDistinct(` + pair + `)) AS x FROM (
+            SELECT ` + elems + ` AS els FROM ` + rd.k.db + `.kpi_debtors WHERE ` + where.String() + `
+        )
+    )
+) GROUP BY k`, where.args
+	}
+	if by == ByNone || by == ByCampaign {
+		// One key per row: whether any element the filter takes has the flag.
+		key := "''"
+		if by == ByCampaign {
+			key = "campaign_id"
+		}
+		has := func(bit string) string {
+			return "countIf(arrayExists(" + lambda + ok + " AND bitAnd(f, " + bit + ") = " + bit + ", " + arrs + "))"
+		}
+		return `SELECT ` + key + ` AS k, ` + has("1") + `, ` + has("2") + `, ` + has("4") + `
+FROM ` + rd.k.db + `.kpi_debtors WHERE ` + where.String() + ` GROUP BY k`, where.args
+	}
+	num := "1"
+	switch by {
+	case ByDay:
+		num = "toRelativeDayNum(toDateTime(h * 3600), " + tz + ")"
+		key = "toString(toDate(n))"
+	case ByHour:
+		num = "toHour(toDateTime(h * 3600), " + tz + ") + 1"
+		key = "if(n < 11, concat('0', toString(n - 1)), toString(n - 1))"
+	}
+	// n * 8 + flags; 0 when the filter leaves the element out (flags has
+	// bit 1 on every element).
+	elems = "arrayFilter(x -> x != 0, arrayMap(" + lambda + "if(" + ok + ", toUInt64(" + num + ") * 8 + f, toUInt64(0)), " + arrs + "))"
+	p := func(bit string) string {
+		return "arrayMap(x -> bitOr(bitAnd(x, 18446744073709551608), " + bit + "), arrayFilter(x -> bitAnd(x, " + bit + ") = " + bit + ", els))"
+	}
+	return `SELECT k, countIf(b = 1), countIf(b = 2), countIf(b = 4) FROM (
+    SELECT ` + key + ` AS k, b FROM (
+        SELECT campaign_id, intDiv(x, 8) AS n, bitAnd(x, 7) AS b FROM (
+            SELECT campaign_id, arrayJoin(arrayDistinct(arrayConcat(` + p("1") + `, ` + p("2") + `, ` + p("4") + `))) AS x FROM (
+                SELECT campaign_id, ` + elems + ` AS els FROM ` + rd.k.db + `.kpi_debtors WHERE ` + where.String() + `
+            )
+        )
+    )
+) GROUP BY k`, where.args
+}
+
+// quoted is vals as SQL string literals (for lambdas, which cannot take
+// bound parameters in ClickHouse 18.16's client-side binding).
+func quoted(vals []string) string {
+	out := make([]string, len(vals))
+	for i, v := range vals {
+		out[i] = "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(v) + "'"
+	}
+	return strings.Join(out, ", ")
+}
+
+// abandon30 is the abandon rate over the 30 days that end with the range,
+// per campaign (the US rule); other groupings have none but the total.
+func (rd *reader) abandon30(ctx context.Context, by By, rows map[string]*Row) error {
+	if by != ByNone && by != ByCampaign {
+		return nil
+	}
+	_, to := rd.f.Range()
+	src, c := rd.attemptSource(to.Add(-window), to, rd.byAgents(by))
+	q := `SELECT ` + rd.key(by, "hour", "") + ` AS k, sum(abandoned), sum(live) FROM ` + src + ` WHERE ` + c.String() + ` GROUP BY k`
+	return rd.k.query(ctx, "30-day abandon rate", q, c.args, func(r driver.Rows) error {
+		var key string
+		var ab, live uint64
+		if err := r.Scan(&key, &ab, &live); err != nil {
+			return err
+		}
+		o := row(rows, key)
+		o.abandoned30, o.live30 = ab, live
+		return nil
+	})
+}
+
+// costsApply says whether costs answer the filter: trunks bill calls,
+// not agents.
+func (rd *reader) costsApply(by By) bool { return rd.k.opt.Costs.Configured() && !rd.byAgents(by) }
+
+func (rd *reader) costs(ctx context.Context, by By, rows map[string]*Row) error {
+	if !rd.costsApply(by) {
+		return nil
+	}
+	from, to := rd.f.Range()
+	src, c := rd.attemptSource(from, to, false)
+	q := `SELECT ` + rd.key(by, "hour", "toString(channel)") + ` AS k, toString(channel) AS ch, trunk, sum(placed), sum(billed_s),
+    sum(texts_sent), sum(segments_sent)
+FROM ` + src + ` WHERE ` + c.String() + ` GROUP BY k, ch, trunk`
+	return rd.k.query(ctx, "billing", q, c.args, func(r driver.Rows) error {
+		var key, ch, trunk string
+		var placed, billed, texts, segments uint64
+		if err := r.Scan(&key, &ch, &trunk, &placed, &billed, &texts, &segments); err != nil {
+			return err
+		}
+		o := row(rows, key)
+		if o.placed == nil {
+			o.placed, o.placedSec, o.texts, o.sg = map[string]uint64{}, map[string]uint64{}, map[string]uint64{}, map[string]uint64{}
+		}
+		b := billingKey(ch, trunk)
+		o.placed[b] += placed
+		o.placedSec[b] += billed
+		o.texts[b] += texts
+		o.sg[b] += segments
+		return nil
+	})
+}
+
+// promiseChannel is a promise's channel as the attempts' (the IVR and
+// agents take promises on calls; texts, by SMS or WhatsApp, are "sms").
+const promiseChannel = "if(channel = 'sms', 'sms', 'voice')"
+
+func (rd *reader) promises(ctx context.Context, by By, rows map[string]*Row) error {
+	from, to := rd.f.Range()
+	c := &conds{}
+	c.add("cancelled = 0 AND created_at >= toDateTime(?) AND created_at < toDateTime(?)", unix(from), unix(to))
+	rd.dims(c, promiseChannel)
+	src := rd.k.db + ".kpi_promises"
+	if rd.src == Raw {
+		src = "(" + promiseOutcomes(rawPromises(rd.k.db), rawPayments(rd.k.db), max(rd.depth, 1)) + ")"
+	} else {
+		c.add(rd.k.accountVersions())
+	}
+	now := unix(rd.now)
+	q := `SELECT ` + rd.key(by, "created_at", promiseChannel) + ` AS k, currency, count(), sum(amount), countIf(kept = 1),
+    countIf(kept = 0 AND deadline <= toDateTime(?)), countIf(kept = 0 AND deadline > toDateTime(?)), sumIf(amount, kept = 1),
+    sumIf(amount, kept = 1 OR deadline <= toDateTime(?)), sum(received)
+FROM ` + src + ` WHERE ` + c.String() + ` GROUP BY k, currency`
+	return rd.k.query(ctx, "promise KPIs", q, append([]any{now, now, now}, c.args...), func(r driver.Rows) error {
+		var key, cur string
+		var n, kept, broken, pending uint64
+		var amount, keptAmount, decided, received decimal.Decimal
+		if err := r.Scan(&key, &cur, &n, &amount, &kept, &broken, &pending, &keptAmount, &decided, &received); err != nil {
+			return err
+		}
+		o := row(rows, key)
+		o.Promises += n
+		o.Kept += kept
+		o.Broken += broken
+		o.Pending += pending
+		o.Promised = o.Promised.add(cur, amount)
+		o.KeptAmount = o.KeptAmount.add(cur, keptAmount)
+		o.decidedAmount = o.decidedAmount.add(cur, decided)
+		o.PaidOnTime = o.PaidOnTime.add(cur, received)
+		return nil
+	})
+}
+
+func (rd *reader) recovery(ctx context.Context, by By, rows map[string]*Row) error {
+	from, to := rd.f.Range()
+	c := &conds{}
+	c.add("paid_at >= toDateTime(?) AND paid_at < toDateTime(?) AND touched_at > toDateTime(0) AND "+
+		"toUInt32(paid_at) - toUInt32(touched_at) <= ?", unix(from), unix(to), rd.k.opt.AttributionDays*86400)
+	rd.dims(c, "toString(channel)")
+	src := rd.k.db + ".kpi_payments"
+	if rd.src == Raw {
+		src = "(" + paymentAttribution(rawPayments(rd.k.db), rawTouches(rd.k.db)) + ")"
+	} else {
+		c.add(rd.k.accountVersions())
+	}
+	q := `SELECT ` + rd.key(by, "paid_at", "toString(channel)") + ` AS k, currency, count(), sum(amount)
+FROM ` + src + ` WHERE ` + c.String() + ` GROUP BY k, currency`
+	return rd.k.query(ctx, "recovery", q, c.args, func(r driver.Rows) error {
+		var key, cur string
+		var n uint64
+		var amount decimal.Decimal
+		if err := r.Scan(&key, &cur, &n, &amount); err != nil {
+			return err
+		}
+		o := row(rows, key)
+		o.RecoveredPayments += n
+		o.Recovered = o.Recovered.add(cur, amount)
+		return nil
+	})
+}
+
+// agentsApply says whether agents' time answers the filter: it has no
+// country, segment or text channel of its own.
+func (rd *reader) agentsApply(by By) bool {
+	if by == BySegment || by == ByChannel || len(rd.f.Countries) > 0 || len(rd.f.Segments) > 0 {
+		return false
+	}
+	return len(rd.f.Channels) == 0 || slices.Contains(rd.f.Channels, analytics.Voice)
+}
+
+func (rd *reader) agents(ctx context.Context, by By, rows map[string]*Row) error {
+	if !rd.agentsApply(by) {
+		return nil
+	}
+	from, to := rd.f.Range()
+	c := &conds{}
+	c.add("hour >= toDateTime(?) AND hour < toDateTime(?)", unix(from), unix(to))
+	c.in("campaign_id", rd.f.Campaigns)
+	c.in("agent_id", rd.f.Agents)
+	var src string
+	if rd.src == Rollup && rd.f.wholeHours() {
+		src = rd.k.db + ".kpi_agents"
+		c.add("src_hour >= toDateTime(?) AND src_hour < toDateTime(?)", unix(from.Add(-maxAgentSpan)), unix(to))
+		scope := &conds{}
+		scope.in("campaign_id", rd.f.Campaigns)
+		scope.add("bucket >= ? AND bucket < ?", unix(from.Add(-maxAgentSpan)), unix(to))
+		v, args := rd.k.versions("campaign_id, src_hour", "campaign_id, toDateTime(bucket)", []string{srcAgents}, scope)
+		c.add(v, args...)
+	} else {
+		raw := &conds{}
+		raw.add("started_at >= toDateTime(?) AND started_at < toDateTime(?)", unix(from.Add(-maxAgentSpan)), unix(to))
+		raw.in("campaign_id", rd.f.Campaigns)
+		raw.in("agent_id", rd.f.Agents)
+		slot := 3600
+		if !rd.f.wholeHours() {
+			slot = 900
+		}
+		src = "(" + agentRollup(agentRowsIn(rd.k.db, "toStartOfHour(started_at)", raw.String(), slot)) + ")"
+		c.args = append(raw.args, c.args...)
+	}
+	q := `SELECT ` + rd.key(by, "hour", "") + ` AS k, sum(seconds), sumIf(seconds, state = 'talking'), sumIf(seconds, state = 'wrap_up')
+FROM ` + src + ` WHERE ` + c.String() + ` GROUP BY k`
+	return rd.k.query(ctx, "agent time", q, c.args, func(r driver.Rows) error {
+		var key string
+		var all, talk, wrap uint64
+		if err := r.Scan(&key, &all, &talk, &wrap); err != nil {
+			return err
+		}
+		o := row(rows, key)
+		o.agentSec, o.talkSec, o.wrapSec = all, talk, wrap
+		return nil
+	})
+}
+
+// repliesApply says whether replies answer the filter: messages have no
+// country, segment or agent.
+func (rd *reader) repliesApply(by By) bool {
+	return by != BySegment && by != ByAgent && len(rd.f.Countries) == 0 && len(rd.f.Segments) == 0 && len(rd.f.Agents) == 0
+}
+
+func (rd *reader) replies(ctx context.Context, by By, rows map[string]*Row) error {
+	if !rd.repliesApply(by) {
+		return nil
+	}
+	from, to := rd.f.Range()
+	c := &conds{}
+	c.add("direction = 'inbound' AND at >= toDateTime(?) AND at < toDateTime(?)", unix(from), unix(to))
+	c.in("campaign_id", rd.f.Campaigns)
+	c.in("toString(channel)", channels(rd.f.Channels))
+	q := `SELECT ` + rd.key(by, "at", "toString(channel)") + ` AS k, count(), countIf(action = 'optout')
+FROM ` + rd.k.db + `.messages FINAL WHERE ` + c.String() + ` GROUP BY k`
+	return rd.k.query(ctx, "replies", q, c.args, func(r driver.Rows) error {
+		var key string
+		var n, opt uint64
+		if err := r.Scan(&key, &n, &opt); err != nil {
+			return err
+		}
+		o := row(rows, key)
+		o.Replies, o.OptOuts = &n, &opt
+		return nil
+	})
+}
+
+// known marks which of rows' figures the filter and grouping apply to.
+func (rd *reader) known(by By, rows map[string]*Row) {
+	for _, o := range rows {
+		o.agentsKnown = rd.agentsApply(by)
+		o.repliesKnown = rd.repliesApply(by)
+		if o.repliesKnown && o.Replies == nil {
+			var zero, zero2 uint64
+			o.Replies, o.OptOuts = &zero, &zero2
+		}
+	}
+}
