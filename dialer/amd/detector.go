@@ -170,12 +170,14 @@ type state struct {
 	dec       Decision
 	decFrame  int
 	// while a provisional decision may be revised: the frame its window
-	// ends, whether silence confirmed the greeting over (only a beep
-	// revises then), and whether voice was heard since the decision
-	reviseEnd  int
-	confirmed  bool
-	heardVoice bool
-	lastSound  int // last frame that was voice or tone, -1 none
+	// ends, the last frame of the speaker's voice (not the room's), whether
+	// their silence confirmed the greeting over (only a beep revises then),
+	// and whether voice was heard since the decision
+	reviseEnd   int
+	lastSpeaker int
+	confirmed   bool
+	heardVoice  bool
+	lastSound   int // last frame that was voice or tone, -1 none
 
 	// the tone now sounding
 	toneRun, toneGap, toneStart int
@@ -360,7 +362,7 @@ func (d *Detector) decide(r Result, c Cause) {
 		s.reviseEnd = s.frame + 1 + d.nRevise
 		// Silence with no greeting (notsure after initial_silence) confirms
 		// at once: a person who waited to hear us then talks to the agent.
-		s.confirmed = !s.greeting || s.silence >= d.nConfirm
+		s.confirmed = !s.greeting || s.frame-s.lastSpeaker >= d.nConfirm
 	}
 }
 

@@ -88,16 +88,17 @@ type Params struct {
 
 	// ReviseWithin makes a human or notsure decision provisional: the
 	// detector keeps listening this long after it and revises it to
-	// machine when the "person" turns out to be a recording: the greeting
-	// goes on to a machine rule (greeting, maximum_number_of_words,
-	// maximum_word_length) before ConfirmSilence of silence ends it, or a
-	// beep sounds before the window ends. 0 turns revision off: the first
-	// decision is final (the reference).
+	// machine when the "person" turns out to be a recording: a beep sounds
+	// (cause beep), or, within ConfirmSilence, the greeting goes on to a
+	// machine rule (greeting, maximum_number_of_words, maximum_word_length).
+	// 0 turns revision off: the first decision is final (the reference).
 	ReviseWithin time.Duration `yaml:"revise_within"`
-	// ConfirmSilence: silence this long after the greeting confirms it is
-	// over: the person's later words are theirs (talking to the agent), not
-	// a greeting that reads on, and only a beep can still revise. A notsure
-	// after initial_silence is confirmed from the start.
+	// ConfirmSilence: once the speaker has been quiet this long after their
+	// greeting, their later words are theirs (talking to the agent), not a
+	// greeting reading on, and only a beep can revise. 0 (human-first):
+	// only a beep ever revises, so a person who talks on is never taken
+	// for a machine after being treated as a person. A notsure after
+	// initial_silence is confirmed from the start.
 	ConfirmSilence time.Duration `yaml:"confirm_silence"`
 
 	// Beep is the search for the end of a machine's greeting.
@@ -174,7 +175,6 @@ func Profile(name string) (Params, error) {
 			SpeechRangeDB:        20,
 			ToneDiscrimination:   true,
 			ReviseWithin:         8000 * time.Millisecond,
-			ConfirmSilence:       1000 * time.Millisecond,
 			Beep:                 defaultBeep(),
 		}, nil
 	}
@@ -214,6 +214,7 @@ func (p Params) Validate() error {
 		{"maximum_word_length", p.MaximumWordLength, 100 * ms, 60 * time.Second},
 		{"noise_window", p.NoiseWindow, 100 * ms, maxNoiseWindow},
 		{"revise_within", p.ReviseWithin, 0, 30 * time.Second},
+		{"confirm_silence", p.ConfirmSilence, 0, 10 * time.Second},
 		{"beep.max_wait", p.Beep.MaxWait, 0, 5 * time.Minute},
 		{"beep.min_length", p.Beep.MinLength, 40 * ms, 5 * time.Second},
 		{"beep.max_length", p.Beep.MaxLength, p.Beep.MinLength, 30 * time.Second},
@@ -226,9 +227,6 @@ func (p Params) Validate() error {
 	}
 	if p.ShortGreeting > 0 && (p.ShortGreetingSilence < 20*ms || p.ShortGreetingSilence > 10*time.Second) {
 		return fmt.Errorf("amd: short_greeting_silence %v: want 20ms to 10s when short_greeting is set", p.ShortGreetingSilence)
-	}
-	if p.ReviseWithin > 0 && (p.ConfirmSilence < 20*ms || p.ConfirmSilence > 10*time.Second) {
-		return fmt.Errorf("amd: confirm_silence %v: want 20ms to 10s when revise_within is set", p.ConfirmSilence)
 	}
 	if p.InitialSilenceResult != Machine && p.InitialSilenceResult != NotSure && p.InitialSilenceResult != Human {
 		return fmt.Errorf("amd: initial_silence_result %q: want machine, notsure or human", p.InitialSilenceResult)

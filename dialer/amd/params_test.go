@@ -67,7 +67,7 @@ func TestValidateNamesTheField(t *testing.T) {
 		{"noise_window", func(p *Params) { p.NoiseWindow = time.Minute }},
 		{"speech_range_db", func(p *Params) { p.SpeechRangeDB = 3 }},
 		{"revise_within", func(p *Params) { p.ReviseWithin = time.Minute }},
-		{"confirm_silence", func(p *Params) { p.ConfirmSilence = 0 }},
+		{"confirm_silence", func(p *Params) { p.ConfirmSilence = -time.Second }},
 		{"beep.max_wait", func(p *Params) { p.Beep.MaxWait = time.Hour }},
 		{"beep.min_length", func(p *Params) { p.Beep.MinLength = 0 }},
 		{"beep.max_length", func(p *Params) { p.Beep.MaxLength = 50 * time.Millisecond }},

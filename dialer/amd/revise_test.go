@@ -1,6 +1,7 @@
 package amd
 
 import (
+	"slices"
 	"testing"
 	"time"
 )
@@ -20,34 +21,51 @@ func feedAll(d *Detector, x []int16) (evs Event, revisedAt time.Duration) {
 func TestGreetingReadingOnRevisesHuman(t *testing.T) {
 	// "Hola." (a personal greeting's first word), a pause a person would
 	// also make, then the greeting reads on with pauses under
-	// confirm_silence: human at once, then machine.
+	// confirm_silence, then a beep.
 	x := cat(silence(300), word(400, 180), silence(600), speech(5000, 21), silence(300), tone(1000, 400), silence(4000))
-	d, _ := New(Default())
-	var first Decision
-	for i := 0; i < len(x) && !d.Done(); i += FrameSamples {
-		if ev := d.Feed(x[i : i+FrameSamples]); ev&Decided != 0 {
-			first, _ = d.Decision()
+	// human-first (confirm_silence 0): human at once, then machine by the
+	// beep; the greeting reading on is not evidence (a person talking on
+	// sounds the same).
+	for _, c := range []struct {
+		confirm  time.Duration
+		causes   []Cause
+		revision time.Duration // at most
+	}{
+		{0, []Cause{CauseBeep}, 6700 * time.Millisecond},
+		{time.Second, []Cause{CauseLongGreeting, CauseMaxWords}, 5000 * time.Millisecond},
+	} {
+		p := Default()
+		p.ConfirmSilence = c.confirm
+		d, _ := New(p)
+		var first Decision
+		var revisedAt time.Duration
+		for i := 0; i < len(x) && !d.Done(); i += FrameSamples {
+			ev := d.Feed(x[i : i+FrameSamples])
+			if ev&Decided != 0 {
+				first, _ = d.Decision()
+			}
+			if ev&Revised != 0 {
+				revisedAt = d.Elapsed()
+			}
 		}
+		if first.Result != Human || first.Cause != CauseShortGreeting || !first.Provisional {
+			t.Fatalf("confirm_silence %v: first decision %+v, want a provisional human short_greeting", c.confirm, first)
+		}
+		within(t, "first decision", first.At, 1000*time.Millisecond, 60*time.Millisecond)
+		dec, _ := d.Decision()
+		if dec.Result != Machine || !dec.Revised || dec.From != Human || dec.FirstAt != first.At || dec.Provisional {
+			t.Fatalf("confirm_silence %v: final decision %+v, want machine revised from human at %v", c.confirm, dec, first.At)
+		}
+		if !slices.Contains(c.causes, dec.Cause) || revisedAt == 0 || revisedAt > c.revision {
+			t.Errorf("confirm_silence %v: revised by %s at %v, want %v by %v", c.confirm, dec.Cause, revisedAt, c.causes, c.revision)
+		}
+		// The beep search starts at the revision and finds the beep.
+		b, ok := d.Beep()
+		if !ok || b.Outcome != BeepFound {
+			t.Fatalf("beep %+v", b)
+		}
+		within(t, "beep start", b.Start, 6600*time.Millisecond, 20*time.Millisecond)
 	}
-	if first.Result != Human || first.Cause != CauseShortGreeting || !first.Provisional {
-		t.Fatalf("first decision %+v, want a provisional human short_greeting", first)
-	}
-	within(t, "first decision", first.At, 1000*time.Millisecond, 60*time.Millisecond)
-	dec, _ := d.Decision()
-	if dec.Result != Machine || !dec.Revised || dec.From != Human || dec.FirstAt != first.At || dec.Provisional {
-		t.Fatalf("final decision %+v, want machine revised from human at %v", dec, first.At)
-	}
-	switch dec.Cause {
-	case CauseLongGreeting, CauseMaxWords:
-	default:
-		t.Errorf("revised by %s, want a greeting rule", dec.Cause)
-	}
-	// The beep search starts at the revision and finds the beep.
-	b, ok := d.Beep()
-	if !ok || b.Outcome != BeepFound {
-		t.Fatalf("beep %+v", b)
-	}
-	within(t, "beep start", b.Start, 6600*time.Millisecond, 20*time.Millisecond)
 
 	// With revise_within 0 the first decision is final, as before.
 	p := Default()
@@ -59,22 +77,39 @@ func TestGreetingReadingOnRevisesHuman(t *testing.T) {
 }
 
 func TestPersonTalkingToTheAgentStaysHuman(t *testing.T) {
-	// "¿Aló?", then the agent speaks and the person listens (over
-	// confirm_silence), then answers at length: all theirs, not a greeting.
+	// "¿Aló?", then the agent speaks and the person listens, then answers
+	// at length: all theirs, not a greeting.
 	x := cat(silence(300), word(400, 180), silence(1500), speech(6000, 22), silence(1000), speech(3000, 23), silence(2000))
-	d, _ := New(Default())
-	evs, _ := feedAll(d, x)
-	dec, _ := d.Decision()
-	if evs&Revised != 0 || dec.Result != Human || dec.Cause != CauseShortGreeting {
-		t.Fatalf("%+v (events %b), want human short_greeting, never revised", dec, evs)
-	}
-	// Settled once revise_within has passed since the decision.
-	if !d.Done() || dec.Provisional {
-		t.Fatalf("done %v, decision %+v: want settled after revise_within", d.Done(), dec)
+	// Talking on at once, over the agent.
+	y := cat(silence(300), word(400, 180), silence(400), speech(6000, 22), silence(5000))
+	long := Default()
+	long.ConfirmSilence = time.Second
+	for _, c := range []struct {
+		name string
+		p    Params
+		x    []int16
+		want Result
+	}{
+		{"waits, then talks", Default(), x, Human},
+		{"waits, then talks; confirm_silence 1s", long, x, Human},
+		{"talks on at once", Default(), y, Human},
+		// The cost of a confirm_silence: within it, talking on is a greeting.
+		{"talks on at once; confirm_silence 1s", long, y, Machine},
+	} {
+		d, _ := New(c.p)
+		evs, _ := feedAll(d, c.x)
+		dec, _ := d.Decision()
+		if dec.Result != c.want || (c.want == Human && (evs&Revised != 0 || dec.Cause != CauseShortGreeting)) {
+			t.Errorf("%s: %+v (events %b), want %s", c.name, dec, evs, c.want)
+		}
+		// Settled once revise_within has passed since the decision.
+		if !d.Done() || dec.Provisional {
+			t.Errorf("%s: done %v, decision %+v: want settled", c.name, d.Done(), dec)
+		}
 	}
 	// Until then the detector wants audio.
-	d.Reset()
-	feedAll(d, x[:8*(int(dec.At/time.Millisecond)+7000)])
+	d, _ := New(Default())
+	feedAll(d, x[:8*(1000+7000)])
 	if got, _ := d.Decision(); d.Done() || !got.Provisional {
 		t.Errorf("7 s after the decision: done %v, %+v; want still provisional", d.Done(), got)
 	}
@@ -160,5 +195,21 @@ func TestHangupWhileProvisional(t *testing.T) {
 	dec, _ = d.Decision()
 	if dec.Result != Human || dec.Provisional || !d.Done() {
 		t.Errorf("after Hangup: %+v done %v, want a settled human", dec, d.Done())
+	}
+}
+
+func TestRoomVoicesDoNotHoldOffConfirmation(t *testing.T) {
+	// "¿Aló?" (human), then a television comes on 26 dB under the speaker,
+	// the agent speaks, and 1.5 s after the word the person talks on: with
+	// a confirm_silence of 1 s, the speaker's silence confirms them.
+	tv := speech(12000, 26)
+	for i := range tv {
+		tv[i] /= 20
+	}
+	x := mix(cat(silence(300), word(400, 180), silence(1500), speech(5000, 27), silence(5000)), cat(silence(1200), tv))
+	p := Default()
+	p.ConfirmSilence = time.Second
+	if o := classify(t, p, x); o.Decision.Result != Human || o.Decision.Cause != CauseShortGreeting {
+		t.Errorf("%+v, want human, not revised", o.Decision)
 	}
 }

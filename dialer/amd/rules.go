@@ -29,6 +29,7 @@ func (d *Detector) applyRules(voice, tone bool, level float64) (Result, Cause) {
 		}
 		s.voiced += s.voiceRun - s.runVoiced
 		s.runVoiced = s.voiceRun
+		s.lastSpeaker = s.frame
 		if s.voiceRun >= d.nMinWord && !s.inWord {
 			if !s.greeting {
 				s.greeting, s.greetAt = true, s.frame-s.voiceRun+1
@@ -66,13 +67,14 @@ func (d *Detector) applyRules(voice, tone bool, level float64) (Result, Cause) {
 
 // reviseRules runs while a human or notsure decision is provisional
 // (revise_within) and returns Machine with a cause when the "person" turns
-// out to be a recording. Until confirm_silence of silence follows the
-// greeting, the greeting's rules keep counting (a voicemail reads on after
-// a pause; a person said their word and waits for us); after it, the
-// person's later words ("¿aló?" again, or talking to the agent) are not the
-// greeting, and only a beep revises: a tone of beep.min_length no more
-// than speech_range_db under the greeting's loudest word (the echo of our
-// own prompt is far quieter than the far end's voicemail).
+// out to be a recording. Until the speaker has been quiet for
+// confirm_silence (voices in the room do not hold that off), the
+// greeting's rules keep counting: a voicemail reads on after a pause, a
+// person said their word and waits for us. After it, the person's later
+// words ("¿aló?" again, or talking to the agent) are not the greeting, and
+// only a beep revises: a tone of beep.min_length no more than
+// speech_range_db under the greeting's loudest word (the echo of our own
+// prompt is far quieter than the far end's voicemail).
 func (d *Detector) reviseRules(voice, tone bool, level float64) (Result, Cause) {
 	s := &d.st
 	s.heardVoice = s.heardVoice || voice
@@ -89,7 +91,7 @@ func (d *Detector) reviseRules(voice, tone bool, level float64) (Result, Cause) 
 		}
 		return r, c
 	}
-	if !s.confirmed && s.greeting && s.silence >= d.nConfirm {
+	if !s.confirmed && s.greeting && s.frame-s.lastSpeaker >= d.nConfirm {
 		s.confirmed = true
 	}
 	return "", ""
