@@ -175,6 +175,7 @@ func Profile(name string) (Params, error) {
 			SpeechRangeDB:        20,
 			ToneDiscrimination:   true,
 			ReviseWithin:         8000 * time.Millisecond,
+			ConfirmSilence:       0, // a beep only revises: people talking to the agent are never revised
 			Beep:                 defaultBeep(),
 		}, nil
 	}
