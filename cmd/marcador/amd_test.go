@@ -61,6 +61,25 @@ func TestAMDCommand(t *testing.T) {
 		t.Errorf("box: %+v (beep starts at 6900 ms)", g)
 	}
 
+	// A short greeting, a pause, then the beep: human at once, revised to
+	// machine by the beep.
+	late := write("late.wav", pause(300), simcarrier.Voice(400*time.Millisecond, 150, 3), pause(1500), media.Tone(1000, 8000, 8*400), pause(3000))
+	out.Reset()
+	if code := run(context.Background(), []string{"amd", "-json", late}, &out, &errb); code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	var revised map[string]any
+	if err := json.Unmarshal(out.Bytes(), &revised); err != nil || revised["result"] != "machine" || revised["cause"] != "beep" || revised["revised_from"] != "human" {
+		t.Errorf("late beep: %s (%v)", out.String(), err)
+	}
+	if ms, ok := revised["first_decision_ms"].(float64); !ok || ms < 700 || ms > 1500 {
+		t.Errorf("late beep: first decision %v", revised["first_decision_ms"])
+	}
+	out.Reset()
+	if code := run(context.Background(), []string{"amd", "-trace", late}, &out, &errb); code != 0 || !strings.Contains(out.String(), "(human at ") || !strings.Contains(out.String(), "ttttr") {
+		t.Errorf("late beep, text: exit %d\n%s", code, out.String())
+	}
+
 	// The reference parameters from a file, and a trace.
 	params := filepath.Join(dir, "ref.yaml")
 	os.WriteFile(params, []byte("profile: reference\n"), 0o644)

@@ -74,6 +74,11 @@ type Report struct {
 	// Beep is how the beep search ended (beep, silence, timeout, hangup),
 	// empty when there was none (not a machine, or the search is off).
 	Beep BeepOutcome `json:"beep,omitempty"`
+	// RevisedFrom and FirstMS, for a machine decision that revised a
+	// provisional one (revise_within): that decision (human or notsure) and
+	// when it was made.
+	RevisedFrom Result `json:"revised_from,omitempty"`
+	FirstMS     *int64 `json:"first_decision_ms,omitempty"`
 }
 
 // Report formats o for file.
@@ -82,6 +87,10 @@ func (o Outcome) Report(file string) Report {
 	if o.Beep.Outcome == BeepFound {
 		ms := o.Beep.Start.Milliseconds()
 		r.BeepMS = &ms
+	}
+	if o.Decision.Revised {
+		ms := o.Decision.FirstAt.Milliseconds()
+		r.RevisedFrom, r.FirstMS = o.Decision.From, &ms
 	}
 	return r
 }

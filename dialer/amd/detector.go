@@ -57,6 +57,16 @@ type Decision struct {
 	// At is the audio time from the answer to the end of the frame that
 	// decided (amd_ms).
 	At time.Duration
+	// Provisional: a human or notsure decision the detector may still
+	// revise to machine (revise_within): act on it (bridge the agent,
+	// start the prompt) and keep feeding audio until Done.
+	Provisional bool
+	// Revised: this machine decision replaced a provisional one, which was
+	// From (human or notsure) made at FirstAt; the call was treated as a
+	// person's from FirstAt to At.
+	Revised bool
+	From    Result
+	FirstAt time.Duration
 }
 
 // BeepOutcome is how the beep search after a machine decision ended.
@@ -89,6 +99,9 @@ const (
 	// BeepDone: Beep() is final (only after a machine decision with
 	// beep.max_wait > 0).
 	BeepDone
+	// Revised: a provisional human or notsure decision became machine
+	// (Decision().Revised); the beep search starts now.
+	Revised
 )
 
 // FrameSamples is one analysis frame: 20 ms at 8 kHz.
@@ -111,6 +124,7 @@ type Detector struct {
 	nInitialSilence, nGreeting, nAfterGreeting, nShortGreeting, nShortSilence int
 	nTotal, nMinWord, nBetween, nMaxWordLen                                   int
 	nBeepMin, nBeepMax, nBeepHang, nBeepSilence, nBeepWait                    int
+	nRevise, nConfirm                                                         int
 
 	levels []float64 // recent frame energies (dB), for the noise floor
 	trace  func(Frame)
@@ -155,7 +169,15 @@ type state struct {
 	decided   bool
 	dec       Decision
 	decFrame  int
-	lastSound int // last frame that was voice or tone, -1 none
+	// while a provisional decision may be revised: the frame its window
+	// ends, the last frame of the speaker's voice (not the room's), whether
+	// their silence confirmed the greeting over (only a beep revises then),
+	// and whether voice was heard since the decision
+	reviseEnd   int
+	lastSpeaker int
+	confirmed   bool
+	heardVoice  bool
+	lastSound   int // last frame that was voice or tone, -1 none
 
 	// the tone now sounding
 	toneRun, toneGap, toneStart int
@@ -182,6 +204,7 @@ func New(p Params) (*Detector, error) {
 		nMaxWordLen: frames(p.MaximumWordLength),
 		nBeepMin:    frames(p.Beep.MinLength), nBeepMax: frames(p.Beep.MaxLength), nBeepHang: frames(p.Beep.Hangover),
 		nBeepSilence: frames(p.Beep.Silence), nBeepWait: frames(p.Beep.MaxWait),
+		nRevise: frames(p.ReviseWithin), nConfirm: frames(p.ConfirmSilence),
 		levels: make([]float64, max(1, frames(p.NoiseWindow))),
 	}
 	d.Reset()
@@ -196,16 +219,18 @@ func (d *Detector) Reset() {
 // Params returns the detector's parameters.
 func (d *Detector) Params() Params { return d.p }
 
-// Decision is the classification once Decided has been reported.
+// Decision is the classification once Decided has been reported; a
+// provisional one may change (Revised) until Done.
 func (d *Detector) Decision() (Decision, bool) { return d.st.dec, d.st.decided }
 
 // Beep is the beep search's outcome once BeepDone has been reported.
 func (d *Detector) Beep() (Beep, bool) { return d.st.beep, d.st.beepDone }
 
-// Done says the detector needs no more audio: decided, and for a machine
-// the beep search is over (or off).
+// Done says the detector needs no more audio: decided and no longer
+// provisional, and for a machine the beep search is over (or off).
 func (d *Detector) Done() bool {
-	return d.st.decided && (d.st.beepDone || d.st.dec.Result != Machine || d.nBeepWait == 0)
+	s := &d.st
+	return s.decided && !s.dec.Provisional && (s.beepDone || s.dec.Result != Machine || d.nBeepWait == 0)
 }
 
 // Elapsed is the audio time fed so far.
@@ -232,9 +257,11 @@ func (d *Detector) Feed(pcm []int16) Event {
 }
 
 // Hangup tells the detector the call ended: an undecided call is hangup,
-// and a beep search still running ends with BeepHangup.
+// a provisional decision stands, and a beep search still running ends with
+// BeepHangup.
 func (d *Detector) Hangup() Event {
 	at := d.Elapsed()
+	d.st.dec.Provisional = false
 	if !d.st.decided {
 		d.st.decided = true
 		d.st.dec = Decision{Result: Hangup, Cause: CauseHangup, At: at}
@@ -280,10 +307,18 @@ func (d *Detector) frame(x []int16) Event {
 	d.trackTone(tone, freq, active && !tone)
 
 	var ev Event
-	if !s.decided {
-		d.applyRules(voice, tone && p.ToneDiscrimination, level)
-		if s.decided {
+	switch {
+	case !s.decided:
+		if r, c := d.applyRules(voice, tone && p.ToneDiscrimination, level); r != "" {
+			d.decide(r, c)
 			ev |= Decided
+		}
+	case s.dec.Provisional:
+		if r, c := d.reviseRules(voice, tone && p.ToneDiscrimination, level); r != "" {
+			d.revise(r, c)
+			ev |= Revised
+		} else if s.frame+1 >= s.reviseEnd {
+			s.dec.Provisional = false
 		}
 	}
 	if d.trace != nil {
@@ -315,72 +350,29 @@ func (d *Detector) noiseFloor(level float64) float64 {
 	return floor
 }
 
+// decide makes the first decision, at the end of frame s.frame; one that
+// treats the call as a person's is provisional while revise_within lasts.
 func (d *Detector) decide(r Result, c Cause) {
 	s := &d.st
 	s.decided = true
 	s.decFrame = s.frame
 	s.dec = Decision{Result: r, Cause: c, At: time.Duration(s.frame+1) * frameDur}
+	if d.nRevise > 0 && (r == Human || r == NotSure) {
+		s.dec.Provisional = true
+		s.reviseEnd = s.frame + 1 + d.nRevise
+		// Silence with no greeting (notsure after initial_silence) confirms
+		// at once: a person who waited to hear us then talks to the agent.
+		s.confirmed = !s.greeting || s.frame-s.lastSpeaker >= d.nConfirm
+	}
 }
 
-// applyRules applies the word rules to one frame (frame index s.frame).
-func (d *Detector) applyRules(voice, tone bool, level float64) {
+// revise turns a provisional decision into a machine one; the beep search
+// starts from here.
+func (d *Detector) revise(r Result, c Cause) {
 	s := &d.st
-	switch {
-	case tone:
-		// A tone is neither a word nor the silence of someone waiting.
-		s.inWord, s.voiceRun, s.runPeak, s.runVoiced, s.silence = false, 0, 0, 0, 0
-		if s.toneRun >= d.nBeepMin {
-			if s.greeting || s.voiced > 0 {
-				d.decide(Machine, CauseBeep)
-			} else {
-				d.decide(Machine, CauseTone)
-			}
-		}
-	case voice:
-		s.silence = 0
-		s.voiceRun++
-		s.lastVoice = s.frame
-		s.runPeak = max(s.runPeak, level)
-		// A run quieter than the speaker's words by more than the range is
-		// someone else (a television, the room): it holds off the silence
-		// that would make a person, but is not counted as the greeting.
-		if s.greeting && d.p.SpeechRangeDB > 0 && s.runPeak < s.peak-d.p.SpeechRangeDB {
-			break
-		}
-		s.voiced += s.voiceRun - s.runVoiced
-		s.runVoiced = s.voiceRun
-		if s.voiceRun >= d.nMinWord && !s.inWord {
-			if !s.greeting {
-				s.greeting, s.greetAt = true, s.frame-s.voiceRun+1
-			}
-			s.inWord = true
-			s.words++
-		}
-		if s.inWord {
-			s.peak = max(s.peak, level)
-		}
-		switch {
-		case s.voiceRun >= d.nMaxWordLen:
-			d.decide(Machine, CauseMaxWordLength)
-		case s.words > d.p.MaximumNumberOfWords:
-			d.decide(Machine, CauseMaxWords)
-		case s.greeting && s.voiced >= d.nGreeting:
-			d.decide(Machine, CauseLongGreeting)
-		}
-	default:
-		s.silence++
-		if s.silence >= d.nBetween {
-			s.inWord, s.voiceRun, s.runPeak, s.runVoiced = false, 0, 0, 0
-		}
-		switch {
-		case !s.greeting && s.silence >= d.nInitialSilence:
-			d.decide(d.p.InitialSilenceResult, CauseInitialSilence)
-		case s.greeting && d.nShortGreeting > 0 && s.lastVoice-s.greetAt < d.nShortGreeting && s.silence >= d.nShortSilence:
-			d.decide(Human, CauseShortGreeting)
-		case s.greeting && s.silence >= d.nAfterGreeting:
-			d.decide(Human, CauseAfterGreetingSilence)
-		}
-	}
+	first := s.dec
+	s.decFrame = s.frame
+	s.dec = Decision{Result: r, Cause: c, At: time.Duration(s.frame+1) * frameDur, Revised: true, From: first.Result, FirstAt: first.At}
 }
 
 // trackTone follows the tone sounding now and remembers the last one long

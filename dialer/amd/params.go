@@ -86,6 +86,21 @@ type Params struct {
 	// in the reference, which counts a beep as voice.
 	ToneDiscrimination bool `yaml:"tone_discrimination"`
 
+	// ReviseWithin makes a human or notsure decision provisional: the
+	// detector keeps listening this long after it and revises it to
+	// machine when the "person" turns out to be a recording: a beep sounds
+	// (cause beep), or, within ConfirmSilence, the greeting goes on to a
+	// machine rule (greeting, maximum_number_of_words, maximum_word_length).
+	// 0 turns revision off: the first decision is final (the reference).
+	ReviseWithin time.Duration `yaml:"revise_within"`
+	// ConfirmSilence: once the speaker has been quiet this long after their
+	// greeting, their later words are theirs (talking to the agent), not a
+	// greeting reading on, and only a beep can revise. 0 (human-first):
+	// only a beep ever revises, so a person who talks on is never taken
+	// for a machine after being treated as a person. A notsure after
+	// initial_silence is confirmed from the start.
+	ConfirmSilence time.Duration `yaml:"confirm_silence"`
+
 	// Beep is the search for the end of a machine's greeting.
 	Beep BeepParams `yaml:"beep"`
 }
@@ -159,6 +174,8 @@ func Profile(name string) (Params, error) {
 			NoiseWindow:          2500 * time.Millisecond,
 			SpeechRangeDB:        20,
 			ToneDiscrimination:   true,
+			ReviseWithin:         8000 * time.Millisecond,
+			ConfirmSilence:       0, // a beep only revises: people talking to the agent are never revised
 			Beep:                 defaultBeep(),
 		}, nil
 	}
@@ -197,6 +214,8 @@ func (p Params) Validate() error {
 		{"between_words_silence", p.BetweenWordsSilence, 20 * ms, 5 * time.Second},
 		{"maximum_word_length", p.MaximumWordLength, 100 * ms, 60 * time.Second},
 		{"noise_window", p.NoiseWindow, 100 * ms, maxNoiseWindow},
+		{"revise_within", p.ReviseWithin, 0, 30 * time.Second},
+		{"confirm_silence", p.ConfirmSilence, 0, 10 * time.Second},
 		{"beep.max_wait", p.Beep.MaxWait, 0, 5 * time.Minute},
 		{"beep.min_length", p.Beep.MinLength, 40 * ms, 5 * time.Second},
 		{"beep.max_length", p.Beep.MaxLength, p.Beep.MinLength, 30 * time.Second},

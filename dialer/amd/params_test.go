@@ -32,7 +32,7 @@ func TestReferenceProfileIsTheReferenceDefaults(t *testing.T) {
 		t.Errorf("words %d, threshold %d, initial silence → %s", p.MaximumNumberOfWords, p.SilenceThreshold, p.InitialSilenceResult)
 	}
 	// None of the improvements.
-	if p.NoiseMarginDB != 0 || p.ToneDiscrimination || p.ShortGreeting != 0 || p.SpeechRangeDB != 0 {
+	if p.NoiseMarginDB != 0 || p.ToneDiscrimination || p.ShortGreeting != 0 || p.SpeechRangeDB != 0 || p.ReviseWithin != 0 {
 		t.Errorf("reference has improvements on: %+v", p)
 	}
 	for _, name := range Profiles() {
@@ -66,6 +66,8 @@ func TestValidateNamesTheField(t *testing.T) {
 		{"noise_margin_db", func(p *Params) { p.NoiseMarginDB = -1 }},
 		{"noise_window", func(p *Params) { p.NoiseWindow = time.Minute }},
 		{"speech_range_db", func(p *Params) { p.SpeechRangeDB = 3 }},
+		{"revise_within", func(p *Params) { p.ReviseWithin = time.Minute }},
+		{"confirm_silence", func(p *Params) { p.ConfirmSilence = -time.Second }},
 		{"beep.max_wait", func(p *Params) { p.Beep.MaxWait = time.Hour }},
 		{"beep.min_length", func(p *Params) { p.Beep.MinLength = 0 }},
 		{"beep.max_length", func(p *Params) { p.Beep.MaxLength = 50 * time.Millisecond }},
@@ -100,6 +102,14 @@ func TestParseParams(t *testing.T) {
 	want.Greeting, want.Beep.MaxWait = 2*time.Second, 30*time.Second
 	if p != want {
 		t.Errorf("reference with overrides:\n got %+v\nwant %+v", p, want)
+	}
+	// Revision keys; revise_within 0 turns it off and needs no confirm_silence.
+	p, err = ParseParams([]byte("revise_within: 5s\nconfirm_silence: 800ms\n"))
+	if err != nil || p.ReviseWithin != 5*time.Second || p.ConfirmSilence != 800*time.Millisecond {
+		t.Errorf("revision keys: %+v %v", p, err)
+	}
+	if p, err = ParseParams([]byte("revise_within: 0s\nconfirm_silence: 0s\n")); err != nil || p.ReviseWithin != 0 {
+		t.Errorf("revision off: %+v %v", p, err)
 	}
 	// The profile key may come after the overrides.
 	p, err = ParseParams([]byte("after_greeting_silence: 900ms\nprofile: human-first\n"))

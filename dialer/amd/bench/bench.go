@@ -54,6 +54,15 @@ type ProfileReport struct {
 	// MachinePrecision the share of machine decisions that were machines.
 	MachineRecall    float64 `json:"machine_recall"`
 	MachinePrecision float64 `json:"machine_precision"`
+	// FirstMachineRecall counts only machines decided machine at once, not
+	// by revising a provisional human or notsure decision (revise_within):
+	// the others were treated as people (an agent bridged, a prompt
+	// started) for RevisedAfterMS before the revision. PeopleRevised are
+	// the people decided human, then machine (among PeopleAsMachines).
+	FirstMachineRecall float64     `json:"first_machine_recall"`
+	MachinesRevised    int         `json:"machines_revised"`
+	RevisedAfterMS     Percentiles `json:"revised_after_ms"`
+	PeopleRevised      int         `json:"people_revised"`
 	// Correct is the share of each class given its expected result.
 	Correct map[string]float64 `json:"correct"`
 	// DecisionMS is the decision time per class: p50 and p95 (ms).
@@ -162,6 +171,7 @@ type tally struct {
 	perClass, correct                 map[string]int
 	times                             map[string][]int64
 	beepErr, afterEnd, afterGreeting  []int64
+	revisedAfter                      []int64
 	calledMachine, calledMachineRight int
 }
 
@@ -199,6 +209,15 @@ func (t *tally) classified(e corpus.Entry, o amd.Outcome) {
 		t.calledMachine++
 		if e.Class == corpus.Machine {
 			t.calledMachineRight++
+		}
+	}
+	if o.Decision.Revised {
+		switch e.Class {
+		case corpus.Machine:
+			pr.MachinesRevised++
+			t.revisedAfter = append(t.revisedAfter, (o.Decision.At - o.Decision.FirstAt).Milliseconds())
+		case corpus.Human:
+			pr.PeopleRevised++
 		}
 	}
 }
@@ -246,6 +265,7 @@ func (t *tally) report() ProfileReport {
 	}
 	if n := t.perClass[corpus.Machine]; n > 0 {
 		pr.MachineRecall = float64(pr.Confusion[corpus.Machine][amd.Machine]) / float64(n)
+		pr.FirstMachineRecall = float64(pr.Confusion[corpus.Machine][amd.Machine]-pr.MachinesRevised) / float64(n)
 	}
 	if t.calledMachine > 0 {
 		pr.MachinePrecision = float64(t.calledMachineRight) / float64(t.calledMachine)
@@ -259,6 +279,7 @@ func (t *tally) report() ProfileReport {
 	}
 	pr.Beep.MessageAfterBeepEndMS = percentiles(t.afterEnd)
 	pr.AfterGreetingMS = percentiles(t.afterGreeting)
+	pr.RevisedAfterMS = percentiles(t.revisedAfter)
 	return pr
 }
 
@@ -349,6 +370,12 @@ func (r Report) WriteTable(w io.Writer) error {
 	row("people decided machine", func(p ProfileReport) string { return fmt.Sprint(p.PeopleAsMachines) })
 	row("machine recall", func(p ProfileReport) string { return pct(p.MachineRecall) })
 	row("machine precision", func(p ProfileReport) string { return pct(p.MachinePrecision) })
+	row("machine recall at first decision", func(p ProfileReport) string { return pct(p.FirstMachineRecall) })
+	row("machines revised (from human/notsure)", func(p ProfileReport) string { return fmt.Sprint(p.MachinesRevised) })
+	row("  treated as people before, p50/p95 ms", func(p ProfileReport) string {
+		return fmt.Sprintf("%d / %d", p.RevisedAfterMS.P50, p.RevisedAfterMS.P95)
+	})
+	row("people revised to machine", func(p ProfileReport) string { return fmt.Sprint(p.PeopleRevised) })
 	for _, c := range classes {
 		if c != corpus.Human && c != corpus.Machine {
 			row(c+" correct ("+corpus.Expect(c)+")", func(p ProfileReport) string { return pct(p.Correct[c]) })
@@ -378,27 +405,32 @@ func (r Report) WriteTable(w io.Writer) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	results := []amd.Result{amd.Human, amd.Machine, amd.NotSure, amd.Hangup}
 	for _, p := range r.Profiles {
-		fmt.Fprintf(w, "\n%s: labelled (rows) vs decided (columns)\n", p.Profile)
-		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintf(tw, "\t")
-		for _, res := range results {
-			fmt.Fprintf(tw, "%s\t", res)
-		}
-		fmt.Fprintln(tw)
-		for _, c := range classes {
-			fmt.Fprintf(tw, "%s\t", c)
-			for _, res := range results {
-				fmt.Fprintf(tw, "%d\t", p.Confusion[c][res])
-			}
-			fmt.Fprintln(tw)
-		}
-		if err := tw.Flush(); err != nil {
+		if err := p.writeConfusion(w, classes); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// writeConfusion prints the profile's confusion matrix.
+func (p ProfileReport) writeConfusion(w io.Writer, classes []string) error {
+	results := []amd.Result{amd.Human, amd.Machine, amd.NotSure, amd.Hangup}
+	fmt.Fprintf(w, "\n%s: labelled (rows) vs decided (columns)\n", p.Profile)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "\t")
+	for _, res := range results {
+		fmt.Fprintf(tw, "%s\t", res)
+	}
+	fmt.Fprintln(tw)
+	for _, c := range classes {
+		fmt.Fprintf(tw, "%s\t", c)
+		for _, res := range results {
+			fmt.Fprintf(tw, "%d\t", p.Confusion[c][res])
+		}
+		fmt.Fprintln(tw)
+	}
+	return tw.Flush()
 }
 
 // WriteMisses lists each profile's wrong results, by class and cause.

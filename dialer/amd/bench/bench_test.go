@@ -57,11 +57,14 @@ func TestCorpusGoals(t *testing.T) {
 			t.Errorf("%s: %.2f given %s", c, hf.Correct[c], corpus.Expect(c))
 		}
 	}
-	// Below the issue's 90% machine recall (short personal greetings are
-	// people to a human-first detector that answers people within 1.2 s; see
-	// README): this guards against getting worse.
-	if hf.MachineRecall < 0.75 || hf.MachinePrecision < 0.95 {
-		t.Errorf("machine recall %.3f, precision %.3f", hf.MachineRecall, hf.MachinePrecision)
+	// The issue's machine recall, reached by revising provisional human
+	// decisions (revise_within); no person is revised, and the reference's
+	// machine recall is beaten.
+	if hf.MachineRecall < IssueGoals.MachineRecall || hf.MachineRecall <= rf.MachineRecall || hf.MachinePrecision < 0.95 {
+		t.Errorf("machine recall %.3f (reference %.3f), precision %.3f", hf.MachineRecall, rf.MachineRecall, hf.MachinePrecision)
+	}
+	if hf.PeopleRevised != 0 || hf.MachinesRevised == 0 || hf.FirstMachineRecall >= hf.MachineRecall {
+		t.Errorf("revisions: %d people, %d machines; machine recall at first decision %.3f", hf.PeopleRevised, hf.MachinesRevised, hf.FirstMachineRecall)
 	}
 	if p50 := hf.DecisionMS[corpus.Human].P50; p50 > 1300 {
 		t.Errorf("human decision p50 %d ms", p50)

@@ -17,7 +17,7 @@ import (
 type Options struct {
 	Profile    string   // a profile without overrides: human-first (default) or reference
 	ParamsFile string   // YAML file of AMD parameters (profile: and overrides); not with Profile
-	JSON       bool     // one JSON object per file: {"file","result","cause","decision_ms","beep_ms","beep"}
+	JSON       bool     // one JSON object per file: {"file","result","cause","decision_ms","beep_ms","beep"[,"revised_from","first_decision_ms"]}
 	Trace      bool     // show each file's frames, a second a line (to stderr with JSON)
 	Files      []string // WAV recordings
 }
@@ -59,7 +59,11 @@ func Classify(ctx context.Context, o Options, stdout, stderr io.Writer) error {
 		} else if r.Beep != "" {
 			beep = "no beep (" + string(r.Beep) + ")"
 		}
-		fmt.Fprintf(stdout, "%s\t%s\t%s\t%d ms\t%s\n", f, r.Result, r.Cause, r.DecisionMS, beep)
+		revised := ""
+		if r.FirstMS != nil {
+			revised = fmt.Sprintf("\t(%s at %d ms, revised)", r.RevisedFrom, *r.FirstMS)
+		}
+		fmt.Fprintf(stdout, "%s\t%s\t%s\t%d ms\t%s%s\n", f, r.Result, r.Cause, r.DecisionMS, beep, revised)
 	}
 	if failed > 0 {
 		return fmt.Errorf("%d of %d files could not be read", failed, len(o.Files))
@@ -125,6 +129,10 @@ func writeStrip(w io.Writer, file string, strip []byte, o amd.Outcome) {
 		}
 	}
 	mark(o.Decision.At, '|')
+	if o.Decision.Revised {
+		mark(o.Decision.FirstAt, '|')
+		mark(o.Decision.At, 'r')
+	}
 	if o.Beep.Outcome != "" {
 		mark(o.Beep.At, 'b')
 	}
