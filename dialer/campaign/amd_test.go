@@ -9,6 +9,8 @@ import (
 
 	"github.com/shopspring/decimal"
 
+	"github.com/marcador/marcador/dialer"
+	"github.com/marcador/marcador/dialer/agent/agenttest"
 	"github.com/marcador/marcador/dialer/amd"
 	"github.com/marcador/marcador/dialer/amd/corpus"
 	"github.com/marcador/marcador/dialer/simcarrier"
@@ -171,5 +173,65 @@ func TestAMDIVRCampaignPeopleHearTheScriptMachinesGetTheMessageAfterTheBeep(t *t
 	}
 	if machines != 3 {
 		t.Errorf("%d machines answered, want 3", machines)
+	}
+}
+
+// An agent campaign with AMD over real SIP: the simulator's people
+// (corpus greetings) reach the agent; its machines are hung up on at the
+// decision, never reserve the agent, and count toward the pacer's machine
+// rate, not the live answers.
+func TestAMDAgentCampaignPeopleReachAgentsMachinesAreHungUp(t *testing.T) {
+	audio := amdCorpus(t)
+	sim, err := simcarrier.Start(simcarrier.Options{Listen: "127.0.0.1:0", RTPPorts: media.PortRange{Min: 35000, Max: 35499},
+		ByLastDigit: true, Audio: audio, Record: true, Ring: simcarrier.Range{Min: 50 * time.Millisecond, Max: 100 * time.Millisecond},
+		Talk: simcarrier.Range{Min: 20 * time.Second, Max: 20 * time.Second}, Digits: "", DigitsAfter: 200 * time.Millisecond, Patience: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sim.Close() })
+	trunk, err := dialer.NewTrunk(dialer.TrunkConfig{Name: "sim", URI: "sip:" + sim.Addr(), CallerID: "+525550000100", CPS: 50, MaxChannels: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := newAgentWorld(t, func(o *Options) { o.Trunks = map[string]*dialer.Trunk{"sim": trunk} })
+	c := w.campaign(func(c *queue.Campaign) {
+		c.WrapUp = queue.Duration(time.Second)
+		c.AMD = &queue.AMD{Params: []byte(`{"profile":"human-first"}`)} // on, hang up on machines
+	})
+	ag := w.agent(c, agenttest.Options{})
+	accts := w.debtors(c, amdNumber(0, false), amdNumber(0, true), amdNumber(1, false), amdNumber(1, true))
+	w.start(c)
+	w.settled(c, int64(len(accts)))
+	rows := w.h.amdRows(t, w.ctx, c.ID)
+	for i, a := range accts {
+		g := rows[a.ID]
+		t.Logf("%s: %+v", a.ID, g)
+		if i%2 == 1 { // a machine
+			if g.disposition != "machine" || g.amd != "machine" || g.agent != "" || g.ms == 0 ||
+				!strings.Contains(g.reason, "hung up (amd.on_machine hangup)") {
+				t.Errorf("machine %s: %+v", a.ID, g)
+			}
+			continue
+		}
+		if g.disposition != "answered" || g.amd != "human" || g.agent != ag.id || g.cause == "" {
+			t.Errorf("person %s: %+v", a.ID, g)
+		}
+	}
+	rates, err := w.pool.Rates(w.ctx, c.ID, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rates.Today.Live != 2 || rates.Today.Machine != 2 || rates.Today.Abandoned != 0 {
+		t.Errorf("counts today %+v, want 2 live answers, 2 machines, no abandon", rates.Today)
+	}
+	ctx, cancel := context.WithTimeout(w.ctx, time.Minute)
+	defer cancel()
+	if err := sim.Settle(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, call := range sim.Calls() {
+		if call.Outcome == simcarrier.Machine && !call.Message.Silent() {
+			t.Errorf("machine %s was left %s of audio; on_machine hangup leaves nothing", call.To, call.Message)
+		}
 	}
 }
