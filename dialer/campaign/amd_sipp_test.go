@@ -16,12 +16,12 @@ import (
 	"github.com/marcador/marcador/queue"
 )
 
-// sippGreeting answers with PCMU, plays the pcap %s (a recorded greeting)
-// and waits for our BYE.
-const sippGreeting = `<?xml version="1.0" encoding="ISO-8859-1" ?>
+// sippAnswer answers with PCMU (the INVITE's action the first %s), then
+// does the second (the rest of the scenario).
+const sippAnswer = `<?xml version="1.0" encoding="ISO-8859-1" ?>
 <!DOCTYPE scenario SYSTEM "sipp.dtd">
-<scenario name="answer_play_greeting">
-  <recv request="INVITE" crlf="true"/>
+<scenario name="answer_amd">
+  <recv request="INVITE" crlf="true">%s</recv>
   <send><![CDATA[
 SIP/2.0 200 OK
 [last_Via:]
@@ -44,7 +44,12 @@ a=rtpmap:101 telephone-event/8000
 a=ptime:20
 ]]></send>
   <recv request="ACK" crlf="true"/>
-  <nop><action><exec play_pcap_audio="%s"/></action></nop>
+%s
+</scenario>
+`
+
+// sippPlay plays the pcap %s (a recorded greeting) and waits for our BYE.
+const sippPlay = `  <nop><action><exec play_pcap_audio="%s"/></action></nop>
   <recv request="BYE" timeout="60000"/>
   <send><![CDATA[
 SIP/2.0 200 OK
@@ -54,21 +59,64 @@ SIP/2.0 200 OK
 [last_Call-ID:]
 [last_CSeq:]
 Content-Length: 0
+]]></send>`
+
+// sippCaller keeps the caller and its contact for a BYE of ours (sipp
+// refuses variables a scenario does not use).
+const sippCaller = `<action>
+      <ereg regexp=".*" search_in="hdr" header="From:" assign_to="caller"/>
+      <ereg regexp="sip:[^>]*" search_in="hdr" header="Contact:" assign_to="contact"/>
+    </action>`
+
+// sippHangUp sends no audio at all and hangs up after a second.
+const sippHangUp = `  <pause milliseconds="1000"/>
+  <send retrans="500"><![CDATA[
+BYE [$contact] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag01[call_number]
+To: [$caller]
+[last_Call-ID:]
+CSeq: 2 BYE
+Contact: <sip:sipp@[local_ip]:[local_port]>
+Max-Forwards: 70
+Content-Length: 0
 ]]></send>
-</scenario>
-`
+  <recv response="200"/>`
 
 // sipp (an independent SIP stack) answers and plays a voicemail greeting
 // from the corpus, made into a pcap here: the campaign's AMD calls it a
 // machine and hangs up at the decision.
 func TestAMDSippGreetingPcapIsAMachine(t *testing.T) {
 	audio := amdCorpus(t)
-	dir := t.TempDir()
-	pcap, scenario := filepath.Join(dir, "greeting.pcap"), filepath.Join(dir, "greeting.xml")
+	pcap := filepath.Join(t.TempDir(), "greeting.pcap")
 	if err := sipptest.WriteAudioPcap(pcap, media.PCMU, audio.Machine[0].Samples); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(scenario, []byte(fmt.Sprintf(sippGreeting, pcap)), 0o644); err != nil {
+	g := amdSippCall(t, "", fmt.Sprintf(sippPlay, pcap))
+	t.Logf("%s: %+v", audio.Machine[0].Name, g)
+	if g.disposition != "machine" || g.amd != "machine" || g.cause == "" || g.ms == 0 {
+		t.Errorf("sipp's greeting: %+v, want a machine", g)
+	}
+}
+
+// A debtor's line that sends no RTP at all and hangs up after a second:
+// the detector's audio time keeps up with the clock (silence fed for the
+// missing packets), and the call ends undecided: amd hangup.
+func TestAMDSippHangsUpDuringDetection(t *testing.T) {
+	g := amdSippCall(t, sippCaller, sippHangUp)
+	if g.disposition != "answered" || g.amd != "hangup" || g.cause != "hangup" || g.ms < 500 || g.ms > 3000 ||
+		g.reason != "hung up during answering-machine detection" {
+		t.Errorf("%+v, want answered, amd hangup after about a second", g)
+	}
+}
+
+// amdSippCall runs an IVR campaign with AMD (on_machine hangup) of one
+// account whose call sipp answers (with action on the INVITE) then runs
+// rest of its scenario, and returns the attempt's row.
+func amdSippCall(t *testing.T, action, rest string) amdRow {
+	t.Helper()
+	scenario := filepath.Join(t.TempDir(), "amd.xml")
+	if err := os.WriteFile(scenario, []byte(fmt.Sprintf(sippAnswer, action, rest)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	s := sipptest.Start(t, scenario, 1)
@@ -94,13 +142,9 @@ func TestAMDSippGreetingPcapIsAMachine(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.settleOne(t, ctx, r, id)
-	s.Wait(t) // sipp got our BYE and ended well
+	s.Wait(t) // sipp's scenario ended well
 	if err := h.w.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
-	g := h.amdRows(t, ctx, id)["S1"]
-	t.Logf("%s: %+v", audio.Machine[0].Name, g)
-	if g.disposition != "machine" || g.amd != "machine" || g.cause == "" || g.ms == 0 {
-		t.Errorf("sipp's greeting: %+v, want a machine", g)
-	}
+	return h.amdRows(t, ctx, id)["S1"]
 }
