@@ -147,8 +147,10 @@ type Campaign struct {
 	// the debtor hears before the agent comes on.
 	RecordingNotice string      `json:"recording_notice,omitempty"`
 	AgentCodes      []AgentCode `json:"agent_codes,omitempty"` // the campaign's own codes besides BuiltinCodes
-	Created         time.Time   `json:"created_at"`
-	Updated         time.Time   `json:"updated_at"`
+	// AMD is answering-machine detection on answer (amd.go); nil is off.
+	AMD     *AMD      `json:"amd,omitempty"`
+	Created time.Time `json:"created_at"`
+	Updated time.Time `json:"updated_at"`
 }
 
 // Agent campaign defaults.

@@ -20,7 +20,7 @@ import (
 // the error of the first in this order.
 func (c *Campaign) Normalize() error {
 	for _, section := range []func() error{c.normalizeIdentity, c.normalizeZone, c.normalizeContact, c.normalizeDialing,
-		c.normalizePromise, c.normalizeSMS, c.normalizeRetryDelays, c.normalizeAgents} {
+		c.normalizePromise, c.normalizeSMS, c.normalizeRetryDelays, c.normalizeAgents, c.normalizeAMD} {
 		if err := section(); err != nil {
 			return err
 		}
@@ -261,6 +261,9 @@ type CampaignRefs struct {
 	// Template says whether a message template exists in a language and
 	// whether it cannot be sent without a payment link.
 	Template func(lang, name string) (known, needsLink bool)
+	// AMDParams checks the detector's parameters of an amd block (dialer/amd's
+	// parser; the error names the key).
+	AMDParams func(params []byte) error
 }
 
 // Check validates a copy of c (Normalize) and what it names (CheckRefs):
@@ -288,6 +291,9 @@ func (c *Campaign) CheckRefs(r CampaignRefs) error {
 		if _, ok := r.Scripts[c.AbandonScriptName()]; !ok {
 			return c.bad("abandon_script", "%q is not loaded (have: %s)", c.AbandonScriptName(), names(r.Scripts))
 		}
+	}
+	if err := c.checkAMDRefs(r); err != nil {
+		return err
 	}
 	var scriptTpls []string
 	if r.Scripts != nil && c.Script != "" {

@@ -22,6 +22,9 @@ const (
 	// Abandoned: a live answer found no agent in time (the numerator). An
 	// abandoned call is also a live answer: count both.
 	Abandoned Outcome = "abandoned"
+	// Machine: answering-machine detection found a machine (not a live
+	// answer): the pacer's machine rate.
+	Machine Outcome = "machine"
 )
 
 // RollingDays is the length of the US (Reg F) abandon window.
@@ -34,8 +37,8 @@ func (p *Pool) Count(ctx context.Context, campaign string, o Outcome, zone *time
 	if err := checkRef("campaign", campaign); err != nil {
 		return err
 	}
-	if o != Live && o != Abandoned {
-		return fmt.Errorf("count %q in %s: want live or abandoned", o, campaign)
+	if o != Live && o != Abandoned && o != Machine {
+		return fmt.Errorf("count %q in %s: want live, abandoned or machine", o, campaign)
 	}
 	if zone == nil {
 		zone = time.UTC
@@ -84,7 +87,7 @@ func (p *Pool) Rates(ctx context.Context, campaign string, zone *time.Location) 
 	for i := range cmds {
 		// AddDate on the calendar date, so a DST day counts as one day.
 		d := time.Date(now.Year(), now.Month(), now.Day()-i, 12, 0, 0, 0, zone)
-		cmds[i] = pipe.HMGet(ctx, k.answers(d.Format(dayFmt)), string(Live), string(Abandoned))
+		cmds[i] = pipe.HMGet(ctx, k.answers(d.Format(dayFmt)), string(Live), string(Abandoned), string(Machine))
 	}
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return Rates{}, fmt.Errorf("abandon counts of %s: %w", campaign, err)
@@ -92,12 +95,13 @@ func (p *Pool) Rates(ctx context.Context, campaign string, zone *time.Location) 
 	var r Rates
 	for i, c := range cmds {
 		v := c.Val()
-		w := pacing.WindowCounts{Live: num(v[0]), Abandoned: num(v[1])}
+		w := pacing.WindowCounts{Live: num(v[0]), Abandoned: num(v[1]), Machine: num(v[2])}
 		if i == 0 {
 			r.Today = w
 		}
 		r.Rolling.Live += w.Live
 		r.Rolling.Abandoned += w.Abandoned
+		r.Rolling.Machine += w.Machine
 	}
 	return r, nil
 }

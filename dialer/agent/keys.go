@@ -31,7 +31,7 @@ func (k ckeys) events() string          { return k.p("agent_events") }       // 
 func (k ckeys) agentDay(day string) string {
 	return k.p("agent_day:" + day) // hash "<agent>:calls", "<agent>:<state>_ms"
 }
-func (k ckeys) answers(day string) string { return k.p("answers:" + day) } // hash live, abandoned
+func (k ckeys) answers(day string) string { return k.p("answers:" + day) } // hash live, abandoned, machine
 
 // dayFmt names a calendar day in keys.
 const dayFmt = "20060102"

@@ -85,6 +85,9 @@ type liveCall struct {
 	abandoned bool
 	agentLost bool
 	gone      bool // the debtor hung up before an agent came
+	// greeted starts the abandon clock: the end of the debtor's greeting
+	// as AMD heard it, else the answer (amd.go).
+	greeted   time.Time
 	connected time.Time
 	talkEnd   time.Time
 	wrapEnd   time.Time
@@ -93,7 +96,7 @@ type liveCall struct {
 // newLiveCall registers an answered call of c to acct at number.
 func (r *Runner) newLiveCall(c queue.Campaign, acct queue.Account, number string, leg *dialer.Leg, a *analytics.Attempt,
 	subj compliance.Subject) *liveCall {
-	lc := &liveCall{r: r, id: a.AttemptID, c: c, acct: acct, number: number, leg: leg, subj: subj, zone: time.UTC,
+	lc := &liveCall{r: r, id: a.AttemptID, c: c, acct: acct, number: number, leg: leg, subj: subj, zone: time.UTC, greeted: leg.Result().Answered,
 		log:  r.log.With("campaign", c.ID, "account", acct.ID, "call", a.AttemptID),
 		lost: make(chan agent.CallLost, 1), xfer: make(chan struct{}, 1), disposed: make(chan struct{}), history: make(chan popHistory, 1)}
 	if zones := contact.Zones(c, acct, number); len(zones) > 0 {
@@ -165,7 +168,7 @@ func (lc *liveCall) run(ctx context.Context, ln *line) ivr.Result {
 		lc.log.Warn("campaign: live answer not counted", "err", err)
 	}
 	lc.prefetch(ctx)
-	deadline := lc.leg.Result().Answered.Add(lc.c.AbandonLimit() - abandonLead)
+	deadline := lc.greeted.Add(lc.c.AbandonLimit() - abandonLead)
 	for {
 		if !lc.waitForAgent(ctx, deadline) {
 			ln.done()

@@ -51,8 +51,11 @@ func (r *Runner) checkAgents(c queue.Campaign) error {
 }
 
 // lines counts a campaign loop's calls for its pacer: ringing (claimed,
-// not answered yet) and answered calls waiting for an agent.
-type lines struct{ ringing, waiting atomic.Int64 }
+// not answered yet, or answered and still being screened by AMD) and
+// answered calls waiting for an agent.
+// machines counts the calls AMD found a machine on (amd.go), for the
+// pacer's machine rate.
+type lines struct{ ringing, waiting, machines atomic.Int64 }
 
 // line is one call's place in its loop's counts.
 type line struct {

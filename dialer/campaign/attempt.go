@@ -175,8 +175,14 @@ func (r *Runner) CallOnce(ctx context.Context, req CallRequest) (analytics.Attem
 func (r *Runner) call(ctx context.Context, c queue.Campaign, trunk *dialer.Trunk, acct queue.Account, number string,
 	subj compliance.Subject, zones []*time.Location, a *analytics.Attempt, ln *line) (ivr.Result, *agentCall, error) {
 	var res ivr.Result
+	tap, err := newAMDTap(c)
+	if err != nil {
+		// Start checked the block; a definition changed since is taken
+		// as off (people first) and said.
+		r.log.Error("campaign: amd block unusable; this call is not screened", "campaign", c.ID, "err", err)
+	}
 	leg, err := r.opt.Endpoint.Dial(ctx, dialer.DialRequest{Trunk: trunk, To: number, CallerID: c.CallerID,
-		RingTimeout: time.Duration(c.RingTimeout)})
+		RingTimeout: time.Duration(c.RingTimeout), OnAudio: tap.onAudio()})
 	if err != nil {
 		a.Disposition, a.Reason, a.EndedAt = analytics.NetworkError, err.Error(), r.opt.Now()
 		if errors.Is(err, dialer.ErrLocal) {
@@ -196,9 +202,15 @@ func (r *Runner) call(ctx context.Context, c queue.Campaign, trunk *dialer.Trunk
 		return res, nil, nil
 	default:
 	}
+	tap.arm(time.Now())
+	sc := r.screen(ctx, c, acct, number, zones, leg, tap, a, ln)
+	if !sc.person {
+		return sc.res, nil, nil
+	}
 	ln.answered()
 	if c.HasAgents() && r.opt.Agents != nil {
 		lc := r.newLiveCall(c, acct, number, leg, a, subj)
+		lc.greeted = sc.greeted
 		res = lc.run(ctx, ln)
 		hangup(ctx, leg).ApplyTo(a)
 		a.IVRPath, a.DTMF = res.IVRPath(), res.DTMF

@@ -167,6 +167,9 @@ func (r *Runner) check(c queue.Campaign) error {
 	if r.opt.Scripts[c.Script] == nil {
 		return fmt.Errorf("campaign %s: script %q is not loaded", c.ID, c.Script)
 	}
+	if err := r.checkAMD(c); err != nil {
+		return err
+	}
 	t := r.opt.Trunks[c.Trunk]
 	if t == nil {
 		return fmt.Errorf("campaign %s: trunk %q is not configured", c.ID, c.Trunk)

@@ -74,9 +74,11 @@ type Settings struct {
 }
 
 // WindowCounts are live answers and abandons over the compliance window as
-// the campaign's shared counters hold them.
+// the campaign's shared counters hold them, and the answers AMD found to be
+// machines (not live answers) over the same window.
 type WindowCounts struct {
 	Live, Abandoned int64
+	Machine         int64
 }
 
 // Snapshot is the campaign as the pacer sees it on one tick. The live dialer

@@ -21,6 +21,12 @@ type Call struct {
 	// Unheard: the person hung up because no speech came within their
 	// patience (the dialer sent silence, a tone or noise).
 	Unheard bool
+	// Greeting is what the person or machine said on answering (a corpus
+	// file with Options.Audio).
+	Greeting string
+	// A machine's box: what it heard until the end of its beep (a message
+	// started too soon), and after it (the message it recorded).
+	BeforeBeep, Message mediatest.Speech
 }
 
 // Turn is one part of a person's keys: the speech they heard since the
@@ -100,8 +106,8 @@ func (e *ear) await(ctx context.Context, after, patience time.Duration) (mediate
 // ('/'-separated) once they have heard the dialer speak since the part
 // before, then a few words now and then until someone hangs up. Nothing
 // said within their patience and they hang up.
-func (c *Carrier) person(ctx context.Context, s *media.Session, e *ear, digits string, rec *Call) {
-	s.Play(ctx, false, c.greetHuman)
+func (c *Carrier) person(ctx context.Context, s *media.Session, e *ear, greeting *media.Prompt, digits string, rec *Call) {
+	s.Play(ctx, false, greeting)
 	for _, part := range strings.Split(digits, "/") {
 		heard, ok := e.await(ctx, c.opt.DigitsAfter, c.opt.Patience)
 		if !ok {
@@ -125,4 +131,37 @@ func (c *Carrier) person(ctx context.Context, s *media.Session, e *ear, digits s
 		case <-ctx.Done():
 		}
 	}
+}
+
+// humanGreeting is what a person answering number says: a corpus
+// recording with Options.Audio, else the synthetic hello.
+func (c *Carrier) humanGreeting(number string, rec *Call) *media.Prompt {
+	if c.opt.Audio == nil {
+		return c.greetHuman
+	}
+	g := pick(c.opt.Audio.Human, number)
+	rec.Greeting = g.Name
+	return &media.Prompt{Name: g.Name, Samples: g.Samples}
+}
+
+// machine is an answering machine: its greeting and beep, then it records
+// until the dialer leaves (or the call's time is up). What it heard before
+// the end of the beep and after it are kept apart: a voicemail message
+// belongs after it.
+func (c *Carrier) machine(ctx context.Context, s *media.Session, e *ear, rec *Call) {
+	greeting, rest := []*media.Prompt{c.greetMachine, c.beep}, []*media.Prompt(nil)
+	if c.opt.Audio != nil {
+		g := pick(c.opt.Audio.Machine, rec.To)
+		rec.Greeting = g.Name
+		cut := min(len(g.Samples), int(g.BeepEnd.Seconds()*media.SampleRate))
+		greeting = []*media.Prompt{{Name: g.Name, Samples: g.Samples[:cut]}}
+		rest = []*media.Prompt{{Name: g.Name + " (after the beep)", Samples: g.Samples[cut:]}}
+	}
+	s.Play(ctx, false, greeting...)
+	rec.BeforeBeep = e.take()
+	if rest != nil {
+		s.Play(ctx, false, rest...) // the room the box records
+	}
+	<-ctx.Done()
+	rec.Message = e.take()
 }

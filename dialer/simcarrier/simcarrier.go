@@ -82,7 +82,11 @@ type Options struct {
 	// Continuous makes a human talk without pauses and press no keys, so a
 	// load test holds two-way audio on every call.
 	Continuous bool
-	Logger     *slog.Logger
+	// Audio, if set, is what people and machines say when they answer
+	// (CorpusAudio: recordings of dialer/amd's corpus); otherwise a
+	// synthetic greeting and beep.
+	Audio  *Audio
+	Logger *slog.Logger
 }
 
 // Stats counts what the simulator did.
@@ -332,7 +336,7 @@ func (c *Carrier) ring(in *dialer.Inbound, o Outcome) bool {
 func (c *Carrier) answer(in *dialer.Inbound, o Outcome) {
 	var e *ear
 	var listen func([]int16)
-	if o == Human && !c.opt.Continuous {
+	if o == Human && !c.opt.Continuous || o == Machine {
 		e = newEar(c.opt.Heard)
 		listen = e.hear
 	}
@@ -376,10 +380,9 @@ func (c *Carrier) answer(in *dialer.Inbound, o Outcome) {
 		if c.opt.DigitsFor != nil {
 			digits = c.opt.DigitsFor(in.To())
 		}
-		c.person(ctx, s, e, digits, rec)
+		c.person(ctx, s, e, c.humanGreeting(in.To(), rec), digits, rec)
 	case Machine:
-		s.Play(ctx, false, c.greetMachine, c.beep)
-		<-ctx.Done() // record silence until the dialer leaves (or the box is full)
+		c.machine(ctx, s, e, rec)
 	}
 	leg.Hangup(context.Background())
 }

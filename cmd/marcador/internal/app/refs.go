@@ -4,6 +4,7 @@ import (
 	"slices"
 
 	"github.com/marcador/marcador/cmd/marcador/internal/config"
+	"github.com/marcador/marcador/dialer/amd"
 	"github.com/marcador/marcador/ivr/script"
 	"github.com/marcador/marcador/queue"
 	"github.com/marcador/marcador/sms"
@@ -19,7 +20,7 @@ func campaignRefs(cfg config.Config, scripts map[string]*script.Script) (queue.C
 		return queue.CampaignRefs{}, err
 	}
 	r := queue.CampaignRefs{Trunks: map[string]bool{}, Profiles: map[string]bool{}, Scripts: map[string][]string{},
-		Template: tpls.Known}
+		Template: tpls.Known, AMDParams: checkAMDParams}
 	for _, t := range cfg.Trunks {
 		r.Trunks[t.Name] = true
 	}
@@ -37,4 +38,11 @@ func campaignRefs(cfg config.Config, scripts map[string]*script.Script) (queue.C
 		r.Scripts[name] = texts
 	}
 	return r, nil
+}
+
+// checkAMDParams is a campaign's amd block's detector parameters through
+// dialer/amd's one parser (the dialer reads them the same way).
+func checkAMDParams(p []byte) error {
+	_, err := amd.ParseParams(p)
+	return err
 }
