@@ -257,6 +257,21 @@ func TestInboundCallbackOverSipp(t *testing.T) {
 	if err := h.conn.QueryRow(ctx, "SELECT count() FROM "+h.db+".promises FINAL WHERE campaign_id = ? AND account_id = 'IN-1' AND toString(amount) = '1250.50'", id).Scan(&n); err != nil || n != 1 {
 		t.Errorf("promise rows %d %v", n, err)
 	}
+	// The verified callers are right-party contacts; the one never verified is not.
+	var rpc []string
+	rrows, err := h.conn.Query(ctx, "SELECT account_id FROM "+h.db+".contact_attempts FINAL WHERE disposition = 'inbound' AND right_party = 1 ORDER BY account_id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rrows.Next() {
+		var a string
+		rrows.Scan(&a)
+		rpc = append(rpc, a)
+	}
+	rrows.Close()
+	if strings.Join(rpc, ",") != "IN-1,IN-2" {
+		t.Errorf("inbound calls marked right party: %q, want IN-1 and IN-2", rpc)
+	}
 	// The promise and the verified opt-out end the outbound work; the
 	// opt-out lists the number calling and the account's phone.
 	if cnt, _ := h.store.Counts(ctx, id, time.Now().Add(2*time.Hour)); cnt.Done != 2 || cnt.Due != 0 {
