@@ -67,13 +67,23 @@ type RetryPolicy struct {
 	Delays map[string]Duration `json:"delays,omitempty"`
 }
 
-// PromisePolicy bounds the promises an IVR campaign accepts.
+// PromisePolicy bounds the promises a campaign accepts (from the IVR and
+// from its agents) and sets the rule they are judged by (README "Promise
+// kept"): GraceDays and KeepPercent are frozen onto each promise made.
 type PromisePolicy struct {
 	MaxDays    int     `json:"max_days,omitempty"`    // latest due date, days ahead; default 15
 	MinAmount  float64 `json:"min_amount,omitempty"`  // smallest amount
 	MinPercent float64 `json:"min_percent,omitempty"` // smallest share of the balance, 0-100
-	GraceDays  int     `json:"grace_days,omitempty"`  // a promise is broken this many days after its date without payment; default 2
+	// GraceDays: payments count until the end of this many days after the
+	// due date (UTC); 1-MaxGraceDays, default 2.
+	GraceDays int `json:"grace_days,omitempty"`
+	// KeepPercent: the share of the amount paid in time that keeps a
+	// promise; 1-100, default 100.
+	KeepPercent int `json:"keep_percent,omitempty"`
 }
+
+// MaxGraceDays is the most grace days a promise may have.
+const MaxGraceDays = 60
 
 // FallbackRule sends a message after a voice attempt: after one of the
 // dispositions in After, or once the account has had AfterAttempts voice

@@ -129,11 +129,20 @@ func (c *Campaign) normalizePromise() error {
 	if p.MaxDays < 0 || p.MinAmount < 0 || p.MinPercent < 0 || p.MinPercent > 100 || p.GraceDays < 0 {
 		return c.bad("promise", "max_days, min_amount, grace_days >= 0 and min_percent 0-100")
 	}
+	if p.GraceDays > MaxGraceDays {
+		return c.bad("promise.grace_days", "%d: at most %d", p.GraceDays, MaxGraceDays)
+	}
+	if p.KeepPercent < 0 || p.KeepPercent > 100 {
+		return c.bad("promise.keep_percent", "%d: want 1-100 (0: 100)", p.KeepPercent)
+	}
 	if p.MaxDays == 0 {
 		p.MaxDays = 15
 	}
 	if p.GraceDays == 0 {
 		p.GraceDays = 2
+	}
+	if p.KeepPercent == 0 {
+		p.KeepPercent = 100
 	}
 	return nil
 }

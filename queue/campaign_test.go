@@ -92,6 +92,10 @@ func TestCampaignValidationNamesFieldAndReason(t *testing.T) {
 		{"custom code named like a shipped one", func(c *Campaign) { c.AgentCodes = []AgentCode{{Code: "refused"}} }, "agent_codes[0].code", "is a shipped code"},
 		{"custom code twice", func(c *Campaign) { c.AgentCodes = []AgentCode{{Code: "x1"}, {Code: "x1"}} }, "agent_codes[1].code", "listed twice"},
 		{"custom code bad name", func(c *Campaign) { c.AgentCodes = []AgentCode{{Code: "Bad Code"}} }, "agent_codes[0].code", "want 1-32"},
+		{"keep 90 percent, 5 grace days", func(c *Campaign) { c.Promise.KeepPercent, c.Promise.GraceDays = 90, 5 }, "", ""},
+		{"keep over 100 percent", func(c *Campaign) { c.Promise.KeepPercent = 101 }, "promise.keep_percent", "want 1-100"},
+		{"keep a negative percent", func(c *Campaign) { c.Promise.KeepPercent = -1 }, "promise.keep_percent", "want 1-100"},
+		{"grace over the maximum", func(c *Campaign) { c.Promise.GraceDays = MaxGraceDays + 1 }, "promise.grace_days", "at most 60"},
 		{"final code with a retry", func(c *Campaign) { c.AgentCodes = []AgentCode{{Code: "x", Final: true, Retry: Duration(time.Hour)}} }, "agent_codes[0].retry", "not retried"},
 	}
 	for _, tc := range cases {
@@ -127,6 +131,18 @@ func TestCheckIDIsTheOneRule(t *testing.T) {
 		if err := CheckID(id); !errors.Is(err, ErrInvalidID) || ValidCampaignID(id) {
 			t.Errorf("%q accepted: %v", id, err)
 		}
+	}
+}
+
+// The promise rules default to 2 grace days and 100%, the values every
+// promise made in the campaign is judged by.
+func TestPromisePolicyDefaults(t *testing.T) {
+	c := Campaign{ID: "p1", Country: "MX", TimeZone: "America/Mexico_City"}
+	if err := c.Normalize(); err != nil {
+		t.Fatal(err)
+	}
+	if c.Promise.GraceDays != 2 || c.Promise.KeepPercent != 100 || c.Promise.MaxDays != 15 {
+		t.Errorf("defaults: %+v", c.Promise)
 	}
 }
 

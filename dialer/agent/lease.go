@@ -158,6 +158,10 @@ func (p *Pool) free(ctx context.Context, campaign, node, mode, reason string, ag
 	if err != nil {
 		return nil, fmt.Errorf("%s node %s's agents in %s: %w", mode, node, campaign, err)
 	}
+	n, _ := strconv.Atoi(v[0])
+	n = min(max(n, 0), len(v)-1)
+	p.logExits(ctx, campaign, now, v[1:1+n])
+	v = v[1+n:]
 	var out []Freed
 	for i := 0; i+1 < len(v); i += 2 {
 		g, _ := strconv.ParseInt(v[i+1], 10, 64)

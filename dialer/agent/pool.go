@@ -36,7 +36,10 @@ type Options struct {
 	// looks at its context again. Default 2s.
 	FollowBlock time.Duration
 	// Now is the clock every transition is stamped with. Default time.Now.
-	Now    func() time.Time
+	Now func() time.Time
+	// States takes an agent_states row for every interval an agent leaves
+	// (any state but logged out; analytics/writer.Writer). Nil: none.
+	States StateLog
 	Logger *slog.Logger
 }
 
@@ -51,6 +54,7 @@ type Pool struct {
 	zone   *time.Location
 	block  time.Duration
 	now    func() time.Time
+	states StateLog
 	log    *slog.Logger
 }
 
@@ -78,7 +82,7 @@ func New(opt Options) *Pool {
 		opt.Logger = slog.Default()
 	}
 	return &Pool{rdb: opt.Client, realm: opt.Realm, ttl: opt.LeaseTTL, maxlen: opt.StreamMaxLen,
-		zone: opt.Zone, block: opt.FollowBlock, now: opt.Now, log: opt.Logger}
+		zone: opt.Zone, block: opt.FollowBlock, now: opt.Now, states: opt.States, log: opt.Logger}
 }
 
 // Realm is the SIP digest realm of the stored credentials.

@@ -32,6 +32,15 @@ end
 
 local function save(a, e) redis.call('HSET', KEYS[1], a, cjson.encode(e)) end
 
+-- exits are the intervals agents left in this call (JSON each: agent,
+-- state, since, reason, node; they end now), for the agent_states rows;
+-- reply returns a script's answer with them after it.
+local exits = {}
+local function reply(r)
+  for _, x in ipairs(exits) do r[#r+1] = x end
+  return r
+end
+
 -- tally adds the time spent in the state being left to today's figures.
 local function tally(a, e)
   if e.state == 'logged_out' or not e.since then return end
@@ -55,6 +64,9 @@ end
 local function enter(a, e, to, kind, why, call)
   local from = e.state
   tally(a, e)
+  if from ~= 'logged_out' and e.since and now > e.since then
+    exits[#exits+1] = cjson.encode({agent = a, state = from, since = e.since, reason = e.reason or '', node = e.node or ''})
+  end
   if from == 'ready' then redis.call('ZREM', KEYS[2], a) end
   e.state, e.since = to, now
   if to == 'paused' or to == 'logged_out' then e.reason = why else e.reason = nil end
@@ -90,9 +102,9 @@ end
 // the campaign's longest-idle ready agent on the node).
 //
 // ARGV from 7: op, agent, call, reason, gen, flag.
-// Returns {'ok', entry[, agent]}, {'refused', entry (empty when none), detail},
-// {'stale', entry} (the entry is on another node than the caller's keys) or
-// {'none'} (reserve: nobody ready).
+// Returns {'ok', entry, agent (reserve) or empty, exits...}, {'refused', entry
+// (empty when none), detail}, {'stale', entry} (the entry is on another node
+// than the caller's keys) or {'none'} (reserve: nobody ready).
 var transitionScript = redis.NewScript(luaCommon + `
 local op, a, call, why, gen, flag = ARGV[7], ARGV[8], ARGV[9], ARGV[10], tonumber(ARGV[11]) or 0, ARGV[12]
 
@@ -105,7 +117,7 @@ if op == 'reserve' then
     if x and x.state == 'ready' and x.node == node then
       x.call, x.call_at = call, now
       enter(id, x, 'reserved', 'reserve', nil, call)
-      return {'ok', cjson.encode(x), id}
+      return reply({'ok', cjson.encode(x), id})
     end
     redis.call('ZREM', KEYS[2], id) -- not ready here any more: drop the stale entry
   end
@@ -117,7 +129,7 @@ if op == 'reserve_agent' then
   if not x or x.state ~= 'ready' or x.node ~= node then return {'none'} end
   x.call, x.call_at = call, now
   enter(a, x, 'reserved', 'reserve', nil, call)
-  return {'ok', cjson.encode(x), a}
+  return reply({'ok', cjson.encode(x), a})
 end
 
 local e = load(a)
@@ -126,7 +138,7 @@ local function refuse(detail)
   if e then v = cjson.encode(e) end
   return {'refused', v, detail or ''}
 end
-local function ok() return {'ok', cjson.encode(e)} end
+local function ok() return reply({'ok', cjson.encode(e), ''}) end
 
 if op == 'login' then
   if e and e.state ~= 'logged_out' then return refuse('already logged in') end
@@ -258,8 +270,8 @@ return out
 // the node holds (a node restarted without its agents' legs). Running it
 // twice frees nobody twice.
 //
-// ARGV from 7: mode, reason, then agents (mode expired). Returns agent, gen
-// pairs of the agents logged out.
+// ARGV from 7: mode, reason, then agents (mode expired). Returns the number
+// of exits, the exits, then agent, gen pairs of the agents logged out.
 var reapScript = redis.NewScript(luaCommon + `
 local mode, why = ARGV[7], ARGV[8]
 local list = {}
@@ -288,7 +300,10 @@ for _, a in ipairs(list) do
     if exp and tonumber(exp) <= now then redis.call('ZREM', KEYS[3], a) end
   end
 end
-return out
+local r = {tostring(#exits)}
+for _, x in ipairs(exits) do r[#r+1] = x end
+for _, x in ipairs(out) do r[#r+1] = x end
+return r
 `)
 
 // snapshotScript reads a campaign's agents in one call: counts by state over

@@ -160,8 +160,11 @@ func (p *Pool) run(ctx context.Context, op, campaign, node, agent, call, reason 
 	if res == "none" {
 		return res, Status{}, "", nil
 	}
-	if res == "ok" && (op == "reserve" || op == "reserve_agent") {
-		agent = v[2]
+	if res == "ok" && len(v) > 2 {
+		if v[2] != "" {
+			agent = v[2] // reserve: the agent it reserved
+		}
+		p.logExits(ctx, campaign, now, v[3:])
 	}
 	st, err = decodeEntry(agent, campaign, v[1])
 	if len(v) > 2 && res == "refused" {

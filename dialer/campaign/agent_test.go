@@ -127,10 +127,13 @@ func TestAgentCallBridgesBothWaysAndRecords(t *testing.T) {
 		row.promise != "2500.00" || row.abandoned != 0 || row.recording == "" || row.recErr != "" {
 		t.Fatalf("attempt %+v", row)
 	}
-	var ch, amount string
-	if err := w.h.conn.QueryRow(w.ctx, "SELECT toString(channel), toString(amount) FROM "+w.h.db+".promises FINAL WHERE attempt_id = ?",
-		callID).Scan(&ch, &amount); err != nil || ch != "agent" || amount != "2500.00" {
-		t.Fatalf("promise row: %s %s %v", ch, amount, err)
+	// The promise carries the agent who took it and the campaign's rules.
+	var ch, amount, agentID, country string
+	var grace, keep uint8
+	if err := w.h.conn.QueryRow(w.ctx, "SELECT toString(channel), toString(amount), agent_id, country, grace_days, keep_percent FROM "+
+		w.h.db+".promises FINAL WHERE attempt_id = ?", callID).Scan(&ch, &amount, &agentID, &country, &grace, &keep); err != nil ||
+		ch != "agent" || amount != "2500.00" || agentID != ag.id || country == "" || grace != 2 || keep != 100 {
+		t.Fatalf("promise row: %s %s agent %q country %q grace %d keep %d %v", ch, amount, agentID, country, grace, keep, err)
 	}
 	w.mu.Lock()
 	if len(w.sms) != 1 || w.sms[0].Template != "payment-link" || w.sms[0].Phone != num || !strings.HasPrefix(w.sms[0].Link, "https://pay.example/") {

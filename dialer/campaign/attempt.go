@@ -347,11 +347,13 @@ func (r *Runner) link(c queue.Campaign, acct queue.Account) string {
 
 // record writes the promise, if any, and feeds outcomes to the gate.
 func (r *Runner) record(ctx context.Context, c queue.Campaign, acct queue.Account, subj compliance.Subject, a *analytics.Attempt, res ivr.Result, spoke bool) error {
+	// The IVR's identification (a verify node) says it is the debtor.
+	a.RightParty = a.RightParty || res.Verified
 	if p := res.Promise; p != nil {
 		a.PromiseAmount, a.PromiseDate = p.Amount, p.Date
 		if _, err := r.opt.Promises.Capture(ctx, promise.Record{Campaign: c.ID, Account: acct.ID, Attempt: a.AttemptID,
 			Channel: analytics.PromiseIVR, Amount: p.Amount, Currency: acct.Currency, Due: p.Date, Grace: c.Promise.GraceDays,
-			Created: r.opt.Now()}); err != nil {
+			KeepPercent: c.Promise.KeepPercent, Country: a.Country, Segment: a.Segment, Created: r.opt.Now()}); err != nil {
 			return err
 		}
 	}

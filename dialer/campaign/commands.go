@@ -13,6 +13,7 @@ import (
 	"github.com/marcador/marcador/analytics"
 	"github.com/marcador/marcador/dialer/agent"
 	"github.com/marcador/marcador/queue"
+	"github.com/marcador/marcador/queue/contact"
 	"github.com/marcador/marcador/queue/promise"
 )
 
@@ -247,6 +248,7 @@ func (lc *liveCall) dispose(ctx context.Context, in Disposition) (any, error) {
 		return nil, conflict("call %s is %s: a disposition is for a call with an agent or in its wrap-up", lc.id, lc.state)
 	}
 	if d.promise != nil {
+		d.promise.Agent = lc.res.Agent
 		p, err := r.opt.Promises.Capture(context.WithoutCancel(ctx), *d.promise)
 		if err != nil {
 			return nil, fmt.Errorf("call %s: record the promise: %w", lc.id, err)
@@ -282,7 +284,8 @@ func (lc *liveCall) promiseOf(in Disposition, now time.Time) (promise.Record, er
 		return promise.Record{}, invalid(field, reason)
 	}
 	return promise.Record{Campaign: lc.c.ID, Account: lc.acct.ID, Attempt: lc.id, Channel: analytics.PromiseAgent,
-		Amount: *in.Amount, Currency: lc.acct.Currency, Due: due, Grace: lc.c.Promise.GraceDays, Created: now}, nil
+		Amount: *in.Amount, Currency: lc.acct.Currency, Due: due, Grace: lc.c.Promise.GraceDays, KeepPercent: lc.c.Promise.KeepPercent,
+		Country: contact.Country(lc.number), Segment: lc.acct.Segment, Created: now}, nil
 }
 
 // text sends the debtor a message during the call (or its wrap-up), once

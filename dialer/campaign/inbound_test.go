@@ -150,7 +150,7 @@ func TestInboundCallbackOverSipp(t *testing.T) {
 	}
 	run := time.Now().UnixNano() % 1e8
 	known := queue.Account{ID: "IN-1", NationalID: fmt.Sprintf("8%08d", run), Country: "MX", Phones: []queue.Phone{{Number: fmt.Sprintf("+5255%08d", run)}},
-		Balance: decimal.RequireFromString("1250.50"), Currency: "MXN", DueDate: "2026-11-01", DaysPastDue: 23}
+		Balance: decimal.RequireFromString("1250.50"), Currency: "MXN", DueDate: "2026-11-01", DaysPastDue: 23, Segment: "late"}
 	keyed := queue.Account{ID: "IN-2", NationalID: fmt.Sprintf("9%08d", run), Country: "MX",
 		Phones: []queue.Phone{{Number: fmt.Sprintf("+5281%08d", run)}}, Balance: decimal.NewFromInt(800), Currency: "MXN", DueDate: "2026-11-10"}
 	accts := []queue.Account{known, keyed}
@@ -256,6 +256,33 @@ func TestInboundCallbackOverSipp(t *testing.T) {
 	var n uint64
 	if err := h.conn.QueryRow(ctx, "SELECT count() FROM "+h.db+".promises FINAL WHERE campaign_id = ? AND account_id = 'IN-1' AND toString(amount) = '1250.50'", id).Scan(&n); err != nil || n != 1 {
 		t.Errorf("promise rows %d %v", n, err)
+	}
+	// The verified callers are right-party contacts; the one never verified is not.
+	var rpc []string
+	rrows, err := h.conn.Query(ctx, "SELECT account_id FROM "+h.db+".contact_attempts FINAL WHERE disposition = 'inbound' AND right_party = 1 ORDER BY account_id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rrows.Next() {
+		var a string
+		rrows.Scan(&a)
+		rpc = append(rpc, a)
+	}
+	rrows.Close()
+	if strings.Join(rpc, ",") != "IN-1,IN-2" {
+		t.Errorf("inbound calls marked right party: %q, want IN-1 and IN-2", rpc)
+	}
+	// The account's segment is on its attempt and its promise, with the
+	// campaign's promise rules and the debtor's country.
+	var aseg, pseg, country string
+	var grace, keep uint8
+	if err := h.conn.QueryRow(ctx, "SELECT segment FROM "+h.db+".contact_attempts FINAL WHERE account_id = 'IN-1' AND disposition = 'inbound'").
+		Scan(&aseg); err != nil || aseg != "late" {
+		t.Errorf("IN-1's attempt segment %q %v, want late", aseg, err)
+	}
+	if err := h.conn.QueryRow(ctx, "SELECT segment, country, grace_days, keep_percent FROM "+h.db+".promises FINAL WHERE account_id = 'IN-1'").
+		Scan(&pseg, &country, &grace, &keep); err != nil || pseg != "late" || country != "MX" || grace != 2 || keep != 100 {
+		t.Errorf("IN-1's promise: segment %q country %q grace %d keep %d %v", pseg, country, grace, keep, err)
 	}
 	// The promise and the verified opt-out end the outbound work; the
 	// opt-out lists the number calling and the account's phone.

@@ -35,8 +35,8 @@ type Builder struct {
 }
 
 // Start begins an attempt on ch to number about account acct of campaign c:
-// a new attempt id, started now, in the account's currency, the number's
-// country, and the debtor's local hour and weekday. Callers add what only
+// a new attempt id, started now, in the account's currency and segment,
+// the number's country, and the debtor's local hour and weekday. Callers add what only
 // they know (trunk, attempt number, template).
 func (b Builder) Start(c queue.Campaign, acct queue.Account, number string, ch analytics.Channel) Attempt {
 	now := time.Now
@@ -44,16 +44,21 @@ func (b Builder) Start(c queue.Campaign, acct queue.Account, number string, ch a
 		now = b.Now
 	}
 	a := Attempt{Row: analytics.Attempt{AttemptID: analytics.NewAttemptID(), Phone: number, Channel: ch, NodeID: b.Node,
-		StartedAt: now(), Country: phone.Region(number)}}
+		StartedAt: now(), Country: Country(number)}}
 	a.Assign(c, acct)
 	return a
 }
 
+// Country is the country a contact at number counts in (the attempt's
+// row, and a promise made on it): the number's region.
+func Country(number string) string { return phone.Region(number) }
+
 // Assign makes the attempt one about account acct of campaign c (an inbound
-// call once the caller proved who they are): the row's ids and currency, the
-// subject, the zones and the local time at the row's StartedAt.
+// call once the caller proved who they are): the row's ids, currency and
+// segment, the subject, the zones and the local time at the row's
+// StartedAt.
 func (a *Attempt) Assign(c queue.Campaign, acct queue.Account) {
-	a.Row.CampaignID, a.Row.AccountID, a.Row.Currency = c.ID, acct.ID, acct.Currency
+	a.Row.CampaignID, a.Row.AccountID, a.Row.Currency, a.Row.Segment = c.ID, acct.ID, acct.Currency, acct.Segment
 	a.Subject = Subject(c, acct, a.Row.Phone)
 	a.Zones, _ = compliance.Zones(a.Subject) // none: the local time stays unknown (weekday 0)
 	a.Row.LocalHour, a.Row.LocalWeekday = 0, 0

@@ -40,7 +40,7 @@ func TestStart(t *testing.T) {
 		subjectTimeZone string
 	}{
 		{name: "the number's zone", c: queue.Campaign{ID: "c1", TimeZone: "Europe/Madrid"},
-			acct: queue.Account{ID: "A1", Currency: "MXN", Country: "MX"}, number: mexicoCity, ch: analytics.Voice,
+			acct: queue.Account{ID: "A1", Currency: "MXN", Country: "MX", Segment: "early"}, number: mexicoCity, ch: analytics.Voice,
 			zone: "America/Mexico_City", hour: 21, weekday: 6, country: "MX", subjectDefault: "Europe/Madrid"},
 		{name: "the account's declared zone wins over the number's",
 			c:      queue.Campaign{ID: "c1", TimeZone: "America/Mexico_City"},
@@ -60,7 +60,7 @@ func TestStart(t *testing.T) {
 			r := a.Row
 			if r.AttemptID == "" || r.CampaignID != tc.c.ID || r.AccountID != tc.acct.ID || r.Phone != tc.number ||
 				r.Channel != tc.ch || r.NodeID != "node-7" || !r.StartedAt.Equal(testNow) || r.Currency != tc.acct.Currency ||
-				r.Country != tc.country {
+				r.Country != tc.country || r.Segment != tc.acct.Segment {
 				t.Errorf("row %+v", r)
 			}
 			if r.LocalHour != tc.hour || r.LocalWeekday != tc.weekday {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/marcador/marcador/queue"
@@ -17,11 +18,14 @@ type Reminder interface {
 }
 
 // FollowUp handles promises whose day has come: the day before one is due
-// the debtor gets a reminder through remind (nil logs it only); once one is
-// broken (not paid by its date plus grace days) a broken row says so and the
-// account goes back to its campaign's queue ahead of everyone else. A
-// promise whose broken row cannot be written stays in the ledger, so the
-// next follow-up breaks it; the error names it.
+// the debtor gets a reminder through remind (nil logs it only); once one's
+// deadline has passed its account's promises are judged by the rule (see
+// settle), so an unpaid one gets a broken row and its account goes back to
+// its campaign's queue ahead of everyone else. It also judges the accounts
+// a payment could not finish judging, and drops the history of accounts
+// whose promises are all judged and old (Options.History). A promise whose
+// row cannot be written stays open, so the next follow-up writes it; the
+// error names it.
 func (l *Ledger) FollowUp(ctx context.Context, remind Reminder) (reminded, broken int, err error) {
 	if l.opt.Ready != nil && l.opt.Ready() != nil {
 		return 0, 0, nil // held: nothing is followed up until Redis's data is confirmed
@@ -34,18 +38,34 @@ func (l *Ledger) FollowUp(ctx context.Context, remind Reminder) (reminded, broke
 	for _, p := range rem {
 		l.remind(ctx, p, remind)
 	}
-	brk, err := l.toBreak(ctx, now)
+	accts, err := l.dueAccounts(ctx, now)
 	if err != nil {
 		return len(rem), 0, err
 	}
+	unsettled, err := l.rdb.SMembers(ctx, l.keys.unsettled).Result()
+	if err != nil {
+		return len(rem), 0, fmt.Errorf("accounts to judge again: %w", err)
+	}
 	var errs []error
-	for _, p := range brk {
-		if err := l.breakPromise(ctx, p, now); err != nil {
+	for _, a := range unsettled {
+		if !slices.Contains(accts, a) {
+			accts = append(accts, a)
+		}
+	}
+	for _, a := range accts {
+		j, err := l.settle(ctx, a, now)
+		broken += len(j.broken)
+		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		broken++
+		if slices.Contains(unsettled, a) {
+			if err := l.rdb.SRem(ctx, l.keys.unsettled, a).Err(); err != nil {
+				l.log.Warn("account judged; stays marked to be judged again", "account", a, "err", err)
+			}
+		}
 	}
+	errs = append(errs, l.forget(ctx, now))
 	return len(rem), broken, errors.Join(errs...)
 }
 
@@ -66,26 +86,6 @@ func (l *Ledger) remind(ctx context.Context, p Record, remind Reminder) {
 	if err := remind.Remind(ctx, p, c, acct); err != nil {
 		l.log.Warn("promise reminder not sent", "promise", p.ID, "err", err)
 	}
-}
-
-// breakPromise writes p's broken row, takes it off the ledger and requeues
-// its account first. Until the row is written p stays in the ledger; once
-// it is, a failure to take p off only means the next follow-up writes the
-// same row (ver 2 again) and requeues again.
-func (l *Ledger) breakPromise(ctx context.Context, p Record, now time.Time) error {
-	row := l.row(p, Broken)
-	if err := l.opt.Writer.Write(ctx, &row); err != nil {
-		l.log.Error("broken promise not recorded; the next follow-up tries again", "promise", p.ID, "account", p.Account, "err", err)
-		return fmt.Errorf("broken promise %s: %w", p.ID, err)
-	}
-	if err := l.drop(ctx, p); err != nil {
-		l.log.Warn("broken promise stays in the ledger; the next follow-up breaks it again", "promise", p.ID, "err", err)
-	}
-	if err := l.opt.Store.Requeue(ctx, p.Campaign, p.Account, now.Add(-24*time.Hour), "promise broken"); err != nil {
-		l.log.Warn("broken promise not requeued", "promise", p.ID, "err", err)
-	}
-	l.log.Info("promise broken; account requeued first", "promise", p.ID, "campaign", p.Campaign, "account", p.Account)
-	return nil
 }
 
 // Run follows up promises every interval until ctx ends.

@@ -9,11 +9,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+	"github.com/shopspring/decimal"
+
 	"github.com/marcador/marcador/analytics"
 	"github.com/marcador/marcador/queue"
 	"github.com/marcador/marcador/queue/redistest"
-	"github.com/redis/go-redis/v9"
-	"github.com/shopspring/decimal"
 )
 
 // A promise not paid by its date plus grace days is broken: a broken row
@@ -116,9 +117,9 @@ func TestFollowUpRetriesAReminderItCouldNotMark(t *testing.T) {
 	}
 }
 
-// A promise whose broken row the writer refuses stays in the ledger (it
-// used to be taken off first, so it was never broken), the error and an
-// ERROR line name it, and the next follow-up breaks it: the row is read back.
+// A promise whose broken row the writer refuses stays open (it used to be
+// taken off first, so it was never broken), the error and an ERROR line
+// name it, and the next follow-up breaks it: the row is read back.
 func TestFollowUpKeepsAPromiseWhoseBrokenRowIsRefused(t *testing.T) {
 	ctx := context.Background()
 	h := newHarness(t)
@@ -143,8 +144,11 @@ func TestFollowUpKeepsAPromiseWhoseBrokenRowIsRefused(t *testing.T) {
 	if _, broken, err := l.FollowUp(ctx, nil); broken != 1 || err != nil {
 		t.Fatalf("next follow-up: broken %d %v", broken, err)
 	}
-	if _, err := l.get(ctx, id); !errors.Is(err, queue.ErrNotFound) {
-		t.Errorf("broken promise still in the ledger: %v", err)
+	if p, err := l.get(ctx, id); err != nil || p.Status != Broken {
+		t.Errorf("broken promise's record: %+v %v", p, err)
+	}
+	if err := h.rdb.ZScore(ctx, l.keys.due, id).Err(); !errors.Is(err, redis.Nil) {
+		t.Errorf("broken promise still due: %v", err)
 	}
 	if err := h.w.Flush(ctx); err != nil {
 		t.Fatal(err)

@@ -97,15 +97,17 @@ var ErrUnknownAccount = errors.New("unknown account")
 type PaymentResult struct {
 	PaymentID string   `json:"payment_id"`
 	Duplicate bool     `json:"duplicate,omitempty"` // seen before: nothing done again
-	Kept      []string `json:"kept_promises"`       // promises it paid in full
+	Kept      []string `json:"kept_promises"`       // promises it made kept
 }
 
-// RecordPayment writes a payment row and applies it to the account's open
-// promises, oldest first; each promise paid in full gets a "kept" row. A
-// payment id seen before does nothing. A payment that fails before it
-// changes the ledger is forgotten, so it may be sent again; one that fails
-// after is not (its money would count twice): what it did is logged with
-// the payment, and its rows are written for what it changed.
+// RecordPayment keeps a payment with its account's and writes its row,
+// then judges the account's promises by the rule (README "Promise kept"):
+// each promise it makes kept gets a "kept" row (and one whose deadline has
+// passed unpaid, if the follow-up has not yet come, a "broken" row). A
+// payment id seen before does nothing. A payment that fails before it is
+// kept is forgotten, so it may be sent again; once it is kept it is not
+// (its money would count twice): a judgement or row that fails after is an
+// error naming it, logged, and done again by the next follow-up.
 func (l *Ledger) RecordPayment(ctx context.Context, p Payment) (PaymentResult, error) {
 	res := PaymentResult{PaymentID: p.ID, Kept: []string{}}
 	now := l.opt.Now()
@@ -123,54 +125,42 @@ func (l *Ledger) RecordPayment(ctx context.Context, p Payment) (PaymentResult, e
 		res.Duplicate = true
 		return res, nil
 	}
-	kept, changed, payErr := l.pay(ctx, p.Account, p.Amount)
-	if payErr != nil && !changed {
+	row := p.row(now)
+	if err := l.keepPayment(ctx, row); err != nil {
 		if err := l.unsee(context.WithoutCancel(ctx), "payment", p.ID); err != nil {
 			l.log.Error("failed payment still marked seen: a retry is answered as a duplicate until its id is deleted",
 				"payment", p.ID, "account", p.Account, "amount", p.Amount.String(), "currency", p.Currency,
 				"key", seenKey("payment", p.ID), "err", err)
 		}
-		return res, fmt.Errorf("payment %s: %w", p.ID, payErr)
+		return res, fmt.Errorf("payment %s: %w", p.ID, err)
 	}
-	for _, k := range kept {
+	j, judgeErr := l.settle(ctx, p.Account, now)
+	for _, k := range j.kept {
 		res.Kept = append(res.Kept, k.ID)
-	}
-	if payErr != nil {
-		l.log.Error("payment applied in part: the promise after the last kept one did not get the rest",
-			"payment", p.ID, "account", p.Account, "amount", p.Amount.String(), "currency", p.Currency, "kept", res.Kept, "err", payErr)
-	}
-	if err := l.writeRows(ctx, p, kept, now); err != nil {
-		l.log.Error("payment applied but its rows not written: record them again by hand", "payment", p.ID, "account", p.Account,
-			"amount", p.Amount.String(), "currency", p.Currency, "paid_at", p.row(now).PaidAt, "kept", res.Kept, "err", err)
-		return res, fmt.Errorf("payment %s: applied, rows not written: %w", p.ID, errors.Join(payErr, err))
-	}
-	if payErr != nil {
-		return res, fmt.Errorf("payment %s: applied in part: %w", p.ID, payErr)
-	}
-	l.log.Info("payment", "payment", p.ID, "account", p.Account, "amount", p.Amount.String(), "currency", p.Currency, "kept", res.Kept)
-	return res, nil
-}
-
-// writeRows writes a kept row for each promise p kept and p's row, which
-// names the first of them.
-func (l *Ledger) writeRows(ctx context.Context, p Payment, kept []Record, now time.Time) error {
-	row := p.row(now)
-	for _, k := range kept {
 		if row.PromiseID == "" {
 			row.PromiseID = k.ID
 		}
 		if row.CampaignID == "" {
 			row.CampaignID = k.Campaign
 		}
-		pr := l.row(k, Kept)
-		if err := l.opt.Writer.Write(ctx, &pr); err != nil {
-			return fmt.Errorf("kept row of promise %s: %w", k.ID, err)
+	}
+	if judgeErr != nil {
+		if err := l.rdb.SAdd(context.WithoutCancel(ctx), l.keys.unsettled, p.Account).Err(); err != nil {
+			judgeErr = errors.Join(judgeErr, fmt.Errorf("mark account %s for the next follow-up: %w", p.Account, err))
 		}
+		l.log.Error("payment kept; its account's promises not all judged: the next follow-up does", "payment", p.ID,
+			"account", p.Account, "amount", p.Amount.String(), "currency", p.Currency, "kept", res.Kept, "err", judgeErr)
 	}
 	if err := l.opt.Writer.Write(ctx, &row); err != nil {
-		return fmt.Errorf("payment row: %w", err)
+		l.log.Error("payment applied but its row not written: record it again by hand", "payment", p.ID, "account", p.Account,
+			"amount", p.Amount.String(), "currency", p.Currency, "paid_at", row.PaidAt, "kept", res.Kept, "err", err)
+		return res, fmt.Errorf("payment %s: applied, row not written: %w", p.ID, errors.Join(judgeErr, err))
 	}
-	return nil
+	if judgeErr != nil {
+		return res, fmt.Errorf("payment %s: applied, promises not all judged: %w", p.ID, judgeErr)
+	}
+	l.log.Info("payment", "payment", p.ID, "account", p.Account, "amount", p.Amount.String(), "currency", p.Currency, "kept", res.Kept)
+	return res, nil
 }
 
 // knownAccount refuses a payment for an account the campaign it names does

@@ -19,8 +19,8 @@ import (
 	"github.com/marcador/marcador/queue"
 )
 
-// A promise's status in its rows: open when made, then kept (paid in full)
-// or broken (not paid by its date plus grace days).
+// A promise's status in its rows: open when made, then kept or broken as
+// the rule of README "Promise kept" (kpi.Settle) judges it.
 const (
 	Open   = "open"
 	Kept   = "kept"
@@ -56,8 +56,13 @@ type Options struct {
 	// after it (Key+":due", ":remind", ":account:<id>"). Default
 	// marcador:promises, which every node shares; a test gives its own so
 	// that runs never follow up each other's promises.
-	Key    string
-	Logger *slog.Logger
+	Key string
+	// History is how long an account's promises and payments are kept
+	// after the last of its promises is judged (its deadline passed, or
+	// kept): a payment recorded within it, paid before a deadline, still
+	// counts as the KPIs count it. Default 90 days.
+	History time.Duration
+	Logger  *slog.Logger
 }
 
 // Ledger is safe for concurrent use.
@@ -79,13 +84,24 @@ func New(opt Options) *Ledger {
 	if opt.Key == "" {
 		opt.Key = promisesKey
 	}
+	if opt.History <= 0 {
+		opt.History = 90 * 24 * time.Hour
+	}
 	return &Ledger{opt: opt, rdb: opt.Redis, keys: keysOf(opt.Key), log: opt.Logger}
 }
+
+// MaxGraceDays and the keep percent's 0-100 are what a promise's row holds
+// (queue.PromisePolicy checks the campaign's the same way).
+const MaxGraceDays = queue.MaxGraceDays
 
 // Capture keeps a promise just made until it is kept or broken, and writes
 // its open row. An empty ID gets a new one, an empty Channel is ivr and a
 // zero Created is now; the record kept is returned.
 func (l *Ledger) Capture(ctx context.Context, p Record) (Record, error) {
+	if p.Grace < 0 || p.Grace > MaxGraceDays || p.KeepPercent < 0 || p.KeepPercent > 100 {
+		return p, fmt.Errorf("promise %s of account %s: grace %d days and keep percent %d: want 0-%d and 0-100",
+			p.ID, p.Account, p.Grace, p.KeepPercent, MaxGraceDays)
+	}
 	if p.ID == "" {
 		p.ID = analytics.NewAttemptID()
 	}
@@ -97,24 +113,27 @@ func (l *Ledger) Capture(ctx context.Context, p Record) (Record, error) {
 	}
 	// The row first: the writer checks it (ids, amount, a due date
 	// ClickHouse can hold), so a promise it refuses is never followed up.
-	row := l.row(p, Open)
+	p.Status, p.Ver, p.Node = Open, 1, l.opt.Node
+	row := l.row(p)
 	if err := l.opt.Writer.Write(ctx, &row); err != nil {
 		return p, fmt.Errorf("promise %s of account %s: %w", p.ID, p.Account, err)
 	}
 	return p, l.add(ctx, p)
 }
 
-// row is p's row with status; the open row is ver 1, and a kept or broken
-// row (ver 2) replaces it.
-func (l *Ledger) row(p Record, status string) analytics.Promise {
+// row is p's row: its status and ver (the open row is ver 1; each change
+// of status writes the next).
+func (l *Ledger) row(p Record) analytics.Promise {
 	ch := p.Channel
 	if ch == "" {
 		ch = analytics.PromiseIVR
 	}
-	var ver uint64 = 2
-	if status == Open {
-		ver = 1
+	node := p.Node
+	if node == "" {
+		node = l.opt.Node
 	}
 	return analytics.Promise{PromiseID: p.ID, CampaignID: p.Campaign, AccountID: p.Account, AttemptID: p.Attempt, Channel: ch,
-		CreatedAt: p.Created, DueDate: p.Due, Amount: p.Amount, Currency: p.Currency, Status: status, NodeID: l.opt.Node, Ver: ver}
+		CreatedAt: p.Created, DueDate: p.Due, Amount: p.Amount, Currency: p.Currency, Status: p.status(), NodeID: node,
+		Ver: p.ver(), GraceDays: uint8(p.Grace), KeepPercent: uint8(p.KeepPercent), Country: p.Country, Segment: p.Segment,
+		AgentID: p.Agent}
 }

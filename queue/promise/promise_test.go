@@ -59,9 +59,8 @@ func (h *harness) newLedger(t *testing.T, o with) *Ledger {
 	key := redistest.Key(t, h.rdb, promisesKey)
 	t.Cleanup(func() {
 		ctx := context.Background()
-		kk := keysOf(key)
-		h.rdb.Del(ctx, kk.due, kk.remind)
-		iter := h.rdb.Scan(ctx, 0, kk.account+"*", 100).Iterator()
+		h.rdb.Del(ctx, key)
+		iter := h.rdb.Scan(ctx, 0, key+":*", 100).Iterator()
 		for iter.Next(ctx) {
 			h.rdb.Del(ctx, iter.Val())
 		}

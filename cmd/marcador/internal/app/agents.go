@@ -20,8 +20,12 @@ import (
 // REGISTER to it.
 func (a *App) buildRegistrar(ctx context.Context) error {
 	c := a.Config
+	var states agent.StateLog // agent_states rows, when this node writes to ClickHouse
+	if a.Writer != nil {
+		states = a.Writer
+	}
 	a.Agents = agent.New(agent.Options{Client: a.Redis, Realm: c.Registrar.Realm, LeaseTTL: c.Agents.LeaseTTL,
-		Zone: c.AgentsZone(), Logger: a.Log})
+		Zone: c.AgentsZone(), States: states, Logger: a.Log})
 	r := c.Registrar
 	var err error
 	a.Registrar, err = registrar.New(ctx, registrar.Options{Redis: a.Redis, Credentials: a.Agents.RegistrarCredentials(),
