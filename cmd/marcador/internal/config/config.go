@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/marcador/marcador/analytics/kpi"
 	"github.com/marcador/marcador/dialer"
 	"github.com/marcador/marcador/ivr/media"
 	"github.com/marcador/marcador/queue"
@@ -240,6 +241,7 @@ func Default() Config {
 		Agents:     defaultAgents(),
 		Registrar:  defaultRegistrar(),
 		Recordings: Recordings{Dir: "./recordings"},
+		KPI:        KPI{AttributionDays: kpi.DefaultAttributionDays, Refresh: time.Minute},
 	}
 }
 
