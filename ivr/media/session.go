@@ -94,28 +94,13 @@ type Session struct {
 	close sync.Once
 }
 
-// playback walks the prompts' samples in place (no copy: prompts are shared
-// by every call that plays them).
+// playback walks the prompts' shared encodings in place (no copy: prompts
+// are shared by every call that plays them; prompt_encoded.go).
 type playback struct {
-	parts [][]int16
+	parts []*Prompt
 	part  int // index into parts
 	pos   int // sample index into parts[part]
 	done  chan struct{}
-}
-
-// next fills frame with the next samples (silence past the end) and reports
-// whether anything is left after it.
-func (p *playback) next(frame []int16) bool {
-	k := 0
-	for k < len(frame) && p.part < len(p.parts) {
-		c := copy(frame[k:], p.parts[p.part][p.pos:])
-		k += c
-		if p.pos += c; p.pos >= len(p.parts[p.part]) {
-			p.part, p.pos = p.part+1, 0
-		}
-	}
-	clear(frame[k:])
-	return p.part < len(p.parts)
 }
 
 // ErrClosed is returned by operations on a closed session.
@@ -263,7 +248,7 @@ func (s *Session) Play(ctx context.Context, bargeIn bool, prompts ...*Prompt) (P
 	pb := &playback{done: make(chan struct{})}
 	for _, p := range prompts {
 		if len(p.Samples) > 0 {
-			pb.parts = append(pb.parts, p.Samples)
+			pb.parts = append(pb.parts, p)
 		}
 	}
 	s.mu.Lock()

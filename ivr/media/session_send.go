@@ -27,7 +27,6 @@ const (
 // session's frames (its own loop, or a Pacer shard).
 type sender struct {
 	out, pay []byte
-	pcm      []int16
 	silence  map[uint8][]byte
 	baseTS   uint32
 	adj      uint32 // added to timestamps after a bridge ran ahead of our clock
@@ -39,7 +38,7 @@ type sender struct {
 
 func (s *Session) newSender() *sender {
 	return &sender{
-		out: make([]byte, 12+FrameSamples), pay: make([]byte, FrameSamples), pcm: make([]int16, FrameSamples),
+		out: make([]byte, 12+FrameSamples), pay: make([]byte, FrameSamples),
 		silence: map[uint8][]byte{
 			PCMU.PayloadType: PCMU.Encode(nil, make([]int16, FrameSamples)),
 			PCMA.PayloadType: PCMA.Encode(nil, make([]int16, FrameSamples)),
@@ -102,8 +101,8 @@ func (s *Session) sendFrame(sd *sender) bool {
 	case dt.active:
 		sd.dtmfPacket(dtmfType)
 	case s.play != nil && !hold:
-		more := s.play.next(sd.pcm)
-		pkt.Payload = codec.Encode(sd.pay[:0], sd.pcm)
+		pkt.Payload = sd.pay[:FrameSamples]
+		more := s.play.nextEncoded(codec, pkt.Payload)
 		if !more {
 			close(s.play.done)
 			s.play = nil

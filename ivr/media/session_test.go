@@ -1,6 +1,7 @@
 package media
 
 import (
+	"bytes"
 	"context"
 	"net"
 	"net/netip"
@@ -438,19 +439,44 @@ func FuzzReceiveRTP(f *testing.F) {
 func TestPlaybackWalksPromptsAcrossFrames(t *testing.T) {
 	a, b := make([]int16, 100), make([]int16, 250)
 	for i := range a {
-		a[i] = 1
+		a[i] = 1000
 	}
 	for i := range b {
-		b[i] = 2
+		b[i] = -2000
 	}
-	p := &playback{parts: [][]int16{a, b}}
-	frame := make([]int16, FrameSamples)
-	var got []int16
-	for more := true; more; {
-		more = p.next(frame)
-		got = append(got, frame...)
+	pa, pb := &Prompt{Samples: a}, &Prompt{Samples: b}
+	for _, c := range []Codec{PCMU, PCMA} {
+		p := &playback{parts: []*Prompt{pa, pb}}
+		frame := make([]byte, FrameSamples)
+		var got []byte
+		for more := true; more; {
+			more = p.nextEncoded(c, frame)
+			got = append(got, frame...)
+		}
+		one, two, zero := c.Encode(nil, []int16{1000})[0], c.Encode(nil, []int16{-2000})[0], c.Encode(nil, []int16{0})[0]
+		if len(got) != 3*FrameSamples || got[99] != one || got[100] != two || got[349] != two || got[350] != zero || got[479] != zero {
+			t.Fatalf("%s: %d bytes; boundaries %x %x %x %x", c.Name, len(got), got[99], got[100], got[349], got[350])
+		}
 	}
-	if len(got) != 3*FrameSamples || got[99] != 1 || got[100] != 2 || got[349] != 2 || got[350] != 0 {
-		t.Fatalf("%d samples; boundaries %d %d %d %d", len(got), got[99], got[100], got[349], got[350])
+}
+
+// TestPromptEncodedOnce: every call playing a prompt shares one encoding
+// per codec, made on first use.
+func TestPromptEncodedOnce(t *testing.T) {
+	p := &Prompt{Samples: Tone(440, 8000, 800)}
+	for _, c := range []Codec{PCMU, PCMA} {
+		first := p.Encoded(c)
+		if !bytes.Equal(first, c.Encode(nil, p.Samples)) {
+			t.Fatalf("%s: encoding differs from Encode", c.Name)
+		}
+		if again := p.Encoded(c); &again[0] != &first[0] {
+			t.Fatalf("%s: encoded twice", c.Name)
+		}
+		if allocs := testing.AllocsPerRun(100, func() { p.Encoded(c) }); allocs != 0 {
+			t.Fatalf("%s: %v allocations per lookup", c.Name, allocs)
+		}
+	}
+	if bytes.Equal(p.Encoded(PCMU), p.Encoded(PCMA)) {
+		t.Fatal("PCMU and PCMA share an encoding")
 	}
 }
