@@ -121,31 +121,49 @@ func TestDigitsBothWaysAndBargeIn(t *testing.T) {
 // +160 per 20 ms frame, the negotiated payload type, the marker only on the
 // first packet and on each DTMF event start, one SSRC.
 func TestOutgoingPacketsAreWellFormed(t *testing.T) {
-	t.Run("own loop", func(t *testing.T) { checkOutgoingPackets(t, nil) })
-	t.Run("pacer", func(t *testing.T) {
-		p := NewPacer(3)
-		defer p.Close()
-		// Other sessions share the pacer's ticks.
-		for range 5 {
-			o := NewSession(SessionOptions{Conn: listen(t), Remote: netip.MustParseAddrPort("127.0.0.1:9"), Pacer: p})
-			o.Start()
-			defer o.Close()
+	t.Run("own loop", func(t *testing.T) { checkOutgoingPackets(t, nil, nil) })
+	for _, shared := range []bool{false, true} {
+		name := "pacer"
+		if shared {
+			name = "pacer, shared socket, batched"
 		}
-		checkOutgoingPackets(t, p)
-		if n := p.Sessions(); n != 5 {
-			t.Errorf("pacer holds %d sessions after one closed, want 5", n)
-		}
-	})
+		t.Run(name, func(t *testing.T) {
+			p := NewPacer(3)
+			defer p.Close()
+			var mux *Mux
+			if shared {
+				mux = newMux(t, 2)
+			}
+			// Other sessions share the pacer's ticks (and the sockets' batches).
+			for range 5 {
+				o := NewSession(SessionOptions{Conn: listen(t), Remote: netip.MustParseAddrPort("127.0.0.1:9"), Pacer: p, Probe: time.Minute})
+				if shared {
+					o = NewSession(SessionOptions{Mux: mux, Remote: netip.MustParseAddrPort("127.0.0.1:9"), Pacer: p, Probe: time.Minute})
+				}
+				o.Start()
+				defer o.Close()
+			}
+			checkOutgoingPackets(t, p, mux)
+			if n := p.Sessions(); n != 5 {
+				t.Errorf("pacer holds %d sessions after one closed, want 5", n)
+			}
+		})
+	}
 }
 
-func checkOutgoingPackets(t *testing.T, pacer *Pacer) {
+func checkOutgoingPackets(t *testing.T, pacer *Pacer, mux *Mux) {
 	sink, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer sink.Close()
-	s := NewSession(SessionOptions{Conn: listen(t), Remote: sink.LocalAddr().(*net.UDPAddr).AddrPort(), Codec: PCMA, Pacer: pacer,
-		Probe: time.Minute})
+	o := SessionOptions{Remote: sink.LocalAddr().(*net.UDPAddr).AddrPort(), Codec: PCMA, Pacer: pacer, Probe: time.Minute}
+	if mux != nil {
+		o.Mux = mux
+	} else {
+		o.Conn = listen(t)
+	}
+	s := NewSession(o)
 	s.Start()
 	defer s.Close()
 	go s.Play(context.Background(), false, &Prompt{Samples: Tone(700, 5000, 8000)})
