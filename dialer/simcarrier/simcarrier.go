@@ -82,6 +82,9 @@ type Options struct {
 	// Continuous makes a human talk without pauses and press no keys, so a
 	// load test holds two-way audio on every call.
 	Continuous bool
+	// RTPSockets > 0 carries the calls' RTP on that many shared sockets
+	// (dialer.EndpointOptions.RTPSockets); 0, one socket per call.
+	RTPSockets int
 	Logger     *slog.Logger
 }
 
@@ -150,7 +153,7 @@ func Start(opt Options) (*Carrier, error) {
 	c.greetMachine = &media.Prompt{Name: "voicemail-greeting", Samples: Voice(5500*time.Millisecond, 140, 2)}
 	c.beep = &media.Prompt{Name: "beep", Samples: media.Tone(1000, 12000, 8000/2)}
 	c.talk = &media.Prompt{Name: "talk", Samples: Voice(3*time.Second, 170, 3)}
-	ep, err := dialer.NewEndpoint(dialer.EndpointOptions{Listen: opt.Listen, RTPPorts: opt.RTPPorts,
+	ep, err := dialer.NewEndpoint(dialer.EndpointOptions{Listen: opt.Listen, RTPPorts: opt.RTPPorts, RTPSockets: opt.RTPSockets,
 		RTPAddr: netip.MustParseAddr("127.0.0.1"), UserAgent: "marcador-simcarrier", Logger: opt.Logger,
 		// A carrier takes every call the dialer places, as many as it can.
 		Inbound: dialer.InboundPolicy{AnySource: true, MaxCalls: math.MaxInt32, ReserveOutbound: -1},
