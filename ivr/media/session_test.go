@@ -9,8 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/marcador/marcador/analytics/polltest"
 	"github.com/pion/rtp"
+
+	"github.com/marcador/marcador/analytics/polltest"
 )
 
 var loopback = netip.MustParseAddr("127.0.0.1")
