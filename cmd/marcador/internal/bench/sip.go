@@ -429,14 +429,17 @@ func printSIPBench(w io.Writer, r sipBench) {
 	if r.SimPinned >= 0 {
 		pin = fmt.Sprintf("pinned to CPU %d with one Go thread", r.SimPinned)
 	}
-	fmt.Fprintf(tw, "simulator	nice %d (lower scheduling priority than the dialer's 0), %s, on the engine under test\n", r.SimNice, pin)
+	fmt.Fprintf(tw, "simulator\tnice %d (lower scheduling priority than the dialer's 0), %s, on the engine under test\n", r.SimNice, pin)
 	for _, e := range r.Engines {
 		printEngine(tw, e)
 	}
 	if x := r.Ratios; x != nil {
-		fmt.Fprintf(tw, "new engine / today's	send interval p99 %.2f×, CPU per call %.2f×", x.IntervalP99, x.CPUPerCall)
+		fmt.Fprintf(tw, "new engine / today's\t")
+		if x.IntervalP99 > 0 {
+			fmt.Fprintf(tw, "send interval p99 %.2f×, CPU per call %.2f× ", x.IntervalP99, x.CPUPerCall)
+		}
 		if x.BridgedCPU > 0 {
-			fmt.Fprintf(tw, ", bridged CPU per bridge %.2f×, relay latency p99 %.2f×", x.BridgedCPU, x.BridgedRelay99)
+			fmt.Fprintf(tw, "bridged CPU per bridge %.2f×, relay latency p99 %.2f×", x.BridgedCPU, x.BridgedRelay99)
 		}
 		fmt.Fprintln(tw)
 	}
