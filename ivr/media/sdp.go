@@ -148,13 +148,8 @@ func ParseSDP(body []byte) (Endpoint, error) {
 			e.Direction = Inactive
 		}
 		names := map[uint8]string{}
+		e.SSRC = announcedSSRC(m.Attributes)
 		for _, a := range m.Attributes {
-			if a.Key == "ssrc" && e.SSRC == 0 {
-				id, _, _ := strings.Cut(a.Value, " ")
-				if n, err := strconv.ParseUint(id, 10, 32); err == nil {
-					e.SSRC = uint32(n)
-				}
-			}
 			if a.Key != "rtpmap" {
 				continue
 			}
@@ -189,6 +184,19 @@ func ParseSDP(body []byte) (Endpoint, error) {
 		return e, nil
 	}
 	return e, errors.New("sdp: no active audio stream")
+}
+
+// announcedSSRC is the first a=ssrc's id (RFC 5576), 0 when there is none.
+func announcedSSRC(attrs []sdp.Attribute) uint32 {
+	for _, a := range attrs {
+		if a.Key == "ssrc" {
+			id, _, _ := strings.Cut(a.Value, " ")
+			if n, err := strconv.ParseUint(id, 10, 32); err == nil {
+				return uint32(n)
+			}
+		}
+	}
+	return 0
 }
 
 // Negotiate picks the codec for an answer: the first of ours (preference
