@@ -39,6 +39,11 @@ type EndpointOptions struct {
 	// PacerShards is how many goroutines send every call's RTP on shared
 	// 20 ms ticks; default media.DefaultPacerShards.
 	PacerShards int
+	// RTPSockets > 0 carries every call's RTP on that many shared sockets
+	// (media.Mux, bound in RTPPorts; SDP advertises their ports, and calls
+	// are told apart by source address and SSRC); 0 binds one socket per
+	// call, for peers that need a port of their own per call.
+	RTPSockets int
 	// OnRegister, when set, answers every REGISTER (the agents' registrar,
 	// registrar.Registrar.Handle) on its server transaction; without it
 	// REGISTER gets 405. It must respond before it returns.
@@ -56,6 +61,7 @@ type Endpoint struct {
 	client *sipgo.Client
 	conn   net.PacketConn
 	pacer  *media.Pacer
+	mux    *media.Mux // nil: one socket per call
 	host   string
 	port   int
 	in     inbound
@@ -101,6 +107,14 @@ func NewEndpoint(opt EndpointOptions) (*Endpoint, error) {
 	if err := e.startSIP(); err != nil {
 		pc.Close()
 		return nil, err
+	}
+	if opt.RTPSockets > 0 {
+		e.mux, err = media.NewMux(media.MuxOptions{Addr: e.opt.RTPAddr, Ports: opt.RTPPorts, Sockets: opt.RTPSockets, Logger: opt.Logger})
+		if err != nil {
+			e.srv.Close()
+			pc.Close()
+			return nil, err
+		}
 	}
 	e.pacer = media.NewPacer(opt.PacerShards)
 	go func() {
@@ -262,6 +276,9 @@ func (e *Endpoint) Close() error {
 	e.ua.Close()
 	<-e.done
 	e.pacer.Close()
+	if e.mux != nil {
+		e.mux.Close()
+	}
 	return err
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 	"sync"
 	"time"
@@ -137,11 +138,15 @@ func (in *Inbound) Answer(_ context.Context, o AnswerOptions) (*Leg, error) {
 		in.Reject(488, "Not Acceptable Here")
 		return nil, fmt.Errorf("inbound %s: %w", in.CallID(), err)
 	}
-	// Inbound calls bind below the ports kept for outbound dialing.
-	conn, err := media.ListenRTP(in.e.opt.RTPAddr, in.e.inPorts)
-	if err != nil {
-		in.Reject(503, "Service Unavailable")
-		return nil, fmt.Errorf("inbound %s: %w", in.CallID(), err)
+	// Inbound calls bind below the ports kept for outbound dialing (or
+	// share the sockets every call uses).
+	var conn *net.UDPConn
+	if in.e.mux == nil {
+		conn, err = media.ListenRTP(in.e.opt.RTPAddr, in.e.inPorts)
+		if err != nil {
+			in.Reject(503, "Service Unavailable")
+			return nil, fmt.Errorf("inbound %s: %w", in.CallID(), err)
+		}
 	}
 	l := newLeg(in.e, in.CallID(), in.log, o.RTPTimeout, in.free)
 	answer, err := l.openInboundMedia(conn, offer, codec, o)

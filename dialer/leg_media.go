@@ -18,19 +18,24 @@ const OutboundProbe = 5 * time.Second
 // the whole call and a new version each time.
 func (l *Leg) localSDP(codecs []media.Codec, dir media.Direction) ([]byte, error) {
 	return media.MarshalSDP(media.OfferOptions{Addr: l.session.LocalAddr(), Codecs: codecs,
-		SessionID: l.sdpID, Version: l.sdpVersion.Add(1), Direction: dir})
+		SessionID: l.sdpID, Version: l.sdpVersion.Add(1), Direction: dir, SSRC: l.session.SSRC()})
 }
 
 // openOutboundMedia binds the call's RTP port (anywhere in the range: the
-// ports inbound calls may not take are outbound's) and returns our offer.
+// ports inbound calls may not take are outbound's), or takes a shared
+// socket, and returns our offer.
 func (l *Leg) openOutboundMedia() ([]byte, error) {
 	r := l.out.req
-	conn, err := media.ListenRTP(l.e.opt.RTPAddr, l.e.opt.RTPPorts)
-	if err != nil {
-		return nil, err
+	o := media.SessionOptions{Mux: l.e.mux, Logger: l.log, OnAudio: r.OnAudio, OnSend: r.OnSend,
+		Pacer: l.e.pacer, Probe: OutboundProbe}
+	if l.e.mux == nil {
+		conn, err := media.ListenRTP(l.e.opt.RTPAddr, l.e.opt.RTPPorts)
+		if err != nil {
+			return nil, err
+		}
+		o.Conn = conn
 	}
-	l.session = media.NewSession(media.SessionOptions{Conn: conn, Logger: l.log, OnAudio: r.OnAudio, OnSend: r.OnSend,
-		Pacer: l.e.pacer, Probe: OutboundProbe})
+	l.session = media.NewSession(o)
 	offer, err := l.localSDP(r.codecs(), media.SendRecv)
 	if err != nil {
 		l.session.Close()
@@ -52,7 +57,7 @@ func (l *Leg) earlyMedia(body []byte) {
 		return
 	}
 	l.setCodec(c)
-	l.session.SetRemote(ep.Addr)
+	l.session.SetPeer(ep.Addr, ep.SSRC)
 	l.session.Start()
 }
 
@@ -72,7 +77,7 @@ func (l *Leg) startMedia(body []byte) error {
 		l.log.Debug("codec changed at answer", "early", early.Name, "answer", c.Name)
 	}
 	l.session.SetCodec(c, ep.DTMFType)
-	l.session.SetRemote(ep.Addr)
+	l.session.SetPeer(ep.Addr, ep.SSRC)
 	l.session.Start()
 	return nil
 }
@@ -87,15 +92,19 @@ func negotiateOffer(body []byte, ours []media.Codec) (media.Endpoint, media.Code
 	return offer, codec, err
 }
 
-// openInboundMedia runs the answered call's media on conn and returns our
-// answer to offer.
+// openInboundMedia runs the answered call's media on conn (nil: on a
+// shared socket) and returns our answer to offer.
 func (l *Leg) openInboundMedia(conn *net.UDPConn, offer media.Endpoint, codec media.Codec, o AnswerOptions) ([]byte, error) {
 	l.setCodec(codec)
 	// No Probe: nothing goes to the address the caller's SDP names until
 	// media arrives from the caller (symmetric RTP), so an INVITE cannot aim
 	// our stream at a third party.
-	l.session = media.NewSession(media.SessionOptions{Conn: conn, Remote: offer.Addr, Codec: codec, DTMFType: offer.DTMFType,
-		Pacer: l.e.pacer, Logger: l.log, OnAudio: o.OnAudio, OnSend: o.OnSend})
+	so := media.SessionOptions{Conn: conn, Remote: offer.Addr, RemoteSSRC: offer.SSRC, Codec: codec, DTMFType: offer.DTMFType,
+		Pacer: l.e.pacer, Logger: l.log, OnAudio: o.OnAudio, OnSend: o.OnSend}
+	if conn == nil {
+		so.Mux = l.e.mux
+	}
+	l.session = media.NewSession(so)
 	answer, err := l.localSDP([]media.Codec{codec}, offer.Direction.Reverse())
 	if err != nil {
 		l.session.Close()
@@ -124,7 +133,7 @@ func (l *Leg) negotiated() media.Codec {
 // it holds the call (sendonly or inactive: prompts pause and the session
 // sends silence).
 func (l *Leg) applyReoffer(ep media.Endpoint) {
-	l.session.SetRemote(ep.Addr)
+	l.session.SetPeer(ep.Addr, ep.SSRC)
 	l.session.SetHold(ep.Direction == media.SendOnly || ep.Direction == media.Inactive)
 }
 

@@ -63,7 +63,7 @@ func benchAnalytics(ctx context.Context, args []string, stdout, stderr io.Writer
 }
 
 func benchSIP(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs, parse := configFlags("bench sip", "bench sip [-config FILE] [-cps 200] [-duration 60s] [-hold 2s] [-concurrent 1000] [-measure 30s] [-json]",
+	fs, parse := configFlags("bench sip", "bench sip [-config FILE] [-cps 200] [-duration 60s] [-hold 2s] [-concurrent 1000] [-bridged 0] [-measure 30s] [-old-engine] [-json]",
 		"YAML config file (sip.rtp_ports is used for our side)", stderr)
 	o := bench.SIPOptions{Version: version}
 	fs.Float64Var(&o.CPS, "cps", 200, "calls per second to originate in the CPS phase")
@@ -75,6 +75,9 @@ func benchSIP(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.BoolVar(&o.JSON, "json", false, "also print the result as JSON")
 	fs.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the dialer side to this file")
 	fs.IntVar(&o.SimCPU, "sim-cpu", runtime.NumCPU()-1, "pin the simulator to this CPU with one Go thread (-1: share every CPU with the dialer)")
+	fs.IntVar(&o.SimNice, "sim-nice", 10, "niceness of the simulator's process (0: the dialer's priority)")
+	fs.IntVar(&o.Bridged, "bridged", 0, "bridges held at once in the bridged phase, two simulator calls each (0 skips it)")
+	fs.BoolVar(&o.OldEngine, "old-engine", true, "first run today's engine (a socket per call) as the same-run baseline, when sip.rtp_sockets > 0")
 	var err error
 	if o.Config, err = parse(args); err != nil {
 		return err

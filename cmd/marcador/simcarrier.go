@@ -30,11 +30,12 @@ func runSimCarrier(ctx context.Context, args []string, stdout, stderr io.Writer)
 	seed := fs.Uint64("seed", 1, "random seed (same seed, same calls)")
 	continuous := fs.Bool("continuous", false, "humans talk without pauses and press no keys (load tests)")
 	logLevel := fs.String("log", "warn", "log level: debug, info, warn, error")
+	rtpSockets := fs.Int("rtp-sockets", 0, "carry every call's RTP on this many shared sockets (0: one socket per call)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	opt := simcarrier.Options{Listen: *listen, ByLastDigit: *byDigit, Digits: *digits, DigitsAfter: *after, Heard: *heard, Patience: *patience,
-		Seed: *seed, Continuous: *continuous}
+		Seed: *seed, Continuous: *continuous, RTPSockets: *rtpSockets}
 	var err error
 	if opt.RTPPorts, err = parsePorts(*rtp); err != nil {
 		return fmt.Errorf("-rtp-ports: %w", err)

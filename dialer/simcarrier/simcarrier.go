@@ -85,8 +85,11 @@ type Options struct {
 	// Audio, if set, is what people and machines say when they answer
 	// (CorpusAudio: recordings of dialer/amd's corpus); otherwise a
 	// synthetic greeting and beep.
-	Audio  *Audio
-	Logger *slog.Logger
+	Audio *Audio
+	// RTPSockets > 0 carries the calls' RTP on that many shared sockets
+	// (dialer.EndpointOptions.RTPSockets); 0, one socket per call.
+	RTPSockets int
+	Logger     *slog.Logger
 }
 
 // Stats counts what the simulator did.
@@ -154,7 +157,7 @@ func Start(opt Options) (*Carrier, error) {
 	c.greetMachine = &media.Prompt{Name: "voicemail-greeting", Samples: Voice(5500*time.Millisecond, 140, 2)}
 	c.beep = &media.Prompt{Name: "beep", Samples: media.Tone(1000, 12000, 8000/2)}
 	c.talk = &media.Prompt{Name: "talk", Samples: Voice(3*time.Second, 170, 3)}
-	ep, err := dialer.NewEndpoint(dialer.EndpointOptions{Listen: opt.Listen, RTPPorts: opt.RTPPorts,
+	ep, err := dialer.NewEndpoint(dialer.EndpointOptions{Listen: opt.Listen, RTPPorts: opt.RTPPorts, RTPSockets: opt.RTPSockets,
 		RTPAddr: netip.MustParseAddr("127.0.0.1"), UserAgent: "marcador-simcarrier", Logger: opt.Logger,
 		// A carrier takes every call the dialer places, as many as it can.
 		Inbound: dialer.InboundPolicy{AnySource: true, MaxCalls: math.MaxInt32, ReserveOutbound: -1},

@@ -62,7 +62,7 @@ func TestOnRelaySeesEachRelayedPacket(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		leg.receiveAt(phoneAddr(phone), r.buf[:n], &r.pkt, &r.dtmf, nil, at)
+		leg.receiveAt(phoneAddr(phone), r.buf[:n], &r.pkt, &r.dtmf, nil, at, nil)
 	}
 	deliver(r.debtor, r.debtorPhone, rtp.Header{PayloadType: 0, SequenceNumber: 10, Timestamp: 1600, SSRC: 0xD}, read)
 	deliver(r.agent, r.agentPhone, rtp.Header{PayloadType: 8, SequenceNumber: 20, Timestamp: 3200, SSRC: 0xA}, read.Add(time.Second))

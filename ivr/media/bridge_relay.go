@@ -18,7 +18,9 @@ const (
 // rewritten in place: the new 12-byte header is written just before the
 // payload (over the source's header, CSRCs and extensions, which belong to
 // the other leg's negotiation), so nothing is copied. It does not allocate.
-func (d *relayDir) forward(pkt *rtp.Packet, b []byte, srcDTMF uint8, now time.Time) {
+// With q (a shared socket's reader), the packet is queued for the reader's
+// batched send when dst is on a shared socket too; otherwise it goes now.
+func (d *relayDir) forward(pkt *rtp.Packet, b []byte, srcDTMF uint8, now time.Time, q *txQueue) {
 	payload := pkt.Payload
 	hdr := len(b) - int(pkt.PaddingSize) - len(payload)
 	src, event, ok := relayable(pkt, srcDTMF)
@@ -67,20 +69,13 @@ func (d *relayDir) forward(pkt *rtp.Packet, b []byte, srcDTMF uint8, now time.Ti
 			Transcode(payload, src, codec)
 		}
 		writeHeader(b[hdr-12:hdr], pt, marker, seq, ts, ssrc)
-		if err := dst.transmit(b[hdr-12:hdr+len(payload)], to); err != nil {
-			d.dropped.Add(1)
-		} else {
-			d.packets.Add(1)
-			d.bytes.Add(uint64(len(payload)))
-			if !event && src.PayloadType != codec.PayloadType {
-				d.transcoded.Add(1)
-			}
-			if f := d.b.opt.OnRelay; f != nil {
-				f(d.from, now)
-			}
-		}
-		if connected {
-			close(d.b.connected)
+		out := b[hdr-12 : hdr+len(payload)]
+		e := txEnt{s: dst, d: d, at: now, bytes: len(payload), connected: connected,
+			counts: relayCounts{transcoded: !event && src.PayloadType != codec.PayloadType}}
+		if q == nil || dst.mc == nil {
+			d.sent(&e, dst.transmit(out, to) == nil)
+		} else if !q.add(dst.mc, out, to, e) {
+			d.sent(&e, false)
 		}
 	} else {
 		d.dropped.Add(1)
@@ -90,6 +85,25 @@ func (d *relayDir) forward(pkt *rtp.Packet, b []byte, srcDTMF uint8, now time.Ti
 		if d.b.opt.OnDigit != nil {
 			d.b.opt.OnDigit(d.from, digit)
 		}
+	}
+}
+
+// sent accounts a relayed packet once it has left (ok) or failed.
+func (d *relayDir) sent(e *txEnt, ok bool) {
+	if !ok {
+		d.dropped.Add(1)
+	} else {
+		d.packets.Add(1)
+		d.bytes.Add(uint64(e.bytes))
+		if e.counts.transcoded {
+			d.transcoded.Add(1)
+		}
+		if f := d.b.opt.OnRelay; f != nil {
+			f(d.from, e.at)
+		}
+	}
+	if e.connected {
+		close(d.b.connected)
 	}
 }
 

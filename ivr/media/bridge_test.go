@@ -57,10 +57,21 @@ type call struct {
 // (as an answered call does); newCall returns once the phone hears it.
 func newCall(t *testing.T, codec media.Codec, dtmfType uint8) call {
 	t.Helper()
-	lc, pc := rtpConn(t), rtpConn(t)
+	return newCallOn(t, codec, dtmfType, nil)
+}
+
+// newCallOn is newCall with our leg on mux's shared sockets (nil: a
+// socket of its own).
+func newCallOn(t *testing.T, codec media.Codec, dtmfType uint8, mux *media.Mux) call {
+	t.Helper()
+	pc := rtpConn(t)
 	c := call{heard: &mediatest.Recorder{}}
-	c.leg = media.NewSession(media.SessionOptions{Conn: lc, Remote: addrOf(pc), Codec: codec, DTMFType: dtmfType})
-	c.phone = media.NewSession(media.SessionOptions{Conn: pc, Remote: addrOf(lc), Probe: time.Minute, Codec: codec,
+	lo := media.SessionOptions{Mux: mux, Remote: addrOf(pc), Codec: codec, DTMFType: dtmfType}
+	if mux == nil {
+		lo.Conn = rtpConn(t)
+	}
+	c.leg = media.NewSession(lo)
+	c.phone = media.NewSession(media.SessionOptions{Conn: pc, Remote: c.leg.LocalAddr(), Probe: time.Minute, Codec: codec,
 		DTMFType: dtmfType, OnAudio: c.heard.OnAudio})
 	c.leg.Start()
 	c.phone.Start()
@@ -145,7 +156,19 @@ func bridge(t *testing.T, debtor, agent *media.Session, opt media.BridgeOptions)
 // the agent hears the connect tone first; with the same law on both legs
 // the audio arrives sample for sample (no decode on the way).
 func TestBridgeCarriesAudioBothWays(t *testing.T) {
-	debtor, agent := newCall(t, media.PCMU, 0), newCall(t, media.PCMU, 0)
+	t.Run("own sockets", func(t *testing.T) { checkBridgeBothWays(t, nil) })
+	t.Run("shared socket, batched relay", func(t *testing.T) {
+		m, err := media.NewMux(media.MuxOptions{Addr: lo, Ports: ports, Sockets: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { m.Close() }) // after the sessions' cleanups
+		checkBridgeBothWays(t, m)
+	})
+}
+
+func checkBridgeBothWays(t *testing.T, mux *media.Mux) {
+	debtor, agent := newCallOn(t, media.PCMU, 0, mux), newCallOn(t, media.PCMU, 0, mux)
 	fromD, fromA := len(debtor.heard.Samples()), len(agent.heard.Samples())
 	br := bridge(t, debtor.leg, agent.leg, media.BridgeOptions{})
 	st := br.Stats()

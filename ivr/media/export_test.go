@@ -12,7 +12,7 @@ import (
 // receive is receiveAt stamped now, as the receive loop stamps a packet it
 // has just read (tests drive the receive path without the loop).
 func (s *Session) receive(src netip.AddrPort, b []byte, pkt *rtp.Packet, dtmf *DTMFReceiver, pcm []int16) []int16 {
-	return s.receiveAt(src, b, pkt, dtmf, pcm, time.Now())
+	return s.receiveAt(src, b, pkt, dtmf, pcm, time.Now(), nil)
 }
 
 // WithFullDisk makes the recorder's file fail as a full disk does (ENOSPC)

@@ -103,6 +103,7 @@ func (p *Pacer) run(sh *pacerShard, offset time.Duration) {
 	start := time.Now().Add(offset)
 	timer := time.NewTimer(FrameDuration)
 	defer timer.Stop()
+	q := &txQueue{}
 	for n := int64(1); ; n++ {
 		if d := time.Until(start.Add(time.Duration(n) * FrameDuration)); d > 0 {
 			timer.Reset(d)
@@ -118,8 +119,12 @@ func (p *Pacer) run(sh *pacerShard, offset time.Duration) {
 			default:
 			}
 		}
+		// Frames for shared sockets are queued and leave in one sendmmsg per
+		// socket once every session has had its turn; a per-call socket's
+		// go at once.
 		for _, ps := range *sh.sessions.Load() {
-			ps.s.sendFrame(ps.sd)
+			ps.s.sendFrame(ps.sd, q)
 		}
+		q.flush()
 	}
 }

@@ -42,6 +42,8 @@ type Endpoint struct {
 	Direction Direction
 	// Codecs lists the G.711 codecs offered, in preference order.
 	Codecs []Codec
+	// SSRC is the stream's SSRC if announced (a=ssrc, RFC 5576), else 0.
+	SSRC uint32
 }
 
 // OfferOptions describe our local media for an offer or an answer.
@@ -51,6 +53,9 @@ type OfferOptions struct {
 	SessionID uint64
 	Version   uint64
 	Direction Direction // default sendrecv
+	// SSRC, if not 0, is announced (a=ssrc): a peer that carries many calls
+	// on one port (as we do on a shared socket) tells our stream apart by it.
+	SSRC uint32
 }
 
 // MarshalSDP writes an audio offer (or answer when Codecs holds the one
@@ -83,6 +88,9 @@ func MarshalSDP(o OfferOptions) ([]byte, error) {
 		sdp.NewAttribute("ptime", "20"),
 		sdp.NewPropertyAttribute(string(o.Direction)),
 	)
+	if o.SSRC != 0 {
+		attrs = append(attrs, sdp.NewAttribute("ssrc", fmt.Sprintf("%d cname:marcador", o.SSRC)))
+	}
 	s := sdp.SessionDescription{
 		Origin: sdp.Origin{Username: "marcador", SessionID: o.SessionID, SessionVersion: o.Version,
 			NetworkType: "IN", AddressType: addrType, UnicastAddress: ip.String()},
@@ -140,6 +148,7 @@ func ParseSDP(body []byte) (Endpoint, error) {
 			e.Direction = Inactive
 		}
 		names := map[uint8]string{}
+		e.SSRC = announcedSSRC(m.Attributes)
 		for _, a := range m.Attributes {
 			if a.Key != "rtpmap" {
 				continue
@@ -175,6 +184,19 @@ func ParseSDP(body []byte) (Endpoint, error) {
 		return e, nil
 	}
 	return e, errors.New("sdp: no active audio stream")
+}
+
+// announcedSSRC is the first a=ssrc's id (RFC 5576), 0 when there is none.
+func announcedSSRC(attrs []sdp.Attribute) uint32 {
+	for _, a := range attrs {
+		if a.Key == "ssrc" {
+			id, _, _ := strings.Cut(a.Value, " ")
+			if n, err := strconv.ParseUint(id, 10, 32); err == nil {
+				return uint32(n)
+			}
+		}
+	}
+	return 0
 }
 
 // Negotiate picks the codec for an answer: the first of ours (preference

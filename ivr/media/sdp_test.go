@@ -71,3 +71,24 @@ func FuzzParseSDP(f *testing.F) {
 		}
 	})
 }
+
+// a=ssrc (RFC 5576) round-trips: a shared socket's peers tell streams
+// apart by it. Absent, or not a number, it is 0.
+func TestSDPAnnouncesSSRC(t *testing.T) {
+	b, err := MarshalSDP(OfferOptions{Addr: netip.MustParseAddrPort("127.0.0.1:20000"), SSRC: 4000000001})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), "a=ssrc:4000000001 cname:marcador") {
+		t.Fatalf("no a=ssrc:\n%s", b)
+	}
+	if e, err := ParseSDP(b); err != nil || e.SSRC != 4000000001 {
+		t.Fatalf("parsed %+v %v", e, err)
+	}
+	for _, attr := range []string{"", "a=ssrc:x cname:y\r\n", "a=ssrc:99999999999 cname:y\r\n"} {
+		body := "v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n" + attr
+		if e, err := ParseSDP([]byte(body)); err != nil || e.SSRC != 0 {
+			t.Fatalf("%q: parsed %+v %v", attr, e, err)
+		}
+	}
+}

@@ -21,8 +21,14 @@ const (
 
 // SessionOptions configure one call's RTP stream.
 type SessionOptions struct {
-	Conn   *net.UDPConn   // bound by ListenRTP; the session owns and closes it
+	Conn *net.UDPConn // bound by ListenRTP; the session owns and closes it
+	// Mux, instead of Conn, carries the session on a shared socket (the
+	// port SDP must then advertise is LocalAddr's).
+	Mux    *Mux
 	Remote netip.AddrPort // from the peer's SDP; replaced by the source actually seen (symmetric RTP)
+	// RemoteSSRC is the SSRC the peer's SDP announced (a=ssrc), 0 if none:
+	// on a shared socket it tells apart calls that come from one address.
+	RemoteSSRC uint32
 	// Probe is how long the session sends to Remote, the address the peer's
 	// SDP names, before any packet has come back. Zero sends nothing until
 	// the peer's first packet shows where it is (latch first, then send):
@@ -87,6 +93,20 @@ type Session struct {
 
 	ssrc  uint32
 	shard *pacerShard // set when a Pacer sends for this session
+
+	// On a shared socket (SessionOptions.Mux): the socket, and what its
+	// index knows (guarded by its mu and s.mu, muxIndex). rx is the receive
+	// state, used by the socket's reader under rxMu, which Close takes so
+	// that no packet is delivered once Close returns.
+	mc       *muxConn
+	peerSSRC uint32
+	tracked  bool
+	rxMu     sync.Mutex
+	rxClosed bool
+	rx       struct {
+		dtmf DTMFReceiver
+		pcm  []int16
+	}
 	stop  context.CancelFunc
 	ctx   context.Context
 	wg    sync.WaitGroup
@@ -94,28 +114,13 @@ type Session struct {
 	close sync.Once
 }
 
-// playback walks the prompts' samples in place (no copy: prompts are shared
-// by every call that plays them).
+// playback walks the prompts' shared encodings in place (no copy: prompts
+// are shared by every call that plays them; prompt_encoded.go).
 type playback struct {
-	parts [][]int16
+	parts []*Prompt
 	part  int // index into parts
 	pos   int // sample index into parts[part]
 	done  chan struct{}
-}
-
-// next fills frame with the next samples (silence past the end) and reports
-// whether anything is left after it.
-func (p *playback) next(frame []int16) bool {
-	k := 0
-	for k < len(frame) && p.part < len(p.parts) {
-		c := copy(frame[k:], p.parts[p.part][p.pos:])
-		k += c
-		if p.pos += c; p.pos >= len(p.parts[p.part]) {
-			p.part, p.pos = p.part+1, 0
-		}
-	}
-	clear(frame[k:])
-	return p.part < len(p.parts)
 }
 
 // ErrClosed is returned by operations on a closed session.
@@ -134,15 +139,27 @@ func NewSession(opt SessionOptions) *Session {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Session{opt: opt, conn: opt.Conn, log: opt.Logger, remote: opt.Remote, digits: make(chan rune, 64),
-		codec: opt.Codec, dtmfType: opt.DTMFType,
-		ssrc: rand.Uint32(), ctx: ctx, stop: cancel}
+		codec: opt.Codec, dtmfType: opt.DTMFType, peerSSRC: opt.RemoteSSRC,
+		ssrc: rand.Uint32N(1<<32-1) + 1, ctx: ctx, stop: cancel} // never 0: SDP's "none"
+	if opt.Mux != nil {
+		s.mc, s.conn = opt.Mux.pick(), nil
+	}
 	s.out.seq, s.out.nextTS = uint16(rand.Uint32()), rand.Uint32()
 	s.lastRx.Store(time.Now().UnixNano())
 	return s
 }
 
 // LocalAddr is where the session receives.
-func (s *Session) LocalAddr() netip.AddrPort { return s.conn.LocalAddr().(*net.UDPAddr).AddrPort() }
+func (s *Session) LocalAddr() netip.AddrPort {
+	if s.mc != nil {
+		return s.mc.local
+	}
+	return s.conn.LocalAddr().(*net.UDPAddr).AddrPort()
+}
+
+// SSRC is the session's outgoing stream's SSRC (for SDP's a=ssrc); it
+// stays the same across bridges.
+func (s *Session) SSRC() uint32 { return s.ssrc }
 
 // Start launches the sender and receiver.
 func (s *Session) Start() {
@@ -155,6 +172,10 @@ func (s *Session) Start() {
 		} else {
 			s.wg.Add(1)
 			go s.sendLoop()
+		}
+		if s.mc != nil {
+			s.mc.route.track(s)
+			return
 		}
 		s.wg.Add(1)
 		go s.recvLoop()
@@ -170,7 +191,14 @@ func (s *Session) Close() error {
 		if s.shard != nil {
 			s.shard.remove(s)
 		}
-		err = s.conn.Close()
+		if s.mc != nil {
+			s.mc.route.untrack(s)
+			s.rxMu.Lock() // waits for a packet being delivered
+			s.rxClosed = true
+			s.rxMu.Unlock()
+		} else {
+			err = s.conn.Close()
+		}
 		s.wg.Wait()
 		s.mu.Lock()
 		if s.play != nil {
@@ -188,11 +216,30 @@ func (s *Session) Done() <-chan struct{} { return s.ctx.Done() }
 // SetRemote points the stream at a new address (an answer or a re-INVITE
 // named it); the next packet from the peer latches again, and until then
 // the address gets at most Probe of our stream.
-func (s *Session) SetRemote(a netip.AddrPort) {
+func (s *Session) SetRemote(a netip.AddrPort) { s.setPeer(a, 0, false) }
+
+// SetPeer is SetRemote with the SSRC the same SDP announced (a=ssrc; 0
+// for none), which tells calls from one address apart on a shared socket.
+func (s *Session) SetPeer(a netip.AddrPort, ssrc uint32) { s.setPeer(a, ssrc, true) }
+
+func (s *Session) setPeer(a netip.AddrPort, ssrc uint32, setSSRC bool) {
+	if s.mc != nil {
+		s.mc.route.mu.Lock() // the index moves the session with its address
+		defer s.mc.route.mu.Unlock()
+	}
 	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.tracked {
+		s.mc.route.removeLocked(s)
+	}
 	s.remote, s.latched = a, false
+	if setSSRC {
+		s.peerSSRC = ssrc
+	}
 	s.probeEnd = time.Now().Add(s.opt.Probe)
-	s.mu.Unlock()
+	if s.tracked {
+		s.mc.route.addPendingLocked(s)
+	}
 }
 
 // SetCodec changes the codec and telephone-event type used from the next
@@ -263,7 +310,7 @@ func (s *Session) Play(ctx context.Context, bargeIn bool, prompts ...*Prompt) (P
 	pb := &playback{done: make(chan struct{})}
 	for _, p := range prompts {
 		if len(p.Samples) > 0 {
-			pb.parts = append(pb.parts, p.Samples)
+			pb.parts = append(pb.parts, p)
 		}
 	}
 	s.mu.Lock()

@@ -24,19 +24,27 @@ func (s *Session) recvLoop() {
 			continue
 		}
 		// Stamped as the read returns: a bridge's OnRelay measures from here.
-		pcm = s.receiveAt(src, buf[:n], &pkt, &dtmf, pcm, time.Now())
+		pcm = s.receiveAt(src, buf[:n], &pkt, &dtmf, pcm, time.Now(), nil)
 	}
 }
 
 // receiveAt handles one datagram from src, read at now: RTP is checked,
 // latched (symmetric RTP), and turned into digits or audio; anything else
-// is counted as bad.
-func (s *Session) receiveAt(src netip.AddrPort, b []byte, pkt *rtp.Packet, dtmf *DTMFReceiver, pcm []int16, now time.Time) []int16 {
+// is counted as bad. A packet a bridge relays goes out through q when
+// given (the shared socket's reader batches them).
+func (s *Session) receiveAt(src netip.AddrPort, b []byte, pkt *rtp.Packet, dtmf *DTMFReceiver, pcm []int16, now time.Time, q *txQueue) []int16 {
 	if err := pkt.Unmarshal(b); err != nil || pkt.Version != 2 {
 		s.bad.Add(1)
 		return pcm
 	}
 	s.mu.Lock()
+	if !s.latched && s.mc != nil {
+		// On a shared socket the index latches (mux_route.go): this packet
+		// was routed before a SetRemote that undid the latch.
+		s.mu.Unlock()
+		s.bad.Add(1)
+		return pcm
+	}
 	if !s.latched {
 		// Symmetric RTP: answer where the peer's media actually comes
 		// from (NAT, SBCs), not only where its SDP said.
@@ -55,7 +63,7 @@ func (s *Session) receiveAt(src netip.AddrPort, b []byte, pkt *rtp.Packet, dtmf 
 	s.lastRx.Store(now.UnixNano())
 	if tap != nil {
 		// Bridged: the packet goes to the other leg, not to our listeners.
-		tap.forward(pkt, b, dtmfType, now)
+		tap.forward(pkt, b, dtmfType, now, q)
 		return pcm
 	}
 	switch pt := pkt.PayloadType; {

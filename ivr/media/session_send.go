@@ -27,7 +27,6 @@ const (
 // session's frames (its own loop, or a Pacer shard).
 type sender struct {
 	out, pay []byte
-	pcm      []int16
 	silence  map[uint8][]byte
 	baseTS   uint32
 	adj      uint32 // added to timestamps after a bridge ran ahead of our clock
@@ -39,7 +38,7 @@ type sender struct {
 
 func (s *Session) newSender() *sender {
 	return &sender{
-		out: make([]byte, 12+FrameSamples), pay: make([]byte, FrameSamples), pcm: make([]int16, FrameSamples),
+		out: make([]byte, 12+FrameSamples), pay: make([]byte, FrameSamples),
 		silence: map[uint8][]byte{
 			PCMU.PayloadType: PCMU.Encode(nil, make([]int16, FrameSamples)),
 			PCMA.PayloadType: PCMA.Encode(nil, make([]int16, FrameSamples)),
@@ -66,15 +65,16 @@ func (s *Session) sendLoop() {
 				return
 			}
 		}
-		if !s.sendFrame(sd) {
+		if !s.sendFrame(sd, nil) {
 			return
 		}
 	}
 }
 
 // sendFrame sends the next 20 ms: a DTMF event packet, prompt audio, or
-// silence. false means the session is closed.
-func (s *Session) sendFrame(sd *sender) bool {
+// silence. false means the session is closed. On a shared socket with q,
+// the packet is queued for q's batched send instead of sent now.
+func (s *Session) sendFrame(sd *sender, q *txQueue) bool {
 	if s.ctx.Err() != nil {
 		return false
 	}
@@ -102,8 +102,8 @@ func (s *Session) sendFrame(sd *sender) bool {
 	case dt.active:
 		sd.dtmfPacket(dtmfType)
 	case s.play != nil && !hold:
-		more := s.play.next(sd.pcm)
-		pkt.Payload = codec.Encode(sd.pay[:0], sd.pcm)
+		pkt.Payload = sd.pay[:FrameSamples]
+		more := s.play.nextEncoded(codec, pkt.Payload)
 		if !more {
 			close(s.play.done)
 			s.play = nil
@@ -119,7 +119,7 @@ func (s *Session) sendFrame(sd *sender) bool {
 	s.out.seq++
 	s.out.nextTS = mediaTS + FrameSamples
 	s.mu.Unlock()
-	return s.sendPacket(sd, remote)
+	return s.sendPacket(sd, remote, q)
 }
 
 // frameTSLocked is frame n's media timestamp (s.mu held), and whether a
@@ -176,20 +176,29 @@ func (sd *sender) dtmfPacket(dtmfType uint8) {
 
 // sendPacket marshals and sends the packet sd holds, reporting the interval
 // since the last one; false when the session closed under it.
-func (s *Session) sendPacket(sd *sender, remote netip.AddrPort) bool {
+func (s *Session) sendPacket(sd *sender, remote netip.AddrPort, q *txQueue) bool {
 	k, err := sd.pkt.MarshalTo(sd.out)
 	if err != nil {
 		return true
 	}
+	if q != nil && s.mc != nil {
+		// sd.out stays as it is until this session's next frame, after the flush.
+		return q.add(s.mc, sd.out[:k], remote, txEnt{s: s, sd: sd}) || s.ctx.Err() == nil
+	}
 	if err := s.transmit(sd.out[:k], remote); err != nil {
 		return s.ctx.Err() == nil
 	}
-	now := time.Now()
+	sd.stamp(s, time.Now())
+	return true
+}
+
+// stamp records that the sender's packet left at now, reporting the
+// interval since the one before.
+func (sd *sender) stamp(s *Session, now time.Time) {
 	if s.opt.OnSend != nil && !sd.last.IsZero() {
 		s.opt.OnSend(now.Sub(sd.last))
 	}
 	sd.last = now
-	return true
 }
 
 // targetLocked is where the stream may go now (s.mu held): the latched
@@ -205,7 +214,11 @@ func (s *Session) targetLocked(now time.Time) netip.AddrPort {
 // frames and a bridge's relayed packets leave through here (the one place
 // a shared, batched socket will replace).
 func (s *Session) transmit(b []byte, to netip.AddrPort) error {
-	if _, err := s.conn.WriteToUDPAddrPort(b, to); err != nil {
+	c := s.conn
+	if s.mc != nil {
+		c = s.mc.conn
+	}
+	if _, err := c.WriteToUDPAddrPort(b, to); err != nil {
 		return err
 	}
 	s.sent.Add(1)

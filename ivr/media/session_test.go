@@ -1,6 +1,7 @@
 package media
 
 import (
+	"bytes"
 	"context"
 	"net"
 	"net/netip"
@@ -8,8 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/marcador/marcador/analytics/polltest"
 	"github.com/pion/rtp"
+
+	"github.com/marcador/marcador/analytics/polltest"
 )
 
 var loopback = netip.MustParseAddr("127.0.0.1")
@@ -120,31 +122,49 @@ func TestDigitsBothWaysAndBargeIn(t *testing.T) {
 // +160 per 20 ms frame, the negotiated payload type, the marker only on the
 // first packet and on each DTMF event start, one SSRC.
 func TestOutgoingPacketsAreWellFormed(t *testing.T) {
-	t.Run("own loop", func(t *testing.T) { checkOutgoingPackets(t, nil) })
-	t.Run("pacer", func(t *testing.T) {
-		p := NewPacer(3)
-		defer p.Close()
-		// Other sessions share the pacer's ticks.
-		for range 5 {
-			o := NewSession(SessionOptions{Conn: listen(t), Remote: netip.MustParseAddrPort("127.0.0.1:9"), Pacer: p})
-			o.Start()
-			defer o.Close()
+	t.Run("own loop", func(t *testing.T) { checkOutgoingPackets(t, nil, nil) })
+	for _, shared := range []bool{false, true} {
+		name := "pacer"
+		if shared {
+			name = "pacer, shared socket, batched"
 		}
-		checkOutgoingPackets(t, p)
-		if n := p.Sessions(); n != 5 {
-			t.Errorf("pacer holds %d sessions after one closed, want 5", n)
-		}
-	})
+		t.Run(name, func(t *testing.T) {
+			p := NewPacer(3)
+			defer p.Close()
+			var mux *Mux
+			if shared {
+				mux = newMux(t, 2)
+			}
+			// Other sessions share the pacer's ticks (and the sockets' batches).
+			for range 5 {
+				o := NewSession(SessionOptions{Conn: listen(t), Remote: netip.MustParseAddrPort("127.0.0.1:9"), Pacer: p, Probe: time.Minute})
+				if shared {
+					o = NewSession(SessionOptions{Mux: mux, Remote: netip.MustParseAddrPort("127.0.0.1:9"), Pacer: p, Probe: time.Minute})
+				}
+				o.Start()
+				defer o.Close()
+			}
+			checkOutgoingPackets(t, p, mux)
+			if n := p.Sessions(); n != 5 {
+				t.Errorf("pacer holds %d sessions after one closed, want 5", n)
+			}
+		})
+	}
 }
 
-func checkOutgoingPackets(t *testing.T, pacer *Pacer) {
+func checkOutgoingPackets(t *testing.T, pacer *Pacer, mux *Mux) {
 	sink, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer sink.Close()
-	s := NewSession(SessionOptions{Conn: listen(t), Remote: sink.LocalAddr().(*net.UDPAddr).AddrPort(), Codec: PCMA, Pacer: pacer,
-		Probe: time.Minute})
+	o := SessionOptions{Remote: sink.LocalAddr().(*net.UDPAddr).AddrPort(), Codec: PCMA, Pacer: pacer, Probe: time.Minute}
+	if mux != nil {
+		o.Mux = mux
+	} else {
+		o.Conn = listen(t)
+	}
+	s := NewSession(o)
 	s.Start()
 	defer s.Close()
 	go s.Play(context.Background(), false, &Prompt{Samples: Tone(700, 5000, 8000)})
@@ -438,19 +458,44 @@ func FuzzReceiveRTP(f *testing.F) {
 func TestPlaybackWalksPromptsAcrossFrames(t *testing.T) {
 	a, b := make([]int16, 100), make([]int16, 250)
 	for i := range a {
-		a[i] = 1
+		a[i] = 1000
 	}
 	for i := range b {
-		b[i] = 2
+		b[i] = -2000
 	}
-	p := &playback{parts: [][]int16{a, b}}
-	frame := make([]int16, FrameSamples)
-	var got []int16
-	for more := true; more; {
-		more = p.next(frame)
-		got = append(got, frame...)
+	pa, pb := &Prompt{Samples: a}, &Prompt{Samples: b}
+	for _, c := range []Codec{PCMU, PCMA} {
+		p := &playback{parts: []*Prompt{pa, pb}}
+		frame := make([]byte, FrameSamples)
+		var got []byte
+		for more := true; more; {
+			more = p.nextEncoded(c, frame)
+			got = append(got, frame...)
+		}
+		one, two, zero := c.Encode(nil, []int16{1000})[0], c.Encode(nil, []int16{-2000})[0], c.Encode(nil, []int16{0})[0]
+		if len(got) != 3*FrameSamples || got[99] != one || got[100] != two || got[349] != two || got[350] != zero || got[479] != zero {
+			t.Fatalf("%s: %d bytes; boundaries %x %x %x %x", c.Name, len(got), got[99], got[100], got[349], got[350])
+		}
 	}
-	if len(got) != 3*FrameSamples || got[99] != 1 || got[100] != 2 || got[349] != 2 || got[350] != 0 {
-		t.Fatalf("%d samples; boundaries %d %d %d %d", len(got), got[99], got[100], got[349], got[350])
+}
+
+// TestPromptEncodedOnce: every call playing a prompt shares one encoding
+// per codec, made on first use.
+func TestPromptEncodedOnce(t *testing.T) {
+	p := &Prompt{Samples: Tone(440, 8000, 800)}
+	for _, c := range []Codec{PCMU, PCMA} {
+		first := p.Encoded(c)
+		if !bytes.Equal(first, c.Encode(nil, p.Samples)) {
+			t.Fatalf("%s: encoding differs from Encode", c.Name)
+		}
+		if again := p.Encoded(c); &again[0] != &first[0] {
+			t.Fatalf("%s: encoded twice", c.Name)
+		}
+		if allocs := testing.AllocsPerRun(100, func() { p.Encoded(c) }); allocs != 0 {
+			t.Fatalf("%s: %v allocations per lookup", c.Name, allocs)
+		}
+	}
+	if bytes.Equal(p.Encoded(PCMU), p.Encoded(PCMA)) {
+		t.Fatal("PCMU and PCMA share an encoding")
 	}
 }

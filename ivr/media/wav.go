@@ -19,6 +19,7 @@ const SampleRate = 8000
 type Prompt struct {
 	Name    string
 	Samples []int16
+	codes   promptCodes // Encoded's cache
 }
 
 // Duration of the prompt.

@@ -16,7 +16,7 @@ import (
 // zero value: nobody); onRegister (nil: 405) answers REGISTER.
 func newEndpoint(c config.Config, listen, userAgent string, log *slog.Logger, onInvite func(*dialer.Inbound), in dialer.InboundPolicy,
 	onRegister func(*sip.Request, sip.ServerTransaction)) (*dialer.Endpoint, error) {
-	opt := dialer.EndpointOptions{Listen: listen, PublicAddr: c.SIP.PublicAddr, RTPPorts: c.RTPPorts(),
+	opt := dialer.EndpointOptions{Listen: listen, PublicAddr: c.SIP.PublicAddr, RTPPorts: c.RTPPorts(), RTPSockets: c.SIP.RTPSockets,
 		UserAgent: userAgent, Logger: log, OnInvite: onInvite, Inbound: in, OnRegister: onRegister}
 	if listen != c.SIP.Listen && opt.PublicAddr != "" {
 		// Another port than the configured one: advertise the one we bound.

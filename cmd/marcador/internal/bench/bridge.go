@@ -78,7 +78,7 @@ func Bridge(ctx context.Context, o BridgeOptions, stdout, stderr io.Writer) erro
 		return err
 	}
 
-	simAddr, stopSim, simCPU, err := startSimProcess(ctx, -1, o.FarNice, stderr)
+	simAddr, stopSim, simCPU, err := startSimProcess(ctx, -1, o.FarNice, o.Config.SIP.RTPSockets, stderr)
 	if err != nil {
 		return err
 	}

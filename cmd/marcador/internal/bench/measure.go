@@ -22,8 +22,9 @@ import (
 
 // startSimProcess runs `marcador simcarrier` as a child, so its CPU is not
 // ours: every number answered at once by a human who talks continuously.
-// pin and nice as for farCmd.
-func startSimProcess(ctx context.Context, pin, nice int, stderr io.Writer) (addr string, stop func(), cpu func() time.Duration, err error) {
+// pin and nice as for farCmd; rtpSockets > 0 carries its RTP on that many
+// shared sockets.
+func startSimProcess(ctx context.Context, pin, nice, rtpSockets int, stderr io.Writer) (addr string, stop func(), cpu func() time.Duration, err error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return "", nil, nil, err
@@ -35,7 +36,7 @@ func startSimProcess(ctx context.Context, pin, nice int, stderr io.Writer) (addr
 	addr = pc.LocalAddr().String()
 	pc.Close()
 	simArgs := []string{"simcarrier", "-listen", addr, "-by-last-digit=false", "-mix", "human=1",
-		"-ring", "0s", "-talk", "1h", "-continuous", "-rtp-ports", "40000-59999", "-log", "error"}
+		"-ring", "0s", "-talk", "1h", "-continuous", "-rtp-ports", "40000-59999", "-log", "error", "-rtp-sockets", strconv.Itoa(rtpSockets)}
 	cmd := farCmd(exe, simArgs, pin, nice)
 	cmd.Stderr = stderr
 	out, err := cmd.StdoutPipe()
@@ -126,15 +127,24 @@ func selfRSS() float64 {
 	return kb / 1024
 }
 
-// histogram counts durations in buckets of unit (default 10 µs, so up to
-// 200 ms; longer ones count in the last bucket); safe for concurrent use
-// from every call's sender.
+// histogram counts durations in buckets of unit (default 10 µs) up to
+// 20,000 units (200 ms), then in buckets 100 units wide up to 1,020,000
+// units (10.2 s); longer ones count in the last, and a quantile that falls
+// there is the maximum seen. Safe for concurrent use from every call's
+// sender.
 type histogram struct {
 	unit time.Duration
-	b    [20001]atomic.Uint64
+	b    [histFine]atomic.Uint64
+	over [histCoarse]atomic.Uint64
 	n    atomic.Uint64
 	maxv atomic.Int64
 }
+
+const (
+	histFine   = 20000
+	histCoarse = 10000
+	histStep   = 100 // fine buckets per coarse one
+)
 
 func (h *histogram) width() time.Duration {
 	if h.unit > 0 {
@@ -144,8 +154,11 @@ func (h *histogram) width() time.Duration {
 }
 
 func (h *histogram) add(d time.Duration) {
-	i := min(int(max(d, 0)/h.width()), len(h.b)-1)
-	h.b[i].Add(1)
+	if i := int(max(d, 0) / h.width()); i < histFine {
+		h.b[i].Add(1)
+	} else {
+		h.over[min((i-histFine)/histStep, histCoarse-1)].Add(1)
+	}
 	h.n.Add(1)
 	for {
 		m := h.maxv.Load()
@@ -159,11 +172,14 @@ func (h *histogram) reset() {
 	for i := range h.b {
 		h.b[i].Store(0)
 	}
+	for i := range h.over {
+		h.over[i].Store(0)
+	}
 	h.n.Store(0)
 	h.maxv.Store(0)
 }
 
-// quantile in milliseconds.
+// quantile in milliseconds: the lower edge of the bucket it falls in.
 func (h *histogram) quantile(q float64) float64 {
 	n := h.n.Load()
 	if n == 0 {
@@ -176,7 +192,12 @@ func (h *histogram) quantile(q float64) float64 {
 			return float64(time.Duration(i)*h.width()) / 1e6
 		}
 	}
-	return float64(time.Duration(len(h.b))*h.width()) / 1e6
+	for i := range h.over {
+		if c += h.over[i].Load(); c > want && i < histCoarse-1 {
+			return float64(time.Duration(histFine+i*histStep)*h.width()) / 1e6
+		}
+	}
+	return float64(h.maxv.Load()) / 1e6
 }
 
 // startCPUProfile writes this process's CPU profile to path until stop

@@ -24,9 +24,12 @@ const benchCallerID = "+525550000100"
 
 // sipBench is what `marcador bench sip` measures.
 type sipBench struct {
-	CPS        cpsPhase        `json:"cps"`
-	Concurrent concurrentPhase `json:"concurrent"`
-	Baseline   *sippBaseline   `json:"baseline_sipp,omitempty"`
+	CPS       cpsPhase      `json:"cps"`
+	Engines   []engineRun   `json:"engines"` // today's per-call engine first when both ran
+	Ratios    *engineRatios `json:"new_over_old,omitempty"`
+	Baseline  *sippBaseline `json:"baseline_sipp,omitempty"`
+	SimNice   int           `json:"simcarrier_nice"`
+	SimPinned int           `json:"simcarrier_cpu"` // -1: not pinned
 }
 
 type cpsPhase struct {
@@ -62,6 +65,7 @@ type concurrentPhase struct {
 	SimCPU        float64 `json:"simcarrier_cpu_percent"`
 	RSSMB         float64 `json:"rss_mb"`
 	KBPerCall     float64 `json:"rss_kb_per_call"`
+	CPUPer1000    float64 `json:"cpu_percent_per_1000_calls"`
 }
 
 // sippBaseline is sipp's own uac scenario against the same simulator at the
@@ -88,6 +92,9 @@ type SIPOptions struct {
 	JSON       bool          // also print the result as JSON
 	CPUProfile string        // write a CPU profile of the dialer side to this file
 	SimCPU     int           // pin the simulator to this CPU with one Go thread (-1: share every CPU with the dialer)
+	SimNice    int           // the simulator's niceness (0: the dialer's priority)
+	Bridged    int           // bridges held at once in the bridged phase, two legs each (0 skips it)
+	OldEngine  bool          // also run today's engine (a socket per call) first, as the same-run baseline
 	Version    string
 }
 
@@ -101,37 +108,68 @@ func SIP(ctx context.Context, o SIPOptions, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer stopProfile()
+	res := sipBench{SimNice: o.SimNice, SimPinned: o.SimCPU}
+	engines := []int{o.Config.SIP.RTPSockets}
+	if o.OldEngine && engines[0] > 0 {
+		engines = []int{0, engines[0]} // today's engine first, as the baseline
+	}
+	for i, sockets := range engines {
+		run, err := runEngine(ctx, o, sockets, i == len(engines)-1, &res, stderr)
+		if err != nil {
+			return err
+		}
+		res.Engines = append(res.Engines, run)
+	}
+	res.setRatios()
+	printSIPBench(stdout, res)
+	if o.JSON {
+		return printJSON(stdout, res)
+	}
+	return nil
+}
+
+// runEngine runs the phases on one media engine (sockets shared sockets;
+// 0, a socket per call), against a simulator of its own using the same
+// engine; last runs the CPS phase and sipp's baseline too.
+func runEngine(ctx context.Context, o SIPOptions, sockets int, last bool, res *sipBench, stderr io.Writer) (engineRun, error) {
+	run := engineRun{Engine: engineName(sockets), Sockets: sockets, LoadBefore: loadAvg()}
 	cfg := o.Config
 	cfg.Log.Level = "error"
-	simAddr, stopSim, simCPU, err := startSimProcess(ctx, o.SimCPU, 0, stderr)
+	cfg.SIP.RTPSockets = sockets
+	simAddr, stopSim, simCPU, err := startSimProcess(ctx, o.SimCPU, o.SimNice, sockets, stderr)
 	if err != nil {
-		return err
+		return run, err
 	}
 	defer stopSim()
 	a, err := app.New(ctx, app.Options{Config: cfg, Parts: app.Endpoint, Logger: app.NewLogger(cfg.Log, stderr), Version: o.Version,
 		SIPListen: "127.0.0.1:0"})
 	if err != nil {
-		return err
+		return run, err
 	}
 	defer a.Close()
 	ep := a.Endpoint
 	audio := &media.Prompt{Name: "bench", Samples: simcarrier.Voice(10*time.Second, 200, 9)}
-	var res sipBench
-	if o.CPS > 0 && o.Duration > 0 {
-		fmt.Fprintf(stderr, "bench sip: CPS phase, %g calls/s for %s, %s each...\n", o.CPS, o.Duration, o.Hold)
-		res.CPS, err = benchCPS(ctx, ep, simAddr, simCPU, o.CPS, o.Duration, o.Hold, audio)
-		if err != nil {
-			return err
+	if last && o.CPS > 0 && o.Duration > 0 {
+		fmt.Fprintf(stderr, "bench sip: %s: CPS phase, %g calls/s for %s, %s each...\n", run.Engine, o.CPS, o.Duration, o.Hold)
+		if res.CPS, err = benchCPS(ctx, ep, simAddr, simCPU, o.CPS, o.Duration, o.Hold, audio); err != nil {
+			return run, err
 		}
 	}
 	if o.Concurrent > 0 {
-		fmt.Fprintf(stderr, "bench sip: concurrency phase, %d calls held, measured for %s...\n", o.Concurrent, o.Measure)
-		res.Concurrent, err = benchConcurrent(ctx, ep, simAddr, simCPU, o.Concurrent, o.Measure, audio)
-		if err != nil {
-			return err
+		fmt.Fprintf(stderr, "bench sip: %s: concurrency phase, %d calls held, measured for %s...\n", run.Engine, o.Concurrent, o.Measure)
+		if run.Concurrent, err = benchConcurrent(ctx, ep, simAddr, simCPU, o.Concurrent, o.Measure, audio); err != nil {
+			return run, err
 		}
 	}
-	if _, err := exec.LookPath("sipp"); err == nil && o.Baseline && o.CPS > 0 && o.Duration > 0 {
+	if o.Bridged > 0 {
+		fmt.Fprintf(stderr, "bench sip: %s: bridged phase, %d bridges (%d legs), measured for %s...\n", run.Engine, o.Bridged, 2*o.Bridged, o.Measure)
+		b, err := benchBridged(ctx, ep, simAddr, simCPU, o.Bridged, o.Measure, audio)
+		if err != nil {
+			return run, err
+		}
+		run.Bridged = &b
+	}
+	if _, err := exec.LookPath("sipp"); err == nil && last && o.Baseline && o.CPS > 0 && o.Duration > 0 {
 		fmt.Fprintf(stderr, "bench sip: baseline, sipp uac at %g calls/s for %s...\n", o.CPS, o.Duration)
 		b, err := benchSipp(ctx, simAddr, o.CPS, o.Duration, o.Hold)
 		if err != nil {
@@ -146,11 +184,8 @@ func SIP(ctx context.Context, o SIPOptions, stdout, stderr io.Writer) error {
 			res.Baseline = &b
 		}
 	}
-	printSIPBench(stdout, res)
-	if o.JSON {
-		return printJSON(stdout, res)
-	}
-	return nil
+	run.LoadAfter = loadAvg()
+	return run, nil
 }
 
 func benchCPS(ctx context.Context, ep *dialer.Endpoint, sim string, simCPU func() time.Duration, cps float64,
@@ -267,10 +302,6 @@ func benchCall(ctx context.Context, ep *dialer.Endpoint, trunk *dialer.Trunk, to
 func benchConcurrent(ctx context.Context, ep *dialer.Endpoint, sim string, simCPU func() time.Duration, n int,
 	measure time.Duration, audio *media.Prompt) (concurrentPhase, error) {
 	ph := concurrentPhase{Target: n, HoldS: measure.Seconds()}
-	trunk, err := dialer.NewTrunk(dialer.TrunkConfig{Name: "bench-hold", URI: "sip:" + sim, CallerID: benchCallerID, CPS: 200, MaxChannels: n})
-	if err != nil {
-		return ph, err
-	}
 	var intervals histogram
 	var measuring atomic.Bool
 	onSend := func(d time.Duration) {
@@ -278,22 +309,66 @@ func benchConcurrent(ctx context.Context, ep *dialer.Endpoint, sim string, simCP
 			intervals.add(d)
 		}
 	}
-	release := make(chan struct{})
+	h, err := holdCalls(ctx, ep, sim, n, "+1666", audio, onSend)
+	if err != nil {
+		return ph, err
+	}
+	defer h.release()
+	sleepCtx(ctx, 2*time.Second) // let the last calls' audio settle
+	ph.Up = len(h.sessions)
+	before := make([]media.Stats, len(h.sessions))
+	for i, s := range h.sessions {
+		before[i] = s.Stats()
+	}
+	cpu0, sim0, start := selfCPU(), simCPU(), time.Now()
+	measuring.Store(true)
+	sleepCtx(ctx, measure)
+	measuring.Store(false)
+	wall := time.Since(start)
+	cpu := selfCPU() - cpu0
+	ph.CPUPercent = 100 * cpu.Seconds() / wall.Seconds()
+	ph.SimCPU = 100 * (simCPU() - sim0).Seconds() / wall.Seconds()
+	ph.RSSMB = selfRSS()
+	ph.KBPerCall = ph.RSSMB * 1024 / float64(max(1, ph.Up))
+	ph.CPUPer1000 = ph.CPUPercent * 1000 / float64(max(1, ph.Up))
+	ph.TwoWay = twoWay(h.sessions, before, uint64(wall/media.FrameDuration))
+	ph.setIntervals(&intervals)
+	return ph, nil
+}
+
+// heldCalls are calls answered and held until release.
+type heldCalls struct {
+	sessions []*media.Session // in the order they were answered
+	failed   int
+	release  func() // hangs every call up and waits for them
+}
+
+// holdCalls places n calls to sim (numbers prefix + i) and returns once
+// each is answered or failed; every answered call plays audio until
+// released.
+func holdCalls(ctx context.Context, ep *dialer.Endpoint, sim string, n int, prefix string, audio *media.Prompt,
+	onSend func(time.Duration)) (*heldCalls, error) {
+	trunk, err := dialer.NewTrunk(dialer.TrunkConfig{Name: "bench-hold" + prefix, URI: "sip:" + sim, CallerID: benchCallerID, CPS: 200, MaxChannels: n})
+	if err != nil {
+		return nil, err
+	}
+	rel := make(chan struct{})
 	var mu sync.Mutex
-	var sessions []*media.Session
 	var wg sync.WaitGroup
 	var failed atomic.Int64
+	h := &heldCalls{}
+	h.release = sync.OnceFunc(func() { close(rel); wg.Wait() })
 	upAll := make(chan struct{}, n)
 	for i := range n {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			disp, _ := benchCall(ctx, ep, trunk, fmt.Sprintf("+1666%07d", i), 0, audio, onSend, func(s *media.Session) <-chan struct{} {
+			disp, _ := benchCall(ctx, ep, trunk, fmt.Sprintf("%s%07d", prefix, i), 0, audio, onSend, func(s *media.Session) <-chan struct{} {
 				mu.Lock()
-				sessions = append(sessions, s)
+				h.sessions = append(h.sessions, s)
 				mu.Unlock()
 				upAll <- struct{}{}
-				return release
+				return rel
 			})
 			if disp != analytics.Answered {
 				failed.Add(1)
@@ -305,38 +380,14 @@ func benchConcurrent(ctx context.Context, ep *dialer.Endpoint, sim string, simCP
 		select {
 		case <-upAll:
 		case <-ctx.Done():
-			close(release)
-			return ph, ctx.Err()
+			h.release()
+			return nil, ctx.Err()
 		}
 	}
-	time.Sleep(2 * time.Second) // let the last calls' audio settle
 	mu.Lock()
-	ph.Up = len(sessions)
-	before := make([]media.Stats, len(sessions))
-	for i, s := range sessions {
-		before[i] = s.Stats()
-	}
-	mu.Unlock()
-	cpu0, sim0, start := selfCPU(), simCPU(), time.Now()
-	measuring.Store(true)
-	select {
-	case <-time.After(measure):
-	case <-ctx.Done():
-	}
-	measuring.Store(false)
-	wall := time.Since(start)
-	cpu := selfCPU() - cpu0
-	ph.CPUPercent = 100 * cpu.Seconds() / wall.Seconds()
-	ph.SimCPU = 100 * (simCPU() - sim0).Seconds() / wall.Seconds()
-	ph.RSSMB = selfRSS()
-	ph.KBPerCall = ph.RSSMB * 1024 / float64(max(1, ph.Up))
-	mu.Lock()
-	ph.TwoWay = twoWay(sessions, before, uint64(wall/media.FrameDuration))
-	mu.Unlock()
-	ph.setIntervals(&intervals)
-	close(release)
-	wg.Wait()
-	return ph, nil
+	defer mu.Unlock()
+	h.failed = int(failed.Load())
+	return h, nil
 }
 
 // twoWay counts the sessions that sent and received at least 90% of the
@@ -374,12 +425,23 @@ func printSIPBench(w io.Writer, r sipBench) {
 		fmt.Fprintf(tw, "baseline: sipp uac\t%.1f calls/s, %d calls, %d failed, %.2f ms CPU/call (signalling only, no RTP)\n", b.AchievedCPS, b.Calls, b.Failed, b.CPUmsPerCall)
 		fmt.Fprintf(tw, "  ratio ours/sipp\tCPS %.2f, CPU per call %.2f\n", b.CPSRatio, b.CPURatio)
 	}
-	k := r.Concurrent
-	if k.Target > 0 {
-		fmt.Fprintf(tw, "concurrency phase\t%d calls up of %d, %d with two-way audio, measured %gs\n", k.Up, k.Target, k.TwoWay, k.HoldS)
-		fmt.Fprintf(tw, "  RTP send interval\tp50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms, max %.2f ms over %d packets (goal p99 in 20±2 ms: %v)\n",
-			k.IntervalP50MS, k.IntervalP99MS, k.IntervalP999, k.IntervalMaxMS, k.PacketsSent, k.WithinGoal)
-		fmt.Fprintf(tw, "  CPU\tdialer %.0f%% of a core, simcarrier %.0f%%; dialer RSS %.0f MB (%.0f KB/call)\n", k.CPUPercent, k.SimCPU, k.RSSMB, k.KBPerCall)
+	pin := "not pinned"
+	if r.SimPinned >= 0 {
+		pin = fmt.Sprintf("pinned to CPU %d with one Go thread", r.SimPinned)
+	}
+	fmt.Fprintf(tw, "simulator\tnice %d (lower scheduling priority than the dialer's 0), %s, on the engine under test\n", r.SimNice, pin)
+	for _, e := range r.Engines {
+		printEngine(tw, e)
+	}
+	if x := r.Ratios; x != nil {
+		fmt.Fprintf(tw, "new engine / today's\t")
+		if x.IntervalP99 > 0 {
+			fmt.Fprintf(tw, "send interval p99 %.2f×, CPU per call %.2f× ", x.IntervalP99, x.CPUPerCall)
+		}
+		if x.BridgedCPU > 0 {
+			fmt.Fprintf(tw, "bridged CPU per bridge %.2f×, relay latency p99 %.2f×", x.BridgedCPU, x.BridgedRelay99)
+		}
+		fmt.Fprintln(tw)
 	}
 	tw.Flush()
 }

@@ -130,6 +130,11 @@ type SIP struct {
 	PublicAddr string `yaml:"public_addr"` // host[:port] in Via/Contact when behind NAT; default the listen address
 	RTPAddr    string `yaml:"rtp_addr"`    // IP that RTP binds and SDP advertises; default the SIP IP
 	RTPPorts   Ports  `yaml:"rtp_ports"`
+	// RTPSockets is how many shared sockets carry every call's RTP (bound
+	// in rtp_ports; calls told apart by source address and SSRC); 0 binds
+	// one socket per call, for peers whose media comes from another IP
+	// than their SDP names. Default media.DefaultMuxSockets.
+	RTPSockets int `yaml:"rtp_sockets"`
 }
 
 // Ports is an inclusive UDP port range.
@@ -235,7 +240,7 @@ func Default() Config {
 		Spool:      Spool{Dir: "./spool", MaxBytes: 1 << 30, Fsync: "batch", BatchRows: 10000, FlushInterval: time.Second, MaxLag: 5 * time.Minute},
 		HTTP:       defaultHTTP(),
 		Log:        Log{Level: "info", Format: "text"},
-		SIP:        SIP{Listen: "127.0.0.1:5060", RTPPorts: Ports{Min: 20000, Max: 29999}},
+		SIP:        SIP{Listen: "127.0.0.1:5060", RTPPorts: Ports{Min: 20000, Max: 29999}, RTPSockets: media.DefaultMuxSockets},
 		IVR: IVR{Inbound: Inbound{MaxCalls: dialer.DefaultInboundMaxCalls, Verify: "national_id_last4",
 			Lockout: Lockout{PerNumber: queue.DefaultFailuresPerNumber, PerSource: queue.DefaultFailuresPerSource, Window: queue.DefaultFailureWindow}}},
 		Agents:     defaultAgents(),

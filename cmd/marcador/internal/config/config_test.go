@@ -84,6 +84,8 @@ func TestErrorsNameTheKey(t *testing.T) {
 		{"sip: {listen: ':x'}", "", "sip.listen"},
 		{"sip: {rtp_addr: host.example}", "", "sip.rtp_addr"},
 		{"sip: {rtp_ports: {min: 30000, max: 30001}}", "", "sip.rtp_ports"},
+		{"sip: {rtp_sockets: -1}", "", "sip.rtp_sockets"},
+		{"sip: {rtp_sockets: 65}", "", "sip.rtp_sockets"},
 		{"trunks: [{uri: 'sip:gw:5060'}]", "", "trunks[0].name"},
 		{"trunks: [{name: a, uri: 'sip:gw'}, {name: a, uri: 'sip:gw'}]", "", `trunks[1].name "a": used twice`},
 		{"trunks: [{name: a, uri: 'gw'}]", "", "trunks.a.uri"},

@@ -242,6 +242,9 @@ func (c *Config) validateSIP() error {
 	if err := c.RTPPorts().Validate(); err != nil {
 		return fmt.Errorf("sip.rtp_ports: %w", err)
 	}
+	if n := c.SIP.RTPSockets; n < 0 || n > 64 || n >= c.RTPPorts().Even() {
+		return fmt.Errorf("sip.rtp_sockets %d: want 0 (a socket per call) to 64, fewer than the %d RTP ports in sip.rtp_ports", n, c.RTPPorts().Even())
+	}
 	if r, n := c.SIP.RTPPorts.ReserveOutbound, c.RTPPorts().Even(); r < 0 || r >= n {
 		return fmt.Errorf("sip.rtp_ports.reserve_outbound %d: want 0 (half) to %d; the range holds %d RTP ports and inbound calls need one",
 			r, n-1, n)

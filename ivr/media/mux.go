@@ -1,0 +1,174 @@
+package media
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/rtp"
+)
+
+// DefaultMuxSockets is how many shared RTP sockets a Mux binds when not
+// told: enough readers for two cores to share the receive work, few enough
+// that each pacer tick's frames fill a batch per socket.
+const DefaultMuxSockets = 4
+
+// muxRecvBuf is a receive buffer: an Ethernet MTU's datagram.
+const muxRecvBuf = 1500
+
+// MuxOptions configure a Mux.
+type MuxOptions struct {
+	Addr    netip.Addr // the IP the sockets bind and SDP advertises
+	Ports   PortRange  // the sockets take even ports in it
+	Sockets int        // default DefaultMuxSockets
+	Logger  *slog.Logger
+}
+
+// Mux carries many calls' RTP on a few shared UDP sockets instead of one
+// socket per call. Each socket is read by one goroutine with recvmmsg (up
+// to 64 datagrams a syscall, into buffers reused for ever) and its packets
+// are handed to the session they belong to by source address and SSRC
+// (mux_route.go); sessions' frames and relayed packets leave through the
+// same sockets in batches (sendmmsg, txQueue). A session joins with
+// SessionOptions.Mux and then advertises its socket's port in SDP.
+type Mux struct {
+	conns []*muxConn
+	next  atomic.Uint32
+	wg    sync.WaitGroup
+	log   *slog.Logger
+}
+
+// muxConn is one shared socket and the index of the sessions on it.
+type muxConn struct {
+	conn  *net.UDPConn
+	local netip.AddrPort
+	log   *slog.Logger
+	stray atomic.Uint64 // datagrams no session on this socket took
+	route muxIndex
+}
+
+// NewMux binds the sockets and starts their readers; Close stops them.
+func NewMux(o MuxOptions) (*Mux, error) {
+	if o.Sockets <= 0 {
+		o.Sockets = DefaultMuxSockets
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	m := &Mux{log: o.Logger}
+	for range o.Sockets {
+		c, err := ListenRTP(o.Addr, o.Ports)
+		if err != nil {
+			m.Close()
+			return nil, fmt.Errorf("rtp mux: %w", err)
+		}
+		// Bursts: every call's packet of a 20 ms tick can arrive while the
+		// reader waits for a core. The kernel caps these at rmem_max/wmem_max.
+		c.SetReadBuffer(4 << 20)
+		c.SetWriteBuffer(1 << 20)
+		b, err := newUDPBatch(c, txBatchSize, muxRecvBuf)
+		if err != nil {
+			c.Close()
+			m.Close()
+			return nil, fmt.Errorf("rtp mux: %w", err)
+		}
+		mc := newMuxConn(c, o.Logger)
+		m.conns = append(m.conns, mc)
+		m.wg.Add(1)
+		go mc.readLoop(&m.wg, b)
+	}
+	return m, nil
+}
+
+// Close closes the sockets and waits for the readers. Sessions still on
+// them stop receiving and their sends fail; close them first.
+func (m *Mux) Close() error {
+	var errs []error
+	for _, mc := range m.conns {
+		errs = append(errs, mc.conn.Close())
+	}
+	m.wg.Wait()
+	return errors.Join(errs...)
+}
+
+// Addrs are the shared sockets' addresses.
+func (m *Mux) Addrs() []netip.AddrPort {
+	a := make([]netip.AddrPort, len(m.conns))
+	for i, mc := range m.conns {
+		a[i] = mc.local
+	}
+	return a
+}
+
+// MuxStats counts a Mux's traffic that no session took.
+type MuxStats struct {
+	Sessions int    // sessions started on the sockets now
+	Stray    uint64 // datagrams dropped: not RTP, or no session to take them
+}
+
+// Stats returns the counters.
+func (m *Mux) Stats() MuxStats {
+	var st MuxStats
+	for _, mc := range m.conns {
+		st.Stray += mc.stray.Load()
+		st.Sessions += mc.route.len()
+	}
+	return st
+}
+
+func newMuxConn(c *net.UDPConn, log *slog.Logger) *muxConn {
+	mc := &muxConn{conn: c, local: c.LocalAddr().(*net.UDPAddr).AddrPort(), log: log}
+	mc.route.init()
+	return mc
+}
+
+// pick is the socket a new session uses: round robin.
+func (m *Mux) pick() *muxConn { return m.conns[int(m.next.Add(1))%len(m.conns)] }
+
+func (mc *muxConn) readLoop(wg *sync.WaitGroup, b *udpBatch) {
+	defer wg.Done()
+	var pkt rtp.Packet
+	q := &txQueue{}
+	for {
+		n, err := b.read()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			continue // an ICMP error from an earlier send, say
+		}
+		// Stamped as the batch is read: a bridge's OnRelay measures from here.
+		now := time.Now()
+		for i := range n {
+			p, src := b.msg(i)
+			mc.deliver(p, src, &pkt, q, now)
+		}
+		q.flush() // what the bridges relayed, in one sendmmsg per socket
+	}
+}
+
+// deliver hands one datagram to its session. The RTP header is checked
+// only as far as routing needs (version 2, an SSRC); the session checks
+// the rest.
+func (mc *muxConn) deliver(p []byte, src netip.AddrPort, pkt *rtp.Packet, q *txQueue, now time.Time) {
+	if len(p) < 12 || p[0]>>6 != 2 || !src.IsValid() {
+		mc.stray.Add(1)
+		return
+	}
+	s := mc.route.find(src, binary.BigEndian.Uint32(p[8:12]))
+	if s == nil {
+		mc.stray.Add(1)
+		return
+	}
+	s.rxMu.Lock()
+	if !s.rxClosed {
+		s.rx.pcm = s.receiveAt(src, p, pkt, &s.rx.dtmf, s.rx.pcm, now, q)
+	}
+	s.rxMu.Unlock()
+}

@@ -1,0 +1,209 @@
+//go:build linux
+
+package media
+
+import (
+	"errors"
+	"net"
+	"net/netip"
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// udpBatch is a reusable set of datagrams for one sendmmsg or recvmmsg on a
+// UDP socket: the headers, address slots and I/O vectors are allocated once
+// and pointed at each other once, so a batch sent or received allocates
+// nothing (x/net's ipv4.PacketConn batches allocate per message). The
+// syscalls go through the socket's RawConn, so a full send buffer or an
+// empty receive queue parks the goroutine in the netpoller like any Go I/O.
+type udpBatch struct {
+	rc    syscall.RawConn
+	v6    bool // an AF_INET6 socket: IPv4 peers are v4-mapped
+	hdrs  []unix.Mmsghdr
+	iovs  []unix.Iovec
+	names []unix.RawSockaddrInet6 // room for either family
+	bufs  [][]byte                // receive buffers; nil in a send batch
+	fail  []bool                  // send: message i was not sent
+	n     int                     // messages queued (send) or received (recv)
+
+	// State of the syscall loop, read by the callbacks below; they are
+	// method values made once so that passing them allocates nothing.
+	off            int
+	errno          syscall.Errno
+	sendFn, recvFn func(fd uintptr) bool
+}
+
+// newUDPBatch prepares a batch of size messages on c; bufSize > 0 gives
+// each message a receive buffer of that size.
+func newUDPBatch(c *net.UDPConn, size, bufSize int) (*udpBatch, error) {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	var sa unix.Sockaddr
+	if cerr := rc.Control(func(fd uintptr) { sa, err = unix.Getsockname(int(fd)) }); cerr != nil {
+		return nil, cerr
+	}
+	if err != nil {
+		return nil, err
+	}
+	_, v6 := sa.(*unix.SockaddrInet6)
+	b := &udpBatch{rc: rc, v6: v6, hdrs: make([]unix.Mmsghdr, size), iovs: make([]unix.Iovec, size),
+		names: make([]unix.RawSockaddrInet6, size), fail: make([]bool, size)}
+	if bufSize > 0 {
+		b.bufs = make([][]byte, size)
+	}
+	for i := range b.hdrs {
+		h := &b.hdrs[i].Hdr
+		h.Name = (*byte)(unsafe.Pointer(&b.names[i]))
+		h.Iov = &b.iovs[i]
+		h.SetIovlen(1)
+		if bufSize > 0 {
+			b.bufs[i] = make([]byte, bufSize)
+			b.iovs[i].Base = &b.bufs[i][0]
+		}
+	}
+	b.sendFn, b.recvFn = b.sendSome, b.recvSome
+	return b, nil
+}
+
+// add queues p for to; false when the batch is full or to cannot be
+// reached from this socket (an IPv6 peer on an IPv4 socket). p must stay
+// untouched until flush.
+func (b *udpBatch) add(p []byte, to netip.AddrPort) bool {
+	if b.n == len(b.hdrs) || len(p) == 0 {
+		return false
+	}
+	i := b.n
+	nl := b.putAddr(&b.names[i], to)
+	if nl == 0 {
+		return false
+	}
+	b.hdrs[i].Hdr.Namelen = nl
+	b.iovs[i].Base = &p[0]
+	b.iovs[i].SetLen(len(p))
+	b.fail[i] = false
+	b.n++
+	return true
+}
+
+func (b *udpBatch) putAddr(rs *unix.RawSockaddrInet6, a netip.AddrPort) uint32 {
+	ip, port := a.Addr(), a.Port()
+	if !b.v6 {
+		if ip = ip.Unmap(); !ip.Is4() {
+			return 0
+		}
+		s4 := (*unix.RawSockaddrInet4)(unsafe.Pointer(rs))
+		s4.Family = unix.AF_INET
+		pb := (*[2]byte)(unsafe.Pointer(&s4.Port))
+		pb[0], pb[1] = byte(port>>8), byte(port)
+		s4.Addr = ip.As4()
+		return unix.SizeofSockaddrInet4
+	}
+	rs.Family = unix.AF_INET6
+	pb := (*[2]byte)(unsafe.Pointer(&rs.Port))
+	pb[0], pb[1] = byte(port>>8), byte(port)
+	rs.Flowinfo, rs.Scope_id = 0, 0
+	rs.Addr = ip.As16() // an IPv4 address comes out v4-mapped
+	return unix.SizeofSockaddrInet6
+}
+
+// flush sends the queued messages with as few sendmmsg calls as the kernel
+// allows (a message it refuses is marked failed and skipped); failed(i)
+// says how each went until reset.
+func (b *udpBatch) flush() {
+	b.off = 0
+	if b.n == 0 {
+		return
+	}
+	if err := b.rc.Write(b.sendFn); err != nil { // the socket closed
+		for i := b.off; i < b.n; i++ {
+			b.fail[i] = true
+		}
+	}
+}
+
+func (b *udpBatch) sendSome(fd uintptr) bool {
+	for b.off < b.n {
+		r, _, e := unix.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&b.hdrs[b.off])), uintptr(b.n-b.off), 0, 0, 0)
+		switch e {
+		case 0:
+			b.off += int(r)
+		case unix.EAGAIN:
+			return false // wait until the socket can take more
+		case unix.EINTR:
+		default:
+			b.fail[b.off] = true // this message's error (an ICMP refusal, say); go on with the rest
+			b.off++
+		}
+	}
+	return true
+}
+
+func (b *udpBatch) failed(i int) bool { return b.fail[i] }
+
+// reset empties a send batch for reuse.
+func (b *udpBatch) reset() { b.n = 0 }
+
+// read waits for at least one datagram and takes as many as are queued, up
+// to the batch's size; msg(i) reads them until the next read.
+func (b *udpBatch) read() (int, error) {
+	for i := range b.hdrs {
+		b.iovs[i].SetLen(len(b.bufs[i]))
+		b.hdrs[i].Hdr.Namelen = unix.SizeofSockaddrInet6
+		b.hdrs[i].Hdr.Flags = 0
+		b.hdrs[i].Len = 0
+	}
+	b.n, b.errno = 0, 0
+	if err := b.rc.Read(b.recvFn); err != nil {
+		return 0, err
+	}
+	if b.errno != 0 {
+		return 0, errBatchRead
+	}
+	return b.n, nil
+}
+
+// errBatchRead is a receive error that is not the socket closing (an ICMP
+// error queued by an earlier send, say): the reader goes on.
+var errBatchRead = errors.New("rtp: recvmmsg failed")
+
+func (b *udpBatch) recvSome(fd uintptr) bool {
+	for {
+		r, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&b.hdrs[0])), uintptr(len(b.hdrs)), 0, 0, 0)
+		switch e {
+		case 0:
+			b.n = int(r)
+			return true
+		case unix.EAGAIN:
+			return false // nothing queued: park in the netpoller
+		case unix.EINTR:
+		default:
+			b.errno = e
+			return true
+		}
+	}
+}
+
+// msg is received datagram i and its source; a truncated datagram (larger
+// than the buffer) comes back empty.
+func (b *udpBatch) msg(i int) ([]byte, netip.AddrPort) {
+	h := &b.hdrs[i]
+	if h.Hdr.Flags&unix.MSG_TRUNC != 0 {
+		return nil, netip.AddrPort{}
+	}
+	p := b.bufs[i][:h.Len]
+	rs := &b.names[i]
+	switch rs.Family {
+	case unix.AF_INET:
+		s4 := (*unix.RawSockaddrInet4)(unsafe.Pointer(rs))
+		pb := (*[2]byte)(unsafe.Pointer(&s4.Port))
+		return p, netip.AddrPortFrom(netip.AddrFrom4(s4.Addr), uint16(pb[0])<<8|uint16(pb[1]))
+	case unix.AF_INET6:
+		pb := (*[2]byte)(unsafe.Pointer(&rs.Port))
+		return p, netip.AddrPortFrom(netip.AddrFrom16(rs.Addr).Unmap(), uint16(pb[0])<<8|uint16(pb[1]))
+	}
+	return p, netip.AddrPort{}
+}
