@@ -26,9 +26,9 @@ import (
 // (for metrics and the demo's summary).
 type PacingStatus struct {
 	Campaign string
-	Mode     string         // progressive, predictive or agentless
-	Reason   pacing.Reason  // why it dialled what it dialled
-	At       time.Time      // the tick, on the runner's clock
+	Mode     string        // progressive, predictive or agentless
+	Reason   pacing.Reason // why it dialled what it dialled
+	At       time.Time     // the tick, on the runner's clock
 	Decision pacing.Decision
 	// Lines before the tick's dials: calls ringing, answered calls waiting
 	// for an agent, IVR sessions; agents of the node by state.
