@@ -63,7 +63,9 @@ func (a *API) patchPacing(w http.ResponseWriter, r *http.Request) {
 // Normalize afterwards, the mode here: an agent campaign switches between
 // its two modes, an IVR campaign has none to switch to.
 func (ch PacingChange) apply(c *queue.Campaign) error {
-	bad := func(field, reason string) error { return &queue.FieldError{Campaign: c.ID, Field: field, Reason: reason} }
+	bad := func(field, reason string) error {
+		return &queue.FieldError{Campaign: c.ID, Field: field, Reason: reason}
+	}
 	if m := ch.Mode; m != nil {
 		switch {
 		case *m != queue.ModeProgressive && *m != queue.ModePredictive:
