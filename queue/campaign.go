@@ -207,11 +207,18 @@ func (c Campaign) AbandonScriptName() string {
 // more than MaxAbandonAfterStrict before the abandon message (US, UK; an
 // auto profile over US or UK debtors).
 func (c Campaign) strictAbandon() bool {
+	p := c.lawProfile()
+	return p == "US" || p == "UK" || p == "GB"
+}
+
+// lawProfile is the compliance profile whose abandon rules apply, in
+// capitals: an auto profile's is the campaign's country's.
+func (c Campaign) lawProfile() string {
 	p := strings.ToUpper(c.Profile)
 	if p == strings.ToUpper(ProfileAuto) {
 		p = c.Country
 	}
-	return p == "US" || p == "UK" || p == "GB"
+	return p
 }
 
 // AbandonTarget is the abandon limit the predictive pacer keeps to.
@@ -226,10 +233,7 @@ func (c Campaign) AbandonTarget() float64 {
 // calendar day in its zone (the UK's Ofcom rule) rather than over 30 days
 // (the US's Reg F rule, the default for every other profile).
 func (c Campaign) AbandonDaily() bool {
-	p := strings.ToUpper(c.Profile)
-	if p == strings.ToUpper(ProfileAuto) {
-		p = c.Country
-	}
+	p := c.lawProfile()
 	return p == "UK" || p == "GB"
 }
 
