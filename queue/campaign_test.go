@@ -173,3 +173,20 @@ func TestAgentCampaignDefaultsAndCodes(t *testing.T) {
 		t.Fatalf("ivr: %v %+v", err, ivr)
 	}
 }
+
+// The abandon window follows the law of the campaign's profile: the UK's
+// day, else 30 days; an auto profile's is its country's.
+func TestAbandonWindowByProfile(t *testing.T) {
+	for _, x := range []struct {
+		profile, country string
+		daily            bool
+	}{{"UK", "GB", true}, {"auto", "GB", true}, {"US", "US", false}, {"auto", "US", false}, {"MX", "MX", false}} {
+		c := Campaign{Profile: x.profile, Country: x.country}
+		if c.AbandonDaily() != x.daily {
+			t.Errorf("%s/%s: daily %v", x.profile, x.country, !x.daily)
+		}
+	}
+	if (Campaign{}).AbandonTarget() != 0.03 || (Campaign{TargetAbandon: 0.01}).AbandonTarget() != 0.01 {
+		t.Error("abandon target default")
+	}
+}
