@@ -18,9 +18,9 @@ import (
 	"github.com/marcador/marcador/queue"
 )
 
-// The live dialer in predictive mode, against the carrier simulator (35%
-// of calls answered by a person after 1-3 s, the rest busy; people talk
-// 2-3 s) with four agents on test phones (1 s wrap-up): once the pacer has
+// The live dialer in predictive mode, against the carrier simulator (half
+// the calls answered by a person after 1-3 s, the rest busy; people talk
+// 1-2 s) with four agents on test phones (1 s wrap-up): once the pacer has
 // its data it dials more than one line per ready agent, and over the run
 // (80 live answers) the campaign's abandon rate, as counted in Redis and
 // read back from ClickHouse, stays within the 3% target. The run is
@@ -31,8 +31,8 @@ func TestPredictiveLiveKeepsAbandonUnderTarget(t *testing.T) {
 	}
 	const agents, liveWanted, target = 4, 80, 0.03
 	sim, err := simcarrier.Start(simcarrier.Options{Listen: "127.0.0.1:0", RTPPorts: media.PortRange{Min: 35000, Max: 35999},
-		Mix:  map[simcarrier.Outcome]float64{simcarrier.Human: 0.35, simcarrier.Busy: 0.65},
-		Ring: simcarrier.Range{Min: time.Second, Max: 3 * time.Second}, Talk: simcarrier.Range{Min: 2 * time.Second, Max: 3 * time.Second},
+		Mix:  map[simcarrier.Outcome]float64{simcarrier.Human: 0.5, simcarrier.Busy: 0.5},
+		Ring: simcarrier.Range{Min: time.Second, Max: 3 * time.Second}, Talk: simcarrier.Range{Min: time.Second, Max: 2 * time.Second},
 		Patience: time.Minute, DigitsFor: func(string) string { return "" }, Seed: 14})
 	if err != nil {
 		t.Fatal(err)
@@ -60,8 +60,8 @@ func TestPredictiveLiveKeepsAbandonUnderTarget(t *testing.T) {
 	for range agents {
 		w.agent(c, agenttest.Options{})
 	}
-	// Enough debtors for the run: about three dials per live answer.
-	accts := make([]queue.Account, 0, 4*liveWanted)
+	// Enough debtors for the run: about two dials per live answer.
+	accts := make([]queue.Account, 0, 3*liveWanted)
 	base := time.Now().UnixNano() % 1e7 * 10
 	for i := range cap(accts) {
 		accts = append(accts, queue.Account{ID: fmt.Sprintf("P%d-%s", i, rnd()), Name: "Deudor " + strconv.Itoa(i), NationalID: "n" + rnd(),
