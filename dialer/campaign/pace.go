@@ -107,6 +107,12 @@ func (r *Runner) pace(ctx context.Context, s *loopState, c queue.Campaign, trunk
 		learner, decider = p.agentless, p.agentless
 		// max_concurrent: the IVR campaign's calls at once, ringing or not.
 		snap.Trunk.FreeChannels = max(min(free, c.MaxConcurrent-int(s.active.Load())), 0)
+		// The calls per second are the trunk's to keep (its limiter, on
+		// the wall clock): a call claimed beyond them waits for its slot
+		// counted as in flight, so the sessions' target holds; the pacer's
+		// own bucket, on the runner's clock, would charge the claims the
+		// queue could not fill and never refill on a clock held still.
+		snap.Trunk.CPS = 0
 	}
 	var live, machines, xfer int
 	p.calls, live, machines, xfer = p.lines.counts(now, p.calls, learner.Observe)
