@@ -120,6 +120,9 @@ func (t *Trunk) InUse() int { return len(t.channels) }
 // MaxChannels is the trunk's channel limit.
 func (t *Trunk) MaxChannels() int { return cap(t.channels) }
 
+// CPS is the trunk's limit of new calls per second.
+func (t *Trunk) CPS() float64 { return float64(t.cps.Limit()) }
+
 // Target is the Request-URI for a number or a SIP URI: "sip:..." is used as
 // is; anything else is a number dialled at the trunk's host.
 func (t *Trunk) Target(to string) (sip.Uri, error) {

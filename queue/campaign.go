@@ -143,6 +143,14 @@ type Campaign struct {
 	// hands the debtor to (POST /api/v1/calls/{id}/transfer), default
 	// DefaultTransferScript.
 	LinesPerAgent float64 `json:"lines_per_agent,omitempty"` // progressive: lines per ready agent, 1.0-3.0; default 1
+	// TargetAbandon is the predictive pacer's abandon limit (abandoned ÷
+	// live answers over the compliance window), 0.001-0.2, at most
+	// MaxTargetAbandonStrict under the US and UK profiles; default
+	// DefaultTargetAbandon. MaxLinesPerAgent caps the calls in flight per
+	// available agent, 1.0-10.0; default the pacer's (6). Both may change
+	// at run time (PATCH /api/v1/campaigns/{id}/pacing).
+	TargetAbandon    float64 `json:"target_abandon,omitempty"`
+	MaxLinesPerAgent float64 `json:"max_lines_per_agent,omitempty"`
 	// AbandonAfter is how long an answered call may wait for an agent
 	// before the abandon script plays; default 2s, never over 2s under the
 	// US and UK profiles.
@@ -172,10 +180,15 @@ const (
 	// MaxAbandonAfterStrict is the longest wait for an agent the US (Reg F:
 	// a message within 2 s of the greeting) and UK (Ofcom) profiles allow.
 	MaxAbandonAfterStrict = 2 * time.Second
+	// DefaultTargetAbandon is the abandon limit of the US (Reg F, 30 days)
+	// and UK (Ofcom, per day) rules; MaxTargetAbandonStrict the most those
+	// profiles allow.
+	DefaultTargetAbandon   = 0.03
+	MaxTargetAbandonStrict = 0.03
 )
 
 // HasAgents says whether the campaign dials for agents (progressive or
-// predictive; predictive paces as progressive until its pacer is wired).
+// predictive).
 func (c Campaign) HasAgents() bool { return c.Mode == ModeProgressive || c.Mode == ModePredictive }
 
 // AbandonLimit is how long an answered call waits for an agent.
@@ -206,11 +219,34 @@ func (c Campaign) AbandonScriptName() string {
 // more than MaxAbandonAfterStrict before the abandon message (US, UK; an
 // auto profile over US or UK debtors).
 func (c Campaign) strictAbandon() bool {
+	p := c.lawProfile()
+	return p == "US" || p == "UK" || p == "GB"
+}
+
+// lawProfile is the compliance profile whose abandon rules apply, in
+// capitals: an auto profile's is the campaign's country's.
+func (c Campaign) lawProfile() string {
 	p := strings.ToUpper(c.Profile)
 	if p == strings.ToUpper(ProfileAuto) {
 		p = c.Country
 	}
-	return p == "US" || p == "UK" || p == "GB"
+	return p
+}
+
+// AbandonTarget is the abandon limit the predictive pacer keeps to.
+func (c Campaign) AbandonTarget() float64 {
+	if c.TargetAbandon > 0 {
+		return c.TargetAbandon
+	}
+	return DefaultTargetAbandon
+}
+
+// AbandonDaily says whether the campaign's abandon rate is judged per
+// calendar day in its zone (the UK's Ofcom rule) rather than over 30 days
+// (the US's Reg F rule, the default for every other profile).
+func (c Campaign) AbandonDaily() bool {
+	p := c.lawProfile()
+	return p == "UK" || p == "GB"
 }
 
 // LoadZone loads an IANA time zone by its real name. "Local" (whatever

@@ -212,6 +212,9 @@ func (c *Campaign) normalizeAgents() error {
 	case d > MaxAbandonAfterStrict && c.strictAbandon():
 		return c.bad("abandon_after", "%s: the %s profile allows at most %s before the abandon message", d, strings.ToUpper(c.Profile), MaxAbandonAfterStrict)
 	}
+	if err := c.checkPacing(); err != nil {
+		return err
+	}
 	if d := time.Duration(c.WrapUp); d < 0 || d > time.Hour || d > 0 && d < time.Second {
 		return c.bad("wrap_up", "%s: want 1s to 1h", d)
 	}
@@ -238,6 +241,22 @@ func (c *Campaign) normalizeAgents() error {
 	}
 	if c.Script == "" {
 		c.Script = DefaultTransferScript
+	}
+	return nil
+}
+
+// checkPacing checks the predictive pacer's settings: the abandon target
+// (never above 3% under the US and UK profiles) and the lines per agent.
+func (c *Campaign) checkPacing() error {
+	switch t := c.TargetAbandon; {
+	case t != 0 && (t < 0.001 || t > 0.2):
+		return c.bad("target_abandon", "%g: want 0.001 to 0.2", t)
+	case t > MaxTargetAbandonStrict && c.strictAbandon():
+		return c.bad("target_abandon", "%g: the %s profile allows at most %g abandoned calls per live answer", t,
+			strings.ToUpper(c.Profile), MaxTargetAbandonStrict)
+	}
+	if m := c.MaxLinesPerAgent; m != 0 && (m < 1 || m > 10) {
+		return c.bad("max_lines_per_agent", "%g: want 1.0 to 10.0", m)
 	}
 	return nil
 }

@@ -83,6 +83,21 @@ func TestCampaignValidationNamesFieldAndReason(t *testing.T) {
 		{"abandon after 2s in the US", func(c *Campaign) {
 			c.Mode, c.Country, c.Profile, c.TimeZone, c.AbandonAfter = "progressive", "US", "US", "America/New_York", Duration(2e9)
 		}, "", ""},
+		{"target abandon 3% in the US", func(c *Campaign) {
+			c.Mode, c.Country, c.Profile, c.TimeZone, c.TargetAbandon = "predictive", "US", "US", "America/New_York", 0.03
+		}, "", ""},
+		{"target abandon 4% in the US", func(c *Campaign) {
+			c.Mode, c.Country, c.Profile, c.TimeZone, c.TargetAbandon = "predictive", "US", "US", "America/New_York", 0.04
+		}, "target_abandon", "the US profile allows at most 0.03"},
+		{"target abandon 3.5% in the UK", func(c *Campaign) {
+			c.Mode, c.Country, c.Profile, c.TimeZone, c.TargetAbandon = "predictive", "GB", "UK", "Europe/London", 0.035
+		}, "target_abandon", "the UK profile allows at most 0.03"},
+		{"target abandon 5% in MX", func(c *Campaign) { c.Mode, c.TargetAbandon = "predictive", 0.05 }, "", ""},
+		{"target abandon 50%", func(c *Campaign) { c.Mode, c.TargetAbandon = "predictive", 0.5 }, "target_abandon", "want 0.001 to 0.2"},
+		{"target abandon negative", func(c *Campaign) { c.Mode, c.TargetAbandon = "predictive", -0.01 }, "target_abandon", "want 0.001 to 0.2"},
+		{"max lines per agent 2.5", func(c *Campaign) { c.Mode, c.MaxLinesPerAgent = "predictive", 2.5 }, "", ""},
+		{"max lines per agent 0.5", func(c *Campaign) { c.Mode, c.MaxLinesPerAgent = "predictive", 0.5 }, "max_lines_per_agent", "want 1.0 to 10.0"},
+		{"max lines per agent 11", func(c *Campaign) { c.Mode, c.MaxLinesPerAgent = "predictive", 11 }, "max_lines_per_agent", "want 1.0 to 10.0"},
 		{"abandon after an hour", func(c *Campaign) { c.AbandonAfter = Duration(time.Hour) }, "abandon_after", "want up to 1m"},
 		{"wrap-up too short", func(c *Campaign) { c.WrapUp = Duration(time.Millisecond) }, "wrap_up", "want 1s to 1h"},
 		{"notice not a phrase", func(c *Campaign) { c.RecordingNotice = "../../etc/x" }, "recording_notice", "want a phrase name"},
@@ -172,5 +187,22 @@ func TestAgentCampaignDefaultsAndCodes(t *testing.T) {
 	ivr := Campaign{ID: "i1", Country: "MX", TimeZone: "America/Mexico_City"}
 	if err := ivr.Normalize(); err != nil || ivr.AbandonAfter != 0 || ivr.AbandonLimit() != 2*time.Second {
 		t.Fatalf("ivr: %v %+v", err, ivr)
+	}
+}
+
+// The abandon window follows the law of the campaign's profile: the UK's
+// day, else 30 days; an auto profile's is its country's.
+func TestAbandonWindowByProfile(t *testing.T) {
+	for _, x := range []struct {
+		profile, country string
+		daily            bool
+	}{{"UK", "GB", true}, {"auto", "GB", true}, {"US", "US", false}, {"auto", "US", false}, {"MX", "MX", false}} {
+		c := Campaign{Profile: x.profile, Country: x.country}
+		if c.AbandonDaily() != x.daily {
+			t.Errorf("%s/%s: daily %v", x.profile, x.country, !x.daily)
+		}
+	}
+	if (Campaign{}).AbandonTarget() != 0.03 || (Campaign{TargetAbandon: 0.01}).AbandonTarget() != 0.01 {
+		t.Error("abandon target default")
 	}
 }

@@ -261,3 +261,53 @@ func TestCampaignDefinition(t *testing.T) {
 		}
 	}
 }
+
+// UpdateCampaign changes a stored definition in place, validated, and
+// never overwrites a change saved while it ran.
+func TestUpdateCampaign(t *testing.T) {
+	rdb := redistest.Client(t)
+	c := redistest.CampaignID(t, rdb)
+	s := queue.New(queue.Options{Client: rdb})
+	ctx := context.Background()
+	if _, err := s.UpdateCampaign(ctx, c, t0, func(*queue.Campaign) error { return nil }); !errors.Is(err, queue.ErrNotFound) {
+		t.Fatalf("missing campaign: %v", err)
+	}
+	if _, err := s.PutCampaign(ctx, queue.Campaign{ID: c, Mode: "progressive", Country: "US", TimeZone: "America/New_York"}, t0); err != nil {
+		t.Fatal(err)
+	}
+	later := t0.Add(time.Hour)
+	got, err := s.UpdateCampaign(ctx, c, later, func(x *queue.Campaign) error {
+		x.Mode, x.TargetAbandon, x.MaxLinesPerAgent = "predictive", 0.02, 2.5
+		return nil
+	})
+	if err != nil || got.Mode != "predictive" || got.TargetAbandon != 0.02 || !got.Updated.Equal(later) || !got.Created.Equal(t0) {
+		t.Fatalf("updated %+v %v", got, err)
+	}
+	_, err = s.UpdateCampaign(ctx, c, later, func(x *queue.Campaign) error { x.TargetAbandon = 0.05; return nil })
+	var fe *queue.FieldError
+	if !errors.As(err, &fe) || fe.Field != "target_abandon" {
+		t.Fatalf("4%% under the US profile: %v", err)
+	}
+	// A save that lands while the edit runs makes it start again on the
+	// new definition.
+	runs := 0
+	got, err = s.UpdateCampaign(ctx, c, later, func(x *queue.Campaign) error {
+		runs++
+		if runs == 1 {
+			y := *x
+			y.Name = "renamed meanwhile"
+			if _, err := s.PutCampaign(ctx, y, later); err != nil {
+				t.Fatal(err)
+			}
+		}
+		x.MaxLinesPerAgent = 4
+		return nil
+	})
+	if err != nil || runs != 2 || got.Name != "renamed meanwhile" || got.MaxLinesPerAgent != 4 {
+		t.Fatalf("concurrent save: runs %d, %+v %v", runs, got, err)
+	}
+	back, _ := s.Campaign(ctx, c)
+	if back.Name != "renamed meanwhile" || back.MaxLinesPerAgent != 4 || back.TargetAbandon != 0.02 {
+		t.Fatalf("read back %+v", back)
+	}
+}

@@ -130,6 +130,53 @@ func (s *Store) PutCampaign(ctx context.Context, c Campaign, now time.Time) (Cam
 	return c, nil
 }
 
+// UpdateCampaign changes a stored campaign in place: edit gets the
+// definition as stored and changes it; the result is normalized and saved
+// only if nobody saved the campaign meanwhile (it retries then, up to 5
+// times), so a run-time change never undoes a concurrent one. An error
+// from edit or Normalize is returned as is; ErrNotFound when there is no
+// such campaign.
+func (s *Store) UpdateCampaign(ctx context.Context, id string, now time.Time, edit func(*Campaign) error) (Campaign, error) {
+	var out Campaign
+	if err := CheckID(id); err != nil {
+		return out, err
+	}
+	key := k(id).def()
+	txf := func(tx *redis.Tx) error {
+		b, err := tx.Get(ctx, key).Bytes()
+		if errors.Is(err, redis.Nil) {
+			return fmt.Errorf("campaign %s: %w", id, ErrNotFound)
+		}
+		if err != nil {
+			return fmt.Errorf("campaign %s: read: %w", id, err)
+		}
+		var c Campaign
+		if err := json.Unmarshal(b, &c); err != nil {
+			return fmt.Errorf("campaign %s: decode: %w", id, err)
+		}
+		if err := edit(&c); err != nil {
+			return err
+		}
+		if err := c.Normalize(); err != nil {
+			return err
+		}
+		c.Updated = now.UTC()
+		if b, err = json.Marshal(c); err != nil {
+			return fmt.Errorf("campaign %s: encode: %w", id, err)
+		}
+		_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error { return p.Set(ctx, key, b, 0).Err() })
+		out = c
+		return err
+	}
+	for range 5 {
+		err := s.rdb.Watch(ctx, txf, key)
+		if !errors.Is(err, redis.TxFailedErr) {
+			return out, err
+		}
+	}
+	return out, fmt.Errorf("campaign %s: saved by others 5 times while updating it; try again", id)
+}
+
 // Campaign reads a campaign definition.
 func (s *Store) Campaign(ctx context.Context, id string) (Campaign, error) {
 	var c Campaign

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -31,8 +32,10 @@ const (
 const RollingDays = 30
 
 // Count adds one outcome to the campaign's counts of today, the day in zone
-// (the campaign's time zone; nil is UTC) at the pool's clock. Each day is a
-// hash kept 35 days after its last write.
+// (the campaign's time zone; nil is UTC) at the pool's clock, and of its
+// five minutes (for the last hour's and day's rates, RecentRates). Each day
+// is a hash kept 35 days after its last write; each UTC hour's five-minute
+// counts a hash kept 26 hours.
 func (p *Pool) Count(ctx context.Context, campaign string, o Outcome, zone *time.Location) error {
 	if err := checkRef("campaign", campaign); err != nil {
 		return err
@@ -43,10 +46,15 @@ func (p *Pool) Count(ctx context.Context, campaign string, o Outcome, zone *time
 	if zone == nil {
 		zone = time.UTC
 	}
-	key := ck(campaign).answers(p.now().In(zone).Format(dayFmt))
+	now := p.now()
+	key := ck(campaign).answers(now.In(zone).Format(dayFmt))
+	hour, slot := fiveMinutes(now)
+	hkey := ck(campaign).answersHour(hour)
 	_, err := p.rdb.TxPipelined(ctx, func(pipe redis.Pipeliner) error {
 		pipe.HIncrBy(ctx, key, string(o), 1)
 		pipe.Expire(ctx, key, retention)
+		pipe.HIncrBy(ctx, hkey, fmt.Sprintf("%s:%02d", o, slot), 1)
+		pipe.Expire(ctx, hkey, recentRetention)
 		return nil
 	})
 	if err != nil {
@@ -102,6 +110,69 @@ func (p *Pool) Rates(ctx context.Context, campaign string, zone *time.Location) 
 		r.Rolling.Live += w.Live
 		r.Rolling.Abandoned += w.Abandoned
 		r.Rolling.Machine += w.Machine
+	}
+	return r, nil
+}
+
+// fiveMinutes names t's UTC hour and the start of its five minutes in it.
+func fiveMinutes(t time.Time) (hour string, minute int) {
+	t = t.UTC()
+	return t.Format(hourFmt), t.Minute() / 5 * 5
+}
+
+// Recent are a campaign's live answers and abandons over the last hour and
+// the last 24 hours, to the five minutes (a window takes in the whole
+// five minutes it starts in: 60-65 minutes, 24 h-24 h 5 min).
+type Recent struct {
+	Hour pacing.WindowCounts `json:"last_hour"`
+	Day  pacing.WindowCounts `json:"last_24h"`
+}
+
+// RecentRates reads the campaign's five-minute counts of the last 25 hours
+// in one round trip.
+func (p *Pool) RecentRates(ctx context.Context, campaign string) (Recent, error) {
+	if err := checkRef("campaign", campaign); err != nil {
+		return Recent{}, err
+	}
+	now := p.now().UTC()
+	start := now.Truncate(time.Hour).Add(-24 * time.Hour)
+	pipe := p.rdb.Pipeline()
+	var cmds []*redis.MapStringStringCmd
+	var hours []time.Time
+	for h := start; !h.After(now); h = h.Add(time.Hour) {
+		hours = append(hours, h)
+		cmds = append(cmds, pipe.HGetAll(ctx, ck(campaign).answersHour(h.Format(hourFmt))))
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return Recent{}, fmt.Errorf("recent abandon counts of %s: %w", campaign, err)
+	}
+	from := func(d time.Duration) time.Time { return now.Add(-d).Truncate(5 * time.Minute) }
+	hourFrom, dayFrom := from(time.Hour), from(24*time.Hour)
+	var r Recent
+	for i, c := range cmds {
+		for f, v := range c.Val() {
+			o, mm, ok := strings.Cut(f, ":")
+			m, err := strconv.Atoi(mm)
+			if !ok || err != nil {
+				continue
+			}
+			at := hours[i].Add(time.Duration(m) * time.Minute)
+			n, _ := strconv.ParseInt(v, 10, 64)
+			for _, w := range []struct {
+				from time.Time
+				c    *pacing.WindowCounts
+			}{{hourFrom, &r.Hour}, {dayFrom, &r.Day}} {
+				if at.Before(w.from) || at.After(now) {
+					continue
+				}
+				switch Outcome(o) {
+				case Live:
+					w.c.Live += n
+				case Abandoned:
+					w.c.Abandoned += n
+				}
+			}
+		}
 	}
 	return r, nil
 }

@@ -63,6 +63,49 @@ func TestAbandonCountsAcrossDays(t *testing.T) {
 	}
 }
 
+// The last hour's and day's counts, to the five minutes, across UTC hours;
+// older counts drop out as the clock moves.
+func TestRecentAbandonCounts(t *testing.T) {
+	e := newEnv(t)
+	c := e.campaign()
+	count := func(o ...Outcome) {
+		t.Helper()
+		for _, x := range o {
+			if err := e.p.Count(e.ctx, c, x, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	recent := func() Recent {
+		t.Helper()
+		r, err := e.p.RecentRates(e.ctx, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	w := func(live, ab int64) pacing.WindowCounts { return pacing.WindowCounts{Live: live, Abandoned: ab} }
+	e.clk.Set(time.Date(2030, 3, 12, 9, 58, 0, 0, time.UTC))
+	count(Live, Live, Abandoned) // 09:55 bucket
+	e.clk.Set(time.Date(2030, 3, 12, 10, 31, 0, 0, time.UTC))
+	count(Live) // 10:30 bucket
+	if r := recent(); r.Hour != w(3, 1) || r.Day != w(3, 1) {
+		t.Fatalf("10:31: %+v", r)
+	}
+	e.clk.Set(time.Date(2030, 3, 12, 11, 1, 0, 0, time.UTC)) // the hour starts at 10:00: 09:55 is out
+	if r := recent(); r.Hour != w(1, 0) || r.Day != w(3, 1) {
+		t.Fatalf("11:01: %+v", r)
+	}
+	e.clk.Set(time.Date(2030, 3, 13, 10, 1, 0, 0, time.UTC)) // the day starts at 10:00 on the 12th
+	if r := recent(); r.Hour != w(0, 0) || r.Day != w(1, 0) {
+		t.Fatalf("the 13th 10:01: %+v", r)
+	}
+	ttl := e.rdb.TTL(e.ctx, ck(c).answersHour("2030031210")).Val()
+	if ttl < 25*time.Hour || ttl > recentRetention {
+		t.Fatalf("hour hash TTL %s", ttl)
+	}
+}
+
 // An agent's calls and time in each state are filed by the day (the pool's
 // zone) each state is left, and Today adds the current state's time.
 func TestAgentDayFigures(t *testing.T) {

@@ -32,6 +32,16 @@ func (k ckeys) agentDay(day string) string {
 	return k.p("agent_day:" + day) // hash "<agent>:calls", "<agent>:<state>_ms"
 }
 func (k ckeys) answers(day string) string { return k.p("answers:" + day) } // hash live, abandoned, machine
+func (k ckeys) answersHour(hour string) string {
+	return k.p("answers5m:" + hour) // hash "live:<MM>", "abandoned:<MM>" per five minutes of a UTC hour
+}
+
+// hourFmt names a UTC hour in keys; recentRetention is how long an hour's
+// five-minute counts are kept (the 24-hour rate needs 25 hours).
+const (
+	hourFmt         = "2006010215"
+	recentRetention = 26 * time.Hour
+)
 
 // dayFmt names a calendar day in keys.
 const dayFmt = "20060102"

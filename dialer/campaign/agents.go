@@ -1,11 +1,10 @@
 package campaign
 
 // Agent campaigns: what the runner does besides IVR campaigns when it has
-// a Station (Options.Agents). A progressive (or predictive, paced as
-// progressive until its pacer is wired) campaign dials one line per ready
-// agent this node holds, times lines_per_agent; each answer goes to the
-// longest-idle ready agent (agentcall.go); the agents act on their calls
-// from any node's API (Calls, commands.go).
+// a Station (Options.Agents). A progressive or predictive campaign dials
+// for the agents this node holds, as its pacer decides (pace.go); each
+// answer goes to the longest-idle ready agent (agentcall.go); the agents
+// act on their calls from any node's API (Calls, commands.go).
 
 import (
 	"context"
@@ -13,13 +12,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"sync/atomic"
 	"time"
 
 	"github.com/marcador/marcador/analytics"
-	"github.com/marcador/marcador/dialer"
 	"github.com/marcador/marcador/dialer/agent"
-	"github.com/marcador/marcador/dialer/pacing"
 	"github.com/marcador/marcador/queue"
 )
 
@@ -48,77 +44,6 @@ func (r *Runner) checkAgents(c queue.Campaign) error {
 		}
 	}
 	return nil
-}
-
-// lines counts a campaign loop's calls for its pacer: ringing (claimed,
-// not answered yet, or answered and still being screened by AMD) and
-// answered calls waiting for an agent.
-// machines counts the calls AMD found a machine on (amd.go), for the
-// pacer's machine rate.
-type lines struct{ ringing, waiting, machines atomic.Int64 }
-
-// line is one call's place in its loop's counts.
-type line struct {
-	n  *lines
-	st atomic.Int32 // 0 ringing, 1 waiting, 2 done
-}
-
-func (ls *lines) add() *line {
-	if ls == nil {
-		return nil
-	}
-	ls.ringing.Add(1)
-	return &line{n: ls}
-}
-
-// answered: the call waits for an agent.
-func (l *line) answered() {
-	if l != nil && l.st.CompareAndSwap(0, 1) {
-		l.n.ringing.Add(-1)
-		l.n.waiting.Add(1)
-	}
-}
-
-// done: the call holds no line any more (connected, abandoned, ended).
-func (l *line) done() {
-	if l == nil {
-		return
-	}
-	switch l.st.Swap(2) {
-	case 0:
-		l.n.ringing.Add(-1)
-	case 1:
-		l.n.waiting.Add(-1)
-	}
-}
-
-// agentRoom is how many calls an agent campaign places now: what the
-// progressive pacer decides for the ready agents this node holds, the
-// calls already ringing and waiting, and the trunk's free channels.
-func (r *Runner) agentRoom(ctx context.Context, s *loopState, c queue.Campaign, trunk *dialer.Trunk) int {
-	snap, err := r.opt.Agents.Pool().Snapshot(ctx, c.ID, r.opt.Node, s.agents)
-	if err != nil {
-		if !s.failing {
-			r.log.Warn("campaign: agents not read; not dialing", "campaign", c.ID, "err", err)
-		}
-		s.failing = true
-		return 0
-	}
-	s.agents = snap.Agents
-	ringing := int(max(s.lines.ringing.Load(), 0))
-	if cap(s.ringing) < ringing {
-		s.ringing = make([]pacing.Call, ringing)
-	}
-	ps := pacing.Snapshot{Now: r.opt.Now(), Agents: snap.Agents, Calls: s.ringing[:ringing], Waiting: int(max(s.lines.waiting.Load(), 0)),
-		Trunk:    pacing.Trunk{FreeChannels: max(trunk.MaxChannels()-trunk.InUse(), 0)},
-		Settings: pacing.Settings{LinesPerAgent: c.LinesPerAgent}}
-	if s.pacer == nil {
-		s.pacer = pacing.NewProgressive()
-		if c.Mode == queue.ModePredictive {
-			r.log.Info("campaign: predictive paces as progressive until its pacer is wired", "campaign", c.ID)
-		}
-	}
-	return s.pacer.Decide(&ps).Dial
 }
 
 // CallLost is the station's OnCallLost: the agent of one of this node's

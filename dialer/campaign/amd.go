@@ -212,16 +212,6 @@ func (t *amdTap) greetingEnd(dec amd.Decision) time.Time {
 // decision (beep.max_wait > 0).
 func (t *amdTap) searchesBeep() bool { return t.d.Params().Beep.MaxWait > 0 }
 
-// machine: AMD found a machine on the call; it holds no line any more and
-// counts toward the loop's machine rate.
-func (l *line) machine() {
-	if l == nil {
-		return
-	}
-	l.n.machines.Add(1)
-	l.done()
-}
-
 // screened is what detection made of an answered call.
 type screened struct {
 	// person: a person (human or notsure) or no AMD; the call goes on as

@@ -181,11 +181,14 @@ func (r *Runner) call(ctx context.Context, c queue.Campaign, trunk *dialer.Trunk
 		// as off (people first) and said.
 		r.log.Error("campaign: amd block unusable; this call is not screened", "campaign", c.ID, "err", err)
 	}
+	ln.sending()
 	leg, err := r.opt.Endpoint.Dial(ctx, dialer.DialRequest{Trunk: trunk, To: number, CallerID: c.CallerID,
 		RingTimeout: time.Duration(c.RingTimeout), OnAudio: tap.onAudio()})
 	if err != nil {
 		a.Disposition, a.Reason, a.EndedAt = analytics.NetworkError, err.Error(), r.opt.Now()
+		defer ln.done()
 		if errors.Is(err, dialer.ErrLocal) {
+			ln.notSent()
 			// Nothing left this node, so nobody was contacted: the gate
 			// gets its reservation back (a cap such as CL's one call a
 			// week is not used up).
@@ -198,6 +201,7 @@ func (r *Runner) call(ctx context.Context, c queue.Campaign, trunk *dialer.Trunk
 	}
 	select {
 	case <-leg.Ended():
+		ln.done() // unanswered: the pacer learns it now, not after the row
 		leg.Result().ApplyTo(a)
 		return res, nil, nil
 	default:
@@ -214,7 +218,9 @@ func (r *Runner) call(ctx context.Context, c queue.Campaign, trunk *dialer.Trunk
 		res = lc.run(ctx, ln)
 		hangup(ctx, leg).ApplyTo(a)
 		a.IVRPath, a.DTMF = res.IVRPath(), res.DTMF
-		return res, lc.settle(a), nil
+		ag := lc.settle(a)
+		ln.settled(a, ag, res)
+		return res, ag, nil
 	}
 	env := r.env(c, acct, number, a.AttemptID)
 	if len(zones) > 0 {
@@ -222,7 +228,7 @@ func (r *Runner) call(ctx context.Context, c queue.Campaign, trunk *dialer.Trunk
 	}
 	var lc *liveCall
 	if r.opt.Agents != nil {
-		env.Transfer = r.transferFromIVR(ctx, c, acct, number, leg, a, subj, &lc)
+		env.Transfer = r.transferFromIVR(ctx, c, acct, number, leg, a, subj, &lc, ln)
 	}
 	res, err = ivr.Run(ctx, leg.Session(), r.opt.Scripts[c.Script], env)
 	if err == nil && res.Transferred && lc != nil {
@@ -239,7 +245,9 @@ func (r *Runner) call(ctx context.Context, c queue.Campaign, trunk *dialer.Trunk
 		a.Disposition, a.Reason = analytics.IVRError, err.Error()
 		r.log.Error("campaign: script failed", "campaign", c.ID, "account", acct.ID, "err", err)
 	}
-	return res, lc.settle(a), nil
+	ag := lc.settle(a)
+	ln.settled(a, ag, res)
+	return res, ag, nil
 }
 
 // hangup ends the call (if the far end has not) and returns how it went,
@@ -253,9 +261,10 @@ func hangup(ctx context.Context, leg *dialer.Leg) dialer.Result {
 // transferFromIVR is an IVR script's transfer node: a ready agent of the
 // campaign this node holds within the node's timeout, bridged with the
 // account on the agent's screen; false (the script's fallback) when none
-// comes. *out is the call once bridged.
+// comes. *out is the call once bridged. While it waits, its line counts
+// as a transfer waiting for an agent.
 func (r *Runner) transferFromIVR(ctx context.Context, c queue.Campaign, acct queue.Account, number string, leg *dialer.Leg,
-	a *analytics.Attempt, subj compliance.Subject, out **liveCall) func(context.Context, string, time.Duration) (bool, error) {
+	a *analytics.Attempt, subj compliance.Subject, out **liveCall, ln *line) func(context.Context, string, time.Duration) (bool, error) {
 	return func(tctx context.Context, _ string, timeout time.Duration) (bool, error) {
 		if *out != nil {
 			return false, nil // one agent per call
@@ -263,6 +272,8 @@ func (r *Runner) transferFromIVR(ctx context.Context, c queue.Campaign, acct que
 		if timeout <= 0 {
 			timeout = 30 * time.Second
 		}
+		ln.waitingAgent(true)
+		defer ln.waitingAgent(false)
 		lc := r.newLiveCall(c, acct, number, leg, a, subj)
 		lc.fromIVR = true
 		lc.prefetch(ctx)

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/marcador/marcador/dialer"
-	"github.com/marcador/marcador/dialer/pacing"
 	"github.com/marcador/marcador/queue"
 )
 
@@ -24,7 +23,10 @@ func leaseNow() time.Time { return time.Now() }
 
 // loopRef is one campaign's loop, so a loop that ends itself removes only
 // its own entry.
-type loopRef struct{ cancel context.CancelFunc }
+type loopRef struct {
+	cancel context.CancelFunc
+	state  *loopState
+}
 
 // launch starts campaign id's loop on this node, unless it runs already.
 func (r *Runner) launch(id string) {
@@ -34,12 +36,12 @@ func (r *Runner) launch(id string) {
 		return
 	}
 	ctx, cancel := context.WithCancel(r.ctx)
-	ref := &loopRef{cancel: cancel}
+	ref := &loopRef{cancel: cancel, state: &loopState{id: id, pacer: pacer{lines: newLines(r.opt.Now)}}}
 	r.loops[id] = ref
 	r.loopW.Add(1)
 	go func() {
 		defer r.loopW.Done()
-		r.loop(ctx, id)
+		r.loop(ctx, ref.state)
 		r.mu.Lock()
 		if r.loops[id] == ref {
 			delete(r.loops, id)
@@ -49,9 +51,9 @@ func (r *Runner) launch(id string) {
 	}()
 }
 
-// loop tops the campaign up to max_concurrent calls every tick.
-func (r *Runner) loop(ctx context.Context, id string) {
-	s := &loopState{id: id}
+// loop places the campaign's calls every tick, as its pacer decides.
+func (r *Runner) loop(ctx context.Context, s *loopState) {
+	id := s.id
 	tick := time.NewTicker(r.opt.Tick)
 	defer tick.Stop()
 	r.log.Info("campaign running", "campaign", id)
@@ -80,11 +82,7 @@ type loopState struct {
 	active     atomic.Int64 // calls in progress
 	failing    bool         // a Redis error is logged once per outage, not per tick
 	noCallerID error        // logged once while it lasts
-	// An agent campaign's pacing (agents.go).
-	lines   lines
-	pacer   pacing.Pacer
-	agents  []pacing.Agent
-	ringing []pacing.Call
+	pacer      pacer        // pace.go
 }
 
 // dialable reads the campaign's definition and says whether it may dial
@@ -126,33 +124,25 @@ func (r *Runner) dialable(ctx context.Context, s *loopState) (c queue.Campaign, 
 	return c, trunk, true, false
 }
 
-// topUp claims as many contacts as the campaign and its trunk have room for
-// (an agent campaign: as its pacer decides for this node's agents) and
-// works each on its own goroutine.
+// topUp claims as many contacts as the campaign's pacer decides (pace.go)
+// and works each on its own goroutine.
 func (r *Runner) topUp(ctx context.Context, s *loopState, c queue.Campaign, trunk *dialer.Trunk) {
-	free := int64(c.MaxConcurrent) - s.active.Load()
-	if room := int64(trunk.MaxChannels() - trunk.InUse()); room < free {
-		free = room
-	}
-	if c.HasAgents() {
-		if r.opt.Agents == nil {
-			return // Start refuses it; a definition changed meanwhile waits
-		}
-		// The pacer's lines, never beyond max_concurrent and the trunk.
-		free = min(free, int64(r.agentRoom(ctx, s, c, trunk)))
-	}
+	free := r.pace(ctx, s, c, trunk)
 	if free <= 0 {
 		return
 	}
-	leases, err := r.opt.Store.Claim(ctx, s.id, int(free), leaseNow())
+	leases, err := r.opt.Store.Claim(ctx, s.id, free, leaseNow())
 	if err != nil {
 		r.log.Warn("campaign: claim", "campaign", s.id, "err", err)
 		return
 	}
+	if len(leases) > 0 {
+		r.dialled(ctx, s, c, len(leases))
+	}
 	for _, l := range leases {
 		s.active.Add(1)
 		r.calls.Add(1)
-		ln := s.lines.add()
+		ln := s.pacer.lines.add()
 		go func() {
 			defer r.calls.Done()
 			defer s.active.Add(-1)

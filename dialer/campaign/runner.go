@@ -16,6 +16,7 @@ import (
 	"github.com/marcador/marcador/analytics"
 	"github.com/marcador/marcador/dialer"
 	"github.com/marcador/marcador/dialer/agent"
+	"github.com/marcador/marcador/dialer/pacing"
 	"github.com/marcador/marcador/ivr/paylink"
 	"github.com/marcador/marcador/ivr/prompts"
 	"github.com/marcador/marcador/ivr/script"
@@ -70,8 +71,12 @@ type Options struct {
 	// Refs is what a campaign may name on this node; Start re-checks a
 	// stored definition against it (and Normalize's rules).
 	Refs queue.CampaignRefs
-	// Tick is how often a running campaign tops up its calls; default 250ms.
+	// Tick is how often a running campaign's pacer decides; default 250ms.
 	Tick time.Duration
+	// Predictive tunes agent campaigns' predictive pacers (zero: the
+	// pacer's defaults); the patience and compliance window come from each
+	// campaign.
+	Predictive pacing.PredictiveConfig
 	// Now is the attempts' clock (see leaseNow for the leases'); default
 	// time.Now.
 	Now    func() time.Time

@@ -79,6 +79,7 @@ func TestAgentCampaignThroughTheAPI(t *testing.T) {
 	cfg.SIP.RTPPorts = config.Ports{Min: 32000, Max: 32499}
 	cfg.HTTP.APITokens = []string{"calls-token-0123456789"}
 	cfg.Recordings.Dir = t.TempDir()
+	cfg.KPI.Refresh = time.Minute // config.Default has none (the file's load fills it)
 	sim, err := simcarrier.Start(simcarrier.Options{Listen: "127.0.0.1:0", ByLastDigit: true, RTPPorts: media.PortRange{Min: 32500, Max: 32999},
 		Ring: simcarrier.Range{Min: 50 * time.Millisecond, Max: 100 * time.Millisecond}, Talk: simcarrier.Range{Min: time.Minute, Max: time.Minute},
 		Patience: time.Minute, DigitsFor: func(string) string { return "" }})
@@ -245,7 +246,10 @@ func TestAgentCampaignThroughTheAPI(t *testing.T) {
 	metrics, _ := io.ReadAll(res.Body)
 	res.Body.Close()
 	for _, want := range []string{`marcador_campaign_live_answers{campaign="` + id + `",window="today"} 1`,
-		`marcador_campaign_abandoned{campaign="` + id + `",window="30d"} 0`, "marcador_recording_errors_total 0"} {
+		`marcador_campaign_live_answers{campaign="` + id + `",window="1h"} 1`, `marcador_campaign_abandon_rate{campaign="` + id + `",window="24h"} 0`,
+		`marcador_campaign_abandoned{campaign="` + id + `",window="30d"} 0`, "marcador_recording_errors_total 0",
+		`marcador_pacing_dials_total{campaign="` + id + `"} 1`, `marcador_pacing_dial_level{campaign="` + id + `"} `,
+		`marcador_pacing_agents{campaign="` + id + `",state="logged_in"} 1`} {
 		if !strings.Contains(string(metrics), want) {
 			t.Errorf("/metrics has no %s", want)
 		}

@@ -110,8 +110,9 @@ func (a *App) closeAgents() error {
 }
 
 // answersCollector exports every agent campaign's live answers and
-// abandons, today and over 30 days, from the pool's shared counts (so any
-// node shows the campaign's figures).
+// abandons over the last hour and 24 hours (to the five minutes), today and
+// over 30 days, from the pool's shared counts (so any node shows the
+// campaign's figures).
 type answersCollector struct {
 	store *queue.Store
 	pool  *agent.Pool
@@ -119,7 +120,7 @@ type answersCollector struct {
 }
 
 var (
-	liveDesc = prometheus.NewDesc("marcador_campaign_live_answers", "Live answers of an agent campaign in the window (today in the campaign's zone, or the last 30 days).",
+	liveDesc = prometheus.NewDesc("marcador_campaign_live_answers", "Live answers of an agent campaign in the window (1h, 24h, today in the campaign's zone, 30d).",
 		[]string{"campaign", "window"}, nil)
 	abandonDesc = prometheus.NewDesc("marcador_campaign_abandoned", "Abandoned live answers (no agent within abandon_after) of an agent campaign in the window.",
 		[]string{"campaign", "window"}, nil)
@@ -151,6 +152,10 @@ func (c *answersCollector) Collect(ch chan<- prometheus.Metric) {
 			zone = time.UTC
 		}
 		r, err := c.pool.Rates(ctx, id, zone)
+		var recent agent.Recent
+		if err == nil {
+			recent, err = c.pool.RecentRates(ctx, id)
+		}
 		if err != nil {
 			c.log.Warn("metrics: abandon counts not read", "campaign", id, "err", err)
 			continue
@@ -158,7 +163,7 @@ func (c *answersCollector) Collect(ch chan<- prometheus.Metric) {
 		for _, w := range []struct {
 			name string
 			v    pacing.WindowCounts
-		}{{"today", r.Today}, {"30d", r.Rolling}} {
+		}{{"1h", recent.Hour}, {"24h", recent.Day}, {"today", r.Today}, {"30d", r.Rolling}} {
 			ch <- prometheus.MustNewConstMetric(liveDesc, prometheus.GaugeValue, float64(w.v.Live), id, w.name)
 			ch <- prometheus.MustNewConstMetric(abandonDesc, prometheus.GaugeValue, float64(w.v.Abandoned), id, w.name)
 			ch <- prometheus.MustNewConstMetric(rateDesc, prometheus.GaugeValue, agent.Rate(w.v), id, w.name)

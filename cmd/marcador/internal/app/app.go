@@ -375,6 +375,7 @@ func (a *App) buildRunner(context.Context) error {
 			Help: "Agent calls whose recording could not be written (disk full, unwritable); the calls went on."},
 			func() float64 { return float64(a.Runner.RecordingErrors()) }))
 	}
+	a.Metrics.MustRegister(pacingCollector{a.Runner})
 	a.inbound.Store(a.Runner)
 	return nil
 }

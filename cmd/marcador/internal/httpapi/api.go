@@ -108,6 +108,7 @@ func (a *API) mount(rt *routes) {
 	rt.api("POST /api/v1/campaigns", a.putCampaign)
 	rt.api("GET /api/v1/campaigns/{id}", a.getCampaign)
 	rt.api("POST /api/v1/campaigns/{id}/contacts", a.uploadContacts)
+	rt.api("PATCH /api/v1/campaigns/{id}/pacing", a.patchPacing)
 	if opt.Runner != nil {
 		rt.api("POST /api/v1/campaigns/{id}/{action}", a.runCampaign)
 	}
