@@ -11,6 +11,7 @@ import (
 	"github.com/marcador/marcador/dialer/agent"
 	"github.com/marcador/marcador/dialer/agent/agenttest"
 	"github.com/marcador/marcador/dialer/simcarrier"
+	"github.com/marcador/marcador/ivr/media"
 	"github.com/marcador/marcador/queue"
 )
 
@@ -133,5 +134,45 @@ func TestAMDRevisedAgentCallFreesTheAgent(t *testing.T) {
 	calls := sim.Calls()
 	if len(calls) != 1 || calls[0].Outcome != simcarrier.Machine || !calls[0].Message.IsSpeech(2*time.Second) {
 		t.Errorf("the box: %+v, want the message after its beep", calls)
+	}
+}
+
+// A machine first taken for a person when no agent is ready: the abandon
+// message starts, the beep revises the call and cuts it, and the box gets
+// the voicemail message after its beep; the abandon leaves the day's
+// counts (a machine, no live answer, no abandon) and the row.
+func TestAMDRevisedDuringTheAbandonMessage(t *testing.T) {
+	audio := amdCorpus(t)
+	g := audio.Machine[audio.revised[0]]
+	w := newAgentWorld(t, nil)
+	c := w.campaign(func(c *queue.Campaign) { c.AMD = &queue.AMD{OnMachine: queue.OnMachineVoicemail} })
+	ag := w.agent(c, agenttest.Options{})
+	num := number()
+	acct := w.debtors(c, num)[0]
+	release := make(chan struct{})
+	w.carrier.holdUntil(num, release)
+	w.start(c)
+	w.carrier.invite(w.ctx, num)
+	if _, err := w.st.Pause(w.ctx, ag.id, "break"); err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	dc := w.carrier.call(w.ctx, num)
+	go dc.leg.Session().Play(w.ctx, false, &media.Prompt{Name: g.Name, Samples: g.Samples})
+	start := heardPrompt(t, w.ctx, dc, "p/limited")
+	if at := time.Duration(start) * time.Second / media.SampleRate; at < g.BeepEnd {
+		t.Errorf("the message began %s after the answer, before the beep ended (%s)", at, g.BeepEnd)
+	}
+	w.settled(c, 1)
+	row := w.rows(c)[acct.ID]
+	t.Logf("%s: %+v", g.Name, row)
+	if row.disposition != "machine" || row.abandoned != 0 || row.agent != "" || row.ivrPath != "message>end" ||
+		!strings.Contains(row.reason, "voicemail-limited left after the beep") || !strings.Contains(row.reason, "the abandon message cut") {
+		t.Errorf("row %+v", row)
+	}
+	zone, _ := queue.LoadZone(c.TimeZone)
+	rates, err := w.pool.Rates(w.ctx, c.ID, zone)
+	if err != nil || rates.Today.Live != 0 || rates.Today.Abandoned != 0 || rates.Today.Machine != 1 {
+		t.Errorf("counts today %+v (%v), want one machine, no live answer or abandon", rates.Today, err)
 	}
 }
