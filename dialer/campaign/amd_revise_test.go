@@ -147,17 +147,7 @@ func TestAMDRevisedDuringTheAbandonMessage(t *testing.T) {
 	w := newAgentWorld(t, nil)
 	c := w.campaign(func(c *queue.Campaign) { c.AMD = &queue.AMD{OnMachine: queue.OnMachineVoicemail} })
 	ag := w.agent(c, agenttest.Options{})
-	num := number()
-	acct := w.debtors(c, num)[0]
-	release := make(chan struct{})
-	w.carrier.holdUntil(num, release)
-	w.start(c)
-	w.carrier.invite(w.ctx, num)
-	if _, err := w.st.Pause(w.ctx, ag.id, "break"); err != nil {
-		t.Fatal(err)
-	}
-	close(release)
-	dc := w.carrier.call(w.ctx, num)
+	acct, dc := w.answeredAfterPause(c, ag)
 	go dc.leg.Session().Play(w.ctx, false, &media.Prompt{Name: g.Name, Samples: g.Samples})
 	start := heardPrompt(t, w.ctx, dc, "p/limited")
 	if at := time.Duration(start) * time.Second / media.SampleRate; at < g.BeepEnd {
@@ -175,4 +165,22 @@ func TestAMDRevisedDuringTheAbandonMessage(t *testing.T) {
 	if err != nil || rates.Today.Live != 0 || rates.Today.Abandoned != 0 || rates.Today.Machine != 1 {
 		t.Errorf("counts today %+v (%v), want one machine, no live answer or abandon", rates.Today, err)
 	}
+}
+
+// answeredAfterPause starts c with one debtor whose phone rings until the
+// agent (c's only one, ready when the call was placed) has paused, then
+// answers: no agent is ready for the call.
+func (w *agentWorld) answeredAfterPause(c queue.Campaign, ag *testAgent) (queue.Account, *debtorCall) {
+	w.t.Helper()
+	num := number()
+	acct := w.debtors(c, num)[0]
+	release := make(chan struct{})
+	w.carrier.holdUntil(num, release)
+	w.start(c)
+	w.carrier.invite(w.ctx, num)
+	if _, err := w.st.Pause(w.ctx, ag.id, "break"); err != nil {
+		w.t.Fatal(err)
+	}
+	close(release)
+	return acct, w.carrier.call(w.ctx, num)
 }
