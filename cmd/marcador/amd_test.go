@@ -13,6 +13,8 @@ import (
 
 	"github.com/marcador/marcador/dialer/simcarrier"
 	"github.com/marcador/marcador/ivr/media"
+	"github.com/marcador/marcador/queue"
+	"github.com/marcador/marcador/queue/redistest"
 )
 
 func TestAMDCommand(t *testing.T) {
@@ -139,5 +141,80 @@ func TestBenchAMDCommand(t *testing.T) {
 	errb.Reset()
 	if code := run(context.Background(), []string{"bench", "amd", "-corpus", dir}, &out, &errb); code != 0 || strings.Contains(errb.String(), "generating") {
 		t.Errorf("exit %d: %s", code, errb.String())
+	}
+}
+
+// -config F -campaign ID classifies with the campaign's amd block as
+// stored in Redis: a short greeting, a pause, then a beep is a machine
+// (revised) with the default block, and stays human for a campaign whose
+// block turns revision off (revise_within 0).
+func TestAMDCommandCampaign(t *testing.T) {
+	dir := t.TempDir()
+	late := filepath.Join(dir, "late.wav")
+	var x []int16
+	for _, p := range [][]int16{make([]int16, 300*8), simcarrier.Voice(400*time.Millisecond, 150, 3), make([]int16, 1500*8),
+		media.Tone(1000, 8000, 8*400), make([]int16, 3000*8)} {
+		x = append(x, p...)
+	}
+	if err := os.WriteFile(late, media.EncodeWAV(x), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(dir, "marcador.yaml")
+	os.WriteFile(cfg, []byte("redis: {addr: "+redistest.Addr()+"}\n"), 0o600)
+	ctx := context.Background()
+	rdb := redistest.Client(t)
+	store := queue.New(queue.Options{Client: rdb, NodeID: "amd-cmd"})
+	put := func(amdBlock string) string {
+		t.Helper()
+		c := queue.Campaign{ID: redistest.CampaignID(t, rdb), Mode: queue.ModeIVR, Country: "MX", Profile: "MX", TimeZone: "America/Mexico_City",
+			Trunk: "sim", Script: "reminder-overdue", Language: "es"}
+		if amdBlock != "" {
+			c.AMD = &queue.AMD{}
+			if err := json.Unmarshal([]byte(amdBlock), c.AMD); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := store.PutCampaign(ctx, c, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		return c.ID
+	}
+	classify := func(args ...string) (map[string]any, string, int) {
+		t.Helper()
+		var out, errb bytes.Buffer
+		code := run(ctx, append([]string{"amd"}, args...), &out, &errb)
+		var got map[string]any
+		if code == 0 {
+			if err := json.Unmarshal(out.Bytes(), &got); err != nil {
+				t.Fatalf("%q: %v", out.String(), err)
+			}
+		}
+		return got, errb.String(), code
+	}
+	on := put(`{"mode":"on","on_machine":"hangup"}`)
+	if got, errs, code := classify("-config", cfg, "-campaign", on, "-json", late); code != 0 || got["result"] != "machine" || got["revised_from"] != "human" {
+		t.Errorf("default block: exit %d %v %s", code, got, errs)
+	}
+	final := put(`{"mode":"on","profile":"human-first","revise_within":"0s"}`)
+	if got, errs, code := classify("-config", cfg, "-campaign", final, "-json", late); code != 0 || got["result"] != "human" || got["revised_from"] != nil {
+		t.Errorf("revise_within 0: exit %d %v %s", code, got, errs)
+	}
+	off := put(`{"mode":"off","revise_within":"0s"}`)
+	if got, errs, code := classify("-config", cfg, "-campaign", off, "-json", late); code != 0 || got["result"] != "human" || !strings.Contains(errs, "amd mode off") {
+		t.Errorf("mode off: exit %d %v %s", code, got, errs)
+	}
+	for _, c := range []struct {
+		args []string
+		err  string
+	}{
+		{[]string{"-config", cfg, "-campaign", put("")}, "has no amd block"},
+		{[]string{"-config", cfg, "-campaign", "no-such-campaign"}, "campaign no-such-campaign"},
+		{[]string{"-campaign", on}, "give -config"},
+		{[]string{"-config", cfg, "-campaign", on, "-profile", "reference"}, "-campaign with -params or -profile"},
+		{[]string{"-config", cfg}, "-config without -campaign"},
+	} {
+		if _, errs, code := classify(append(c.args, late)...); code == 0 || !strings.Contains(errs, c.err) {
+			t.Errorf("%v: exit %d, %s; want %q", c.args, code, errs, c.err)
+		}
 	}
 }

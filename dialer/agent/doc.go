@@ -55,7 +55,8 @@
 //	marcador:{C}:agent_lease        zset agent → lease expiry (ms)
 //	marcador:{C}:agent_events       stream of transitions (MAXLEN ~ Options.StreamMaxLen)
 //	marcador:{C}:agent_day:<date>   hash <agent>:calls, <agent>:<state>_ms (35 days)
-//	marcador:{C}:answers:<date>     hash live, abandoned (35 days)
+//	marcador:{C}:answers:<date>     hash live, abandoned, machine (35 days)
+//	marcador:{C}:answers_revised:<date>  set of calls AMD revised from live to machine (Revise; 35 days)
 //	marcador:{C}:callbacks          hash account → "agent|until ms": personal call backs
 //
 // Definitions and the indexes over them share the tag {agents}, one slot, so

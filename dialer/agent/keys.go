@@ -32,6 +32,9 @@ func (k ckeys) agentDay(day string) string {
 	return k.p("agent_day:" + day) // hash "<agent>:calls", "<agent>:<state>_ms"
 }
 func (k ckeys) answers(day string) string { return k.p("answers:" + day) } // hash live, abandoned, machine
+func (k ckeys) revised(day string) string {
+	return k.p("answers_revised:" + day) // set of calls moved from live to machine (Revise)
+}
 func (k ckeys) answersHour(hour string) string {
 	return k.p("answers5m:" + hour) // hash "live:<MM>", "abandoned:<MM>" per five minutes of a UTC hour
 }

@@ -31,17 +31,8 @@ func TestNoAgentReadyPlaysTheAbandonScript(t *testing.T) {
 	w := newAgentWorld(t, nil)
 	c := w.campaign(func(c *queue.Campaign) { c.AbandonAfter = queue.Duration(time.Second) })
 	ag := w.agent(c, agenttest.Options{})
-	num := number()
-	acct := w.debtors(c, num)[0]
-	release := make(chan struct{})
-	w.carrier.holdUntil(num, release)
-	w.start(c)
-	w.carrier.invite(w.ctx, num)
-	if _, err := w.st.Pause(w.ctx, ag.id, "break"); err != nil {
-		t.Fatal(err)
-	}
-	close(release)
-	dc := w.carrier.call(w.ctx, num)
+	acct, dc := w.answeredAfterPause(c, ag)
+	num := dc.number
 	start := heardPrompt(t, w.ctx, dc, "p/abandon")
 	if at := time.Duration(start) * time.Second / media.SampleRate; at > 2*time.Second || at < time.Second-abandonLead {
 		t.Fatalf("the abandon message began %s after the answer, want after the 1s wait (less %s) and within 2s", at, abandonLead)

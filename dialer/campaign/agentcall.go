@@ -85,6 +85,11 @@ type liveCall struct {
 	abandoned bool
 	agentLost bool
 	gone      bool // the debtor hung up before an agent came
+	// tap is the call's AMD (nil without): it hears the debtor through
+	// the bridge too, and may revise the call to a machine; machine: the
+	// call acted on that (amd_revise.go).
+	tap     *amdTap
+	machine bool
 	// greeted starts the abandon clock: the end of the debtor's greeting
 	// as AMD heard it, else the answer (amd.go).
 	greeted   time.Time
@@ -172,6 +177,9 @@ func (lc *liveCall) run(ctx context.Context, ln *line) ivr.Result {
 	for {
 		if !lc.waitForAgent(ctx, deadline) {
 			ln.done()
+			if lc.machineFound() {
+				return ivr.Result{}
+			}
 			if lc.debtorGone() {
 				lc.gone = true
 				return ivr.Result{}
@@ -182,9 +190,9 @@ func (lc *liveCall) run(ctx context.Context, ln *line) ivr.Result {
 		if err == nil {
 			break
 		}
-		if lc.debtorGone() {
+		if lc.debtorGone() || lc.machine {
 			ln.done()
-			lc.gone = true
+			lc.gone = !lc.machine
 			return ivr.Result{}
 		}
 		lc.log.Warn("campaign: agent not bridged; looking for another", "err", err)
@@ -219,8 +227,10 @@ func (lc *liveCall) runScript(ctx context.Context, what, name string) ivr.Result
 	}
 	env := r.env(lc.c, lc.acct, lc.number, lc.id)
 	env.Zone = lc.zone
+	ctx, cut := lc.untilMachine(ctx)
+	defer cut()
 	res, err := ivr.Run(ctx, lc.leg.Session(), s, env)
-	if err != nil {
+	if err != nil && ctx.Err() == nil {
 		lc.log.Error("campaign: "+what+" script failed", "script", s.Name, "err", err)
 	}
 	return res

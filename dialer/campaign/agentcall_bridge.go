@@ -68,6 +68,8 @@ func (lc *liveCall) waitForAgent(ctx context.Context, deadline time.Time) bool {
 			return false
 		case <-ctx.Done():
 			return false
+		case <-lc.tap.revisions():
+			return false
 		case <-t.C:
 		}
 	}
@@ -92,8 +94,12 @@ func (lc *liveCall) connect(ctx context.Context) error {
 			return fmt.Errorf("recording notice: %w", err)
 		}
 	}
+	if lc.machineBeforeBridge(ctx, res) {
+		return errMachine
+	}
 	rec := lc.startRecording()
-	b, err := media.NewBridge(debtor, lc.agentSess, media.BridgeOptions{Recorder: rec, OnDigit: lc.onDigit, Logger: lc.log})
+	b, err := media.NewBridge(debtor, lc.agentSess, media.BridgeOptions{Recorder: rec, OnDigit: lc.onDigit, Logger: lc.log,
+		OnDebtorAudio: lc.tap.onAudio()})
 	if err != nil {
 		lc.closeRecording(rec)
 		lc.unreserve(ctx, res)
@@ -136,6 +142,7 @@ const (
 	debtorEnded talkEnd = iota
 	agentLeft           // the agent's phone leg dropped
 	transferred         // the agent handed the debtor to the IVR
+	amdMachine          // AMD revised the call to a machine (amd_revise.go)
 )
 
 // talkAndWrap runs a bridged call to its end: the talk, then the agent's
@@ -145,6 +152,10 @@ func (lc *liveCall) talkAndWrap(ctx context.Context) ivr.Result {
 	lc.bridge.Stop()
 	lc.talkEnd = time.Now()
 	lc.closeRecording(lc.recorder)
+	if why == amdMachine {
+		lc.freeFromMachine(ctx)
+		return ivr.Result{}
+	}
 	if why == agentLeft {
 		lc.agentLost = true
 		lc.log.Warn("campaign: the agent's phone leg dropped mid-call; the debtor hears the abandon message")
@@ -191,6 +202,8 @@ func (lc *liveCall) talk(ctx context.Context) talkEnd {
 			return agentLeft
 		case <-lc.xfer:
 			return transferred
+		case <-lc.tap.revisions():
+			return amdMachine
 		case <-ctx.Done():
 			return debtorEnded
 		}

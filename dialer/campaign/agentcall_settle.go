@@ -27,6 +27,7 @@ func (lc *liveCall) applyTo(a *analytics.Attempt, d *disposition) {
 		a.WrapMS = msBetween(lc.talkEnd, lc.wrapEnd)
 	}
 	switch {
+	case lc.machine: // AMD revised it: the row is a machine's (amd_revise.go)
 	case lc.abandoned:
 		a.Disposition, a.Abandoned = analytics.Abandoned, true
 		a.Reason = fmt.Sprintf("no agent within %s: the abandon message was played", lc.c.AbandonLimit())
@@ -60,7 +61,7 @@ func clipReason(s string) string {
 // conversation says whether the call reached the debtor (the compliance
 // caps count it): bridged to an agent who did not say it was someone else.
 func (lc *liveCall) conversation(d *disposition) bool {
-	if lc == nil || lc.connected.IsZero() {
+	if lc == nil || lc.connected.IsZero() || lc.machine {
 		return false
 	}
 	return d == nil || d.rightParty

@@ -25,13 +25,7 @@ func (lc *liveCall) wrap(ctx context.Context) {
 		why = "phone_disconnected"
 	}
 	lc.wrapEnd = time.Now()
-	lc.mu.Lock()
-	res := lc.res
-	code := ""
-	if lc.disp != nil {
-		code = lc.disp.Code
-	}
-	lc.mu.Unlock()
+	res, code := lc.reservation()
 	if why != "phone_disconnected" {
 		if _, err := lc.r.opt.Agents.Pool().EndWrap(ctx, res); err != nil && !errors.Is(err, agent.ErrTransition) {
 			lc.log.Warn("campaign: wrap-up not ended in Redis", "agent", res.Agent, "err", err)
@@ -40,6 +34,18 @@ func (lc *liveCall) wrap(ctx context.Context) {
 	lc.log.Info("campaign: wrap-up ended", "agent", res.Agent, "why", why, "code", code,
 		"wrap", lc.wrapEnd.Sub(lc.talkEnd).Round(time.Millisecond).String())
 	lc.desk.send(ctx, agent.DeskWrapEnded, map[string]any{"reason": why, "code": code})
+}
+
+// reservation is the call's agent reservation and the code of the
+// agent's disposition, if any.
+func (lc *liveCall) reservation() (agent.Reservation, string) {
+	lc.mu.Lock()
+	defer lc.mu.Unlock()
+	code := ""
+	if lc.disp != nil {
+		code = lc.disp.Code
+	}
+	return lc.res, code
 }
 
 // runTransferScript runs the campaign's promise script for a debtor an

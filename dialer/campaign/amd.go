@@ -3,10 +3,12 @@ package campaign
 // Answering-machine detection on a campaign's calls (the campaign's `amd`
 // block): the debtor's decoded audio goes frame by frame from the RTP
 // receive goroutine into a dialer/amd detector from the answer until it
-// decides (and, for a machine whose message waits for the beep, until the
-// beep search ends). People (and notsure) go on as every answer did: the
-// script, or the wait for an agent; a machine gets the campaign's machine
-// action; a call that ends first is a hang-up.
+// needs no more (Done: its decision final, and for a machine whose message
+// waits for the beep, the beep search over). People (and notsure) go on as
+// every answer did: the script, or the wait for an agent; a machine gets
+// the campaign's machine action; a call that ends first is a hang-up. A
+// person's decision stays provisional for revise_within: a beep then makes
+// the call a machine's after all (amd_revise.go).
 
 import (
 	"context"
@@ -67,7 +69,10 @@ func (r *Runner) checkAMD(c queue.Campaign) error {
 // amdTap is one call's detector and its feed. The receive goroutine feeds
 // it (onAudio) while the call's goroutine waits for its outcome (await);
 // the mutex is uncontended but for the rare silence the call's goroutine
-// feeds when audio stops arriving.
+// feeds when audio stops arriving. Each channel closes once, when the
+// detector reports its event: the first decision, a revision of a
+// provisional one (amd_revise.go), the beep search's end, and the end of
+// the analysis (Done, or the call's end).
 type amdTap struct {
 	feeding atomic.Bool // from the answer until the detector needs no more audio
 
@@ -75,7 +80,10 @@ type amdTap struct {
 	d        *amd.Detector
 	start    time.Time // the answer, as this node saw it
 	decided  chan struct{}
+	revised  chan struct{}
 	beepDone chan struct{}
+	over     chan struct{}
+	isOver   bool
 	zeros    [amd.FrameSamples]int16
 }
 
@@ -92,7 +100,7 @@ func newAMDTap(c queue.Campaign) (*amdTap, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &amdTap{d: d, decided: make(chan struct{}), beepDone: make(chan struct{})}, nil
+	return &amdTap{d: d, decided: make(chan struct{}), revised: make(chan struct{}), beepDone: make(chan struct{}), over: make(chan struct{})}, nil
 }
 
 // onAudio is the dial request's OnAudio: nil without a tap, so a call
@@ -132,11 +140,18 @@ func (t *amdTap) signal(ev amd.Event) {
 	if ev&amd.Decided != 0 {
 		close(t.decided)
 	}
+	if ev&amd.Revised != 0 {
+		close(t.revised)
+	}
 	if ev&amd.BeepDone != 0 {
 		close(t.beepDone)
 	}
 	if t.d.Done() {
 		t.feeding.Store(false)
+		if !t.isOver {
+			t.isOver = true
+			close(t.over)
+		}
 	}
 }
 

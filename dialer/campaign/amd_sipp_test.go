@@ -88,12 +88,13 @@ Content-Length: 0
 // machine and hangs up at the decision.
 func TestAMDSippGreetingPcapIsAMachine(t *testing.T) {
 	audio := amdCorpus(t)
+	greeting := audio.Machine[audio.direct[0]]
 	pcap := filepath.Join(t.TempDir(), "greeting.pcap")
-	if err := sipptest.WriteAudioPcap(pcap, media.PCMU, audio.Machine[0].Samples); err != nil {
+	if err := sipptest.WriteAudioPcap(pcap, media.PCMU, greeting.Samples); err != nil {
 		t.Fatal(err)
 	}
 	g := amdSippCall(t, "", fmt.Sprintf(sippPlay, pcap))
-	t.Logf("%s: %+v", audio.Machine[0].Name, g)
+	t.Logf("%s: %+v", greeting.Name, g)
 	if g.disposition != "machine" || g.amd != "machine" || g.cause == "" || g.ms == 0 {
 		t.Errorf("sipp's greeting: %+v, want a machine", g)
 	}

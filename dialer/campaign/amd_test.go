@@ -1,8 +1,10 @@
 package campaign
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -18,13 +20,22 @@ import (
 	"github.com/marcador/marcador/queue"
 )
 
-// amdCorpus is a small labelled corpus (dialer/amd/corpus, rendered with
-// espeak-ng and sox on first use and cached under the system's temporary
-// directory) as the carrier simulator's voices: the people and the
+// amdVoices are the carrier simulator's voices from a small labelled
+// corpus (dialer/amd/corpus, rendered with espeak-ng and sox on first use
+// and cached under the system's temporary directory): the people and the
 // machines with a beep that the offline detector, with the default
 // parameters, classifies as their class (so a wrong row is the call path's
-// fault, not the detector's, whose accuracy `marcador bench amd` measures).
-func amdCorpus(t *testing.T) *simcarrier.Audio {
+// fault, not the detector's, whose accuracy `marcador bench amd`
+// measures). Machines are in two groups: decided at once (direct), and
+// first taken for a person, then revised by their beep (revised; the
+// longest-treated-as-a-person first).
+type amdVoices struct {
+	*simcarrier.Audio
+	direct, revised []int         // indexes in Machine
+	outcome         []amd.Outcome // of each machine, offline
+}
+
+func amdCorpus(t *testing.T) *amdVoices {
 	t.Helper()
 	if err := corpus.Available(); err != nil {
 		t.Skipf("skipping: %v (CI installs them)", err)
@@ -48,21 +59,75 @@ func amdCorpus(t *testing.T) *simcarrier.Audio {
 		}
 		return o
 	}
-	var out simcarrier.Audio
+	v := &amdVoices{Audio: &simcarrier.Audio{}}
 	for _, g := range a.Human {
 		if r := heard(g).Decision.Result; r == amd.Human {
-			out.Human = append(out.Human, g)
+			v.Human = append(v.Human, g)
 		}
 	}
 	for _, g := range a.Machine {
-		if o := heard(g); o.Decision.Result == amd.Machine && o.Beep.Outcome == amd.BeepFound {
-			out.Machine = append(out.Machine, g)
+		o := heard(g)
+		if o.Decision.Result != amd.Machine || o.Beep.Outcome != amd.BeepFound {
+			continue
 		}
+		if o.Decision.Revised {
+			v.revised = append(v.revised, len(v.Machine))
+		} else {
+			v.direct = append(v.direct, len(v.Machine))
+		}
+		v.Machine = append(v.Machine, g)
+		v.outcome = append(v.outcome, o)
 	}
-	if len(out.Human) < 3 || len(out.Machine) < 3 {
-		t.Fatalf("corpus %s: %d people and %d machines the detector gets right; want 3 of each", dir, len(out.Human), len(out.Machine))
+	if len(v.Human) < 3 || len(v.direct) < 3 || len(v.revised) < 2 {
+		t.Fatalf("corpus %s: %d people, %d machines decided at once and %d revised that the detector gets right; want 3, 3 and 2",
+			dir, len(v.Human), len(v.direct), len(v.revised))
 	}
-	return &out
+	held := func(i int) time.Duration { d := v.outcome[i].Decision; return d.At - d.FirstAt }
+	slices.SortStableFunc(v.revised, func(i, j int) int { return cmp.Compare(held(j), held(i)) })
+	return v
+}
+
+// amdIVRCalls runs an IVR campaign with AMD (on_machine voicemail) over
+// the carrier simulator speaking audio's voices, with an account per
+// entry of numbers (id: phone), until every account's call is recorded;
+// it returns the line and the rows by account.
+func amdIVRCalls(t *testing.T, audio *amdVoices, numbers map[string]string) (*simLine, map[string]amdRow) {
+	t.Helper()
+	ctx := context.Background()
+	h := newHarness(t)
+	line := newSimLine(t, simcarrier.Options{ByLastDigit: true, Audio: audio.Audio,
+		Ring: simcarrier.Range{Min: 50 * time.Millisecond, Max: 100 * time.Millisecond}, Talk: simcarrier.Range{Min: 60 * time.Second, Max: 60 * time.Second},
+		DigitsAfter: 500 * time.Millisecond, Digits: "9", Record: true},
+		media.PortRange{Min: 46000, Max: 46399}, 50, 20)
+	id := h.putIVRCampaign(t, ctx, func(c *queue.Campaign) {
+		c.MaxConcurrent, c.CallbackNumber = 10, "8005550100"
+		c.AMD = &queue.AMD{OnMachine: queue.OnMachineVoicemail}
+	})
+	var accts []queue.Account
+	for a, num := range numbers {
+		accts = append(accts, queue.Account{ID: a, NationalID: fmt.Sprint(time.Now().UnixNano(), a), Country: "MX",
+			Phones: []queue.Phone{{Number: num}}, Balance: decimal.NewFromInt(10000), Currency: "MXN", DueDate: "2026-11-01", DaysPastDue: 23})
+	}
+	h.load(t, ctx, id, accts)
+	r := New(h.runnerOptions(line, "amd-ivr"))
+	defer r.Close()
+	if err := r.Start(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	poll(t, "every account's call", func() bool {
+		d, _ := h.store.Dispositions(ctx, id)
+		var n int64
+		for _, v := range d {
+			n += v
+		}
+		return n == int64(len(accts))
+	})
+	r.Pause(ctx, id)
+	r.Wait()
+	if err := h.w.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return line, h.amdRows(t, ctx, id)
 }
 
 // amdNumber is the number the simulator answers with greeting i of a
@@ -108,55 +173,31 @@ func (h *harness) amdRows(t *testing.T, ctx context.Context, campaign string) ma
 // far side) and not over its greeting.
 func TestAMDIVRCampaignPeopleHearTheScriptMachinesGetTheMessageAfterTheBeep(t *testing.T) {
 	audio := amdCorpus(t)
-	ctx := context.Background()
-	h := newHarness(t)
-	line := newSimLine(t, simcarrier.Options{ByLastDigit: true, Audio: audio,
-		Ring: simcarrier.Range{Min: 50 * time.Millisecond, Max: 100 * time.Millisecond}, Talk: simcarrier.Range{Min: 60 * time.Second, Max: 60 * time.Second},
-		DigitsAfter: 500 * time.Millisecond, Digits: "9", Record: true},
-		media.PortRange{Min: 46000, Max: 46399}, 50, 20)
-	id := h.putIVRCampaign(t, ctx, func(c *queue.Campaign) {
-		c.MaxConcurrent, c.CallbackNumber = 10, "8005550100"
-		c.AMD = &queue.AMD{OnMachine: queue.OnMachineVoicemail}
-	})
-	var accts []queue.Account
+	numbers := map[string]string{}
 	want := map[string]bool{} // account: a machine
 	for i := range 3 {
 		for _, machine := range []bool{false, true} {
-			a := queue.Account{ID: fmt.Sprintf("M%d-%v", i, machine), NationalID: fmt.Sprint(time.Now().UnixNano(), i, machine), Country: "MX",
-				Phones: []queue.Phone{{Number: amdNumber(i, machine)}}, Balance: decimal.NewFromInt(10000), Currency: "MXN", DueDate: "2026-11-01", DaysPastDue: 23}
-			accts = append(accts, a)
-			want[a.ID] = machine
+			id := fmt.Sprintf("M%d-%v", i, machine)
+			numbers[id], want[id] = amdNumber(i, false), machine
+			if machine {
+				numbers[id] = amdNumber(audio.direct[i], true)
+			}
 		}
 	}
-	h.load(t, ctx, id, accts)
-	r := New(h.runnerOptions(line, "amd-ivr"))
-	defer r.Close()
-	if err := r.Start(ctx, id); err != nil {
-		t.Fatal(err)
-	}
-	poll(t, "every account's call", func() bool {
-		d, _ := h.store.Dispositions(ctx, id)
-		return d["answered"]+d["machine"] == int64(len(accts))
-	})
-	r.Pause(ctx, id)
-	r.Wait()
-	if err := h.w.Flush(ctx); err != nil {
-		t.Fatal(err)
-	}
+	line, rows := amdIVRCalls(t, audio, numbers)
 	heardBeforeKeys(t, line.sim, 3)
-	rows := h.amdRows(t, ctx, id)
-	for _, a := range accts {
-		g := rows[a.ID]
-		t.Logf("%s: %+v", a.ID, g)
-		if want[a.ID] {
+	for a := range numbers {
+		g := rows[a]
+		t.Logf("%s: %+v", a, g)
+		if want[a] {
 			if g.disposition != "machine" || g.amd != "machine" || g.cause == "" || g.ms == 0 || g.path != "message>end" ||
 				!strings.Contains(g.reason, "voicemail-limited left after the beep") {
-				t.Errorf("machine %s: %+v", a.ID, g)
+				t.Errorf("machine %s: %+v", a, g)
 			}
 			continue
 		}
 		if g.disposition != "answered" || g.amd != "human" || g.cause == "" || g.ms == 0 || !strings.HasSuffix(g.path, "optout-done>goodbye>end") {
-			t.Errorf("person %s: %+v", a.ID, g)
+			t.Errorf("person %s: %+v", a, g)
 		}
 	}
 	machines := 0
@@ -176,15 +217,13 @@ func TestAMDIVRCampaignPeopleHearTheScriptMachinesGetTheMessageAfterTheBeep(t *t
 	}
 }
 
-// An agent campaign with AMD over real SIP: the simulator's people
-// (corpus greetings) reach the agent; its machines are hung up on at the
-// decision, never reserve the agent, and count toward the pacer's machine
-// rate, not the live answers.
-func TestAMDAgentCampaignPeopleReachAgentsMachinesAreHungUp(t *testing.T) {
-	audio := amdCorpus(t)
+// amdAgentWorld is a node with agents whose debtors are the carrier
+// simulator speaking audio's voices, each call lasting talk at most.
+func amdAgentWorld(t *testing.T, audio *amdVoices, talk time.Duration) (*simcarrier.Carrier, *agentWorld) {
+	t.Helper()
 	sim, err := simcarrier.Start(simcarrier.Options{Listen: "127.0.0.1:0", RTPPorts: media.PortRange{Min: 35000, Max: 35499},
-		ByLastDigit: true, Audio: audio, Record: true, Ring: simcarrier.Range{Min: 50 * time.Millisecond, Max: 100 * time.Millisecond},
-		Talk: simcarrier.Range{Min: 20 * time.Second, Max: 20 * time.Second}, Digits: "", DigitsAfter: 200 * time.Millisecond, Patience: 2 * time.Second})
+		ByLastDigit: true, Audio: audio.Audio, Record: true, Ring: simcarrier.Range{Min: 50 * time.Millisecond, Max: 100 * time.Millisecond},
+		Talk: simcarrier.Range{Min: talk, Max: talk}, Digits: "", DigitsAfter: 200 * time.Millisecond, Patience: 2 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,13 +232,22 @@ func TestAMDAgentCampaignPeopleReachAgentsMachinesAreHungUp(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := newAgentWorld(t, func(o *Options) { o.Trunks = map[string]*dialer.Trunk{"sim": trunk} })
+	return sim, newAgentWorld(t, func(o *Options) { o.Trunks = map[string]*dialer.Trunk{"sim": trunk} })
+}
+
+// An agent campaign with AMD over real SIP: the simulator's people
+// (corpus greetings) reach the agent; its machines are hung up on at the
+// decision, never reserve the agent, and count toward the pacer's machine
+// rate, not the live answers.
+func TestAMDAgentCampaignPeopleReachAgentsMachinesAreHungUp(t *testing.T) {
+	audio := amdCorpus(t)
+	sim, w := amdAgentWorld(t, audio, 20*time.Second)
 	c := w.campaign(func(c *queue.Campaign) {
 		c.WrapUp = queue.Duration(time.Second)
 		c.AMD = &queue.AMD{Params: []byte(`{"profile":"human-first"}`)} // on, hang up on machines
 	})
 	ag := w.agent(c, agenttest.Options{})
-	accts := w.debtors(c, amdNumber(0, false), amdNumber(0, true), amdNumber(1, false), amdNumber(1, true))
+	accts := w.debtors(c, amdNumber(0, false), amdNumber(audio.direct[0], true), amdNumber(1, false), amdNumber(audio.direct[1], true))
 	w.start(c)
 	w.settled(c, int64(len(accts)))
 	rows := w.h.amdRows(t, w.ctx, c.ID)

@@ -212,12 +212,19 @@ func (r *Runner) call(ctx context.Context, c queue.Campaign, trunk *dialer.Trunk
 		return sc.res, nil, nil
 	}
 	ln.answered()
+	// A person's decision may still be revised to machine (amd_revise.go).
+	f := tap.follow(ctx, leg)
+	defer f.stop()
 	if c.HasAgents() && r.opt.Agents != nil {
 		lc := r.newLiveCall(c, acct, number, leg, a, subj)
-		lc.greeted = sc.greeted
+		lc.greeted, lc.tap = sc.greeted, tap
 		res = lc.run(ctx, ln)
-		hangup(ctx, leg).ApplyTo(a)
-		a.IVRPath, a.DTMF = res.IVRPath(), res.DTMF
+		f.stop()
+		if lc.machineFound() {
+			res = r.toMachine(ctx, c, acct, number, zones, leg, tap, a, ln, lc, res)
+		} else {
+			endCall(ctx, leg, a, res)
+		}
 		ag := lc.settle(a)
 		ln.settled(a, ag, res)
 		return res, ag, nil
@@ -228,9 +235,9 @@ func (r *Runner) call(ctx context.Context, c queue.Campaign, trunk *dialer.Trunk
 	}
 	var lc *liveCall
 	if r.opt.Agents != nil {
-		env.Transfer = r.transferFromIVR(ctx, c, acct, number, leg, a, subj, &lc, ln)
+		env.Transfer = r.transferFromIVR(ctx, c, acct, number, leg, a, subj, tap, &lc, ln)
 	}
-	res, err = ivr.Run(ctx, leg.Session(), r.opt.Scripts[c.Script], env)
+	res, err = ivr.Run(f.ctx, leg.Session(), r.opt.Scripts[c.Script], env)
 	if err == nil && res.Transferred && lc != nil {
 		more := lc.talkAndWrap(ctx)
 		res.Path, res.DTMF = append(res.Path, more.Path...), res.DTMF+more.DTMF
@@ -238,8 +245,13 @@ func (r *Runner) call(ctx context.Context, c queue.Campaign, trunk *dialer.Trunk
 			res.Promise = more.Promise
 		}
 	}
-	hangup(ctx, leg).ApplyTo(a)
-	a.IVRPath, a.DTMF = res.IVRPath(), res.DTMF
+	f.stop()
+	if tap.switched() {
+		// The script was cut (or had just ended), or the agent it
+		// reached was freed: a machine's call after all.
+		return r.toMachine(ctx, c, acct, number, zones, leg, tap, a, ln, lc, res), lc.settle(a), nil
+	}
+	endCall(ctx, leg, a, res)
 	if err != nil {
 		// The debtor did not get the message: its own outcome, retried.
 		a.Disposition, a.Reason = analytics.IVRError, err.Error()
@@ -248,6 +260,13 @@ func (r *Runner) call(ctx context.Context, c queue.Campaign, trunk *dialer.Trunk
 	ag := lc.settle(a)
 	ln.settled(a, ag, res)
 	return res, ag, nil
+}
+
+// endCall ends an answered call and writes how it went and res's path and
+// keys into its row.
+func endCall(ctx context.Context, leg *dialer.Leg, a *analytics.Attempt, res ivr.Result) {
+	hangup(ctx, leg).ApplyTo(a)
+	a.IVRPath, a.DTMF = res.IVRPath(), res.DTMF
 }
 
 // hangup ends the call (if the far end has not) and returns how it went,
@@ -264,7 +283,7 @@ func hangup(ctx context.Context, leg *dialer.Leg) dialer.Result {
 // comes. *out is the call once bridged. While it waits, its line counts
 // as a transfer waiting for an agent.
 func (r *Runner) transferFromIVR(ctx context.Context, c queue.Campaign, acct queue.Account, number string, leg *dialer.Leg,
-	a *analytics.Attempt, subj compliance.Subject, out **liveCall, ln *line) func(context.Context, string, time.Duration) (bool, error) {
+	a *analytics.Attempt, subj compliance.Subject, tap *amdTap, out **liveCall, ln *line) func(context.Context, string, time.Duration) (bool, error) {
 	return func(tctx context.Context, _ string, timeout time.Duration) (bool, error) {
 		if *out != nil {
 			return false, nil // one agent per call
@@ -275,7 +294,7 @@ func (r *Runner) transferFromIVR(ctx context.Context, c queue.Campaign, acct que
 		ln.waitingAgent(true)
 		defer ln.waitingAgent(false)
 		lc := r.newLiveCall(c, acct, number, leg, a, subj)
-		lc.fromIVR = true
+		lc.fromIVR, lc.tap = true, tap
 		lc.prefetch(ctx)
 		deadline := time.Now().Add(timeout)
 		for lc.waitForAgent(tctx, deadline) {

@@ -41,10 +41,11 @@ const (
 
 // line is one call's place in its loop's lines.
 type line struct {
-	n        *lines
-	st       int       // under n.mu
-	sent     time.Time // the INVITE went out; zero until then
-	answerAt time.Time
+	n              *lines
+	st             int       // under n.mu
+	sent           time.Time // the INVITE went out; zero until then
+	answerAt       time.Time
+	revisedMachine bool // AMD took the person's answer back as a machine's
 }
 
 // add counts a claimed contact as a call in flight (nil without lines, as
@@ -144,6 +145,27 @@ func (l *line) done() {
 	l.st = lineDone
 }
 
+// revised: a call answered as a person's was a machine (AMD revised it on
+// its beep) that held an agent or a session meanwhile. A line it still
+// holds is a machine's; settled teaches nothing of its talk. The live
+// answer the pacer learned stays learned (pacing has no event to take it
+// back): the campaign's shared day counts, which the abandon window reads,
+// are corrected instead (Pool.Revise).
+func (l *line) revised() {
+	if l == nil {
+		return
+	}
+	n := l.n
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	l.revisedMachine = true
+	if l.st == lineLive {
+		n.live--
+		n.machines++
+		l.st = lineMachine
+	}
+}
+
 // waitingAgent: an IVR session asks for an agent (true) or stops asking
 // (false): the agentless pacer holds back while transfers wait.
 func (l *line) waitingAgent(on bool) {
@@ -163,7 +185,7 @@ func (l *line) waitingAgent(on bool) {
 // attempt is settled: an agent call connected or abandoned, its talk and
 // wrap-up times; an IVR session's length, or its transfer to an agent.
 func (l *line) settled(a *analytics.Attempt, g *agentCall, res ivr.Result) {
-	if l == nil || l.answerAt.IsZero() {
+	if l == nil || l.answerAt.IsZero() || l.revisedMachine {
 		return
 	}
 	n := l.n

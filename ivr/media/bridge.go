@@ -95,7 +95,13 @@ type BridgeOptions struct {
 	// leg the packet came from: it must neither block nor allocate
 	// (benchmarks and latency metrics).
 	OnRelay func(from Side, received time.Time)
-	Logger  *slog.Logger
+	// OnDebtorAudio, if set, is given each audio packet the debtor sends,
+	// decoded (as the leg's SessionOptions.OnAudio is before the bridge,
+	// which the relay bypasses), on the debtor leg's receive path: a call's
+	// answering-machine detector keeps listening while an agent talks. It
+	// must neither block nor keep pcm, which is reused.
+	OnDebtorAudio func(pcm []int16)
+	Logger        *slog.Logger
 }
 
 // defaultConnectTone has 5 ms ramps so the bursts do not click. Read only.
@@ -151,6 +157,7 @@ type relayDir struct {
 	toneSet  bool
 	dtmf     DTMFReceiver
 	first    time.Time
+	pcm      []int16 // OnDebtorAudio's, on the source's receive path
 
 	packets, bytes, transcoded, digits, dropped atomic.Uint64
 }

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -89,7 +90,8 @@ func out(t testing.TB, phone *net.UDPConn) rtp.Packet {
 
 // The relay's per-packet work allocates nothing: audio as is, audio
 // converted between laws, the connect tone mixed in, telephone events, the
-// recorder fed, and OnRelay called.
+// recorder fed, OnRelay called, and the debtor's audio decoded for
+// OnDebtorAudio.
 func TestRelayDoesNotAllocate(t *testing.T) {
 	rec, err := NewCallRecorder(RecorderOptions{Path: filepath.Join(t.TempDir(), "r.wav")})
 	if err != nil {
@@ -109,6 +111,7 @@ func TestRelayDoesNotAllocate(t *testing.T) {
 		{"recorded", PCMU, PCMA, BridgeOptions{NoConnectTone: true, Recorder: rec}, false},
 		{"telephone event", PCMU, PCMU, BridgeOptions{OnDigit: func(Side, rune) {}}, true},
 		{"observed", PCMU, PCMU, BridgeOptions{NoConnectTone: true, OnRelay: func(Side, time.Time) {}}, false},
+		{"debtor heard", PCMA, PCMU, BridgeOptions{NoConnectTone: true, OnDebtorAudio: func([]int16) {}}, false},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -354,5 +357,25 @@ func drainPhone(c *net.UDPConn) {
 		if _, err := c.Read(buf); err != nil {
 			return
 		}
+	}
+}
+
+// OnDebtorAudio hears what the debtor sends, decoded as the leg's OnAudio
+// would (before any conversion for the agent), and nothing the agent sends
+// or any telephone event.
+func TestBridgeOnDebtorAudio(t *testing.T) {
+	var heard []int16
+	r := newRelayRig(t, PCMA, PCMU, BridgeOptions{NoConnectTone: true, OnDebtorAudio: func(pcm []int16) { heard = append(heard, pcm...) }})
+	sent := PCMA.Encode(nil, Tone(1000, 8000, 160))
+	r.in(r.debtor, r.debtorPhone, rtp.Header{PayloadType: PCMA.PayloadType, SequenceNumber: 2, Timestamp: 161, SSRC: 0xD}, sent)
+	r.in(r.agent, r.agentPhone, rtp.Header{PayloadType: PCMU.PayloadType, SequenceNumber: 2, Timestamp: 161, SSRC: 0xA}, PCMU.Encode(nil, Tone(500, 8000, 160)))
+	ev := make([]byte, TelephoneEventLen)
+	TelephoneEvent{Event: 5, Duration: 160}.MarshalTo(ev)
+	r.in(r.debtor, r.debtorPhone, rtp.Header{PayloadType: DefaultDTMFPayloadType, SequenceNumber: 3, Timestamp: 321, SSRC: 0xD}, ev)
+	if want := PCMA.Decode(nil, sent); !slices.Equal(heard, want) {
+		t.Fatalf("heard %d samples, want the debtor's %d", len(heard), len(want))
+	}
+	if p := out(t, r.agentPhone); p.PayloadType != PCMU.PayloadType || len(p.Payload) != 160 {
+		t.Fatalf("the agent got %+v", p.Header)
 	}
 }

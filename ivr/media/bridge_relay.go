@@ -57,6 +57,10 @@ func (d *relayDir) forward(pkt *rtp.Packet, b []byte, srcDTMF uint8, now time.Ti
 		connected = d.continueLocked(seq, ts, payload, event, now)
 	}
 	dst.mu.Unlock()
+	if f := d.b.opt.OnDebtorAudio; f != nil && d.from == Debtor && !event {
+		d.pcm = src.Decode(d.pcm[:0], payload) // before the payload is rewritten below
+		f(d.pcm)
+	}
 
 	if send {
 		pt := codec.PayloadType

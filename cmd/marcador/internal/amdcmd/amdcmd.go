@@ -20,6 +20,12 @@ type Options struct {
 	JSON       bool     // one JSON object per file: {"file","result","cause","decision_ms","beep_ms","beep"[,"revised_from","first_decision_ms"]}
 	Trace      bool     // show each file's frames, a second a line (to stderr with JSON)
 	Files      []string // WAV recordings
+
+	// Block is a campaign's amd block's detector keys (queue.AMD.Params,
+	// read from Redis by the caller), named by From; not with Profile or
+	// ParamsFile. Empty but for From: the human-first profile.
+	Block []byte
+	From  string
 }
 
 // Classify says for each file: human, machine, notsure or hangup (a
@@ -71,8 +77,19 @@ func Classify(ctx context.Context, o Options, stdout, stderr io.Writer) error {
 	return nil
 }
 
-// params are Options.ParamsFile's parameters, or Options.Profile's.
+// params are a campaign's block (Options.From), Options.ParamsFile's
+// parameters, or Options.Profile's.
 func params(o Options) (amd.Params, error) {
+	if o.From != "" {
+		if o.ParamsFile != "" || o.Profile != "" {
+			return amd.Params{}, fmt.Errorf("-campaign with -params or -profile: give one (the campaign's amd block names its profile)")
+		}
+		p, err := amd.ParseParams(o.Block)
+		if err != nil {
+			return amd.Params{}, fmt.Errorf("%s: %w", o.From, err)
+		}
+		return p, nil
+	}
 	if o.ParamsFile == "" {
 		return amd.Profile(o.Profile)
 	}
