@@ -36,6 +36,7 @@ import (
 
 // Call states as Calls.Get shows them.
 const (
+	CallRinging = "ringing" // a preview agent's call, placed, not answered yet
 	CallWaiting = "waiting" // answered, waiting for an agent
 	CallTalking = "talking" // bridged to an agent
 	CallWrapUp  = "wrap_up" // the debtor's leg is over (or with the IVR); the agent is in wrap-up
@@ -231,6 +232,28 @@ func (c *Calls) Do(ctx context.Context, id, op string, body any) (json.RawMessag
 		return c.handle(ctx, cmd).result()
 	}
 	return c.send(ctx, info.Node, cmd)
+}
+
+// DoOn sends op with body to node for subject, something the node holds
+// that is not a call yet (a preview agent's dial goes to the node holding
+// the agent's leg, Command.Call naming the agent), and returns its answer
+// as Do does.
+func (c *Calls) DoOn(ctx context.Context, node, subject, op string, body any) (json.RawMessage, error) {
+	if err := checkRef("node", node); err != nil {
+		return nil, err
+	}
+	var raw json.RawMessage
+	if body != nil {
+		var err error
+		if raw, err = json.Marshal(body); err != nil {
+			return nil, fmt.Errorf("%s: %s: %w", subject, op, err)
+		}
+	}
+	cmd := Command{ID: newRequestID(), ReplyTo: c.opt.Node, Call: subject, Op: op, Body: raw}
+	if node == c.opt.Node {
+		return c.handle(ctx, cmd).result()
+	}
+	return c.send(ctx, node, cmd)
 }
 
 func (r reply) result() (json.RawMessage, error) {

@@ -187,6 +187,9 @@ var codeRe = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,63}$`)
 
 const codeRule = "1-64 of a-z 0-9 _ . - starting with a letter or digit"
 
+// CheckCode validates a reason code (a pause's, a preview skip's).
+func CheckCode(field, v string) error { return checkCode(field, v) }
+
 // checkCode validates a reason code.
 func checkCode(field, v string) error {
 	if !codeRe.MatchString(v) {

@@ -60,6 +60,7 @@ type liveCall struct {
 	zone   *time.Location // the debtor's (for a promise's "today")
 	log    *slog.Logger
 
+	preview  *agent.Reservation  // a preview call's agent, reserved when it dialled (preview_dial.go)
 	lost     chan agent.CallLost // the agent's leg dropped (Station.OnCallLost)
 	xfer     chan struct{}       // the agent handed the debtor to the IVR
 	disposed chan struct{}       // closed when the agent's disposition arrives
@@ -98,6 +99,9 @@ func (r *Runner) newLiveCall(c queue.Campaign, acct queue.Account, number string
 		lost: make(chan agent.CallLost, 1), xfer: make(chan struct{}, 1), disposed: make(chan struct{}), history: make(chan popHistory, 1)}
 	if zones := contact.Zones(c, acct, number); len(zones) > 0 {
 		lc.zone = zones[0]
+	}
+	if res, ok := r.takePreview(lc.id); ok {
+		lc.preview = &res
 	}
 	lc.desk = r.newDeskQueue(lc)
 	r.mu.Lock()
@@ -167,7 +171,7 @@ func (lc *liveCall) run(ctx context.Context, ln *line) ivr.Result {
 	lc.prefetch(ctx)
 	deadline := lc.leg.Result().Answered.Add(lc.c.AbandonLimit() - abandonLead)
 	for {
-		if !lc.waitForAgent(ctx, deadline) {
+		if !lc.nextAgent(ctx, deadline) {
 			ln.done()
 			if lc.debtorGone() {
 				lc.gone = true
@@ -188,6 +192,15 @@ func (lc *liveCall) run(ctx context.Context, ln *line) ivr.Result {
 	}
 	ln.done()
 	return lc.talkAndWrap(ctx)
+}
+
+// nextAgent reserves the call's agent: a preview call's own, else a ready
+// agent within deadline.
+func (lc *liveCall) nextAgent(ctx context.Context, deadline time.Time) bool {
+	if lc.c.Mode == queue.ModePreview {
+		return lc.previewAgentFor(ctx)
+	}
+	return lc.waitForAgent(ctx, deadline)
 }
 
 // close ends the call's life on this node: no action is taken on it any

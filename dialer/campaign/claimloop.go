@@ -130,6 +130,9 @@ func (r *Runner) dialable(ctx context.Context, s *loopState) (c queue.Campaign, 
 // (an agent campaign: as its pacer decides for this node's agents) and
 // works each on its own goroutine.
 func (r *Runner) topUp(ctx context.Context, s *loopState, c queue.Campaign, trunk *dialer.Trunk) {
+	if !c.Paced() {
+		return // preview: the agents claim and dial (preview.go)
+	}
 	free := int64(c.MaxConcurrent) - s.active.Load()
 	if room := int64(trunk.MaxChannels() - trunk.InUse()); room < free {
 		free = room
