@@ -166,6 +166,9 @@ func NewCalls(opt CallsOptions) (*Calls, error) {
 	return &Calls{opt: opt, rdb: opt.Client, log: opt.Logger, pending: map[string]chan reply{}, ready: make(chan struct{})}, nil
 }
 
+// Node is the node these Calls act for.
+func (c *Calls) Node() string { return c.opt.Node }
+
 func callKey(id string) string       { return "marcador:call:" + id }
 func nodeChannel(node string) string { return "marcador:calls:" + node }
 

@@ -164,10 +164,16 @@ func (lc *liveCall) campaignZone() *time.Location {
 // abandon_after, or the abandon script. The debtor's leg is hung up by the
 // caller.
 func (lc *liveCall) run(ctx context.Context, ln *line) ivr.Result {
-	pool := lc.r.opt.Agents.Pool()
-	if err := pool.Count(ctx, lc.c.ID, agent.Live, lc.campaignZone()); err != nil {
-		lc.log.Warn("campaign: live answer not counted", "err", err)
-	}
+	// Counted beside the wait, not before it: the count is one more Redis
+	// round trip the answer's way to an agent need not wait for.
+	counted := make(chan struct{})
+	defer func() { <-counted }()
+	go func() {
+		defer close(counted)
+		if err := lc.r.opt.Agents.Pool().Count(context.WithoutCancel(ctx), lc.c.ID, agent.Live, lc.campaignZone()); err != nil {
+			lc.log.Warn("campaign: live answer not counted", "err", err)
+		}
+	}()
 	lc.prefetch(ctx)
 	deadline := lc.leg.Result().Answered.Add(lc.c.AbandonLimit() - abandonLead)
 	for {

@@ -131,6 +131,7 @@ func (r *Runner) releasePreview(ctx context.Context, res agent.Reservation) {
 	if _, err := r.opt.Agents.Pool().Release(ctx, res); err != nil && !errors.Is(err, agent.ErrTransition) {
 		r.log.Warn("campaign: preview agent's reservation not released", "agent", res.Agent, "err", err)
 	}
+	r.freeAgent()
 }
 
 // takePreview hands an answered preview call its reserved agent.

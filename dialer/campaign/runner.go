@@ -102,6 +102,7 @@ type Runner struct {
 	loops      map[string]*loopRef
 	live       map[string]*liveCall         // agent calls this node holds, by attempt id
 	previews   map[string]agent.Reservation // preview calls ringing, by attempt id: their agents
+	freed      chan struct{}                // closed when an agent of this node may have come free (agentFreed)
 	agentCalls *agent.Calls
 	recErrors  atomic.Int64
 	calls      sync.WaitGroup
