@@ -117,6 +117,7 @@ const (
 	ReasonLogin             = "login"              // paused right after login until Ready
 	ReasonLogout            = "logout"             // logged out by request
 	ReasonNodeLost          = "node_lost"          // the holding node stopped renewing its lease
+	ReasonNodeRestarted     = "node_restarted"     // the holding node started again without its legs and calls
 	ReasonPhoneDisconnected = "phone_disconnected" // default reason of Disconnect
 )
 

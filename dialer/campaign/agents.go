@@ -147,11 +147,28 @@ func (r *Runner) startCalls() {
 		r.log.Error("campaign: agent calls cannot be acted on from other nodes", "err", err)
 		return
 	}
+	// Calls this node's last run left live died with it.
+	ctx, cancel := context.WithTimeout(r.ctx, 10*time.Second)
+	defer cancel()
+	if _, err := r.agentCalls.EndNode(ctx, r.opt.Node, agent.ReasonNodeRestarted); err != nil {
+		r.log.Warn("campaign: calls of this node's last run not ended", "err", err)
+	}
 	r.loopW.Add(1)
 	go func() {
 		defer r.loopW.Done()
 		r.agentCalls.Run(r.ctx)
 	}()
+}
+
+// NodeLost is the station's OnNodeLost: the calls of a node that died
+// (its agents' leases ran out) end, reason node_lost.
+func (r *Runner) NodeLost(ctx context.Context, node string) {
+	if r.agentCalls == nil {
+		return
+	}
+	if _, err := r.agentCalls.EndNode(ctx, node, agent.ReasonNodeLost); err != nil {
+		r.log.Warn("campaign: calls of a lost node not ended", "node", node, "err", err)
+	}
 }
 
 // ErrNoAgents: this node has no agents' station, so no agent calls.
