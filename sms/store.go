@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -172,6 +173,25 @@ func (s *Store) ForgetTemplates(ctx context.Context, debtor string) error {
 	for iter.Next(ctx) {
 		if err := s.rdb.Del(ctx, iter.Val()).Err(); err != nil {
 			return fmt.Errorf("forget templates of %s: %w", debtor, err)
+		}
+	}
+	return iter.Err()
+}
+
+// ForgetTemplatesOf is ForgetTemplates for many debtors in one pass over
+// the keyspace (ForgetTemplates scans it once per debtor: slow on a Redis
+// holding many keys).
+func (s *Store) ForgetTemplatesOf(ctx context.Context, debtors map[string]bool) error {
+	prefix := strings.TrimSuffix(templateKey("", ""), "}:")
+	iter := s.rdb.Scan(ctx, 0, prefix+"*", 1000).Iterator()
+	for iter.Next(ctx) {
+		k := iter.Val()
+		end := strings.Index(k[len(prefix):], "}")
+		if end < 0 || !debtors[k[len(prefix):len(prefix)+end]] {
+			continue
+		}
+		if err := s.rdb.Del(ctx, k).Err(); err != nil {
+			return fmt.Errorf("forget templates: %s: %w", k, err)
 		}
 	}
 	return iter.Err()

@@ -274,9 +274,11 @@ func (r *run) handle(ctx context.Context, a *demoAgent, call string, balances ma
 	r.p("   agent %-5s call with %-9s %s talk, disposition %s%s\n", a.id, info.Account, talk.Round(100*time.Millisecond), d["code"], via)
 }
 
-// agentsSummary reads the agents' work back from ClickHouse: the KPI code's
-// report by agent (calls connected, handle time, promises; the abandons
-// have no agent) beside each agent's calls and talk time from the rows.
+// agentsSummary reads the agents' work back from ClickHouse: this run's
+// attempt rows by agent (calls, talk time, promises, abandons: an
+// abandoned call has no agent), beside the KPI code's report by agent for
+// the day (connects and handle time over every run today: the KPIs are
+// kept by day).
 func (r *run) agentsSummary(ctx context.Context) error {
 	now := time.Now().UTC()
 	from := r.agentsStart.Add(-time.Second)
@@ -290,50 +292,42 @@ func (r *run) agentsSummary(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	type agentRows struct {
-		calls, talkMS, promises uint64
-		promised                decimal.Decimal
+	kpis := map[string]kpi.Row{}
+	for _, row := range rep.Rows {
+		kpis[row.Key] = row
 	}
-	byAgent := map[string]agentRows{}
-	rows, err := r.app.Conn.Query(ctx, "SELECT agent_id, count(), sum(talk_ms), countIf(agent_code = 'promise'), toString(sum(promise_amount)) FROM "+
-		r.opt.Config.ClickHouse.Database+".contact_attempts FINAL WHERE campaign_id IN (?, ?) AND channel = 'voice' AND started_at >= ? GROUP BY agent_id",
+	rows, err := r.app.Conn.Query(ctx, "SELECT agent_id, count(), countIf(disposition = 'answered'), sumIf(talk_ms, agent_id != ''), countIf(agent_code = 'promise'), "+
+		"toString(sum(promise_amount)), countIf(abandoned = 1) FROM "+r.opt.Config.ClickHouse.Database+".contact_attempts FINAL "+
+		"WHERE campaign_id IN (?, ?) AND channel = 'voice' AND started_at >= ? GROUP BY agent_id ORDER BY agent_id = '', agent_id",
 		agentCampaignID, transferCampaignID, from)
 	if err != nil {
 		return err
 	}
+	defer rows.Close()
+	r.p("\n   read back from ClickHouse: this run's attempt rows by agent; connects and handle time today from the KPI code\n"+
+		"   (marcador report -by agent -campaign %s,%s):\n", agentCampaignID, transferCampaignID)
+	tw := tabwriter.NewWriter(r.out, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "   agent\tcalls\tanswered\ttalk s\tpromises\tpromised MXN\tabandoned\tKPI connects today\tKPI AHT s\t\n")
 	for rows.Next() {
 		var id, amount string
-		var x agentRows
-		if err := rows.Scan(&id, &x.calls, &x.talkMS, &x.promises, &amount); err != nil {
-			rows.Close()
+		var calls, answered, talkMS, promises, abandoned uint64
+		if err := rows.Scan(&id, &calls, &answered, &talkMS, &promises, &amount, &abandoned); err != nil {
 			return err
 		}
-		x.promised, _ = decimal.NewFromString(amount)
-		byAgent[id] = x
-	}
-	rows.Close()
-	r.p("\n   per agent, read back from ClickHouse (the KPI code's report by agent: connects, handle time, abandons;\n" +
-		"   the attempt rows: calls, talk time, promises made by agents):\n")
-	tw := tabwriter.NewWriter(r.out, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "   agent\tcalls\tconnects\ttalk s\tAHT s\tpromises\tpromised MXN\tabandoned\t\n")
-	line := func(name string, x agentRows, row kpi.Row) {
+		promised, _ := decimal.NewFromString(amount)
+		k, name := kpis[id], id
+		if id == "" {
+			name = "(no agent)" // unanswered, busy, abandoned
+		}
 		aht := "-"
-		if row.AHTSeconds != nil {
-			aht = fmt.Sprintf("%.1f", *row.AHTSeconds)
+		if k.AHTSeconds != nil {
+			aht = fmt.Sprintf("%.1f", *k.AHTSeconds)
 		}
-		fmt.Fprintf(tw, "   %s\t%d\t%d\t%.1f\t%s\t%d\t%s\t%d\t\n", name, x.calls, row.Connects, float64(x.talkMS)/1000, aht, x.promises,
-			x.promised.StringFixed(2), row.Abandoned)
+		fmt.Fprintf(tw, "   %s\t%d\t%d\t%.1f\t%d\t%s\t%d\t%d\t%s\t\n", name, calls, answered, float64(talkMS)/1000, promises,
+			promised.StringFixed(2), abandoned, k.Connects, aht)
 	}
-	var all agentRows
-	for _, row := range rep.Rows {
-		x := byAgent[row.Key]
-		all.calls, all.talkMS, all.promises, all.promised = all.calls+x.calls, all.talkMS+x.talkMS, all.promises+x.promises, all.promised.Add(x.promised)
-		name := row.Key
-		if name == "" {
-			name = "(no agent)" // abandoned, unanswered, busy
-		}
-		line(name, x, row)
+	if err := rows.Err(); err != nil {
+		return err
 	}
-	line("total", all, rep.Total)
 	return tw.Flush()
 }
