@@ -111,6 +111,10 @@ func (lc *liveCall) connect(ctx context.Context) error {
 		lc.unreserve(ctx, res)
 		return err
 	}
+	// The call's state before the agent's: whoever sees the agent talking
+	// finds the call (a call that got its agent at once wrote no state
+	// before this one).
+	lc.setState(ctx, agent.CallTalking)
 	if _, err := pool.Connect(ctx, res); err != nil {
 		// The agent is not ours any more (its leg dropped meanwhile).
 		b.Stop()
@@ -124,7 +128,6 @@ func (lc *liveCall) connect(ctx context.Context) error {
 			lc.log.Warn("campaign: call back pin not dropped", "err", err)
 		}
 	}
-	lc.setState(ctx, agent.CallTalking)
 	lc.log.Info("campaign: call bridged to an agent", "agent", res.Agent,
 		"after", time.Since(lc.leg.Result().Answered).Round(time.Millisecond).String(), "from_ivr", lc.fromIVR)
 	return nil
