@@ -52,6 +52,7 @@ const (
 	ModeIVR         = "ivr"         // agentless: reminder scripts
 	ModePredictive  = "predictive"  // paced against agent availability
 	ModeProgressive = "progressive" // one line per idle agent
+	ModePreview     = "preview"     // the agent sees the account, then dials it (or skips it)
 )
 
 // ProfileAuto applies to each debtor the compliance profile of the account's
@@ -187,9 +188,15 @@ const (
 	MaxTargetAbandonStrict = 0.03
 )
 
-// HasAgents says whether the campaign dials for agents (progressive or
-// predictive).
-func (c Campaign) HasAgents() bool { return c.Mode == ModeProgressive || c.Mode == ModePredictive }
+// HasAgents says whether the campaign's calls go to agents (progressive,
+// predictive, or preview: the agent dials each account itself).
+func (c Campaign) HasAgents() bool {
+	return c.Mode == ModeProgressive || c.Mode == ModePredictive || c.Mode == ModePreview
+}
+
+// Paced says whether the dialer places the campaign's calls itself (every
+// mode but preview, where the agent does).
+func (c Campaign) Paced() bool { return c.Mode != ModePreview }
 
 // AbandonLimit is how long an answered call waits for an agent.
 func (c Campaign) AbandonLimit() time.Duration {

@@ -47,9 +47,9 @@ func (c *Campaign) normalizeIdentity() error {
 		c.Mode = ModeIVR
 	}
 	switch c.Mode {
-	case ModeIVR, ModePredictive, ModeProgressive:
+	case ModeIVR, ModePredictive, ModeProgressive, ModePreview:
 	default:
-		return c.bad("mode", "%q: want ivr, predictive or progressive", c.Mode)
+		return c.bad("mode", "%q: want ivr, predictive, progressive or preview", c.Mode)
 	}
 	c.Country = strings.ToUpper(c.Country)
 	if len(c.Country) != 2 {

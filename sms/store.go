@@ -225,6 +225,25 @@ func (s *Store) ForgetTemplates(ctx context.Context, debtor string) error {
 	return iter.Err()
 }
 
+// ForgetTemplatesOf is ForgetTemplates for many debtors in one pass over
+// the keyspace (ForgetTemplates scans it once per debtor: slow on a Redis
+// holding many keys).
+func (s *Store) ForgetTemplatesOf(ctx context.Context, debtors map[string]bool) error {
+	prefix := strings.TrimSuffix(templateKey("", ""), "}:")
+	iter := s.rdb.Scan(ctx, 0, prefix+"*", 1000).Iterator()
+	for iter.Next(ctx) {
+		k := iter.Val()
+		end := strings.Index(k[len(prefix):], "}")
+		if end < 0 || !debtors[k[len(prefix):len(prefix)+end]] {
+			continue
+		}
+		if err := s.rdb.Del(ctx, k).Err(); err != nil {
+			return fmt.Errorf("forget templates: %s: %w", k, err)
+		}
+	}
+	return iter.Err()
+}
+
 // GCRA on the server's clock, shared by every node: the key holds the
 // theoretical arrival time of the next message; the reply is how long the
 // caller waits before its message may go.

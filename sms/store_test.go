@@ -130,3 +130,30 @@ func TestOutboxLeaseAndSendRecord(t *testing.T) {
 		t.Fatal("unknown sid known")
 	}
 }
+
+// ForgetTemplatesOf drops the template marks of the debtors named, in one
+// pass, and leaves the others'.
+func TestForgetTemplatesOf(t *testing.T) {
+	rdb := redistest.Client(t)
+	st := NewStore(StoreOptions{Client: rdb})
+	ctx := context.Background()
+	id := fmt.Sprint(time.Now().UnixNano())
+	a, b, other := "fa-"+id, "fb-"+id, "fo-"+id
+	for _, d := range []string{a, b, other} {
+		for _, tpl := range []string{"payment-link", "missed-call"} {
+			if err := rdb.Set(ctx, templateKey(d, tpl), "1", time.Minute).Err(); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { rdb.Del(context.Background(), templateKey(d, tpl)) })
+		}
+	}
+	if err := st.ForgetTemplatesOf(ctx, map[string]bool{a: true, b: true}); err != nil {
+		t.Fatal(err)
+	}
+	for d, want := range map[string]int64{a: 0, b: 0, other: 2} {
+		n, err := rdb.Exists(ctx, templateKey(d, "payment-link"), templateKey(d, "missed-call")).Result()
+		if err != nil || n != want {
+			t.Errorf("%s: %d marks left, want %d (%v)", d, n, want, err)
+		}
+	}
+}

@@ -36,6 +36,7 @@ import (
 
 // Call states as Calls.Get shows them.
 const (
+	CallRinging = "ringing" // a preview agent's call, placed, not answered yet
 	CallWaiting = "waiting" // answered, waiting for an agent
 	CallTalking = "talking" // bridged to an agent
 	CallWrapUp  = "wrap_up" // the debtor's leg is over (or with the IVR); the agent is in wrap-up
@@ -60,6 +61,9 @@ type CallInfo struct {
 	Recording string `json:"recording,omitempty"`
 	// Disposition is the attempt's, once ended.
 	Disposition string `json:"disposition,omitempty"`
+	// Reason says why a call ended without its node settling it (node_lost:
+	// the node holding it died; node_restarted).
+	Reason string `json:"reason,omitempty"`
 }
 
 // ErrCallNotFound: no live or recently ended call has that id.
@@ -165,7 +169,11 @@ func NewCalls(opt CallsOptions) (*Calls, error) {
 	return &Calls{opt: opt, rdb: opt.Client, log: opt.Logger, pending: map[string]chan reply{}, ready: make(chan struct{})}, nil
 }
 
+// Node is the node these Calls act for.
+func (c *Calls) Node() string { return c.opt.Node }
+
 func callKey(id string) string       { return "marcador:call:" + id }
+func heldKey(node string) string     { return "marcador:calls:held:" + node }
 func nodeChannel(node string) string { return "marcador:calls:" + node }
 
 // liveTTL bounds a live call's state in Redis should its node die without
@@ -187,10 +195,86 @@ func (c *Calls) Put(ctx context.Context, info CallInfo) error {
 	if info.State == CallEnded {
 		ttl = c.opt.Keep
 	}
-	if err := c.rdb.Set(ctx, callKey(info.ID), b, ttl).Err(); err != nil {
+	// The node's set of live calls is what EndNode ends should the node
+	// die with them (another slot: a pipeline, not a transaction).
+	_, err = c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.Set(ctx, callKey(info.ID), b, ttl)
+		if info.State == CallEnded {
+			p.SRem(ctx, heldKey(c.opt.Node), info.ID)
+		} else {
+			p.SAdd(ctx, heldKey(c.opt.Node), info.ID)
+			p.Expire(ctx, heldKey(c.opt.Node), liveTTL)
+		}
+		return nil
+	})
+	if err != nil {
 		return fmt.Errorf("call %s: save state %s: %w", info.ID, info.State, err)
 	}
 	return nil
+}
+
+// EndNode ends every call node left live: its state becomes ended with
+// reason (node_lost when another node found node's agents' leases
+// expired, node_restarted when node itself starts again), so no call of a
+// dead node stays talking or waiting. It returns the calls it ended;
+// running it twice ends nobody twice.
+func (c *Calls) EndNode(ctx context.Context, node, reason string) ([]string, error) {
+	if err := checkRef("node", node); err != nil {
+		return nil, err
+	}
+	ids, err := c.rdb.SMembers(ctx, heldKey(node)).Result()
+	if err != nil {
+		return nil, fmt.Errorf("node %s: read its calls: %w", node, err)
+	}
+	var ended []string
+	for _, id := range ids {
+		done, err := c.endLost(ctx, id, node, reason)
+		if err == nil {
+			err = c.rdb.SRem(ctx, heldKey(node), id).Err()
+		}
+		if err != nil {
+			return ended, fmt.Errorf("node %s: end call %s: %w", node, id, err)
+		}
+		if done {
+			ended = append(ended, id)
+		}
+	}
+	if len(ended) > 0 {
+		c.log.Warn("agent calls: calls of a node that is gone ended", "node", node, "reason", reason, "calls", len(ended))
+	}
+	return ended, nil
+}
+
+// endLost ends call id if it is still node's and not ended (a transaction
+// on its key: the node may be alive after all and end it meanwhile).
+func (c *Calls) endLost(ctx context.Context, id, node, reason string) (bool, error) {
+	key := callKey(id)
+	done := false
+	err := c.rdb.Watch(ctx, func(tx *redis.Tx) error {
+		b, err := tx.Get(ctx, key).Bytes()
+		if errors.Is(err, redis.Nil) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		var info CallInfo
+		if err := json.Unmarshal(b, &info); err != nil {
+			return err
+		}
+		if info.Node != node || info.State == CallEnded {
+			return nil
+		}
+		info.State, info.Reason, info.Since = CallEnded, reason, time.Now()
+		nb, _ := json.Marshal(info)
+		_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
+			p.Set(ctx, key, nb, c.opt.Keep)
+			return nil
+		})
+		done = err == nil
+		return err
+	}, key)
+	return done, err
 }
 
 // Get reads a call's state from any node (ErrCallNotFound).
@@ -231,6 +315,28 @@ func (c *Calls) Do(ctx context.Context, id, op string, body any) (json.RawMessag
 		return c.handle(ctx, cmd).result()
 	}
 	return c.send(ctx, info.Node, cmd)
+}
+
+// DoOn sends op with body to node for subject, something the node holds
+// that is not a call yet (a preview agent's dial goes to the node holding
+// the agent's leg, Command.Call naming the agent), and returns its answer
+// as Do does.
+func (c *Calls) DoOn(ctx context.Context, node, subject, op string, body any) (json.RawMessage, error) {
+	if err := checkRef("node", node); err != nil {
+		return nil, err
+	}
+	var raw json.RawMessage
+	if body != nil {
+		var err error
+		if raw, err = json.Marshal(body); err != nil {
+			return nil, fmt.Errorf("%s: %s: %w", subject, op, err)
+		}
+	}
+	cmd := Command{ID: newRequestID(), ReplyTo: c.opt.Node, Call: subject, Op: op, Body: raw}
+	if node == c.opt.Node {
+		return c.handle(ctx, cmd).result()
+	}
+	return c.send(ctx, node, cmd)
 }
 
 func (r reply) result() (json.RawMessage, error) {

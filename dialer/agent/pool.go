@@ -121,6 +121,7 @@ const (
 	ReasonLogin             = "login"              // paused right after login until Ready
 	ReasonLogout            = "logout"             // logged out by request
 	ReasonNodeLost          = "node_lost"          // the holding node stopped renewing its lease
+	ReasonNodeRestarted     = "node_restarted"     // the holding node started again without its legs and calls
 	ReasonPhoneDisconnected = "phone_disconnected" // default reason of Disconnect
 )
 
@@ -190,6 +191,9 @@ func (e *FieldError) Error() string {
 var codeRe = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,63}$`)
 
 const codeRule = "1-64 of a-z 0-9 _ . - starting with a letter or digit"
+
+// CheckCode validates a reason code (a pause's, a preview skip's).
+func CheckCode(field, v string) error { return checkCode(field, v) }
 
 // checkCode validates a reason code.
 func checkCode(field, v string) error {

@@ -70,6 +70,10 @@ type StationOptions struct {
 	// is no longer the agent's, so whoever holds the debtor's leg gives it
 	// the abandon message rather than dead air. It must not block.
 	OnCallLost func(CallLost)
+	// OnNodeLost is told, on the node whose reaper found it, that a node
+	// stopped renewing its agents' leases (it died): whoever keeps that
+	// node's calls ends them (Calls.EndNode). It must not block long.
+	OnNodeLost func(ctx context.Context, node string)
 	Logger     *slog.Logger
 }
 
@@ -171,7 +175,7 @@ func (s *Station) Pool() *Pool { return s.pool }
 // node holds: their legs died with the process that held them. Call it
 // once at start, before any login.
 func (s *Station) Init(ctx context.Context) error {
-	freed, err := s.pool.Evict(ctx, s.node, "node_restarted")
+	freed, err := s.pool.Evict(ctx, s.node, ReasonNodeRestarted)
 	if err != nil {
 		return fmt.Errorf("agent station %s: release the agents of the last run: %w", s.node, err)
 	}

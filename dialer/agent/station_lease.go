@@ -65,8 +65,25 @@ func (s *Station) tick(ctx context.Context) {
 			s.heal(ctx, id)
 		}
 	}
-	if _, err := s.pool.Reap(ctx); err != nil && ctx.Err() == nil {
+	freed, err := s.pool.Reap(ctx)
+	if err != nil && ctx.Err() == nil {
 		s.log.Warn("agent station: reap failed", "err", err)
+	}
+	s.nodesLost(ctx, freed)
+}
+
+// nodesLost tells OnNodeLost, once per node, of the nodes whose agents the
+// reaper just freed.
+func (s *Station) nodesLost(ctx context.Context, freed []Freed) {
+	if s.opt.OnNodeLost == nil {
+		return
+	}
+	seen := map[string]bool{}
+	for _, f := range freed {
+		if f.Node != "" && f.Node != "_" && f.Node != s.node && !seen[f.Node] {
+			seen[f.Node] = true
+			s.opt.OnNodeLost(ctx, f.Node)
+		}
 	}
 }
 

@@ -60,6 +60,7 @@ type liveCall struct {
 	zone   *time.Location // the debtor's (for a promise's "today")
 	log    *slog.Logger
 
+	preview  *agent.Reservation  // a preview call's agent, reserved when it dialled (preview_dial.go)
 	lost     chan agent.CallLost // the agent's leg dropped (Station.OnCallLost)
 	xfer     chan struct{}       // the agent handed the debtor to the IVR
 	disposed chan struct{}       // closed when the agent's disposition arrives
@@ -106,6 +107,9 @@ func (r *Runner) newLiveCall(c queue.Campaign, acct queue.Account, number string
 		lost: make(chan agent.CallLost, 1), xfer: make(chan struct{}, 1), disposed: make(chan struct{}), history: make(chan popHistory, 1)}
 	if zones := contact.Zones(c, acct, number); len(zones) > 0 {
 		lc.zone = zones[0]
+	}
+	if res, ok := r.takePreview(lc.id); ok {
+		lc.preview = &res
 	}
 	lc.desk = r.newDeskQueue(lc)
 	r.mu.Lock()
@@ -168,14 +172,20 @@ func (lc *liveCall) campaignZone() *time.Location {
 // abandon_after, or the abandon script. The debtor's leg is hung up by the
 // caller.
 func (lc *liveCall) run(ctx context.Context, ln *line) ivr.Result {
-	pool := lc.r.opt.Agents.Pool()
-	if err := pool.Count(ctx, lc.c.ID, agent.Live, lc.campaignZone()); err != nil {
-		lc.log.Warn("campaign: live answer not counted", "err", err)
-	}
+	// Counted beside the wait, not before it: the count is one more Redis
+	// round trip the answer's way to an agent need not wait for.
+	counted := make(chan struct{})
+	defer func() { <-counted }()
+	go func() {
+		defer close(counted)
+		if err := lc.r.opt.Agents.Pool().Count(context.WithoutCancel(ctx), lc.c.ID, agent.Live, lc.campaignZone()); err != nil {
+			lc.log.Warn("campaign: live answer not counted", "err", err)
+		}
+	}()
 	lc.prefetch(ctx)
 	deadline := lc.greeted.Add(lc.c.AbandonLimit() - abandonLead)
 	for {
-		if !lc.waitForAgent(ctx, deadline) {
+		if !lc.nextAgent(ctx, deadline) {
 			ln.done()
 			if lc.machineFound() {
 				return ivr.Result{}
@@ -199,6 +209,15 @@ func (lc *liveCall) run(ctx context.Context, ln *line) ivr.Result {
 	}
 	ln.done()
 	return lc.talkAndWrap(ctx)
+}
+
+// nextAgent reserves the call's agent: a preview call's own, else a ready
+// agent within deadline.
+func (lc *liveCall) nextAgent(ctx context.Context, deadline time.Time) bool {
+	if lc.c.Mode == queue.ModePreview {
+		return lc.previewAgentFor(ctx)
+	}
+	return lc.waitForAgent(ctx, deadline)
 }
 
 // close ends the call's life on this node: no action is taken on it any

@@ -18,15 +18,22 @@ import (
 func (lc *liveCall) waitForAgent(ctx context.Context, deadline time.Time) bool {
 	r := lc.r
 	pool := r.opt.Agents.Pool()
-	lc.setState(ctx, agent.CallWaiting)
 	pin, pinned, err := pool.CallbackAgent(ctx, lc.c.ID, lc.acct.ID)
 	if err != nil {
 		lc.log.Warn("campaign: call back pin not read; any agent takes the call", "err", err)
 	}
-	t := time.NewTicker(reserveEvery)
-	defer t.Stop()
+	// The first look is at once; after it the call waits for an agent
+	// of this node to come free (freed), or reserveEvery at most for one
+	// readied elsewhere (the API, a login).
+	var t *time.Ticker
+	defer func() {
+		if t != nil {
+			t.Stop()
+		}
+	}()
 	failing := false
 	for {
+		freed := r.agentFreed()
 		var res agent.Reservation
 		var ok bool
 		if pinned {
@@ -61,6 +68,10 @@ func (lc *liveCall) waitForAgent(ctx context.Context, deadline time.Time) bool {
 		if !time.Now().Before(deadline) {
 			return false
 		}
+		if t == nil {
+			t = time.NewTicker(reserveEvery)
+			lc.setState(ctx, agent.CallWaiting) // only a call that waits is seen waiting
+		}
 		select {
 		case <-lc.leg.Ended():
 			return false
@@ -70,6 +81,7 @@ func (lc *liveCall) waitForAgent(ctx context.Context, deadline time.Time) bool {
 			return false
 		case <-lc.tap.revisions():
 			return false
+		case <-freed:
 		case <-t.C:
 		}
 	}
@@ -105,6 +117,10 @@ func (lc *liveCall) connect(ctx context.Context) error {
 		lc.unreserve(ctx, res)
 		return err
 	}
+	// The call's state before the agent's: whoever sees the agent talking
+	// finds the call (a call that got its agent at once wrote no state
+	// before this one).
+	lc.setState(ctx, agent.CallTalking)
 	if _, err := pool.Connect(ctx, res); err != nil {
 		// The agent is not ours any more (its leg dropped meanwhile).
 		b.Stop()
@@ -118,7 +134,6 @@ func (lc *liveCall) connect(ctx context.Context) error {
 			lc.log.Warn("campaign: call back pin not dropped", "err", err)
 		}
 	}
-	lc.setState(ctx, agent.CallTalking)
 	lc.log.Info("campaign: call bridged to an agent", "agent", res.Agent,
 		"after", time.Since(lc.leg.Result().Answered).Round(time.Millisecond).String(), "from_ivr", lc.fromIVR)
 	return nil
@@ -130,6 +145,7 @@ func (lc *liveCall) unreserve(ctx context.Context, res agent.Reservation) {
 	if _, err := lc.r.opt.Agents.Pool().Release(ctx, res); err != nil && !errors.Is(err, agent.ErrTransition) {
 		lc.log.Warn("campaign: reservation not released", "agent", res.Agent, "err", err)
 	}
+	lc.r.freeAgent()
 	lc.mu.Lock()
 	lc.reserved = false
 	lc.mu.Unlock()
@@ -215,5 +231,27 @@ func (lc *liveCall) talk(ctx context.Context) talkEnd {
 func (lc *liveCall) onDigit(from media.Side, d rune) {
 	if from == media.Debtor {
 		lc.desk.trySend(agent.DeskDigit, map[string]string{"digit": string(d)})
+	}
+}
+
+// agentFreed is closed when an agent of this node may have come free (a
+// wrap-up ended, a reservation let go): calls waiting for one look again
+// at once instead of at their next poll.
+func (r *Runner) agentFreed() <-chan struct{} {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.freed == nil {
+		r.freed = make(chan struct{})
+	}
+	return r.freed
+}
+
+// freeAgent wakes the calls waiting for an agent.
+func (r *Runner) freeAgent() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.freed != nil {
+		close(r.freed)
+		r.freed = nil
 	}
 }

@@ -30,6 +30,7 @@ func (lc *liveCall) wrap(ctx context.Context) {
 		if _, err := lc.r.opt.Agents.Pool().EndWrap(ctx, res); err != nil && !errors.Is(err, agent.ErrTransition) {
 			lc.log.Warn("campaign: wrap-up not ended in Redis", "agent", res.Agent, "err", err)
 		}
+		lc.r.freeAgent()
 	}
 	lc.log.Info("campaign: wrap-up ended", "agent", res.Agent, "why", why, "code", code,
 		"wrap", lc.wrapEnd.Sub(lc.talkEnd).Round(time.Millisecond).String())

@@ -75,11 +75,28 @@ func (r *Runner) startCalls() {
 		r.log.Error("campaign: agent calls cannot be acted on from other nodes", "err", err)
 		return
 	}
+	// Calls this node's last run left live died with it.
+	ctx, cancel := context.WithTimeout(r.ctx, 10*time.Second)
+	defer cancel()
+	if _, err := r.agentCalls.EndNode(ctx, r.opt.Node, agent.ReasonNodeRestarted); err != nil {
+		r.log.Warn("campaign: calls of this node's last run not ended", "err", err)
+	}
 	r.loopW.Add(1)
 	go func() {
 		defer r.loopW.Done()
 		r.agentCalls.Run(r.ctx)
 	}()
+}
+
+// NodeLost is the station's OnNodeLost: the calls of a node that died
+// (its agents' leases ran out) end, reason node_lost.
+func (r *Runner) NodeLost(ctx context.Context, node string) {
+	if r.agentCalls == nil {
+		return
+	}
+	if _, err := r.agentCalls.EndNode(ctx, node, agent.ReasonNodeLost); err != nil {
+		r.log.Warn("campaign: calls of a lost node not ended", "node", node, "err", err)
+	}
 }
 
 // ErrNoAgents: this node has no agents' station, so no agent calls.
@@ -113,14 +130,36 @@ func (r *Runner) CallAction(ctx context.Context, id, op string, body any) (json.
 // written (marcador_recording_errors_total).
 func (r *Runner) RecordingErrors() int64 { return r.recErrors.Load() }
 
-// Recording opens the recording of call id under recordings.dir.
-func (r *Runner) Recording(id string) (*os.File, error) {
-	if r.opt.RecordingsDir == "" {
-		return nil, fmt.Errorf("call %s: no recordings.dir: %w", id, os.ErrNotExist)
-	}
+// RecordingElsewhere: the call's recording is on another node's disk
+// (recordings are written by the node that held the call, and their bytes
+// are too big for the calls' Pub/Sub). The API answers 409 naming it.
+type RecordingElsewhere struct {
+	Call, Node string
+}
+
+func (e *RecordingElsewhere) Error() string {
+	return fmt.Sprintf("call %s: recording is on node %s", e.Call, e.Node)
+}
+
+// Recording opens the recording of call id under recordings.dir; a call
+// another node held and recorded (its state, kept an hour after it ended,
+// says so) is a *RecordingElsewhere naming that node.
+func (r *Runner) Recording(ctx context.Context, id string) (*os.File, error) {
 	rel, err := RecordingName(id)
 	if err != nil {
 		return nil, err
 	}
-	return openUnder(r.opt.RecordingsDir, rel)
+	var f *os.File
+	if r.opt.RecordingsDir == "" {
+		err = fmt.Errorf("call %s: no recordings.dir: %w", id, os.ErrNotExist)
+	} else {
+		f, err = openUnder(r.opt.RecordingsDir, rel)
+	}
+	if err == nil || !errors.Is(err, os.ErrNotExist) || r.agentCalls == nil {
+		return f, err
+	}
+	if info, gerr := r.agentCalls.Get(ctx, id); gerr == nil && info.Recording != "" && info.Node != r.opt.Node {
+		return nil, &RecordingElsewhere{Call: id, Node: info.Node}
+	}
+	return nil, err
 }

@@ -329,6 +329,7 @@ type testCarrier struct {
 	mu      sync.Mutex
 	calls   map[string]*debtorCall // by number
 	hold    map[string]chan struct{}
+	busy    map[string]bool // numbers that answer 486 Busy Here
 	codec   media.Codec
 	wake    chan struct{}
 	invited chan string // each INVITE's number, as it arrives
@@ -344,7 +345,7 @@ type debtorCall struct {
 
 func startCarrier(t *testing.T, log *slog.Logger) *testCarrier {
 	t.Helper()
-	tc := &testCarrier{t: t, calls: map[string]*debtorCall{}, hold: map[string]chan struct{}{}, codec: media.PCMU, wake: make(chan struct{}, 1),
+	tc := &testCarrier{t: t, calls: map[string]*debtorCall{}, hold: map[string]chan struct{}{}, busy: map[string]bool{}, codec: media.PCMU, wake: make(chan struct{}, 1),
 		invited: make(chan string, 64)}
 	var err error
 	tc.ep, err = dialer.NewEndpoint(dialer.EndpointOptions{Listen: "127.0.0.1:0", RTPPorts: media.PortRange{Min: 34000, Max: 34499},
@@ -371,8 +372,12 @@ func (tc *testCarrier) answer(in *dialer.Inbound) {
 	default:
 	}
 	tc.mu.Lock()
-	release := tc.hold[in.To()]
+	release, busy := tc.hold[in.To()], tc.busy[in.To()]
 	tc.mu.Unlock()
+	if busy {
+		in.Reject(486, "Busy Here")
+		return
+	}
 	if release != nil {
 		select {
 		case <-release:

@@ -20,47 +20,77 @@ import (
 // work handles one claimed contact from the gate to the retry decision; ln
 // is its place in its loop's line counts (nil outside a loop).
 func (r *Runner) work(ctx context.Context, c queue.Campaign, trunk *dialer.Trunk, l queue.Lease, ln *line) error {
+	p, err := r.prepare(ctx, c, trunk.Name, l)
+	if err != nil || p == nil {
+		return err
+	}
+	return r.place(ctx, c, trunk, l, p, ln)
+}
+
+// prepared is a claimed contact the compliance gate let through: its
+// attempt row begun, the number to dial, whom the call reaches and in
+// which zones.
+type prepared struct {
+	number string
+	a      analytics.Attempt
+	subj   compliance.Subject
+	zones  []*time.Location
+}
+
+// prepare takes a claimed contact to the gate: the attempt's number, its
+// phone (one not on a do-not-contact list) and the gate's reservation. nil
+// when it is not to be dialled now (it is settled then: blocked, or
+// interrupted by a node that died). The dialer and a preview agent
+// (preview.go) claim through it alike.
+func (r *Runner) prepare(ctx context.Context, c queue.Campaign, trunk string, l queue.Lease) (*prepared, error) {
 	st, acct := r.opt.Store, l.Account
 	if prev, since, ok, err := st.WasInFlight(ctx, c.ID, acct.ID); err != nil {
-		return err
+		return nil, err
 	} else if ok {
-		return r.interrupted(ctx, c, l, prev, since)
+		return nil, r.interrupted(ctx, c, l, prev, since)
 	}
 	n, err := st.NextAttempt(ctx, c.ID, acct.ID)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	number, listed := contact.Pick(ctx, r.opt.Gate, c.ID, acct.Phones, analytics.Voice, n)
-	a, subj, zones := r.newAttempt(c, acct, number, trunk.Name, n)
+	a, subj, zones := r.newAttempt(c, acct, number, trunk, n)
 	if listed {
 		a.Disposition, a.Reason, a.EndedAt = analytics.Blocked, "dnc: every phone of the account is on a voice do-not-contact list", a.StartedAt
-		return r.settle(ctx, c, l, &a, time.Time{})
+		return nil, r.settle(ctx, c, l, &a, time.Time{})
 	}
 	d, err := r.reserve(ctx, c, subj, &a)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if !d.Allowed {
-		return r.settle(ctx, c, l, &a, d.NextAllowed)
+		return nil, r.settle(ctx, c, l, &a, d.NextAllowed)
 	}
+	return &prepared{number: number, a: a, subj: subj, zones: zones}, nil
+}
+
+// place dials a prepared contact, records the attempt and applies the
+// retry policy.
+func (r *Runner) place(ctx context.Context, c queue.Campaign, trunk *dialer.Trunk, l queue.Lease, p *prepared, ln *line) error {
+	st, acct, a := r.opt.Store, l.Account, &p.a
 	if err := st.InFlight(ctx, c.ID, acct.ID, a.AttemptID, a.StartedAt); err != nil {
 		return err
 	}
 	stopLease := r.keepLease(ctx, l)
-	res, ag, err := r.call(ctx, c, trunk, acct, number, subj, zones, &a, ln)
+	res, ag, err := r.call(ctx, c, trunk, acct, p.number, p.subj, p.zones, a, ln)
 	lease := stopLease()
 	if err != nil {
 		return err
 	}
-	if err := r.record(ctx, c, acct, subj, &a, res, spoke(a, res) || ag.talked()); err != nil {
+	if err := r.record(ctx, c, acct, p.subj, a, res, spoke(*a, res) || ag.talked()); err != nil {
 		return err
 	}
-	if err := r.settleOutcome(ctx, c, lease, &a, res, ag.disposition(), len(acct.Phones) > 1); err != nil {
+	if err := r.settleOutcome(ctx, c, lease, a, res, ag.disposition(), len(acct.Phones) > 1); err != nil {
 		return err
 	}
-	ag.finish(ctx, &a)
+	ag.finish(ctx, a)
 	if a.Disposition != analytics.LocalError { // nothing happened that a text could follow up
-		r.fallback(ctx, c, acct, &a)
+		r.fallback(ctx, c, acct, a)
 	}
 	return nil
 }

@@ -127,6 +127,9 @@ func (r *Runner) dialable(ctx context.Context, s *loopState) (c queue.Campaign, 
 // topUp claims as many contacts as the campaign's pacer decides (pace.go)
 // and works each on its own goroutine.
 func (r *Runner) topUp(ctx context.Context, s *loopState, c queue.Campaign, trunk *dialer.Trunk) {
+	if !c.Paced() {
+		return // preview: the agents claim and dial (preview.go)
+	}
 	free := r.pace(ctx, s, c, trunk)
 	if free <= 0 {
 		return

@@ -120,6 +120,9 @@ func decodeBody(raw json.RawMessage, v any) error {
 // handleCall carries out an action on one of this node's calls (Calls'
 // handler).
 func (r *Runner) handleCall(ctx context.Context, cmd agent.Command) (any, error) {
+	if cmd.Op == opPreviewDial {
+		return r.previewDial(ctx, cmd.Call) // Call names the agent
+	}
 	lc := r.liveCall(cmd.Call)
 	if lc == nil {
 		return nil, &agent.CallError{Kind: agent.CallNotFound, Message: fmt.Sprintf("call %s is not in progress on node %s", cmd.Call, r.opt.Node)}

@@ -1,11 +1,16 @@
 package campaign
 
 import (
+	"context"
+	"errors"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/marcador/marcador/analytics"
+	"github.com/marcador/marcador/dialer/agent"
+	"github.com/marcador/marcador/queue/redistest"
 )
 
 // A recording's name comes from the attempt id alone (an HTTP path
@@ -37,4 +42,56 @@ func TestRecordingName(t *testing.T) {
 			t.Errorf("%q was named", bad)
 		}
 	}
+}
+
+// A recording asked of a node that does not hold it: the call's state
+// names the node that recorded it; a call of this node whose file is
+// missing, or an unknown call, is not found.
+func TestRecordingOnAnotherNode(t *testing.T) {
+	rdb := redistest.Client(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	r := New(Options{Node: "here-" + rnd(), RecordingsDir: dir})
+	defer r.Close()
+	calls := func(node string) *agent.Calls {
+		c, err := agent.NewCalls(agent.CallsOptions{Client: rdb, Node: node,
+			Handle: func(context.Context, agent.Command) (any, error) { return nil, nil }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	r.agentCalls = calls(r.opt.Node)
+	there := calls("there-" + rnd())
+	elsewhere, mine, unknown := analytics.NewAttemptID(), analytics.NewAttemptID(), analytics.NewAttemptID()
+	for _, c := range []struct {
+		calls *agent.Calls
+		id    string
+	}{{there, elsewhere}, {r.agentCalls, mine}} {
+		rel, _ := RecordingName(c.id)
+		if err := c.calls.Put(ctx, agent.CallInfo{ID: c.id, Campaign: "c", Account: "a", State: agent.CallEnded, Recording: rel}); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { rdb.Del(context.Background(), "marcador:call:"+c.id) })
+	}
+	var re *RecordingElsewhere
+	if _, err := r.Recording(ctx, elsewhere); !errors.As(err, &re) || re.Node != there.Node() ||
+		err.Error() != "call "+elsewhere+": recording is on node "+there.Node() {
+		t.Fatalf("another node's recording: %v", err)
+	}
+	for _, id := range []string{mine, unknown} {
+		if _, err := r.Recording(ctx, id); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("%s: %v", id, err)
+		}
+	}
+	rel, _ := RecordingName(mine)
+	os.MkdirAll(filepath.Dir(filepath.Join(dir, rel)), 0o750)
+	if err := os.WriteFile(filepath.Join(dir, rel), []byte("RIFF"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	f, err := r.Recording(ctx, mine)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
 }

@@ -105,7 +105,9 @@ type Runner struct {
 
 	mu         sync.Mutex
 	loops      map[string]*loopRef
-	live       map[string]*liveCall // agent calls this node holds, by attempt id
+	live       map[string]*liveCall         // agent calls this node holds, by attempt id
+	previews   map[string]agent.Reservation // preview calls ringing, by attempt id: their agents
+	freed      chan struct{}                // closed when an agent of this node may have come free (agentFreed)
 	agentCalls *agent.Calls
 	recErrors  atomic.Int64
 	calls      sync.WaitGroup
@@ -131,7 +133,7 @@ func New(opt Options) *Runner {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &Runner{opt: opt, log: opt.Logger, contacts: contact.Builder{Node: opt.Node, Now: opt.Now}, loops: map[string]*loopRef{},
-		live: map[string]*liveCall{}, ctx: ctx, stop: cancel}
+		live: map[string]*liveCall{}, previews: map[string]agent.Reservation{}, ctx: ctx, stop: cancel}
 	r.startCalls()
 	return r
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/marcador/marcador/analytics"
 	"github.com/marcador/marcador/dialer/agent"
+	"github.com/marcador/marcador/queue"
 	"github.com/marcador/marcador/queue/promise"
 )
 
@@ -81,30 +82,27 @@ func (lc *liveCall) prefetch(ctx context.Context) {
 	go func() {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), popWait)
 		defer cancel()
-		var h popHistory
-		if r.opt.History != nil {
-			h.attempts, h.err = r.opt.History.AccountAttempts(ctx, lc.c.ID, lc.acct.ID, 5, r.opt.Now())
-		}
-		if r.opt.Promises != nil {
-			var err error
-			if h.promises, err = r.opt.Promises.Open(ctx, lc.acct.ID); err != nil && h.err == nil {
-				h.err = err
-			}
-		}
-		lc.history <- h
+		lc.history <- r.readHistory(ctx, lc.c.ID, lc.acct.ID)
 	}()
+}
+
+// readHistory reads what a screen pop shows of an account's past.
+func (r *Runner) readHistory(ctx context.Context, campaign, account string) popHistory {
+	var h popHistory
+	if r.opt.History != nil {
+		h.attempts, h.err = r.opt.History.AccountAttempts(ctx, campaign, account, 5, r.opt.Now())
+	}
+	if r.opt.Promises != nil {
+		var err error
+		if h.promises, err = r.opt.Promises.Open(ctx, account); err != nil && h.err == nil {
+			h.err = err
+		}
+	}
+	return h
 }
 
 // screenPop builds the pop, with what the prefetch found within popWait.
 func (lc *liveCall) screenPop(ctx context.Context) ScreenPop {
-	a := lc.acct
-	p := ScreenPop{Call: lc.id, Campaign: lc.c.ID, Phone: lc.number, Codes: lc.c.CodeNames(), FromIVR: lc.fromIVR,
-		Account: PopAccount{ID: a.ID, Name: a.Name, Balance: a.Balance.StringFixed(2), Currency: a.Currency,
-			DaysPastDue: a.DaysPastDue, DueDate: a.DueDate, Segment: a.Segment, Fields: a.Fields},
-		LastAttempts: []PopAttempt{}, OpenPromises: []PopPromise{}}
-	for _, ph := range a.Phones {
-		p.Account.Phones = append(p.Account.Phones, ph.Number)
-	}
 	t := time.NewTimer(popWait)
 	defer t.Stop()
 	var h popHistory
@@ -114,6 +112,22 @@ func (lc *liveCall) screenPop(ctx context.Context) ScreenPop {
 		h.err = context.DeadlineExceeded
 	case <-ctx.Done():
 		h.err = ctx.Err()
+	}
+	p := buildPop(lc.c, lc.acct, lc.number, lc.id, h)
+	p.FromIVR = lc.fromIVR
+	return p
+}
+
+// buildPop is the screen of call id of campaign c to acct at number, with
+// the account's history h: a screen pop, and a preview agent's next
+// account (preview.go).
+func buildPop(c queue.Campaign, a queue.Account, number, id string, h popHistory) ScreenPop {
+	p := ScreenPop{Call: id, Campaign: c.ID, Phone: number, Codes: c.CodeNames(),
+		Account: PopAccount{ID: a.ID, Name: a.Name, Balance: a.Balance.StringFixed(2), Currency: a.Currency,
+			DaysPastDue: a.DaysPastDue, DueDate: a.DueDate, Segment: a.Segment, Fields: a.Fields},
+		LastAttempts: []PopAttempt{}, OpenPromises: []PopPromise{}}
+	for _, ph := range a.Phones {
+		p.Account.Phones = append(p.Account.Phones, ph.Number)
 	}
 	if h.err != nil {
 		p.HistoryError = "history not available: " + h.err.Error()

@@ -55,6 +55,11 @@ func (a *App) buildStation(ctx context.Context) error {
 			if r := a.inbound.Load(); r != nil {
 				r.CallLost(l)
 			}
+		},
+		OnNodeLost: func(ctx context.Context, node string) {
+			if r := a.inbound.Load(); r != nil {
+				r.NodeLost(ctx, node)
+			}
 		}})
 	if err != nil {
 		return err

@@ -39,7 +39,7 @@ func (a *App) buildHTTP() error {
 		},
 	}
 	if a.Station != nil {
-		opts.Agents, opts.Calls, opts.Screens = a.Station, a.Runner, a.Desk
+		opts.Agents, opts.Calls, opts.Screens, opts.Previews = a.Station, a.Runner, a.Desk, a.Runner
 	}
 	if a.KPI != nil {
 		opts.KPIs = a.KPI

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -25,6 +26,9 @@ import (
 // promise (the full balance in a week, or an amount of their own today),
 // some ask for the payment link, a few opt out, some only listen.
 func demoDebtor(number string) string {
+	if number == transferNumber {
+		return "3" // an advisor, please (the agents' step)
+	}
 	h := fnv.New32a()
 	h.Write([]byte(number))
 	switch h.Sum32() % 10 {
@@ -45,6 +49,7 @@ func demoDebtor(number string) string {
 	case 8:
 		return "9" // stop calling me
 	}
+
 	return "" // listens and hangs up
 }
 
@@ -143,39 +148,66 @@ func (r *run) flush(ctx context.Context, what string) error {
 // by country (so the first calls reach MX, CO and CL alike) and lists k
 // debtors who asked not to be called, as the DNC API would.
 func (r *run) listOptOuts(ctx context.Context, c queue.Campaign, k int) error {
-	store, gate := r.app.Store, r.app.Gate
-	leases, err := store.Claim(ctx, c.ID, 1000, time.Now())
+	leases, err := r.app.Store.Claim(ctx, c.ID, 1000, time.Now())
 	if err != nil {
 		return err
 	}
 	base := time.Now().Add(-time.Minute)
+	// Each debtor is reset on its own (a dozen round trips): sixteen at a
+	// time, or a loaded machine spends a minute here before any call.
+	var (
+		wg    sync.WaitGroup
+		sem   = make(chan struct{}, 16)
+		errMu sync.Mutex
+		first error
+	)
+	debtors := map[string]bool{}
+	for _, l := range leases {
+		debtors[sms.Debtor(c.ID, l.Account)] = true
+	}
+	if err := r.app.Texts.ForgetTemplatesOf(ctx, debtors); err != nil {
+		return err
+	}
 	for i, l := range byCountry(leases) {
-		a := l.Account
-		if err := gate.Forget(ctx, compliance.Subject{Phone: a.Phones[0].Number, Account: a.ID, NationalID: a.NationalID, Country: a.Country}); err != nil {
-			return err
-		}
-		if err := r.app.Texts.ForgetTemplates(ctx, sms.Debtor(c.ID, a)); err != nil {
-			return err
-		}
-		for _, ph := range a.Phones {
-			if err := unlist(ctx, gate, ph.Number, c.ID); err != nil {
-				return err
-			}
-		}
-		if (i == 3 || i == 11) && k > 0 {
-			k--
-			for _, ph := range a.Phones {
-				if err := gate.AddDNC(ctx, compliance.DNCEntry{Phone: ph.Number, Channel: "voice", Campaign: c.ID,
-					Reason: "asked not to be called", Source: "demo"}); err != nil {
-					return err
+		dnc := (i == 3 || i == 11) && i/8 < k // the 1st and 2nd to list, as k allows
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			if err := r.resetDebtor(ctx, c, l, dnc, base.Add(time.Duration(i)*time.Millisecond)); err != nil {
+				errMu.Lock()
+				if first == nil {
+					first = err
 				}
+				errMu.Unlock()
 			}
-		}
-		if err := store.Reschedule(ctx, l, base.Add(time.Duration(i)*time.Millisecond), "demo: ready"); err != nil {
+		})
+	}
+	wg.Wait()
+	return first
+}
+
+// resetDebtor forgets one debtor's history and listings, lists
+// it when dnc, and queues it again at at.
+func (r *run) resetDebtor(ctx context.Context, c queue.Campaign, l queue.Lease, dnc bool, at time.Time) error {
+	store, gate := r.app.Store, r.app.Gate
+	a := l.Account
+	if err := gate.Forget(ctx, compliance.Subject{Phone: a.Phones[0].Number, Account: a.ID, NationalID: a.NationalID, Country: a.Country}); err != nil {
+		return err
+	}
+	for _, ph := range a.Phones {
+		if err := unlist(ctx, gate, ph.Number, c.ID); err != nil {
 			return err
 		}
 	}
-	return nil
+	if dnc {
+		for _, ph := range a.Phones {
+			if err := gate.AddDNC(ctx, compliance.DNCEntry{Phone: ph.Number, Channel: "voice", Campaign: c.ID,
+				Reason: "asked not to be called", Source: "demo"}); err != nil {
+				return err
+			}
+		}
+	}
+	return store.Reschedule(ctx, l, at, "demo: ready")
 }
 
 // byCountry orders leases taking one of each country in turn.

@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"sync"
 	"time"
 
 	"github.com/marcador/marcador/analytics"
@@ -85,6 +86,9 @@ type run struct {
 	// callsStart is when the IVR campaign started: the run's rows are the
 	// ones from then on.
 	callsStart time.Time
+	// agentsStart is when the agents' step began.
+	agentsStart time.Time
+	pmu         sync.Mutex // the agents print from their own goroutines
 }
 
 // Run tells the demo's story on w.
@@ -109,7 +113,7 @@ func Run(ctx context.Context, opt Options, w io.Writer) error {
 	r.p("\n== Marcador demo ==\n")
 	c := r.opt.Config
 	r.p("Redis %s · ClickHouse %s (database %s) · node %s\n\n", app.RedisAddr(c.Redis), c.ClickHouse.Addr, c.ClickHouse.Database, c.NodeID)
-	for _, step := range []func(context.Context) error{r.createCampaigns, r.upload, r.queueState, r.campaignRun, r.explain, r.summary} {
+	for _, step := range []func(context.Context) error{r.createCampaigns, r.upload, r.queueState, r.campaignRun, r.explain, r.agentsRun, r.summary} {
 		if err := step(ctx); err != nil {
 			return err
 		}
@@ -209,7 +213,11 @@ func (r *run) close() {
 }
 
 // p prints a line of the story.
-func (r *run) p(format string, a ...any) { fmt.Fprintf(r.out, format, a...) }
+func (r *run) p(format string, a ...any) {
+	r.pmu.Lock()
+	defer r.pmu.Unlock()
+	fmt.Fprintf(r.out, format, a...)
+}
 
 // since is where this run's rows start (ClickHouse keeps whole seconds).
 func (r *run) since() time.Time { return r.callsStart.Add(-time.Second) }

@@ -41,6 +41,9 @@ type Options struct {
 	// Without them those routes are 404.
 	Calls   Calls
 	Screens Screens
+	// Previews serves a preview campaign's agents' next, dial and skip;
+	// without it those routes are 404.
+	Previews Previews
 	// Messages serves POST /api/v1/messages and GET
 	// /api/v1/conversations/{phone}; without it they are 404.
 	Messages Messages
@@ -128,6 +131,11 @@ func (a *API) mount(rt *routes) {
 		rt.api("POST /api/v1/agents/{id}/{action}", a.agentAction)
 		if opt.Screens != nil {
 			rt.stream("GET /api/v1/agents/{id}/events", http.HandlerFunc(a.agentEvents))
+		}
+		if opt.Previews != nil {
+			rt.api("GET /api/v1/agents/{id}/next", a.previewNext)
+			rt.api("POST /api/v1/agents/{id}/dial", a.previewDial)
+			rt.api("POST /api/v1/agents/{id}/skip", a.previewSkip)
 		}
 	}
 	if opt.Calls != nil {

@@ -20,7 +20,7 @@ import (
 type Calls interface {
 	Call(ctx context.Context, id string) (agent.CallInfo, error)
 	CallAction(ctx context.Context, id, op string, body any) (json.RawMessage, error)
-	Recording(id string) (*os.File, error)
+	Recording(ctx context.Context, id string) (*os.File, error)
 }
 
 // Screens serves an agent's screen events (agent.Desk).
@@ -95,8 +95,13 @@ func (a *API) callRecording(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	f, err := a.opt.Calls.Recording(id)
+	f, err := a.opt.Calls.Recording(r.Context(), id)
 	if err != nil {
+		var elsewhere *campaign.RecordingElsewhere
+		if errors.As(err, &elsewhere) {
+			writeJSON(w, http.StatusConflict, map[string]string{"error": err.Error(), "node": elsewhere.Node})
+			return
+		}
 		if errors.Is(err, os.ErrNotExist) {
 			writeError(w, http.StatusNotFound, "call "+id+": no recording on this node (the call was not recorded, is still in progress, or was recorded by a node whose recordings.dir is not shared)")
 			return
