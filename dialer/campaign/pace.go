@@ -216,7 +216,7 @@ func (r *Runner) dialled(ctx context.Context, s *loopState, c queue.Campaign, n 
 	p.status.Dials += int64(n)
 	p.status.DialsAhead += int64(ahead)
 	p.mu.Unlock()
-	key := "marcador:{" + c.ID + "}:pacing"
+	key := PacingKey(c.ID)
 	_, err := r.opt.Store.Client().TxPipelined(ctx, func(pipe redis.Pipeliner) error {
 		pipe.HIncrBy(ctx, key, "dials", int64(n))
 		if ahead > 0 {
@@ -228,6 +228,10 @@ func (r *Runner) dialled(ctx context.Context, s *loopState, c queue.Campaign, n 
 		r.log.Warn("campaign: dial counts not saved", "campaign", c.ID, "err", err)
 	}
 }
+
+// PacingKey is the campaign's dial counts in Redis (hash dials,
+// dials_ahead), added to by every node.
+func PacingKey(campaign string) string { return "marcador:{" + campaign + "}:pacing" }
 
 // Pacing is the last pacing decision of every campaign running on this
 // node.

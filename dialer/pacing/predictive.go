@@ -21,7 +21,7 @@ type PredictiveConfig struct {
 	// MaxLinesPerAgent caps calls in flight per available agent when the
 	// campaign sets none. Default 6.
 	MaxLinesPerAgent float64
-	// WarmUp is the number of calls with an outcome (at least a tenth of
+	// WarmUp (DefaultWarmUp) is the number of calls with an outcome (at least a tenth of
 	// them live answers) the pacer needs before it predicts; until then it
 	// dials progressively. It counts busy agents as coming free only after
 	// WarmUp/5 talk times and wrap-ups. Default 50.
@@ -96,7 +96,7 @@ func NewPredictive(cfg PredictiveConfig) *Predictive {
 		cfg.MaxLinesPerAgent = 6
 	}
 	if cfg.WarmUp <= 0 {
-		cfg.WarmUp = 50
+		cfg.WarmUp = DefaultWarmUp
 	}
 	if cfg.Gain <= 0 {
 		cfg.Gain = 0.5
@@ -357,3 +357,7 @@ func (p *Predictive) marginal(waiting float64, nb, patience int, pl float64) flo
 	}
 	return m / pl
 }
+
+// DefaultWarmUp is how many calls with an outcome the predictive pacer
+// needs before it predicts (until then it dials progressively).
+const DefaultWarmUp = 50

@@ -16,6 +16,8 @@ import (
 	"github.com/marcador/marcador/analytics/kpi"
 	"github.com/marcador/marcador/cmd/marcador/internal/httpapi"
 	"github.com/marcador/marcador/dialer/agent/agenttest"
+	"github.com/marcador/marcador/dialer/campaign"
+	"github.com/marcador/marcador/dialer/pacing"
 	"github.com/marcador/marcador/queue"
 )
 
@@ -44,9 +46,9 @@ type demoAgent struct {
 func agentCampaigns() []queue.Campaign {
 	overdue := demoCampaigns()[1]
 	return []queue.Campaign{
-		{ID: agentCampaignID, Name: "Cobranza con agentes", Mode: queue.ModeProgressive, Country: "MX", TimeZone: "America/Mexico_City",
+		{ID: agentCampaignID, Name: "Cobranza con agentes", Mode: queue.ModePredictive, Country: "MX", TimeZone: "America/Mexico_City",
 			Profile: queue.ProfileAuto, Trunk: "sim", CallerID: "+525550000300", CallbackNumber: "+525550000300", Company: "Financiera Sol",
-			PayURL: overdue.PayURL, LinesPerAgent: 1.5, WrapUp: queue.Duration(5 * time.Second), RingTimeout: queue.Duration(queue.MinRingTimeout),
+			PayURL: overdue.PayURL, LinesPerAgent: 1.5, TargetAbandon: 0.03, MaxLinesPerAgent: 2.5, WrapUp: queue.Duration(5 * time.Second), RingTimeout: queue.Duration(queue.MinRingTimeout),
 			Promise: overdue.Promise, Retry: queue.RetryPolicy{MaxAttempts: 3}},
 		{ID: transferCampaignID, Name: "Recordatorio con asesor", Mode: queue.ModeIVR, Country: "MX", TimeZone: "America/Mexico_City",
 			Profile: queue.ProfileAuto, Trunk: "sim", CallerID: "+525550000200", Script: "reminder-overdue", MaxConcurrent: 1,
@@ -72,11 +74,16 @@ func agentDebtors() []map[string]any {
 // agentsRun is step 7: agents log in, a progressive campaign dials for
 // them, a debtor in an IVR call asks for an advisor and reaches one.
 func (r *run) agentsRun(ctx context.Context) error {
-	r.p("\n7. Agents: a progressive campaign dials for ready agents; an IVR caller asks for an advisor\n")
+	r.p("\n7. Agents: a predictive campaign dials for ready agents; an IVR caller asks for an advisor\n")
 	r.agentsStart = time.Now()
 	for _, c := range agentCampaigns() {
 		if err := r.app.Store.DeleteCampaign(ctx, c.ID); err != nil {
 			return err
+		}
+		// The loop's dial counts are kept with the campaign's id: this
+		// run's start from zero.
+		if err := r.app.Store.Client().Del(ctx, campaign.PacingKey(c.ID)).Err(); err != nil {
+			return fmt.Errorf("reset the pacing counts of %s: %w", c.ID, err)
 		}
 		b, _ := json.Marshal(c)
 		var saved queue.Campaign
@@ -84,8 +91,9 @@ func (r *run) agentsRun(ctx context.Context) error {
 			return fmt.Errorf("create campaign %s: %w", c.ID, err)
 		}
 		r.p("   POST /campaigns %-14s mode=%-11s", saved.ID, saved.Mode)
-		if saved.Mode == queue.ModeProgressive {
-			r.p(" lines_per_agent=%g abandon_after=%s wrap_up=%s", saved.LinesPerAgent, time.Duration(saved.AbandonAfter), time.Duration(saved.WrapUp))
+		if saved.HasAgents() {
+			r.p(" target_abandon=%g max_lines_per_agent=%g abandon_after=%s wrap_up=%s", saved.AbandonTarget(), saved.MaxLinesPerAgent,
+				time.Duration(saved.AbandonAfter), time.Duration(saved.WrapUp))
 		}
 		r.p("\n")
 	}
@@ -329,5 +337,41 @@ func (r *run) agentsSummary(ctx context.Context) error {
 	if err := rows.Err(); err != nil {
 		return err
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	return r.pacingSummary(ctx, rep.Total)
+}
+
+// pacingSummary is the predictive campaign's pacing: the calls placed and
+// those placed ahead of the ready agents (the loop's counts in Redis), the
+// abandon rate against its limit and the agents' occupancy (the KPI code,
+// from ClickHouse's attempt and agent_states rows). A run this short stays mostly in the pacer's
+// progressive start: it dials ahead once it has learned enough outcomes.
+func (r *run) pacingSummary(ctx context.Context, k kpi.Row) error {
+	c, err := r.app.Store.Campaign(ctx, agentCampaignID)
+	if err != nil {
+		return err
+	}
+	counts, err := r.app.Store.Client().HGetAll(ctx, campaign.PacingKey(agentCampaignID)).Result()
+	if err != nil {
+		return fmt.Errorf("pacing counts of %s: %w", agentCampaignID, err)
+	}
+	pct := func(v *float64) string {
+		if v == nil {
+			return "-"
+		}
+		return fmt.Sprintf("%.1f%%", *v*100)
+	}
+	r.p("   pacing (%s; progressive until it has learned %d outcomes): %s calls placed this run, %s of them ahead of the ready agents\n"+
+		"   KPI today: abandon rate %s of %d live answers (limit %.0f%%), agents' occupancy %s\n", c.Mode, pacing.DefaultWarmUp,
+		orZero(counts["dials"]), orZero(counts["dials_ahead"]), pct(k.AbandonRate), k.LiveAnswers, c.AbandonTarget()*100, pct(k.Occupancy))
+	return nil
+}
+
+func orZero(s string) string {
+	if s == "" {
+		return "0"
+	}
+	return s
 }
