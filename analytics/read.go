@@ -20,7 +20,7 @@ type Reader struct {
 
 // NewReader reads database db over conn.
 func NewReader(conn driver.Conn, db string) (*Reader, error) {
-	if !validIdent(db) {
+	if !ValidIdent(db) {
 		return nil, fmt.Errorf("reader: database name %q: letters, digits and _ only", db)
 	}
 	return &Reader{conn: conn, db: db}, nil

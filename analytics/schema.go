@@ -390,7 +390,7 @@ func Migrations() []Migration { return append([]Migration(nil), migrations...) }
 // Migrate creates the database and applies every migration not yet recorded
 // in {db}.schema_migrations. Running it again, or from several nodes, is safe.
 func Migrate(ctx context.Context, conn driver.Conn, db string) ([]Migration, error) {
-	if !validIdent(db) {
+	if !ValidIdent(db) {
 		return nil, fmt.Errorf("migrate: database name %q: letters, digits and _ only", db)
 	}
 	if err := conn.Exec(ctx, "CREATE DATABASE IF NOT EXISTS "+db); err != nil {
@@ -443,7 +443,9 @@ func Migrate(ctx context.Context, conn driver.Conn, db string) ([]Migration, err
 	return done, nil
 }
 
-func validIdent(s string) bool {
+// ValidIdent says whether s may be used as a ClickHouse database or table
+// name without quoting: letters, digits (not first) and _, at most 64.
+func ValidIdent(s string) bool {
 	if s == "" || len(s) > 64 {
 		return false
 	}

@@ -17,6 +17,8 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/shopspring/decimal"
+
+	"github.com/marcador/marcador/analytics"
 )
 
 // DefaultAttributionDays is how long after a touch a payment is recovered
@@ -73,7 +75,7 @@ type KPI struct {
 
 // New reads database db over conn.
 func New(conn driver.Conn, db string, opt Options) (*KPI, error) {
-	if !validIdent(db) {
+	if !analytics.ValidIdent(db) {
 		return nil, fmt.Errorf("kpi: database name %q: letters, digits and _ only", db)
 	}
 	if opt.AttributionDays <= 0 {
@@ -122,17 +124,4 @@ func (k *KPI) query(ctx context.Context, what, q string, args []any, scan func(d
 		return fmt.Errorf("kpi: %s in %s: %w", what, k.db, err)
 	}
 	return nil
-}
-
-func validIdent(s string) bool {
-	if s == "" || len(s) > 64 {
-		return false
-	}
-	for i, r := range s {
-		ok := r == '_' || (r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z') || (i > 0 && r >= '0' && r <= '9')
-		if !ok {
-			return false
-		}
-	}
-	return true
 }

@@ -199,6 +199,24 @@ func (r *Runner) CallOnce(ctx context.Context, req CallRequest) (analytics.Attem
 	return a, res, r.opt.Writer.Write(ctx, &a)
 }
 
+// dialFailed records a call that did not go out (a local error) or failed
+// on the network. Nothing left this node on a local error, so nobody was
+// contacted: the gate gets its reservation back (a cap such as CL's one
+// call a week is not used up).
+func (r *Runner) dialFailed(ctx context.Context, err error, subj compliance.Subject, a *analytics.Attempt, ln *line) error {
+	a.Disposition, a.Reason, a.EndedAt = analytics.NetworkError, err.Error(), r.opt.Now()
+	defer ln.done()
+	if !errors.Is(err, dialer.ErrLocal) {
+		return nil
+	}
+	ln.notSent()
+	a.Disposition = analytics.LocalError
+	if _, rerr := r.opt.Gate.Release(ctx, subj, a.AttemptID); rerr != nil {
+		return rerr
+	}
+	return nil
+}
+
 // call dials and, on answer, runs the campaign's script (an agent
 // campaign: bridges the debtor to an agent, agentcall.go). The agentCall
 // it returns, when an agent took part, settles with the attempt.
@@ -215,19 +233,7 @@ func (r *Runner) call(ctx context.Context, c queue.Campaign, trunk *dialer.Trunk
 	leg, err := r.opt.Endpoint.Dial(ctx, dialer.DialRequest{Trunk: trunk, To: number, CallerID: c.CallerID,
 		RingTimeout: time.Duration(c.RingTimeout), OnAudio: tap.onAudio()})
 	if err != nil {
-		a.Disposition, a.Reason, a.EndedAt = analytics.NetworkError, err.Error(), r.opt.Now()
-		defer ln.done()
-		if errors.Is(err, dialer.ErrLocal) {
-			ln.notSent()
-			// Nothing left this node, so nobody was contacted: the gate
-			// gets its reservation back (a cap such as CL's one call a
-			// week is not used up).
-			a.Disposition = analytics.LocalError
-			if _, rerr := r.opt.Gate.Release(ctx, subj, a.AttemptID); rerr != nil {
-				return res, nil, rerr
-			}
-		}
-		return res, nil, nil
+		return res, nil, r.dialFailed(ctx, err, subj, a, ln)
 	}
 	select {
 	case <-leg.Ended():
