@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/marcador/marcador/analytics"
+	"github.com/marcador/marcador/analytics/polltest"
 	"github.com/marcador/marcador/queue/redistest"
 	"github.com/marcador/marcador/sms"
 	"github.com/marcador/marcador/sms/twilio"
@@ -140,16 +141,12 @@ func TestOutboxItemNotRemovedIsLogged(t *testing.T) {
 	done := make(chan error)
 	go func() { done <- sender.Run(rctx) }()
 	defer func() { cancel(); <-done }()
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if got := logs.records(t, "sms: outbox item not removed"); len(got) > 0 {
-			if r := got[0]; r["level"] != "WARN" || r["item"] != item || !strings.Contains(fmt.Sprint(r["err"]), "NOPERM") {
-				t.Fatalf("record %v, want the item and the NOPERM error", r)
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no record of the item not removed; logged: %v", logs.records(t, ""))
-		}
+	var got []map[string]any
+	if !polltest.Until(10*time.Second, func() bool { got = logs.records(t, "sms: outbox item not removed"); return len(got) > 0 }) {
+		t.Fatalf("no record of the item not removed; logged: %v", logs.records(t, ""))
+	}
+	if r := got[0]; r["level"] != "WARN" || r["item"] != item || !strings.Contains(fmt.Sprint(r["err"]), "NOPERM") {
+		t.Fatalf("record %v, want the item and the NOPERM error", r)
 	}
 	if n, err := opt.Store.OutboxDue(ctx, h.clock.Now().Add(time.Hour)); err != nil || n != 1 {
 		t.Fatalf("outbox holds %d items (%v), want the one not removed", n, err)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/marcador/marcador/analytics"
+	"github.com/marcador/marcador/analytics/polltest"
 	"github.com/marcador/marcador/dialer"
 	"github.com/marcador/marcador/ivr/media"
 	"github.com/marcador/marcador/ivr/media/mediatest"
@@ -129,10 +130,7 @@ func TestEveryOutcome(t *testing.T) {
 					}
 				case Machine:
 					// The greeting, then the beep.
-					deadline := time.Now().Add(30 * time.Second)
-					for beepAt(heard.get()) < 0 && time.Now().Before(deadline) {
-						time.Sleep(50 * time.Millisecond)
-					}
+					polltest.Until(30*time.Second, func() bool { return beepAt(heard.get()) >= 0 })
 					pcm := heard.get()
 					if at := beepAt(pcm); at < 0 || mediatest.Measure(pcm[:at]).Voiced < 4*time.Second {
 						t.Errorf("%s: machine beep at sample %d after %s", tc.number, at, mediatest.Measure(pcm[:max(at, 0)]))
@@ -149,10 +147,8 @@ func TestEveryOutcome(t *testing.T) {
 	wg.Wait()
 	// sipgo answers the CANCEL with 487 itself: the dialer may see the call
 	// end before the carrier's handler wakes to count the cancel.
-	st := c.Stats()
-	for deadline := time.Now().Add(30 * time.Second); st.Cancelled == 0 && time.Now().Before(deadline); st = c.Stats() {
-		time.Sleep(10 * time.Millisecond)
-	}
+	var st Stats
+	polltest.Until(30*time.Second, func() bool { st = c.Stats(); return st.Cancelled != 0 })
 	if st.Offered != 6 || st.Answered != 2 || st.Cancelled != 1 || st.Unheard != 0 {
 		t.Errorf("carrier stats %+v", st)
 	}

@@ -169,6 +169,26 @@ func TestMuxDemultiplexesByPort(t *testing.T) {
 	}
 }
 
+// tickWitness is a probing session on the same pacer sending to a sink of
+// its own: the packets it receives count the pacer's ticks, so a test can
+// wait for ticks to pass instead of sleeping for them.
+type tickWitness struct{ sink *muxPeer }
+
+func newTickWitness(t *testing.T, m *Mux, p *Pacer) tickWitness {
+	sink := newMuxPeer(t, "127.0.0.1", 77)
+	w := NewSession(SessionOptions{Mux: m, Pacer: p, Remote: sink.addr(), Probe: time.Hour, Logger: slog.New(slog.DiscardHandler)})
+	w.Start()
+	t.Cleanup(func() { w.Close() })
+	return tickWitness{sink: sink}
+}
+
+// wait returns once the pacer has sent n more frames to the witness.
+func (w tickWitness) wait(t *testing.T, n int) {
+	t.Helper()
+	from := len(w.sink.received())
+	polltest.Eventually(t, 10*time.Second, func() bool { return len(w.sink.received()) >= from+n }, "the pacer's ticks")
+}
+
 // The security rules of a per-call socket hold on a shared one: an inbound
 // session (no probe) sends nothing before its peer's first packet, a
 // stranger from another IP latches nothing, and once latched, the peer's
@@ -183,11 +203,12 @@ func TestMuxLatchRules(t *testing.T) {
 	s := NewSession(SessionOptions{Mux: m, Pacer: p, Remote: peer.addr(), Logger: slog.New(slog.DiscardHandler)})
 	s.Start()
 	defer s.Close()
+	ticks := newTickWitness(t, m, p)
 	shared := m.Addrs()[0]
 
 	stranger.send(t, shared, 0x10)
 	polltest.Eventually(t, 10*time.Second, func() bool { return m.Stats().Stray >= 1 }, "the stranger's packet to be dropped")
-	time.Sleep(100 * time.Millisecond) // five ticks: a wrongly latched session would send in them
+	ticks.wait(t, 5) // a wrongly latched session would send in them
 	if n := len(peer.received()) + len(stranger.received()); n != 0 || s.Stats().Received != 0 {
 		t.Fatalf("before the peer's first packet: %d packets sent, %d received", n, s.Stats().Received)
 	}
@@ -223,17 +244,17 @@ func TestMuxLatchRules(t *testing.T) {
 func TestMuxProbeStopsWithoutAReply(t *testing.T) {
 	m := newMux(t, 1)
 	sink := newMuxPeer(t, "127.0.0.1", 1)
-	s := NewSession(SessionOptions{Mux: m, Remote: sink.addr(), Probe: 200 * time.Millisecond})
+	p := NewPacer(1)
+	defer p.Close()
+	s := NewSession(SessionOptions{Mux: m, Pacer: p, Remote: sink.addr(), Probe: 200 * time.Millisecond})
 	s.Start()
 	defer s.Close()
+	ticks := newTickWitness(t, m, p)
 	polltest.Eventually(t, 10*time.Second, func() bool { return len(sink.received()) > 0 }, "the probe")
-	var last int
 	polltest.Eventually(t, 20*time.Second, func() bool {
 		n := len(sink.received())
-		stable := n == last
-		last = n
-		time.Sleep(100 * time.Millisecond) // a window of five frames without a packet
-		return stable
+		ticks.wait(t, 5) // five frames' time without a packet
+		return len(sink.received()) == n
 	}, "the probe to stop")
 	if n := len(sink.received()); n > 50 {
 		t.Fatalf("%d packets for a 200 ms probe", n)
