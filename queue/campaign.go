@@ -256,6 +256,17 @@ func (c Campaign) AbandonDaily() bool {
 	return p == "UK" || p == "GB"
 }
 
+// Zone is the campaign's time zone (its days for counts and windows). A
+// saved campaign's zone was checked by Normalize; UTC stands in for one
+// that no longer loads, so a count is never lost over a zone.
+func (c Campaign) Zone() *time.Location {
+	z, err := LoadZone(c.TimeZone)
+	if err != nil {
+		return time.UTC
+	}
+	return z
+}
+
 // LoadZone loads an IANA time zone by its real name. "Local" (whatever
 // zone the server happens to run in), "" (UTC to time.LoadLocation) and the
 // tz database's non-zones are refused: a debtor's calling window must not

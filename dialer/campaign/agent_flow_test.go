@@ -43,7 +43,7 @@ func TestNoAgentReadyPlaysTheAbandonScript(t *testing.T) {
 		!strings.Contains(row.reason, "no agent within 1s") {
 		t.Fatalf("attempt %+v", row)
 	}
-	rates, err := w.pool.Rates(w.ctx, c.ID, time.UTC)
+	rates, err := w.pool.Rates(w.ctx, c.ID, c.Zone())
 	if err != nil || rates.Today.Live != 1 || rates.Today.Abandoned != 1 || rates.Rolling.Live != 1 || rates.Rolling.Abandoned != 1 {
 		t.Fatalf("rates %+v %v", rates, err)
 	}

@@ -159,15 +159,6 @@ func (lc *liveCall) debtorGone() bool {
 	}
 }
 
-// campaignZone is where the campaign's day is (its abandon counts).
-func (lc *liveCall) campaignZone() *time.Location {
-	z, err := queue.LoadZone(lc.c.TimeZone)
-	if err != nil {
-		return time.UTC
-	}
-	return z
-}
-
 // run handles an answered call of an agent campaign: an agent within
 // abandon_after, or the abandon script. The debtor's leg is hung up by the
 // caller.
@@ -178,7 +169,7 @@ func (lc *liveCall) run(ctx context.Context, ln *line) ivr.Result {
 	defer func() { <-counted }()
 	go func() {
 		defer close(counted)
-		if err := lc.r.opt.Agents.Pool().Count(context.WithoutCancel(ctx), lc.c.ID, agent.Live, lc.campaignZone()); err != nil {
+		if err := lc.r.opt.Agents.Pool().Count(context.WithoutCancel(ctx), lc.c.ID, agent.Live, lc.c.Zone()); err != nil {
 			lc.log.Warn("campaign: live answer not counted", "err", err)
 		}
 	}()

@@ -15,7 +15,7 @@ import (
 func (lc *liveCall) abandon(ctx context.Context) ivr.Result {
 	r := lc.r
 	lc.abandoned = true
-	if err := r.opt.Agents.Pool().Count(ctx, lc.c.ID, agent.Abandoned, lc.campaignZone()); err != nil {
+	if err := r.opt.Agents.Pool().Count(ctx, lc.c.ID, agent.Abandoned, lc.c.Zone()); err != nil {
 		lc.log.Warn("campaign: abandon not counted", "err", err)
 	}
 	if err := r.opt.Gate.Record(ctx, lc.subj, analytics.Voice, compliance.KindAbandoned, lc.id, r.opt.Gate.Now()); err != nil {

@@ -316,11 +316,7 @@ func (r *Runner) countAMD(ctx context.Context, c queue.Campaign, o agent.Outcome
 	if r.opt.Agents == nil {
 		return
 	}
-	zone, err := queue.LoadZone(c.TimeZone)
-	if err != nil {
-		zone = time.UTC
-	}
-	if err := r.opt.Agents.Pool().Count(ctx, c.ID, o, zone); err != nil {
+	if err := r.opt.Agents.Pool().Count(ctx, c.ID, o, c.Zone()); err != nil {
 		r.log.Warn("campaign: AMD outcome not counted", "campaign", c.ID, "outcome", o, "err", err)
 	}
 }

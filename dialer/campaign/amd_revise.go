@@ -238,11 +238,7 @@ func (r *Runner) reviseCount(ctx context.Context, c queue.Campaign, call string,
 	if r.opt.Agents == nil {
 		return
 	}
-	zone, err := queue.LoadZone(c.TimeZone)
-	if err != nil {
-		zone = time.UTC
-	}
-	if _, err := r.opt.Agents.Pool().Revise(ctx, c.ID, call, abandoned, zone); err != nil {
+	if _, err := r.opt.Agents.Pool().Revise(ctx, c.ID, call, abandoned, c.Zone()); err != nil {
 		r.log.Warn("campaign: a live answer AMD revised to a machine stays counted live", "campaign", c.ID, "call", call, "err", err)
 	}
 }

@@ -118,8 +118,7 @@ func TestAMDRevisedAgentCallFreesTheAgent(t *testing.T) {
 		t.Errorf("amd columns %+v", g)
 	}
 	revisedMS(t, audio, i, g.ms)
-	zone, _ := queue.LoadZone(c.TimeZone)
-	rates, err := w.pool.Rates(w.ctx, c.ID, zone)
+	rates, err := w.pool.Rates(w.ctx, c.ID, c.Zone())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,8 +159,7 @@ func TestAMDRevisedDuringTheAbandonMessage(t *testing.T) {
 		!strings.Contains(row.reason, "voicemail-limited left after the beep") || !strings.Contains(row.reason, "the abandon message cut") {
 		t.Errorf("row %+v", row)
 	}
-	zone, _ := queue.LoadZone(c.TimeZone)
-	rates, err := w.pool.Rates(w.ctx, c.ID, zone)
+	rates, err := w.pool.Rates(w.ctx, c.ID, c.Zone())
 	if err != nil || rates.Today.Live != 0 || rates.Today.Abandoned != 0 || rates.Today.Machine != 1 {
 		t.Errorf("counts today %+v (%v), want one machine, no live answer or abandon", rates.Today, err)
 	}

@@ -265,7 +265,7 @@ func TestAMDAgentCampaignPeopleReachAgentsMachinesAreHungUp(t *testing.T) {
 			t.Errorf("person %s: %+v", a.ID, g)
 		}
 	}
-	rates, err := w.pool.Rates(w.ctx, c.ID, nil)
+	rates, err := w.pool.Rates(w.ctx, c.ID, c.Zone())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -68,11 +68,7 @@ func (r *Runner) predictiveFor(p *pacer, c queue.Campaign) *pacing.Predictive {
 		cfg := r.opt.Predictive
 		cfg.Patience, cfg.Window = patience, pacing.WindowUS
 		if c.AbandonDaily() {
-			zone, err := queue.LoadZone(c.TimeZone)
-			if err != nil {
-				zone = time.UTC
-			}
-			cfg.Window = pacing.WindowUK(zone)
+			cfg.Window = pacing.WindowUK(c.Zone())
 		}
 		p.predictive, p.patience = pacing.NewPredictive(cfg), patience
 	}
@@ -150,11 +146,7 @@ func (r *Runner) paceAgents(ctx context.Context, s *loopState, c queue.Campaign,
 	as, err := pool.Snapshot(ctx, c.ID, r.opt.Node, p.agents)
 	var rates agent.Rates
 	if err == nil && window {
-		zone, zerr := queue.LoadZone(c.TimeZone)
-		if zerr != nil {
-			zone = time.UTC
-		}
-		if rates, err = pool.Rates(ctx, c.ID, zone); err == nil {
+		if rates, err = pool.Rates(ctx, c.ID, c.Zone()); err == nil {
 			w := rates.Rolling
 			if c.AbandonDaily() {
 				w = rates.Today

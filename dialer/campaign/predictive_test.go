@@ -74,9 +74,8 @@ func TestPredictiveLiveKeepsAbandonUnderTarget(t *testing.T) {
 	}
 	w.start(c)
 	ctx := context.Background()
-	zone, _ := queue.LoadZone(c.TimeZone)
 	counts := func() (live, abandoned int64) { // the campaign's 30-day window: this run
-		r, err := w.pool.Rates(ctx, c.ID, zone)
+		r, err := w.pool.Rates(ctx, c.ID, c.Zone())
 		if err != nil {
 			t.Fatal(err)
 		}

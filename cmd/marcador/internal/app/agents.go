@@ -152,11 +152,7 @@ func (c *answersCollector) Collect(ch chan<- prometheus.Metric) {
 		if err != nil || !cp.HasAgents() {
 			continue
 		}
-		zone, err := queue.LoadZone(cp.TimeZone)
-		if err != nil {
-			zone = time.UTC
-		}
-		r, err := c.pool.Rates(ctx, id, zone)
+		r, err := c.pool.Rates(ctx, id, cp.Zone())
 		var recent agent.Recent
 		if err == nil {
 			recent, err = c.pool.RecentRates(ctx, id)

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"time"
 
 	"github.com/marcador/marcador/dialer/agent"
 	"github.com/marcador/marcador/dialer/pacing"
@@ -110,11 +109,7 @@ func (a *API) getCampaign(w http.ResponseWriter, r *http.Request) {
 			a.agentError(w, "counts", err)
 			return
 		}
-		zone, zerr := queue.LoadZone(c.TimeZone)
-		if zerr != nil {
-			zone = time.UTC
-		}
-		rates, err := pool.Rates(ctx, id, zone)
+		rates, err := pool.Rates(ctx, id, c.Zone())
 		if err != nil {
 			a.agentError(w, "rates", err)
 			return
