@@ -49,7 +49,10 @@ func agentCampaigns() []queue.Campaign {
 		{ID: agentCampaignID, Name: "Cobranza con agentes", Mode: queue.ModePredictive, Country: "MX", TimeZone: "America/Mexico_City",
 			Profile: queue.ProfileAuto, Trunk: "sim", CallerID: "+525550000300", CallbackNumber: "+525550000300", Company: "Financiera Sol",
 			PayURL: overdue.PayURL, LinesPerAgent: 1.5, TargetAbandon: 0.03, MaxLinesPerAgent: 2.5, WrapUp: queue.Duration(5 * time.Second), RingTimeout: queue.Duration(queue.MinRingTimeout),
-			Promise: overdue.Promise, Retry: queue.RetryPolicy{MaxAttempts: 3}},
+			Promise: overdue.Promise, Retry: queue.RetryPolicy{MaxAttempts: 3},
+			// Answering machines never reach an agent: each gets the
+			// limited-content voicemail after its beep.
+			AMD: &queue.AMD{Mode: queue.AMDOn, OnMachine: queue.OnMachineVoicemail}},
 		{ID: transferCampaignID, Name: "Recordatorio con asesor", Mode: queue.ModeIVR, Country: "MX", TimeZone: "America/Mexico_City",
 			Profile: queue.ProfileAuto, Trunk: "sim", CallerID: "+525550000200", Script: "reminder-overdue", MaxConcurrent: 1,
 			CallbackNumber: "+525550000200", Company: "Financiera Sol", PayURL: overdue.PayURL, Promise: overdue.Promise,
@@ -58,9 +61,10 @@ func agentCampaigns() []queue.Campaign {
 }
 
 // agentDebtors are the agents' campaign's accounts: most numbers reach a
-// person (last digit 0-3), some are busy (6) or ring out (7).
+// person (last digit 0-3), some an answering machine (4), are busy (6) or
+// ring out (7).
 func agentDebtors() []map[string]any {
-	digits := []int{0, 1, 2, 3, 6, 0, 1, 7}
+	digits := []int{0, 1, 2, 4, 3, 6, 0, 1, 7, 4}
 	var out []map[string]any
 	for i := range agentCalls {
 		out = append(out, map[string]any{"account_id": fmt.Sprintf("AG-%03d", i+1), "name": fmt.Sprintf("Deudor de agentes %d", i+1),
@@ -74,7 +78,7 @@ func agentDebtors() []map[string]any {
 // agentsRun is step 7: agents log in, a progressive campaign dials for
 // them, a debtor in an IVR call asks for an advisor and reaches one.
 func (r *run) agentsRun(ctx context.Context) error {
-	r.p("\n7. Agents: a predictive campaign dials for ready agents; an IVR caller asks for an advisor\n")
+	r.p("\n7. Agents: a predictive campaign with answering-machine detection dials for ready agents; an IVR caller asks for an advisor\n")
 	r.agentsStart = time.Now()
 	for _, c := range agentCampaigns() {
 		if err := r.app.Store.DeleteCampaign(ctx, c.ID); err != nil {
@@ -340,7 +344,10 @@ func (r *run) agentsSummary(ctx context.Context) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	return r.pacingSummary(ctx, rep.Total)
+	if err := r.pacingSummary(ctx, rep.Total); err != nil {
+		return err
+	}
+	return r.amdSummary(ctx)
 }
 
 // pacingSummary is the predictive campaign's pacing: the calls placed and
