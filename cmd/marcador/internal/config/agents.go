@@ -161,6 +161,10 @@ func (c *Config) validateAgents() error {
 	} else if _, err := time.LoadLocation(z); err != nil {
 		return fmt.Errorf("agents.time_zone %q: %w", z, err)
 	}
+	return nil
+}
+
+func (c *Config) validateRegistrar() error {
 	r := c.Registrar
 	if r.Realm == "" || len(r.Realm) > 128 || strings.ContainsAny(r.Realm, "\"\\\r\n") {
 		return fmt.Errorf("registrar.realm %q: 1-128 characters, no quotes, backslashes or line breaks", r.Realm)

@@ -26,7 +26,7 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("node_id %q: 1-64 of A-Z a-z 0-9 _ . -", c.NodeID)
 	}
 	for _, validate := range []func() error{c.validateRedis, c.validateClickHouse, c.validateSpool, c.validateHTTP,
-		c.validateLog, c.validateInbound, c.validatePayLinks, c.validateTwilio, c.validateAgents, c.validateSIP, c.validateKPI} {
+		c.validateLog, c.validateInbound, c.validatePayLinks, c.validateTwilio, c.validateAgents, c.validateRegistrar, c.validateSIP, c.validateKPI} {
 		if err := validate(); err != nil {
 			return err
 		}
