@@ -212,48 +212,11 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f := r.PostForm
-	to, from, svc := f.Get("To"), f.Get("From"), f.Get("MessagingServiceSid")
-	body, content := f.Get("Body"), f.Get("ContentSid")
-	wa := strings.HasPrefix(to, "whatsapp:")
+	to, from, svc, body, content := f.Get("To"), f.Get("From"), f.Get("MessagingServiceSid"), f.Get("Body"), f.Get("ContentSid")
 	number := strings.TrimPrefix(to, "whatsapp:")
-	switch {
-	case to == "":
-		twilioError(w, 400, 21604, "A 'To' phone number is required.")
+	if code, msg := s.checkCreate(f); code != 0 {
+		twilioError(w, 400, code, msg)
 		return
-	case from == "" && svc == "":
-		twilioError(w, 400, 21603, "A 'From' phone number is required.")
-		return
-	case body == "" && content == "" && f.Get("MediaUrl") == "":
-		twilioError(w, 400, 21602, "Message body is required.")
-		return
-	case len([]rune(body)) > 1600:
-		twilioError(w, 400, 21617, "The concatenated message body exceeds the 1600 character limit.")
-		return
-	case !e164.MatchString(number):
-		twilioError(w, 400, 21211, fmt.Sprintf("The 'To' number %s is not a valid phone number.", to))
-		return
-	case from != "" && len(s.opt.Numbers) > 0 && !slices.Contains(s.opt.Numbers, from):
-		twilioError(w, 400, 21606, fmt.Sprintf("The From phone number %s is not a valid, SMS-capable inbound phone number or short code for your account.", from))
-		return
-	case wa && from != "" && !strings.HasPrefix(from, "whatsapp:"):
-		twilioError(w, 400, 21910, "Invalid From and To pair. From and To should be of the same channel")
-		return
-	case content != "" && !strings.HasPrefix(content, "HX"):
-		twilioError(w, 400, 21656, "The ContentSid is Invalid.")
-		return
-	}
-	if v := f.Get("ContentVariables"); v != "" {
-		var m map[string]string
-		if json.Unmarshal([]byte(v), &m) != nil {
-			twilioError(w, 400, 21658, "The ContentVariables Parameter is invalid.")
-			return
-		}
-	}
-	if cb := f.Get("StatusCallback"); cb != "" {
-		if u, err := url.Parse(cb); err != nil || (u.Scheme != "http" && u.Scheme != "https") {
-			twilioError(w, 400, 21609, "Invalid StatusCallback URL")
-			return
-		}
 	}
 	s.mu.Lock()
 	o := s.outcomes[number]
@@ -310,22 +273,6 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, 201, view)
-}
-
-func createErrorText(code int, to string) string {
-	switch code {
-	case 21211:
-		return fmt.Sprintf("The 'To' number %s is not a valid phone number.", to)
-	case 21610:
-		return "Attempt to send to unsubscribed recipient"
-	case 21614:
-		return fmt.Sprintf("'To' number %s is not a valid mobile number", to)
-	case 21612:
-		return "The 'To' phone number is not currently reachable using the 'From' phone number via SMS."
-	case 63024:
-		return "Invalid message recipient"
-	}
-	return fmt.Sprintf("Error %d", code)
 }
 
 // deliver makes the status callbacks: sent, then the final status.
