@@ -382,6 +382,24 @@ FROM {db}.promises GROUP BY bucket`, `
 CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.kpi_dirty_payments TO {db}.kpi_dirty AS
 SELECT 'account_payments' AS source, '' AS campaign_id, ` + SQLAccountBucket + ` AS bucket, count() AS n
 FROM {db}.payments GROUP BY bucket`}},
+	// The debtors attempted, reached and reached in person per campaign and
+	// calendar day in a time zone (tz), exact: a debtor is an account of a
+	// campaign, so the days' counts of several campaigns add up. Kept like
+	// the other roll-ups (analytics/kpi recomputes a day whose hours'
+	// kpi_dirty counts moved; kpi_refreshed's source is 'debtor_days/' and
+	// the zone, its bucket the day's number) for the zones asked by day.
+	{12, "kpi debtor days", []string{`
+CREATE TABLE IF NOT EXISTS {db}.kpi_debtor_days (
+    tz          String,
+    campaign_id String,
+    day         Date,
+    debtors     UInt64,
+    reached     UInt64,
+    rpc         UInt64,
+    ver         UInt64
+) ENGINE = ReplacingMergeTree(ver)
+PARTITION BY toYYYYMM(day)
+ORDER BY (tz, campaign_id, day)`}},
 }
 
 // Migrations returns the schema steps in order (for docs and the cluster DDL).

@@ -29,7 +29,7 @@ func (k *KPI) BestTime(ctx context.Context, f Filter, by string, src Source) ([]
 	if by != "" && by != "country" && by != "segment" {
 		return nil, &analytics.FieldError{Field: "by", Reason: fmt.Sprintf("%q: want country or segment", clipped(by))}
 	}
-	rd, err := k.reader(ctx, f, src)
+	rd, err := k.reader(ctx, f, ByNone, src)
 	if err != nil {
 		return nil, err
 	}

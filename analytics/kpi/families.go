@@ -43,16 +43,20 @@ FROM ` + src + ` WHERE ` + c.String() + ` GROUP BY k`
 }
 
 // debtors counts the debtors (accounts of a campaign) attempted, reached
-// and reached in person, per group: from kpi_debtors, whose rows list
-// each account's attempted hours with their channel, agent, segment and
-// country, or from the raw rows.
+// and reached in person, per group: by day from kpi_debtor_days (when no
+// dimension but campaigns filters them), otherwise from kpi_debtors, whose
+// rows list each account's attempted hours with their channel, agent,
+// segment and country, or from the raw rows.
 func (rd *reader) debtors(ctx context.Context, by By, rows map[string]*Row) error {
 	from, to := rd.f.Range()
 	var q string
 	var args []any
-	if rd.src == Rollup && rd.f.wholeHours() {
+	switch {
+	case rd.byDayCounts(by):
+		q, args = rd.dayQuery()
+	case rd.src == Rollup && rd.f.wholeHours():
 		q, args = rd.debtorQuery(by, from, to)
-	} else {
+	default:
 		raw := &conds{}
 		raw.add("started_at >= toDateTime(?) AND started_at < toDateTime(?)", unix(from), unix(to))
 		rd.dims(raw, "toString(channel)")
@@ -132,16 +136,17 @@ func (rd *reader) debtorQuery(by By, from, to time.Time) (string, []any) {
 ) GROUP BY k`, where.args
 	}
 	if by == ByNone || by == ByCampaign {
-		// One key per row: whether any element the filter takes has the flag.
+		// One key per row: the flags of the elements the filter takes, or'ed
+		// (one pass over the arrays).
 		key := "''"
 		if by == ByCampaign {
 			key = "campaign_id"
 		}
-		has := func(bit string) string {
-			return "countIf(arrayExists(" + lambda + ok + " AND bitAnd(f, " + bit + ") = " + bit + ", " + arrs + "))"
-		}
-		return `SELECT ` + key + ` AS k, ` + has("1") + `, ` + has("2") + `, ` + has("4") + `
-FROM ` + rd.k.db + `.kpi_debtors WHERE ` + where.String() + ` GROUP BY k`, where.args
+		has := func(bit string) string { return "countIf(bitAnd(m, " + bit + ") = " + bit + ")" }
+		return `SELECT ` + key + ` AS k, ` + has("1") + `, ` + has("2") + `, ` + has("4") + ` FROM (
+    SELECT campaign_id, arrayReduce('groupBitOr', arrayMap(` + lambda + `if(` + ok + `, f, toUInt8(0)), ` + arrs + `)) AS m
+    FROM ` + rd.k.db + `.kpi_debtors WHERE ` + where.String() + `
+) GROUP BY k`, where.args
 	}
 	num := "1"
 	switch by {

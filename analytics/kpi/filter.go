@@ -113,13 +113,8 @@ func (f *Filter) Resolve(now time.Time) error {
 	if f.TZ == "" {
 		f.TZ = "UTC"
 	}
-	// The zone is written into the SQL (ClickHouse wants a constant), so
-	// only IANA names' characters are let through.
-	if strings.Trim(f.TZ, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789/_+-") != "" || len(f.TZ) > 64 {
-		return bad("tz", "%q: want an IANA time zone such as America/Bogota", clipped(f.TZ))
-	}
-	loc, err := time.LoadLocation(f.TZ)
-	if err != nil || f.TZ == "Local" {
+	loc, err := zone(f.TZ)
+	if err != nil {
 		return bad("tz", "%q: want an IANA time zone such as America/Bogota", clipped(f.TZ))
 	}
 	f.loc = loc

@@ -45,11 +45,14 @@ var accountSources = []struct{ source, table string }{
 type RefreshScope struct {
 	Campaigns []string  // empty: every campaign
 	From, To  time.Time // hours From <= h < To; zero: no bound
+	// Zones whose debtors by day are counted (kpi_debtor_days), besides
+	// the zones already counted.
+	Zones []string
 }
 
 // Refreshed says what a refresh recomputed.
 type Refreshed struct {
-	AttemptBuckets, AgentBuckets, AccountBuckets int
+	AttemptBuckets, AgentBuckets, AccountBuckets, DayBuckets int
 }
 
 type bucketCount struct {
@@ -92,10 +95,21 @@ func (k *KPI) Refresh(ctx context.Context, s RefreshScope) (Refreshed, error) {
 	}); err != nil {
 		return done, err
 	}
+	zones, err := k.keptZones(ctx, s.Zones)
+	if err != nil {
+		return done, err
+	}
+	for _, tz := range zones {
+		n, err := k.refreshDays(ctx, tz, s)
+		done.DayBuckets += n
+		if err != nil {
+			return done, err
+		}
+	}
 	done.AccountBuckets, err = k.refreshAccounts(ctx)
 	if done != (Refreshed{}) {
 		k.log.Debug("kpi: refreshed", "db", k.db, "attempt_buckets", done.AttemptBuckets, "agent_buckets", done.AgentBuckets,
-			"account_buckets", done.AccountBuckets)
+			"day_buckets", done.DayBuckets, "account_buckets", done.AccountBuckets)
 	}
 	return done, err
 }

@@ -60,7 +60,7 @@ type reader struct {
 // Report computes the KPIs of f, one row per by and the total. f must
 // have been resolved (Filter.Resolve or ParseQuery).
 func (k *KPI) Report(ctx context.Context, f Filter, by By, src Source) (*Report, error) {
-	rd, err := k.reader(ctx, f, src)
+	rd, err := k.reader(ctx, f, by, src)
 	if err != nil {
 		return nil, err
 	}
@@ -126,7 +126,7 @@ func (k *KPI) Applies(f Filter, by By, fam Family) bool {
 // Measure runs one family's query for f and by, for a benchmark, and says
 // how long it took.
 func (k *KPI) Measure(ctx context.Context, f Filter, by By, src Source, fam Family) (time.Duration, error) {
-	rd, err := k.reader(ctx, f, src)
+	rd, err := k.reader(ctx, f, by, src)
 	if err != nil {
 		return 0, err
 	}
@@ -140,15 +140,19 @@ func (k *KPI) Measure(ctx context.Context, f Filter, by By, src Source, fam Fami
 }
 
 // reader refreshes what f reads (when it reads roll-ups) and returns the
-// reader of f.
-func (k *KPI) reader(ctx context.Context, f Filter, src Source) (*reader, error) {
+// reader of f grouped by by.
+func (k *KPI) reader(ctx context.Context, f Filter, by By, src Source) (*reader, error) {
 	if f.loc == nil {
 		return nil, fmt.Errorf("kpi: the filter was not resolved")
 	}
 	rd := &reader{k: k, f: f, src: src, now: k.opt.Now()}
 	if src == Rollup {
 		from, to := f.Range()
-		if _, err := k.Refresh(ctx, RefreshScope{Campaigns: f.Campaigns, From: from.Add(-window - time.Hour), To: to}); err != nil {
+		s := RefreshScope{Campaigns: f.Campaigns, From: from.Add(-window - time.Hour), To: to}
+		if rd.byDayCounts(by) {
+			s.Zones = []string{f.TZ}
+		}
+		if _, err := k.Refresh(ctx, s); err != nil {
 			return nil, err
 		}
 	} else {

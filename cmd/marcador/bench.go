@@ -133,14 +133,15 @@ func benchAMD(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 }
 
 func benchKPI(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("bench kpi", "bench kpi [-config FILE] [-attempts 10000000] [-days 90] [-campaigns 20] [-runs 9] [-raw-runs 3] [-keep] [-reuse] [-json]\n\n"+
-		"Generates attempts, promises, payments, agents' time and replies in <clickhouse.database>_bench_kpi, builds the\n"+
+	fs := newFlags("bench kpi", "bench kpi [-config FILE] [-attempts 10000000] [-days 90] [-campaigns 20] [-db NAME] [-runs 9] [-raw-runs 3] [-keep] [-reuse] [-json]\n\n"+
+		"Generates attempts, promises, payments, agents' time and replies in <clickhouse.database>_bench_kpi (or -db), builds the\n"+
 		"roll-ups and times every KPI family's query on them and, in the same run, on the raw tables.", stderr)
 	cfgPath := fs.String("config", "", "YAML config file: the ClickHouse to use")
 	var o bench.KPIOptions
 	fs.IntVar(&o.Attempts, "attempts", 10_000_000, "attempts to generate")
 	fs.IntVar(&o.Days, "days", 90, "days the attempts are spread over, ending yesterday")
 	fs.IntVar(&o.Campaigns, "campaigns", 20, "campaigns (the first half with agents)")
+	fs.StringVar(&o.Database, "db", "", "scratch database (default <clickhouse.database>_bench_kpi); dropped at the end unless -keep")
 	fs.IntVar(&o.Runs, "runs", 9, "timed runs of each roll-up query")
 	fs.IntVar(&o.RawRuns, "raw-runs", 3, "timed runs of each raw-table query (the baseline; 0 skips it)")
 	fs.BoolVar(&o.Keep, "keep", false, "keep the scratch database")
