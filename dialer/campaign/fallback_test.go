@@ -25,6 +25,7 @@ import (
 // it goes out through the local Twilio server, its delivered callback comes
 // back signed, and ClickHouse holds the call and the text.
 func TestFallbackTextAfterUnansweredCall(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	h := newHarness(t)
 	const acSID, token = "AC0123456789abcdef0123456789abcdef", "0123456789abcdef0123456789abcdef"

@@ -140,6 +140,7 @@ func heardBeforeFirstKey(dgs []sipptest.Datagram, phone netip.AddrPort) mediates
 // number keys the answer and their national id, and opts out; one nobody
 // can identify fails three times and asks for a call back.
 func TestInboundCallbackOverSipp(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	h := newHarness(t)
 	id := redistest.CampaignID(t, h.rdb)

@@ -17,6 +17,7 @@ import (
 // outcomes to learn, each once: a contact the gate blocked or a call that
 // never left teaches nothing.
 func TestLinesFeedThePacer(t *testing.T) {
+	t.Parallel()
 	t0 := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
 	now := t0
 	ls := newLines(func() time.Time { return now })
@@ -93,6 +94,7 @@ func TestLinesFeedThePacer(t *testing.T) {
 // runner's clock; the abandons this node learns in between are added at
 // once, so a burst of them brakes the pacer at its next tick.
 func TestAbandonWindowReadOncePerSecond(t *testing.T) {
+	t.Parallel()
 	t0 := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
 	reads := 0
 	stored := agent.Rates{Today: pacing.WindowCounts{Live: 10, Abandoned: 1}, Rolling: pacing.WindowCounts{Live: 100, Abandoned: 2}}

@@ -26,6 +26,7 @@ import (
 // back (CL's one call a week is still there), does not count as an attempt,
 // and is tried again soon.
 func TestLocalErrorIsNotAContactAttempt(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	h := newHarness(t)
 	carrier, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
@@ -33,7 +34,7 @@ func TestLocalErrorIsNotAContactAttempt(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer carrier.Close()
-	ports := media.PortRange{Min: 47700, Max: 47702}
+	ports := media.PortRange{Min: 50700, Max: 50702} // in no other test's range
 	for p := ports.Min; p <= ports.Max; p += 2 {
 		c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: p})
 		if err != nil {
@@ -121,6 +122,7 @@ func TestLocalErrorIsNotAContactAttempt(t *testing.T) {
 
 // A campaign whose calls would go out without a caller id does not start.
 func TestStartRefusesCampaignWithoutCallerID(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	h := newHarness(t)
 	bare, _ := dialer.NewTrunk(dialer.TrunkConfig{Name: "bare", URI: "sip:127.0.0.1:9"})
