@@ -27,8 +27,10 @@ import (
 // campaign waits 1 s for an agent, so the legal 2 s holds with a second to
 // spare for a loaded test machine, and the message must not come before
 // the wait (less its lead) is over.
+//
+// Not parallel: it times the message against the legal 2 s on the wall
+// clock, so it runs before this package's parallel tests start.
 func TestNoAgentReadyPlaysTheAbandonScript(t *testing.T) {
-	t.Parallel()
 	w := newAgentWorld(t, nil)
 	c := w.campaign(func(c *queue.Campaign) { c.AbandonAfter = queue.Duration(time.Second) })
 	ag := w.agent(c, agenttest.Options{})

@@ -50,8 +50,8 @@ func TestFallbackTextAfterUnansweredCall(t *testing.T) {
 	defer func() { stopSender(); <-senderDone }()
 
 	line := newSimLine(t, simcarrier.Options{ByLastDigit: true,
-		Ring: simcarrier.Range{Min: 50 * time.Millisecond, Max: 100 * time.Millisecond}, Talk: simcarrier.Range{Min: 3 * time.Second, Max: 3 * time.Second},
-		DigitsFor: func(string) string { return "" }, Record: true}, // the person listens, and hangs up after 3 s
+		Ring: simcarrier.Range{Min: 50 * time.Millisecond, Max: 100 * time.Millisecond}, Talk: simcarrier.Range{Min: 6 * time.Second, Max: 6 * time.Second},
+		DigitsFor: func(string) string { return "" }, Record: true}, // the person listens, and hangs up after 6 s (a loaded machine starts speaking late)
 		media.PortRange{Min: 46000, Max: 46499}, 20, 10)
 	sim := line.sim
 	id := h.putIVRCampaign(t, ctx, func(c *queue.Campaign) {
