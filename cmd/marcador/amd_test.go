@@ -18,6 +18,7 @@ import (
 )
 
 func TestAMDCommand(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	pause := func(ms int) []int16 { return make([]int16, ms*8) }
 	write := func(name string, parts ...[]int16) string {
@@ -110,6 +111,7 @@ func TestAMDCommand(t *testing.T) {
 }
 
 func TestBenchAMDCommand(t *testing.T) {
+	t.Parallel()
 	for _, tool := range []string{"espeak-ng", "sox"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Skipf("skipping: no %s (CI installs it in .ci/run)", tool)
@@ -149,6 +151,7 @@ func TestBenchAMDCommand(t *testing.T) {
 // (revised) with the default block, and stays human for a campaign whose
 // block turns revision off (revise_within 0).
 func TestAMDCommandCampaign(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	late := filepath.Join(dir, "late.wav")
 	var x []int16

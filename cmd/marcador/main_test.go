@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -33,7 +34,8 @@ func freeAddr(t *testing.T) string {
 
 func writeConfig(t *testing.T, listen, db string, extra ...string) string {
 	p := filepath.Join(t.TempDir(), "marcador.yaml")
-	cfg := fmt.Sprintf(`node_id: smoke
+	// A node of its own: serve tests run in parallel on one Redis.
+	cfg := fmt.Sprintf(`node_id: smoke-`+strconv.FormatInt(time.Now().UnixNano(), 36)+`
 redis: {addr: %s}
 clickhouse: {addr: %s, database: %s}
 spool: {dir: %s, flush_interval: 50ms}
@@ -48,6 +50,7 @@ log: {level: warn}
 }
 
 func TestServeSmoke(t *testing.T) {
+	t.Parallel()
 	conn := chtest.Conn(t)
 	db := chtest.Database(t, conn)
 	rdb := redistest.Client(t)
@@ -107,6 +110,7 @@ func TestServeSmoke(t *testing.T) {
 }
 
 func TestCommandErrors(t *testing.T) {
+	t.Parallel()
 	var out, errb bytes.Buffer
 	if code := run(context.Background(), []string{"nope"}, &out, &errb); code != 2 || !strings.Contains(errb.String(), "unknown command") {
 		t.Fatalf("unknown command: %d %s", code, errb.String())
@@ -128,6 +132,7 @@ func TestCommandErrors(t *testing.T) {
 // The callback line's script must verify callers before it says anything
 // about an account: serve refuses to start with one that does not.
 func TestServeRefusesAnInboundScriptThatDiscloses(t *testing.T) {
+	t.Parallel()
 	conn := chtest.Conn(t)
 	db := chtest.Database(t, conn)
 	p := writeConfig(t, freeAddr(t), db, "ivr: {inbound: {script: reminder-overdue}}")
@@ -139,6 +144,7 @@ func TestServeRefusesAnInboundScriptThatDiscloses(t *testing.T) {
 }
 
 func TestMigrateCommand(t *testing.T) {
+	t.Parallel()
 	conn := chtest.Conn(t)
 	db := chtest.Database(t, conn)
 	var out bytes.Buffer
@@ -153,6 +159,7 @@ func TestMigrateCommand(t *testing.T) {
 // TestCallCommand places real calls to the carrier simulator with
 // `marcador call` and finds each attempt in ClickHouse.
 func TestCallCommand(t *testing.T) {
+	t.Parallel()
 	conn := chtest.Conn(t)
 	db := chtest.Database(t, conn)
 	sim, err := simcarrier.Start(simcarrier.Options{Listen: "127.0.0.1:0", ByLastDigit: true, Digits: "42#",
@@ -248,6 +255,7 @@ func heardBeforeKeys(t *testing.T, sim *simcarrier.Carrier, want int) {
 // TestCallScriptCommand runs the overdue reminder on one real call to a
 // simulated debtor who promises the full balance in a week.
 func TestCallScriptCommand(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	conn := chtest.Conn(t)
 	db := chtest.Database(t, conn)
@@ -314,6 +322,7 @@ func TestCallScriptCommand(t *testing.T) {
 // campaign ids are fixed, so two runs sharing a Redis would take each
 // other's calls.
 func TestDemo(t *testing.T) {
+	t.Parallel()
 	conn := chtest.Conn(t)
 	db := chtest.Database(t, conn)
 	rs := redistest.StartServer(t)
@@ -353,6 +362,7 @@ sip: {listen: 127.0.0.1:0}
 }
 
 func TestComplianceExplainCommand(t *testing.T) {
+	t.Parallel()
 	cfg := writeConfig(t, "127.0.0.1:0", "marcador")
 	var out, errb bytes.Buffer
 	args := []string{"compliance", "explain", "-config", cfg, "-profile", "CO", "-phone", "+573001234567",

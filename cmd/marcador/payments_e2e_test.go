@@ -19,6 +19,7 @@ import (
 // later row in the writer), and a valid payment sent after it is in
 // ClickHouse within seconds; /healthz reports the writer.
 func TestServePoisonPaymentRefusedLaterRowsArrive(t *testing.T) {
+	t.Parallel()
 	conn := chtest.Conn(t)
 	db := chtest.Database(t, conn)
 	rdb := redistest.Client(t)

@@ -22,6 +22,7 @@ func goTool(t *testing.T) string {
 // binary has them through its lab tools (demo, twiliosim, simcarrier,
 // bench).
 func TestProductionBuildLinksNoFakes(t *testing.T) {
+	t.Parallel()
 	fakes := []string{"github.com/marcador/marcador/sms/twiliotest", "github.com/marcador/marcador/dialer/simcarrier"}
 	deps := func(tags, pkg string) string {
 		out, err := exec.Command(goTool(t), "list", "-deps", "-tags="+tags, pkg).CombinedOutput()

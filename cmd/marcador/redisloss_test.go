@@ -47,6 +47,7 @@ func (l *lockedBuf) String() string {
 // are uploaded and started again, nobody is dialled and the outbox sends
 // nothing, until `marcador redis restore`; then both resume.
 func TestRedisLossHoldsServe(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	conn := chtest.Conn(t)
 	db := chtest.Database(t, conn)

@@ -24,6 +24,7 @@ import (
 // marcador report prints what GET /api/v1/kpis answers: its JSON is the
 // API's, its CSV holds the same figures, its table the total.
 func TestReportAgreesWithTheAPI(t *testing.T) {
+	t.Parallel()
 	conn := chtest.Conn(t)
 	db := chtest.Database(t, conn)
 	kpitest.Load(t, conn, db)

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -24,7 +25,7 @@ func startServe(t *testing.T, listen, http string) {
 	t.Helper()
 	conn := chtest.Conn(t)
 	p := filepath.Join(t.TempDir(), "marcador.yaml")
-	cfg := fmt.Sprintf("node_id: slow\nredis: {addr: %s}\nclickhouse: {addr: %s, database: %s}\nspool: {dir: %s}\n"+
+	cfg := fmt.Sprintf("node_id: slow-"+strconv.FormatInt(time.Now().UnixNano(), 36)+"\nredis: {addr: %s}\nclickhouse: {addr: %s, database: %s}\nspool: {dir: %s}\n"+
 		"http: %s\nlog: {level: warn}\nsip: {listen: 127.0.0.1:0}\n",
 		redistest.Addr(), chtest.Addr(), chtest.Database(t, conn), filepath.Join(t.TempDir(), "spool"), http)
 	if err := os.WriteFile(p, []byte(cfg), 0o600); err != nil {
@@ -102,6 +103,7 @@ func trickle(t *testing.T, addr, head, tail string) (time.Duration, string) {
 // A slow client, with or without a token, is cut off by the server's
 // timeouts (here 1-2 s) long before it is done trickling (30 s).
 func TestServeCutsSlowClients(t *testing.T) {
+	t.Parallel()
 	listen := freeAddr(t)
 	startServe(t, listen, "{listen: "+listen+", api_tokens: [slow-token-0123456789], read_header_timeout: 1s, read_timeout: 2s, "+
 		"write_timeout: 5s, idle_timeout: 1s}")
@@ -130,6 +132,7 @@ func TestServeCutsSlowClients(t *testing.T) {
 // http.metrics_token), the API listener no longer does; a campaign naming a
 // trunk the config does not have is refused at create.
 func TestServeMetricsApartAndCampaignRefs(t *testing.T) {
+	t.Parallel()
 	listen, ops := freeAddr(t), freeAddr(t)
 	startServe(t, listen, "{listen: "+listen+", api_tokens: [api-token-0123456789], metrics_listen: "+ops+
 		", metrics_token: metrics-token-0123456789}")

@@ -212,7 +212,16 @@ func (d *Desk) unsubscribe(agent string, sub *deskSub) {
 // subscribers on this node, until ctx ends; a Redis failure is logged once
 // and retried.
 func (d *Desk) Run(ctx context.Context) {
+	// "$" is the stream's end when each XREAD starts: kept across reads
+	// that time out, it would miss what was added between two of them, so
+	// the end as it is now is read once and followed from there.
 	last := "$"
+	if m, err := d.rdb.XRevRangeN(ctx, deskKey, "+", "-", 1).Result(); err == nil {
+		last = "0-0"
+		if len(m) > 0 {
+			last = m[0].ID
+		}
+	}
 	failing := false
 	for ctx.Err() == nil {
 		res, err := d.rdb.XRead(ctx, &redis.XReadArgs{Streams: []string{deskKey, last}, Count: 256, Block: d.opt.Block}).Result()

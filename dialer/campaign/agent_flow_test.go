@@ -27,6 +27,9 @@ import (
 // campaign waits 1 s for an agent, so the legal 2 s holds with a second to
 // spare for a loaded test machine, and the message must not come before
 // the wait (less its lead) is over.
+//
+// Not parallel: it times the message against the legal 2 s on the wall
+// clock, so it runs before this package's parallel tests start.
 func TestNoAgentReadyPlaysTheAbandonScript(t *testing.T) {
 	w := newAgentWorld(t, nil)
 	c := w.campaign(func(c *queue.Campaign) { c.AbandonAfter = queue.Duration(time.Second) })
@@ -68,6 +71,7 @@ func TestNoAgentReadyPlaysTheAbandonScript(t *testing.T) {
 // The agent's phone leg drops mid-call: the station pauses the agent and
 // tells the runner, and the debtor hears the abandon message, not dead air.
 func TestAgentLegDropsMidCall(t *testing.T) {
+	t.Parallel()
 	w := newAgentWorld(t, nil)
 	c := w.campaign(nil)
 	ag := w.agent(c, agenttest.Options{})
@@ -101,6 +105,7 @@ func TestAgentLegDropsMidCall(t *testing.T) {
 // the agent is ready again; the row has the talk and wrap-up times and no
 // code.
 func TestWrapUpLimitReturnsTheAgent(t *testing.T) {
+	t.Parallel()
 	w := newAgentWorld(t, nil)
 	c := w.campaign(func(c *queue.Campaign) { c.WrapUp = queue.Duration(time.Second) })
 	ag := w.agent(c, agenttest.Options{})
@@ -137,6 +142,7 @@ func TestWrapUpLimitReturnsTheAgent(t *testing.T) {
 // Two debtors answered at the same instant, two ready agents: each gets its
 // own agent, none is abandoned.
 func TestTwoAnswersAtOnceGetTwoAgents(t *testing.T) {
+	t.Parallel()
 	w := newAgentWorld(t, nil)
 	c := w.campaign(nil)
 	a1, a2 := w.agent(c, agenttest.Options{}), w.agent(c, agenttest.Options{})
@@ -178,6 +184,7 @@ func TestTwoAnswersAtOnceGetTwoAgents(t *testing.T) {
 // debtor hears the promise menu and keys a promise (channel ivr) while the
 // agent's disposition ends its wrap-up.
 func TestTransferToTheIVR(t *testing.T) {
+	t.Parallel()
 	w := newAgentWorld(t, nil)
 	c := w.campaign(nil)
 	ag := w.agent(c, agenttest.Options{})
@@ -212,6 +219,7 @@ func TestTransferToTheIVR(t *testing.T) {
 // A call back the agent agreed: the account is due at that time, pinned to
 // the agent; a custom code is the campaign's own.
 func TestCallbackIsRequeuedAndPinned(t *testing.T) {
+	t.Parallel()
 	w := newAgentWorld(t, nil)
 	c := w.campaign(func(c *queue.Campaign) {
 		c.AgentCodes = []queue.AgentCode{{Code: "hardship", RightParty: true, Retry: queue.Duration(72 * time.Hour)}}
@@ -258,6 +266,7 @@ func TestCallbackIsRequeuedAndPinned(t *testing.T) {
 // A recording that cannot be written: the call goes on, the row says why,
 // and the node counts it.
 func TestRecordingFailureDoesNotStopTheCall(t *testing.T) {
+	t.Parallel()
 	var w *agentWorld
 	blocked := filepath.Join(t.TempDir(), "not-a-dir")
 	if err := os.WriteFile(blocked, []byte("x"), 0o600); err != nil {
@@ -288,6 +297,7 @@ var _ = context.Background
 // whose screen shows the debtor's account; with none ready within the
 // node's limit the script falls back.
 func TestIVRTransferNodeReachesAnAgent(t *testing.T) {
+	t.Parallel()
 	short, err := script.Parse("transfer-short.yaml", []byte(`name: transfer-short
 start: hello
 nodes:

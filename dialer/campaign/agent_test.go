@@ -28,6 +28,7 @@ import (
 // promise and hang-up, sent from another node, end in the attempt row and
 // the promises table.
 func TestAgentCallBridgesBothWaysAndRecords(t *testing.T) {
+	t.Parallel()
 	w := newAgentWorld(t, nil)
 	c := w.campaign(func(c *queue.Campaign) { c.Record, c.RecordingNotice = true, "p/recording-notice" })
 	ag := w.agent(c, agenttest.Options{Codecs: []media.Codec{media.PCMA}})

@@ -89,7 +89,9 @@ func newAgentWorld(t *testing.T, mod func(*Options)) *agentWorld {
 	t.Cleanup(func() { w.ep.Close() })
 	var r *Runner // the station tells the runner which call lost its agent
 	w.st, err = agent.NewStation(agent.StationOptions{Pool: w.pool, Node: w.node, Dialer: w.ep, Phones: w.reg,
-		RingTimeout: 5 * time.Second, RTPTimeout: 10 * time.Second, KeepAlive: 2 * time.Second, KeepAliveTimeout: 2 * time.Second,
+		// Generous timeouts: a loaded machine running the tests in parallel
+		// can stall a process for seconds, and a lost leg pauses its agent.
+		RingTimeout: 5 * time.Second, RTPTimeout: 30 * time.Second, KeepAlive: 2 * time.Second, KeepAliveTimeout: 10 * time.Second,
 		Logger: log, OnCallLost: func(c agent.CallLost) {
 			if r != nil {
 				r.CallLost(c)

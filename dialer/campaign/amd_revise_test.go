@@ -30,13 +30,16 @@ func revisedMS(t *testing.T, audio *amdVoices, i int, ms uint32) {
 // the beep revises the call, the script is cut and the Reg F message is
 // left after the beep, which the box hears; the row is a machine's with
 // the revision's cause and time.
+//
+// Not parallel: whether the detector says human before the beep depends
+// on the greeting arriving in time; it runs before the parallel tests.
 func TestAMDRevisedIVRMachineGetsTheMessageAfterTheBeep(t *testing.T) {
 	audio := amdCorpus(t)
 	numbers := map[string]string{}
 	greeting := map[string]int{} // account: the machine's greeting
 	for k, i := range audio.revised[:2] {
 		a := fmt.Sprintf("R%d", k)
-		numbers[a], greeting[a] = amdNumber(i, true), i
+		numbers[a], greeting[a] = audio.number(i, true), i
 	}
 	line, rows := amdIVRCalls(t, audio, numbers)
 	for a := range numbers {
@@ -78,6 +81,7 @@ func TestAMDRevisedIVRMachineGetsTheMessageAfterTheBeep(t *testing.T) {
 // voicemail message after its beep, the row is a machine's with the agent
 // who heard it, and the day's counts hold a machine, not a live answer.
 func TestAMDRevisedAgentCallFreesTheAgent(t *testing.T) {
+	t.Parallel()
 	audio := amdCorpus(t)
 	sim, w := amdAgentWorld(t, audio, 30*time.Second)
 	c := w.campaign(func(c *queue.Campaign) {
@@ -87,7 +91,7 @@ func TestAMDRevisedAgentCallFreesTheAgent(t *testing.T) {
 	ag := w.agent(c, agenttest.Options{})
 	screen, _ := w.desk.Subscribe(w.ctx, ag.id, "")
 	i := audio.revised[0]
-	acct := w.debtors(c, amdNumber(i, true))[0]
+	acct := w.debtors(c, audio.number(i, true))[0]
 	w.start(c)
 	var kinds []string
 	for ev := range screen {
@@ -141,6 +145,7 @@ func TestAMDRevisedAgentCallFreesTheAgent(t *testing.T) {
 // the voicemail message after its beep; the abandon leaves the day's
 // counts (a machine, no live answer, no abandon) and the row.
 func TestAMDRevisedDuringTheAbandonMessage(t *testing.T) {
+	t.Parallel()
 	audio := amdCorpus(t)
 	g := audio.Machine[audio.revised[0]]
 	w := newAgentWorld(t, nil)

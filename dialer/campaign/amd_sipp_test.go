@@ -87,6 +87,7 @@ Content-Length: 0
 // from the corpus, made into a pcap here: the campaign's AMD calls it a
 // machine and hangs up at the decision.
 func TestAMDSippGreetingPcapIsAMachine(t *testing.T) {
+	t.Parallel()
 	audio := amdCorpus(t)
 	greeting := audio.Machine[audio.direct[0]]
 	pcap := filepath.Join(t.TempDir(), "greeting.pcap")
@@ -104,6 +105,7 @@ func TestAMDSippGreetingPcapIsAMachine(t *testing.T) {
 // the detector's audio time keeps up with the clock (silence fed for the
 // missing packets), and the call ends undecided: amd hangup.
 func TestAMDSippHangsUpDuringDetection(t *testing.T) {
+	t.Parallel()
 	g := amdSippCall(t, sippCaller, sippHangUp)
 	if g.disposition != "answered" || g.amd != "hangup" || g.cause != "hangup" || g.ms < 500 || g.ms > 3000 ||
 		g.reason != "hung up during answering-machine detection" {
@@ -135,7 +137,7 @@ func amdSippCall(t *testing.T, action, rest string) amdRow {
 	}
 	id := h.putIVRCampaign(t, ctx, func(c *queue.Campaign) { c.AMD = &queue.AMD{} })
 	acct := queue.Account{ID: "S1", NationalID: fmt.Sprint("sipp-", time.Now().UnixNano()), Country: "MX",
-		Phones: []queue.Phone{{Number: "+525577790014"}}, Balance: decimal.NewFromInt(1000), Currency: "MXN"}
+		Phones: []queue.Phone{{Number: number()}}, Balance: decimal.NewFromInt(1000), Currency: "MXN"}
 	h.load(t, ctx, id, []queue.Account{acct})
 	r := New(h.runnerOptions(&simLine{ep: ep, trunk: trunk}, "amd-sipp"))
 	defer r.Close()

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -33,6 +34,16 @@ type amdVoices struct {
 	*simcarrier.Audio
 	direct, revised []int         // indexes in Machine
 	outcome         []amd.Outcome // of each machine, offline
+	prefix          string        // of the test's numbers (number)
+}
+
+// amdCorpusCache is the voices as classified once per test binary (they
+// are only read); each test gets them with its own numbers' prefix, so
+// tests running in parallel never call the same debtor.
+var amdCorpusCache struct {
+	sync.Mutex
+	v *amdVoices
+	n int // numbers' prefixes handed out, from a random start
 }
 
 func amdCorpus(t *testing.T) *amdVoices {
@@ -40,6 +51,19 @@ func amdCorpus(t *testing.T) *amdVoices {
 	if err := corpus.Available(); err != nil {
 		t.Skipf("skipping: %v (CI installs them)", err)
 	}
+	amdCorpusCache.Lock()
+	defer amdCorpusCache.Unlock()
+	if amdCorpusCache.v == nil {
+		amdCorpusCache.v, amdCorpusCache.n = classifyCorpus(t), int(time.Now().UnixNano()/1000%1e4)
+	}
+	v := *amdCorpusCache.v
+	amdCorpusCache.n++
+	v.prefix = fmt.Sprintf("+5255%04d", amdCorpusCache.n%1e4)
+	return &v
+}
+
+func classifyCorpus(t *testing.T) *amdVoices {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	const set, seed, n = "test", 15, 40
@@ -130,14 +154,14 @@ func amdIVRCalls(t *testing.T, audio *amdVoices, numbers map[string]string) (*si
 	return line, h.amdRows(t, ctx, id)
 }
 
-// amdNumber is the number the simulator answers with greeting i of a
+// number is the test's number the simulator answers with greeting i of a
 // person (last digit 0) or a machine (4).
-func amdNumber(i int, machine bool) string {
+func (v *amdVoices) number(i int, machine bool) string {
 	last := 0
 	if machine {
 		last = 4
 	}
-	return fmt.Sprintf("+52557770%03d%d", i, last)
+	return fmt.Sprintf("%s%03d%d", v.prefix, i, last)
 }
 
 // amdRow is an attempt's AMD columns, read back from ClickHouse.
@@ -171,6 +195,10 @@ func (h *harness) amdRows(t *testing.T, ctx context.Context, campaign string) ma
 // after hearing it; its machines get the Reg F limited-content message
 // after their beep, which the box hears (mediatest's speech meter on the
 // far side) and not over its greeting.
+//
+// Not parallel: the detector times the greetings as they arrive, and a
+// loaded machine that delays the simulator's first words makes a person's
+// answer initial silence; it runs before this package's parallel tests.
 func TestAMDIVRCampaignPeopleHearTheScriptMachinesGetTheMessageAfterTheBeep(t *testing.T) {
 	audio := amdCorpus(t)
 	numbers := map[string]string{}
@@ -178,9 +206,9 @@ func TestAMDIVRCampaignPeopleHearTheScriptMachinesGetTheMessageAfterTheBeep(t *t
 	for i := range 3 {
 		for _, machine := range []bool{false, true} {
 			id := fmt.Sprintf("M%d-%v", i, machine)
-			numbers[id], want[id] = amdNumber(i, false), machine
+			numbers[id], want[id] = audio.number(i, false), machine
 			if machine {
-				numbers[id] = amdNumber(audio.direct[i], true)
+				numbers[id] = audio.number(audio.direct[i], true)
 			}
 		}
 	}
@@ -240,6 +268,7 @@ func amdAgentWorld(t *testing.T, audio *amdVoices, talk time.Duration) (*simcarr
 // decision, never reserve the agent, and count toward the pacer's machine
 // rate, not the live answers.
 func TestAMDAgentCampaignPeopleReachAgentsMachinesAreHungUp(t *testing.T) {
+	t.Parallel()
 	audio := amdCorpus(t)
 	sim, w := amdAgentWorld(t, audio, 20*time.Second)
 	c := w.campaign(func(c *queue.Campaign) {
@@ -247,7 +276,7 @@ func TestAMDAgentCampaignPeopleReachAgentsMachinesAreHungUp(t *testing.T) {
 		c.AMD = &queue.AMD{Params: []byte(`{"profile":"human-first"}`)} // on, hang up on machines
 	})
 	ag := w.agent(c, agenttest.Options{})
-	accts := w.debtors(c, amdNumber(0, false), amdNumber(audio.direct[0], true), amdNumber(1, false), amdNumber(audio.direct[1], true))
+	accts := w.debtors(c, audio.number(0, false), audio.number(audio.direct[0], true), audio.number(1, false), audio.number(audio.direct[1], true))
 	w.start(c)
 	w.settled(c, int64(len(accts)))
 	rows := w.h.amdRows(t, w.ctx, c.ID)

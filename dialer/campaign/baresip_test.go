@@ -43,6 +43,7 @@ func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return 
 // on both sides (baresip answers our BYE with 200 and closes the call), and
 // what baresip recorded is speech.
 func TestInboundCallbackWithBaresip(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	h := newHarness(t)
 	id := redistest.CampaignID(t, h.rdb)

@@ -135,6 +135,8 @@ func (r *Runner) topUp(ctx context.Context, s *loopState, c queue.Campaign, trun
 		return
 	}
 	leases, err := r.opt.Store.Claim(ctx, s.id, free, leaseNow())
+	// What the pacer decided and the queue did not fill is not a call.
+	s.pacer.refund(s.pacer.decider, free-len(leases))
 	if err != nil {
 		r.log.Warn("campaign: claim", "campaign", s.id, "err", err)
 		return

@@ -24,6 +24,7 @@ import (
 // hour after that past day, is due at once and claimed again. Every phone
 // is on the do-not-contact list, so nothing is dialled.
 func TestAttemptsFollowTheClockLeasesTheWall(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	h := newHarness(t)
 	mx, err := time.LoadLocation("America/Mexico_City")

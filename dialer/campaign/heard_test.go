@@ -45,6 +45,7 @@ func mutedLibrary(t *testing.T) *prompts.Library {
 // script but sends silence gets no key (the person hangs up when their
 // patience runs out), and the check every IVR test makes fails.
 func TestMutedIVRGetsNoKeys(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	h := newHarness(t)
 	line := newSimLine(t, simcarrier.Options{ByLastDigit: true,

@@ -139,6 +139,9 @@ func heardBeforeFirstKey(dgs []sipptest.Datagram, phone netip.AddrPort) mediates
 // and promises the full balance in a week; one calling from an unknown
 // number keys the answer and their national id, and opts out; one nobody
 // can identify fails three times and asks for a call back.
+//
+// Not parallel: sipp keys at fixed times after the answer, whatever the
+// line says, so it runs before this package's parallel tests start.
 func TestInboundCallbackOverSipp(t *testing.T) {
 	ctx := context.Background()
 	h := newHarness(t)

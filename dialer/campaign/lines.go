@@ -24,6 +24,7 @@ type lines struct {
 	live     int // answered by a person, holding a line
 	machines int // answered by a machine, holding a line
 	xfer     int // an IVR session's transfer waiting for an agent
+	unsent   int // claimed calls that ended without an INVITE since the last tick
 	events   []pacing.Event
 }
 
@@ -122,7 +123,9 @@ func (l *line) answer(st int, kind pacing.EventKind) {
 
 // done: the call holds no line any more (an agent took it, it was
 // abandoned, or it ended). A call that ends unanswered after its INVITE
-// teaches the pacer a call nobody answered.
+// teaches the pacer a call nobody answered; one that ends without an
+// INVITE (the gate blocked it, a local error) gives the pacer its calls
+// per second back (unplaced).
 func (l *line) done() {
 	if l == nil {
 		return
@@ -133,7 +136,9 @@ func (l *line) done() {
 	switch l.st {
 	case lineRinging:
 		delete(n.ringing, l)
-		if !l.sent.IsZero() {
+		if l.sent.IsZero() {
+			n.unsent++
+		} else {
 			now := n.now()
 			n.learn(pacing.NotAnswered, now, now.Sub(l.sent))
 		}
@@ -213,6 +218,16 @@ func (l *line) settled(a *analytics.Attempt, g *agentCall, res ivr.Result) {
 	case g == nil && l.st != lineMachine || g != nil && g.lc.fromIVR:
 		n.learn(pacing.SessionEnded, now, now.Sub(l.answerAt))
 	}
+}
+
+// unplaced is how many claimed calls ended without an INVITE since the
+// last call.
+func (ls *lines) unplaced() int {
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	n := ls.unsent
+	ls.unsent = 0
+	return n
 }
 
 // counts are the loop's lines now, and the calls in flight appended to

@@ -3,6 +3,7 @@ package campaign
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"strings"
 	"testing"
@@ -26,6 +27,7 @@ import (
 // back (CL's one call a week is still there), does not count as an attempt,
 // and is tried again soon.
 func TestLocalErrorIsNotAContactAttempt(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	h := newHarness(t)
 	carrier, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
@@ -33,14 +35,7 @@ func TestLocalErrorIsNotAContactAttempt(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer carrier.Close()
-	ports := media.PortRange{Min: 47700, Max: 47702}
-	for p := ports.Min; p <= ports.Max; p += 2 {
-		c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: p})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-	}
+	ports := takenPorts(t)
 	ep, err := dialer.NewEndpoint(dialer.EndpointOptions{Listen: "127.0.0.1:0", RTPPorts: ports})
 	if err != nil {
 		t.Fatal(err)
@@ -121,6 +116,7 @@ func TestLocalErrorIsNotAContactAttempt(t *testing.T) {
 
 // A campaign whose calls would go out without a caller id does not start.
 func TestStartRefusesCampaignWithoutCallerID(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	h := newHarness(t)
 	bare, _ := dialer.NewTrunk(dialer.TrunkConfig{Name: "bare", URI: "sip:127.0.0.1:9"})
@@ -163,4 +159,30 @@ func countDatagrams(c *net.UDPConn) int {
 		}
 		n++
 	}
+}
+
+// takenPorts is an RTP range of two even ports, both held by this test
+// until it ends: an endpoint given it has no port to bind. The range is
+// found rather than fixed, as parallel tests and other runs bind UDP ports
+// anywhere.
+func takenPorts(t *testing.T) media.PortRange {
+	t.Helper()
+	for range 100 {
+		p := 50000 + 2*rand.IntN(5000)
+		var held []*net.UDPConn
+		for _, port := range []int{p, p + 2} {
+			if c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port}); err == nil {
+				held = append(held, c)
+			}
+		}
+		if len(held) == 2 {
+			t.Cleanup(func() { held[0].Close(); held[1].Close() })
+			return media.PortRange{Min: p, Max: p + 2}
+		}
+		for _, c := range held {
+			c.Close()
+		}
+	}
+	t.Fatal("no two free even ports")
+	return media.PortRange{}
 }

@@ -41,6 +41,9 @@ type PacingStatus struct {
 	// started; DialsAhead those beyond one line per ready agent (an agent
 	// campaign dialling ahead of its agents).
 	Dials, DialsAhead int64
+	// Ticks are the decisions the loop has made (a test's witness that
+	// the pacer has looked again).
+	Ticks int64
 }
 
 // pacer is one campaign loop's pacing state.
@@ -53,7 +56,9 @@ type pacer struct {
 	mode        string
 	agents      []pacing.Agent
 	calls       []pacing.Call
-	ready       int // ready agents at the last decision
+	decider     pacing.Pacer // the last decision's
+	window      windowRead   // the abandon counts as last read
+	ready       int          // ready agents at the last decision
 	failing     bool
 
 	mu     sync.Mutex
@@ -103,15 +108,17 @@ func (r *Runner) pace(ctx context.Context, s *loopState, c queue.Campaign, trunk
 		learner, decider = p.agentless, p.agentless
 		// max_concurrent: the IVR campaign's calls at once, ringing or not.
 		snap.Trunk.FreeChannels = max(min(free, c.MaxConcurrent-int(s.active.Load())), 0)
-		// The calls per second are the trunk's to keep (its limiter, on
-		// the wall clock): a call claimed beyond them waits for its slot
-		// counted as in flight, so the sessions' target holds; the pacer's
-		// own bucket, on the runner's clock, would charge the claims the
-		// queue could not fill and never refill on a clock held still.
-		snap.Trunk.CPS = 0
 	}
+	// The pacer's calls per second pay for calls placed: those its last
+	// decisions claimed but never sent (the gate blocked them, a local
+	// error) are given back, as topUp gives back the claims the queue did
+	// not fill.
+	p.refund(decider, p.lines.unplaced())
 	var live, machines, xfer int
-	p.calls, live, machines, xfer = p.lines.counts(now, p.calls, learner.Observe)
+	p.calls, live, machines, xfer = p.lines.counts(now, p.calls, func(ev pacing.Event) {
+		p.window.learned(ev)
+		learner.Observe(ev)
+	})
 	snap.Calls = p.calls
 	if c.HasAgents() {
 		snap.Waiting = live
@@ -121,6 +128,7 @@ func (r *Runner) pace(ctx context.Context, s *loopState, c queue.Campaign, trunk
 	if ok := r.paceAgents(ctx, s, c, &snap, decider == p.predictive); !ok {
 		return 0
 	}
+	p.decider = decider
 	if decider.Name() != p.mode {
 		if p.mode != "" { // a change of mode at run time
 			r.log.Info("campaign: pacing changed", "campaign", c.ID, "pacer", decider.Name(), "was", p.mode)
@@ -144,15 +152,10 @@ func (r *Runner) paceAgents(ctx context.Context, s *loopState, c queue.Campaign,
 	}
 	pool := r.opt.Agents.Pool()
 	as, err := pool.Snapshot(ctx, c.ID, r.opt.Node, p.agents)
-	var rates agent.Rates
 	if err == nil && window {
-		if rates, err = pool.Rates(ctx, c.ID, c.Zone()); err == nil {
-			w := rates.Rolling
-			if c.AbandonDaily() {
-				w = rates.Today
-			}
-			snap.Window = &w
-		}
+		var w pacing.WindowCounts
+		w, err = p.window.counts(snap.Now, c.AbandonDaily(), func() (agent.Rates, error) { return pool.Rates(ctx, c.ID, c.Zone()) })
+		snap.Window = &w
 	}
 	if err != nil {
 		if !p.failing {
@@ -164,6 +167,14 @@ func (r *Runner) paceAgents(ctx context.Context, s *loopState, c queue.Campaign,
 	p.failing = false
 	p.agents, snap.Agents = as.Agents, as.Agents
 	return true
+}
+
+// refund gives the pacer that decided n calls it never placed back their
+// calls per second.
+func (p *pacer) refund(decider pacing.Pacer, n int) {
+	if r, ok := decider.(pacing.Refunder); ok && n > 0 {
+		r.Unplaced(n)
+	}
 }
 
 // setStatus keeps the tick's decision for Pacing.
@@ -188,7 +199,7 @@ func (r *Runner) setStatus(s *loopState, snap *pacing.Snapshot, d pacing.Decisio
 	}
 	p.ready = st.Ready
 	p.mu.Lock()
-	st.Dials, st.DialsAhead = p.status.Dials, p.status.DialsAhead
+	st.Dials, st.DialsAhead, st.Ticks = p.status.Dials, p.status.DialsAhead, p.status.Ticks+1
 	p.status = st
 	p.mu.Unlock()
 }

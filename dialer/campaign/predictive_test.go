@@ -20,16 +20,17 @@ import (
 
 // The live dialer in predictive mode, against the carrier simulator (half
 // the calls answered by a person after 1-3 s, the rest busy; people talk
-// 1-2 s) with four agents on test phones (1 s wrap-up): once the pacer has
+// 1-2 s) with six agents on test phones (1 s wrap-up): once the pacer has
 // its data it dials more than one line per ready agent, and over the run
 // (80 live answers) the campaign's abandon rate, as counted in Redis and
 // read back from ClickHouse, stays within the 3% target. The run is
 // bounded by the live answers it waits for, not by time.
 func TestPredictiveLiveKeepsAbandonUnderTarget(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("a run of minutes")
 	}
-	const agents, liveWanted, target = 4, 80, 0.03
+	const agents, liveWanted, target = 6, 80, 0.03
 	sim, err := simcarrier.Start(simcarrier.Options{Listen: "127.0.0.1:0", RTPPorts: media.PortRange{Min: 35000, Max: 35999},
 		Mix:  map[simcarrier.Outcome]float64{simcarrier.Human: 0.5, simcarrier.Busy: 0.5},
 		Ring: simcarrier.Range{Min: time.Second, Max: 3 * time.Second}, Talk: simcarrier.Range{Min: time.Second, Max: 2 * time.Second},

@@ -19,6 +19,7 @@ import (
 // line gives the agent back ready with its attempt row. The pacer never
 // dials for the campaign.
 func TestPreviewAgentDialsAndSkips(t *testing.T) {
+	t.Parallel()
 	w := newAgentWorld(t, nil)
 	c := w.campaign(func(c *queue.Campaign) {
 		c.Mode = queue.ModePreview

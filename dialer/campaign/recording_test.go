@@ -33,6 +33,7 @@ func FuzzRecordingName(f *testing.F) {
 }
 
 func TestRecordingName(t *testing.T) {
+	t.Parallel()
 	rel, err := RecordingName("01a23318-0e46-70ac-a211-0348c19cfffd")
 	if err != nil || rel != filepath.Join("2026", "12", "01", "01a23318-0e46-70ac-a211-0348c19cfffd.wav") {
 		t.Fatalf("%q %v", rel, err)
@@ -48,6 +49,7 @@ func TestRecordingName(t *testing.T) {
 // names the node that recorded it; a call of this node whose file is
 // missing, or an unknown call, is not found.
 func TestRecordingOnAnotherNode(t *testing.T) {
+	t.Parallel()
 	rdb := redistest.Client(t)
 	ctx := context.Background()
 	dir := t.TempDir()

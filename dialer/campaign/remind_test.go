@@ -17,6 +17,7 @@ import (
 // The runner is the ledger's reminder: one promise-reminder text per
 // promise, with its amount and date and the campaign's signed payment link.
 func TestRemindQueuesOneTextPerPromise(t *testing.T) {
+	t.Parallel()
 	var got []SMSRequest
 	r := New(Options{Signer: paylink.Signer{Key: []byte("0123456789abcdef"), TTL: time.Hour},
 		SendSMS: func(_ context.Context, m SMSRequest) error { got = append(got, m); return nil }})

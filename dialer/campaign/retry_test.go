@@ -11,6 +11,7 @@ import (
 // The retry policy, case by case: when an account is due again after an
 // attempt, and when it is done.
 func TestNextDue(t *testing.T) {
+	t.Parallel()
 	now := time.Date(2026, 11, 24, 11, 0, 0, 0, time.UTC)
 	d := func(v time.Duration) queue.Duration { return queue.Duration(v) }
 	plain := queue.RetryPolicy{MaxAttempts: 3} // no delays: an hour, a minute for local errors

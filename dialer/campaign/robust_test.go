@@ -41,6 +41,7 @@ func poll(t *testing.T, what string, cond func() bool) {
 // A running campaign whose definition disappears is stopped once, with one
 // ERROR line, instead of logging "not found" every tick forever.
 func TestCampaignGoneStopsOnce(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	h := newHarness(t)
 	id := redistest.CampaignID(t, h.rdb)
@@ -79,6 +80,7 @@ func TestCampaignGoneStopsOnce(t *testing.T) {
 // the call is recorded ivr_error with the reason and the account is due
 // again after the retry delay, not done.
 func TestScriptErrorIsIVRErrorAndRetried(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	h := newHarness(t)
 	line := newSimLine(t, simcarrier.Options{ByLastDigit: true,

@@ -201,6 +201,7 @@ func (h *harness) settleOne(t *testing.T, ctx context.Context, r *Runner, id str
 }
 
 func TestIVRCampaignEndToEnd(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	h := newHarness(t)
 	keys := map[string]string{}

@@ -99,6 +99,7 @@ func (s *settleCase) dispositions(t *testing.T) []string {
 // found after a node died) and completed (every phone on the do-not-contact
 // list).
 func TestLostLeaseIsRecordedAndLogged(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name, disposition, outcome string
 		setup                      func(context.Context, *settleCase) error
@@ -160,6 +161,7 @@ func TestLostLeaseIsRecordedAndLogged(t *testing.T) {
 // reported with the campaign and the account instead of being dropped, and
 // the account is still rescheduled and its in-flight mark cleared.
 func TestInterruptedCountFailureIsReported(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := newSettleCase(t, "NOCOUNT")
 	if err := s.h.store.InFlight(ctx, s.c.ID, s.acct.ID, "att-died", time.Now().Add(-5*time.Minute)); err != nil {

@@ -42,6 +42,9 @@ func NewAgentless(cfg AgentlessConfig) *Agentless {
 
 func (*Agentless) Name() string { return "agentless" }
 
+// Unplaced gives back n calls of its decisions never placed (Refunder).
+func (p *Agentless) Unplaced(n int) { p.cps.refund(n) }
+
 func (p *Agentless) Observe(ev Event) {
 	const keep = 1 - 1.0/500
 	switch ev.Kind {

@@ -65,3 +65,32 @@ func TestAgentlessCountsTransfers(t *testing.T) {
 		t.Errorf("a transfer waiting, no agent ready: dial %d", d.Dial)
 	}
 }
+
+// The calls-per-second budget pays for calls placed: what a decision asked
+// for and the queue did not fill is given back (Unplaced), never beyond a
+// second's worth; without it a clock held still would stall the campaign.
+func TestAgentlessUnplacedCallsGiveTheirCPSBack(t *testing.T) {
+	p := NewAgentless(AgentlessConfig{})
+	warm(p)
+	s := snap(nil, nil)
+	s.Settings.TargetSessions = 20
+	s.Trunk.CPS = 4
+	if d := p.Decide(s); d.Dial != 4 || d.Reason != ReasonCapCPS {
+		t.Fatalf("4 cps: dial %d (%s)", d.Dial, d.Reason)
+	}
+	if d := p.Decide(s); d.Dial != 0 || d.Reason != ReasonCapCPS {
+		t.Fatalf("4 cps, 4 placed this instant: dial %d (%s), want 0", d.Dial, d.Reason)
+	}
+	p.Unplaced(3) // the queue filled one of the four
+	if d := p.Decide(s); d.Dial != 3 {
+		t.Fatalf("3 of 4 not placed: dial %d, want 3", d.Dial)
+	}
+	p.Unplaced(100) // more than was charged: a second's worth at most
+	if d := p.Decide(s); d.Dial != 4 {
+		t.Fatalf("refund beyond the bucket: dial %d, want 4", d.Dial)
+	}
+	s.Now = s.Now.Add(500 * time.Millisecond)
+	if d := p.Decide(s); d.Dial != 2 {
+		t.Fatalf("half a second later: dial %d, want 2", d.Dial)
+	}
+}

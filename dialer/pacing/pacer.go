@@ -47,8 +47,11 @@ func (c census) lines() int { return c.inflight + c.waiting }
 
 // cpsBucket keeps a pacer under a calls-per-second limit: a token bucket
 // refilled from the snapshot clock, holding at most one second of calls.
+// A decision is charged when it is made; the calls of it that were never
+// placed (Refunder) are given back.
 type cpsBucket struct {
 	tokens float64
+	cps    float64 // the limit at the last decision
 	last   time.Time
 }
 
@@ -61,11 +64,28 @@ func (b *cpsBucket) room(now time.Time, cps float64) int {
 	} else if dt := now.Sub(b.last).Seconds(); dt > 0 {
 		b.tokens = math.Min(cps, b.tokens+cps*dt)
 	}
-	b.last = now
+	b.last, b.cps = now, cps
 	return int(b.tokens + 1e-9)
 }
 
 func (b *cpsBucket) take(n int) { b.tokens -= float64(n) }
+
+// refund gives back n calls charged but not placed (never above a
+// second's worth).
+func (b *cpsBucket) refund(n int) {
+	if n > 0 && b.cps > 0 {
+		b.tokens = math.Min(b.cps, b.tokens+float64(n))
+	}
+}
+
+// Refunder is a pacer that charges its decisions to a calls-per-second
+// budget: Unplaced gives back n calls of its decisions that were never
+// placed (the queue had fewer contacts due, the compliance gate blocked
+// one, a local error kept its INVITE in), so they do not use up the
+// calls per second of the calls that are.
+type Refunder interface {
+	Unplaced(n int)
+}
 
 // room is how many calls the caps on lines allow now, and the cap that
 // binds: lines per available agent, then the trunk's free channels.

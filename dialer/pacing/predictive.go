@@ -127,6 +127,9 @@ func NewPredictive(cfg PredictiveConfig) *Predictive {
 
 func (*Predictive) Name() string { return "predictive" }
 
+// Unplaced gives back n calls of its decisions never placed (Refunder).
+func (p *Predictive) Unplaced(n int) { p.cps.refund(n) }
+
 // Window is the pacer's own count of live answers and abandons (for
 // metrics: rates over 1 h, 24 h, 30 days).
 func (p *Predictive) Window() *AbandonWindow { return p.window }

@@ -15,6 +15,9 @@ func NewProgressive() *Progressive { return &Progressive{} }
 
 func (*Progressive) Name() string { return "progressive" }
 
+// Unplaced gives back n calls of its decisions never placed (Refunder).
+func (p *Progressive) Unplaced(n int) { p.cps.refund(n) }
+
 // Observe does nothing: progressive pacing learns nothing.
 func (*Progressive) Observe(Event) {}
 

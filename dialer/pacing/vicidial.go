@@ -113,6 +113,9 @@ func NewVicidial(cfg VicidialConfig) *Vicidial {
 
 func (*Vicidial) Name() string { return "vicidial" }
 
+// Unplaced gives back n calls of its decisions never placed (Refunder).
+func (v *Vicidial) Unplaced(n int) { v.cps.refund(n) }
+
 // DialLevel is the current dial level.
 func (v *Vicidial) DialLevel() float64 { return v.dl }
 
