@@ -89,9 +89,10 @@ type BridgeOptions struct {
 	// that side's leg: it must not block. The event itself is relayed too.
 	OnDigit func(from Side, digit rune)
 	// OnRelay, if set, is called after each packet the bridge has sent on
-	// (not for those it dropped), with the side it came from and when that
-	// leg's receive loop read it from the socket: time.Since(received) is
-	// the latency the relay added. It runs on the receive path of the
+	// (not for those it dropped), with the side it came from and when it
+	// arrived at that leg's socket (the kernel's stamp, SO_TIMESTAMPNS, so
+	// the wait for the leg's reader counts; where there is none, when it
+	// was read): time.Since(received) is the latency the relay added. It runs on the receive path of the
 	// leg the packet came from: it must neither block nor allocate
 	// (benchmarks and latency metrics).
 	OnRelay func(from Side, received time.Time)

@@ -158,3 +158,22 @@ func TestBridgeDoesNotRelayAStalePacket(t *testing.T) {
 		t.Fatalf("relayed %d packets heard before the window, want none", st.Packets)
 	}
 }
+
+// A shared socket's reader stamps each datagram with the kernel's arrival
+// time (a relayed packet's latency then counts its wait for the reader).
+func TestMuxStampsArrivalTimes(t *testing.T) {
+	_, mc, b := readerlessMux(t)
+	peer := rawPeer(t)
+	sent := time.Now()
+	if _, err := peer.WriteToUDPAddrPort([]byte{0x80, 0, 0, 1}, mc.local); err != nil {
+		t.Fatal(err)
+	}
+	n, err := b.read()
+	read := time.Now()
+	if err != nil || n != 1 {
+		t.Fatalf("read %d: %v", n, err)
+	}
+	if at := b.arrived(0); at.IsZero() || at.Before(sent.Add(-time.Millisecond)) || at.After(read) {
+		t.Fatalf("arrival stamped %v, sent %v, read %v", at, sent, read)
+	}
+}

@@ -147,12 +147,15 @@ func (mc *muxConn) readLoop(wg *sync.WaitGroup, b *udpBatch) {
 			}
 			continue // an ICMP error from an earlier send, say
 		}
-		// Stamped as the batch is read: a bridge's OnRelay measures from here.
 		now := time.Now()
 		flushed := now
 		for i := range n {
 			p, src := b.msg(i)
-			mc.deliver(p, src, &pkt, q, now)
+			at := b.arrived(i) // the kernel's stamp: the wait for this reader counts too
+			if at.IsZero() {
+				at = now
+			}
+			mc.deliver(p, src, &pkt, q, at)
 			// What the bridges relayed leaves in one sendmmsg per socket,
 			// but never waits long for the rest of the batch (other calls'
 			// audio decoded, their listeners run): a relayed packet is

@@ -13,24 +13,36 @@ import (
 // G.711 is 172 bytes, 40 ms 332.
 const lastPacketMax = 512
 
+// ctrlLen is room for a received datagram's control data: one
+// SCM_TIMESTAMPNS message (its arrival time).
+const ctrlLen = 64
+
 func (s *Session) recvLoop() {
 	defer s.wg.Done()
-	buf := make([]byte, 1500)
+	buf, oob := make([]byte, 1500), make([]byte, ctrlLen)
 	pcm := make([]int16, 0, 480)
 	var pkt rtp.Packet
 	var dtmf DTMFReceiver
+	if rc, err := s.conn.SyscallConn(); err == nil {
+		stampArrivals(rc) // without it, packets are stamped as read
+	}
 	for {
-		n, src, err := s.conn.ReadFromUDPAddrPort(buf)
+		n, oobn, _, src, err := s.conn.ReadMsgUDPAddrPort(buf, oob)
 		if err != nil {
 			if s.ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
 				return
 			}
 			continue
 		}
-		// Stamped as the read returns: a bridge's OnRelay measures from here.
+		// Stamped by the kernel as it arrived (as on a shared socket), so a
+		// bridge's OnRelay counts the wait for this goroutine too.
+		at := kernelStamp(oob[:oobn])
+		if at.IsZero() {
+			at = time.Now()
+		}
 		// rxMu as on a shared socket: a bridge being made reads rx.last.
 		s.rxMu.Lock()
-		pcm = s.receiveAt(src, buf[:n], &pkt, &dtmf, pcm, time.Now(), nil)
+		pcm = s.receiveAt(src, buf[:n], &pkt, &dtmf, pcm, at, nil)
 		s.rxMu.Unlock()
 	}
 }
