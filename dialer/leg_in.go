@@ -169,11 +169,15 @@ func (in *Inbound) accept(l *Leg, answer []byte) error {
 	l.mu.Unlock()
 	l.dlg.Store(inboundDialog(in.req, in.tag))
 	in.e.register(l)
+	// Media first: the caller may send RTP the moment it has our 200 (a
+	// caller that probes sends its first packet at once), and a shared
+	// socket drops what no started session takes. Started, the session
+	// still sends nothing until the caller's media arrives (no Probe).
+	l.session.Start()
 	if err := in.respond(200, "OK", answer); err != nil && !errors.Is(err, sip.ErrTransactionTerminated) {
 		l.finish(Result{Disposition: analytics.LocalError, Reason: "answer: " + err.Error()})
 		return err
 	}
-	l.session.Start()
 	if err := l.answered(200); err != nil {
 		l.finish(Result{Disposition: analytics.LocalError, Reason: err.Error()})
 		return err

@@ -97,6 +97,7 @@ func benchBridge(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	fs.DurationVar(&o.AbandonAfter, "abandon-after", 0, "hang up a call with no agent this long after answer and count it abandoned (0: calls wait for an agent)")
 	fs.DurationVar(&o.Measure, "measure", 10*time.Second, "each phase of the same-socket baseline: phones only, bare forwarder, bridge (0 skips it)")
 	fs.IntVar(&o.FarNice, "far-nice", 10, "niceness of the simulator's and the agents' phones' processes (0: same priority as the node)")
+	fs.BoolVar(&o.AMD, "amd", true, "feed each bridged debtor's audio to an answering-machine detector until it is done, as a campaign with AMD does")
 	fs.BoolVar(&o.JSON, "json", false, "also print the result as JSON")
 	fs.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the node's process during the calls to this file")
 	if err := fs.Parse(args); err != nil {

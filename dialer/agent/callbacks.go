@@ -35,6 +35,20 @@ func (p *Pool) PinCallback(ctx context.Context, campaign, account, agent string,
 	return nil
 }
 
+// ReserveFor reserves an agent for an answered call: the one pin names (a
+// personal call back; "" for none) when it is ready and held by node, else
+// the longest-idle ready agent; ok is false when neither is. An agent
+// campaign's call and `marcador bench bridge` take their agent through
+// here, after CallbackAgent.
+func (p *Pool) ReserveFor(ctx context.Context, campaign, node, pin, call string) (Reservation, bool, error) {
+	if pin != "" {
+		if r, ok, err := p.ReserveAgent(ctx, campaign, node, pin, call); ok || err != nil {
+			return r, ok, err
+		}
+	}
+	return p.Reserve(ctx, campaign, node, call)
+}
+
 // CallbackAgent is the agent the account's call is pinned to now; ok is
 // false when none is (a lapsed pin is dropped).
 func (p *Pool) CallbackAgent(ctx context.Context, campaign, account string) (string, bool, error) {

@@ -22,6 +22,9 @@ func (lc *liveCall) waitForAgent(ctx context.Context, deadline time.Time) bool {
 	if err != nil {
 		lc.log.Warn("campaign: call back pin not read; any agent takes the call", "err", err)
 	}
+	if !pinned {
+		pin = ""
+	}
 	// The first look is at once; after it the call waits for an agent
 	// of this node to come free (freed), or reserveEvery at most for one
 	// readied elsewhere (the API, a login).
@@ -34,14 +37,7 @@ func (lc *liveCall) waitForAgent(ctx context.Context, deadline time.Time) bool {
 	failing := false
 	for {
 		freed := r.agentFreed()
-		var res agent.Reservation
-		var ok bool
-		if pinned {
-			res, ok, err = pool.ReserveAgent(ctx, lc.c.ID, r.opt.Node, pin, lc.id)
-		}
-		if !ok && err == nil {
-			res, ok, err = pool.Reserve(ctx, lc.c.ID, r.opt.Node, lc.id)
-		}
+		res, ok, err := pool.ReserveFor(ctx, lc.c.ID, r.opt.Node, pin, lc.id)
 		if err != nil && !failing {
 			failing = true
 			lc.log.Error("campaign: agents cannot be reserved", "err", err)

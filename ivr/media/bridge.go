@@ -89,9 +89,10 @@ type BridgeOptions struct {
 	// that side's leg: it must not block. The event itself is relayed too.
 	OnDigit func(from Side, digit rune)
 	// OnRelay, if set, is called after each packet the bridge has sent on
-	// (not for those it dropped), with the side it came from and when that
-	// leg's receive loop read it from the socket: time.Since(received) is
-	// the latency the relay added. It runs on the receive path of the
+	// (not for those it dropped), with the side it came from and when it
+	// arrived at that leg's socket (the kernel's stamp, SO_TIMESTAMPNS, so
+	// the wait for the leg's reader counts; where there is none, when it
+	// was read): time.Since(received) is the latency the relay added. It runs on the receive path of the
 	// leg the packet came from: it must neither block nor allocate
 	// (benchmarks and latency metrics).
 	OnRelay func(from Side, received time.Time)
@@ -102,6 +103,11 @@ type BridgeOptions struct {
 	// must neither block nor keep pcm, which is reused.
 	OnDebtorAudio func(pcm []int16)
 	Logger        *slog.Logger
+
+	// replayWithin is how recent a packet heard before the bridge must be
+	// to be relayed when the bridge is made (relayDir.replay): 0 is
+	// FrameDuration, negative never (tests that need to know).
+	replayWithin time.Duration
 }
 
 // defaultConnectTone has 5 ms ramps so the bursts do not click. Read only.
@@ -200,6 +206,10 @@ func NewBridge(debtor, agent *Session, opt BridgeOptions) (*Bridge, error) {
 		debtor.detach(&b.dirs[Agent], &b.dirs[Debtor])
 		return nil, fmt.Errorf("bridge: agent leg %s: %w", agent.LocalAddr(), err)
 	}
+	// What each leg heard just before the bridge goes across now rather
+	// than its next packet up to 20 ms later (answer-to-bridge).
+	b.dirs[Debtor].replay()
+	b.dirs[Agent].replay()
 	go b.watch()
 	return b, nil
 }
@@ -301,8 +311,9 @@ type RelayStats struct {
 	// telephone-event type (comfort noise, say), empty or malformed, the
 	// other leg on hold or without an address to send to yet, a send error.
 	Dropped uint64
-	// First is when the first relayed packet arrived (it leaves at once);
-	// zero until then.
+	// First is when the first relayed packet arrived (it leaves at once),
+	// or when the bridge was made for one heard just before it (relayed
+	// then); zero until then.
 	First time.Time
 }
 

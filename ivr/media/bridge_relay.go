@@ -20,7 +20,14 @@ const (
 // the other leg's negotiation), so nothing is copied. It does not allocate.
 // With q (a shared socket's reader), the packet is queued for the reader's
 // batched send when dst is on a shared socket too; otherwise it goes now.
-func (d *relayDir) forward(pkt *rtp.Packet, b []byte, srcDTMF uint8, now time.Time, q *txQueue) {
+// now is when the packet was read; for a packet read before the bridge
+// (replay) it is the time of the replay, and heard when it was read (the
+// leg's OnAudio had it then, so OnDebtorAudio does not get it again).
+func (d *relayDir) forward(pkt *rtp.Packet, b []byte, srcDTMF uint8, now time.Time, q *txQueue, heard time.Time) {
+	replay := !heard.IsZero()
+	if !replay {
+		heard = now
+	}
 	payload := pkt.Payload
 	hdr := len(b) - int(pkt.PaddingSize) - len(payload)
 	src, event, ok := relayable(pkt, srcDTMF)
@@ -57,7 +64,7 @@ func (d *relayDir) forward(pkt *rtp.Packet, b []byte, srcDTMF uint8, now time.Ti
 		connected = d.continueLocked(seq, ts, payload, event, now)
 	}
 	dst.mu.Unlock()
-	if f := d.b.opt.OnDebtorAudio; f != nil && d.from == Debtor && !event {
+	if f := d.b.opt.OnDebtorAudio; f != nil && d.from == Debtor && !event && !replay {
 		d.pcm = src.Decode(d.pcm[:0], payload) // before the payload is rewritten below
 		f(d.pcm)
 	}
@@ -74,7 +81,7 @@ func (d *relayDir) forward(pkt *rtp.Packet, b []byte, srcDTMF uint8, now time.Ti
 		}
 		writeHeader(b[hdr-12:hdr], pt, marker, seq, ts, ssrc)
 		out := b[hdr-12 : hdr+len(payload)]
-		e := txEnt{s: dst, d: d, at: now, bytes: len(payload), connected: connected,
+		e := txEnt{s: dst, d: d, at: heard, bytes: len(payload), connected: connected,
 			counts: relayCounts{transcoded: !event && src.PayloadType != codec.PayloadType}}
 		if q == nil || dst.mc == nil {
 			d.sent(&e, dst.transmit(out, to) == nil)
@@ -220,4 +227,40 @@ func mixTone(payload []byte, src, dst Codec, tone []int16) {
 		}
 		payload[i] = enc(clamp16(v))
 	}
+}
+
+// replay relays the last packet src received before the bridge, if it
+// came within the last frame interval and this direction has relayed
+// nothing yet: a bridge made between two of the peer's packets connects
+// with the one just heard instead of waiting up to 20 ms for the next.
+// The packet passed the leg's rules when it arrived (latched source) and is
+// relayed once, as if the bridge had been there; a packet already relayed
+// or an older one is left alone. src.rxMu keeps the leg's reader out.
+func (d *relayDir) replay() {
+	s := d.src
+	s.rxMu.Lock()
+	defer s.rxMu.Unlock()
+	within := d.b.opt.replayWithin
+	if within == 0 {
+		within = FrameDuration
+	}
+	if s.rxClosed || s.rx.lastN == 0 || time.Since(s.rx.lastAt) > within {
+		return
+	}
+	s.mu.Lock()
+	tapped, dtmfType := s.tap == d, s.dtmfType
+	s.mu.Unlock()
+	d.dst.mu.Lock()
+	relayed := !d.first.IsZero()
+	d.dst.mu.Unlock()
+	if !tapped || relayed {
+		return
+	}
+	b := s.rx.last[:s.rx.lastN]
+	s.rx.lastN = 0
+	var pkt rtp.Packet
+	if pkt.Unmarshal(b) != nil {
+		return
+	}
+	d.forward(&pkt, b, dtmfType, time.Now(), nil, s.rx.lastAt)
 }

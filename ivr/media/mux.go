@@ -22,6 +22,10 @@ const DefaultMuxSockets = 4
 // muxRecvBuf is a receive buffer: an Ethernet MTU's datagram.
 const muxRecvBuf = 1500
 
+// relayFlushAfter bounds how long a packet a bridge relays waits in its
+// reader's send batch for the rest of the received batch to be handled.
+const relayFlushAfter = 200 * time.Microsecond
+
 // MuxOptions configure a Mux.
 type MuxOptions struct {
 	Addr    netip.Addr // the IP the sockets bind and SDP advertises
@@ -143,13 +147,27 @@ func (mc *muxConn) readLoop(wg *sync.WaitGroup, b *udpBatch) {
 			}
 			continue // an ICMP error from an earlier send, say
 		}
-		// Stamped as the batch is read: a bridge's OnRelay measures from here.
 		now := time.Now()
+		flushed := now
 		for i := range n {
 			p, src := b.msg(i)
-			mc.deliver(p, src, &pkt, q, now)
+			at := b.arrived(i) // the kernel's stamp: the wait for this reader counts too
+			if at.IsZero() {
+				at = now
+			}
+			mc.deliver(p, src, &pkt, q, at)
+			// What the bridges relayed leaves in one sendmmsg per socket,
+			// but never waits long for the rest of the batch (other calls'
+			// audio decoded, their listeners run): a relayed packet is
+			// held at most about relayFlushAfter.
+			if q.queued > 0 {
+				if t := time.Now(); t.Sub(flushed) >= relayFlushAfter {
+					q.flush()
+					flushed = t
+				}
+			}
 		}
-		q.flush() // what the bridges relayed, in one sendmmsg per socket
+		q.flush()
 	}
 }
 

@@ -77,7 +77,11 @@ func (p *Pacer) add(s *Session) *pacerShard {
 	old := *sh.sessions.Load()
 	list := make([]pacedSession, len(old), len(old)+1)
 	copy(list, old)
-	list = append(list, pacedSession{s: s, sd: s.newSender()})
+	sd := s.newSender()
+	s.sendMu.Lock()
+	s.psd = sd
+	s.sendMu.Unlock()
+	list = append(list, pacedSession{s: s, sd: sd})
 	sh.sessions.Store(&list)
 	sh.mu.Unlock()
 	return sh
@@ -123,8 +127,44 @@ func (p *Pacer) run(sh *pacerShard, offset time.Duration) {
 		// socket once every session has had its turn; a per-call socket's
 		// go at once.
 		for _, ps := range *sh.sessions.Load() {
-			ps.s.sendFrame(ps.sd, q)
+			ps.s.paceFrame(ps.sd, q)
 		}
 		q.flush()
+	}
+}
+
+// paceFrame is a pacer tick's frame for s (sendFrame under sendMu, which
+// sendFirst shares).
+func (s *Session) paceFrame(sd *sender, q *txQueue) {
+	s.sendMu.Lock()
+	s.sendFrame(sd, q)
+	s.sendMu.Unlock()
+}
+
+// sendFirst sends a paced session's first packet now, not at its shard's
+// next tick (up to 20 ms away): at Start when the peer may be sent to
+// already (an outbound call's probe), and when the peer's first packet
+// latches the session (a session that latches before it sends). Whoever
+// waits on the far side for our first packet (a peer that latches first,
+// then answers on its own next tick) then hears us at once; that wait is
+// most of an answered call's way to its first packet relayed. The packet is
+// the sender's next frame with its usual timestamp; the following one
+// still leaves on the tick, so that one interval is short. Nothing happens
+// once the sender has sent, while a bridge owns the stream, or on hold.
+func (s *Session) sendFirst() {
+	if !s.firstDue.Load() {
+		return
+	}
+	s.sendMu.Lock()
+	defer s.sendMu.Unlock()
+	sd := s.psd
+	if sd == nil || sd.started {
+		return
+	}
+	s.mu.Lock()
+	ready := s.relay == nil && !s.hold && s.targetLocked(time.Now()).IsValid()
+	s.mu.Unlock()
+	if ready {
+		s.sendFrame(sd, nil)
 	}
 }

@@ -78,6 +78,8 @@ type Session struct {
 
 	digits  chan rune
 	lastRx  atomic.Int64 // unix nanos of the last packet received
+	firstRx atomic.Int64 // unix nanos of the first packet received, 0 before
+	firstTx atomic.Int64 // unix nanos of the first frame of ours that left, 0 before
 	sent    atomic.Uint64
 	recv    atomic.Uint64
 	bad     atomic.Uint64
@@ -94,6 +96,13 @@ type Session struct {
 	ssrc  uint32
 	shard *pacerShard // set when a Pacer sends for this session
 
+	// With a Pacer: its sender for this session (psd), guarded by sendMu
+	// so that the first frame can leave at once instead of at the next tick
+	// (sendFirst); firstDue until the sender has sent a packet.
+	sendMu   sync.Mutex
+	psd      *sender
+	firstDue atomic.Bool
+
 	// On a shared socket (SessionOptions.Mux): the socket, and what its
 	// index knows (guarded by its mu and s.mu, muxIndex). rx is the receive
 	// state, used by the socket's reader under rxMu, which Close takes so
@@ -106,6 +115,11 @@ type Session struct {
 	rx       struct {
 		dtmf DTMFReceiver
 		pcm  []int16
+		// The last packet received before a bridge (either socket kind), so
+		// a bridge made just after it can relay it at once (relayDir.replay).
+		last   [lastPacketMax]byte
+		lastN  int
+		lastAt time.Time
 	}
 	stop  context.CancelFunc
 	ctx   context.Context
@@ -168,6 +182,7 @@ func (s *Session) Start() {
 		s.probeEnd = time.Now().Add(s.opt.Probe)
 		s.mu.Unlock()
 		if s.opt.Pacer != nil {
+			s.firstDue.Store(true)
 			s.shard = s.opt.Pacer.add(s)
 		} else {
 			s.wg.Add(1)
@@ -175,10 +190,11 @@ func (s *Session) Start() {
 		}
 		if s.mc != nil {
 			s.mc.route.track(s)
-			return
+		} else {
+			s.wg.Add(1)
+			go s.recvLoop()
 		}
-		s.wg.Add(1)
-		go s.recvLoop()
+		s.sendFirst() // when the peer's address may be sent to already (a probe)
 	})
 }
 
@@ -259,6 +275,21 @@ func (s *Session) SetHold(h bool) {
 	s.mu.Lock()
 	s.hold = h
 	s.mu.Unlock()
+}
+
+// FirstReceived is when the peer's first RTP packet arrived, and
+// FirstSent when our first frame left; zero before (the steps of an
+// answered call's way to its first packet relayed).
+func (s *Session) FirstReceived() time.Time { return unixNanoTime(s.firstRx.Load()) }
+
+// FirstSent: see FirstReceived.
+func (s *Session) FirstSent() time.Time { return unixNanoTime(s.firstTx.Load()) }
+
+func unixNanoTime(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n)
 }
 
 // LastReceived is when the last RTP packet arrived (session start if none yet).

@@ -9,29 +9,48 @@ import (
 	"github.com/pion/rtp"
 )
 
+// lastPacketMax is the largest packet kept for a bridge's replay: 20 ms of
+// G.711 is 172 bytes, 40 ms 332.
+const lastPacketMax = 512
+
+// ctrlLen is room for a received datagram's control data: one
+// SCM_TIMESTAMPNS message (its arrival time).
+const ctrlLen = 64
+
 func (s *Session) recvLoop() {
 	defer s.wg.Done()
-	buf := make([]byte, 1500)
+	buf, oob := make([]byte, 1500), make([]byte, ctrlLen)
 	pcm := make([]int16, 0, 480)
 	var pkt rtp.Packet
 	var dtmf DTMFReceiver
+	if rc, err := s.conn.SyscallConn(); err == nil {
+		stampArrivals(rc) // without it, packets are stamped as read
+	}
 	for {
-		n, src, err := s.conn.ReadFromUDPAddrPort(buf)
+		n, oobn, _, src, err := s.conn.ReadMsgUDPAddrPort(buf, oob)
 		if err != nil {
 			if s.ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
 				return
 			}
 			continue
 		}
-		// Stamped as the read returns: a bridge's OnRelay measures from here.
-		pcm = s.receiveAt(src, buf[:n], &pkt, &dtmf, pcm, time.Now(), nil)
+		// Stamped by the kernel as it arrived (as on a shared socket), so a
+		// bridge's OnRelay counts the wait for this goroutine too.
+		at := kernelStamp(oob[:oobn])
+		if at.IsZero() {
+			at = time.Now()
+		}
+		// rxMu as on a shared socket: a bridge being made reads rx.last.
+		s.rxMu.Lock()
+		pcm = s.receiveAt(src, buf[:n], &pkt, &dtmf, pcm, at, nil)
+		s.rxMu.Unlock()
 	}
 }
 
 // receiveAt handles one datagram from src, read at now: RTP is checked,
 // latched (symmetric RTP), and turned into digits or audio; anything else
 // is counted as bad. A packet a bridge relays goes out through q when
-// given (the shared socket's reader batches them).
+// given (the shared socket's reader batches them). s.rxMu is held.
 func (s *Session) receiveAt(src netip.AddrPort, b []byte, pkt *rtp.Packet, dtmf *DTMFReceiver, pcm []int16, now time.Time, q *txQueue) []int16 {
 	if err := pkt.Unmarshal(b); err != nil || pkt.Version != 2 {
 		s.bad.Add(1)
@@ -61,10 +80,22 @@ func (s *Session) receiveAt(src netip.AddrPort, b []byte, pkt *rtp.Packet, dtmf 
 	s.mu.Unlock()
 	s.recv.Add(1)
 	s.lastRx.Store(now.UnixNano())
+	if s.firstRx.Load() == 0 {
+		s.firstRx.Store(now.UnixNano()) // one reader at a time (rxMu)
+	}
+	if s.firstDue.Load() {
+		s.sendFirst() // the peer waited for us to latch: it hears us now, not at the next tick
+	}
 	if tap != nil {
 		// Bridged: the packet goes to the other leg, not to our listeners.
-		tap.forward(pkt, b, dtmfType, now, q)
+		tap.forward(pkt, b, dtmfType, now, q, time.Time{})
 		return pcm
+	}
+	// Kept for a bridge made before the next one comes (relayDir.replay).
+	if len(b) <= len(s.rx.last) {
+		s.rx.lastN, s.rx.lastAt = copy(s.rx.last[:], b), now
+	} else {
+		s.rx.lastN = 0
 	}
 	switch pt := pkt.PayloadType; {
 	case pt == dtmfType:

@@ -34,6 +34,7 @@ type sender struct {
 	dt       dtmfState
 	n        uint32 // frames so far
 	last     time.Time
+	started  bool // a packet has been sent (or queued)
 }
 
 func (s *Session) newSender() *sender {
@@ -119,6 +120,10 @@ func (s *Session) sendFrame(sd *sender, q *txQueue) bool {
 	s.out.seq++
 	s.out.nextTS = mediaTS + FrameSamples
 	s.mu.Unlock()
+	if !sd.started {
+		sd.started = true
+		s.firstDue.Store(false)
+	}
 	return s.sendPacket(sd, remote, q)
 }
 
@@ -197,6 +202,9 @@ func (s *Session) sendPacket(sd *sender, remote netip.AddrPort, q *txQueue) bool
 func (sd *sender) stamp(s *Session, now time.Time) {
 	if s.opt.OnSend != nil && !sd.last.IsZero() {
 		s.opt.OnSend(now.Sub(sd.last))
+	}
+	if s.firstTx.Load() == 0 {
+		s.firstTx.CompareAndSwap(0, now.UnixNano())
 	}
 	sd.last = now
 }

@@ -17,6 +17,7 @@ const txBatchSize = 64
 // reader's receive buffer until the next read. Owned by one goroutine.
 type txQueue struct {
 	groups []txGroup
+	queued int // packets queued since the last flush
 }
 
 type txGroup struct {
@@ -56,6 +57,7 @@ func (q *txQueue) add(mc *muxConn, p []byte, to netip.AddrPort, e txEnt) bool {
 		return false
 	}
 	g.ents = append(g.ents, e)
+	q.queued++
 	return true
 }
 
@@ -75,6 +77,7 @@ func (q *txQueue) group(mc *muxConn) *txGroup {
 
 // flush sends everything queued and accounts each packet.
 func (q *txQueue) flush() {
+	q.queued = 0
 	for i := range q.groups {
 		if q.groups[i].b.n > 0 {
 			q.flushGroup(&q.groups[i])

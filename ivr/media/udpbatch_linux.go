@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"syscall"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -25,6 +26,7 @@ type udpBatch struct {
 	iovs  []unix.Iovec
 	names []unix.RawSockaddrInet6 // room for either family
 	bufs  [][]byte                // receive buffers; nil in a send batch
+	ctrl  []byte                  // receive: each message's control data (its kernel timestamp)
 	fail  []bool                  // send: message i was not sent
 	n     int                     // messages queued (send) or received (recv)
 
@@ -54,6 +56,10 @@ func newUDPBatch(c *net.UDPConn, size, bufSize int) (*udpBatch, error) {
 		names: make([]unix.RawSockaddrInet6, size), fail: make([]bool, size)}
 	if bufSize > 0 {
 		b.bufs = make([][]byte, size)
+		b.ctrl = make([]byte, size*ctrlLen)
+		if err := stampArrivals(rc); err != nil {
+			return nil, err
+		}
 	}
 	for i := range b.hdrs {
 		h := &b.hdrs[i].Hdr
@@ -63,6 +69,7 @@ func newUDPBatch(c *net.UDPConn, size, bufSize int) (*udpBatch, error) {
 		if bufSize > 0 {
 			b.bufs[i] = make([]byte, bufSize)
 			b.iovs[i].Base = &b.bufs[i][0]
+			h.Control = &b.ctrl[i*ctrlLen]
 		}
 	}
 	b.sendFn, b.recvFn = b.sendSome, b.recvSome
@@ -153,6 +160,7 @@ func (b *udpBatch) read() (int, error) {
 	for i := range b.hdrs {
 		b.iovs[i].SetLen(len(b.bufs[i]))
 		b.hdrs[i].Hdr.Namelen = unix.SizeofSockaddrInet6
+		b.hdrs[i].Hdr.SetControllen(ctrlLen)
 		b.hdrs[i].Hdr.Flags = 0
 		b.hdrs[i].Len = 0
 	}
@@ -206,4 +214,42 @@ func (b *udpBatch) msg(i int) ([]byte, netip.AddrPort) {
 		return p, netip.AddrPortFrom(netip.AddrFrom16(rs.Addr).Unmap(), uint16(pb[0])<<8|uint16(pb[1]))
 	}
 	return p, netip.AddrPort{}
+}
+
+// arrived is when the kernel took received datagram i off the wire
+// (SO_TIMESTAMPNS); zero if it did not say.
+func (b *udpBatch) arrived(i int) time.Time {
+	h := &b.hdrs[i].Hdr
+	return kernelStamp(b.ctrl[i*ctrlLen : i*ctrlLen+int(h.Controllen)])
+}
+
+// stampArrivals asks the kernel to stamp each datagram the socket receives
+// with its arrival time (SO_TIMESTAMPNS): a relayed packet's latency then
+// counts from there, including any wait in the socket's queue for a reader.
+func stampArrivals(rc syscall.RawConn) error {
+	var serr error
+	if err := rc.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1)
+	}); err != nil {
+		return err
+	}
+	return serr
+}
+
+// kernelStamp reads the SCM_TIMESTAMPNS control message in oob; zero when
+// there is none. It does not allocate.
+func kernelStamp(oob []byte) time.Time {
+	for len(oob) >= unix.SizeofCmsghdr {
+		h := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
+		l := int(h.Len)
+		if l < unix.SizeofCmsghdr || l > len(oob) {
+			return time.Time{}
+		}
+		if h.Level == unix.SOL_SOCKET && h.Type == unix.SO_TIMESTAMPNS && l >= unix.CmsgLen(int(unsafe.Sizeof(unix.Timespec{}))) {
+			ts := (*unix.Timespec)(unsafe.Pointer(&oob[unix.CmsgLen(0)]))
+			return time.Unix(ts.Sec, ts.Nsec)
+		}
+		oob = oob[min(unix.CmsgSpace(l-unix.CmsgLen(0)), len(oob)):]
+	}
+	return time.Time{}
 }

@@ -5,6 +5,8 @@ package media
 import (
 	"net"
 	"net/netip"
+	"syscall"
+	"time"
 )
 
 // udpBatch without sendmmsg/recvmmsg: one syscall per datagram, the same
@@ -55,3 +57,10 @@ func (b *udpBatch) read() (int, error) {
 }
 
 func (b *udpBatch) msg(i int) ([]byte, netip.AddrPort) { return b.pkts[i], b.to[i] }
+
+// arrived: no kernel timestamps here.
+func (b *udpBatch) arrived(int) time.Time { return time.Time{} }
+
+func stampArrivals(syscall.RawConn) error { return nil }
+
+func kernelStamp([]byte) time.Time { return time.Time{} }

@@ -33,7 +33,11 @@ type BridgeOptions struct {
 	AbandonAfter time.Duration
 	// Measure is the length of each phase of the same-socket baseline
 	// (phones only, bare forwarder, bridge); 0 skips it.
-	Measure    time.Duration
+	Measure time.Duration
+	// AMD feeds each bridged debtor's audio to an answering-machine
+	// detector on the relay's path until it is done, as a campaign with
+	// AMD does.
+	AMD        bool
 	FarNice    int    // niceness of the simulator's and the phones' processes
 	JSON       bool   // also print the result as JSON
 	CPUProfile string // CPU profile of the node's process during the calls

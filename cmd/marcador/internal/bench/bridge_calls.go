@@ -13,6 +13,7 @@ import (
 
 	"github.com/marcador/marcador/dialer"
 	"github.com/marcador/marcador/dialer/agent"
+	"github.com/marcador/marcador/dialer/amd"
 	"github.com/marcador/marcador/ivr/media"
 	"github.com/marcador/marcador/queue"
 )
@@ -32,6 +33,7 @@ type callRun struct {
 	immediate, waited   []time.Duration // routing times
 	setup, queueWait    []time.Duration
 	packetWait          []time.Duration
+	firstSent, heard    []time.Duration // answer → our first packet, the debtor's first
 	reserve             []time.Duration
 	silentAtBridge      int
 	bridged, abandoned  int
@@ -86,6 +88,7 @@ func (cr *callRun) all(ctx context.Context, sim string, simCPU, phonesCPU func()
 	ph.Setup, ph.QueueWait = spreadOf(cr.setup), spreadOf(cr.queueWait)
 	ph.PacketWait, ph.SilentAtBridge = spreadOf(cr.packetWait), cr.silentAtBridge
 	ph.Reserve = spreadOf(cr.reserve)
+	ph.AnswerToFirstSent, ph.AnswerToFirstHeard = spreadOf(cr.firstSent), spreadOf(cr.heard)
 	ph.RelayDebtorToAgent.from(cr.d2a)
 	ph.RelayAgentToDebtor.from(cr.a2d)
 	ph.Dropped, ph.TwoWay = cr.dropped, cr.twoWay
@@ -162,6 +165,7 @@ func (cr *callRun) call(ctx context.Context, trunk *dialer.Trunk, i int) {
 	case <-time.After(5 * time.Second):
 	}
 	b.first = time.Unix(0, b.firstOut.Load())
+	b.firstSent, b.firstHeard = leg.Session().FirstSent(), leg.Session().FirstReceived()
 	if b.firstOut.Load() != 0 {
 		hold := cr.o.HoldMin + time.Duration(mrand.Int64N(int64(cr.o.HoldMax-cr.o.HoldMin)+1))
 		select {
@@ -194,10 +198,23 @@ func (cr *callRun) agentFor(ctx context.Context, leg *dialer.Leg, answered time.
 	var r agent.Reservation
 	var took time.Duration // the Reserve that got the agent
 	var err error
+	// The campaign's way (dialer/campaign waitForAgent): the account's call
+	// back pin read, then the pinned agent or the longest-idle one reserved.
+	t0 := time.Now()
+	pin, pinned, err := cr.pool.CallbackAgent(ctx, cr.campaign, callID)
+	pinTook := time.Since(t0)
+	if err != nil {
+		cr.fail("pin_error")
+		return gotAgent{}, false
+	}
+	if !pinned {
+		pin = ""
+	}
 	reserve := func() (agent.Reservation, bool, error) {
 		t := time.Now()
-		r, ok, err := cr.pool.Reserve(ctx, cr.campaign, cr.node, callID)
-		took = time.Since(t)
+		r, ok, err := cr.pool.ReserveFor(ctx, cr.campaign, cr.node, pin, callID)
+		took = time.Since(t) + pinTook
+		pinTook = 0 // read once, as the campaign does
 		return r, ok, err
 	}
 	for {
@@ -256,7 +273,9 @@ type bridged struct {
 	firstOut *atomic.Int64 // when the first debtor packet was forwarded to the agent (UnixNano), once it is
 	first    time.Time     // firstOut as the hold began
 	stopped  time.Time     // the bridge stopped
-	stats    media.BridgeStats
+	// The debtor leg's first packet sent and first heard.
+	firstSent, firstHeard time.Time
+	stats                 media.BridgeStats
 }
 
 // bridge bridges the debtor's leg to the agent's, timing every packet the
@@ -272,7 +291,7 @@ func (cr *callRun) bridge(ctx context.Context, leg *dialer.Leg, r agent.Reservat
 	}
 	var firstOut atomic.Int64
 	silent := leg.Session().Stats().Received == 0
-	br, err := media.NewBridge(leg.Session(), s, media.BridgeOptions{Logger: cr.log, OnRelay: func(side media.Side, rx time.Time) {
+	br, err := media.NewBridge(leg.Session(), s, media.BridgeOptions{Logger: cr.log, OnDebtorAudio: cr.amdTap(), OnRelay: func(side media.Side, rx time.Time) {
 		now := time.Now()
 		if side == media.Debtor {
 			cr.d2a.add(now.Sub(rx))
@@ -291,6 +310,24 @@ func (cr *callRun) bridge(ctx context.Context, leg *dialer.Leg, r agent.Reservat
 		return bridged{}, false
 	}
 	return bridged{br: br, made: made, silent: silent, firstOut: &firstOut}, true
+}
+
+// amdTap is what a campaign with AMD gives the bridge (Options.AMD): a
+// detector of the default parameters fed the debtor's decoded audio on the
+// relay's path until it is done, as dialer/campaign's tap does.
+func (cr *callRun) amdTap() func([]int16) {
+	if !cr.o.AMD {
+		return nil
+	}
+	d, err := amd.New(amd.Default())
+	if err != nil {
+		return nil
+	}
+	return func(pcm []int16) {
+		if !d.Done() {
+			d.Feed(pcm)
+		}
+	}
 }
 
 // wrapUp ends the agent's call: wrap-up for Options.Wrap, then ready.
@@ -337,6 +374,8 @@ func (cr *callRun) tally(answered time.Time, g gotAgent, b bridged) {
 		cr.queueWait = append(cr.queueWait, from.Sub(answered))
 	} else {
 		cr.immediate = append(cr.immediate, first.Sub(from))
+		cr.firstSent = append(cr.firstSent, b.firstSent.Sub(answered))
+		cr.heard = append(cr.heard, b.firstHeard.Sub(answered))
 	}
 }
 

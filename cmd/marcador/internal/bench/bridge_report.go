@@ -74,10 +74,16 @@ type callsPhase struct {
 	// debtor's first packet had arrived at all (the far end had not
 	// started sending yet).
 	PacketWait spread `json:"packet_wait"`
-	// Reserve is the Redis round trip of the Pool.Reserve that got the
-	// agent (part of Setup).
-	Reserve        spread `json:"reserve"`
-	SilentAtBridge int    `json:"bridged_before_first_debtor_packet"`
+	// Reserve is the Redis round trips that got the agent, as a campaign
+	// takes it (Pool.CallbackAgent, then Pool.ReserveFor; part of Setup).
+	Reserve spread `json:"reserve"`
+	// For the calls an agent was ready for, the answer → our leg's first
+	// RTP packet sent (Session.FirstSent; negative: before the answer was
+	// stamped), and → the debtor's first packet heard (FirstReceived: the
+	// simulator sends once it has heard us).
+	AnswerToFirstSent  spread `json:"answer_to_first_sent"`
+	AnswerToFirstHeard spread `json:"answer_to_first_heard"`
+	SilentAtBridge     int    `json:"bridged_before_first_debtor_packet"`
 	// QueueWait: answer → an agent free, for the calls that waited.
 	QueueWait spread `json:"queue_wait"`
 	// RelayDebtorToAgent: per packet, read on the debtor leg's socket →
@@ -148,8 +154,8 @@ func printBridgeBench(w io.Writer, o BridgeOptions, r bridgeBench) {
 	fmt.Fprintf(tw, "agents\t%d registered (digest) and logged in, nailed-up legs up; login p50 %.1f ms, p99 %.1f ms; node idle with the legs up: %.1f%% of a core\n",
 		ag.Agents, ag.LoginP50MS, ag.LoginP99MS, ag.IdleCPUPercent)
 	c := r.Calls
-	fmt.Fprintf(tw, "calls\t%d placed at %g/s, %d answered, %d bridged (%d at answer, %d after waiting), %d abandoned, failed %v; peak %d calls up; no agent: %s\n",
-		c.Placed, o.CPS, c.Answered, c.Bridged, c.Immediate, c.Waited, c.Abandoned, c.Failed, c.PeakCalls, c.Waiting)
+	fmt.Fprintf(tw, "calls\t%d placed at %g/s, %d answered, %d bridged (%d at answer, %d after waiting), %d abandoned, failed %v; peak %d calls up; no agent: %s; AMD fed while bridged: %v\n",
+		c.Placed, o.CPS, c.Answered, c.Bridged, c.Immediate, c.Waited, c.Abandoned, c.Failed, c.PeakCalls, c.Waiting, o.AMD)
 	sp := func(name string, s spread) {
 		if s.N > 0 {
 			fmt.Fprintf(tw, "  %s\tp50 %.2f ms, p99 %.2f ms, max %.2f ms (%d calls)\n", name, s.P50, s.P99, s.Max, s.N)
@@ -157,10 +163,12 @@ func printBridgeBench(w io.Writer, o BridgeOptions, r bridgeBench) {
 	}
 	sp("answer → bridged", c.AnswerToBridge)
 	sp("agent free → bridged", c.ReadyToBridge)
+	sp("  answer → our first packet sent", c.AnswerToFirstSent)
+	sp("  answer → debtor's first heard", c.AnswerToFirstHeard)
 	sp("routing (both)", c.Routing)
 	sp("  of which setup", c.Setup)
-	sp("    of which Redis reserve", c.Reserve)
-	sp("  then the next debtor packet", c.PacketWait)
+	sp("    of which Redis (pin, reserve)", c.Reserve)
+	sp("  then the debtor's packet", c.PacketWait)
 	if c.SilentAtBridge > 0 {
 		fmt.Fprintf(tw, "  \t%d bridges were made before the debtor's first packet had arrived\n", c.SilentAtBridge)
 	}
