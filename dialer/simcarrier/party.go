@@ -23,11 +23,14 @@ const (
 
 // PartyFor is who answers number when a person does: drawn from the
 // number (the same every call, so a test or demo knows), with the shares
-// Options.WrongParty and Options.FailsCheck; everyone is the debtor when
-// no Options.Proof is set.
+// Options.WrongParty and Options.FailsCheck, or Options.Parties'
+// choice; everyone is the debtor when no Options.Proof is set.
 func (c *Carrier) PartyFor(number string) Party {
 	if c.opt.Proof == nil {
 		return Debtor
+	}
+	if c.opt.Parties != nil {
+		return c.opt.Parties(number)
 	}
 	h := fnv.New64a()
 	h.Write([]byte("party/" + number))
@@ -51,8 +54,11 @@ func (c *Carrier) keysFor(number string) (Party, string) {
 	if c.opt.Proof == nil {
 		return Debtor, digits
 	}
-	p := c.PartyFor(number)
 	proof := c.opt.Proof(number)
+	if proof == "" {
+		return Debtor, digits // no right-party check on calls to this number
+	}
+	p := c.PartyFor(number)
 	switch p {
 	case WrongParty:
 		return p, "2/" // then listens

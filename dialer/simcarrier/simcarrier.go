@@ -72,12 +72,15 @@ type Options struct {
 	DigitsFor func(number string) string
 	// Proof, if set, is what the debtor of a number keys to prove who
 	// they are at an outbound script's right-party check (e.g. the last
-	// four digits of their national id): people then press 1 and the proof
-	// before their Digits. WrongParty and FailsCheck are the shares of
-	// people (0-1, drawn by number: PartyFor) who are not the debtor and
+	// four digits of their national id; "" when calls to the number have
+	// no check, e.g. an agent campaign's): people then press 1 and the
+	// proof before their Digits. WrongParty and FailsCheck are the shares
+	// of people (0-1, drawn by number: PartyFor) who are not the debtor and
 	// press 2, or who press 1 and key a wrong proof twice.
 	Proof                  func(number string) string
 	WrongParty, FailsCheck float64
+	// Parties, if set, says who answers each number instead of the shares.
+	Parties func(number string) Party
 	// Heard is how much speech a human waits to hear from the dialer
 	// before each part of their keys, on top of DigitsAfter (default 1 s,
 	// a few words); Patience is how long they wait for it before hanging up

@@ -162,7 +162,15 @@ func (r *run) printKPIs(ctx context.Context) error {
 	}
 	r.p("\n   read back from ClickHouse by the KPI code (marcador report -campaign %s -from %s -to %s -by campaign):\n",
 		strings.Join(q["campaign"], ","), from, to)
-	return report.Write(r.out, rep, "table")
+	if err := report.Write(r.out, rep, "table"); err != nil {
+		return err
+	}
+	t := rep.Total
+	r.p("   a right-party contact (RPC) is a debtor who proved who they are at the reminder's check (1, then their birth date):\n"+
+		"   %d of the %d contacts; the others were relatives, wrong numbers or failed checks (wrong_party, not_verified),\n"+
+		"   who heard only the company's name and a number to call. Promise rate = %d promises / %d RPCs.\n",
+		t.RPC, t.Contacts, t.Promises, t.RPC)
+	return nil
 }
 
 // printTexts tabulates this run's texts by disposition, most first.
