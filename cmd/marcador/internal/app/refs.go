@@ -4,8 +4,8 @@ import (
 	"slices"
 
 	"github.com/marcador/marcador/cmd/marcador/internal/config"
-	"github.com/marcador/marcador/dialer/campaign"
 	"github.com/marcador/marcador/dialer/amd"
+	"github.com/marcador/marcador/dialer/campaign"
 	"github.com/marcador/marcador/ivr/script"
 	"github.com/marcador/marcador/queue"
 	"github.com/marcador/marcador/sms"

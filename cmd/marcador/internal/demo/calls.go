@@ -112,8 +112,8 @@ func (r *run) campaignRun(ctx context.Context) error {
 func (r *run) dial(ctx context.Context, c queue.Campaign) error {
 	store, runner := r.app.Store, r.app.Runner
 	r.p("   carrier simulator on %s: the number's last digit decides (0-3 a person, 4-5 voicemail, 6 busy, 7 no answer, 8 invalid, 9 network error);\n", r.sim.Addr())
-	r.p("   whoever answers hears only the company's name until they prove they are the debtor (1, then their birth date):\n"+
-		"   1 in 5 is a relative or a wrong number (presses 2, or keys a wrong date) and hears a number to call, nothing about a debt;\n"+
+	r.p("   whoever answers hears only the company's name until they prove they are the debtor (1, then their birth date):\n" +
+		"   1 in 5 is a relative or a wrong number (presses 2, or keys a wrong date) and hears a number to call, nothing about a debt;\n" +
 		"   a debtor who proves it hears the balance and promises, asks for the payment link, opts out or just listens\n")
 	r.p("   POST /api/v1/campaigns/%s/start: script %s, up to %d calls at once, trunk %q at 20 CPS\n", c.ID, c.Script, c.MaxConcurrent, c.Trunk)
 	r.callsStart = time.Now()
