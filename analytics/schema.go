@@ -381,7 +381,8 @@ SELECT 'account_payments' AS source, '' AS campaign_id, ` + SQLAccountBucket + `
 FROM {db}.payments GROUP BY bucket`}},
 	// The outbound right-party check's dispositions (wrong_party,
 	// not_verified) are contacts: the view computes its flags at insert.
-	{12, "kpi contacts include wrong parties", []string{`
+	// (13, not 12: another branch of the same session numbers its own 12.)
+	{13, "kpi contacts include wrong parties", []string{`
 DROP TABLE IF EXISTS {db}.kpi_account_attempts_mv`, accountAttemptsMV}},
 }
 

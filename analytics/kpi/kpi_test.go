@@ -368,7 +368,7 @@ func FuzzParseQuery(f *testing.F) {
 // Someone other than the debtor answered an outbound reminder (wrong_party)
 // or never proved who they are (not_verified): live answers and contacts,
 // never right-party contacts, in the roll-ups and the raw rows alike (the
-// per-debtor flags come from migration 12's view).
+// per-debtor flags come from migration 13's view).
 func TestWrongPartiesAreContactsNotRPCs(t *testing.T) {
 	k, more := setup(t, kpi.Options{})
 	at := kpitest.Day(20, 10, 0)
