@@ -331,7 +331,8 @@ sip: {listen: 127.0.0.1:0}
 	}
 	s := out.String()
 	for _, want := range []string{"POST /api/v1/campaigns/demo-overdue/start", "heard the IVR speak before their first key",
-		"read back from ClickHouse by the KPI code", "kept/broken/pending", "demo-overdue"} {
+		"read back from ClickHouse by the KPI code", "kept/broken/pending", "demo-overdue", "this run's demo-overdue calls:",
+		"wrong parties", "a promise rate of"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("demo output lacks %q:\n%s", want, s)
 		}
