@@ -19,6 +19,15 @@ const (
 	Cancelled     = "cancelled"    // we stopped it before an answer for a reason other than the ring timeout
 	Machine       = "machine"      // an answering machine took it
 	Abandoned     = "abandoned"    // answered, and no agent came in time
+	// WrongParty: answered, and whoever answered said they are not the
+	// debtor at an outbound script's right-party check (the agents' code of
+	// the same name says it of a call an agent took). A contact, never a
+	// right-party one; the account is retried (retry.delays.wrong_party).
+	WrongParty = "wrong_party"
+	// NotVerified: answered, and whoever answered did not prove they are
+	// the debtor (a wrong answer, none, or a hang-up before): they heard
+	// nothing about the account. A contact, never a right-party one.
+	NotVerified = "not_verified"
 	// IVRError: the call was answered and the script failed (e.g. an amount
 	// it cannot say); the debtor did not get the message, so it is retried.
 	IVRError = "ivr_error"
@@ -61,6 +70,6 @@ const (
 // CallOutcomes are the dispositions a placed call can end with, in the
 // order reports and error messages list them.
 func CallOutcomes() []string {
-	return []string{Answered, Busy, NoAnswer, Rejected, InvalidNumber, NetworkError, ConfigError, Cancelled, Machine,
+	return []string{Answered, WrongParty, NotVerified, Busy, NoAnswer, Rejected, InvalidNumber, NetworkError, ConfigError, Cancelled, Machine,
 		Abandoned, IVRError}
 }

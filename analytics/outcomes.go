@@ -14,16 +14,19 @@ const (
 	SQLAttempt = `(account_id != '' AND disposition NOT IN ('` + Blocked + `', '` + LocalError + `', '` + IdentityFailed + `'))`
 
 	// SQLLive: a call answered by a person (the denominator of the
-	// abandon rate): answered or abandoned, and not a machine.
-	SQLLive = `(channel = 'voice' AND disposition IN ('` + Answered + `', '` + Abandoned + `') AND amd != 'machine')`
+	// abandon rate): answered (whoever it was: wrong_party and
+	// not_verified are answered calls) or abandoned, and not a machine.
+	SQLLive = `(channel = 'voice' AND disposition IN ('` + Answered + `', '` + WrongParty + `', '` + NotVerified + `', '` + Abandoned + `') AND amd != 'machine')`
 
 	// SQLAbandoned: a person answered and no agent came in time.
 	SQLAbandoned = `(channel = 'voice' AND (abandoned = 1 OR disposition = '` + Abandoned + `'))`
 
 	// SQLContact: a live person reached, in a conversation: a call
 	// answered by a person (AMD human, notsure or not run) and not
-	// abandoned, or a verified caller on the callback line.
-	SQLContact = `(channel = 'voice' AND account_id != '' AND ((disposition = '` + Answered + `' AND amd IN ('', 'human', 'notsure') AND abandoned = 0) OR disposition = '` + Inbound + `'))`
+	// abandoned, whoever it was (a wrong party, or someone who did not
+	// verify, is a contact and no RPC), or a verified caller on the
+	// callback line.
+	SQLContact = `(channel = 'voice' AND account_id != '' AND ((disposition IN ('` + Answered + `', '` + WrongParty + `', '` + NotVerified + `') AND amd IN ('', 'human', 'notsure') AND abandoned = 0) OR disposition = '` + Inbound + `'))`
 
 	// SQLRightParty: a contact with the debtor: the agent's code or the
 	// IVR's identification said so (right_party), or the caller proved who

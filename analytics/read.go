@@ -144,19 +144,21 @@ FROM {db}.contact_attempts FINAL`+where+` GROUP BY ch, disposition ORDER BY ch, 
 // Attempts lists the attempts in s, oldest first. Each has the columns a
 // person reading a run wants: ids, phone, channel, trunk, times and
 // durations, SIP code, disposition and reason, keys, IVR path, promise,
-// country, texts' sid and status.
+// country, texts' sid and status, right party.
 func (r *Reader) Attempts(ctx context.Context, s Scope) ([]Attempt, error) {
 	where, args := s.where("started_at", true)
 	return list(ctx, r, "attempts", `SELECT attempt_id, campaign_id, account_id, phone, toString(channel), trunk, started_at,
-    ring_ms, talk_ms, sip_code, disposition, reason, dtmf, ivr_path, promise_amount, currency, country, message_sid, message_status
+    ring_ms, talk_ms, sip_code, disposition, reason, dtmf, ivr_path, promise_amount, currency, country, message_sid, message_status,
+    right_party
 FROM {db}.contact_attempts FINAL`+where+` ORDER BY started_at, attempt_id`, args,
 		func(rows driver.Rows) (Attempt, error) {
 			var a Attempt
 			var ch string
+			var rp uint8
 			err := rows.Scan(&a.AttemptID, &a.CampaignID, &a.AccountID, &a.Phone, &ch, &a.Trunk, &a.StartedAt, &a.RingMS, &a.TalkMS,
 				&a.SIPCode, &a.Disposition, &a.Reason, &a.DTMF, &a.IVRPath, &a.PromiseAmount, &a.Currency, &a.Country,
-				&a.MessageSID, &a.MessageStatus)
-			a.Channel = Channel(ch)
+				&a.MessageSID, &a.MessageStatus, &rp)
+			a.Channel, a.RightParty = Channel(ch), rp == 1
 			return a, err
 		})
 }

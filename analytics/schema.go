@@ -362,10 +362,7 @@ FROM {db}.contact_attempts GROUP BY campaign_id, bucket`, `
 CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.kpi_dirty_agents TO {db}.kpi_dirty AS
 SELECT 'agents' AS source, campaign_id, toUInt32(toStartOfHour(started_at)) AS bucket, count() AS n
 FROM {db}.agent_states GROUP BY campaign_id, bucket`, `
-CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.kpi_account_attempts_mv TO {db}.kpi_account_attempts AS
-SELECT ` + SQLAccountBucket + ` AS bucket, account_id, campaign_id, started_at, attempt_id, ver, channel, country, segment, agent_id,
-    toUInt8(` + SQLAttempt + ` + 2 * ` + SQLContact + ` + 4 * ` + SQLRightParty + ` + 8 * ` + SQLTouch + `) AS flags
-FROM {db}.contact_attempts WHERE account_id != ''`, `
+` + accountAttemptsMV, `
 CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.kpi_account_promises_mv TO {db}.kpi_account_promises AS
 SELECT ` + SQLAccountBucket + ` AS bucket, account_id, promise_id, campaign_id, created_at, due_date, toDecimal64(amount, 2) AS amount,
     currency, status, channel, grace_days, keep_percent, country, segment, agent_id, ver
@@ -400,7 +397,19 @@ CREATE TABLE IF NOT EXISTS {db}.kpi_debtor_days (
 ) ENGINE = ReplacingMergeTree(ver)
 PARTITION BY toYYYYMM(day)
 ORDER BY (tz, campaign_id, day)`}},
+	// The outbound right-party check's dispositions (wrong_party,
+	// not_verified) are contacts: the view computes its flags at insert.
+	{13, "kpi contacts include wrong parties", []string{`
+DROP TABLE IF EXISTS {db}.kpi_account_attempts_mv`, accountAttemptsMV}},
 }
+
+// accountAttemptsMV feeds kpi_account_attempts with each attempt's flags
+// (attempt, contact, right-party contact, touch; analytics/outcomes.go).
+const accountAttemptsMV = `
+CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.kpi_account_attempts_mv TO {db}.kpi_account_attempts AS
+SELECT ` + SQLAccountBucket + ` AS bucket, account_id, campaign_id, started_at, attempt_id, ver, channel, country, segment, agent_id,
+    toUInt8(` + SQLAttempt + ` + 2 * ` + SQLContact + ` + 4 * ` + SQLRightParty + ` + 8 * ` + SQLTouch + `) AS flags
+FROM {db}.contact_attempts WHERE account_id != ''`
 
 // Migrations returns the schema steps in order (for docs and the cluster DDL).
 func Migrations() []Migration { return append([]Migration(nil), migrations...) }

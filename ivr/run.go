@@ -59,8 +59,10 @@ type Env struct {
 	// Callback schedules a call back to the account's number on file (a
 	// callback node); nil schedules nothing.
 	Callback func(ctx context.Context) error
-	// Verify is the inbound line's identity check (verify nodes); nil on
-	// outbound calls, where a verify node is an error.
+	// Verify is the identity check of verify nodes: on the inbound line,
+	// the accounts holding the calling number or a keyed one; on an
+	// outbound call, the account called (no Lookup). Nil where the script
+	// has no verify node (one is an error then).
 	Verify *Verification
 }
 
@@ -80,7 +82,9 @@ type Result struct {
 	OptedOut    bool
 	Transferred bool
 	Callback    bool          // a call back was asked for
-	Verified    bool          // an inbound caller proved who they are
+	Verified    bool          // the caller, or whoever answered, proved who they are
+	Checked     bool          // the call had an identity check (Env.Verify): not verified means not the debtor as far as we know
+	WrongParty  bool          // whoever answered said they are not the debtor (a node marked wrong_party)
 	Locked      bool          // an inbound caller could not try: too many failures from their number or source
 	Account     queue.Account // the account the script ended on (an inbound caller's once verified)
 	End         string        // hangup, transferred, caller hung up, error, loop
@@ -106,7 +110,7 @@ func Run(ctx context.Context, m Media, s *script.Script, env Env) (Result, error
 	}
 	env.Policy = env.Policy.withDefaults()
 	r := &run{m: m, s: s, env: env, vars: map[string]string{}}
-	r.res.Account = env.Account
+	r.res.Account, r.res.Checked = env.Account, env.Verify != nil
 	err := r.loop(ctx)
 	// Keys left over from an inbound caller not yet verified may be part of
 	// an answer.
@@ -136,6 +140,7 @@ func (r *run) loop(ctx context.Context) error {
 		}
 		n := r.s.Nodes[id]
 		r.res.Path = append(r.res.Path, id)
+		r.res.WrongParty = r.res.WrongParty || n.WrongParty
 		next, err := r.exec(ctx, n)
 		if errors.Is(err, errHungUp) || errors.Is(err, media.ErrClosed) || ctx.Err() != nil {
 			r.res.End = "caller hung up"

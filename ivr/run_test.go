@@ -52,9 +52,31 @@ var today = time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC) // a Tuesday
 
 func env(lang string) Env {
 	return Env{Lang: lang, Now: today, Library: prompts.NewLibrary(""), CallbackNumber: "+525550000100",
-		Account: queue.Account{ID: "MX-1", Name: "Ana", Balance: decimal.RequireFromString("1250.50"), Currency: "MXN",
+		Account: queue.Account{ID: "MX-1", Name: "Ana", NationalID: "GOMA850315-4821", Balance: decimal.RequireFromString("1250.50"), Currency: "MXN",
 			DueDate: "2026-11-10", DaysPastDue: 14},
 		Policy: Policy{MaxDays: 15, MinPercent: decimal.NewFromInt(10)}}
+}
+
+// outbound is an outbound call to MX-1: the verify node checks whoever
+// answers against the account called (no lookup of another number).
+func outbound(lang string, l *line) Env {
+	e := env(lang)
+	e.Verify = l.verification("national_id_last4", []Candidate{{Account: e.Account, Campaign: "c1", Policy: e.Policy}}, nil)
+	e.Verify.Lookup = nil
+	return e
+}
+
+// debtor is what the debtor keys first on an outbound reminder: 1 (it is
+// me), then the last four digits of their national id.
+var debtor = []string{"1", "4821"}
+
+// runDebtor runs a reminder script for the debtor who verifies, then keys.
+func runDebtor(t *testing.T, name string, e Env, keys ...string) (Result, *keypad) {
+	t.Helper()
+	if e.Verify == nil {
+		e = outbound(e.Lang, &line{})
+	}
+	return runKeys(t, name, e, append(append([]string(nil), debtor...), keys...)...)
 }
 
 func shipped(t *testing.T, name string) *script.Script {
@@ -77,11 +99,12 @@ func runKeys(t *testing.T, name string, e Env, keys ...string) (Result, *keypad)
 }
 
 func TestOverduePromiseFullBalance(t *testing.T) {
-	res, k := runKeys(t, "reminder-overdue", env("es"), "1", "1", "2")
+	res, k := runDebtor(t, "reminder-overdue", env("es"), "1", "1", "2")
 	if res.Promise == nil || !res.Promise.Amount.Equal(decimal.RequireFromString("1250.50")) || res.Promise.Date.Format(time.DateOnly) != "2026-12-01" {
 		t.Fatalf("promise %+v (%s)", res.Promise, res.IVRPath())
 	}
-	if res.IVRPath() != "intro>menu>promise-how>full-balance>when>in-a-week>record>promise-ok>goodbye>end" || res.DTMF != "112" {
+	if res.IVRPath() != "greeting>verify>intro>menu>promise-how>full-balance>when>in-a-week>record>promise-ok>goodbye>end" || res.DTMF != "1****112" ||
+		!res.Verified || !res.Checked || res.WrongParty {
 		t.Fatalf("path %s dtmf %s", res.IVRPath(), res.DTMF)
 	}
 	// The balance was spoken: "mil doscientos cincuenta pesos con cincuenta centavos".
@@ -93,7 +116,7 @@ func TestOverduePromiseFullBalance(t *testing.T) {
 }
 
 func TestOverduePromiseEnteredAmountAndDate(t *testing.T) {
-	res, _ := runKeys(t, "reminder-overdue", env("en"), "1", "2", "500#", "3", "0812")
+	res, _ := runDebtor(t, "reminder-overdue", env("en"), "1", "2", "500#", "3", "0812")
 	if res.Promise == nil || res.Promise.Amount.String() != "500" || res.Promise.Date.Format(time.DateOnly) != "2026-12-08" {
 		t.Fatalf("promise %+v (%s)", res.Promise, res.IVRPath())
 	}
@@ -101,62 +124,62 @@ func TestOverduePromiseEnteredAmountAndDate(t *testing.T) {
 
 func TestPromiseOutsidePolicyIsRejected(t *testing.T) {
 	// 31 December is more than 15 days ahead; 50 is under 10 % of the balance.
-	res, _ := runKeys(t, "reminder-overdue", env("es"), "1", "2", "50#", "1", "_", "_")
+	res, _ := runDebtor(t, "reminder-overdue", env("es"), "1", "2", "50#", "1", "_", "_")
 	if res.Promise != nil || res.Rejected != 1 {
 		t.Fatalf("small amount: %+v rejected %d (%s)", res.Promise, res.Rejected, res.IVRPath())
 	}
 	// Rejected, the promise starts over: full balance, in a week.
-	res, _ = runKeys(t, "reminder-overdue", env("es"), "1", "1", "3", "3112", "1", "2")
+	res, _ = runDebtor(t, "reminder-overdue", env("es"), "1", "1", "3", "3112", "1", "2")
 	if res.Promise == nil || res.Rejected != 1 || !strings.Contains(res.IVRPath(), "promise-rejected>promise-how>full-balance>when>in-a-week") {
 		t.Fatalf("late date: %+v rejected %d (%s)", res.Promise, res.Rejected, res.IVRPath())
 	}
-	res, _ = runKeys(t, "reminder-overdue", env("es"), "1", "1", "3", "3102", "_", "_")
+	res, _ = runDebtor(t, "reminder-overdue", env("es"), "1", "1", "3", "3102", "_", "_")
 	if res.Promise != nil || res.Rejected != 1 {
 		t.Fatalf("31 February: %+v", res)
 	}
 }
 
 func TestTimeoutsAndInvalidKeys(t *testing.T) {
-	res, k := runKeys(t, "reminder-overdue", env("es"), "_", "_", "_")
-	if res.IVRPath() != "intro>menu>goodbye>end" || res.End != "hangup" {
+	res, k := runDebtor(t, "reminder-overdue", env("es"), "_", "_", "_")
+	if res.IVRPath() != "greeting>verify>intro>menu>goodbye>end" || res.End != "hangup" {
 		t.Fatalf("silence: %s %s", res.IVRPath(), res.End)
 	}
 	if n := strings.Count(strings.Join(k.heard, " "), "es/p/no-input"); n != 3 {
 		t.Fatalf("no-input played %d times", n)
 	}
-	res, k = runKeys(t, "reminder-overdue", env("es"), "7", "9")
+	res, k = runDebtor(t, "reminder-overdue", env("es"), "7", "9")
 	if !res.OptedOut || !strings.Contains(strings.Join(k.heard, " "), "es/p/invalid") {
 		t.Fatalf("invalid then 9: %+v", res)
 	}
 }
 
 func TestOptOutPaylinkAndTransferFallback(t *testing.T) {
-	e := env("es")
+	e := outbound("es", &line{})
 	var opted, sent string
 	e.OptOut = func(_ context.Context, ch string) error { opted = ch; return nil }
 	e.SendSMS = func(_ context.Context, tpl, ch string) error { sent = tpl + "/" + ch; return nil }
-	if res, _ := runKeys(t, "reminder-overdue", e, "9"); !res.OptedOut || opted != "voice" {
+	if res, _ := runDebtor(t, "reminder-overdue", e, "9"); !res.OptedOut || opted != "voice" {
 		t.Fatalf("optout %+v %q", res, opted)
 	}
-	if res, _ := runKeys(t, "reminder-overdue", e, "2"); len(res.SMS) != 1 || sent != "payment-link/sms" {
+	if res, _ := runDebtor(t, "reminder-overdue", e, "2"); len(res.SMS) != 1 || sent != "payment-link/sms" {
 		t.Fatalf("paylink %+v %q", res, sent)
 	}
-	res, _ := runKeys(t, "reminder-overdue", e, "3")
+	res, _ := runDebtor(t, "reminder-overdue", e, "3")
 	if res.Transferred || !strings.Contains(res.IVRPath(), "transfer>no-agent>goodbye") {
 		t.Fatalf("no agents: %s", res.IVRPath())
 	}
 	e.Transfer = func(context.Context, string, time.Duration) (bool, error) { return false, nil }
-	if res, _ := runKeys(t, "reminder-overdue", e, "3"); !strings.Contains(res.IVRPath(), "no-agent") {
+	if res, _ := runDebtor(t, "reminder-overdue", e, "3"); !strings.Contains(res.IVRPath(), "no-agent") {
 		t.Fatalf("nobody took it: %s", res.IVRPath())
 	}
 	e.Transfer = func(context.Context, string, time.Duration) (bool, error) { return true, nil }
-	if res, _ := runKeys(t, "reminder-overdue", e, "3"); !res.Transferred || res.End != "transferred" {
+	if res, _ := runDebtor(t, "reminder-overdue", e, "3"); !res.Transferred || res.End != "transferred" {
 		t.Fatalf("agent took it: %+v", res)
 	}
 }
 
 func TestPreventiveAbandonAndLimitedMessages(t *testing.T) {
-	_, k := runKeys(t, "reminder-preventive", env("en"), "_", "_")
+	_, k := runDebtor(t, "reminder-preventive", env("en"), "_", "_")
 	if !strings.Contains(strings.Join(k.heard, " "), "en/w/tuesday en/w/november en/w/tenth") {
 		t.Fatalf("due date: %v", k.heard)
 	}
@@ -361,7 +384,7 @@ func TestVerifyNodeNeedsTheInboundLine(t *testing.T) {
 }
 
 func TestCallerHangsUpMidScript(t *testing.T) {
-	res, _ := runKeys(t, "reminder-overdue", env("es"), "1")
+	res, _ := runDebtor(t, "reminder-overdue", env("es"), "1")
 	if res.End != "caller hung up" {
 		t.Fatalf("%+v", res)
 	}
@@ -376,6 +399,43 @@ func TestShippedScriptsHaveEveryPhraseRecorded(t *testing.T) {
 			for _, p := range s.Prompts() {
 				if !lib.Has(lang + "/" + p) {
 					t.Errorf("%s: %s/%s is not recorded", name, lang, p)
+				}
+			}
+		}
+	}
+}
+
+// Outbound, whoever answers hears nothing about the account until they
+// prove they are the debtor: a wrong party (2) hears thanks and the number
+// to call; one who keys a wrong answer, or nothing, the limited message.
+func TestOutboundReminderRightPartyCheck(t *testing.T) {
+	for _, name := range []string{"reminder-overdue", "reminder-preventive"} {
+		for _, c := range []struct {
+			keys       []string
+			path, last string
+			wrong      bool
+			failures   int
+		}{
+			{[]string{"2"}, "greeting>wrong-party>end", "es/p/rpc-wrong-party", true, 0},
+			{[]string{"1", "1111", "2222"}, "greeting>verify>not-verified>limited>end", "es/p/limited", false, 2},
+			{[]string{"_", "_"}, "greeting>limited>end", "es/p/limited", false, 0},
+			{[]string{"1", "_", "_"}, "greeting>verify>not-verified>limited>end", "es/p/limited", false, 0},
+		} {
+			l := &line{}
+			res, k := runKeys(t, name, outbound("es", l), c.keys...)
+			if got := disclosed(k.heard); len(got) > 0 {
+				t.Errorf("%s %v: disclosed %v", name, c.keys, got)
+			}
+			if res.IVRPath() != c.path || res.Verified || !res.Checked || res.WrongParty != c.wrong || len(l.failures) != c.failures {
+				t.Errorf("%s %v: %s verified %v wrong party %v failures %v", name, c.keys, res.IVRPath(), res.Verified, res.WrongParty, l.failures)
+			}
+			heard := strings.Join(k.heard, " ")
+			if !strings.Contains(heard, c.last+" es/w/cinco es/w/dos es/w/cinco es/w/cinco") || strings.Contains(heard, script.PhraseIdentify) {
+				t.Errorf("%s %v: heard %s", name, c.keys, heard)
+			}
+			for _, f := range l.failures {
+				if f != "national_id_last4 does not match the account called" {
+					t.Errorf("failure reason %q", f)
 				}
 			}
 		}

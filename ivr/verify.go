@@ -35,7 +35,8 @@ type Verification struct {
 	// CallerID are the accounts that hold the calling number.
 	CallerID []Candidate
 	// Lookup returns the accounts whose account or national id number, as
-	// digits, is digits.
+	// digits, is digits. Nil on an outbound call: we know whom we called
+	// (CallerID holds that account), so nobody is asked for another number.
 	Lookup func(ctx context.Context, digits string) []Candidate
 	// Locked says the caller may not try: too many failed tries from their
 	// number or their source, across calls. It fails closed (true) when it
@@ -119,7 +120,7 @@ func (r *run) verify(ctx context.Context, v *script.Verify) (string, error) {
 	}
 	vf := r.env.Verify
 	if vf == nil {
-		return "", errors.New("verify: this call has no identity check (only the callback line has one)")
+		return "", errors.New("verify: this call has no identity check")
 	}
 	method := vf.Method
 	if method == "" {
@@ -153,6 +154,14 @@ func (r *run) verify(ctx context.Context, v *script.Verify) (string, error) {
 			byCaller = method + " does not match the calling number's accounts"
 		}
 		number := answer
+		if vf.Lookup == nil {
+			// An outbound call: the account called is the only one.
+			vf.Failed(ctx, method+" does not match the account called", vf.CallerID)
+			if err := r.play(ctx, []script.Item{{Prompt: script.PhraseNoMatch}}); err != nil {
+				return "", err
+			}
+			continue
+		}
 		if method != "account_number" {
 			if number, err = r.digits(ctx, []script.Item{{Prompt: script.PhraseIdentify}}, 20, '#', timeout, inter, true); err != nil {
 				return "", err

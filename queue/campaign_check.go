@@ -292,6 +292,11 @@ type CampaignRefs struct {
 	// AMDParams checks the detector's parameters of an amd block (dialer/amd's
 	// parser; the error names the key).
 	AMDParams func(params []byte) error
+	// Discloses are the loaded scripts that would tell whoever answers
+	// about the account before a right-party check (ivr/script's
+	// CheckOutbound error, naming the node and the path): none may be what
+	// a campaign's call plays to whoever answers.
+	Discloses map[string]error
 }
 
 // Check validates a copy of c (Normalize) and what it names (CheckRefs):
@@ -321,6 +326,9 @@ func (c *Campaign) CheckRefs(r CampaignRefs) error {
 		}
 	}
 	if err := c.checkAMDRefs(r); err != nil {
+		return err
+	}
+	if err := c.CheckDisclosure(r.Discloses); err != nil {
 		return err
 	}
 	var scriptTpls []string
@@ -353,6 +361,38 @@ func (c *Campaign) CheckRefs(r CampaignRefs) error {
 		case link && c.PayURL == "":
 			return c.bad("pay_url", "required: script %q texts template %q, which sends a payment link", c.Script, t)
 		}
+	}
+	return nil
+}
+
+// CheckDisclosure refuses a campaign whose calls would play a script of
+// discloses (name → why) to whoever answers: an IVR campaign's script, an
+// agent campaign's abandon message, the machine message. The person who
+// answers may be a relative, a roommate or a stranger, and telling them
+// about a debt is what collections law forbids.
+func (c *Campaign) CheckDisclosure(discloses map[string]error) error {
+	check := func(field, name string) error {
+		if err := discloses[name]; err != nil && name != "" {
+			return c.bad(field, "script %q tells whoever answers about the account before a right-party check: %v", name, err)
+		}
+		return nil
+	}
+	if c.Mode == ModeIVR {
+		if err := check("script", c.Script); err != nil {
+			return err
+		}
+	}
+	if c.HasAgents() {
+		if err := check("abandon_script", c.AbandonScriptName()); err != nil {
+			return err
+		}
+	}
+	if c.AMDOnCalls() {
+		field := "amd.script"
+		if c.AMD.OnMachine == OnMachineVoicemail {
+			field = "amd.on_machine"
+		}
+		return check(field, c.MachineScript())
 	}
 	return nil
 }

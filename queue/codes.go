@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/marcador/marcador/analytics"
 )
 
 // AgentCode is an outcome an agent records for a call it took (the
@@ -27,14 +29,14 @@ type AgentCode struct {
 
 // The shipped agent codes.
 const (
-	CodePromise    = "promise"     // a promise to pay (amount and date, checked against the promise policy)
-	CodeCallback   = "callback"    // the debtor asked to be called at a time
-	CodeRefused    = "refused"     // the debtor refused to pay
-	CodeWrongParty = "wrong_party" // the number is not the debtor's
-	CodeThirdParty = "third_party" // someone who knows the debtor answered
-	CodeDispute    = "dispute"     // the debtor disputes the debt
-	CodePaid       = "paid"        // the debtor says it is paid
-	CodeDeceased   = "deceased"    // the debtor has died
+	CodePromise    = "promise"            // a promise to pay (amount and date, checked against the promise policy)
+	CodeCallback   = "callback"           // the debtor asked to be called at a time
+	CodeRefused    = "refused"            // the debtor refused to pay
+	CodeWrongParty = analytics.WrongParty // the number is not the debtor's (the IVR's right-party check says it too)
+	CodeThirdParty = "third_party"        // someone who knows the debtor answered
+	CodeDispute    = "dispute"            // the debtor disputes the debt
+	CodePaid       = "paid"               // the debtor says it is paid
+	CodeDeceased   = "deceased"           // the debtor has died
 )
 
 // BuiltinCodes are the shipped agent codes, in the order forms list them.

@@ -364,3 +364,22 @@ func FuzzParseQuery(f *testing.F) {
 		}
 	})
 }
+
+// Someone other than the debtor answered an outbound reminder (wrong_party)
+// or never proved who they are (not_verified): live answers and contacts,
+// never right-party contacts, in the roll-ups and the raw rows alike (the
+// per-debtor flags come from migration 13's view).
+func TestWrongPartiesAreContactsNotRPCs(t *testing.T) {
+	k, more := setup(t, kpi.Options{})
+	at := kpitest.Day(20, 10, 0)
+	human := func(a *analytics.Attempt) {
+		a.AnsweredAt, a.AMD, a.SIPCode = a.StartedAt.Add(5*time.Second), "human", 200
+	}
+	more(kpitest.Call("w1", "W1", at, analytics.WrongParty, human), kpitest.Call("w2", "W1", at.Add(time.Hour), analytics.NotVerified, human),
+		kpitest.Call("w3", "W1", at.Add(2*time.Hour), analytics.Answered, func(a *analytics.Attempt) { human(a); a.RightParty = true }))
+	for _, src := range []kpi.Source{kpi.Rollup, kpi.Raw} {
+		r := report(t, k, src, "from=2026-03-20&to=2026-03-20")
+		check(t, fmt.Sprint(src), r.Total, map[string]any{"attempts": 3, "contacts": 3, "live_answers": 3, "rpc": 1, "debtors_reached": 1,
+			"debtors_rpc": 1, "rpc_rate": 0.3333})
+	}
+}

@@ -267,13 +267,14 @@ func TestCallScriptCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	num := fmt.Sprintf("+5255%07d0", time.Now().UnixNano()%1e7) // ends in 0: a human
-	acct := queue.Account{ID: "C1", Country: "MX", Phones: []queue.Phone{{Number: num}}, Balance: decimal.RequireFromString("1250.50"),
+	acct := queue.Account{ID: "C1", NationalID: "GOMA850315-4821", Country: "MX", Phones: []queue.Phone{{Number: num}}, Balance: decimal.RequireFromString("1250.50"),
 		Currency: "MXN", DueDate: "2026-11-01", DaysPastDue: 22}
 	if _, err := store.Load(ctx, id, []queue.Account{acct}, time.Now()); err != nil {
 		t.Fatal(err)
 	}
+	// The debtor answers the right-party check (1, the id's last four), then promises.
 	sim, err := simcarrier.Start(simcarrier.Options{Listen: "127.0.0.1:0", ByLastDigit: true, Digits: "1/1/2",
-		DigitsAfter: 1200 * time.Millisecond, Ring: simcarrier.Range{Min: 100 * time.Millisecond, Max: 200 * time.Millisecond},
+		Proof: func(string) string { return "4821" }, DigitsAfter: 1200 * time.Millisecond, Ring: simcarrier.Range{Min: 100 * time.Millisecond, Max: 200 * time.Millisecond},
 		Talk: simcarrier.Range{Min: 40 * time.Second, Max: 40 * time.Second}, Record: true})
 	if err != nil {
 		t.Fatal(err)
@@ -290,7 +291,7 @@ func TestCallScriptCommand(t *testing.T) {
 		t.Fatalf("printed %q: %v", out.String(), err)
 	}
 	week := time.Now().In(time.FixedZone("CST", -6*3600)).AddDate(0, 0, 7).Format(time.DateOnly)
-	if res.Disposition != "answered" || res.DTMF != "112" || !strings.HasSuffix(res.IVRPath, "in-a-week>record>promise-ok>goodbye>end") ||
+	if res.Disposition != "answered" || res.DTMF != "1****112" || !strings.HasSuffix(res.IVRPath, "in-a-week>record>promise-ok>goodbye>end") ||
 		res.Promise == nil || *res.Promise != (promiseJSON{Amount: "1250.50", Currency: "MXN", Date: week}) {
 		t.Fatalf("call -script: %+v %+v", res, res.Promise)
 	}
@@ -339,7 +340,8 @@ sip: {listen: 127.0.0.1:0}
 	}
 	s := out.String()
 	for _, want := range []string{"POST /api/v1/campaigns/demo-overdue/start", "heard the IVR speak before their first key",
-		"read back from ClickHouse by the KPI code", "kept/broken/pending", "demo-overdue"} {
+		"read back from ClickHouse by the KPI code", "kept/broken/pending", "demo-overdue", "this run's demo-overdue calls:",
+		"wrong parties", "a promise rate of"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("demo output lacks %q:\n%s", want, s)
 		}

@@ -323,6 +323,10 @@ nodes:
 	acct := w.debtors(c, num)[0]
 	w.start(c)
 	dc := w.carrier.call(w.ctx, num)
+	heardPrompt(t, w.ctx, dc, "p/rpc-greeting")
+	dc.leg.Session().SendDigits("1") // it is me
+	heardPrompt(t, w.ctx, dc, "p/verify-id-last4")
+	dc.leg.Session().SendDigits(num[len(num)-4:]) // the id's last four
 	heardPrompt(t, w.ctx, dc, "p/overdue-intro")
 	dc.leg.Session().SendDigits("3") // an advisor
 	st := w.waitState(ag.id, agent.Talking)

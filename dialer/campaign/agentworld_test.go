@@ -173,7 +173,9 @@ func (w *agentWorld) debtors(c queue.Campaign, numbers ...string) []queue.Accoun
 	w.t.Helper()
 	var accts []queue.Account
 	for i, n := range numbers {
-		accts = append(accts, queue.Account{ID: fmt.Sprintf("D%d-%s", i, rnd()), Name: "Deudor " + strconv.Itoa(i), NationalID: "n" + rnd(),
+		// The national id ends in the number's last four digits: what the
+		// debtor keys at an IVR script's right-party check.
+		accts = append(accts, queue.Account{ID: fmt.Sprintf("D%d-%s", i, rnd()), Name: "Deudor " + strconv.Itoa(i), NationalID: "n" + rnd() + "-" + n[len(n)-4:],
 			Country: "MX", Phones: []queue.Phone{{Number: n}}, Balance: decimal.NewFromInt(10000), Currency: "MXN", DueDate: "2026-11-01",
 			DaysPastDue: 23, Fields: map[string]string{"producto": "tarjeta"}})
 	}

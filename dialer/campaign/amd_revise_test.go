@@ -47,7 +47,7 @@ func TestAMDRevisedIVRMachineGetsTheMessageAfterTheBeep(t *testing.T) {
 		t.Logf("%s (%s): %+v", a, audio.Machine[greeting[a]].Name, g)
 		if g.disposition != "machine" || g.amd != "machine" || g.cause != "beep" || g.path != "message>end" ||
 			!strings.Contains(g.reason, "voicemail-limited left after the beep") || !strings.Contains(g.reason, "first taken for a person (human at") ||
-			!strings.Contains(g.reason, "the script cut at intro") {
+			!strings.Contains(g.reason, "the script cut at greeting") {
 			t.Errorf("revised machine %s: %+v", a, g)
 		}
 		revisedMS(t, audio, greeting[a], g.ms)

@@ -121,7 +121,7 @@ func amdIVRCalls(t *testing.T, audio *amdVoices, numbers map[string]string) (*si
 	h := newHarness(t)
 	line := newSimLine(t, simcarrier.Options{ByLastDigit: true, Audio: audio.Audio,
 		Ring: simcarrier.Range{Min: 50 * time.Millisecond, Max: 100 * time.Millisecond}, Talk: simcarrier.Range{Min: 60 * time.Second, Max: 60 * time.Second},
-		DigitsAfter: 500 * time.Millisecond, Digits: "9", Record: true},
+		DigitsAfter: 500 * time.Millisecond, Digits: "9", Proof: h.proof, Record: true},
 		media.PortRange{Min: 46000, Max: 46399}, 50, 20)
 	id := h.putIVRCampaign(t, ctx, func(c *queue.Campaign) {
 		c.MaxConcurrent, c.CallbackNumber = 10, "8005550100"
@@ -129,7 +129,7 @@ func amdIVRCalls(t *testing.T, audio *amdVoices, numbers map[string]string) (*si
 	})
 	var accts []queue.Account
 	for a, num := range numbers {
-		accts = append(accts, queue.Account{ID: a, NationalID: fmt.Sprint(time.Now().UnixNano(), a), Country: "MX",
+		accts = append(accts, queue.Account{ID: a, NationalID: fmt.Sprint(a, "-", time.Now().UnixNano()), Country: "MX",
 			Phones: []queue.Phone{{Number: num}}, Balance: decimal.NewFromInt(10000), Currency: "MXN", DueDate: "2026-11-01", DaysPastDue: 23})
 	}
 	h.load(t, ctx, id, accts)
@@ -191,8 +191,8 @@ func (h *harness) amdRows(t *testing.T, ctx context.Context, campaign string) ma
 }
 
 // An IVR campaign with AMD over real SIP: the simulator's people (corpus
-// greetings) get the reminder once AMD says human and press their key
-// after hearing it; its machines get the Reg F limited-content message
+// greetings) get the reminder once AMD says human, prove who they are and
+// press their key after hearing it; its machines get the Reg F limited-content message
 // after their beep, which the box hears (mediatest's speech meter on the
 // far side) and not over its greeting.
 //

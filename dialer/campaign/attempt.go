@@ -130,9 +130,12 @@ func (r *Runner) reserve(ctx context.Context, c queue.Campaign, subj compliance.
 }
 
 // spoke says someone answered and keyed: a contact and a conversation
-// (also when the script failed later).
+// (also when the script failed later). Where the script checks who
+// answered, only the debtor who proved it: a talk with a third party is no
+// conversation with the debtor for the caps.
 func spoke(a analytics.Attempt, res ivr.Result) bool {
-	return (a.Disposition == analytics.Answered || a.Disposition == analytics.IVRError) && len(res.Path) > 0 && res.DTMF != ""
+	return (a.Disposition == analytics.Answered || a.Disposition == analytics.IVRError) && len(res.Path) > 0 && res.DTMF != "" &&
+		(res.Verified || !res.Checked)
 }
 
 // CallRequest is one call outside a campaign's queue: an operator's test of
@@ -269,6 +272,9 @@ func (r *Runner) call(ctx context.Context, c queue.Campaign, trunk *dialer.Trunk
 	if len(zones) > 0 {
 		env.Zone = zones[0]
 	}
+	if r.opt.Scripts[c.Script].Verifies() {
+		env.Verify = r.rightParty(c, acct, number, a.AttemptID, env)
+	}
 	var lc *liveCall
 	if r.opt.Agents != nil {
 		env.Transfer = r.transferFromIVR(ctx, c, acct, number, leg, a, subj, tap, &lc, ln)
@@ -288,6 +294,7 @@ func (r *Runner) call(ctx context.Context, c queue.Campaign, trunk *dialer.Trunk
 		return r.toMachine(ctx, c, acct, number, zones, leg, tap, a, ln, lc, res), lc.settle(a), nil
 	}
 	endCall(ctx, leg, a, res)
+	identified(a, res)
 	if err != nil {
 		// The debtor did not get the message: its own outcome, retried.
 		a.Disposition, a.Reason = analytics.IVRError, err.Error()

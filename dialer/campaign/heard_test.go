@@ -82,7 +82,8 @@ func TestMutedIVRGetsNoKeys(t *testing.T) {
 	if err := h.conn.QueryRow(ctx, "SELECT disposition, dtmf FROM "+h.db+".contact_attempts FINAL WHERE campaign_id = ?", id).Scan(&disp, &dtmf); err != nil {
 		t.Fatal(err)
 	}
-	if disp != analytics.Answered || dtmf != "" {
-		t.Fatalf("attempt %s with keys %q, want answered with none", disp, dtmf)
+	// Answered, and nobody proved who they are: not_verified.
+	if disp != analytics.NotVerified || dtmf != "" {
+		t.Fatalf("attempt %s with keys %q, want not_verified with none", disp, dtmf)
 	}
 }

@@ -85,7 +85,7 @@ func TestScriptErrorIsIVRErrorAndRetried(t *testing.T) {
 	h := newHarness(t)
 	line := newSimLine(t, simcarrier.Options{ByLastDigit: true,
 		Ring: simcarrier.Range{Min: 50 * time.Millisecond, Max: 100 * time.Millisecond}, Talk: simcarrier.Range{Min: 30 * time.Second, Max: 30 * time.Second},
-		DigitsAfter: time.Second, Digits: "1", Record: true},
+		DigitsAfter: time.Second, Digits: "1", Proof: h.proof, Record: true},
 		media.PortRange{Min: 45000, Max: 45499}, 50, 5)
 	sim := line.sim
 	id := h.putIVRCampaign(t, ctx, func(c *queue.Campaign) {
@@ -124,13 +124,15 @@ func TestScriptErrorIsIVRErrorAndRetried(t *testing.T) {
 	if disp != "ivr_error" || code != 200 || !strings.Contains(reason, "currency") {
 		t.Fatalf("row: %s %d %q", disp, code, reason)
 	}
-	// Marcador hung up on the person, who had nothing to press.
+	// The debtor proved who they are (1, the id's last four); the amount
+	// failed at once and Marcador hung up before their menu key.
 	sctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	if err := sim.Settle(sctx); err != nil {
 		t.Fatal(err)
 	}
-	if calls := sim.Calls(); len(calls) != 1 || calls[0].Unheard || len(calls[0].Turns) != 1 || calls[0].Turns[0].Keys != "" {
+	if calls := sim.Calls(); len(calls) != 1 || calls[0].Unheard || len(calls[0].Turns) != 3 || calls[0].Turns[0].Keys != "1" ||
+		calls[0].Turns[2].Keys != "" {
 		t.Fatalf("the person's record %+v", calls)
 	}
 }

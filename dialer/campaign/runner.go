@@ -177,6 +177,11 @@ func (r *Runner) check(c queue.Campaign) error {
 	if err := r.checkAMD(c); err != nil {
 		return err
 	}
+	// Whatever the refs say (a tool's, a test's): no call plays a script
+	// that discloses to whoever answers.
+	if err := c.CheckDisclosure(Disclosures(r.opt.Scripts)); err != nil {
+		return err
+	}
 	t := r.opt.Trunks[c.Trunk]
 	if t == nil {
 		return fmt.Errorf("campaign %s: trunk %q is not configured", c.ID, c.Trunk)

@@ -20,6 +20,7 @@ import (
 	"github.com/marcador/marcador/analytics/writer/writertest"
 	"github.com/marcador/marcador/dialer"
 	"github.com/marcador/marcador/dialer/simcarrier"
+	"github.com/marcador/marcador/ivr"
 	"github.com/marcador/marcador/ivr/media"
 	"github.com/marcador/marcador/ivr/paylink"
 	"github.com/marcador/marcador/ivr/prompts"
@@ -31,7 +32,9 @@ import (
 
 // debtor is one simulated debtor of the end-to-end test: the simulator
 // picks the outcome by the number's last digit (0-3 human, 4-5 machine, 6
-// busy, 8 invalid) and presses keys ("/" waits 1.2 s more).
+// busy, 8 invalid) and, at an outbound reminder, proves who they are (1,
+// then the last four digits of their id) before pressing keys ("/" waits
+// 1.2 s more).
 type debtor struct {
 	id, number, keys, disposition, path string // path: a suffix of the IVR path
 }
@@ -75,6 +78,17 @@ type harness struct {
 	w     *writer.Writer
 	gate  *compliance.Gate
 	store *queue.Store
+	// proofs: what the debtor at each loaded number keys to prove who they
+	// are at an outbound right-party check (simcarrier Options.Proof).
+	proofs sync.Map
+}
+
+// proof is what the debtor at number keys at the right-party check: the
+// last four digits of the national id of the account loaded with it.
+func (h *harness) proof(number string) string {
+	v, _ := h.proofs.Load(number)
+	s, _ := v.(string)
+	return s
 }
 
 // A Tuesday morning in Mexico City, so the MX window is open.
@@ -114,7 +128,9 @@ func heardBeforeKeys(t *testing.T, sim *simcarrier.Carrier, want int) {
 // fresh clears what earlier runs left for these debtors in the gate.
 func (h *harness) fresh(ctx context.Context, accts []queue.Account) {
 	for _, a := range accts {
+		answer, _ := ivr.Answer(ivr.DefaultVerifyMethod, a)
 		for _, p := range a.Phones {
+			h.proofs.Store(p.Number, answer)
 			h.gate.Forget(ctx, compliance.Subject{Phone: p.Number, Account: a.ID, NationalID: a.NationalID, Country: a.Country})
 			h.gate.RemoveDNC(ctx, compliance.DNCEntry{Phone: p.Number, Channel: "all"})
 		}
@@ -212,7 +228,7 @@ func TestIVRCampaignEndToEnd(t *testing.T) {
 	}
 	line := newSimLine(t, simcarrier.Options{ByLastDigit: true,
 		Ring: simcarrier.Range{Min: 50 * time.Millisecond, Max: 100 * time.Millisecond}, Talk: simcarrier.Range{Min: 40 * time.Second, Max: 40 * time.Second},
-		DigitsAfter: 1200 * time.Millisecond, DigitsFor: func(n string) string { return keys[n] }, Record: true},
+		DigitsAfter: 1200 * time.Millisecond, DigitsFor: func(n string) string { return keys[n] }, Proof: h.proof, Record: true},
 		media.PortRange{Min: 47000, Max: 47999}, 50, 30)
 	sim := line.sim
 	store := h.store
@@ -228,7 +244,7 @@ func TestIVRCampaignEndToEnd(t *testing.T) {
 		ids = append(ids, id)
 		var accts []queue.Account
 		for _, d := range ec.debtors {
-			accts = append(accts, queue.Account{ID: d.id, NationalID: run + d.id, Country: "MX", Phones: []queue.Phone{{Number: d.number}},
+			accts = append(accts, queue.Account{ID: d.id, NationalID: run + d.id + "-" + d.number[len(d.number)-4:], Country: "MX", Phones: []queue.Phone{{Number: d.number}},
 				Balance: decimal.NewFromInt(10000), Currency: "MXN", DueDate: "2026-11-01", DaysPastDue: 23})
 		}
 		h.fresh(ctx, accts)
@@ -316,7 +332,7 @@ func TestIVRCampaignEndToEnd(t *testing.T) {
 			}
 		}
 	}
-	if g := got["O8"]; g.dtmf != "78" || got["A-dead"].disp != "interrupted" {
+	if g := got["O8"]; g.dtmf != "1****78" || got["A-dead"].disp != "interrupted" { // 1 it is me, the id's last four masked
 		t.Errorf("O8 %+v, A-dead %+v", g, got["A-dead"])
 	}
 	var amounts []string

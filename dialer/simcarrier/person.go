@@ -2,6 +2,7 @@ package simcarrier
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -15,6 +16,9 @@ import (
 type Call struct {
 	To      string
 	Outcome Outcome
+	Party   Party // who answered a person's phone
+	// Audio is everything a person heard (Options.KeepAudio).
+	Audio []int16
 	// Turns are the parts of the person's keys they got to, in order; the
 	// last may be cut short by a hang-up.
 	Turns []Turn
@@ -46,6 +50,8 @@ type ear struct {
 	least time.Duration
 	said  bool          // the current turn has heard least of speech
 	heard chan struct{} // signalled once when said becomes true
+	keep  bool          // keep the audio (Options.KeepAudio)
+	audio []int16
 }
 
 func newEar(least time.Duration) *ear { return &ear{least: least, heard: make(chan struct{}, 1)} }
@@ -54,6 +60,9 @@ func newEar(least time.Duration) *ear { return &ear{least: least, heard: make(ch
 func (e *ear) hear(pcm []int16) {
 	e.mu.Lock()
 	e.m.Add(pcm)
+	if e.keep {
+		e.audio = append(e.audio, pcm...)
+	}
 	if !e.said && e.m.Speech().IsSpeech(e.least) {
 		e.said = true
 		select { // take drains it, so there is room
@@ -62,6 +71,13 @@ func (e *ear) hear(pcm []int16) {
 		}
 	}
 	e.mu.Unlock()
+}
+
+// kept is the audio heard so far (nil unless keep).
+func (e *ear) kept() []int16 {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return slices.Clone(e.audio)
 }
 
 // take ends a turn: what it heard, and a fresh start for the next.

@@ -70,6 +70,17 @@ type Options struct {
 	// DigitsFor, if set, picks the keys per called number (a demo's
 	// debtors do different things); "" means the human only listens.
 	DigitsFor func(number string) string
+	// Proof, if set, is what the debtor of a number keys to prove who
+	// they are at an outbound script's right-party check (e.g. the last
+	// four digits of their national id; "" when calls to the number have
+	// no check, e.g. an agent campaign's): people then press 1 and the
+	// proof before their Digits. WrongParty and FailsCheck are the shares
+	// of people (0-1, drawn by number: PartyFor) who are not the debtor and
+	// press 2, or who press 1 and key a wrong proof twice.
+	Proof                  func(number string) string
+	WrongParty, FailsCheck float64
+	// Parties, if set, says who answers each number instead of the shares.
+	Parties func(number string) Party
 	// Heard is how much speech a human waits to hear from the dialer
 	// before each part of their keys, on top of DigitsAfter (default 1 s,
 	// a few words); Patience is how long they wait for it before hanging up
@@ -78,7 +89,10 @@ type Options struct {
 	// Record keeps a Call for every answered call (Calls), for tests; a
 	// long-running simulator leaves it off.
 	Record bool
-	Seed   uint64
+	// KeepAudio (with Record) keeps all a person heard in Call.Audio, for
+	// tests that tell which prompts were played.
+	KeepAudio bool
+	Seed      uint64
 	// Continuous makes a human talk without pauses and press no keys, so a
 	// load test holds two-way audio on every call.
 	Continuous bool
@@ -341,6 +355,7 @@ func (c *Carrier) answer(in *dialer.Inbound, o Outcome) {
 	var listen func([]int16)
 	if o == Human && !c.opt.Continuous || o == Machine {
 		e = newEar(c.opt.Heard)
+		e.keep = o == Human && c.opt.Record && c.opt.KeepAudio
 		listen = e.hear
 	}
 	leg, err := in.Answer(c.ctx, dialer.AnswerOptions{OnAudio: listen})
@@ -379,11 +394,10 @@ func (c *Carrier) answer(in *dialer.Inbound, o Outcome) {
 			}
 			break
 		}
-		digits := c.opt.Digits
-		if c.opt.DigitsFor != nil {
-			digits = c.opt.DigitsFor(in.To())
-		}
+		var digits string
+		rec.Party, digits = c.keysFor(in.To())
 		c.person(ctx, s, e, c.humanGreeting(in.To(), rec), digits, rec)
+		rec.Audio = e.kept()
 	case Machine:
 		c.machine(ctx, s, e, rec)
 	}

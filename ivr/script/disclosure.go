@@ -28,6 +28,16 @@ func (s *Script) CheckInbound() error {
 	return s.checkDisclosure()
 }
 
+// CheckOutbound says whether the script may be played to whoever answers an
+// outbound call (a campaign's script, abandon or machine message): the
+// number dialled may reach a relative, a roommate or a stranger, so the
+// rule is the inbound line's (checkDisclosure). A script that says nothing
+// about the account needs no verify node; one that does must put a
+// right-party check and a verify node first. Parse applies it to every
+// script but one an agent hands an identified debtor to (identified_by:
+// agent), which this refuses, naming the node and the path.
+func (s *Script) CheckOutbound() error { return s.checkDisclosure() }
+
 // checkDisclosure walks every node reachable from start without passing a
 // verify node's next: none of them may say or test an account field (or a
 // variable set from one), play a phrase that is not public, record a

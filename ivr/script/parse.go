@@ -66,10 +66,15 @@ func Parse(file string, b []byte) (*Script, error) {
 			if err := v.Decode(&s.Public); err != nil {
 				return nil, &Error{File: file, Line: v.Line, Msg: "public: want a list of phrase names like [p/my-welcome]"}
 			}
+		case "identified_by":
+			if v.Value != IdentifiedByAgent {
+				return nil, &Error{File: file, Line: v.Line, Msg: fmt.Sprintf("identified_by: %q: want agent (a script only an agent hands a debtor to)", v.Value)}
+			}
+			s.IdentifiedBy = v.Value
 		case "nodes":
 			nodesNode = v
 		default:
-			return nil, &Error{File: file, Line: k.Line, Msg: fmt.Sprintf("unknown key %q (want name, description, start, languages, public, nodes)", k.Value)}
+			return nil, &Error{File: file, Line: k.Line, Msg: fmt.Sprintf("unknown key %q (want name, description, start, languages, public, identified_by, nodes)", k.Value)}
 		}
 	}
 	if !idRe.MatchString(s.Name) {
@@ -104,8 +109,11 @@ func Parse(file string, b []byte) (*Script, error) {
 	if err := s.check(); err != nil {
 		return nil, err
 	}
-	if s.Verifies() {
-		if err := s.checkDisclosure(); err != nil {
+	// Whoever answers or calls may not be the debtor: nothing may disclose
+	// the account before a verify node's next, but in a script an agent
+	// hands an identified debtor to.
+	if s.IdentifiedBy == "" {
+		if err := s.CheckOutbound(); err != nil {
 			return nil, err
 		}
 	}
@@ -138,6 +146,8 @@ func parseNode(file, id string, line int, v *yaml.Node) (*Node, error) {
 			err = val.Decode(&n.Set)
 		case "next":
 			n.Next = val.Value
+		case "wrong_party":
+			err = val.Decode(&n.WrongParty)
 		default:
 			decode, ok := nodeActions[k.Value]
 			if !ok {

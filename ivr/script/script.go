@@ -19,9 +19,17 @@ type Script struct {
 	// Public are the script's own phrases that may be played to an inbound
 	// caller before verification, besides the shipped public phrases.
 	Public []string
-	Nodes  map[string]*Node
-	File   string
+	// IdentifiedBy is "agent" for a script only an agent hands a debtor to
+	// (a transfer to the IVR): the agent has spoken with the debtor, so it
+	// may disclose from its start. Such a script is no campaign's script,
+	// abandon or machine message (CheckOutbound refuses it there).
+	IdentifiedBy string
+	Nodes        map[string]*Node
+	File         string
 }
+
+// IdentifiedByAgent is the one value of identified_by.
+const IdentifiedByAgent = "agent"
 
 // Item is one thing to play: a phrase or a value spoken with the say package.
 type Item struct {
@@ -137,6 +145,10 @@ var publicPhrases = map[string]bool{
 	"p/verify-id-last4": true, "p/verify-birth-date": true, "p/verify-account": true,
 	"p/verify-failed": true, "p/verify-locked": true, "p/help-menu": true, "p/callback": true,
 	"p/transfer": true, "p/no-agent": true, "p/optout": true, "p/invalid": true, "p/thanks": true, "goodbye": true,
+	// The outbound right-party check and the messages whoever answers may
+	// hear: the company's name and a number to call, never what it is about
+	// (under Reg F even the debtor's name with "debt" tells a third party).
+	"p/rpc-greeting": true, "p/rpc-wrong-party": true, "p/limited": true, "p/abandon": true,
 }
 
 // Condition branches on an account field: "days_past_due > 30".
@@ -166,6 +178,10 @@ type Node struct {
 	Hangup    bool
 	Set       map[string]string
 	Next      string
+	// WrongParty marks a node reached when whoever answered said they are
+	// not the debtor (the right-party check's "press 2"): the call is
+	// recorded wrong_party, not as an unverified answer.
+	WrongParty bool
 }
 
 // fields are the account values a script may say, set or test.

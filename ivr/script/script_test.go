@@ -91,7 +91,7 @@ func TestInboundScriptDisclosesNothingBeforeVerify(t *testing.T) {
 	if err := all["inbound-callback"].CheckInbound(); err != nil {
 		t.Fatalf("shipped inbound script: %v", err)
 	}
-	if err := all["reminder-overdue"].CheckInbound(); err == nil || !strings.Contains(err.Error(), `shipped/reminder-overdue.yaml:7: node "intro": an inbound script needs a verify node`) {
+	if err := all["abandon-message"].CheckInbound(); err == nil || !strings.Contains(err.Error(), `shipped/abandon-message.yaml:7: node "message": an inbound script needs a verify node`) {
 		t.Fatalf("an outbound script as the inbound one: %v", err)
 	}
 	head := "name: t\nstart: hello\nnodes:\n" +
@@ -134,5 +134,61 @@ func TestInboundScriptDisclosesNothingBeforeVerify(t *testing.T) {
 	if _, err := Parse("t.yaml", []byte(strings.Replace(ok, "locked: sorry", "locked: gone", 1))); err == nil ||
 		!strings.Contains(err.Error(), `node "check": verify locked goes to unknown node "gone"`) {
 		t.Fatalf("dangling locked: %v", err)
+	}
+}
+
+// Outbound, whoever answers may not be the debtor: the rule is the inbound
+// line's. Every shipped script passes it but the one an agent hands an
+// identified debtor to, which CheckOutbound refuses with the node and path;
+// a script that discloses before a verify node does not load at all.
+func TestOutboundScriptsDiscloseNothingBeforeVerify(t *testing.T) {
+	all, err := Shipped()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, s := range all {
+		err := s.CheckOutbound()
+		if name == "agent-promise" {
+			if s.IdentifiedBy != IdentifiedByAgent || err == nil ||
+				!strings.Contains(err.Error(), `agent-promise.yaml:11: node "promise-how": plays p/promise-how, which is not a public phrase`) ||
+				!strings.Contains(err.Error(), "(reached by promise-how without a verify node's next)") {
+				t.Errorf("agent-promise: %q %v", s.IdentifiedBy, err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	for _, name := range []string{"reminder-overdue", "reminder-preventive"} {
+		if !all[name].Verifies() || !all[name].Nodes["wrong-party"].WrongParty || all[name].Nodes["limited"].WrongParty {
+			t.Errorf("%s: no right-party check", name)
+		}
+	}
+	// The reminder as it was shipped before: the balance at answer.
+	old := "name: old\nstart: intro\nnodes:\n" +
+		"  intro:\n    play: [p/overdue-intro, {say: amount, value: balance}]\n    next: menu\n" +
+		"  menu:\n    menu: {prompt: [p/overdue-menu], options: {'9': bye}, fallback: bye}\n" +
+		"  bye:\n    hangup: true\n"
+	if _, err := Parse("old.yaml", []byte(old)); err == nil ||
+		err.Error() != `old.yaml:4: node "intro": plays p/overdue-intro, which is not a public phrase (public ones name the company or offer help; declare your own under public:) before the caller is verified (reached by intro without a verify node's next)` {
+		t.Fatalf("a disclosing outbound script: %v", err)
+	}
+	if _, err := Parse("old.yaml", []byte("public: [p/overdue-intro]\n"+old)); err == nil || !strings.Contains(err.Error(), `node "intro": says balance before`) {
+		t.Fatalf("declared public, it still says the balance: %v", err)
+	}
+	s, err := Parse("old.yaml", []byte("identified_by: agent\n"+old))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CheckOutbound(); err == nil || !strings.Contains(err.Error(), `node "intro": plays p/overdue-intro`) {
+		t.Fatalf("identified_by agent, as an outbound script: %v", err)
+	}
+	if _, err := Parse("old.yaml", []byte("identified_by: caller\n"+old)); err == nil || !strings.Contains(err.Error(), `old.yaml:1: identified_by: "caller": want agent`) {
+		t.Fatalf("identified_by caller: %v", err)
+	}
+	if _, err := Parse("t.yaml", []byte("name: t\nstart: a\nnodes:\n  a:\n    wrong_party: maybe\n    hangup: true\n")); err == nil ||
+		!strings.Contains(err.Error(), `node "a": wrong_party:`) {
+		t.Fatalf("wrong_party maybe: %v", err)
 	}
 }

@@ -5,6 +5,7 @@ import (
 
 	"github.com/marcador/marcador/cmd/marcador/internal/config"
 	"github.com/marcador/marcador/dialer/amd"
+	"github.com/marcador/marcador/dialer/campaign"
 	"github.com/marcador/marcador/ivr/script"
 	"github.com/marcador/marcador/queue"
 	"github.com/marcador/marcador/sms"
@@ -37,6 +38,7 @@ func campaignRefs(cfg config.Config, scripts map[string]*script.Script) (queue.C
 		slices.Sort(texts)
 		r.Scripts[name] = texts
 	}
+	r.Discloses = campaign.Disclosures(scripts)
 	return r, nil
 }
 

@@ -110,7 +110,8 @@ func (r *run) agentsRun(ctx context.Context) error {
 	}
 	transfer := []map[string]any{{"account_id": "AG-IVR-1", "name": "Deudora que pide asesor", "phone": transferNumber,
 		"balance": "6400.00", "currency": "MXN", "due_date": time.Now().AddDate(0, 0, -45).Format(time.DateOnly), "days_past_due": 45,
-		"national_id": "AGDEMOIVR1"}}
+		"national_id": "AGDEMOIVR1", "birth_date": "1979-05-17"}}
+	r.proofs.Store(transferNumber, "17051979") // she proves who she is at the reminder's right-party check
 	balances["AG-IVR-1"] = decimal.RequireFromString("6400.00")
 	if err := r.uploadJSON(ctx, transferCampaignID, transfer); err != nil {
 		return err

@@ -16,13 +16,15 @@ import (
 	"github.com/marcador/marcador/analytics"
 	"github.com/marcador/marcador/cmd/marcador/internal/app"
 	"github.com/marcador/marcador/dialer"
+	"github.com/marcador/marcador/dialer/simcarrier"
 	"github.com/marcador/marcador/queue"
 	"github.com/marcador/marcador/queue/compliance"
 	"github.com/marcador/marcador/queue/promise"
 	"github.com/marcador/marcador/sms"
 )
 
-// demoDebtor is what a simulated debtor who answers does, by number: most
+// demoDebtor is what a simulated debtor who answers does once they have
+// proved who they are (demoParty says who answers), by number: most
 // promise (the full balance in a week, or an amount of their own today),
 // some ask for the payment link, a few opt out, some only listen.
 func demoDebtor(number string) string {
@@ -51,6 +53,25 @@ func demoDebtor(number string) string {
 	}
 
 	return "" // listens and hangs up
+}
+
+// demoParty is who answers a person's phone: the debtor mostly; a
+// relative or a wrong number (15%), who presses 2 at the reminder's
+// right-party check; someone who claims to be the debtor and keys a wrong
+// birth date (5%). The advisor's caller is the debtor.
+func demoParty(number string) simcarrier.Party {
+	if number == transferNumber {
+		return simcarrier.Debtor
+	}
+	h := fnv.New32a()
+	h.Write([]byte("party " + number))
+	switch x := h.Sum32() % 20; {
+	case x < 3:
+		return simcarrier.WrongParty
+	case x == 3:
+		return simcarrier.FailsCheck
+	}
+	return simcarrier.Debtor
 }
 
 // campaignRun is step 5: the overdue campaign, run by the same runner
@@ -91,7 +112,9 @@ func (r *run) campaignRun(ctx context.Context) error {
 func (r *run) dial(ctx context.Context, c queue.Campaign) error {
 	store, runner := r.app.Store, r.app.Runner
 	r.p("   carrier simulator on %s: the number's last digit decides (0-3 a person, 4-5 voicemail, 6 busy, 7 no answer, 8 invalid, 9 network error);\n", r.sim.Addr())
-	r.p("   a person who answers promises, asks for the payment link, opts out or just listens\n")
+	r.p("   whoever answers hears only the company's name until they prove they are the debtor (1, then their birth date):\n" +
+		"   1 in 5 is a relative or a wrong number (presses 2, or keys a wrong date) and hears a number to call, nothing about a debt;\n" +
+		"   a debtor who proves it hears the balance and promises, asks for the payment link, opts out or just listens\n")
 	r.p("   POST /api/v1/campaigns/%s/start: script %s, up to %d calls at once, trunk %q at 20 CPS\n", c.ID, c.Script, c.MaxConcurrent, c.Trunk)
 	r.callsStart = time.Now()
 	if err := runner.Start(ctx, c.ID); err != nil {

@@ -24,6 +24,7 @@ import (
 	"github.com/marcador/marcador/cmd/marcador/internal/config"
 	"github.com/marcador/marcador/dialer"
 	"github.com/marcador/marcador/dialer/simcarrier"
+	"github.com/marcador/marcador/ivr"
 	"github.com/marcador/marcador/queue"
 	"github.com/marcador/marcador/sms/twiliotest"
 )
@@ -89,6 +90,28 @@ type run struct {
 	// agentsStart is when the agents' step began.
 	agentsStart time.Time
 	pmu         sync.Mutex // the agents print from their own goroutines
+	// proofs: what the debtor at each uploaded number keys at the
+	// reminders' right-party check (the birth date, the line's method).
+	proofs sync.Map
+}
+
+// proof is what the debtor at number keys to prove who they are; "" for a
+// number with no check (the agents' campaign's).
+func (r *run) proof(number string) string {
+	v, _ := r.proofs.Load(number)
+	s, _ := v.(string)
+	return s
+}
+
+// remember keeps what each account's debtor keys at the right-party check.
+func (r *run) remember(accts ...queue.Account) {
+	for _, a := range accts {
+		if answer, ok := ivr.Answer("birth_date", a); ok {
+			for _, p := range a.Phones {
+				r.proofs.Store(p.Number, answer)
+			}
+		}
+	}
 }
 
 // Run tells the demo's story on w.
@@ -137,6 +160,7 @@ func start(ctx context.Context, opt Options, w io.Writer) (_ *run, err error) {
 	log := opt.Logger
 	if r.sim, err = simcarrier.Start(simcarrier.Options{Listen: "127.0.0.1:0", ByLastDigit: true, Seed: 7,
 		Ring: simcarrier.Range{Min: time.Second, Max: 3 * time.Second}, DigitsFor: demoDebtor, DigitsAfter: 1500 * time.Millisecond,
+		Proof: r.proof, Parties: demoParty,
 		Record: true, Logger: log}); err != nil {
 		return nil, err
 	}

@@ -162,7 +162,58 @@ func (r *run) printKPIs(ctx context.Context) error {
 	}
 	r.p("\n   read back from ClickHouse by the KPI code (marcador report -campaign %s -from %s -to %s -by campaign):\n",
 		strings.Join(q["campaign"], ","), from, to)
-	return report.Write(r.out, rep, "table")
+	if err := report.Write(r.out, rep, "table"); err != nil {
+		return err
+	}
+	t := rep.Total
+	r.p("   a right-party contact (RPC) is a debtor who proved who they are (1 and their birth date at the reminder's check,\n"+
+		"   or on the callback line): %d of the day's %d contacts; relatives, wrong numbers, failed checks and, without AMD,\n"+
+		"   answering machines (wrong_party, not_verified) heard only the company's name and a number to call.\n"+
+		"   Promise rate = promises / RPCs (%d / %d); the day's figures include this database's earlier runs today.\n",
+		t.RPC, t.Contacts, t.Promises, t.RPC)
+	return r.printRunRPC(ctx, demoCampaigns()[1].ID)
+}
+
+// printRunRPC is this run's right-party figures for a campaign, from its
+// attempt rows (the KPI table above covers whole days).
+func (r *run) printRunRPC(ctx context.Context, campaignID string) error {
+	as, err := r.read.Attempts(ctx, r.scope(campaignID, analytics.Voice))
+	if err != nil {
+		return err
+	}
+	var placed, answered, rpc, wrong, unverified, promises int
+	for _, a := range as {
+		switch a.Disposition {
+		case analytics.Blocked, analytics.LocalError, analytics.IdentityFailed:
+			continue
+		case analytics.Answered, analytics.WrongParty, analytics.NotVerified, analytics.Inbound:
+			answered++
+		}
+		placed++
+		switch {
+		case a.RightParty || a.Disposition == analytics.Inbound:
+			rpc++
+		case a.Disposition == analytics.WrongParty:
+			wrong++
+		case a.Disposition == analytics.NotVerified:
+			unverified++
+		}
+		if a.PromiseAmount.IsPositive() {
+			promises++
+		}
+	}
+	r.p("   this run's %s calls: %d placed, %d answered: %d RPCs (%s of the calls), %d wrong parties, %d not verified;\n"+
+		"   %d promises, a promise rate of %s\n", campaignID, placed, answered, rpc, percent(rpc, placed), wrong, unverified, promises,
+		percent(promises, rpc))
+	return nil
+}
+
+// percent is n of d as a percentage, "-" when d is 0.
+func percent(n, d int) string {
+	if d == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.0f%%", 100*float64(n)/float64(d))
 }
 
 // printTexts tabulates this run's texts by disposition, most first.

@@ -44,6 +44,7 @@ func (r *run) createCampaigns(ctx context.Context) error {
 // then what it holds.
 func (r *run) upload(ctx context.Context) error {
 	debtors := portfolio.Generate(portfolio.Options{N: r.opt.Debtors, Countries: []string{"MX", "CO", "CL"}, Seed: r.opt.Seed, Now: r.now})
+	r.remember(debtors...)
 	var pre, over []queue.Account
 	for _, a := range debtors {
 		if a.DaysPastDue > 0 {

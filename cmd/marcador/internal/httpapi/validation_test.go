@@ -43,6 +43,7 @@ func testRefs(t *testing.T) (queue.CampaignRefs, map[string]*script.Script) {
 			r.Scripts[n] = []string{}
 		}
 	}
+	r.Discloses = campaign.Disclosures(scripts)
 	return r, scripts
 }
 
@@ -82,6 +83,12 @@ func TestCampaignRefusedAtCreateAndAtStart(t *testing.T) {
 			"sms": map[string]any{"fallback": []any{map[string]any{"after": []string{"no_answer"}, "template": "payment-link"}}}},
 			"sms.fallback[0].template", `"payment-link" sends a payment link and the campaign has no pay_url`},
 		{"unknown script", map[string]any{"script": "nope"}, "script", `"nope" is not loaded`},
+		// Whoever answers may not be the debtor: a script that discloses
+		// before a right-party check is no campaign's.
+		{"script discloses at answer", map[string]any{"script": "agent-promise"}, "script",
+			`script "agent-promise" tells whoever answers about the account before a right-party check: shipped/agent-promise.yaml:11: node "promise-how": ` +
+				`plays p/promise-how, which is not a public phrase (public ones name the company or offer help; declare your own under public:) ` +
+				`before the caller is verified (reached by promise-how without a verify node's next)`},
 	}
 	for _, c := range cases {
 		body := map[string]any{}
@@ -143,6 +150,15 @@ func TestCampaignRefusedAtCreateAndAtStart(t *testing.T) {
 	if code := f.do(t, "POST", "/api/v1/campaigns/"+f.id+"/start", "", "", true, &e); code != http.StatusConflict ||
 		!strings.Contains(e["error"], `trunk "gone" is not configured`) {
 		t.Fatalf("start with a trunk the config lost: %d %v", code, e)
+	}
+	// Stored before the right-party rule, a campaign whose calls would
+	// disclose at answer does not start.
+	raw, _ = json.Marshal(saved)
+	raw = []byte(strings.Replace(string(raw), `"script":"reminder-overdue"`, `"script":"agent-promise"`, 1))
+	f.rdb.Set(context.Background(), "marcador:{"+f.id+"}:campaign", raw, 0)
+	if code := f.do(t, "POST", "/api/v1/campaigns/"+f.id+"/start", "", "", true, &e); code != http.StatusConflict || e["field"] != "script" ||
+		!strings.Contains(e["reason"], `node "promise-how"`) {
+		t.Fatalf("start with a disclosing script: %d %v", code, e)
 	}
 }
 
