@@ -135,10 +135,15 @@ func TestServeRefusesAnInboundScriptThatDiscloses(t *testing.T) {
 	t.Parallel()
 	conn := chtest.Conn(t)
 	db := chtest.Database(t, conn)
-	p := writeConfig(t, freeAddr(t), db, "ivr: {inbound: {script: reminder-overdue}}")
+	// agent-promise discloses from its start (an agent has spoken with the
+	// debtor before it): never a script for whoever calls in.
+	p := writeConfig(t, freeAddr(t), db, "ivr: {inbound: {script: agent-promise}}")
 	var out, errb bytes.Buffer
-	if code := run(context.Background(), []string{"serve", "-config", p}, &out, &errb); code != 1 ||
-		!strings.Contains(errb.String(), `ivr.inbound.script "reminder-overdue": shipped/reminder-overdue.yaml:7: node "intro": an inbound script needs a verify node`) {
+	// Bounded: a serve that wrongly accepts the script would run on.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if code := run(ctx, []string{"serve", "-config", p}, &out, &errb); code != 1 ||
+		!strings.Contains(errb.String(), `ivr.inbound.script "agent-promise": shipped/agent-promise.yaml:11: node "promise-how": an inbound script needs a verify node`) {
 		t.Fatalf("serve exited %d: %s", code, errb.String())
 	}
 }
