@@ -37,6 +37,10 @@ type Options struct {
 	Now func() time.Time
 	// Logger: default slog.Default().
 	Logger *slog.Logger
+	// DebtorArrays counts debtors over a range by walking every
+	// kpi_debtors row's arrays (the path before its scalar columns, for
+	// bench kpi's comparison).
+	DebtorArrays bool
 }
 
 // Costs are what calls and texts cost, in one currency.

@@ -1,0 +1,59 @@
+package kpi
+
+import (
+	"fmt"
+	"time"
+)
+
+// Debtors over a range without walking every debtor's arrays. kpi_debtors
+// keeps per row (migration 14) its first and last attempted hour, its
+// flags or'ed and, when it has a single one, its segment, channel and
+// country. A row whose hours all lie inside the range, and that has one
+// value of each dimension the question filters or groups by, is counted
+// from those scalars: every element passes the range and the filter or
+// none does, and the flags of its elements or'ed are all_flags. Only the
+// other rows that overlap the range (straddling its edges, or mixed in a
+// dimension asked) walk their arrays as debtorQuery does; rows outside
+// the range are not read at all. The two parts count disjoint rows, so
+// their counts add up exactly.
+
+// spanKeys are the scalar columns that group by a dimension.
+var spanKeys = map[By]string{ByNone: "''", ByCampaign: "campaign_id", BySegment: "one_segment", ByChannel: "one_channel"}
+
+// spanQuery counts debtors from kpi_debtors for a grouping by nothing,
+// campaign, segment or channel with no agent filter (split as above), and
+// otherwise as debtorQuery.
+func (rd *reader) spanQuery(by By, from, to time.Time) (string, []any) {
+	key, ok := spanKeys[by]
+	if rd.k.opt.DebtorArrays || len(rd.f.Agents) > 0 || !ok {
+		return rd.debtorQuery(by, from, to, "")
+	}
+	h0, h1 := unix(from)/3600, unix(to)/3600
+	mask := 0
+	var cond []string
+	dim := func(bit int, col string, vals []string, grouped bool) {
+		if len(vals) > 0 || grouped {
+			mask |= bit
+		}
+		if len(vals) > 0 {
+			cond = append(cond, col+" IN ("+quoted(vals)+")")
+		}
+	}
+	dim(1, "one_segment", rd.f.Segments, by == BySegment)
+	dim(2, "one_channel", channels(rd.f.Channels), by == ByChannel)
+	dim(4, "one_country", rd.f.Countries, false)
+	inside := fmt.Sprintf("first_hour >= %d AND last_hour < %d AND bitAnd(mixed, %d) = 0", h0, h1, mask)
+	table, where := rd.debtorRows(inside)
+	for _, c := range cond {
+		where.add(c)
+	}
+	has := func(bit string) string { return "countIf(bitAnd(all_flags, " + bit + ") = " + bit + ")" }
+	scalars := `SELECT ` + key + ` AS k, ` + has("1") + ` AS n, ` + has("2") + ` AS reached, ` + has("4") + ` AS rpc
+FROM ` + table + ` WHERE ` + where.String() + ` GROUP BY k`
+	arrays, args := rd.debtorQuery(by, from, to, fmt.Sprintf("first_hour < %d AND last_hour >= %d AND NOT (%s)", h1, h0, inside))
+	return `SELECT k, sum(n), sum(reached), sum(rpc) FROM (
+` + scalars + `
+UNION ALL
+` + arrays + `
+) GROUP BY k`, append(append([]any{}, where.args...), args...)
+}
