@@ -416,6 +416,18 @@ ALTER TABLE {db}.kpi_debtors
     ADD COLUMN one_segment String MATERIALIZED segments[1],
     ADD COLUMN one_channel String MATERIALIZED channels[1],
     ADD COLUMN one_country String MATERIALIZED countries[1]`}},
+	// Per debtor row of kpi_debtors, its distinct (segment, flag) and
+	// (channel, flag) pairs, one per flag bit its elements there have (1
+	// attempted, 2 reached, 4 right party): a debtor wholly inside a range
+	// is counted by segment or channel from these few pairs.
+	{15, "kpi debtor pairs", []string{`
+ALTER TABLE {db}.kpi_debtors
+    ADD COLUMN segment_pairs Array(Tuple(String, UInt8)) MATERIALIZED arrayDistinct(arrayConcat(arrayMap((x, f) -> (x, toUInt8(1)), segments, flags),
+        arrayFilter(p -> p.2 = 2, arrayMap((x, f) -> (x, toUInt8(bitAnd(f, 2))), segments, flags)),
+        arrayFilter(p -> p.2 = 4, arrayMap((x, f) -> (x, toUInt8(bitAnd(f, 4))), segments, flags)))),
+    ADD COLUMN channel_pairs Array(Tuple(String, UInt8)) MATERIALIZED arrayDistinct(arrayConcat(arrayMap((x, f) -> (x, toUInt8(1)), channels, flags),
+        arrayFilter(p -> p.2 = 2, arrayMap((x, f) -> (x, toUInt8(bitAnd(f, 2))), channels, flags)),
+        arrayFilter(p -> p.2 = 4, arrayMap((x, f) -> (x, toUInt8(bitAnd(f, 4))), channels, flags))))`}},
 }
 
 // Migrations returns the schema steps in order (for docs and the cluster DDL).

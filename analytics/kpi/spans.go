@@ -17,8 +17,10 @@ import (
 // the range are not read at all. The two parts count disjoint rows, so
 // their counts add up exactly.
 
-// spanKeys are the scalar columns that group by a dimension.
-var spanKeys = map[By]string{ByNone: "''", ByCampaign: "campaign_id", BySegment: "one_segment", ByChannel: "one_channel"}
+// spanKeys are the scalar columns that group by a dimension: a debtor
+// inside the range is counted by segment or channel from its distinct
+// (value, flag bit) pairs (migration 15), whether it has one value or more.
+var spanKeys = map[By]string{ByNone: "''", ByCampaign: "campaign_id", BySegment: "segment_pairs", ByChannel: "channel_pairs"}
 
 // spanQuery counts debtors from kpi_debtors for a grouping by nothing,
 // campaign, segment or channel with no agent filter (split as above), and
@@ -29,19 +31,26 @@ func (rd *reader) spanQuery(by By, from, to time.Time) (string, []any) {
 		return rd.debtorQuery(by, from, to, "")
 	}
 	h0, h1 := unix(from)/3600, unix(to)/3600
+	// A row is counted from its scalars when it has one value of each
+	// dimension filtered (and that value passes); the grouped dimension's
+	// filter is applied to its pairs.
+	grouped := map[By]int{BySegment: 1, ByChannel: 2}[by]
 	mask := 0
-	var cond []string
-	dim := func(bit int, col string, vals []string, grouped bool) {
-		if len(vals) > 0 || grouped {
-			mask |= bit
-		}
-		if len(vals) > 0 {
-			cond = append(cond, col+" IN ("+quoted(vals)+")")
+	var cond, vals []string
+	for _, d := range []struct {
+		bit  int
+		col  string
+		vals []string
+	}{{1, "one_segment", rd.f.Segments}, {2, "one_channel", channels(rd.f.Channels)}, {4, "one_country", rd.f.Countries}} {
+		switch {
+		case len(d.vals) == 0:
+		case d.bit == grouped:
+			vals = d.vals
+		default:
+			mask |= d.bit
+			cond = append(cond, d.col+" IN ("+quoted(d.vals)+")")
 		}
 	}
-	dim(1, "one_segment", rd.f.Segments, by == BySegment)
-	dim(2, "one_channel", channels(rd.f.Channels), by == ByChannel)
-	dim(4, "one_country", rd.f.Countries, false)
 	inside := fmt.Sprintf("first_hour >= %d AND last_hour < %d AND bitAnd(mixed, %d) = 0", h0, h1, mask)
 	table, where := rd.debtorRows(inside)
 	for _, c := range cond {
@@ -50,6 +59,15 @@ func (rd *reader) spanQuery(by By, from, to time.Time) (string, []any) {
 	has := func(bit string) string { return "countIf(bitAnd(all_flags, " + bit + ") = " + bit + ")" }
 	scalars := `SELECT ` + key + ` AS k, ` + has("1") + ` AS n, ` + has("2") + ` AS reached, ` + has("4") + ` AS rpc
 FROM ` + table + ` WHERE ` + where.String() + ` GROUP BY k`
+	if grouped != 0 {
+		only := ""
+		if len(vals) > 0 {
+			only = " WHERE p.1 IN (" + quoted(vals) + ")"
+		}
+		scalars = `SELECT p.1 AS k, countIf(p.2 = 1) AS n, countIf(p.2 = 2) AS reached, countIf(p.2 = 4) AS rpc FROM (
+    SELECT ` + key + ` FROM ` + table + ` WHERE ` + where.String() + `
+) ARRAY JOIN ` + key + ` AS p` + only + ` GROUP BY k`
+	}
 	arrays, args := rd.debtorQuery(by, from, to, fmt.Sprintf("first_hour < %d AND last_hour >= %d AND NOT (%s)", h1, h0, inside))
 	return `SELECT k, sum(n), sum(reached), sum(rpc) FROM (
 ` + scalars + `
