@@ -400,12 +400,9 @@ CREATE TABLE IF NOT EXISTS {db}.kpi_debtor_days (
 ) ENGINE = ReplacingMergeTree(ver)
 PARTITION BY toYYYYMM(day)
 ORDER BY (tz, campaign_id, day)`}},
-	// Per debtor row of kpi_debtors, what lets a count over a range skip
-	// its arrays: its first and last attempted hour, its flags or'ed, and
-	// its segment, channel and country when it has one only (mixed: bit 1
-	// several segments, 2 several channels, 4 several countries). Computed
-	// by ClickHouse from the arrays on every insert (13 is another
-	// branch's).
+	// Per kpi_debtors row, computed from its arrays on insert: its first
+	// and last hour, flags or'ed, one segment, channel and country (mixed:
+	// bits 1, 2, 4 when it has several). 13 is another branch's.
 	{14, "kpi debtor spans", []string{`
 ALTER TABLE {db}.kpi_debtors
     ADD COLUMN first_hour UInt32 MATERIALIZED arrayReduce('min', hours),
@@ -416,10 +413,8 @@ ALTER TABLE {db}.kpi_debtors
     ADD COLUMN one_segment String MATERIALIZED segments[1],
     ADD COLUMN one_channel String MATERIALIZED channels[1],
     ADD COLUMN one_country String MATERIALIZED countries[1]`}},
-	// Per debtor row of kpi_debtors, its distinct (segment, flag) and
-	// (channel, flag) pairs, one per flag bit its elements there have (1
-	// attempted, 2 reached, 4 right party): a debtor wholly inside a range
-	// is counted by segment or channel from these few pairs.
+	// Per kpi_debtors row, its distinct (segment or channel, flag bit)
+	// pairs (1 attempted, 2 reached, 4 right party).
 	{15, "kpi debtor pairs", []string{`
 ALTER TABLE {db}.kpi_debtors
     ADD COLUMN segment_pairs Array(Tuple(String, UInt8)) MATERIALIZED arrayDistinct(arrayConcat(arrayMap((x, f) -> (x, toUInt8(1)), segments, flags),
