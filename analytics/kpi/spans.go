@@ -31,9 +31,9 @@ var spanKeys = map[By]string{BySegment: "segment_pairs", ByChannel: "channel_pai
 // split too (Options.DebtorSpans).
 var spanTotals = map[By]string{ByNone: "''", ByCampaign: "campaign_id"}
 
-// spanQuery counts debtors from kpi_debtors for a grouping by nothing,
-// campaign, segment or channel with no agent filter (split as above), and
-// otherwise as debtorQuery.
+// spanQuery counts debtors from kpi_debtors for a grouping by segment or
+// channel (and by nothing or campaign with Options.DebtorSpans) with no
+// agent filter, split as above, and otherwise as debtorQuery.
 func (rd *reader) spanQuery(by By, from, to time.Time) (string, []any) {
 	key, ok := spanKeys[by]
 	if t, total := spanTotals[by]; total && rd.k.opt.DebtorSpans {
