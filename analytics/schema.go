@@ -401,6 +401,29 @@ ORDER BY (tz, campaign_id, day)`}},
 	// not_verified) are contacts: the view computes its flags at insert.
 	{13, "kpi contacts include wrong parties", []string{`
 DROP TABLE IF EXISTS {db}.kpi_account_attempts_mv`, accountAttemptsMV}},
+	// Per kpi_debtors row, computed from its arrays on insert: its first
+	// and last hour, flags or'ed, one segment, channel and country (mixed:
+	// bits 1, 2, 4 when it has several).
+	{14, "kpi debtor spans", []string{`
+ALTER TABLE {db}.kpi_debtors
+    ADD COLUMN first_hour UInt32 MATERIALIZED arrayReduce('min', hours),
+    ADD COLUMN last_hour UInt32 MATERIALIZED arrayReduce('max', hours),
+    ADD COLUMN all_flags UInt8 MATERIALIZED arrayReduce('groupBitOr', flags),
+    ADD COLUMN mixed UInt8 MATERIALIZED toUInt8(bitOr(bitOr(length(arrayDistinct(segments)) > 1,
+        bitShiftLeft(toUInt8(length(arrayDistinct(channels)) > 1), 1)), bitShiftLeft(toUInt8(length(arrayDistinct(countries)) > 1), 2))),
+    ADD COLUMN one_segment String MATERIALIZED segments[1],
+    ADD COLUMN one_channel String MATERIALIZED channels[1],
+    ADD COLUMN one_country String MATERIALIZED countries[1]`}},
+	// Per kpi_debtors row, its distinct (segment or channel, flag bit)
+	// pairs (1 attempted, 2 reached, 4 right party).
+	{15, "kpi debtor pairs", []string{`
+ALTER TABLE {db}.kpi_debtors
+    ADD COLUMN segment_pairs Array(Tuple(String, UInt8)) MATERIALIZED arrayDistinct(arrayConcat(arrayMap((x, f) -> (x, toUInt8(1)), segments, flags),
+        arrayFilter(p -> p.2 = 2, arrayMap((x, f) -> (x, toUInt8(bitAnd(f, 2))), segments, flags)),
+        arrayFilter(p -> p.2 = 4, arrayMap((x, f) -> (x, toUInt8(bitAnd(f, 4))), segments, flags)))),
+    ADD COLUMN channel_pairs Array(Tuple(String, UInt8)) MATERIALIZED arrayDistinct(arrayConcat(arrayMap((x, f) -> (x, toUInt8(1)), channels, flags),
+        arrayFilter(p -> p.2 = 2, arrayMap((x, f) -> (x, toUInt8(bitAnd(f, 2))), channels, flags)),
+        arrayFilter(p -> p.2 = 4, arrayMap((x, f) -> (x, toUInt8(bitAnd(f, 4))), channels, flags))))`}},
 }
 
 // accountAttemptsMV feeds kpi_account_attempts with each attempt's flags

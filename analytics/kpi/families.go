@@ -55,7 +55,7 @@ func (rd *reader) debtors(ctx context.Context, by By, rows map[string]*Row) erro
 	case rd.byDayCounts(by):
 		q, args = rd.dayQuery()
 	case rd.src == Rollup && rd.f.wholeHours():
-		q, args = rd.debtorQuery(by, from, to)
+		q, args = rd.spanQuery(by, from, to)
 	default:
 		raw := &conds{}
 		raw.add("started_at >= toDateTime(?) AND started_at < toDateTime(?)", unix(from), unix(to))
@@ -86,7 +86,11 @@ FROM (` + attemptRows(rd.k.db, rd.bucket(), raw.String()) + `) GROUP BY k`
 // flag (1 attempted, 2 reached, 4 right party); a row's distinct pairs are
 // counted per key. Only the arrays the filter and grouping need are read,
 // and time keys are numbers packed with the flag (cheaper than strings).
-func (rd *reader) debtorQuery(by By, from, to time.Time) (string, []any) {
+//
+// only, when not empty, is a condition on kpi_debtors' scalar columns that
+// picks the rows read (PREWHERE: the arrays of the rows it leaves out are
+// not read).
+func (rd *reader) debtorQuery(by By, from, to time.Time, only string) (string, []any) {
 	tz := "'" + rd.f.TZ + "'"
 	params, arrays := []string{"h", "f"}, []string{"hours", "flags"}
 	need := func(param, array string) {
@@ -108,9 +112,7 @@ func (rd *reader) debtorQuery(by By, from, to time.Time) (string, []any) {
 	if by == ByAgent {
 		cond = append(cond, "ag != ''")
 	}
-	where := &conds{}
-	where.add(rd.k.accountVersions())
-	where.in("campaign_id", rd.f.Campaigns)
+	table, where := rd.debtorRows(only)
 	lambda := "(" + strings.Join(params, ", ") + ") -> "
 	arrs := strings.Join(arrays, ", ")
 	ok := strings.Join(cond, " AND ")
@@ -130,7 +132,7 @@ func (rd *reader) debtorQuery(by By, from, to time.Time) (string, []any) {
 		return `SELECT k, countIf(b = 1), countIf(b = 2), countIf(b = 4) FROM (
     SELECT ` + key + ` AS k, x.2 AS b FROM (
         SELECT arrayJoin(arrayDistinct(` + pair + `)) AS x FROM (
-            SELECT ` + elems + ` AS els FROM ` + rd.k.db + `.kpi_debtors WHERE ` + where.String() + `
+            SELECT ` + elems + ` AS els FROM ` + table + ` WHERE ` + where.String() + `
         )
     )
 ) GROUP BY k`, where.args
@@ -145,7 +147,7 @@ func (rd *reader) debtorQuery(by By, from, to time.Time) (string, []any) {
 		has := func(bit string) string { return "countIf(bitAnd(m, " + bit + ") = " + bit + ")" }
 		return `SELECT ` + key + ` AS k, ` + has("1") + `, ` + has("2") + `, ` + has("4") + ` FROM (
     SELECT campaign_id, arrayReduce('groupBitOr', arrayMap(` + lambda + `if(` + ok + `, f, toUInt8(0)), ` + arrs + `)) AS m
-    FROM ` + rd.k.db + `.kpi_debtors WHERE ` + where.String() + `
+    FROM ` + table + ` WHERE ` + where.String() + `
 ) GROUP BY k`, where.args
 	}
 	num := "1"
@@ -167,11 +169,25 @@ func (rd *reader) debtorQuery(by By, from, to time.Time) (string, []any) {
     SELECT ` + key + ` AS k, b FROM (
         SELECT campaign_id, intDiv(x, 8) AS n, bitAnd(x, 7) AS b FROM (
             SELECT campaign_id, arrayJoin(arrayDistinct(arrayConcat(` + p("1") + `, ` + p("2") + `, ` + p("4") + `))) AS x FROM (
-                SELECT campaign_id, ` + elems + ` AS els FROM ` + rd.k.db + `.kpi_debtors WHERE ` + where.String() + `
+                SELECT campaign_id, ` + elems + ` AS els FROM ` + table + ` WHERE ` + where.String() + `
             )
         )
     )
 ) GROUP BY k`, where.args
+}
+
+// debtorRows are kpi_debtors' rows of the latest refresh in the
+// campaigns asked, and those only picks (PREWHERE) when not empty: the
+// table and condition to read them with.
+func (rd *reader) debtorRows(only string) (string, *conds) {
+	where := &conds{}
+	where.add(rd.k.accountVersions())
+	where.in("campaign_id", rd.f.Campaigns)
+	table := rd.k.db + ".kpi_debtors"
+	if only != "" {
+		table += " PREWHERE " + only
+	}
+	return table, where
 }
 
 // quoted is vals as SQL string literals (for lambdas, which cannot take
