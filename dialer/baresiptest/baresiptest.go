@@ -94,6 +94,22 @@ func freePort(t testing.TB, network string) int {
 	return c.LocalAddr().(*net.UDPAddr).Port
 }
 
+// sipPortFree is a port free for UDP and TCP alike: baresip's sip_listen
+// binds both, and a port only free for UDP may already be another socket's
+// on TCP (seen with packages' tests running in parallel).
+func sipPortFree(t testing.TB) int {
+	t.Helper()
+	for range 50 {
+		port := freePort(t, "udp")
+		if l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
+			l.Close()
+			return port
+		}
+	}
+	t.Fatal("no port free for both UDP and TCP in 50 tries")
+	return 0
+}
+
 // Start runs baresip with a config of its own in a temporary directory; it
 // is stopped when the test ends.
 func Start(t testing.TB, o Options) *Phone {
@@ -108,7 +124,7 @@ func Start(t testing.TB, o Options) *Phone {
 		o.Say = media.Tone(300, 300, 120*media.SampleRate)
 	}
 	p := &Phone{dir: t.TempDir(), exited: make(chan struct{}), resps: make(chan response, 16)}
-	sipPort, ctrlPort := freePort(t, "udp"), freePort(t, "tcp")
+	sipPort, ctrlPort := sipPortFree(t), freePort(t, "tcp")
 	p.Addr = fmt.Sprintf("127.0.0.1:%d", sipPort)
 	rec := filepath.Join(p.dir, "rec")
 	if err := os.Mkdir(rec, 0o755); err != nil {
