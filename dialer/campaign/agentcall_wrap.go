@@ -27,7 +27,11 @@ func (lc *liveCall) wrap(ctx context.Context) {
 	lc.wrapEnd = time.Now()
 	res, code := lc.reservation()
 	if why != "phone_disconnected" {
-		if _, err := lc.r.opt.Agents.Pool().EndWrap(ctx, res); err != nil && !errors.Is(err, agent.ErrTransition) {
+		if st, err := lc.r.opt.Agents.Pool().EndWrap(ctx, res); errors.Is(err, agent.ErrTransition) {
+			// Moved on already (a later call, a logout) or never in
+			// wrap-up: said, as an agent left in talking would be stuck.
+			lc.log.Info("campaign: wrap-up end refused by the agent's state", "agent", res.Agent, "state", st.State, "err", err)
+		} else if err != nil {
 			lc.log.Warn("campaign: wrap-up not ended in Redis", "agent", res.Agent, "err", err)
 		}
 		lc.r.freeAgent()

@@ -16,6 +16,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/marcador/marcador/analytics"
+	"github.com/marcador/marcador/analytics/polltest"
 	"github.com/marcador/marcador/dialer"
 	"github.com/marcador/marcador/dialer/agent"
 	"github.com/marcador/marcador/dialer/agent/agenttest"
@@ -257,7 +258,9 @@ func (w *agentWorld) status(id string) agent.Status {
 func (w *agentWorld) waitState(id string, want agent.State) agent.Status {
 	w.t.Helper()
 	var st agent.Status
-	w.poll(fmt.Sprintf("agent %s to be %s", id, want), func() bool { st = w.status(id); return st.State == want })
+	if !polltest.Until(time.Minute, func() bool { st = w.status(id); return st.State == want }) {
+		w.t.Fatalf("timed out after 1m0s waiting for agent %s to be %s; it is %+v", id, want, st)
+	}
 	return st
 }
 
