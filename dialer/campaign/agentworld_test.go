@@ -75,7 +75,11 @@ func newAgentWorld(t *testing.T, mod func(*Options)) *agentWorld {
 			t.Logf("log:\n%s", tail(w.logs.String(), 60000))
 		}
 	})
-	w.pool = agent.New(agent.Options{Client: w.h.rdb, LeaseTTL: 30 * time.Second, Logger: log})
+	// The world's station does not run its lease loop, so its agents'
+	// leases are never renewed: they must outlive the test, or another
+	// test's reaper (parallel tests share Redis) logs them out mid-call as
+	// node_lost.
+	w.pool = agent.New(agent.Options{Client: w.h.rdb, LeaseTTL: 15 * time.Minute, Logger: log})
 	var err error
 	w.reg, err = registrar.New(ctx, registrar.Options{Redis: redistest.Client(t), Credentials: w.pool.RegistrarCredentials(),
 		Realm: w.pool.Realm(), Node: w.node, Logger: log})
