@@ -231,8 +231,13 @@ func TestCallerIDAloneNeverHearsTheBalance(t *testing.T) {
 	heard := call.heard()
 	allowed := []string{"es/goodbye", "es/p/help-menu", "es/p/inbound-identify", "es/p/inbound-welcome", "es/p/optout",
 		"es/p/verify-failed", "es/p/verify-id-last4", "es/p/verify-no-match"}
-	if !slices.Equal(heard, allowed) {
-		t.Fatalf("the caller heard %v, want exactly %v", heard, allowed)
+	// What the claim needs: nothing outside the public prompts. The
+	// welcome plays at answer and a loaded machine's phone may start
+	// listening after its first words (seen in CI), so it is not required.
+	for _, p := range heard {
+		if !slices.Contains(allowed, p) {
+			t.Fatalf("the caller heard %s (all: %v); want only %v", p, heard, allowed)
+		}
 	}
 	r.Wait()
 	rows := attemptsOf(t, h, p1)
