@@ -113,7 +113,7 @@ func (r *Runner) pace(ctx context.Context, s *loopState, c queue.Campaign, trunk
 	// decisions claimed but never sent (the gate blocked them, a local
 	// error) are given back, as topUp gives back the claims the queue did
 	// not fill.
-	p.refund(decider, p.lines.unplaced())
+	p.refund(p.decider, p.lines.unplaced())
 	var live, machines, xfer int
 	p.calls, live, machines, xfer = p.lines.counts(now, p.calls, func(ev pacing.Event) {
 		p.window.learned(ev)
