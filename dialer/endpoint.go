@@ -240,6 +240,15 @@ func (e *Endpoint) InboundStats() InboundStats {
 	return InboundStats{Active: e.in.active.Load(), Forbidden: e.in.forbidden.Load(), Busy: e.in.busy.Load()}
 }
 
+// MediaStats counts the shared RTP sockets' traffic; zero with a socket
+// per call.
+func (e *Endpoint) MediaStats() media.MuxStats {
+	if e.mux == nil {
+		return media.MuxStats{}
+	}
+	return e.mux.Stats()
+}
+
 // ActiveLegs counts the calls placed or answered that have not ended
 // (inbound offers not yet answered are not legs).
 func (e *Endpoint) ActiveLegs() int {

@@ -54,6 +54,8 @@ type muxConn struct {
 	local netip.AddrPort
 	log   *slog.Logger
 	stray atomic.Uint64 // datagrams no session on this socket took
+	reads atomic.Uint64 // recvmmsg calls that returned datagrams
+	recvd atomic.Uint64 // datagrams those returned
 	route muxIndex
 }
 
@@ -110,10 +112,12 @@ func (m *Mux) Addrs() []netip.AddrPort {
 	return a
 }
 
-// MuxStats counts a Mux's traffic that no session took.
+// MuxStats counts a Mux's traffic.
 type MuxStats struct {
 	Sessions int    // sessions started on the sockets now
 	Stray    uint64 // datagrams dropped: not RTP, or no session to take them
+	Reads    uint64 // recvmmsg calls that returned datagrams
+	Received uint64 // datagrams read; Received/Reads is the mean batch
 }
 
 // Stats returns the counters.
@@ -121,6 +125,8 @@ func (m *Mux) Stats() MuxStats {
 	var st MuxStats
 	for _, mc := range m.conns {
 		st.Stray += mc.stray.Load()
+		st.Reads += mc.reads.Load()
+		st.Received += mc.recvd.Load()
 		st.Sessions += mc.route.len()
 	}
 	return st
@@ -147,6 +153,8 @@ func (mc *muxConn) readLoop(wg *sync.WaitGroup, b *udpBatch) {
 			}
 			continue // an ICMP error from an earlier send, say
 		}
+		mc.reads.Add(1)
+		mc.recvd.Add(uint64(n))
 		now := time.Now()
 		flushed := now
 		for i := range n {

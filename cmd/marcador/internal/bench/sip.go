@@ -66,6 +66,7 @@ type concurrentPhase struct {
 	RSSMB         float64 `json:"rss_mb"`
 	KBPerCall     float64 `json:"rss_kb_per_call"`
 	CPUPer1000    float64 `json:"cpu_percent_per_1000_calls"`
+	RecvBatch     float64 `json:"datagrams_per_recvmmsg,omitempty"` // shared sockets only
 }
 
 // sippBaseline is sipp's own uac scenario against the same simulator at the
@@ -320,12 +321,15 @@ func benchConcurrent(ctx context.Context, ep *dialer.Endpoint, sim string, simCP
 	for i, s := range h.sessions {
 		before[i] = s.Stats()
 	}
-	cpu0, sim0, start := selfCPU(), simCPU(), time.Now()
+	cpu0, sim0, mst0, start := selfCPU(), simCPU(), ep.MediaStats(), time.Now()
 	measuring.Store(true)
 	sleepCtx(ctx, measure)
 	measuring.Store(false)
 	wall := time.Since(start)
 	cpu := selfCPU() - cpu0
+	if mst := ep.MediaStats(); mst.Reads > mst0.Reads {
+		ph.RecvBatch = float64(mst.Received-mst0.Received) / float64(mst.Reads-mst0.Reads)
+	}
 	ph.CPUPercent = 100 * cpu.Seconds() / wall.Seconds()
 	ph.SimCPU = 100 * (simCPU() - sim0).Seconds() / wall.Seconds()
 	ph.RSSMB = selfRSS()

@@ -143,6 +143,9 @@ func printEngine(w io.Writer, r engineRun) {
 			k.IntervalP50MS, k.IntervalP99MS, k.IntervalP999, k.IntervalMaxMS, k.PacketsSent, k.WithinGoal)
 		fmt.Fprintf(w, "  CPU\tdialer %.0f%% of a core (%.0f%% per 1,000 calls), simcarrier %.0f%%; dialer RSS %.0f MB (%.0f KB/call)\n",
 			k.CPUPercent, k.CPUPer1000, k.SimCPU, k.RSSMB, k.KBPerCall)
+		if k.RecvBatch > 0 {
+			fmt.Fprintf(w, "  receive	%.1f datagrams per recvmmsg\n", k.RecvBatch)
+		}
 	}
 	if b := r.Bridged; b != nil {
 		fmt.Fprintf(w, "  bridged phase\t%d bridges of %d (%d legs up), %d with audio crossing both ways, measured %gs\n",
