@@ -16,17 +16,16 @@ import (
 // goroutine's allocations) sees only the paths under test.
 func readerlessMux(t testing.TB) (*Mux, *muxConn, *udpBatch) {
 	t.Helper()
-	c, err := ListenRTP(loopback, testPorts)
+	c, err := bindMuxSock(loopback, testPorts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.SetReadBuffer(4 << 20)
 	mc := newMuxConn(c, slog.New(slog.DiscardHandler))
 	b, err := newUDPBatch(c, txBatchSize, muxRecvBuf)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { c.Close() })
+	t.Cleanup(func() { c.release() })
 	return &Mux{conns: []*muxConn{mc}}, mc, b
 }
 
@@ -81,6 +80,18 @@ func TestMuxSendDoesNotAllocate(t *testing.T) {
 	}
 	if st := ps[0].s.Stats(); st.Sent < 200 || intervals < 16*200 {
 		t.Fatalf("sent %d, %d intervals stamped", st.Sent, intervals)
+	}
+	// A packet sent on its own (a session's first frame, a per-call relay)
+	// allocates nothing either.
+	frame := make([]byte, 172)
+	frame[0] = 0x80
+	one := func() {
+		if err := ps[0].s.transmit(frame, phoneAddr(sink)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if allocs := testing.AllocsPerRun(200, one); allocs != 0 {
+		t.Fatalf("%.1f allocations per packet sent alone", allocs)
 	}
 	var pkt rtp.Packet
 	buf := make([]byte, 1500)

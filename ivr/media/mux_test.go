@@ -2,6 +2,7 @@ package media
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -321,6 +322,28 @@ func TestMuxNoDeliveryAfterClose(t *testing.T) {
 	polltest.Eventually(t, 10*time.Second, func() bool { return m.Stats().Stray >= 50 }, "the packets after Close to be dropped")
 	if late.Load() != 0 || m.Stats().Sessions != 0 {
 		t.Fatalf("%d frames delivered after Close; %d sessions left", late.Load(), m.Stats().Sessions)
+	}
+}
+
+// A closed Mux's readers return (a blocked recvmmsg is woken), and a
+// session left on it gets an error for a send instead of reaching a
+// descriptor the process may have reused.
+func TestMuxClosedRefusesSends(t *testing.T) {
+	m, err := NewMux(MuxOptions{Addr: loopback, Ports: testPorts, Sockets: 2, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	peer := newMuxPeer(t, "127.0.0.1", 5)
+	s := NewSession(SessionOptions{Mux: m, Remote: peer.addr()})
+	defer s.Close()
+	if err := s.transmit([]byte{0x80, 0, 0, 1}, peer.addr()); err != nil {
+		t.Fatalf("send before Close: %v", err)
+	}
+	if err := m.Close(); err != nil { // returns only once both readers have
+		t.Fatal(err)
+	}
+	if err := s.transmit([]byte{0x80, 0, 0, 2}, peer.addr()); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("send after Close: %v, want net.ErrClosed", err)
 	}
 }
 

@@ -222,11 +222,13 @@ func (s *Session) targetLocked(now time.Time) netip.AddrPort {
 // frames and a bridge's relayed packets leave through here (the one place
 // a shared, batched socket will replace).
 func (s *Session) transmit(b []byte, to netip.AddrPort) error {
-	c := s.conn
+	var err error
 	if s.mc != nil {
-		c = s.mc.conn
+		err = s.mc.sock.writeTo(b, to)
+	} else {
+		_, err = s.conn.WriteToUDPAddrPort(b, to)
 	}
-	if _, err := c.WriteToUDPAddrPort(b, to); err != nil {
+	if err != nil {
 		return err
 	}
 	s.sent.Add(1)

@@ -67,7 +67,7 @@ func (q *txQueue) group(mc *muxConn) *txGroup {
 			return &q.groups[i]
 		}
 	}
-	b, err := newUDPBatch(mc.conn, txBatchSize, 0)
+	b, err := newUDPBatch(mc.sock, txBatchSize, 0)
 	if err != nil {
 		return nil // the socket is closing
 	}

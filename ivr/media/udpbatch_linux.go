@@ -4,7 +4,6 @@ package media
 
 import (
 	"errors"
-	"net"
 	"net/netip"
 	"syscall"
 	"time"
@@ -14,13 +13,13 @@ import (
 )
 
 // udpBatch is a reusable set of datagrams for one sendmmsg or recvmmsg on a
-// UDP socket: the headers, address slots and I/O vectors are allocated once
-// and pointed at each other once, so a batch sent or received allocates
-// nothing (x/net's ipv4.PacketConn batches allocate per message). The
-// syscalls go through the socket's RawConn, so a full send buffer or an
-// empty receive queue parks the goroutine in the netpoller like any Go I/O.
+// shared socket: the headers, address slots and I/O vectors are allocated
+// once and pointed at each other once, so a batch sent or received
+// allocates nothing (x/net's ipv4.PacketConn batches allocate per message).
+// The syscalls go through the socket's RawConn (muxSock: they block in the
+// kernel, not in the netpoller).
 type udpBatch struct {
-	rc    syscall.RawConn
+	rc    *muxSock
 	v6    bool // an AF_INET6 socket: IPv4 peers are v4-mapped
 	hdrs  []unix.Mmsghdr
 	iovs  []unix.Iovec
@@ -37,14 +36,11 @@ type udpBatch struct {
 	sendFn, recvFn func(fd uintptr) bool
 }
 
-// newUDPBatch prepares a batch of size messages on c; bufSize > 0 gives
+// newUDPBatch prepares a batch of size messages on rc; bufSize > 0 gives
 // each message a receive buffer of that size.
-func newUDPBatch(c *net.UDPConn, size, bufSize int) (*udpBatch, error) {
-	rc, err := c.SyscallConn()
-	if err != nil {
-		return nil, err
-	}
+func newUDPBatch(rc *muxSock, size, bufSize int) (*udpBatch, error) {
 	var sa unix.Sockaddr
+	var err error
 	if cerr := rc.Control(func(fd uintptr) { sa, err = unix.Getsockname(int(fd)) }); cerr != nil {
 		return nil, cerr
 	}
@@ -84,7 +80,7 @@ func (b *udpBatch) add(p []byte, to netip.AddrPort) bool {
 		return false
 	}
 	i := b.n
-	nl := b.putAddr(&b.names[i], to)
+	nl := putSockaddr(&b.names[i], to, b.v6)
 	if nl == 0 {
 		return false
 	}
@@ -96,9 +92,11 @@ func (b *udpBatch) add(p []byte, to netip.AddrPort) bool {
 	return true
 }
 
-func (b *udpBatch) putAddr(rs *unix.RawSockaddrInet6, a netip.AddrPort) uint32 {
+// putSockaddr writes a into rs for a socket of the family v6 says; 0 when a
+// cannot be reached from it (an IPv6 peer on an IPv4 socket).
+func putSockaddr(rs *unix.RawSockaddrInet6, a netip.AddrPort, v6 bool) uint32 {
 	ip, port := a.Addr(), a.Port()
-	if !b.v6 {
+	if !v6 {
 		if ip = ip.Unmap(); !ip.Is4() {
 			return 0
 		}
@@ -180,13 +178,15 @@ var errBatchRead = errors.New("rtp: recvmmsg failed")
 
 func (b *udpBatch) recvSome(fd uintptr) bool {
 	for {
-		r, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&b.hdrs[0])), uintptr(len(b.hdrs)), 0, 0, 0)
+		// MSG_WAITFORONE: a blocking socket waits for the first datagram
+		// only, then takes what else is queued.
+		r, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&b.hdrs[0])), uintptr(len(b.hdrs)), unix.MSG_WAITFORONE, 0, 0)
 		switch e {
 		case 0:
 			b.n = int(r)
 			return true
 		case unix.EAGAIN:
-			return false // nothing queued: park in the netpoller
+			return false // nothing queued (or the wait timed out): the RawConn waits or retries
 		case unix.EINTR:
 		default:
 			b.errno = e

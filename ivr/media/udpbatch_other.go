@@ -20,8 +20,8 @@ type udpBatch struct {
 	n    int
 }
 
-func newUDPBatch(c *net.UDPConn, size, bufSize int) (*udpBatch, error) {
-	b := &udpBatch{c: c, pkts: make([][]byte, size), to: make([]netip.AddrPort, size), fail: make([]bool, size)}
+func newUDPBatch(s *muxSock, size, bufSize int) (*udpBatch, error) {
+	b := &udpBatch{c: s.UDPConn, pkts: make([][]byte, size), to: make([]netip.AddrPort, size), fail: make([]bool, size)}
 	if bufSize > 0 {
 		b.bufs = [][]byte{make([]byte, bufSize)}
 	}
