@@ -14,8 +14,17 @@ import (
 
 // VoiceDispositions are the outcomes of a call a fallback rule can follow:
 // every outcome of a placed call (a call that never left, or was not
-// allowed, is followed by nothing).
-func VoiceDispositions() []string { return analytics.CallOutcomes() }
+// allowed, is followed by nothing) but the unverified answers.
+func VoiceDispositions() []string {
+	return slices.DeleteFunc(analytics.CallOutcomes(), func(d string) bool { return slices.Contains(UnverifiedAnswers(), d) })
+}
+
+// UnverifiedAnswers are the outcomes of a call answered by someone who said
+// they are not the debtor (wrong_party) or did not prove they are
+// (not_verified). No text follows them: a reminder or a payment link sent
+// to that number would tell whoever has it about the debt. A fallback rule
+// may not name them, and one that matches by attempts alone skips them.
+func UnverifiedAnswers() []string { return []string{analytics.WrongParty, analytics.NotVerified} }
 
 // MinRingTimeout is the shortest ring a call is given before it is
 // cancelled: US Reg F wants at least 15 s, and Marcador lets no campaign,
@@ -98,8 +107,12 @@ type FallbackRule struct {
 }
 
 // Matches reports whether a voice attempt with disposition, the account's
-// attempt-th, calls for this rule's message.
+// attempt-th, calls for this rule's message: never after an unverified
+// answer (UnverifiedAnswers), whatever the rule says.
 func (r FallbackRule) Matches(disposition string, attempt int) bool {
+	if slices.Contains(UnverifiedAnswers(), disposition) {
+		return false
+	}
 	if len(r.After) > 0 && !slices.Contains(r.After, disposition) {
 		return false
 	}
