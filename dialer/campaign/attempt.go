@@ -131,11 +131,12 @@ func (r *Runner) reserve(ctx context.Context, c queue.Campaign, subj compliance.
 
 // spoke says someone answered and keyed: a contact and a conversation
 // (also when the script failed later). Where the script checks who
-// answered, only the debtor who proved it: a talk with a third party is no
-// conversation with the debtor for the caps.
+// answered, only the debtor who proved it (identified made the row of
+// anyone else wrong_party or not_verified): a talk with a third party is no
+// conversation with the debtor for the caps. The rule is the row's
+// (analytics.Spoke), so a restore from the rows counts what was counted.
 func spoke(a analytics.Attempt, res ivr.Result) bool {
-	return (a.Disposition == analytics.Answered || a.Disposition == analytics.IVRError) && len(res.Path) > 0 && res.DTMF != "" &&
-		(res.Verified || !res.Checked)
+	return analytics.Spoke(a.Channel, a.Disposition, len(res.Path) > 0 && res.DTMF != "")
 }
 
 // CallRequest is one call outside a campaign's queue: an operator's test of
@@ -294,12 +295,13 @@ func (r *Runner) call(ctx context.Context, c queue.Campaign, trunk *dialer.Trunk
 		return r.toMachine(ctx, c, acct, number, zones, leg, tap, a, ln, lc, res), lc.settle(a), nil
 	}
 	endCall(ctx, leg, a, res)
-	identified(a, res)
 	if err != nil {
-		// The debtor did not get the message: its own outcome, retried.
+		// The debtor did not get the message: its own outcome, retried
+		// (unless whoever answered was not verified: identified).
 		a.Disposition, a.Reason = analytics.IVRError, err.Error()
 		r.log.Error("campaign: script failed", "campaign", c.ID, "account", acct.ID, "err", err)
 	}
+	identified(a, res)
 	ag := lc.settle(a)
 	ln.settled(a, ag, res)
 	return res, ag, nil
