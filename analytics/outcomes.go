@@ -65,7 +65,17 @@ const (
 // wrong_party or not_verified, whatever happened after, so an answered or
 // ivr_error row is the debtor who proved it or a call no check was asked
 // of. The runner decides by it as the call ends and `marcador redis
-// restore` from the row; an agent's call counts by its own rule besides.
+// restore` from the row; an agent's call counts by AgentTalked besides.
 func Spoke(ch Channel, disposition string, keyed bool) bool {
 	return ch == Voice && (disposition == Answered || disposition == IVRError) && keyed
+}
+
+// AgentTalked says a call's row stands for a conversation the compliance
+// caps count on the agent's side: the debtor was bridged to an agent
+// (talkMS, an agent call's bridged time, is at least 1 once bridged and 0
+// when never), the call was not revised to a machine, and the agent's
+// code (if any) does not say it was someone else. The runner decides by it
+// as the call ends, `marcador redis restore` from the row.
+func AgentTalked(agentID string, talkMS uint32, disposition, agentCode string, rightParty bool) bool {
+	return agentID != "" && talkMS > 0 && disposition != Machine && (agentCode == "" || rightParty)
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/marcador/marcador/ivr/media/mediatest"
 	"github.com/marcador/marcador/ivr/script"
 	"github.com/marcador/marcador/queue"
+	"github.com/marcador/marcador/queue/compliance"
 	"github.com/marcador/marcador/queue/contact"
 )
 
@@ -300,6 +301,43 @@ func TestPinnedCallbackReachesItsAgent(t *testing.T) {
 	w.settled(c, 1)
 	if row := w.rows(c)[acct.ID]; row.agent != pinned.id {
 		t.Fatalf("attempt %+v", row)
+	}
+}
+
+// A call bridged to an agent is a conversation for the caps unless the
+// agent's code says it reached someone else, counted live exactly as the
+// row says (analytics.AgentTalked, the rule `marcador redis restore`
+// rebuilds the history by).
+func TestAgentCallsCountAsTheirRowSays(t *testing.T) {
+	t.Parallel()
+	w := newAgentWorld(t, nil)
+	for _, tc := range []struct {
+		code          string
+		conversations int
+	}{{"wrong_party", 0}, {"refused", 1}} {
+		c := w.campaign(nil)
+		ag := w.agent(c, agenttest.Options{})
+		acct, dc, call := w.bridged(c, ag)
+		if _, err := w.r.CallAction(w.ctx, call, opDisposition, Disposition{Code: tc.code}); err != nil {
+			t.Fatal(err)
+		}
+		dc.leg.Hangup(w.ctx)
+		w.settled(c, 1)
+		row := w.rows(c)[acct.ID]
+		ms, err := w.h.rdb.ZRange(w.ctx, "marcador:{debtor:nid:"+acct.Country+":"+acct.NationalID+"}:history", 0, -1).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, m := range ms {
+			if strings.Split(m, "|")[2] == compliance.KindConversation {
+				n++
+			}
+		}
+		byRow := analytics.AgentTalked(row.agent, row.talkMS, row.disposition, row.code, row.rightParty == 1)
+		if n != tc.conversations || byRow != (n == 1) || row.ivrPath != "" {
+			t.Errorf("%s: %d conversations recorded live, the row (%+v) says %v", tc.code, n, row, byRow)
+		}
 	}
 }
 

@@ -82,7 +82,7 @@ func (r *Runner) place(ctx context.Context, c queue.Campaign, trunk *dialer.Trun
 	if err != nil {
 		return err
 	}
-	if err := r.record(ctx, c, acct, p.subj, a, res, spoke(*a, res) || ag.talked()); err != nil {
+	if err := r.record(ctx, c, acct, p.subj, a, res, spoke(*a, res) || ag.talked(*a)); err != nil {
 		return err
 	}
 	if err := r.settleOutcome(ctx, c, lease, a, res, ag.disposition(), len(acct.Phones) > 1); err != nil {
