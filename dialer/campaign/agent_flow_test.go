@@ -17,7 +17,6 @@ import (
 	"github.com/marcador/marcador/ivr/media/mediatest"
 	"github.com/marcador/marcador/ivr/script"
 	"github.com/marcador/marcador/queue"
-	"github.com/marcador/marcador/queue/compliance"
 	"github.com/marcador/marcador/queue/contact"
 )
 
@@ -324,16 +323,7 @@ func TestAgentCallsCountAsTheirRowSays(t *testing.T) {
 		dc.leg.Hangup(w.ctx)
 		w.settled(c, 1)
 		row := w.rows(c)[acct.ID]
-		ms, err := w.h.rdb.ZRange(w.ctx, "marcador:{debtor:nid:"+acct.Country+":"+acct.NationalID+"}:history", 0, -1).Result()
-		if err != nil {
-			t.Fatal(err)
-		}
-		n := 0
-		for _, m := range ms {
-			if strings.Split(m, "|")[2] == compliance.KindConversation {
-				n++
-			}
-		}
+		n := w.h.conversations(t, acct)
 		byRow := analytics.AgentTalked(row.agent, row.talkMS, row.disposition, row.code, row.rightParty == 1)
 		if n != tc.conversations || byRow != (n == 1) || row.ivrPath != "" {
 			t.Errorf("%s: %d conversations recorded live, the row (%+v) says %v", tc.code, n, row, byRow)

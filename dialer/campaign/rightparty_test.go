@@ -16,7 +16,6 @@ import (
 	"github.com/marcador/marcador/ivr"
 	"github.com/marcador/marcador/ivr/media"
 	"github.com/marcador/marcador/queue"
-	"github.com/marcador/marcador/queue/compliance"
 )
 
 // Whoever answers an outbound reminder hears nothing about the debt until
@@ -146,16 +145,7 @@ func TestOutboundReminderChecksTheRightParty(t *testing.T) {
 			id, a.ID).Scan(&disp, &keyed); err != nil {
 			t.Fatal(err)
 		}
-		ms, err := h.rdb.ZRange(ctx, "marcador:{debtor:nid:"+a.Country+":"+a.NationalID+"}:history", 0, -1).Result()
-		if err != nil {
-			t.Fatal(err)
-		}
-		conversations := 0
-		for _, m := range ms {
-			if strings.Split(m, "|")[2] == compliance.KindConversation {
-				conversations++
-			}
-		}
+		conversations := h.conversations(t, a)
 		restored := analytics.Spoke(analytics.Voice, disp, keyed == 1)
 		if (conversations == 1) != restored || conversations > 1 || (restored && disp != analytics.Answered) {
 			t.Errorf("%s (%s, keyed %d): %d conversations recorded live, the row's rule says %v", a.ID, disp, keyed, conversations, restored)
