@@ -106,17 +106,20 @@ type FallbackRule struct {
 	Delay         Duration          `json:"delay,omitempty"`          // wait after the call; default at once
 }
 
-// Matches reports whether a voice attempt with disposition, the account's
-// attempt-th, calls for this rule's message: never after an unverified
-// answer (UnverifiedAnswers), whatever the rule says.
-func (r FallbackRule) Matches(disposition string, attempt int) bool {
-	if slices.Contains(UnverifiedAnswers(), disposition) {
+// Matches reports whether voice attempt a (its disposition, its number
+// among the account's attempts) calls for this rule's message: never after
+// a call that reached someone found not to be the debtor, whatever the
+// rule says: an unverified answer (UnverifiedAnswers), or an agent's call
+// whose code is not a right-party one (wrong_party, third_party, deceased,
+// a campaign's own): the text would tell that number about the debt.
+func (r FallbackRule) Matches(a analytics.Attempt) bool {
+	if slices.Contains(UnverifiedAnswers(), a.Disposition) || (a.AgentCode != "" && !a.RightParty) {
 		return false
 	}
-	if len(r.After) > 0 && !slices.Contains(r.After, disposition) {
+	if len(r.After) > 0 && !slices.Contains(r.After, a.Disposition) {
 		return false
 	}
-	return r.AfterAttempts == 0 || attempt >= r.AfterAttempts
+	return r.AfterAttempts == 0 || int(a.AttemptNo) >= r.AfterAttempts
 }
 
 // SMSPolicy is how a campaign texts.

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/marcador/marcador/analytics"
 )
 
 func TestCampaignValidationNamesFieldAndReason(t *testing.T) {
@@ -218,16 +220,29 @@ func TestAbandonWindowByProfile(t *testing.T) {
 
 // No fallback text follows an unverified answer, even from a rule that
 // matches by attempts alone (or one stored before such triggers were
-// refused).
+// refused), nor an agent's call whose code says it was someone else.
 func TestFallbackSkipsUnverifiedAnswers(t *testing.T) {
 	byAttempts := FallbackRule{AfterAttempts: 2, Template: "missed-call"}
-	stored := FallbackRule{After: []string{"no_answer", "wrong_party", "not_verified"}, Template: "payment-link"}
+	stored := FallbackRule{After: []string{"no_answer", "answered", "wrong_party", "not_verified"}, Template: "payment-link"}
+	call := func(disp string, n uint16) analytics.Attempt {
+		return analytics.Attempt{Channel: analytics.Voice, Disposition: disp, AttemptNo: n}
+	}
 	for _, d := range UnverifiedAnswers() {
-		if byAttempts.Matches(d, 3) || stored.Matches(d, 1) {
+		if byAttempts.Matches(call(d, 3)) || stored.Matches(call(d, 1)) {
 			t.Fatalf("a text follows %s", d)
 		}
 	}
-	if !byAttempts.Matches("no_answer", 2) || !stored.Matches("no_answer", 1) || byAttempts.Matches("no_answer", 1) {
+	for _, code := range []string{CodeWrongParty, CodeThirdParty, CodeDeceased, "bankrupt-relative"} {
+		a := call(analytics.Answered, 3)
+		a.AgentCode = code
+		if byAttempts.Matches(a) || stored.Matches(a) {
+			t.Fatalf("a text follows an agent's %s", code)
+		}
+	}
+	refused := call(analytics.Answered, 3)
+	refused.AgentCode, refused.RightParty = CodeRefused, true
+	if !byAttempts.Matches(call("no_answer", 2)) || !stored.Matches(call("no_answer", 1)) || byAttempts.Matches(call("no_answer", 1)) ||
+		!stored.Matches(refused) {
 		t.Fatal("the rules no longer match what they name")
 	}
 }

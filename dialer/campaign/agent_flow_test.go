@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -306,7 +307,8 @@ func TestPinnedCallbackReachesItsAgent(t *testing.T) {
 // A call bridged to an agent is a conversation for the caps unless the
 // agent's code says it reached someone else, counted live exactly as the
 // row says (analytics.AgentTalked, the rule `marcador redis restore`
-// rebuilds the history by).
+// rebuilds the history by); and only then does the campaign's text after
+// an answered call follow it (to someone else it would disclose the debt).
 func TestAgentCallsCountAsTheirRowSays(t *testing.T) {
 	t.Parallel()
 	w := newAgentWorld(t, nil)
@@ -314,7 +316,9 @@ func TestAgentCallsCountAsTheirRowSays(t *testing.T) {
 		code          string
 		conversations int
 	}{{"wrong_party", 0}, {"refused", 1}} {
-		c := w.campaign(nil)
+		c := w.campaign(func(c *queue.Campaign) {
+			c.SMS.Fallback = []queue.FallbackRule{{After: []string{"answered"}, Template: "missed-call"}}
+		})
 		ag := w.agent(c, agenttest.Options{})
 		acct, dc, call := w.bridged(c, ag)
 		if _, err := w.r.CallAction(w.ctx, call, opDisposition, Disposition{Code: tc.code}); err != nil {
@@ -327,6 +331,12 @@ func TestAgentCallsCountAsTheirRowSays(t *testing.T) {
 		byRow := analytics.AgentTalked(row.agent, row.talkMS, row.disposition, row.code, row.rightParty == 1)
 		if n != tc.conversations || byRow != (n == 1) || row.ivrPath != "" {
 			t.Errorf("%s: %d conversations recorded live, the row (%+v) says %v", tc.code, n, row, byRow)
+		}
+		w.mu.Lock()
+		texted := slices.ContainsFunc(w.sms, func(m SMSRequest) bool { return m.Key == call+"/fallback/0" })
+		w.mu.Unlock()
+		if texted != (tc.conversations == 1) {
+			t.Errorf("%s: texted after the call %v", tc.code, texted)
 		}
 	}
 }

@@ -394,7 +394,7 @@ func (r *Runner) scriptSMS(ctx context.Context, c queue.Campaign, acct queue.Acc
 // (sms.fallback), each once per attempt.
 func (r *Runner) fallback(ctx context.Context, c queue.Campaign, acct queue.Account, a *analytics.Attempt) {
 	for i, rule := range c.SMS.Fallback {
-		if !rule.Matches(a.Disposition, int(a.AttemptNo)) {
+		if !rule.Matches(*a) {
 			continue
 		}
 		m := SMSRequest{Key: fmt.Sprintf("%s/fallback/%d", a.AttemptID, i), Campaign: c.ID, Account: acct.ID, Phone: a.Phone,
