@@ -56,3 +56,26 @@ const (
 	// attribution) are refreshed by: a busy minute touches a few percent.
 	SQLAccountBucket = `toUInt32(cityHash64(account_id) % 16384)`
 )
+
+// Spoke says a call's row stands for a conversation the compliance caps
+// count (a contact and a conversation with the debtor), on the script's
+// side: answered, or answered and the script failed later (ivr_error), and
+// whoever answered keyed (keyed: the row has an IVR path and keys). A
+// right-party check that did not verify whoever answered leaves the row
+// wrong_party or not_verified, whatever happened after, so an answered or
+// ivr_error row is the debtor who proved it or a call no check was asked
+// of. The runner decides by it as the call ends and `marcador redis
+// restore` from the row; an agent's call counts by AgentTalked besides.
+func Spoke(ch Channel, disposition string, keyed bool) bool {
+	return ch == Voice && (disposition == Answered || disposition == IVRError) && keyed
+}
+
+// AgentTalked says a call's row stands for a conversation the compliance
+// caps count on the agent's side: the debtor was bridged to an agent
+// (talkMS, an agent call's bridged time, is at least 1 once bridged and 0
+// when never), the call was not revised to a machine, and the agent's
+// code (if any) does not say it was someone else. The runner decides by it
+// as the call ends, `marcador redis restore` from the row.
+func AgentTalked(agentID string, talkMS uint32, disposition, agentCode string, rightParty bool) bool {
+	return agentID != "" && talkMS > 0 && disposition != Machine && (agentCode == "" || rightParty)
+}

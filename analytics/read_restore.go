@@ -33,6 +33,11 @@ type AttemptOutcome struct {
 	// Keyed: the call has an IVR path and keys pressed (the debtor took part).
 	Keyed     bool
 	Abandoned bool
+	// An agent's call: the agent, the bridged time (0: never bridged), the
+	// agent's code and whether it was the debtor (AgentTalked).
+	AgentID, AgentCode string
+	TalkMS             uint32
+	RightParty         bool
 }
 
 // AttemptsSince calls fn with every attempt started at or after since,
@@ -40,15 +45,15 @@ type AttemptOutcome struct {
 // start order), so a caller can handle one debtor's number at a time.
 func (r *Reader) AttemptsSince(ctx context.Context, since time.Time, fn func(AttemptOutcome) error) error {
 	return each(ctx, r, "attempts", `SELECT attempt_id, campaign_id, account_id, phone, toString(channel), started_at, ended_at,
-    disposition, message_status, ivr_path != '' AND dtmf != '', abandoned
+    disposition, message_status, ivr_path != '' AND dtmf != '', abandoned, agent_id, agent_code, talk_ms, right_party
 FROM {db}.contact_attempts FINAL WHERE started_at >= ? ORDER BY campaign_id, account_id, phone, started_at`, []any{since.UTC()},
 		func(rows driver.Rows) (AttemptOutcome, error) {
 			var o AttemptOutcome
 			var ch string
-			var keyed, abandoned uint8
+			var keyed, abandoned, right uint8
 			err := rows.Scan(&o.AttemptID, &o.CampaignID, &o.AccountID, &o.Phone, &ch, &o.StartedAt, &o.EndedAt,
-				&o.Disposition, &o.MessageStatus, &keyed, &abandoned)
-			o.Channel, o.Keyed, o.Abandoned = Channel(ch), keyed == 1, abandoned == 1
+				&o.Disposition, &o.MessageStatus, &keyed, &abandoned, &o.AgentID, &o.AgentCode, &o.TalkMS, &right)
+			o.Channel, o.Keyed, o.Abandoned, o.RightParty = Channel(ch), keyed == 1, abandoned == 1, right == 1
 			if o.EndedAt.Equal(epoch) {
 				o.EndedAt = time.Time{}
 			}

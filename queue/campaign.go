@@ -14,8 +14,17 @@ import (
 
 // VoiceDispositions are the outcomes of a call a fallback rule can follow:
 // every outcome of a placed call (a call that never left, or was not
-// allowed, is followed by nothing).
-func VoiceDispositions() []string { return analytics.CallOutcomes() }
+// allowed, is followed by nothing) but the unverified answers.
+func VoiceDispositions() []string {
+	return slices.DeleteFunc(analytics.CallOutcomes(), func(d string) bool { return slices.Contains(UnverifiedAnswers(), d) })
+}
+
+// UnverifiedAnswers are the outcomes of a call answered by someone who said
+// they are not the debtor (wrong_party) or did not prove they are
+// (not_verified). No text follows them: a reminder or a payment link sent
+// to that number would tell whoever has it about the debt. A fallback rule
+// may not name them, and one that matches by attempts alone skips them.
+func UnverifiedAnswers() []string { return []string{analytics.WrongParty, analytics.NotVerified} }
 
 // MinRingTimeout is the shortest ring a call is given before it is
 // cancelled: US Reg F wants at least 15 s, and Marcador lets no campaign,
@@ -97,13 +106,20 @@ type FallbackRule struct {
 	Delay         Duration          `json:"delay,omitempty"`          // wait after the call; default at once
 }
 
-// Matches reports whether a voice attempt with disposition, the account's
-// attempt-th, calls for this rule's message.
-func (r FallbackRule) Matches(disposition string, attempt int) bool {
-	if len(r.After) > 0 && !slices.Contains(r.After, disposition) {
+// Matches reports whether voice attempt a (its disposition, its number
+// among the account's attempts) calls for this rule's message: never after
+// a call that reached someone found not to be the debtor, whatever the
+// rule says: an unverified answer (UnverifiedAnswers), or an agent's call
+// whose code is not a right-party one (wrong_party, third_party, deceased,
+// a campaign's own): the text would tell that number about the debt.
+func (r FallbackRule) Matches(a analytics.Attempt) bool {
+	if slices.Contains(UnverifiedAnswers(), a.Disposition) || (a.AgentCode != "" && !a.RightParty) {
 		return false
 	}
-	return r.AfterAttempts == 0 || attempt >= r.AfterAttempts
+	if len(r.After) > 0 && !slices.Contains(r.After, a.Disposition) {
+		return false
+	}
+	return r.AfterAttempts == 0 || int(a.AttemptNo) >= r.AfterAttempts
 }
 
 // SMSPolicy is how a campaign texts.

@@ -181,6 +181,9 @@ func (c *Campaign) normalizeFallback(i int) error {
 		return c.bad(at, "after_attempts and delay must not be negative")
 	}
 	for _, d := range f.After {
+		if slices.Contains(UnverifiedAnswers(), d) {
+			return c.bad(at+".after", "%q: whoever answered has not proven they are the debtor; a text to the number would disclose the debt to a third party", d)
+		}
 		if known := VoiceDispositions(); !slices.Contains(known, d) {
 			return c.bad(at+".after", "%q: want one of %s", d, strings.Join(known, ", "))
 		}

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/marcador/marcador/analytics"
 )
 
 func TestCampaignValidationNamesFieldAndReason(t *testing.T) {
@@ -67,6 +69,15 @@ func TestCampaignValidationNamesFieldAndReason(t *testing.T) {
 		{"fallback unknown template", func(c *Campaign) {
 			c.SMS.Fallback = []FallbackRule{{After: []string{"no_answer"}, Template: "nope"}}
 		}, "sms.fallback[0].template", `"nope": no such template in es`},
+		{"fallback after wrong_party", func(c *Campaign) {
+			c.SMS.Fallback = []FallbackRule{{After: []string{"no_answer"}, Template: "missed-call"}, {After: []string{"busy", "wrong_party"}, Template: "payment-link"}}
+		}, "sms.fallback[1].after", `"wrong_party": whoever answered has not proven they are the debtor; a text to the number would disclose the debt to a third party`},
+		{"fallback after not_verified", func(c *Campaign) {
+			c.SMS.Fallback = []FallbackRule{{After: []string{"not_verified"}, Template: "missed-call", Channel: "whatsapp"}}
+		}, "sms.fallback[0].after", `"not_verified": whoever answered has not proven they are the debtor`},
+		{"fallback after a disposition that is not one", func(c *Campaign) {
+			c.SMS.Fallback = []FallbackRule{{After: []string{"blocked"}, Template: "missed-call"}}
+		}, "sms.fallback[0].after", `"blocked": want one of answered, busy,`},
 		{"bad mode", func(c *Campaign) { c.Mode = "robot" }, "mode", "want ivr"},
 		{"short ring", func(c *Campaign) { c.RingTimeout = Duration(1e9) }, "ring_timeout", "below the 15s minimum"},
 		{"progressive", func(c *Campaign) { c.Mode, c.LinesPerAgent = "progressive", 2.5 }, "", ""},
@@ -204,5 +215,34 @@ func TestAbandonWindowByProfile(t *testing.T) {
 	}
 	if (Campaign{}).AbandonTarget() != 0.03 || (Campaign{TargetAbandon: 0.01}).AbandonTarget() != 0.01 {
 		t.Error("abandon target default")
+	}
+}
+
+// No fallback text follows an unverified answer, even from a rule that
+// matches by attempts alone (or one stored before such triggers were
+// refused), nor an agent's call whose code says it was someone else.
+func TestFallbackSkipsUnverifiedAnswers(t *testing.T) {
+	byAttempts := FallbackRule{AfterAttempts: 2, Template: "missed-call"}
+	stored := FallbackRule{After: []string{"no_answer", "answered", "wrong_party", "not_verified"}, Template: "payment-link"}
+	call := func(disp string, n uint16) analytics.Attempt {
+		return analytics.Attempt{Channel: analytics.Voice, Disposition: disp, AttemptNo: n}
+	}
+	for _, d := range UnverifiedAnswers() {
+		if byAttempts.Matches(call(d, 3)) || stored.Matches(call(d, 1)) {
+			t.Fatalf("a text follows %s", d)
+		}
+	}
+	for _, code := range []string{CodeWrongParty, CodeThirdParty, CodeDeceased, "bankrupt-relative"} {
+		a := call(analytics.Answered, 3)
+		a.AgentCode = code
+		if byAttempts.Matches(a) || stored.Matches(a) {
+			t.Fatalf("a text follows an agent's %s", code)
+		}
+	}
+	refused := call(analytics.Answered, 3)
+	refused.AgentCode, refused.RightParty = CodeRefused, true
+	if !byAttempts.Matches(call("no_answer", 2)) || !stored.Matches(call("no_answer", 1)) || byAttempts.Matches(call("no_answer", 1)) ||
+		!stored.Matches(refused) {
+		t.Fatal("the rules no longer match what they name")
 	}
 }

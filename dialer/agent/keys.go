@@ -31,6 +31,9 @@ func (k ckeys) events() string          { return k.p("agent_events") }       // 
 func (k ckeys) agentDay(day string) string {
 	return k.p("agent_day:" + day) // hash "<agent>:calls", "<agent>:<state>_ms"
 }
+func (k ckeys) callbacks() string {
+	return k.p("callbacks") // hash account → "agent|until ms": personal call backs (callbacks.go)
+}
 func (k ckeys) answers(day string) string { return k.p("answers:" + day) } // hash live, abandoned, machine
 func (k ckeys) revised(day string) string {
 	return k.p("answers_revised:" + day) // set of calls moved from live to machine (Revise)
@@ -55,5 +58,5 @@ const retention = 35 * 24 * time.Hour
 
 // scriptKeys are the keys every state script gets, in this order.
 func (k ckeys) scriptKeys(node, day string) []string {
-	return []string{k.state(), k.idle(node), k.lease(), k.events(), k.agentDay(day), k.held(node)}
+	return []string{k.state(), k.idle(node), k.lease(), k.events(), k.agentDay(day), k.held(node), k.callbacks()}
 }

@@ -416,7 +416,8 @@ func BenchmarkReserve(b *testing.B) {
 	b.ReportMetric(float64(reserve.Microseconds())/float64(b.N), "µs/reserve")
 }
 
-// ReserveAgent takes one given agent only when it is ready on the node.
+// ReserveAgent (a preview dial) takes one given agent only when it is
+// ready on the node.
 func TestReserveAgent(t *testing.T) {
 	e := newEnv(t)
 	c := e.campaign()
@@ -440,34 +441,5 @@ func TestReserveAgent(t *testing.T) {
 	}
 	if got := e.idle(c, "n1"); len(got) != 0 {
 		t.Fatalf("idle %v", got)
-	}
-}
-
-func TestCallbackPins(t *testing.T) {
-	e := newEnv(t)
-	c := e.campaign()
-	a := e.agent(c)
-	if _, ok, err := e.p.CallbackAgent(e.ctx, c, "acct-1"); ok || err != nil {
-		t.Fatalf("no pin: %v %v", ok, err)
-	}
-	if err := e.p.PinCallback(e.ctx, c, "acct-1", a, e.clk.Now().Add(time.Hour)); err != nil {
-		t.Fatal(err)
-	}
-	if got, ok, err := e.p.CallbackAgent(e.ctx, c, "acct-1"); !ok || err != nil || got != a {
-		t.Fatalf("pin: %q %v %v", got, ok, err)
-	}
-	e.clk.Add(2 * time.Hour)
-	if _, ok, _ := e.p.CallbackAgent(e.ctx, c, "acct-1"); ok {
-		t.Fatal("a lapsed pin was kept")
-	}
-	if n := e.rdb.HLen(e.ctx, ck(c).callbacks()).Val(); n != 0 {
-		t.Fatalf("lapsed pin left in Redis (%d)", n)
-	}
-	e.p.PinCallback(e.ctx, c, "acct-2", a, e.clk.Now().Add(time.Hour))
-	if err := e.p.Unpin(e.ctx, c, "acct-2"); err != nil {
-		t.Fatal(err)
-	}
-	if _, ok, _ := e.p.CallbackAgent(e.ctx, c, "acct-2"); ok {
-		t.Fatal("unpinned call back still pinned")
 	}
 }

@@ -7,7 +7,7 @@ import "github.com/redis/go-redis/v9"
 //
 // KEYS: 1 state (hash agent → entry JSON), 2 idle:<node> (zset by idle-since
 // ms), 3 lease (zset by expiry ms), 4 events (stream), 5 agent_day:<day>
-// (hash), 6 held:<node> (set).
+// (hash), 6 held:<node> (set), 7 callbacks (hash account → "agent|until ms").
 // ARGV: 1 now_ms, 2 node, 3 campaign, 4 stream maxlen, 5 lease ms,
 // 6 counter ttl s; the script's own arguments follow from ARGV[7].
 //
@@ -99,37 +99,58 @@ end
 `
 
 // transitionScript runs one transition of one agent (or, for reserve, of
-// the campaign's longest-idle ready agent on the node).
+// the account's pinned agent or the campaign's longest-idle ready agent on
+// the node).
 //
-// ARGV from 7: op, agent, call, reason, gen, flag.
-// Returns {'ok', entry, agent (reserve) or empty, exits...}, {'refused', entry
-// (empty when none), detail}, {'stale', entry} (the entry is on another node
-// than the caller's keys) or {'none'} (reserve: nobody ready).
+// ARGV from 7: op, agent, call, reason, gen, flag (login: 'ready' or not;
+// reserve: the account whose call it is, empty for none).
+// Returns {'ok', entry, agent (reserve) or empty, '1' when reserve took the
+// account's pinned agent or empty, exits...}, {'refused', entry (empty when
+// none), detail}, {'stale', entry} (the entry is on another node than the
+// caller's keys) or {'none'} (reserve: nobody ready).
 var transitionScript = redis.NewScript(luaCommon + `
 local op, a, call, why, gen, flag = ARGV[7], ARGV[8], ARGV[9], ARGV[10], tonumber(ARGV[11]) or 0, ARGV[12]
 
+-- take reserves agent id for the call if it is ready and held by this
+-- node; nil otherwise.
+local function take(id)
+  local x = load(id)
+  if not x or x.state ~= 'ready' or x.node ~= node then return nil end
+  x.call, x.call_at = call, now
+  enter(id, x, 'reserved', 'reserve', nil, call)
+  return x
+end
+
 if op == 'reserve' then
+  -- A personal call back first: the account's pinned agent, if ready here.
+  -- A lapsed (or unreadable) pin is dropped.
+  if flag ~= '' then
+    local v = redis.call('HGET', KEYS[7], flag)
+    if v then
+      local pa, untl = string.match(v, '^([^|]+)|(%d+)$')
+      if not pa or tonumber(untl) <= now then
+        redis.call('HDEL', KEYS[7], flag)
+      else
+        local x = take(pa)
+        if x then return reply({'ok', cjson.encode(x), pa, '1'}) end
+      end
+    end
+  end
   while true do
     local first = redis.call('ZRANGE', KEYS[2], 0, 0)
     if #first == 0 then return {'none'} end
     local id = first[1]
-    local x = load(id)
-    if x and x.state == 'ready' and x.node == node then
-      x.call, x.call_at = call, now
-      enter(id, x, 'reserved', 'reserve', nil, call)
-      return reply({'ok', cjson.encode(x), id})
-    end
+    local x = take(id)
+    if x then return reply({'ok', cjson.encode(x), id, ''}) end
     redis.call('ZREM', KEYS[2], id) -- not ready here any more: drop the stale entry
   end
 end
 
 if op == 'reserve_agent' then
-  -- One given agent (a personal call back), if it is ready on this node.
-  local x = load(a)
-  if not x or x.state ~= 'ready' or x.node ~= node then return {'none'} end
-  x.call, x.call_at = call, now
-  enter(a, x, 'reserved', 'reserve', nil, call)
-  return reply({'ok', cjson.encode(x), a})
+  -- One given agent (a preview dial), if it is ready on this node.
+  local x = take(a)
+  if not x then return {'none'} end
+  return reply({'ok', cjson.encode(x), a, ''})
 end
 
 local e = load(a)
@@ -138,7 +159,7 @@ local function refuse(detail)
   if e then v = cjson.encode(e) end
   return {'refused', v, detail or ''}
 end
-local function ok() return reply({'ok', cjson.encode(e), ''}) end
+local function ok() return reply({'ok', cjson.encode(e), '', ''}) end
 
 if op == 'login' then
   if e and e.state ~= 'logged_out' then return refuse('already logged in') end

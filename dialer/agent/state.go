@@ -147,7 +147,9 @@ func (p *Pool) swapWhere(ctx context.Context, id, old, new string) error {
 	return nil
 }
 
-// run executes one transition script call and decodes its answer.
+// run executes one transition script call and decodes its answer. detail
+// is why it was refused, or, for a reserve that took the account's pinned
+// agent, "1".
 func (p *Pool) run(ctx context.Context, op, campaign, node, agent, call, reason string, gen int64, flag string) (res string, st Status, detail string, err error) {
 	now := p.now()
 	k := ck(campaign)
@@ -160,11 +162,12 @@ func (p *Pool) run(ctx context.Context, op, campaign, node, agent, call, reason 
 	if res == "none" {
 		return res, Status{}, "", nil
 	}
-	if res == "ok" && len(v) > 2 {
+	if res == "ok" && len(v) > 3 {
 		if v[2] != "" {
 			agent = v[2] // reserve: the agent it reserved
 		}
-		p.logExits(ctx, campaign, now, v[3:])
+		detail = v[3]
+		p.logExits(ctx, campaign, now, v[4:])
 	}
 	st, err = decodeEntry(agent, campaign, v[1])
 	if len(v) > 2 && res == "refused" {
@@ -388,12 +391,27 @@ type Reservation struct {
 	// IdleSince is how long the agent had been waiting: At − IdleSince is
 	// the agent's idle time before this call.
 	IdleSince time.Time
+	// Pinned: the agent is the one the account's personal call back is
+	// pinned to (ReserveFor); its pin is dropped once the call is bridged
+	// (Unpin).
+	Pinned bool
 }
 
 // Reserve reserves the campaign's longest-idle ready agent held by node for
 // call in one atomic step; ok is false when no agent is ready. No agent is
 // ever reserved twice: the pick and the state change are one script.
 func (p *Pool) Reserve(ctx context.Context, campaign, node, call string) (Reservation, bool, error) {
+	return p.ReserveFor(ctx, campaign, node, "", call)
+}
+
+// ReserveFor reserves an agent for the answered call of account ("" for
+// none) in one script call, one Redis round trip: the agent the account's
+// personal call back is pinned to (PinCallback) when it is ready and held
+// by node (Reservation.Pinned), else the longest-idle ready agent held by
+// node; ok is false when neither is. A lapsed pin is dropped on the way.
+// An agent campaign's call and `marcador bench bridge` take their agent
+// through here.
+func (p *Pool) ReserveFor(ctx context.Context, campaign, node, account, call string) (Reservation, bool, error) {
 	for _, c := range []struct{ f, v string }{{"campaign", campaign}, {"node", node}} {
 		if err := checkRef(c.f, c.v); err != nil {
 			return Reservation{}, false, err
@@ -402,16 +420,17 @@ func (p *Pool) Reserve(ctx context.Context, campaign, node, call string) (Reserv
 	if err := checkCall(call); err != nil {
 		return Reservation{}, false, err
 	}
-	res, st, _, err := p.run(ctx, "reserve", campaign, node, "", call, "", 0, "")
+	res, st, pinned, err := p.run(ctx, "reserve", campaign, node, "", call, "", 0, account)
 	if err != nil || res != "ok" {
 		return Reservation{}, false, err
 	}
-	return Reservation{Campaign: campaign, Node: node, Agent: st.Agent, Call: call, At: st.Since, IdleSince: st.IdleSince}, true, nil
+	return Reservation{Campaign: campaign, Node: node, Agent: st.Agent, Call: call, At: st.Since, IdleSince: st.IdleSince,
+		Pinned: pinned == "1"}, true, nil
 }
 
 // ReserveAgent reserves one given agent for call, if it is ready and held
-// by node (a call back the agent promised the debtor); ok is false
-// otherwise, and the caller reserves any agent instead.
+// by node (a preview dial: the agent who chose the account); ok is false
+// otherwise.
 func (p *Pool) ReserveAgent(ctx context.Context, campaign, node, agent, call string) (Reservation, bool, error) {
 	for _, c := range []struct{ f, v string }{{"campaign", campaign}, {"node", node}, {"agent", agent}} {
 		if err := checkRef(c.f, c.v); err != nil {

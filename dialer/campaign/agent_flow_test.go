@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -244,8 +245,14 @@ func TestCallbackIsRequeuedAndPinned(t *testing.T) {
 	if err != nil || !queued || !due.Equal(at) {
 		t.Fatalf("due at %s (%v %v), want %s", due, queued, err, at)
 	}
-	if pinned, ok, err := w.pool.CallbackAgent(w.ctx, c.ID, acct.ID); !ok || err != nil || pinned != ag.id {
-		t.Fatalf("pin %q %v %v", pinned, ok, err)
+	// The account's next answer takes the agent through its pin (the
+	// reservation let go at once: only the pin is looked at).
+	res, ok, err := w.pool.ReserveFor(w.ctx, c.ID, w.node, acct.ID, "pin-probe-"+rnd())
+	if !ok || err != nil || res.Agent != ag.id || !res.Pinned {
+		t.Fatalf("pin: %+v %v %v", res, ok, err)
+	}
+	if _, err := w.pool.Release(w.ctx, res); err != nil {
+		t.Fatal(err)
 	}
 	// The campaign's own code: due again after its own delay.
 	c2 := w.campaign(func(c *queue.Campaign) {
@@ -260,6 +267,77 @@ func TestCallbackIsRequeuedAndPinned(t *testing.T) {
 	w.settled(c2, 1)
 	if due, _, _ := w.h.store.DueAt(w.ctx, c2.ID, acct2.ID); due.Before(time.Now().Add(71*time.Hour)) || due.After(time.Now().Add(73*time.Hour)) {
 		t.Fatalf("hardship: due at %s", due)
+	}
+}
+
+// A personal call back: the account's answer goes to the agent it is
+// pinned to, ahead of an agent idle longer, and the pin goes once the call
+// is bridged.
+func TestPinnedCallbackReachesItsAgent(t *testing.T) {
+	t.Parallel()
+	w := newAgentWorld(t, nil)
+	c := w.campaign(nil)
+	first := w.agent(c, agenttest.Options{})
+	w.waitState(first.id, agent.Ready) // idle longest
+	pinned := w.agent(c, agenttest.Options{})
+	w.waitState(pinned.id, agent.Ready)
+	num := number()
+	acct := w.debtors(c, num)[0]
+	if err := w.pool.PinCallback(w.ctx, c.ID, acct.ID, pinned.id, time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	w.start(c)
+	dc := w.carrier.call(w.ctx, num)
+	call := w.waitState(pinned.id, agent.Talking).Call
+	if st := w.status(first.id); st.State != agent.Ready {
+		t.Fatalf("the agent idle longest took a pinned call: %+v", st)
+	}
+	pins := "marcador:{" + c.ID + "}:callbacks"
+	w.poll("the pin dropped once bridged", func() bool { return !w.h.rdb.HExists(w.ctx, pins, acct.ID).Val() })
+	if _, err := w.r.CallAction(w.ctx, call, opDisposition, Disposition{Code: "refused"}); err != nil {
+		t.Fatal(err)
+	}
+	dc.leg.Hangup(w.ctx)
+	w.settled(c, 1)
+	if row := w.rows(c)[acct.ID]; row.agent != pinned.id {
+		t.Fatalf("attempt %+v", row)
+	}
+}
+
+// A call bridged to an agent is a conversation for the caps unless the
+// agent's code says it reached someone else, counted live exactly as the
+// row says (analytics.AgentTalked, the rule `marcador redis restore`
+// rebuilds the history by); and only then does the campaign's text after
+// an answered call follow it (to someone else it would disclose the debt).
+func TestAgentCallsCountAsTheirRowSays(t *testing.T) {
+	t.Parallel()
+	w := newAgentWorld(t, nil)
+	for _, tc := range []struct {
+		code          string
+		conversations int
+	}{{"wrong_party", 0}, {"refused", 1}} {
+		c := w.campaign(func(c *queue.Campaign) {
+			c.SMS.Fallback = []queue.FallbackRule{{After: []string{"answered"}, Template: "missed-call"}}
+		})
+		ag := w.agent(c, agenttest.Options{})
+		acct, dc, call := w.bridged(c, ag)
+		if _, err := w.r.CallAction(w.ctx, call, opDisposition, Disposition{Code: tc.code}); err != nil {
+			t.Fatal(err)
+		}
+		dc.leg.Hangup(w.ctx)
+		w.settled(c, 1)
+		row := w.rows(c)[acct.ID]
+		n := w.h.conversations(t, acct)
+		byRow := analytics.AgentTalked(row.agent, row.talkMS, row.disposition, row.code, row.rightParty == 1)
+		if n != tc.conversations || byRow != (n == 1) || row.ivrPath != "" {
+			t.Errorf("%s: %d conversations recorded live, the row (%+v) says %v", tc.code, n, row, byRow)
+		}
+		w.mu.Lock()
+		texted := slices.ContainsFunc(w.sms, func(m SMSRequest) bool { return m.Key == call+"/fallback/0" })
+		w.mu.Unlock()
+		if texted != (tc.conversations == 1) {
+			t.Errorf("%s: texted after the call %v", tc.code, texted)
+		}
 	}
 }
 

@@ -81,7 +81,6 @@ type liveCall struct {
 	agentSess *media.Session
 	bridge    *media.Bridge
 	recorder  *media.CallRecorder
-	pinned    bool
 	fromIVR   bool
 	abandoned bool
 	agentLost bool

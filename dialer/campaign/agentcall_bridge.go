@@ -18,13 +18,6 @@ import (
 func (lc *liveCall) waitForAgent(ctx context.Context, deadline time.Time) bool {
 	r := lc.r
 	pool := r.opt.Agents.Pool()
-	pin, pinned, err := pool.CallbackAgent(ctx, lc.c.ID, lc.acct.ID)
-	if err != nil {
-		lc.log.Warn("campaign: call back pin not read; any agent takes the call", "err", err)
-	}
-	if !pinned {
-		pin = ""
-	}
 	// The first look is at once; after it the call waits for an agent
 	// of this node to come free (freed), or reserveEvery at most for one
 	// readied elsewhere (the API, a login).
@@ -37,7 +30,7 @@ func (lc *liveCall) waitForAgent(ctx context.Context, deadline time.Time) bool {
 	failing := false
 	for {
 		freed := r.agentFreed()
-		res, ok, err := pool.ReserveFor(ctx, lc.c.ID, r.opt.Node, pin, lc.id)
+		res, ok, err := pool.ReserveFor(ctx, lc.c.ID, r.opt.Node, lc.acct.ID, lc.id)
 		if err != nil && !failing {
 			failing = true
 			lc.log.Error("campaign: agents cannot be reserved", "err", err)
@@ -48,7 +41,7 @@ func (lc *liveCall) waitForAgent(ctx context.Context, deadline time.Time) bool {
 				lc.mu.Lock()
 				lc.res, lc.reserved = res, true
 				lc.mu.Unlock()
-				lc.agentSess, lc.pinned = sess, pinned && res.Agent == pin
+				lc.agentSess = sess
 				return true
 			}
 			// Its leg is down here: it cannot take calls until its phone
@@ -125,7 +118,7 @@ func (lc *liveCall) connect(ctx context.Context) error {
 		return err
 	}
 	lc.bridge, lc.recorder, lc.connected = b, rec, time.Now()
-	if lc.pinned {
+	if res.Pinned { // the personal call back is made
 		if err := pool.Unpin(ctx, lc.c.ID, lc.acct.ID); err != nil {
 			lc.log.Warn("campaign: call back pin not dropped", "err", err)
 		}

@@ -20,8 +20,12 @@ func (lc *liveCall) applyTo(a *analytics.Attempt, d *disposition) {
 		a.RecordingError = clipReason(lc.recErr.Error())
 	}
 	lc.mu.Unlock()
+	// talk_ms is an agent call's bridged time: at least 1 once bridged, 0
+	// when never (analytics.AgentTalked reads the bridge from it).
 	if !lc.connected.IsZero() {
-		a.TalkMS = msBetween(lc.connected, lc.talkEnd)
+		a.TalkMS = max(1, msBetween(lc.connected, lc.talkEnd))
+	} else if a.AgentID != "" {
+		a.TalkMS = 0
 	}
 	if !lc.wrapEnd.IsZero() {
 		a.WrapMS = msBetween(lc.talkEnd, lc.wrapEnd)
@@ -58,15 +62,6 @@ func clipReason(s string) string {
 	return s
 }
 
-// conversation says whether the call reached the debtor (the compliance
-// caps count it): bridged to an agent who did not say it was someone else.
-func (lc *liveCall) conversation(d *disposition) bool {
-	if lc == nil || lc.connected.IsZero() || lc.machine {
-		return false
-	}
-	return d == nil || d.rightParty
-}
-
 // finish records the call's end where other nodes see it, pins a personal
 // call back to its agent, and closes the screen's queue.
 func (lc *liveCall) finish(ctx context.Context, a *analytics.Attempt, d *disposition) {
@@ -101,8 +96,12 @@ func (lc *liveCall) settle(a *analytics.Attempt) *agentCall {
 	return &agentCall{lc: lc, disp: d}
 }
 
-// talked: the debtor spoke with an agent.
-func (g *agentCall) talked() bool { return g != nil && g.lc.conversation(g.disp) }
+// talked: the debtor spoke with an agent (the compliance caps count it):
+// bridged to an agent who did not say it was someone else, as a's row
+// (settled) says, the rule `marcador redis restore` reads it by.
+func (g *agentCall) talked(a analytics.Attempt) bool {
+	return g != nil && analytics.AgentTalked(a.AgentID, a.TalkMS, a.Disposition, a.AgentCode, a.RightParty)
+}
 
 func (g *agentCall) disposition() *disposition {
 	if g == nil {

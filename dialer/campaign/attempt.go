@@ -82,7 +82,7 @@ func (r *Runner) place(ctx context.Context, c queue.Campaign, trunk *dialer.Trun
 	if err != nil {
 		return err
 	}
-	if err := r.record(ctx, c, acct, p.subj, a, res, spoke(*a, res) || ag.talked()); err != nil {
+	if err := r.record(ctx, c, acct, p.subj, a, res, spoke(*a, res) || ag.talked(*a)); err != nil {
 		return err
 	}
 	if err := r.settleOutcome(ctx, c, lease, a, res, ag.disposition(), len(acct.Phones) > 1); err != nil {
@@ -131,11 +131,12 @@ func (r *Runner) reserve(ctx context.Context, c queue.Campaign, subj compliance.
 
 // spoke says someone answered and keyed: a contact and a conversation
 // (also when the script failed later). Where the script checks who
-// answered, only the debtor who proved it: a talk with a third party is no
-// conversation with the debtor for the caps.
+// answered, only the debtor who proved it (identified made the row of
+// anyone else wrong_party or not_verified): a talk with a third party is no
+// conversation with the debtor for the caps. The rule is the row's
+// (analytics.Spoke), so a restore from the rows counts what was counted.
 func spoke(a analytics.Attempt, res ivr.Result) bool {
-	return (a.Disposition == analytics.Answered || a.Disposition == analytics.IVRError) && len(res.Path) > 0 && res.DTMF != "" &&
-		(res.Verified || !res.Checked)
+	return analytics.Spoke(a.Channel, a.Disposition, len(res.Path) > 0 && res.DTMF != "")
 }
 
 // CallRequest is one call outside a campaign's queue: an operator's test of
@@ -294,12 +295,13 @@ func (r *Runner) call(ctx context.Context, c queue.Campaign, trunk *dialer.Trunk
 		return r.toMachine(ctx, c, acct, number, zones, leg, tap, a, ln, lc, res), lc.settle(a), nil
 	}
 	endCall(ctx, leg, a, res)
-	identified(a, res)
 	if err != nil {
-		// The debtor did not get the message: its own outcome, retried.
+		// The debtor did not get the message: its own outcome, retried
+		// (unless whoever answered was not verified: identified).
 		a.Disposition, a.Reason = analytics.IVRError, err.Error()
 		r.log.Error("campaign: script failed", "campaign", c.ID, "account", acct.ID, "err", err)
 	}
+	identified(a, res)
 	ag := lc.settle(a)
 	ln.settled(a, ag, res)
 	return res, ag, nil
@@ -392,7 +394,7 @@ func (r *Runner) scriptSMS(ctx context.Context, c queue.Campaign, acct queue.Acc
 // (sms.fallback), each once per attempt.
 func (r *Runner) fallback(ctx context.Context, c queue.Campaign, acct queue.Account, a *analytics.Attempt) {
 	for i, rule := range c.SMS.Fallback {
-		if !rule.Matches(a.Disposition, int(a.AttemptNo)) {
+		if !rule.Matches(*a) {
 			continue
 		}
 		m := SMSRequest{Key: fmt.Sprintf("%s/fallback/%d", a.AttemptID, i), Campaign: c.ID, Account: acct.ID, Phone: a.Phone,

@@ -54,19 +54,28 @@ func (r *Runner) rightParty(c queue.Campaign, acct queue.Account, number, attemp
 // whoever answered said they are not the debtor (wrong_party), or did not
 // prove they are (not_verified). Either way nothing about the account was
 // said; the row is a contact and no right-party contact, and the account
-// is retried (retry.delays.wrong_party / not_verified, else default).
+// is retried (retry.delays.wrong_party / not_verified, else default). A
+// script that failed (ivr_error) before anyone was verified is the same
+// for the caps and the texts: the row says who answered, with the error
+// after the reason, so an answered or ivr_error row is always the debtor
+// who proved it or a call with no check (analytics.Spoke).
 func identified(a *analytics.Attempt, res ivr.Result) {
-	if !res.Checked || res.Verified || a.Disposition != analytics.Answered {
+	if !res.Checked || res.Verified || (a.Disposition != analytics.Answered && a.Disposition != analytics.IVRError) {
 		return
+	}
+	failed := ""
+	if a.Disposition == analytics.IVRError {
+		failed = "; then the script failed: " + a.Reason
 	}
 	a.RightParty = false
-	if res.WrongParty {
+	switch {
+	case res.WrongParty:
 		a.Disposition, a.Reason = analytics.WrongParty, "whoever answered said they are not the debtor"
-		return
+	case res.Locked:
+		a.Disposition, a.Reason = analytics.NotVerified, "whoever answered could not try: too many failed identifications from this number"
+	default:
+		a.Disposition = analytics.NotVerified
+		a.Reason = fmt.Sprintf("whoever answered did not prove they are the debtor (%s)", res.End)
 	}
-	a.Disposition = analytics.NotVerified
-	a.Reason = fmt.Sprintf("whoever answered did not prove they are the debtor (%s)", res.End)
-	if res.Locked {
-		a.Reason = "whoever answered could not try: too many failed identifications from this number"
-	}
+	a.Reason += failed
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/marcador/marcador/analytics"
 	"github.com/marcador/marcador/dialer/simcarrier"
+	"github.com/marcador/marcador/ivr"
 	"github.com/marcador/marcador/ivr/media"
 	"github.com/marcador/marcador/queue"
 )
@@ -133,6 +135,25 @@ func TestOutboundReminderChecksTheRightParty(t *testing.T) {
 			t.Errorf("%s: row %s right_party %d (%s), want %s %d", accountOf[w], disp, right, reason, want.disp, want.right)
 		}
 	}
+	// The caps' history: a conversation for the debtor who proved it only,
+	// exactly where the row's rule says (analytics.Spoke, by which
+	// `marcador redis restore` rebuilds it).
+	for _, a := range accts {
+		var disp string
+		var keyed uint8
+		if err := h.conn.QueryRow(ctx, "SELECT disposition, ivr_path != '' AND dtmf != '' FROM "+h.db+".contact_attempts FINAL WHERE campaign_id = ? AND account_id = ?",
+			id, a.ID).Scan(&disp, &keyed); err != nil {
+			t.Fatal(err)
+		}
+		conversations := h.conversations(t, a)
+		restored := analytics.Spoke(analytics.Voice, disp, keyed == 1)
+		if (conversations == 1) != restored || conversations > 1 || (restored && disp != analytics.Answered) {
+			t.Errorf("%s (%s, keyed %d): %d conversations recorded live, the row's rule says %v", a.ID, disp, keyed, conversations, restored)
+		}
+		if a.ID == accountOf[promises] && conversations != 1 {
+			t.Errorf("the debtor who promised: %d conversations", conversations)
+		}
+	}
 	var promised string
 	if err := h.conn.QueryRow(ctx, "SELECT toString(sum(amount)) FROM "+h.db+".promises FINAL WHERE campaign_id = ? AND account_id = ?",
 		id, accountOf[promises]).Scan(&promised); err != nil || promised != "10000.00" {
@@ -141,5 +162,39 @@ func TestOutboundReminderChecksTheRightParty(t *testing.T) {
 	// Nobody was reached but the debtor: the others are tried again.
 	if n, _ := h.store.Counts(ctx, id, time.Now()); n.Done != 2 || n.Due != 2 {
 		t.Errorf("queue afterwards %+v, want the debtors done and the others due again", n)
+	}
+}
+
+// A right-party check that did not verify whoever answered decides the
+// row, also when the script failed afterwards: the row says who answered
+// (with the error after the reason), never ivr_error, so neither the caps
+// (live or restored) nor a fallback text take it for the debtor.
+func TestIdentifiedDecidesAFailedScriptsRow(t *testing.T) {
+	res := ivr.Result{Checked: true, Path: []string{"rpc-greeting", "verify"}, DTMF: "9", End: "error"}
+	for _, tc := range []struct {
+		res  ivr.Result
+		disp string
+		want string
+	}{
+		{res, analytics.IVRError, analytics.NotVerified},
+		{func() ivr.Result { r := res; r.WrongParty = true; return r }(), analytics.IVRError, analytics.WrongParty},
+		{res, analytics.Answered, analytics.NotVerified},
+		{func() ivr.Result { r := res; r.Verified = true; return r }(), analytics.IVRError, analytics.IVRError},
+		{func() ivr.Result { r := res; r.Checked = false; return r }(), analytics.IVRError, analytics.IVRError},
+	} {
+		a := analytics.Attempt{Channel: analytics.Voice, Disposition: tc.disp, Reason: "no prompt p/x"}
+		if tc.disp == analytics.Answered {
+			a.Reason = ""
+		}
+		identified(&a, tc.res)
+		if a.Disposition != tc.want {
+			t.Errorf("%s, checked %v verified %v wrong party %v: %s, want %s", tc.disp, tc.res.Checked, tc.res.Verified, tc.res.WrongParty, a.Disposition, tc.want)
+		}
+		if tc.disp == analytics.IVRError && tc.want != analytics.IVRError && !strings.HasSuffix(a.Reason, "; then the script failed: no prompt p/x") {
+			t.Errorf("reason %q", a.Reason)
+		}
+		if got, want := spoke(a, tc.res), tc.want == analytics.IVRError && (tc.res.Verified || !tc.res.Checked); got != want {
+			t.Errorf("%s → %s: spoke %v, want %v", tc.disp, a.Disposition, got, want)
+		}
 	}
 }

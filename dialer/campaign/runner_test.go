@@ -137,6 +137,23 @@ func (h *harness) fresh(ctx context.Context, accts []queue.Account) {
 	}
 }
 
+// conversations counts the conversations in the caps' history of the
+// debtor of acct (by national id), as the gate recorded them.
+func (h *harness) conversations(t *testing.T, acct queue.Account) int {
+	t.Helper()
+	ms, err := h.rdb.ZRange(context.Background(), "marcador:{debtor:nid:"+acct.Country+":"+acct.NationalID+"}:history", 0, -1).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, m := range ms {
+		if strings.Split(m, "|")[2] == compliance.KindConversation {
+			n++
+		}
+	}
+	return n
+}
+
 // load clears the debtors' history in the gate (fresh) and loads them into
 // campaign id, due a minute ago.
 func (h *harness) load(t *testing.T, ctx context.Context, id string, accts []queue.Account) {

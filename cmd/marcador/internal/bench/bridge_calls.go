@@ -198,23 +198,13 @@ func (cr *callRun) agentFor(ctx context.Context, leg *dialer.Leg, answered time.
 	var r agent.Reservation
 	var took time.Duration // the Reserve that got the agent
 	var err error
-	// The campaign's way (dialer/campaign waitForAgent): the account's call
-	// back pin read, then the pinned agent or the longest-idle one reserved.
-	t0 := time.Now()
-	pin, pinned, err := cr.pool.CallbackAgent(ctx, cr.campaign, callID)
-	pinTook := time.Since(t0)
-	if err != nil {
-		cr.fail("pin_error")
-		return gotAgent{}, false
-	}
-	if !pinned {
-		pin = ""
-	}
+	// The campaign's way (dialer/campaign waitForAgent): one script call
+	// that takes the account's pinned agent or the longest-idle one (the
+	// call id stands for the account: the bench pins nothing).
 	reserve := func() (agent.Reservation, bool, error) {
 		t := time.Now()
-		r, ok, err := cr.pool.ReserveFor(ctx, cr.campaign, cr.node, pin, callID)
-		took = time.Since(t) + pinTook
-		pinTook = 0 // read once, as the campaign does
+		r, ok, err := cr.pool.ReserveFor(ctx, cr.campaign, cr.node, callID, callID)
+		took = time.Since(t)
 		return r, ok, err
 	}
 	for {

@@ -74,8 +74,9 @@ type callsPhase struct {
 	// debtor's first packet had arrived at all (the far end had not
 	// started sending yet).
 	PacketWait spread `json:"packet_wait"`
-	// Reserve is the Redis round trips that got the agent, as a campaign
-	// takes it (Pool.CallbackAgent, then Pool.ReserveFor; part of Setup).
+	// Reserve is the Redis round trip that got the agent, as a campaign
+	// takes it (Pool.ReserveFor: the account's pin and the reserve in one
+	// script call; part of Setup).
 	Reserve spread `json:"reserve"`
 	// For the calls an agent was ready for, the answer → our leg's first
 	// RTP packet sent (Session.FirstSent; negative: before the answer was

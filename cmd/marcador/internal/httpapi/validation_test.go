@@ -82,6 +82,9 @@ func TestCampaignRefusedAtCreateAndAtStart(t *testing.T) {
 		{"fallback link, no pay_url", map[string]any{"pay_url": "", "script": "",
 			"sms": map[string]any{"fallback": []any{map[string]any{"after": []string{"no_answer"}, "template": "payment-link"}}}},
 			"sms.fallback[0].template", `"payment-link" sends a payment link and the campaign has no pay_url`},
+		{"fallback text after a wrong party", map[string]any{
+			"sms": map[string]any{"fallback": []any{map[string]any{"after": []string{"busy", "wrong_party"}, "template": "payment-link"}}}},
+			"sms.fallback[0].after", `"wrong_party": whoever answered has not proven they are the debtor; a text to the number would disclose the debt to a third party`},
 		{"unknown script", map[string]any{"script": "nope"}, "script", `"nope" is not loaded`},
 		// Whoever answers may not be the debtor: a script that discloses
 		// before a right-party check is no campaign's.

@@ -175,7 +175,8 @@ func Events(o analytics.AttemptOutcome) []compliance.Event {
 	default:
 		out = append(out, ev(compliance.KindAttempt, o.StartedAt))
 		switch {
-		case o.Channel == analytics.Voice && (o.Disposition == analytics.Answered || o.Disposition == analytics.IVRError) && o.Keyed:
+		case analytics.Spoke(o.Channel, o.Disposition, o.Keyed) || // the runner's rules: never a wrong party or an unverified answer
+			o.Channel == analytics.Voice && analytics.AgentTalked(o.AgentID, o.TalkMS, o.Disposition, o.AgentCode, o.RightParty):
 			out = append(out, ev(compliance.KindContact, ended), ev(compliance.KindConversation, ended))
 		case o.Channel != analytics.Voice && (o.MessageStatus == "delivered" || o.MessageStatus == "read"):
 			out = append(out, ev(compliance.KindContact, ended))

@@ -3,6 +3,7 @@ package restore
 import (
 	"context"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -268,6 +269,23 @@ func TestEvents(t *testing.T) {
 		{o(analytics.Voice, "answered", "", true, false, "a"), "attempt,contact,conversation"},
 		{o(analytics.Voice, "answered", "", false, false, "a"), "attempt"},
 		{o(analytics.Voice, "ivr_error", "", true, false, "a"), "attempt,contact,conversation"},
+		{o(analytics.Voice, "wrong_party", "", true, false, "a"), "attempt"},  // keyed 2: not the debtor
+		{o(analytics.Voice, "not_verified", "", true, false, "a"), "attempt"}, // keyed a wrong id, or the script failed before a check passed
+		{func() analytics.AttemptOutcome {
+			x := o(analytics.Voice, "answered", "", false, false, "a")
+			x.AgentID, x.TalkMS = "ag", 1
+			return x
+		}(), "attempt,contact,conversation"}, // bridged to an agent, no keys
+		{func() analytics.AttemptOutcome {
+			x := o(analytics.Voice, "answered", "", false, false, "a")
+			x.AgentID, x.TalkMS, x.AgentCode = "ag", 5000, "wrong_party"
+			return x
+		}(), "attempt"},
+		{func() analytics.AttemptOutcome {
+			x := o(analytics.SMS, "delivered", "delivered", false, false, "a")
+			x.AgentID, x.TalkMS = "ag", 5000 // a text an agent sent: a contact once delivered, never a conversation
+			return x
+		}(), "attempt,contact"},
 		{o(analytics.Voice, "answered", "", false, true, "a"), "attempt,abandoned"},
 		{o(analytics.Voice, "blocked", "", false, false, "a"), ""},
 		{o(analytics.Voice, "local_error", "", false, false, "a"), ""},
@@ -289,6 +307,116 @@ func TestEvents(t *testing.T) {
 			if (e.Kind == compliance.KindAttempt) != e.At.Equal(t0) || e.AttemptID != "x" || string(e.Channel) != string(tc.in.Channel) {
 				t.Errorf("%s %s: event %+v", tc.in.Channel, tc.in.Disposition, e)
 			}
+		}
+	}
+}
+
+// Calls answered by someone who never proved they are the debtor (a wrong
+// party, a failed check, a script that failed before anyone was verified)
+// are no conversation for the caps, live or restored, nor is an agent's
+// call the agent says reached someone else: the runner records a contact
+// and a conversation by analytics.Spoke and AgentTalked on the row it
+// writes, and
+// restore rebuilds by the same rule from the row read back, so after Redis
+// loses the history each debtor's rebuilt history is what the live path
+// had recorded.
+func TestHistoryRestoresWhatTheLivePathCounted(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	profile := compliance.Builtin()["CL"]
+	at := clNow()
+	type call struct {
+		account, disposition, path, dtmf, reason string
+		right                                    bool
+		conversation                             bool // what the live path counts
+		agent, code                              string
+		talk                                     uint32 // an agent call's bridged time
+	}
+	calls := []call{
+		{"VERIFIED", analytics.Answered, "rpc-greeting>verify>overdue-menu", "4821/1", "", true, true, "", "", 0},
+		{"WRONG", analytics.WrongParty, "rpc-greeting>wrong-party", "2", "whoever answered said they are not the debtor", false, false, "", "", 0},
+		{"FAILED", analytics.NotVerified, "rpc-greeting>verify>limited", "1111/2222", "whoever answered did not prove they are the debtor (hangup)", false, false, "", "", 0},
+		// The runner's row for a script that failed before anyone was verified (identified).
+		{"ERR-UNVERIFIED", analytics.NotVerified, "rpc-greeting>verify", "9", "whoever answered did not prove they are the debtor (error); then the script failed: no prompt", false, false, "", "", 0},
+		{"ERR-VERIFIED", analytics.IVRError, "rpc-greeting>verify>overdue-intro", "4821", "amount: no currency", true, true, "", "", 0},
+		{"UNCHECKED", analytics.Answered, "message>menu", "1", "", false, true, "", "", 0},
+		{"SILENT", analytics.Answered, "rpc-greeting", "", "", false, false, "", "", 0},
+		// Agent calls: bridged (talk_ms), and what the agent's code says.
+		{"AGENT", analytics.Answered, "", "", "", false, true, "ag-1", "", 42000},
+		{"AGENT-REFUSED", analytics.Answered, "", "", "", true, true, "ag-1", "refused", 30000},
+		{"AGENT-WRONG", analytics.Answered, "", "", "", false, false, "ag-1", "wrong_party", 8000},
+		{"AGENT-THIRD", analytics.Answered, "", "", "", false, false, "ag-1", "third_party", 9000},
+		{"AGENT-MACHINE", analytics.Machine, "voicemail-limited", "", "", false, false, "ag-1", "", 2500},
+		{"PREVIEW-UNBRIDGED", analytics.Answered, "", "", "the debtor hung up before an agent came", false, false, "ag-1", "", 0},
+		// Keyed in the IVR, then an agent who says it is someone else: the
+		// script's side counts it (no check was asked of it).
+		{"IVR-THEN-AGENT", analytics.Answered, "menu>transfer", "3", "", false, true, "ag-1", "third_party", 12000},
+	}
+	for i, c := range calls {
+		// As the runner: the gate reserves the call, the row is written,
+		// and a conversation recorded when the row's rule says so.
+		s := compliance.Subject{Phone: "+5691234600" + strconv.Itoa(i), Account: c.account, Country: "CL", DefaultZone: "America/Santiago",
+			Campaign: "cl-rpc"}
+		id := analytics.NewAttemptID()
+		if d, err := e.gate.Reserve(ctx, profile, s, analytics.Voice, id, false); err != nil || !d.Allowed {
+			t.Fatalf("%s: %+v %v", c.account, d, err)
+		}
+		a := &analytics.Attempt{AttemptID: id, CampaignID: "cl-rpc", AccountID: c.account, Phone: s.Phone, Channel: analytics.Voice, NodeID: "n1",
+			StartedAt: at.Add(time.Duration(i) * time.Second), AnsweredAt: at.Add(time.Duration(i)*time.Second + 3*time.Second),
+			EndedAt: at.Add(time.Duration(i)*time.Second + 40*time.Second), Disposition: c.disposition, Reason: c.reason, IVRPath: c.path,
+			DTMF: c.dtmf, RightParty: c.right, SIPCode: 200, AgentID: c.agent, AgentCode: c.code, TalkMS: c.talk, Ver: 1}
+		if got := analytics.Spoke(a.Channel, a.Disposition, a.IVRPath != "" && a.DTMF != "") ||
+			analytics.AgentTalked(a.AgentID, a.TalkMS, a.Disposition, a.AgentCode, a.RightParty); got != c.conversation {
+			t.Fatalf("%s: the live rule says conversation %v, want %v", c.account, got, c.conversation)
+		}
+		if c.conversation {
+			for _, kind := range []string{compliance.KindContact, compliance.KindConversation} {
+				if err := e.gate.Record(ctx, s, analytics.Voice, kind, id, e.gate.Now()); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		if err := e.w.Write(ctx, a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.flush(t)
+	// The history of each debtor, as kinds counted (the gate's key).
+	history := func(c call) map[string]int {
+		t.Helper()
+		ms, err := e.rdb.ZRange(ctx, "marcador:{debtor:acct:"+c.account+"}:history", 0, -1).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := map[string]int{}
+		for _, m := range ms {
+			n[strings.Split(m, "|")[2]]++
+		}
+		return n
+	}
+	live := map[string]map[string]int{}
+	for _, c := range calls {
+		live[c.account] = history(c)
+		want := map[string]int{compliance.KindAttempt: 1}
+		if c.conversation {
+			want[compliance.KindContact], want[compliance.KindConversation] = 1, 1
+		}
+		if !reflect.DeepEqual(live[c.account], want) {
+			t.Fatalf("%s: live history %v, want %v", c.account, live[c.account], want)
+		}
+	}
+
+	e.wipe(t)
+	r, err := History(ctx, e.conn, e.db, e.gate, e.store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Attempts != len(calls) {
+		t.Fatalf("restore read %+v", r)
+	}
+	for _, c := range calls {
+		if got := history(c); !reflect.DeepEqual(got, live[c.account]) {
+			t.Errorf("%s (%s, keys %q): restored history %v, live %v", c.account, c.disposition, c.dtmf, got, live[c.account])
 		}
 	}
 }
