@@ -2,8 +2,15 @@ package agent
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/marcador/marcador/analytics/polltest"
+	"github.com/marcador/marcador/queue/redistest"
 )
 
 // An agent's screen gets its own events, live and after reconnecting with
@@ -101,4 +108,66 @@ func FuzzStreamID(f *testing.F) {
 			t.Fatalf("%q after itself", a)
 		}
 	})
+}
+
+// Events published between two of the hub's reads are not lost: once a
+// hub reads (its 1 ms blocking reads time out all the time), every event
+// of a burst reaches the screen, in order, the first included. Following
+// "$" anew on each read, as the hub did until its first event, lost an
+// event added while no read was waiting: about one hub in five lost the
+// first of its burst, so twenty hubs are started one after the other.
+func TestDeskMissesNothingBetweenReads(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	other := NewDesk(DeskOptions{Client: client(t)})
+	for range 20 {
+		deskBurst(ctx, t, other)
+	}
+}
+
+// deskBurst starts a hub, waits until it reads, publishes a burst through
+// other and checks the hub's screen gets all of it.
+func deskBurst(ctx context.Context, t *testing.T, other *Desk) {
+	t.Helper()
+	name := "desk-" + rnd()
+	rdb := redis.NewUniversalClient(&redis.UniversalOptions{Addrs: []string{redistest.Addr()}, ClientName: name})
+	defer rdb.Close()
+	hub := NewDesk(DeskOptions{Client: rdb, Block: time.Millisecond, Buffer: 64, Logger: quietLog()})
+	a := "a-" + rnd()
+	sctx, unsub := context.WithCancel(ctx)
+	defer unsub()
+	evs, err := hub.Subscribe(sctx, a, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rctx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { hub.Run(rctx); close(done) }()
+	defer func() { stop(); <-done }()
+	// The hub is reading once its connection's last command is an XREAD.
+	polltest.Eventually(t, 10*time.Second, func() bool {
+		list, _ := other.rdb.ClientList(ctx).Result()
+		for _, l := range strings.Split(list, "\n") {
+			if strings.Contains(l, " name="+name+" ") && strings.Contains(l, " cmd=xread") {
+				return true
+			}
+		}
+		return false
+	}, "the hub's first read")
+	ids := make([]string, 5)
+	for i := range ids {
+		if ids[i], err = other.Publish(ctx, a, DeskCallEnded, fmt.Sprintf("c%d", i), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, id := range ids {
+		select {
+		case ev := <-evs:
+			if ev.ID != id {
+				t.Fatalf("event %d is %q (%s), want %s: the ones before it were lost", i, ev.ID, ev.Call, id)
+			}
+		case <-ctx.Done():
+			t.Fatalf("%d of %d events arrived", i, len(ids))
+		}
+	}
 }
