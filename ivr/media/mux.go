@@ -22,15 +22,20 @@ const DefaultMuxSockets = 4
 // muxRecvBuf is a receive buffer: an Ethernet MTU's datagram.
 const muxRecvBuf = 1500
 
-// DefaultMuxLinger is how long a reader waits after a batch of more than
-// one datagram before it reads again (MuxOptions.Linger). At a thousand
-// calls it makes each wake-up carry about forty datagrams instead of three
-// to six, which roughly halves what receiving costs both ends (fewer
-// wake-ups: on a virtual machine each one is an exit to the hypervisor);
-// a packet that arrives meanwhile waits up to this long, nothing next to a
-// jitter buffer's 20-60 ms. A lone datagram is never held: light traffic
-// keeps a blocking read, woken by each arrival.
+// DefaultMuxLinger is how long a reader waits after a batch of at least
+// muxLingerAfter datagrams before it reads again (MuxOptions.Linger). At a
+// thousand calls it makes each wake-up carry 10-20 datagrams instead of
+// four to six, which cuts what receiving costs both ends (fewer wake-ups:
+// on a virtual machine each one is an exit to the hypervisor); a packet
+// that arrives meanwhile waits up to this long, nothing next to a jitter
+// buffer's 20-60 ms. Light traffic (a hundred bridged legs: one or two
+// datagrams a read) keeps a blocking read, woken by each arrival, so a
+// relayed packet is not held.
 const DefaultMuxLinger = time.Millisecond
+
+// muxLingerAfter is the batch that says traffic is heavy: a 20 ms tick of
+// 1,000 calls brings about 12 datagrams a millisecond to each of 4 sockets.
+const muxLingerAfter = 4
 
 // relayFlushAfter bounds how long a packet a bridge relays waits in its
 // reader's send batch for the rest of the received batch to be handled.
@@ -193,10 +198,10 @@ func (mc *muxConn) readLoop(wg *sync.WaitGroup, b *udpBatch) {
 			}
 		}
 		q.flush()
-		if n > 1 && mc.linger > 0 {
+		if n >= muxLingerAfter && mc.linger > 0 {
 			// Datagrams came together: traffic is heavy enough that the
 			// next read is better made a little later, with the arrivals
-			// of the linger in one batch, than at once for one or two.
+			// of the linger in one batch, than at once for a few.
 			time.Sleep(mc.linger)
 		}
 	}
