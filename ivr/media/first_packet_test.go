@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/pion/rtp"
+
+	"github.com/marcador/marcador/analytics/polltest"
 )
 
 // The first packets of a call leave when they can, not at the pacer's next
@@ -176,4 +178,37 @@ func TestMuxStampsArrivalTimes(t *testing.T) {
 	if at := b.arrived(0); at.IsZero() || at.Before(sent.Add(-time.Millisecond)) || at.After(read) {
 		t.Fatalf("arrival stamped %v, sent %v, read %v", at, sent, read)
 	}
+}
+
+// A prompt started before the peer's first packet (an answered call whose
+// caller's media is late, or a phone that sends nothing until it has
+// audio) waits for someone to hear it: the ticks with nowhere to send do
+// not play it into the void, and the caller hears its first frame first.
+func TestPromptWaitsForThePeersFirstPacket(t *testing.T) {
+	eachSocketKind(t, func(t *testing.T, m *Mux) {
+		phone := testPhone(t)
+		s := newPacedSession(t, stoppedPacer(), m, SessionOptions{Remote: phoneAddr(phone)})
+		s.Start()
+		welcome := &Prompt{Samples: append(Tone(1000, 8000, FrameSamples), Tone(500, 8000, 50*FrameSamples)...)}
+		go s.Play(t.Context(), false, welcome)
+		polltest.Eventually(t, 10*time.Second, s.playing, "the prompt to start")
+		s.sendMu.Lock()
+		sd := s.psd
+		s.sendMu.Unlock()
+		for range 25 { // half a second of ticks before the caller is heard
+			s.paceFrame(sd, nil)
+		}
+		if n := s.Stats().Sent; n != 0 {
+			t.Fatalf("sent %d packets before the peer's first", n)
+		}
+		b, _ := (&rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: PCMU.PayloadType, SequenceNumber: 7, Timestamp: 160, SSRC: 0x5EED},
+			Payload: make([]byte, FrameSamples)}).Marshal()
+		if _, err := phone.WriteToUDPAddrPort(b, s.LocalAddr()); err != nil {
+			t.Fatal(err)
+		}
+		first := PCMU.Encode(nil, Tone(1000, 8000, FrameSamples))
+		if p := out(t, phone); !bytes.Equal(p.Payload, first) {
+			t.Fatal("the caller's first frame is not the prompt's first: the start was played to nobody")
+		}
+	})
 }

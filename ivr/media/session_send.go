@@ -97,6 +97,13 @@ func (s *Session) sendFrame(sd *sender, q *txQueue) bool {
 	pkt.Marker = sd.last.IsZero() || resumed
 	pkt.Timestamp = mediaTS
 	remote, hold, codec, dtmfType := s.targetLocked(now), s.hold, s.codec, s.dtmfType
+	if !remote.IsValid() {
+		// Nobody to send to yet (an answered call before its peer's first
+		// packet, a probe that got no reply): the prompt and the digits
+		// wait for someone to hear them, only the clock goes on.
+		s.mu.Unlock()
+		return true
+	}
 	pkt.PayloadType = codec.PayloadType
 	s.nextDigitLocked(dt, mediaTS)
 	switch {
@@ -112,7 +119,7 @@ func (s *Session) sendFrame(sd *sender, q *txQueue) bool {
 	default:
 		pkt.Payload = sd.silence[codec.PayloadType]
 	}
-	if hold && pkt.PayloadType != dtmfType || !remote.IsValid() {
+	if hold && pkt.PayloadType != dtmfType {
 		s.mu.Unlock()
 		return true // nothing sent, so the sequence number does not advance
 	}
