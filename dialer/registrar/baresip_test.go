@@ -67,7 +67,10 @@ func TestBaresipRegistersAndUnregisters(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitBindings(t, n, agent, 0, ph.Output)
-	if l := e.logs.lines("sip registrar: unregistered"); len(l) != 1 || l[0]["reason"] != "request" {
+	// The line is logged once the binding is gone: wait for it too.
+	var l []map[string]any
+	polltest.Until(10*time.Second, func() bool { l = e.logs.lines("sip registrar: unregistered"); return len(l) > 0 })
+	if len(l) != 1 || l[0]["reason"] != "request" {
 		t.Fatalf("unregistered lines %v", l)
 	}
 	noSecrets(t, e, "s3cret-pw", user)
