@@ -20,25 +20,18 @@ import (
 // spanKeys are the groupings counted in two parts, and the columns that
 // group the debtors inside the range: by segment or channel, their
 // distinct (value, flag bit) pairs (migration 15), whether they have one
-// value or more. In total and by campaign the split is not used: at 2M
-// attempts (about 2 hours per debtor row) it was slower than walking the
-// short arrays (bench kpi, 90 days 163 vs 131 ms, 7 days 427 vs 281 ms),
-// the rows straddling a week's edges paying both parts; spanTotals turns
-// it on for those too.
+// value or more. In total and by campaign the split is not used: it was
+// no faster than walking the arrays, at 2M attempts (about 2 hours per
+// debtor row) nor at 10M (about 10; bench kpi, 90 days 157 vs 159 ms, 7
+// days 207 vs 142 ms), the rows straddling a week's edges paying both
+// parts.
 var spanKeys = map[By]string{BySegment: "segment_pairs", ByChannel: "channel_pairs"}
 
-// spanTotals are the keys of the total and by campaign, when they are
-// split too (Options.DebtorSpans).
-var spanTotals = map[By]string{ByNone: "''", ByCampaign: "campaign_id"}
-
 // spanQuery counts debtors from kpi_debtors for a grouping by segment or
-// channel (and by nothing or campaign with Options.DebtorSpans) with no
-// agent filter, split as above, and otherwise as debtorQuery.
+// channel with no agent filter, split as above, and otherwise as
+// debtorQuery.
 func (rd *reader) spanQuery(by By, from, to time.Time) (string, []any) {
 	key, ok := spanKeys[by]
-	if t, total := spanTotals[by]; total && rd.k.opt.DebtorSpans {
-		key, ok = t, true
-	}
 	if rd.k.opt.DebtorArrays || len(rd.f.Agents) > 0 || !ok {
 		return rd.debtorQuery(by, from, to, "")
 	}
