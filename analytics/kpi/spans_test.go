@@ -34,9 +34,10 @@ func TestDebtorSpansEqualRaw(t *testing.T) {
 		t.Fatal(err)
 	}
 	ranges := []string{"from=2026-03-01&to=2026-03-14", "from=2026-03-02&to=2026-03-02", "from=2026-03-03&to=2026-03-09",
-		"from=2026-03-02&to=2026-03-03&tz=America/Bogota"}
+		"from=2026-03-02&to=2026-03-03&tz=America/Bogota", "from=2026-03-01&to=2026-03-14&tz=America/New_York"}
 	extras := []string{"", "&by=campaign", "&by=segment", "&by=channel", "&segment=late", "&by=segment&channel=sms",
-		"&by=channel&country=MX", "&by=campaign&country=CO&segment=late", "&campaign=c1&by=channel"}
+		"&by=channel&country=MX", "&by=campaign&country=CO&segment=late", "&campaign=c1&by=channel", "&by=hour",
+		"&by=hour&segment=late", "&by=hour&channel=sms&country=MX"}
 	check := func(label string) {
 		t.Helper()
 		for _, r := range ranges {

@@ -132,7 +132,22 @@ func KPI(ctx context.Context, o KPIOptions, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	k := ks[0]
+	if err := buildKPIRollups(ctx, conn, ks[0], db, &res, stderr); err != nil {
+		return err
+	}
+
+	if err := timeKPIQuestions(ctx, ks, o, start, end, &res, stderr); err != nil {
+		return err
+	}
+	printKPIBench(stdout, res)
+	if o.JSON {
+		return json.NewEncoder(stdout).Encode(res)
+	}
+	return nil
+}
+
+// buildKPIRollups refreshes db's roll-ups and merges them, into res.
+func buildKPIRollups(ctx context.Context, conn driver.Conn, k *kpi.KPI, db string, res *kpiResult, stderr io.Writer) error {
 	fmt.Fprintf(stderr, "building the roll-ups...\n")
 	t0 := time.Now()
 	// Debtors by day are counted in the zones asked by day: the bench asks
@@ -142,7 +157,8 @@ func KPI(ctx context.Context, o KPIOptions, stdout, stderr io.Writer) error {
 	}
 	res.BuildS = time.Since(t0).Seconds()
 	// Merged parts read faster; a live table is merged in the background.
-	for _, t := range []string{"kpi_attempts", "kpi_agents", "kpi_debtors", "kpi_promises", "kpi_payments", "kpi_debtor_days", "kpi_dirty", "kpi_refreshed"} {
+	for _, t := range []string{"kpi_attempts", "kpi_agents", "kpi_debtors", "kpi_promises", "kpi_payments", "kpi_debtor_days",
+		"kpi_debtor_sets", "kpi_dirty", "kpi_refreshed"} {
 		if err := conn.Exec(ctx, "OPTIMIZE TABLE "+db+"."+t+" FINAL"); err != nil {
 			return fmt.Errorf("optimize %s: %w", t, err)
 		}
@@ -151,14 +167,6 @@ func KPI(ctx context.Context, o KPIOptions, stdout, stderr io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(stderr, "built in %.1f s (%d roll-up rows for %d raw attempt rows)\n", res.BuildS, res.RollupRows, res.RawRows)
-
-	if err := timeKPIQuestions(ctx, ks, o, start, end, &res, stderr); err != nil {
-		return err
-	}
-	printKPIBench(stdout, res)
-	if o.JSON {
-		return json.NewEncoder(stdout).Encode(res)
-	}
 	return nil
 }
 
