@@ -106,9 +106,9 @@ func (e elements) numberKeys(by By, from, to time.Time, f Filter, rows string) s
 	}
 	return `SELECT k, countIf(b = 1), countIf(b = 2), countIf(b = 4) FROM (
     SELECT ` + key + ` AS k, b FROM (
-        SELECT campaign_id, intDiv(x, 8) AS n, bitAnd(x, 7) AS b FROM (
-            SELECT campaign_id, arrayJoin(arrayDistinct(arrayConcat(` + p("1") + `, ` + p("2") + `, ` + p("4") + `))) AS x FROM (
-                SELECT campaign_id, ` + els + ` AS els FROM ` + rows + `
+        SELECT intDiv(x, 8) AS n, bitAnd(x, 7) AS b FROM (
+            SELECT arrayJoin(arrayDistinct(arrayConcat(` + p("1") + `, ` + p("2") + `, ` + p("4") + `))) AS x FROM (
+                SELECT ` + els + ` AS els FROM ` + rows + `
             )
         )
     )

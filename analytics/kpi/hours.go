@@ -81,17 +81,20 @@ func (rd *reader) hourQuery(from, to time.Time) (string, []any) {
 		one += fmt.Sprintf(" AND NOT (first_hour < %d AND last_hour >= %d)", s.from, s.from)
 	}
 	table, where, inside, _ := rd.insideRows(0, h0, h1, one)
-	rot := func(col string) string {
-		return "bitAnd(bitOr(bitShiftLeft(toUInt64(" + col + "), r), bitShiftRight(toUInt64(" + col + "), 24 - r)), 16777215)"
+	// x: a row's UTC hours with a flag, the flag's number (0 attempted, 1
+	// reached, 2 right party) in bits 24-25 and its stretch's shift r from
+	// bit 26; local hour i is UTC hour (i - r) mod 24 (rotated per group,
+	// not per row).
+	x := func(col string, flag int) string {
+		return fmt.Sprintf("bitOr(toUInt64(%s), %d + r)", col, flag<<24)
 	}
-	// x: a row's local hours with a flag, the flag's number (0 attempted, 1
-	// reached, 2 right party) in bits 24 and up.
 	scalars := `SELECT if(i < 10, concat('0', toString(i)), toString(i)) AS k, sumIf(c, b = 0) AS n, sumIf(c, b = 1) AS reached,
     sumIf(c, b = 2) AS rpc FROM (
-    SELECT bitShiftRight(x, 24) AS b, c, arrayJoin(arrayFilter(i -> bitAnd(bitShiftRight(x, i), 1) = 1, range(24))) AS i FROM (
+    SELECT bitAnd(bitShiftRight(x, 24), 3) AS b, c,
+        arrayJoin(arrayFilter(i -> bitAnd(bitShiftRight(x, (i + 24 - bitShiftRight(x, 26)) % 24), 1) = 1, range(24))) AS i FROM (
         SELECT x, count() AS c FROM (
-            SELECT ` + shiftOf(ss, "first_hour") + ` AS r, arrayJoin([` + rot("hours_attempted") + `, bitOr(` + rot("hours_reached") +
-		`, 16777216), bitOr(` + rot("hours_rpc") + `, 33554432)]) AS x
+            SELECT bitShiftLeft(toUInt64(` + shiftOf(ss, "first_hour") + `), 26) AS r, arrayJoin([` + x("hours_attempted", 0) + `, ` +
+		x("hours_reached", 1) + `, ` + x("hours_rpc", 2) + `]) AS x
             FROM ` + table + ` WHERE ` + where.String() + `
         ) GROUP BY x
     )
