@@ -46,30 +46,16 @@ FROM ` + src + ` WHERE ` + c.String() + ` GROUP BY k`
 // rows list each account's attempted hours with their channel, agent,
 // segment and country, or from the raw rows.
 func (rd *reader) debtors(ctx context.Context, by By, rows map[string]*Row) error {
-	from, to := rd.f.Range()
-	var q string
-	var args []any
-	switch {
-	case rd.byDayCounts(by):
-		q, args = rd.dayQuery()
-	case rd.src == Rollup && rd.f.wholeHours() && by == ByHour:
-		q, args = rd.hourQuery(from, to)
-	case rd.src == Rollup && rd.f.wholeHours():
-		q, args = rd.spanQuery(by, from, to)
-	default:
-		raw := &conds{}
-		raw.add("started_at >= toDateTime(?) AND started_at < toDateTime(?)", unix(from), unix(to))
-		rd.dims(raw, "toString(channel)")
-		args = raw.args
-		q = `SELECT ` + rd.key(by, "hour", "toString(channel)") + ` AS k, uniqExactIf(campaign_id, account_id, f_attempt = 1),
-    uniqExactIf(campaign_id, account_id, f_contact = 1), uniqExactIf(campaign_id, account_id, f_rpc = 1)
-FROM (` + attemptRows(rd.k.db, rd.bucket(), raw.String()) + `) GROUP BY k`
-	}
-	return rd.k.query(ctx, "debtors", q, args, func(r driver.Rows) error {
+	missing := false
+	scan := func(r driver.Rows) error {
 		var key string
 		var n, reached, rpc uint64
 		if err := r.Scan(&key, &n, &reached, &rpc); err != nil {
 			return err
+		}
+		if key == missingSet {
+			missing = true
+			return nil
 		}
 		if n == 0 {
 			return nil // a group with no debtor is the other families' to show, if they have it
@@ -77,7 +63,40 @@ FROM (` + attemptRows(rd.k.db, rd.bucket(), raw.String()) + `) GROUP BY k`
 		o := row(rows, key)
 		o.Debtors, o.DebtorsReached, o.DebtorsRPC = n, reached, rpc
 		return nil
-	})
+	}
+	q, args := rd.debtorSQL(by)
+	if err := rd.k.query(ctx, "debtors", q, args, scan); err != nil || !missing {
+		return err
+	}
+	// A set kpi_debtor_sets does not hold yet (rows written while
+	// migration 17 ran): the arrays answer alone.
+	rd.k.log.Warn("kpi: debtors: a pair set is missing from kpi_debtor_sets, counting from the arrays", "db", rd.k.db, "by", by)
+	for _, o := range rows {
+		o.Debtors, o.DebtorsReached, o.DebtorsRPC = 0, 0, 0
+	}
+	from, to := rd.f.Range()
+	q, args = rd.debtorQuery(by, from, to, "")
+	return rd.k.query(ctx, "debtors", q, args, scan)
+}
+
+// debtorSQL is the query of the debtors per group (columns k, n, reached,
+// rpc).
+func (rd *reader) debtorSQL(by By) (string, []any) {
+	from, to := rd.f.Range()
+	switch {
+	case rd.byDayCounts(by):
+		return rd.dayQuery()
+	case rd.src == Rollup && rd.f.wholeHours() && by == ByHour:
+		return rd.hourQuery(from, to)
+	case rd.src == Rollup && rd.f.wholeHours():
+		return rd.spanQuery(by, from, to)
+	}
+	raw := &conds{}
+	raw.add("started_at >= toDateTime(?) AND started_at < toDateTime(?)", unix(from), unix(to))
+	rd.dims(raw, "toString(channel)")
+	return `SELECT ` + rd.key(by, "hour", "toString(channel)") + ` AS k, uniqExactIf(campaign_id, account_id, f_attempt = 1),
+    uniqExactIf(campaign_id, account_id, f_contact = 1), uniqExactIf(campaign_id, account_id, f_rpc = 1)
+FROM (` + attemptRows(rd.k.db, rd.bucket(), raw.String()) + `) GROUP BY k`, raw.args
 }
 
 // debtorRows are kpi_debtors' rows of the latest refresh in the

@@ -28,6 +28,10 @@ import (
 // (migration 17).
 var spanDims = map[By]string{BySegment: "segment", ByChannel: "channel"}
 
+// missingSet is the key spanQuery gives the rows whose set
+// kpi_debtor_sets does not hold (a NUL: no segment or channel).
+const missingSet = "\x00"
+
 // spanQuery counts debtors from kpi_debtors by segment or channel with no
 // agent filter, split as above, and otherwise as debtorQuery. The inside
 // rows are counted per pair set (a few hundred sets for a million rows),
@@ -44,17 +48,17 @@ func (rd *reader) spanQuery(by By, from, to time.Time) (string, []any) {
 	table, where, inside, vals := rd.insideRows(map[By]int{BySegment: 1, ByChannel: 2}[by], h0, h1, "")
 	only := ""
 	if len(vals) > 0 {
-		only = " WHERE v IN (" + quoted(vals) + ")"
+		only = " WHERE v IN (" + quoted(vals) + ", '\\0')"
 	}
 	scalars := `SELECT v AS k, sumIf(c, b = 1) AS n, sumIf(c, b = 2) AS reached, sumIf(c, b = 4) AS rpc FROM (
     SELECT c, vals, bits FROM (
         SELECT ` + dim + `_set AS set, ` + dim + `_set2 AS set2, count() AS c FROM ` + table + ` WHERE ` + where.String() + `
         GROUP BY set, set2
-    ) ANY INNER JOIN (
+    ) ANY LEFT JOIN (
         SELECT set, set2, any(vals) AS vals, any(bits) AS bits FROM ` + rd.k.db + `.kpi_debtor_sets WHERE dim = '` + dim + `'
         GROUP BY set, set2
     ) USING (set, set2)
-) ARRAY JOIN vals AS v, bits AS b` + only + ` GROUP BY k`
+) ARRAY JOIN if(empty(vals), ['\0'], vals) AS v, if(empty(vals), [toUInt8(1)], bits) AS b` + only + ` GROUP BY k`
 	return rd.twoParts(by, from, to, scalars, where.args, inside)
 }
 
