@@ -1,22 +1,8 @@
 package analytics
 
 import (
-	"context"
-	"fmt"
-	"strings"
-	"time"
-
-	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"strconv"
 )
-
-// Migration is one versioned schema step. Statements name the database as
-// {db}; every statement is idempotent (IF NOT EXISTS) so a half-applied
-// migration can simply run again.
-type Migration struct {
-	Version    uint32
-	Name       string
-	Statements []string
-}
 
 // The schema stays within what ClickHouse 18.16 (Debian bookworm) accepts and
 // current releases still accept: no LowCardinality, DateTime64, TTL or
@@ -424,6 +410,52 @@ ALTER TABLE {db}.kpi_debtors
     ADD COLUMN channel_pairs Array(Tuple(String, UInt8)) MATERIALIZED arrayDistinct(arrayConcat(arrayMap((x, f) -> (x, toUInt8(1)), channels, flags),
         arrayFilter(p -> p.2 = 2, arrayMap((x, f) -> (x, toUInt8(bitAnd(f, 2))), channels, flags)),
         arrayFilter(p -> p.2 = 4, arrayMap((x, f) -> (x, toUInt8(bitAnd(f, 4))), channels, flags))))`}},
+	// Per kpi_debtors row: the UTC hours of the day (bit i: hour i) of its
+	// elements with each flag (1 attempted, 2 reached, 4 right party), and
+	// its segment and channel pairs' set as two order-free 64-bit sums of
+	// hashes (rows with the same pairs share them).
+	{16, "kpi debtor hours of day and pair sets", []string{`
+ALTER TABLE {db}.kpi_debtors
+    ADD COLUMN hours_attempted UInt32 MATERIALIZED ` + hourMask(1) + `,
+    ADD COLUMN hours_reached UInt32 MATERIALIZED ` + hourMask(2) + `,
+    ADD COLUMN hours_rpc UInt32 MATERIALIZED ` + hourMask(4) + `,
+    ADD COLUMN segment_set UInt64 MATERIALIZED arraySum(arrayMap(p -> cityHash64(p.1, p.2), segment_pairs)),
+    ADD COLUMN segment_set2 UInt64 MATERIALIZED arraySum(arrayMap(p -> sipHash64(p.1, p.2), segment_pairs)),
+    ADD COLUMN channel_set UInt64 MATERIALIZED arraySum(arrayMap(p -> cityHash64(p.1, p.2), channel_pairs)),
+    ADD COLUMN channel_set2 UInt64 MATERIALIZED arraySum(arrayMap(p -> sipHash64(p.1, p.2), channel_pairs))`}},
+	// The pairs of each segment and channel set of kpi_debtors (dim
+	// 'segment' or 'channel'), so that a question groups debtors by set
+	// without reading their pairs: kept by views on insert (each block's
+	// distinct sets), then filled from the rows already there (a set
+	// written twice is the same row).
+	{17, "kpi debtor sets", []string{`
+CREATE TABLE IF NOT EXISTS {db}.kpi_debtor_sets (
+    dim  String,
+    set  UInt64,
+    set2 UInt64,
+    vals Array(String),
+    bits Array(UInt8)
+) ENGINE = ReplacingMergeTree
+ORDER BY (dim, set, set2)`, debtorSetsMV("segment"), debtorSetsMV("channel"),
+		`INSERT INTO {db}.kpi_debtor_sets ` + debtorSets("segment"), `INSERT INTO {db}.kpi_debtor_sets ` + debtorSets("channel")}},
+}
+
+// debtorSets are the distinct sets of dim's pairs of kpi_debtors' rows.
+func debtorSets(dim string) string {
+	return `SELECT DISTINCT '` + dim + `' AS dim, ` + dim + `_set AS set, ` + dim + `_set2 AS set2, arrayMap(p -> p.1, ` + dim + `_pairs) AS vals,
+    arrayMap(p -> p.2, ` + dim + `_pairs) AS bits FROM {db}.kpi_debtors`
+}
+
+func debtorSetsMV(dim string) string {
+	return `CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.kpi_debtor_` + dim + `_sets_mv TO {db}.kpi_debtor_sets AS ` + debtorSets(dim)
+}
+
+// hourMask is the UTC hours of the day of a kpi_debtors row's elements
+// with flag bit (hours count from the epoch, a UTC midnight).
+func hourMask(bit int) string {
+	b := strconv.Itoa(bit)
+	return `toUInt32(arrayReduce('groupBitOr', arrayMap((h, f) -> toUInt32(if(bitAnd(f, ` + b + `) = ` + b + `,
+        bitShiftLeft(toUInt32(1), h % 24), 0)), hours, flags)))`
 }
 
 // accountAttemptsMV feeds kpi_account_attempts with each attempt's flags
@@ -433,77 +465,3 @@ CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.kpi_account_attempts_mv TO {db}.kpi_
 SELECT ` + SQLAccountBucket + ` AS bucket, account_id, campaign_id, started_at, attempt_id, ver, channel, country, segment, agent_id,
     toUInt8(` + SQLAttempt + ` + 2 * ` + SQLContact + ` + 4 * ` + SQLRightParty + ` + 8 * ` + SQLTouch + `) AS flags
 FROM {db}.contact_attempts WHERE account_id != ''`
-
-// Migrations returns the schema steps in order (for docs and the cluster DDL).
-func Migrations() []Migration { return append([]Migration(nil), migrations...) }
-
-// Migrate creates the database and applies every migration not yet recorded
-// in {db}.schema_migrations. Running it again, or from several nodes, is safe.
-func Migrate(ctx context.Context, conn driver.Conn, db string) ([]Migration, error) {
-	if !ValidIdent(db) {
-		return nil, fmt.Errorf("migrate: database name %q: letters, digits and _ only", db)
-	}
-	if err := conn.Exec(ctx, "CREATE DATABASE IF NOT EXISTS "+db); err != nil {
-		return nil, fmt.Errorf("migrate: create database %s: %w", db, err)
-	}
-	if err := conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS `+db+`.schema_migrations (
-    version UInt32, name String, applied_at DateTime
-) ENGINE = ReplacingMergeTree(applied_at) ORDER BY version`); err != nil {
-		return nil, fmt.Errorf("migrate: create %s.schema_migrations: %w", db, err)
-	}
-	applied := map[uint32]bool{}
-	rows, err := conn.Query(ctx, "SELECT DISTINCT version FROM "+db+".schema_migrations")
-	if err != nil {
-		return nil, fmt.Errorf("migrate: read %s.schema_migrations: %w", db, err)
-	}
-	for rows.Next() {
-		var v uint32
-		if err := rows.Scan(&v); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("migrate: scan version: %w", err)
-		}
-		applied[v] = true
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("migrate: read versions: %w", err)
-	}
-	var done []Migration
-	for _, m := range migrations {
-		if applied[m.Version] {
-			continue
-		}
-		for _, stmt := range m.Statements {
-			if err := conn.Exec(ctx, strings.ReplaceAll(stmt, "{db}", db)); err != nil {
-				return done, fmt.Errorf("migrate: %d %s: %w", m.Version, m.Name, err)
-			}
-		}
-		b, err := conn.PrepareBatch(ctx, "INSERT INTO "+db+".schema_migrations (version, name, applied_at)")
-		if err != nil {
-			return done, fmt.Errorf("migrate: record %d: %w", m.Version, err)
-		}
-		if err := b.Append(m.Version, m.Name, time.Now()); err != nil {
-			return done, fmt.Errorf("migrate: record %d: %w", m.Version, err)
-		}
-		if err := b.Send(); err != nil {
-			return done, fmt.Errorf("migrate: record %d: %w", m.Version, err)
-		}
-		done = append(done, m)
-	}
-	return done, nil
-}
-
-// ValidIdent says whether s may be used as a ClickHouse database or table
-// name without quoting: letters, digits (not first) and _, at most 64.
-func ValidIdent(s string) bool {
-	if s == "" || len(s) > 64 {
-		return false
-	}
-	for i, r := range s {
-		ok := r == '_' || (r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z') || (i > 0 && r >= '0' && r <= '9')
-		if !ok {
-			return false
-		}
-	}
-	return true
-}

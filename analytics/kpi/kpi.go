@@ -38,12 +38,9 @@ type Options struct {
 	// Logger: default slog.Default().
 	Logger *slog.Logger
 	// DebtorArrays counts debtors over a range by walking every
-	// kpi_debtors row's arrays (the path before its scalar columns, for
-	// bench kpi's comparison).
+	// kpi_debtors row's arrays (the path before its scalar columns: bench
+	// kpi's baseline for them).
 	DebtorArrays bool
-	// DebtorSpans counts debtors in total and by campaign in two parts
-	// too (see spans.go; for bench kpi's comparison on bigger data).
-	DebtorSpans bool
 }
 
 // Costs are what calls and texts cost, in one currency.

@@ -9,46 +9,70 @@ import (
 // keeps per row (migration 14) its first and last attempted hour, its
 // flags or'ed and, when it has a single one, its segment, channel and
 // country. A row whose hours all lie inside the range, and that has one
-// value of each dimension the question filters or groups by, is counted
-// from those scalars: every element passes the range and the filter or
-// none does, and the flags of its elements or'ed are all_flags. Only the
-// other rows that overlap the range (straddling its edges, or mixed in a
-// dimension asked) walk their arrays as debtorQuery does; rows outside
-// the range are not read at all. The two parts count disjoint rows, so
-// their counts add up exactly.
+// value of each dimension the question filters by (other than the one it
+// groups by), is counted from columns computed on insert: every element
+// passes the range and the filter or none does. Only the other rows that
+// overlap the range (straddling its edges, or mixed in a dimension
+// filtered) walk their arrays as debtorQuery does; rows outside the range
+// are not read at all. The two parts count disjoint rows, so their counts
+// add up exactly.
+//
+// In total and by campaign the split is not used: it was no faster than
+// walking the arrays, at 2M attempts (about 2 hours per debtor row) nor
+// at 10M (about 10; bench kpi, 90 days 157 vs 159 ms, 7 days 207 vs 142
+// ms), the rows straddling a week's edges paying both parts.
 
-// spanKeys are the groupings counted in two parts, and the columns that
-// group the debtors inside the range: by segment or channel, their
-// distinct (value, flag bit) pairs (migration 15), whether they have one
-// value or more. In total and by campaign the split is not used: at 2M
-// attempts (about 2 hours per debtor row) it was slower than walking the
-// short arrays (bench kpi, 90 days 163 vs 131 ms, 7 days 427 vs 281 ms),
-// the rows straddling a week's edges paying both parts; spanTotals turns
-// it on for those too.
-var spanKeys = map[By]string{BySegment: "segment_pairs", ByChannel: "channel_pairs"}
+// spanDims are the dimensions by segment and by channel: kpi_debtors'
+// columns <dim>_set and <dim>_set2 name each row's set of distinct (value,
+// flag bit) pairs (migrations 15, 16), whose pairs kpi_debtor_sets holds
+// (migration 17).
+var spanDims = map[By]string{BySegment: "segment", ByChannel: "channel"}
 
-// spanTotals are the keys of the total and by campaign, when they are
-// split too (Options.DebtorSpans).
-var spanTotals = map[By]string{ByNone: "''", ByCampaign: "campaign_id"}
+// missingSet is the key spanQuery gives the rows whose set
+// kpi_debtor_sets does not hold (a NUL: no segment or channel).
+const missingSet = "\x00"
 
-// spanQuery counts debtors from kpi_debtors for a grouping by segment or
-// channel (and by nothing or campaign with Options.DebtorSpans) with no
-// agent filter, split as above, and otherwise as debtorQuery.
+// spanQuery counts debtors from kpi_debtors by segment or channel with no
+// agent filter, split as above, and otherwise as debtorQuery. The inside
+// rows are counted per pair set (a few hundred sets for a million rows),
+// without reading their pairs; then each set's pairs, from
+// kpi_debtor_sets, are unnested once. A set is named by two independent
+// 64-bit sums of its pairs' hashes: 128 bits, as uniqExact's own hash of a
+// debtor's key.
 func (rd *reader) spanQuery(by By, from, to time.Time) (string, []any) {
-	key, ok := spanKeys[by]
-	if t, total := spanTotals[by]; total && rd.k.opt.DebtorSpans {
-		key, ok = t, true
-	}
+	dim, ok := spanDims[by]
 	if rd.k.opt.DebtorArrays || len(rd.f.Agents) > 0 || !ok {
 		return rd.debtorQuery(by, from, to, "")
 	}
 	h0, h1 := unix(from)/3600, unix(to)/3600
-	// A row is counted from its scalars when it has one value of each
-	// dimension filtered (and that value passes); the grouped dimension's
-	// filter is applied to its pairs.
-	grouped := map[By]int{BySegment: 1, ByChannel: 2}[by]
+	table, where, inside, vals := rd.insideRows(map[By]int{BySegment: 1, ByChannel: 2}[by], h0, h1, "")
+	only := ""
+	if len(vals) > 0 {
+		only = " WHERE v IN (" + quoted(vals) + ", '\\0')"
+	}
+	scalars := `SELECT v AS k, sumIf(c, b = 1) AS n, sumIf(c, b = 2) AS reached, sumIf(c, b = 4) AS rpc FROM (
+    SELECT c, vals, bits FROM (
+        SELECT ` + dim + `_set AS set, ` + dim + `_set2 AS set2, count() AS c FROM ` + table + ` WHERE ` + where.String() + `
+        GROUP BY set, set2
+    ) ANY LEFT JOIN (
+        SELECT set, set2, any(vals) AS vals, any(bits) AS bits FROM ` + rd.k.db + `.kpi_debtor_sets WHERE dim = '` + dim + `'
+        GROUP BY set, set2
+    ) USING (set, set2)
+) ARRAY JOIN if(empty(vals), ['\0'], vals) AS v, if(empty(vals), [toUInt8(1)], bits) AS b` + only + ` GROUP BY k`
+	return rd.twoParts(by, from, to, scalars, where.args, inside)
+}
+
+// insideRows are the kpi_debtors rows (of the latest refresh, in the
+// campaigns asked) whose hours all lie inside [h0, h1), that one (a
+// condition on the scalar columns, when not empty) takes, and that have
+// one value of each dimension filtered other than grouped (1 segment, 2
+// channel), that value passing the filter: their table (with PREWHERE)
+// and conditions, the condition that picks them but for the filter's
+// values (the other part reads the overlapping rows it does not pick),
+// and the filter's values of the grouped dimension.
+func (rd *reader) insideRows(grouped int, h0, h1 uint32, one string) (table string, where *conds, inside string, vals []string) {
 	mask := 0
-	var cond, vals []string
+	var cond []string
 	for _, d := range []struct {
 		bit  int
 		col  string
@@ -63,27 +87,26 @@ func (rd *reader) spanQuery(by By, from, to time.Time) (string, []any) {
 			cond = append(cond, d.col+" IN ("+quoted(d.vals)+")")
 		}
 	}
-	inside := fmt.Sprintf("first_hour >= %d AND last_hour < %d AND bitAnd(mixed, %d) = 0", h0, h1, mask)
-	table, where := rd.debtorRows(inside)
+	inside = fmt.Sprintf("first_hour >= %d AND last_hour < %d AND bitAnd(mixed, %d) = 0", h0, h1, mask)
+	if one != "" {
+		inside += " AND " + one
+	}
+	table, where = rd.debtorRows(inside)
 	for _, c := range cond {
 		where.add(c)
 	}
-	has := func(bit string) string { return "countIf(bitAnd(all_flags, " + bit + ") = " + bit + ")" }
-	scalars := `SELECT ` + key + ` AS k, ` + has("1") + ` AS n, ` + has("2") + ` AS reached, ` + has("4") + ` AS rpc
-FROM ` + table + ` WHERE ` + where.String() + ` GROUP BY k`
-	if grouped != 0 {
-		only := ""
-		if len(vals) > 0 {
-			only = " WHERE p.1 IN (" + quoted(vals) + ")"
-		}
-		scalars = `SELECT p.1 AS k, countIf(p.2 = 1) AS n, countIf(p.2 = 2) AS reached, countIf(p.2 = 4) AS rpc FROM (
-    SELECT ` + key + ` FROM ` + table + ` WHERE ` + where.String() + `
-) ARRAY JOIN ` + key + ` AS p` + only + ` GROUP BY k`
-	}
-	arrays, args := rd.debtorQuery(by, from, to, fmt.Sprintf("first_hour < %d AND last_hour >= %d AND NOT (%s)", h1, h0, inside))
+	return table, where, inside, vals
+}
+
+// twoParts adds up counts per key (columns k, n, reached, rpc) of the
+// inside rows (scalars, with args) and of the other rows that overlap the
+// range, walked by debtorQuery.
+func (rd *reader) twoParts(by By, from, to time.Time, scalars string, args []any, inside string) (string, []any) {
+	h0, h1 := unix(from)/3600, unix(to)/3600
+	arrays, more := rd.debtorQuery(by, from, to, fmt.Sprintf("first_hour < %d AND last_hour >= %d AND NOT (%s)", h1, h0, inside))
 	return `SELECT k, sum(n), sum(reached), sum(rpc) FROM (
 ` + scalars + `
 UNION ALL
 ` + arrays + `
-) GROUP BY k`, append(append([]any{}, where.args...), args...)
+) GROUP BY k`, append(append([]any{}, args...), more...)
 }

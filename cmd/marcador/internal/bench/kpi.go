@@ -43,10 +43,6 @@ type kpiTiming struct {
 	// before migration 14), on the same data.
 	ArraysP50MS float64 `json:"arrays_p50_ms,omitempty"`
 	ArraysP95MS float64 `json:"arrays_p95_ms,omitempty"`
-	// The debtors counted in two parts in every grouping that can be
-	// (kpi.Options.DebtorSpans), on the same data.
-	SpansP50MS float64 `json:"spans_p50_ms,omitempty"`
-	SpansP95MS float64 `json:"spans_p95_ms,omitempty"`
 }
 
 type kpiResult struct {
@@ -136,25 +132,9 @@ func KPI(ctx context.Context, o KPIOptions, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	k := ks[0]
-	fmt.Fprintf(stderr, "building the roll-ups...\n")
-	t0 := time.Now()
-	// Debtors by day are counted in the zones asked by day: the bench asks
-	// in UTC.
-	if _, err := k.Refresh(ctx, kpi.RefreshScope{Zones: []string{"UTC"}}); err != nil {
+	if err := buildKPIRollups(ctx, conn, ks[0], db, &res, stderr); err != nil {
 		return err
 	}
-	res.BuildS = time.Since(t0).Seconds()
-	// Merged parts read faster; a live table is merged in the background.
-	for _, t := range []string{"kpi_attempts", "kpi_agents", "kpi_debtors", "kpi_promises", "kpi_payments", "kpi_debtor_days", "kpi_dirty", "kpi_refreshed"} {
-		if err := conn.Exec(ctx, "OPTIMIZE TABLE "+db+"."+t+" FINAL"); err != nil {
-			return fmt.Errorf("optimize %s: %w", t, err)
-		}
-	}
-	if err := conn.QueryRow(ctx, "SELECT count() FROM "+db+".kpi_attempts FINAL").Scan(&res.RollupRows); err != nil {
-		return err
-	}
-	fmt.Fprintf(stderr, "built in %.1f s (%d roll-up rows for %d raw attempt rows)\n", res.BuildS, res.RollupRows, res.RawRows)
 
 	if err := timeKPIQuestions(ctx, ks, o, start, end, &res, stderr); err != nil {
 		return err
@@ -166,11 +146,35 @@ func KPI(ctx context.Context, o KPIOptions, stdout, stderr io.Writer) error {
 	return nil
 }
 
-// kpiPaths are the KPIs of db as served, with debtors counted by walking
-// kpi_debtors' arrays only, and with them split wherever they can be.
-func kpiPaths(conn driver.Conn, db string) ([3]*kpi.KPI, error) {
-	var ks [3]*kpi.KPI
-	for i, o := range []kpi.Options{{}, {DebtorArrays: true}, {DebtorSpans: true}} {
+// buildKPIRollups refreshes db's roll-ups and merges them, into res.
+func buildKPIRollups(ctx context.Context, conn driver.Conn, k *kpi.KPI, db string, res *kpiResult, stderr io.Writer) error {
+	fmt.Fprintf(stderr, "building the roll-ups...\n")
+	t0 := time.Now()
+	// Debtors by day are counted in the zones asked by day: the bench asks
+	// in UTC.
+	if _, err := k.Refresh(ctx, kpi.RefreshScope{Zones: []string{"UTC"}}); err != nil {
+		return err
+	}
+	res.BuildS = time.Since(t0).Seconds()
+	// Merged parts read faster; a live table is merged in the background.
+	for _, t := range []string{"kpi_attempts", "kpi_agents", "kpi_debtors", "kpi_promises", "kpi_payments", "kpi_debtor_days",
+		"kpi_debtor_sets", "kpi_dirty", "kpi_refreshed"} {
+		if err := conn.Exec(ctx, "OPTIMIZE TABLE "+db+"."+t+" FINAL"); err != nil {
+			return fmt.Errorf("optimize %s: %w", t, err)
+		}
+	}
+	if err := conn.QueryRow(ctx, "SELECT count() FROM "+db+".kpi_attempts FINAL").Scan(&res.RollupRows); err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "built in %.1f s (%d roll-up rows for %d raw attempt rows)\n", res.BuildS, res.RollupRows, res.RawRows)
+	return nil
+}
+
+// kpiPaths are the KPIs of db as served, and with debtors counted by
+// walking kpi_debtors' arrays only.
+func kpiPaths(conn driver.Conn, db string) ([2]*kpi.KPI, error) {
+	var ks [2]*kpi.KPI
+	for i, o := range []kpi.Options{{}, {DebtorArrays: true}} {
 		o.Costs, o.Logger = benchCosts(), discard()
 		k, err := kpi.New(conn, db, o)
 		if err != nil {
@@ -183,9 +187,8 @@ func kpiPaths(conn driver.Conn, db string) ([3]*kpi.KPI, error) {
 
 // timeKPIQuestions times each family on each question, on the roll-ups
 // and, for the first question, on the raw tables, into res; the debtors
-// alone also on the arrays-only path (ks[1]) and split wherever they can be
-// (ks[2]).
-func timeKPIQuestions(ctx context.Context, ks [3]*kpi.KPI, o KPIOptions, start, end time.Time, res *kpiResult, stderr io.Writer) error {
+// alone also on the arrays-only path (ks[1]).
+func timeKPIQuestions(ctx context.Context, ks [2]*kpi.KPI, o KPIOptions, start, end time.Time, res *kpiResult, stderr io.Writer) error {
 	k := ks[0]
 	last := end.AddDate(0, 0, -1)
 	all := fmt.Sprintf("all campaigns, %d days, ", o.Days)
@@ -238,16 +241,11 @@ func timeKPIQuestions(ctx context.Context, ks [3]*kpi.KPI, o KPIOptions, start, 
 					return fmt.Errorf("%s (arrays): %w", fam, err)
 				}
 				t.ArraysP50MS, t.ArraysP95MS = ms(percentile(arr, 0.5)), ms(percentile(arr, 0.95))
-				sp, err := timeRuns(ctx, o.Runs, func() (time.Duration, error) { return ks[2].Measure(ctx, f, by, kpi.Rollup, fam) })
-				if err != nil {
-					return fmt.Errorf("%s (spans): %w", fam, err)
-				}
-				t.SpansP50MS, t.SpansP95MS = ms(percentile(sp, 0.5)), ms(percentile(sp, 0.95))
 			}
 			res.SlowestP50MS = max(res.SlowestP50MS, t.RollupP50MS)
 			res.Timings = append(res.Timings, t)
-			fmt.Fprintf(stderr, "  %-10s %-40s roll-up p50 %7.1f ms  raw p50 %8.1f ms  arrays p50 %7.1f ms  spans p50 %7.1f ms\n", fam, q.name,
-				t.RollupP50MS, t.RawP50MS, t.ArraysP50MS, t.SpansP50MS)
+			fmt.Fprintf(stderr, "  %-10s %-40s roll-up p50 %7.1f ms  raw p50 %8.1f ms  arrays p50 %7.1f ms\n", fam, q.name,
+				t.RollupP50MS, t.RawP50MS, t.ArraysP50MS)
 		}
 	}
 	return nil
@@ -276,18 +274,17 @@ func printKPIBench(w io.Writer, r kpiResult) {
 	fmt.Fprintf(w, "generated in %.1f s; roll-ups built in %.1f s (%d kpi_attempts rows)\n", r.GenerateS, r.BuildS, r.RollupRows)
 	fmt.Fprintf(w, "p50/p95 over %d roll-up runs and %d raw runs each:\n", r.Runs, r.RawRuns)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "family\tquestion\troll-up p50 ms\tp95 ms\traw p50 ms\tp95 ms\tspeed-up\tarrays-only p50 ms\tp95 ms\tsplit p50 ms\tp95 ms\t\n")
+	fmt.Fprintf(tw, "family\tquestion\troll-up p50 ms\tp95 ms\traw p50 ms\tp95 ms\tspeed-up\tarrays-only p50 ms\tp95 ms\t\n")
 	for _, t := range r.Timings {
-		raw, raw95, up, arr, arr95, sp, sp95 := "", "", "", "", "", "", ""
+		raw, raw95, up, arr, arr95 := "", "", "", "", ""
 		if t.RawP50MS > 0 {
 			raw, raw95, up = fmt.Sprintf("%.1f", t.RawP50MS), fmt.Sprintf("%.1f", t.RawP95MS), fmt.Sprintf("%.1fx", t.SpeedUp)
 		}
 		if t.ArraysP50MS > 0 {
 			arr, arr95 = fmt.Sprintf("%.1f", t.ArraysP50MS), fmt.Sprintf("%.1f", t.ArraysP95MS)
-			sp, sp95 = fmt.Sprintf("%.1f", t.SpansP50MS), fmt.Sprintf("%.1f", t.SpansP95MS)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%.1f\t%.1f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", t.Family, t.Question, t.RollupP50MS, t.RollupP95MS, raw, raw95,
-			up, arr, arr95, sp, sp95)
+		fmt.Fprintf(tw, "%s\t%s\t%.1f\t%.1f\t%s\t%s\t%s\t%s\t%s\t\n", t.Family, t.Question, t.RollupP50MS, t.RollupP95MS, raw, raw95,
+			up, arr, arr95)
 	}
 	tw.Flush()
 	verdict := "met"
