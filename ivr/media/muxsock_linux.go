@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/netip"
+	"os"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -15,20 +16,21 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// muxWake is how long a reader's blocking recvmmsg waits before it looks
-// whether its socket is closing; Close also wakes it at once (shutdown).
-const muxWake = 100 // ms
-
-// muxSock is a shared RTP socket that is not in Go's netpoller. A socket in
-// the netpoller is registered for EPOLLOUT too, and every datagram sent on
-// it calls the epoll callback once the kernel frees the datagram (loopback
+// muxSock is a shared RTP socket that is not in Go's netpoller itself. A
+// socket there is registered for EPOLLOUT too, and every datagram sent on
+// it runs the epoll callback once the kernel frees the datagram (loopback
 // does so at once): a thousand calls' sends woke the netpoller tens of
-// thousands of times a second for nothing. Here the reader blocks in
-// recvmmsg itself (woken directly by an arrival, or every muxWake) and
-// senders call sendmmsg on the bare descriptor. It is a syscall.RawConn, so
-// udpBatch drives it as it would a net.UDPConn's.
+// thousands of times a second for nothing. Here an epoll instance of the
+// socket's own watches it for input only, and that instance is what sits
+// in the netpoller: the reader parks there until a datagram arrives, no
+// goroutine ever blocks in a syscall (a blocked one holds its P, and the
+// pacers' timers on it, until sysmon takes it back), and senders call
+// sendmmsg on the bare descriptor. It is a syscall.RawConn, so udpBatch
+// drives it as it would a net.UDPConn's.
 type muxSock struct {
 	fd     int
+	ep     *os.File        // the epoll instance watching fd for input, in the netpoller
+	epRC   syscall.RawConn // ep's
 	local  netip.AddrPort
 	closed atomic.Bool
 	// Senders hold mu shared while they use fd; close takes it alone, so
@@ -65,6 +67,8 @@ func bindMuxPort(a netip.AddrPort) (*muxSock, error) {
 	if a.Addr().Is4() {
 		family = unix.AF_INET
 	}
+	// A blocking descriptor: a full send buffer makes sendmmsg wait (rare,
+	// brief); receives never wait (MSG_DONTWAIT), the reader parks on ep.
 	fd, err := unix.Socket(family, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, unix.IPPROTO_UDP)
 	if err != nil {
 		return nil, err
@@ -81,23 +85,49 @@ func bindMuxPort(a netip.AddrPort) (*muxSock, error) {
 	// reader waits for a core. The kernel caps these at rmem_max/wmem_max.
 	unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 4<<20)
 	unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, 1<<20)
-	tv := unix.NsecToTimeval(muxWake * 1e6)
-	err = unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv)
-	if err == nil {
-		err = unix.Bind(fd, sa)
+	if err := unix.Bind(fd, sa); err != nil {
+		unix.Close(fd)
+		return nil, err
 	}
+	ep, err := inputPoller(fd)
 	if err != nil {
 		unix.Close(fd)
 		return nil, err
 	}
-	return &muxSock{fd: fd, local: a}, nil
+	rc, err := ep.SyscallConn()
+	if err != nil {
+		ep.Close()
+		unix.Close(fd)
+		return nil, err
+	}
+	return &muxSock{fd: fd, ep: ep, epRC: rc, local: a}, nil
 }
 
-// shutdown wakes a reader blocked in recvmmsg; the descriptor stays open
-// (for UDP the call reports ENOTCONN but still wakes the reader).
+// inputPoller is a non-blocking epoll instance watching fd for input only,
+// as a file the netpoller polls (an epoll instance is readable while one
+// of its watched descriptors is ready).
+func inputPoller(fd int) (*os.File, error) {
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("rtp: epoll: %w", err)
+	}
+	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(fd)}
+	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
+		unix.Close(epfd)
+		return nil, fmt.Errorf("rtp: epoll: %w", err)
+	}
+	if err := unix.SetNonblock(epfd, true); err != nil {
+		unix.Close(epfd)
+		return nil, err
+	}
+	return os.NewFile(uintptr(epfd), "rtp-input"), nil
+}
+
+// shutdown wakes a reader parked for input (its Read returns
+// net.ErrClosed); the socket stays open for release.
 func (s *muxSock) shutdown() {
 	if s.closed.CompareAndSwap(false, true) {
-		unix.Shutdown(s.fd, unix.SHUT_RD)
+		s.ep.Close()
 	}
 }
 
@@ -126,15 +156,15 @@ func (s *muxSock) Control(f func(fd uintptr)) error {
 	return nil
 }
 
-// Read calls f until it is done (syscall.RawConn): f's blocking recvmmsg
-// returns EAGAIN every muxWake, when Read looks whether the socket closed.
+// Read calls f until it is done, parking in the netpoller until input
+// arrives whenever f says it found none (syscall.RawConn). f is given the
+// epoll instance's descriptor, not the socket's: udpBatch's receive reads
+// the socket it was made for (udpBatch.fd), with MSG_DONTWAIT.
 func (s *muxSock) Read(f func(fd uintptr) bool) error {
-	for !s.closed.Load() {
-		if f(uintptr(s.fd)) {
-			return nil
-		}
+	if s.closed.Load() || s.epRC.Read(f) != nil {
+		return net.ErrClosed
 	}
-	return net.ErrClosed
+	return nil
 }
 
 // Write calls f until it is done (syscall.RawConn). The descriptor blocks,

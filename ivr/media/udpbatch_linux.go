@@ -20,6 +20,7 @@ import (
 // kernel, not in the netpoller).
 type udpBatch struct {
 	rc    *muxSock
+	fd    uintptr // rc's socket (its Read hands recvFn another descriptor)
 	v6    bool // an AF_INET6 socket: IPv4 peers are v4-mapped
 	hdrs  []unix.Mmsghdr
 	iovs  []unix.Iovec
@@ -48,7 +49,7 @@ func newUDPBatch(rc *muxSock, size, bufSize int) (*udpBatch, error) {
 		return nil, err
 	}
 	_, v6 := sa.(*unix.SockaddrInet6)
-	b := &udpBatch{rc: rc, v6: v6, hdrs: make([]unix.Mmsghdr, size), iovs: make([]unix.Iovec, size),
+	b := &udpBatch{rc: rc, fd: uintptr(rc.fd), v6: v6, hdrs: make([]unix.Mmsghdr, size), iovs: make([]unix.Iovec, size),
 		names: make([]unix.RawSockaddrInet6, size), fail: make([]bool, size)}
 	if bufSize > 0 {
 		b.bufs = make([][]byte, size)
@@ -176,17 +177,17 @@ func (b *udpBatch) read() (int, error) {
 // error queued by an earlier send, say): the reader goes on.
 var errBatchRead = errors.New("rtp: recvmmsg failed")
 
-func (b *udpBatch) recvSome(fd uintptr) bool {
+func (b *udpBatch) recvSome(uintptr) bool {
 	for {
-		// MSG_WAITFORONE: a blocking socket waits for the first datagram
-		// only, then takes what else is queued.
-		r, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&b.hdrs[0])), uintptr(len(b.hdrs)), unix.MSG_WAITFORONE, 0, 0)
+		// Never waits in the kernel: no datagram queued means park in the
+		// netpoller (muxSock.Read) until one arrives.
+		r, _, e := unix.Syscall6(unix.SYS_RECVMMSG, b.fd, uintptr(unsafe.Pointer(&b.hdrs[0])), uintptr(len(b.hdrs)), unix.MSG_DONTWAIT, 0, 0)
 		switch e {
 		case 0:
 			b.n = int(r)
 			return true
 		case unix.EAGAIN:
-			return false // nothing queued (or the wait timed out): the RawConn waits or retries
+			return false // nothing queued: wait for input
 		case unix.EINTR:
 		default:
 			b.errno = e
