@@ -198,10 +198,11 @@ func (mc *muxConn) readLoop(wg *sync.WaitGroup, b *udpBatch) {
 			}
 		}
 		q.flush()
-		if n >= muxLingerAfter && mc.linger > 0 {
+		if n >= muxLingerAfter && n < txBatchSize && mc.linger > 0 {
 			// Datagrams came together: traffic is heavy enough that the
 			// next read is better made a little later, with the arrivals
-			// of the linger in one batch, than at once for a few.
+			// of the linger in one batch, than at once for a few. A full
+			// batch means more are queued: read them now.
 			time.Sleep(mc.linger)
 		}
 	}
