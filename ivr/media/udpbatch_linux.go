@@ -21,7 +21,7 @@ import (
 type udpBatch struct {
 	rc    *muxSock
 	fd    uintptr // rc's socket (its Read hands recvFn another descriptor)
-	v6    bool // an AF_INET6 socket: IPv4 peers are v4-mapped
+	v6    bool    // an AF_INET6 socket: IPv4 peers are v4-mapped
 	hdrs  []unix.Mmsghdr
 	iovs  []unix.Iovec
 	names []unix.RawSockaddrInet6 // room for either family
