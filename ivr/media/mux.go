@@ -29,8 +29,8 @@ const muxRecvBuf = 1500
 // on a virtual machine each one is an exit to the hypervisor); a packet
 // that arrives meanwhile waits up to this long, nothing next to a jitter
 // buffer's 20-60 ms. Light traffic (a hundred bridged legs: one or two
-// datagrams a read) keeps a blocking read, woken by each arrival, so a
-// relayed packet is not held.
+// datagrams a read) is read as it arrives, so a relayed packet is not
+// held.
 const DefaultMuxLinger = time.Millisecond
 
 // muxLingerAfter is the batch that says traffic is heavy: a 20 ms tick of
@@ -52,9 +52,9 @@ type MuxOptions struct {
 
 // Mux carries many calls' RTP on a few shared UDP sockets instead of one
 // socket per call. Each socket is read by one goroutine with recvmmsg (up
-// to 64 datagrams a syscall, into buffers reused for ever; the socket is
-// kept out of the netpoller, muxsock_linux.go, and the reader lingers
-// between batches under load, DefaultMuxLinger) and its packets
+// to 64 datagrams a syscall, into buffers reused for ever; the socket
+// itself stays out of the netpoller, muxsock_linux.go, and the reader
+// lingers between batches under load, DefaultMuxLinger) and its packets
 // are handed to the session they belong to by source address and SSRC
 // (mux_route.go); sessions' frames and relayed packets leave through the
 // same sockets in batches (sendmmsg, txQueue). A session joins with
