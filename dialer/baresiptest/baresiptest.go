@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -76,37 +77,33 @@ func (w lockedWriter) Write(b []byte) (int, error) {
 	return w.p.out.Write(b)
 }
 
-func freePort(t testing.TB, network string) int {
-	t.Helper()
-	if network == "tcp" {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer l.Close()
-		return l.Addr().(*net.TCPAddr).Port
-	}
-	c, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	return c.LocalAddr().(*net.UDPAddr).Port
-}
+// fixedPorts is where baresip's SIP and control ports are taken: below the
+// kernel's ephemeral ports (32768 and up here), which an outgoing
+// connection of any other test could take between the check below and
+// baresip's bind (seen in CI: "bind: Address already in use").
+const fixedPortsMin, fixedPortsN = 10000, 5000 // under the dev config's 15060-15090
 
-// sipPortFree is a port free for UDP and TCP alike: baresip's sip_listen
-// binds both, and a port only free for UDP may already be another socket's
-// on TCP (seen with packages' tests running in parallel).
-func sipPortFree(t testing.TB) int {
+// freePorts is a port of that range free now for UDP and, when both, for
+// TCP too: baresip's sip_listen binds both.
+func freePorts(t testing.TB, both bool) int {
 	t.Helper()
-	for range 50 {
-		port := freePort(t, "udp")
-		if l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
-			l.Close()
+	for range 200 {
+		port := fixedPortsMin + rand.IntN(fixedPortsN)
+		addr := fmt.Sprintf("127.0.0.1:%d", port)
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			continue
+		}
+		l.Close()
+		if !both {
+			return port
+		}
+		if c, err := net.ListenPacket("udp", addr); err == nil {
+			c.Close()
 			return port
 		}
 	}
-	t.Fatal("no port free for both UDP and TCP in 50 tries")
+	t.Fatalf("no free port in %d-%d in 200 tries", fixedPortsMin, fixedPortsMin+fixedPortsN-1)
 	return 0
 }
 
@@ -124,7 +121,7 @@ func Start(t testing.TB, o Options) *Phone {
 		o.Say = media.Tone(300, 300, 120*media.SampleRate)
 	}
 	p := &Phone{dir: t.TempDir(), exited: make(chan struct{}), resps: make(chan response, 16)}
-	sipPort, ctrlPort := sipPortFree(t), freePort(t, "tcp")
+	sipPort, ctrlPort := freePorts(t, true), freePorts(t, false)
 	p.Addr = fmt.Sprintf("127.0.0.1:%d", sipPort)
 	rec := filepath.Join(p.dir, "rec")
 	if err := os.Mkdir(rec, 0o755); err != nil {
