@@ -4,7 +4,6 @@ package media
 
 import (
 	"fmt"
-	"math/rand/v2"
 	"net"
 	"net/netip"
 	"os"
@@ -38,28 +37,10 @@ type muxSock struct {
 	mu sync.RWMutex
 }
 
-// bindMuxSock binds an even port in r on ip, starting at a random place as
-// ListenRTP does, with buffers for a burst of every call's packets.
+// bindMuxSock binds an even port in r on ip (bindEven), with buffers for
+// a burst of every call's packets.
 func bindMuxSock(ip netip.Addr, r PortRange) (*muxSock, error) {
-	if r.Min < 1024 || r.Max > 65535 {
-		return nil, r.Validate()
-	}
-	lo, n := r.Min+r.Min%2, r.Even()
-	if n <= 0 {
-		return nil, fmt.Errorf("rtp port range %d-%d holds no even port", r.Min, r.Max)
-	}
-	start := rand.IntN(n)
-	for i := range n {
-		port := lo + 2*((start+i)%n)
-		s, err := bindMuxPort(netip.AddrPortFrom(ip, uint16(port)))
-		if err == nil {
-			return s, nil
-		}
-		if err != unix.EADDRINUSE {
-			return nil, fmt.Errorf("rtp: bind %s:%d: %w", ip, port, err)
-		}
-	}
-	return nil, fmt.Errorf("rtp: no free even port in %d-%d on %s", r.Min, r.Max, ip)
+	return bindEven(ip, r, bindMuxPort)
 }
 
 func bindMuxPort(a netip.AddrPort) (*muxSock, error) {

@@ -34,24 +34,35 @@ func (r PortRange) Below(n int) PortRange {
 	return PortRange{Min: r.Min, Max: r.Max - r.Max%2 - 2*n}
 }
 
-// ListenRTP binds an even port in r on ip, starting at a random place so
-// concurrent calls rarely collide, and trying every even port once.
+// ListenRTP binds an even port in r on ip (bindEven).
 func ListenRTP(ip netip.Addr, r PortRange) (*net.UDPConn, error) {
+	return bindEven(ip, r, func(a netip.AddrPort) (*net.UDPConn, error) {
+		return net.ListenUDP("udp", net.UDPAddrFromAddrPort(a))
+	})
+}
+
+// bindEven binds with bind an even port in r on ip, starting at a random
+// place so concurrent calls rarely collide, and trying every even port
+// once: a per-call socket (ListenRTP) and a shared one (bindMuxSock).
+func bindEven[T any](ip netip.Addr, r PortRange, bind func(netip.AddrPort) (T, error)) (T, error) {
+	var zero T
 	if r.Min < 1024 || r.Max > 65535 {
-		return nil, r.Validate()
+		return zero, r.Validate()
 	}
 	lo := r.Min + r.Min%2
 	n := r.Even()
 	if n <= 0 {
-		return nil, fmt.Errorf("rtp port range %d-%d holds no even port", r.Min, r.Max)
+		return zero, fmt.Errorf("rtp port range %d-%d holds no even port", r.Min, r.Max)
 	}
 	start := rand.IntN(n)
+	var last error
 	for i := range n {
 		port := lo + 2*((start+i)%n)
-		c, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(ip, uint16(port))))
+		c, err := bind(netip.AddrPortFrom(ip, uint16(port)))
 		if err == nil {
 			return c, nil
 		}
+		last = err
 	}
-	return nil, fmt.Errorf("rtp: no free even port in %d-%d on %s", r.Min, r.Max, ip)
+	return zero, fmt.Errorf("rtp: no free even port in %d-%d on %s (last: %w)", r.Min, r.Max, ip, last)
 }
