@@ -196,7 +196,7 @@ func TestPromptWaitsForThePeersFirstPacket(t *testing.T) {
 		sd := s.psd
 		s.sendMu.Unlock()
 		for range 25 { // half a second of ticks before the caller is heard
-			s.paceFrame(sd, nil)
+			s.paceFrame(sd, nil, time.Now())
 		}
 		if n := s.Stats().Sent; n != 0 {
 			t.Fatalf("sent %d packets before the peer's first", n)

@@ -70,7 +70,7 @@ func TestMuxSendDoesNotAllocate(t *testing.T) {
 	}
 	tick := func() {
 		for _, p := range ps {
-			p.s.sendFrame(p.sd, q)
+			p.s.sendFrame(p.sd, q, time.Now())
 		}
 		q.flush()
 	}

@@ -126,8 +126,9 @@ func (p *Pacer) run(sh *pacerShard, offset time.Duration) {
 		// Frames for shared sockets are queued and leave in one sendmmsg per
 		// socket once every session has had its turn; a per-call socket's
 		// go at once.
+		now := time.Now() // the tick's: each session's frame is due now
 		for _, ps := range *sh.sessions.Load() {
-			ps.s.paceFrame(ps.sd, q)
+			ps.s.paceFrame(ps.sd, q, now)
 		}
 		q.flush()
 	}
@@ -135,9 +136,9 @@ func (p *Pacer) run(sh *pacerShard, offset time.Duration) {
 
 // paceFrame is a pacer tick's frame for s (sendFrame under sendMu, which
 // sendFirst shares).
-func (s *Session) paceFrame(sd *sender, q *txQueue) {
+func (s *Session) paceFrame(sd *sender, q *txQueue, now time.Time) {
 	s.sendMu.Lock()
-	s.sendFrame(sd, q)
+	s.sendFrame(sd, q, now)
 	s.sendMu.Unlock()
 }
 
@@ -165,6 +166,6 @@ func (s *Session) sendFirst() {
 	ready := s.relay == nil && !s.hold && s.targetLocked(time.Now()).IsValid()
 	s.mu.Unlock()
 	if ready {
-		s.sendFrame(sd, nil)
+		s.sendFrame(sd, nil, time.Now())
 	}
 }

@@ -38,11 +38,23 @@ func silenceByte(c Codec) byte {
 	return 0xFF
 }
 
-// nextEncoded fills frame with the next len(frame) samples in codec c
-// (silence past the end) from the prompts' shared encodings, and reports
-// whether anything is left after it. The codec may change between frames
-// (SetCodec): each frame is taken from the encoding asked for.
-func (p *playback) nextEncoded(c Codec, frame []byte) bool {
+// nextFrame is the next FrameSamples samples in codec c from the prompts'
+// shared encodings, and whether anything is left after it. A frame that
+// lies within one prompt is that encoding's own bytes (shared: read only);
+// one that spans prompts or runs past the end (silence) is put together in
+// scratch. The codec may change between frames (SetCodec): each frame is
+// taken from the encoding asked for.
+func (p *playback) nextFrame(c Codec, scratch []byte) (frame []byte, more bool) {
+	if p.part < len(p.parts) {
+		if enc := p.parts[p.part].Encoded(c); p.pos+FrameSamples <= len(enc) {
+			frame = enc[p.pos : p.pos+FrameSamples]
+			if p.pos += FrameSamples; p.pos == len(enc) {
+				p.part, p.pos = p.part+1, 0
+			}
+			return frame, p.part < len(p.parts)
+		}
+	}
+	frame = scratch[:FrameSamples]
 	k := 0
 	for k < len(frame) && p.part < len(p.parts) {
 		n := copy(frame[k:], p.parts[p.part].Encoded(c)[p.pos:])
@@ -55,5 +67,24 @@ func (p *playback) nextEncoded(c Codec, frame []byte) bool {
 	for i := k; i < len(frame); i++ {
 		frame[i] = fill
 	}
-	return p.part < len(p.parts)
+	return frame, p.part < len(p.parts)
+}
+
+// silenceFrames are a frame of silence in PCMU and in PCMA, shared by
+// every sender (read only).
+var silenceFrames = [2][FrameSamples]byte{fillFrame(silenceByte(PCMU)), fillFrame(silenceByte(PCMA))}
+
+func fillFrame(b byte) (f [FrameSamples]byte) {
+	for i := range f {
+		f[i] = b
+	}
+	return f
+}
+
+// silenceFrame is a frame of silence in c.
+func silenceFrame(c Codec) []byte {
+	if c.PayloadType == PCMA.PayloadType {
+		return silenceFrames[1][:]
+	}
+	return silenceFrames[0][:]
 }

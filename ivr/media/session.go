@@ -76,15 +76,6 @@ type Session struct {
 	play     *playback
 	dtmfOut  []rune
 
-	digits  chan rune
-	lastRx  atomic.Int64 // unix nanos of the last packet received
-	firstRx atomic.Int64 // unix nanos of the first packet received, 0 before
-	firstTx atomic.Int64 // unix nanos of the first frame of ours that left, 0 before
-	sent    atomic.Uint64
-	recv    atomic.Uint64
-	bad     atomic.Uint64
-	ndigits atomic.Uint64
-
 	// out continues the outgoing stream (with ssrc) across a bridge: the
 	// sender and a relay that takes the stream over (bridge.go) send it in
 	// turn. relay, while set, sends this session's stream and the sender
@@ -93,25 +84,39 @@ type Session struct {
 	relay *relayDir
 	tap   *relayDir
 
-	ssrc  uint32
-	shard *pacerShard // set when a Pacer sends for this session
+	ssrc    uint32
+	shard   *pacerShard // set when a Pacer sends for this session
+	mc      *muxConn    // the shared socket (SessionOptions.Mux), if any
+	digits  chan rune
+	ndigits atomic.Uint64
 
+	// What the sending side writes on every packet, on cache lines of its
+	// own: the pacer and the socket's reader run on different CPUs, and a
+	// line both write would move between them twice a packet.
+	_ [64]byte
 	// With a Pacer: its sender for this session (psd), guarded by sendMu
 	// so that the first frame can leave at once instead of at the next tick
 	// (sendFirst); firstDue until the sender has sent a packet.
 	sendMu   sync.Mutex
 	psd      *sender
 	firstDue atomic.Bool
+	closed   atomic.Bool // Close has begun: what the hot paths check instead of ctx
+	sent     atomic.Uint64
+	firstTx  atomic.Int64 // unix nanos of the first frame of ours that left, 0 before
 
-	// On a shared socket (SessionOptions.Mux): the socket, and what its
-	// index knows (guarded by its mu and s.mu, muxIndex). rx is the receive
-	// state, used by the socket's reader under rxMu, which Close takes so
-	// that no packet is delivered once Close returns.
-	mc       *muxConn
+	// What the receiving side writes on every packet. On a shared socket:
+	// what its index knows (guarded by its mu and s.mu, muxIndex). rx is
+	// the receive state, used by the socket's reader under rxMu, which
+	// Close takes so that no packet is delivered once Close returns.
+	_        [64]byte
 	peerSSRC uint32
 	tracked  bool
 	rxMu     sync.Mutex
 	rxClosed bool
+	recv     atomic.Uint64
+	bad      atomic.Uint64
+	lastRx   atomic.Int64 // unix nanos of the last packet received
+	firstRx  atomic.Int64 // unix nanos of the first packet received, 0 before
 	rx       struct {
 		dtmf DTMFReceiver
 		pcm  []int16
@@ -121,6 +126,8 @@ type Session struct {
 		lastN  int
 		lastAt time.Time
 	}
+	_ [64]byte
+
 	stop  context.CancelFunc
 	ctx   context.Context
 	wg    sync.WaitGroup
@@ -202,6 +209,7 @@ func (s *Session) Start() {
 func (s *Session) Close() error {
 	var err error
 	s.close.Do(func() {
+		s.closed.Store(true)
 		s.stop()
 		s.start.Do(func() {}) // a session closed before Start never starts
 		if s.shard != nil {

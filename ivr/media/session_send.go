@@ -27,7 +27,6 @@ const (
 // session's frames (its own loop, or a Pacer shard).
 type sender struct {
 	out, pay []byte
-	silence  map[uint8][]byte
 	baseTS   uint32
 	adj      uint32 // added to timestamps after a bridge ran ahead of our clock
 	pkt      rtp.Packet
@@ -40,10 +39,6 @@ type sender struct {
 func (s *Session) newSender() *sender {
 	return &sender{
 		out: make([]byte, 12+FrameSamples), pay: make([]byte, FrameSamples),
-		silence: map[uint8][]byte{
-			PCMU.PayloadType: PCMU.Encode(nil, make([]int16, FrameSamples)),
-			PCMA.PayloadType: PCMA.Encode(nil, make([]int16, FrameSamples)),
-		},
 		pkt: rtp.Packet{Header: rtp.Header{Version: 2, SSRC: s.ssrc}},
 	}
 }
@@ -66,23 +61,22 @@ func (s *Session) sendLoop() {
 				return
 			}
 		}
-		if !s.sendFrame(sd, nil) {
+		if !s.sendFrame(sd, nil, time.Now()) {
 			return
 		}
 	}
 }
 
-// sendFrame sends the next 20 ms: a DTMF event packet, prompt audio, or
-// silence. false means the session is closed. On a shared socket with q,
-// the packet is queued for q's batched send instead of sent now.
-func (s *Session) sendFrame(sd *sender, q *txQueue) bool {
-	if s.ctx.Err() != nil {
+// sendFrame sends the next 20 ms, due at now: a DTMF event packet, prompt
+// audio, or silence. false means the session is closed. On a shared socket
+// with q, the packet is queued for q's batched send instead of sent now.
+func (s *Session) sendFrame(sd *sender, q *txQueue, now time.Time) bool {
+	if s.closed.Load() {
 		return false
 	}
 	pkt, dt := &sd.pkt, &sd.dt
 	n := sd.n
 	sd.n++
-	now := time.Now()
 
 	s.mu.Lock()
 	mediaTS, resumed := s.frameTSLocked(sd, n, now)
@@ -110,14 +104,13 @@ func (s *Session) sendFrame(sd *sender, q *txQueue) bool {
 	case dt.active:
 		sd.dtmfPacket(dtmfType)
 	case s.play != nil && !hold:
-		pkt.Payload = sd.pay[:FrameSamples]
-		more := s.play.nextEncoded(codec, pkt.Payload)
-		if !more {
+		var more bool
+		if pkt.Payload, more = s.play.nextFrame(codec, sd.pay); !more {
 			close(s.play.done)
 			s.play = nil
 		}
 	default:
-		pkt.Payload = sd.silence[codec.PayloadType]
+		pkt.Payload = silenceFrame(codec)
 	}
 	if hold && pkt.PayloadType != dtmfType {
 		s.mu.Unlock()
@@ -195,10 +188,10 @@ func (s *Session) sendPacket(sd *sender, remote netip.AddrPort, q *txQueue) bool
 	}
 	if q != nil && s.mc != nil {
 		// sd.out stays as it is until this session's next frame, after the flush.
-		return q.add(s.mc, sd.out[:k], remote, txEnt{s: s, sd: sd}) || s.ctx.Err() == nil
+		return q.add(s.mc, sd.out[:k], remote, txEnt{s: s, sd: sd}) || !s.closed.Load()
 	}
 	if err := s.transmit(sd.out[:k], remote); err != nil {
-		return s.ctx.Err() == nil
+		return !s.closed.Load()
 	}
 	sd.stamp(s, time.Now())
 	return true

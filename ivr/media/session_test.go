@@ -466,10 +466,11 @@ func TestPlaybackWalksPromptsAcrossFrames(t *testing.T) {
 	pa, pb := &Prompt{Samples: a}, &Prompt{Samples: b}
 	for _, c := range []Codec{PCMU, PCMA} {
 		p := &playback{parts: []*Prompt{pa, pb}}
-		frame := make([]byte, FrameSamples)
+		scratch := make([]byte, FrameSamples)
 		var got []byte
 		for more := true; more; {
-			more = p.nextEncoded(c, frame)
+			var frame []byte
+			frame, more = p.nextFrame(c, scratch)
 			got = append(got, frame...)
 		}
 		one, two, zero := c.Encode(nil, []int16{1000})[0], c.Encode(nil, []int16{-2000})[0], c.Encode(nil, []int16{0})[0]
