@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -33,6 +34,26 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
+// lockedBuffer is a bytes.Buffer that a benchmark and the children it
+// hands it to as their stderr (copied in by os/exec's goroutine) may both
+// write.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
 // bench bridge end to end, small: phones register with digest in their own
 // process and are logged in, every debtor call of the simulator is answered,
 // bridged with audio both ways (the calls beyond the agents wait for one),
@@ -43,7 +64,8 @@ func TestBenchBridge(t *testing.T) {
 	os.WriteFile(cfg, []byte("redis: {addr: "+redistest.Addr()+"}\nsip: {rtp_ports: {min: 45000, max: 45499}}\n"), 0o600)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	var out, errb bytes.Buffer
+	var out bytes.Buffer
+	var errb lockedBuffer
 	if code := run(ctx, []string{"bench", "bridge", "-config", cfg, "-agents", "3", "-calls", "8", "-cps", "20",
 		"-hold", "300ms-600ms", "-measure", "1s", "-json"}, &out, &errb); code != 0 {
 		t.Fatalf("exit %d\n%s\n%s", code, out.String(), errb.String())
@@ -106,5 +128,55 @@ func TestBenchBridge(t *testing.T) {
 		if n, _ := rdb.Exists(ctx, "marcador:{registrar}:binding:"+id).Result(); n != 0 {
 			t.Errorf("agent %s: the phone's binding left (it unregisters)", id)
 		}
+	}
+}
+
+// bench sip end to end, small: both engines hold two-way calls, and the
+// bridged phase's audio crosses every bridge, the sampled one's tones
+// heard by the simulator on both sides.
+func TestBenchSIPBridged(t *testing.T) {
+	t.Setenv(asCLI, "1")
+	cfg := filepath.Join(t.TempDir(), "marcador.yaml")
+	os.WriteFile(cfg, []byte("sip: {rtp_ports: {min: 45500, max: 45999}, rtp_sockets: 2}\n"), 0o600)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	var out bytes.Buffer
+	var errb lockedBuffer
+	if code := run(ctx, []string{"bench", "sip", "-config", cfg, "-cps", "0", "-concurrent", "20", "-bridged", "10", "-measure", "1s",
+		"-sim-cpu", "-1", "-sim-nice", "0", "-json"}, &out, &errb); code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, out.String(), errb.String())
+	}
+	text, js, ok := strings.Cut(out.String(), "\n{")
+	if !ok {
+		t.Fatalf("no JSON in\n%s", out.String())
+	}
+	var r struct {
+		Engines []struct {
+			Sockets    int `json:"rtp_sockets"`
+			Concurrent struct {
+				Up     int `json:"calls_up"`
+				TwoWay int `json:"calls_with_two_way_audio"`
+			}
+			Bridged struct {
+				Bridges      int
+				BothWays     int `json:"bridges_with_audio_both_ways"`
+				ToneSampled  int `json:"tone_sampled_bridges"`
+				ToneBothWays int `json:"tone_sampled_heard_both_ways"`
+			}
+		}
+	}
+	if err := json.Unmarshal([]byte("{"+js), &r); err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Engines) != 2 || r.Engines[0].Sockets != 0 || r.Engines[1].Sockets != 2 {
+		t.Fatalf("engines %+v\n%s", r.Engines, text)
+	}
+	for _, e := range r.Engines {
+		if c, b := e.Concurrent, e.Bridged; c.Up != 20 || c.TwoWay != 20 || b.Bridges != 10 || b.BothWays != 10 || b.ToneSampled != 1 || b.ToneBothWays != 1 {
+			t.Errorf("%d sockets: %+v\n%s", e.Sockets, e, text)
+		}
+	}
+	if !strings.Contains(text, "1 of 1 sampled bridges") {
+		t.Errorf("no tone line in\n%s", text)
 	}
 }

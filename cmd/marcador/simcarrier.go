@@ -8,6 +8,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/marcador/marcador/cmd/marcador/internal/app"
@@ -31,11 +32,21 @@ func runSimCarrier(ctx context.Context, args []string, stdout, stderr io.Writer)
 	continuous := fs.Bool("continuous", false, "humans talk without pauses and press no keys (load tests)")
 	logLevel := fs.String("log", "warn", "log level: debug, info, warn, error")
 	rtpSockets := fs.Int("rtp-sockets", 0, "carry every call's RTP on this many shared sockets (0: one socket per call)")
+	tonePrefix := fs.String("tone-prefix", "", "numbers PREFIX+HHHH... are tone lines: they play HHHH Hz and print the first steady tone they hear (load tests' proof that audio crossed a bridge)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	opt := simcarrier.Options{Listen: *listen, ByLastDigit: *byDigit, Digits: *digits, DigitsAfter: *after, Heard: *heard, Patience: *patience,
 		Seed: *seed, Continuous: *continuous, RTPSockets: *rtpSockets}
+	if *tonePrefix != "" {
+		var out sync.Mutex
+		opt.ToneFor = func(number string) float64 { return simcarrier.ToneOfNumber(*tonePrefix, number) }
+		opt.OnTone = func(number string, freq float64) {
+			out.Lock()
+			defer out.Unlock()
+			fmt.Fprintf(stdout, "simcarrier: tone heard on %s: %.0f Hz\n", number, freq)
+		}
+	}
 	var err error
 	if opt.RTPPorts, err = parsePorts(*rtp); err != nil {
 		return fmt.Errorf("-rtp-ports: %w", err)

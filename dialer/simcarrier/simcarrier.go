@@ -100,6 +100,12 @@ type Options struct {
 	// (CorpusAudio: recordings of dialer/amd's corpus); otherwise a
 	// synthetic greeting and beep.
 	Audio *Audio
+	// ToneFor, if set, makes a call to a number it gives a frequency (Hz)
+	// for a tone line: answered as a human would be, it plays that tone
+	// for as long as the call lasts, and reports the first steady tone it
+	// hears to OnTone (toneline.go). 0 leaves the number to the Mix.
+	ToneFor func(number string) float64
+	OnTone  func(number string, freq float64)
 	// RTPSockets > 0 carries the calls' RTP on that many shared sockets
 	// (dialer.EndpointOptions.RTPSockets); 0, one socket per call.
 	RTPSockets int
@@ -286,6 +292,14 @@ func (c *Carrier) OutcomeFor(number string) Outcome {
 	return Human
 }
 
+// toneFor is the tone a call to number plays (Options.ToneFor), 0 for none.
+func (c *Carrier) toneFor(number string) float64 {
+	if c.opt.ToneFor == nil {
+		return 0
+	}
+	return c.opt.ToneFor(number)
+}
+
 func lastDigit(s string) int {
 	for i := len(s) - 1; i >= 0; i-- {
 		if s[i] >= '0' && s[i] <= '9' {
@@ -314,6 +328,9 @@ var rejects = map[Outcome]struct {
 func (c *Carrier) handle(in *dialer.Inbound) {
 	c.offered.Add(1)
 	o := c.OutcomeFor(in.To())
+	if c.toneFor(in.To()) > 0 {
+		o = Human
+	}
 	c.mu.Lock()
 	c.by[o]++
 	c.mu.Unlock()
@@ -353,7 +370,15 @@ func (c *Carrier) ring(in *dialer.Inbound, o Outcome) bool {
 func (c *Carrier) answer(in *dialer.Inbound, o Outcome) {
 	var e *ear
 	var listen func([]int16)
-	if o == Human && !c.opt.Continuous || o == Machine {
+	tone := c.toneFor(in.To())
+	if tone > 0 {
+		to := in.To()
+		listen = (&toneEar{report: func(f float64) {
+			if c.opt.OnTone != nil {
+				c.opt.OnTone(to, f)
+			}
+		}}).hear
+	} else if o == Human && !c.opt.Continuous || o == Machine {
 		e = newEar(c.opt.Heard)
 		e.keep = o == Human && c.opt.Record && c.opt.KeepAudio
 		listen = e.hear
@@ -384,8 +409,10 @@ func (c *Carrier) answer(in *dialer.Inbound, o Outcome) {
 			c.mu.Unlock()
 		}()
 	}
-	switch o {
-	case Human:
+	switch {
+	case tone > 0:
+		toneLine(ctx, s, tone)
+	case o == Human:
 		if c.opt.Continuous {
 			for ctx.Err() == nil {
 				if _, err := s.Play(ctx, false, c.talk); err != nil {
@@ -398,7 +425,7 @@ func (c *Carrier) answer(in *dialer.Inbound, o Outcome) {
 		rec.Party, digits = c.keysFor(in.To())
 		c.person(ctx, s, e, c.humanGreeting(in.To(), rec), digits, rec)
 		rec.Audio = e.kept()
-	case Machine:
+	case o == Machine:
 		c.machine(ctx, s, e, rec)
 	}
 	leg.Hangup(context.Background())

@@ -82,11 +82,12 @@ func Bridge(ctx context.Context, o BridgeOptions, stdout, stderr io.Writer) erro
 		return err
 	}
 
-	simAddr, stopSim, simCPU, err := startSimProcess(ctx, -1, o.FarNice, o.Config.SIP.RTPSockets, stderr)
+	sim, err := startSimProcess(ctx, -1, o.FarNice, o.Config.SIP.RTPSockets, stderr)
 	if err != nil {
 		return err
 	}
-	defer stopSim()
+	defer sim.stop()
+	simAddr, simCPU := sim.addr, sim.cpu
 	a, err := app.New(ctx, app.Options{Config: cfg, Parts: app.Agents, Logger: log, Version: o.Version, SIPListen: "127.0.0.1:0"})
 	if err != nil {
 		return err

@@ -20,33 +20,56 @@ import (
 	"time"
 )
 
-// startSimProcess runs `marcador simcarrier` as a child, so its CPU is not
-// ours: every number answered at once by a human who talks continuously.
-// pin and nice as for farCmd; rtpSockets > 0 carries its RTP on that many
-// shared sockets.
-func startSimProcess(ctx context.Context, pin, nice, rtpSockets int, stderr io.Writer) (addr string, stop func(), cpu func() time.Duration, err error) {
+// simProcess is `marcador simcarrier` running as a child, so its CPU is
+// not ours: every number answered at once by a human who talks
+// continuously, and numbers under tonePrefix answered by tone lines
+// (simcarrier.ToneNumber).
+type simProcess struct {
+	addr string
+	stop func()
+	cpu  func() time.Duration
+	mu   sync.Mutex
+	tone map[string]float64 // what each tone line reported hearing
+}
+
+// tonePrefix is the numbers the bench's simulator answers with tone lines.
+const tonePrefix = "+1778"
+
+// heard is the tone a tone line reported hearing (ok false: none yet).
+func (p *simProcess) heard(number string) (hz float64, ok bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	hz, ok = p.tone[number]
+	return hz, ok
+}
+
+// startSimProcess starts the simulator: pin and nice as for farCmd;
+// rtpSockets > 0 carries its RTP on that many shared sockets.
+func startSimProcess(ctx context.Context, pin, nice, rtpSockets int, stderr io.Writer) (*simProcess, error) {
 	exe, err := os.Executable()
 	if err != nil {
-		return "", nil, nil, err
+		return nil, err
 	}
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
-		return "", nil, nil, err
+		return nil, err
 	}
-	addr = pc.LocalAddr().String()
+	addr := pc.LocalAddr().String()
 	pc.Close()
 	simArgs := []string{"simcarrier", "-listen", addr, "-by-last-digit=false", "-mix", "human=1",
-		"-ring", "0s", "-talk", "1h", "-continuous", "-rtp-ports", "40000-59999", "-log", "error", "-rtp-sockets", strconv.Itoa(rtpSockets)}
+		"-ring", "0s", "-talk", "1h", "-continuous", "-rtp-ports", "40000-59999", "-log", "error", "-rtp-sockets", strconv.Itoa(rtpSockets),
+		"-tone-prefix", tonePrefix}
 	cmd := farCmd(exe, simArgs, pin, nice)
 	cmd.Stderr = stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
-		return "", nil, nil, err
+		return nil, err
 	}
 	if err := cmd.Start(); err != nil {
-		return "", nil, nil, fmt.Errorf("start simcarrier: %w", err)
+		return nil, fmt.Errorf("start simcarrier: %w", err)
 	}
-	stop = func() {
+	p := &simProcess{addr: addr, tone: map[string]float64{}}
+	p.stop = func() {
 		cmd.Process.Signal(os.Interrupt)
 		done := make(chan struct{})
 		go func() { cmd.Wait(); close(done) }()
@@ -57,14 +80,28 @@ func startSimProcess(ctx context.Context, pin, nice, rtpSockets int, stderr io.W
 			<-done
 		}
 	}
-	line, err := bufio.NewReader(out).ReadString('\n')
-	if err != nil || !strings.Contains(line, "answering on") {
-		stop()
-		return "", nil, nil, fmt.Errorf("simcarrier did not start: %q %v", line, err)
+	lines := bufio.NewScanner(out)
+	if !lines.Scan() || !strings.Contains(lines.Text(), "answering on") {
+		p.stop()
+		return nil, fmt.Errorf("simcarrier did not start: %q %v", lines.Text(), lines.Err())
 	}
-	go io.Copy(io.Discard, out)
+	go p.read(lines)
 	pid := cmd.Process.Pid
-	return addr, stop, func() time.Duration { return procCPU(pid) }, nil
+	p.cpu = func() time.Duration { return procCPU(pid) }
+	return p, nil
+}
+
+// read takes the tone lines' reports from the simulator's output until it ends.
+func (p *simProcess) read(lines *bufio.Scanner) {
+	for lines.Scan() {
+		var number string
+		var hz float64
+		if _, err := fmt.Sscanf(lines.Text(), "simcarrier: tone heard on %s %f Hz", &number, &hz); err == nil {
+			p.mu.Lock()
+			p.tone[strings.TrimSuffix(number, ":")] = hz
+			p.mu.Unlock()
+		}
+	}
 }
 
 // farCmd runs this binary with args as a child standing in for the far

@@ -137,11 +137,12 @@ func runEngine(ctx context.Context, o SIPOptions, sockets int, last bool, res *s
 	cfg := o.Config
 	cfg.Log.Level = "error"
 	cfg.SIP.RTPSockets = sockets
-	simAddr, stopSim, simCPU, err := startSimProcess(ctx, o.SimCPU, o.SimNice, sockets, stderr)
+	sim, err := startSimProcess(ctx, o.SimCPU, o.SimNice, sockets, stderr)
 	if err != nil {
 		return run, err
 	}
-	defer stopSim()
+	defer sim.stop()
+	simAddr, simCPU := sim.addr, sim.cpu
 	a, err := app.New(ctx, app.Options{Config: cfg, Parts: app.Endpoint, Logger: app.NewLogger(cfg.Log, stderr), Version: o.Version,
 		SIPListen: "127.0.0.1:0"})
 	if err != nil {
@@ -164,7 +165,7 @@ func runEngine(ctx context.Context, o SIPOptions, sockets int, last bool, res *s
 	}
 	if o.Bridged > 0 {
 		fmt.Fprintf(stderr, "bench sip: %s: bridged phase, %d bridges (%d legs), measured for %s...\n", run.Engine, o.Bridged, 2*o.Bridged, o.Measure)
-		b, err := benchBridged(ctx, ep, simAddr, simCPU, o.Bridged, o.Measure, audio)
+		b, err := benchBridged(ctx, ep, sim, o.Bridged, o.Measure, audio)
 		if err != nil {
 			return run, err
 		}
@@ -310,7 +311,7 @@ func benchConcurrent(ctx context.Context, ep *dialer.Endpoint, sim string, simCP
 			intervals.add(d)
 		}
 	}
-	h, err := holdCalls(ctx, ep, sim, n, "+1666", audio, onSend)
+	h, err := holdCalls(ctx, ep, sim, numbers("+1666", n), audio, onSend)
 	if err != nil {
 		return ph, err
 	}
@@ -343,16 +344,26 @@ func benchConcurrent(ctx context.Context, ep *dialer.Endpoint, sim string, simCP
 // heldCalls are calls answered and held until release.
 type heldCalls struct {
 	sessions []*media.Session // in the order they were answered
+	numbers  []string         // called, as sessions
 	failed   int
 	release  func() // hangs every call up and waits for them
 }
 
-// holdCalls places n calls to sim (numbers prefix + i) and returns once
-// each is answered or failed; every answered call plays audio until
-// released.
-func holdCalls(ctx context.Context, ep *dialer.Endpoint, sim string, n int, prefix string, audio *media.Prompt,
+// numbers are n numbers under prefix.
+func numbers(prefix string, n int) []string {
+	l := make([]string, n)
+	for i := range l {
+		l[i] = fmt.Sprintf("%s%07d", prefix, i)
+	}
+	return l
+}
+
+// holdCalls calls each of numbers at sim and returns once each is answered
+// or failed; every answered call plays audio until released.
+func holdCalls(ctx context.Context, ep *dialer.Endpoint, sim string, numbers []string, audio *media.Prompt,
 	onSend func(time.Duration)) (*heldCalls, error) {
-	trunk, err := dialer.NewTrunk(dialer.TrunkConfig{Name: "bench-hold" + prefix, URI: "sip:" + sim, CallerID: benchCallerID, CPS: 200, MaxChannels: n})
+	n := len(numbers)
+	trunk, err := dialer.NewTrunk(dialer.TrunkConfig{Name: "bench-hold", URI: "sip:" + sim, CallerID: benchCallerID, CPS: 200, MaxChannels: max(1, n)})
 	if err != nil {
 		return nil, err
 	}
@@ -363,13 +374,14 @@ func holdCalls(ctx context.Context, ep *dialer.Endpoint, sim string, n int, pref
 	h := &heldCalls{}
 	h.release = sync.OnceFunc(func() { close(rel); wg.Wait() })
 	upAll := make(chan struct{}, n)
-	for i := range n {
+	for _, number := range numbers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			disp, _ := benchCall(ctx, ep, trunk, fmt.Sprintf("%s%07d", prefix, i), 0, audio, onSend, func(s *media.Session) <-chan struct{} {
+			disp, _ := benchCall(ctx, ep, trunk, number, 0, audio, onSend, func(s *media.Session) <-chan struct{} {
 				mu.Lock()
 				h.sessions = append(h.sessions, s)
+				h.numbers = append(h.numbers, number)
 				mu.Unlock()
 				upAll <- struct{}{}
 				return rel

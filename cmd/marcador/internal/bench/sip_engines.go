@@ -4,10 +4,12 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"sync/atomic"
 	"time"
 
 	"github.com/marcador/marcador/dialer"
+	"github.com/marcador/marcador/dialer/simcarrier"
 	"github.com/marcador/marcador/ivr/media"
 )
 
@@ -62,25 +64,58 @@ func (r *sipBench) setRatios() {
 }
 
 // bridgedPhase is 2n calls to the simulator bridged in pairs: each
-// simulated person hears the other through the relay.
+// simulated person hears the other through the relay. On a sample of the
+// bridges both legs are tone lines with different tones, and each must
+// report hearing the other's: audio crossed that bridge both ways, and
+// not from another bridge.
 type bridgedPhase struct {
-	Target     int       `json:"target_bridges"`
-	LegsUp     int       `json:"legs_up"`
-	Bridges    int       `json:"bridges"`
-	BothWays   int       `json:"bridges_with_audio_both_ways"`
-	MeasuredS  float64   `json:"measured_s"`
-	Relayed    uint64    `json:"packets_relayed"`
-	Dropped    uint64    `json:"packets_dropped"`
-	Relay      latencyUS `json:"relay_latency"` // read on one leg's socket → sent on the other's
-	CPUPercent float64   `json:"cpu_percent"`
-	SimCPU     float64   `json:"simcarrier_cpu_percent"`
-	CPUPer1000 float64   `json:"cpu_percent_per_1000_bridges"`
+	Target       int       `json:"target_bridges"`
+	LegsUp       int       `json:"legs_up"`
+	Bridges      int       `json:"bridges"`
+	BothWays     int       `json:"bridges_with_audio_both_ways"`
+	ToneSampled  int       `json:"tone_sampled_bridges"`
+	ToneBothWays int       `json:"tone_sampled_heard_both_ways"`
+	MeasuredS    float64   `json:"measured_s"`
+	Relayed      uint64    `json:"packets_relayed"`
+	Dropped      uint64    `json:"packets_dropped"`
+	Relay        latencyUS `json:"relay_latency"` // read on one leg's socket → sent on the other's
+	CPUPercent   float64   `json:"cpu_percent"`
+	SimCPU       float64   `json:"simcarrier_cpu_percent"`
+	CPUPer1000   float64   `json:"cpu_percent_per_1000_bridges"`
 }
 
-func benchBridged(ctx context.Context, ep *dialer.Endpoint, sim string, simCPU func() time.Duration, n int,
-	measure time.Duration, audio *media.Prompt) (bridgedPhase, error) {
+// toneBridge is a sampled bridge: the tone line of each leg, by number.
+type toneBridge struct {
+	a, b   string
+	fa, fb float64
+}
+
+// toneBridges are the sampled bridges of n: one in 50, at least one. Each
+// pair's tones are 100 Hz apart, and a tone repeats only every 8 bridges.
+func toneBridges(n int) []toneBridge {
+	l := make([]toneBridge, max(1, n/50))
+	for k := range l {
+		fa := 500 + 200*(k%8)
+		l[k] = toneBridge{a: simcarrier.ToneNumber(tonePrefix, fa, 2*k), b: simcarrier.ToneNumber(tonePrefix, fa+100, 2*k+1),
+			fa: float64(fa), fb: float64(fa + 100)}
+	}
+	return l
+}
+
+// toneHeardDrift is how far a reported tone may be from the one played.
+const toneHeardDrift = 20
+
+func benchBridged(ctx context.Context, ep *dialer.Endpoint, sim *simProcess, n int, measure time.Duration, audio *media.Prompt) (bridgedPhase, error) {
 	ph := bridgedPhase{Target: n, MeasuredS: measure.Seconds()}
-	h, err := holdCalls(ctx, ep, sim, 2*n, "+1777", audio, nil)
+	tones := toneBridges(n)
+	if len(tones) > n {
+		tones = tones[:n]
+	}
+	calls := numbers("+1777", 2*(n-len(tones)))
+	for _, t := range tones {
+		calls = append(calls, t.a, t.b)
+	}
+	h, err := holdCalls(ctx, ep, sim.addr, calls, audio, nil)
 	if err != nil {
 		return ph, err
 	}
@@ -93,32 +128,53 @@ func benchBridged(ctx context.Context, ep *dialer.Endpoint, sim string, simCPU f
 			lat.add(time.Since(at))
 		}
 	}
-	var bridges []*media.Bridge
-	for i := 0; i+1 < len(h.sessions); i += 2 {
-		b, err := media.NewBridge(h.sessions[i], h.sessions[i+1], media.BridgeOptions{NoConnectTone: true, OnRelay: onRelay})
-		if err != nil {
-			continue // a leg the simulator dropped
+	// Legs in the order they answered, pairs of them bridged; the tone
+	// lines' legs by number, bridged as sampled.
+	var plain []*media.Session
+	byNumber := map[string]*media.Session{}
+	for i, s := range h.sessions {
+		if simcarrier.ToneOfNumber(tonePrefix, h.numbers[i]) > 0 {
+			byNumber[h.numbers[i]] = s
+		} else {
+			plain = append(plain, s)
 		}
-		bridges = append(bridges, b)
+	}
+	var bridges []*media.Bridge
+	bridge := func(a, b *media.Session) bool {
+		br, err := media.NewBridge(a, b, media.BridgeOptions{NoConnectTone: true, OnRelay: onRelay})
+		if err != nil {
+			return false // a leg the simulator dropped
+		}
+		bridges = append(bridges, br)
+		return true
+	}
+	for i := 0; i+1 < len(plain); i += 2 {
+		bridge(plain[i], plain[i+1])
+	}
+	var sampled []toneBridge
+	for _, t := range tones {
+		if a, b := byNumber[t.a], byNumber[t.b]; a != nil && b != nil && bridge(a, b) {
+			sampled = append(sampled, t)
+		}
 	}
 	defer func() {
 		for _, b := range bridges {
 			b.Stop()
 		}
 	}()
-	ph.Bridges = len(bridges)
+	ph.Bridges, ph.ToneSampled = len(bridges), len(tones)
 	sleepCtx(ctx, 2*time.Second) // every bridge carrying both ways
 	before := make([]media.BridgeStats, len(bridges))
 	for i, b := range bridges {
 		before[i] = b.Stats()
 	}
-	cpu0, sim0, start := selfCPU(), simCPU(), time.Now()
+	cpu0, sim0, start := selfCPU(), sim.cpu(), time.Now()
 	measuring.Store(true)
 	sleepCtx(ctx, measure)
 	measuring.Store(false)
 	wall := time.Since(start)
 	ph.CPUPercent = 100 * (selfCPU() - cpu0).Seconds() / wall.Seconds()
-	ph.SimCPU = 100 * (simCPU() - sim0).Seconds() / wall.Seconds()
+	ph.SimCPU = 100 * (sim.cpu() - sim0).Seconds() / wall.Seconds()
 	ph.CPUPer1000 = ph.CPUPercent * 1000 / float64(max(1, ph.Bridges))
 	expect := uint64(wall/media.FrameDuration) * 9 / 10
 	for i, b := range bridges {
@@ -129,6 +185,13 @@ func benchBridged(ctx context.Context, ep *dialer.Endpoint, sim string, simCPU f
 		ph.Dropped += st.DebtorToAgent.Dropped + st.AgentToDebtor.Dropped - before[i].DebtorToAgent.Dropped - before[i].AgentToDebtor.Dropped
 		if d2a >= expect && a2d >= expect {
 			ph.BothWays++
+		}
+	}
+	for _, t := range sampled {
+		ha, okA := sim.heard(t.a)
+		hb, okB := sim.heard(t.b)
+		if okA && okB && math.Abs(ha-t.fb) <= toneHeardDrift && math.Abs(hb-t.fa) <= toneHeardDrift {
+			ph.ToneBothWays++
 		}
 	}
 	ph.Relay.from(lat)
@@ -150,6 +213,7 @@ func printEngine(w io.Writer, r engineRun) {
 	if b := r.Bridged; b != nil {
 		fmt.Fprintf(w, "  bridged phase\t%d bridges of %d (%d legs up), %d with audio crossing both ways, measured %gs\n",
 			b.Bridges, b.Target, b.LegsUp, b.BothWays, b.MeasuredS)
+		fmt.Fprintf(w, "  tones\t%d of %d sampled bridges: each leg's simulator heard the other leg's tone\n", b.ToneBothWays, b.ToneSampled)
 		fmt.Fprintf(w, "  relay latency\tp50 %.0f µs, p99 %.0f µs, p99.9 %.0f µs, max %.0f µs over %d packets; %d dropped\n",
 			b.Relay.P50, b.Relay.P99, b.Relay.P999, b.Relay.Max, b.Relayed, b.Dropped)
 		fmt.Fprintf(w, "  CPU\tdialer %.0f%% of a core (%.0f%% per 1,000 bridges), simcarrier %.0f%%\n", b.CPUPercent, b.CPUPer1000, b.SimCPU)
