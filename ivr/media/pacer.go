@@ -13,12 +13,13 @@ import (
 // in the tick does not change.
 type Pacer struct {
 	shards []*pacerShard
-	stop   chan struct{}
+	stop   sync.Once
 	wg     sync.WaitGroup
 	next   atomic.Uint32
 }
 
 type pacerShard struct {
+	tick     ticker
 	mu       sync.Mutex
 	sessions atomic.Pointer[[]pacedSession] // copied on write; the tick reads it without a lock
 }
@@ -39,26 +40,26 @@ func NewPacer(shards int) *Pacer {
 	if shards <= 0 {
 		shards = DefaultPacerShards
 	}
-	p := &Pacer{stop: make(chan struct{})}
+	p := &Pacer{}
 	for i := range shards {
-		sh := &pacerShard{}
+		// Shards tick at staggered offsets, so their bursts of sends do not
+		// queue behind each other.
+		sh := &pacerShard{tick: newTicker(time.Duration(i) * FrameDuration / time.Duration(shards))}
 		sh.sessions.Store(&[]pacedSession{})
 		p.shards = append(p.shards, sh)
 		p.wg.Add(1)
-		// Shards tick at staggered offsets, so their bursts of sends do not
-		// queue behind each other.
-		go p.run(sh, time.Duration(i)*FrameDuration/time.Duration(shards))
+		go p.run(sh)
 	}
 	return p
 }
 
 // Close stops the ticks. Sessions still registered stop sending.
 func (p *Pacer) Close() {
-	select {
-	case <-p.stop:
-	default:
-		close(p.stop)
-	}
+	p.stop.Do(func() {
+		for _, sh := range p.shards {
+			sh.tick.close()
+		}
+	})
 	p.wg.Wait()
 }
 
@@ -100,37 +101,28 @@ func (sh *pacerShard) remove(s *Session) {
 	sh.sessions.Store(&list)
 }
 
-// run ticks on absolute deadlines from its start on the monotonic clock, so
-// a late tick is followed by an on-time one and streams never drift.
-func (p *Pacer) run(sh *pacerShard, offset time.Duration) {
+// run sends its sessions' frames on every tick. Ticks are on absolute
+// deadlines from the shard's start on the monotonic clock, so a late tick
+// is followed by an on-time one and streams never drift; a shard that fell
+// more than a tick behind sends the frames it owes at once.
+func (p *Pacer) run(sh *pacerShard) {
 	defer p.wg.Done()
-	start := time.Now().Add(offset)
-	timer := time.NewTimer(FrameDuration)
-	defer timer.Stop()
 	q := &txQueue{}
-	for n := int64(1); ; n++ {
-		if d := time.Until(start.Add(time.Duration(n) * FrameDuration)); d > 0 {
-			timer.Reset(d)
-			select {
-			case <-timer.C:
-			case <-p.stop:
-				return
-			}
-		} else {
-			select {
-			case <-p.stop:
-				return
-			default:
-			}
+	for {
+		ticks := sh.tick.wait()
+		if ticks == 0 {
+			return
 		}
-		// Frames for shared sockets are queued and leave in one sendmmsg per
-		// socket once every session has had its turn; a per-call socket's
-		// go at once.
 		now := time.Now() // the tick's: each session's frame is due now
-		for _, ps := range *sh.sessions.Load() {
-			ps.s.paceFrame(ps.sd, q, now)
+		for range ticks {
+			// Frames for shared sockets are queued and leave in one sendmmsg
+			// per socket once every session has had its turn; a per-call
+			// socket's go at once.
+			for _, ps := range *sh.sessions.Load() {
+				ps.s.paceFrame(ps.sd, q, now)
+			}
+			q.flush()
 		}
-		q.flush()
 	}
 }
 
