@@ -32,12 +32,13 @@ func runSimCarrier(ctx context.Context, args []string, stdout, stderr io.Writer)
 	continuous := fs.Bool("continuous", false, "humans talk without pauses and press no keys (load tests)")
 	logLevel := fs.String("log", "warn", "log level: debug, info, warn, error")
 	rtpSockets := fs.Int("rtp-sockets", 0, "carry every call's RTP on this many shared sockets (0: one socket per call)")
+	pacerShards := fs.Int("pacer-shards", 0, "goroutines pacing the calls' RTP on staggered 20 ms ticks (0: the dialer's default)")
 	tonePrefix := fs.String("tone-prefix", "", "numbers PREFIX+HHHH... are tone lines: they play HHHH Hz and print the first steady tone they hear (load tests' proof that audio crossed a bridge)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	opt := simcarrier.Options{Listen: *listen, ByLastDigit: *byDigit, Digits: *digits, DigitsAfter: *after, Heard: *heard, Patience: *patience,
-		Seed: *seed, Continuous: *continuous, RTPSockets: *rtpSockets}
+		Seed: *seed, Continuous: *continuous, RTPSockets: *rtpSockets, PacerShards: *pacerShards}
 	if *tonePrefix != "" {
 		var out sync.Mutex
 		opt.ToneFor = func(number string) float64 { return simcarrier.ToneOfNumber(*tonePrefix, number) }

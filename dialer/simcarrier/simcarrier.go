@@ -109,7 +109,10 @@ type Options struct {
 	// RTPSockets > 0 carries the calls' RTP on that many shared sockets
 	// (dialer.EndpointOptions.RTPSockets); 0, one socket per call.
 	RTPSockets int
-	Logger     *slog.Logger
+	// PacerShards is dialer.EndpointOptions.PacerShards for the calls'
+	// streams (0: the default).
+	PacerShards int
+	Logger      *slog.Logger
 }
 
 // Stats counts what the simulator did.
@@ -177,7 +180,7 @@ func Start(opt Options) (*Carrier, error) {
 	c.greetMachine = &media.Prompt{Name: "voicemail-greeting", Samples: Voice(5500*time.Millisecond, 140, 2)}
 	c.beep = &media.Prompt{Name: "beep", Samples: media.Tone(1000, 12000, 8000/2)}
 	c.talk = &media.Prompt{Name: "talk", Samples: Voice(3*time.Second, 170, 3)}
-	ep, err := dialer.NewEndpoint(dialer.EndpointOptions{Listen: opt.Listen, RTPPorts: opt.RTPPorts, RTPSockets: opt.RTPSockets,
+	ep, err := dialer.NewEndpoint(dialer.EndpointOptions{Listen: opt.Listen, RTPPorts: opt.RTPPorts, RTPSockets: opt.RTPSockets, PacerShards: opt.PacerShards,
 		RTPAddr: netip.MustParseAddr("127.0.0.1"), UserAgent: "marcador-simcarrier", Logger: opt.Logger,
 		// A carrier takes every call the dialer places, as many as it can.
 		Inbound: dialer.InboundPolicy{AnySource: true, MaxCalls: math.MaxInt32, ReserveOutbound: -1},

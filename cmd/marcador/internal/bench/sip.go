@@ -445,7 +445,8 @@ func printSIPBench(w io.Writer, r sipBench) {
 	if r.SimPinned >= 0 {
 		pin = fmt.Sprintf("pinned to CPU %d with one Go thread", r.SimPinned)
 	}
-	fmt.Fprintf(tw, "simulator\tnice %d (lower scheduling priority than the dialer's 0), %s, on the engine under test\n", r.SimNice, pin)
+	fmt.Fprintf(tw, "simulator\tnice %d (lower scheduling priority than the dialer's 0), %s, on the engine under test, pacing on %d shards (ours %d) so that its packets do not arrive in step with our ticks\n",
+		r.SimNice, pin, simPacerShards, media.DefaultPacerShards)
 	for _, e := range r.Engines {
 		printEngine(tw, e)
 	}
