@@ -480,6 +480,23 @@ func TestPlaybackWalksPromptsAcrossFrames(t *testing.T) {
 	}
 }
 
+// A frame within one prompt is the prompt's shared encoding itself, not
+// a copy; only a frame across its end is put together.
+func TestPromptFramesAreShared(t *testing.T) {
+	p := &Prompt{Samples: Tone(440, 8000, 2*FrameSamples+FrameSamples/2)}
+	for _, c := range []Codec{PCMU, PCMA} {
+		pb, scratch, enc := &playback{parts: []*Prompt{p}}, make([]byte, FrameSamples), p.Encoded(c)
+		for i := range 2 {
+			if f, more := pb.nextFrame(c, scratch); &f[0] != &enc[i*FrameSamples] || !more {
+				t.Fatalf("%s: frame %d is a copy (more %v)", c.Name, i, more)
+			}
+		}
+		if f, more := pb.nextFrame(c, scratch); &f[0] != &scratch[0] || more || f[FrameSamples-1] != silenceByte(c) {
+			t.Fatalf("%s: the last frame is not the prompt's end and silence in scratch (more %v)", c.Name, more)
+		}
+	}
+}
+
 // TestPromptEncodedOnce: every call playing a prompt shares one encoding
 // per codec, made on first use.
 func TestPromptEncodedOnce(t *testing.T) {

@@ -4,7 +4,6 @@ package media
 
 import (
 	"encoding/binary"
-	"errors"
 	"os"
 	"syscall"
 	"time"
@@ -20,9 +19,11 @@ import (
 // at it, to the microsecond; half a 1,000-call run's ticks were 0.25 to
 // 1 ms late on Go timers, which is most of the send-interval tail.
 type fdTicker struct {
-	f  *os.File
-	rc syscall.RawConn
-	n  uint64 // expirations read by the last wait
+	f      *os.File
+	rc     syscall.RawConn
+	readFn func(fd uintptr) bool // read, made once: a method value per wait would allocate
+	n      uint64                // expirations read by the last wait
+	buf    [8]byte
 }
 
 // newFDTicker ticks every FrameDuration from offset after now on, on the
@@ -44,12 +45,14 @@ func newFDTicker(offset time.Duration) (ticker, error) {
 		f.Close()
 		return nil, err
 	}
-	return &fdTicker{f: f, rc: rc}, nil
+	t := &fdTicker{f: f, rc: rc}
+	t.readFn = t.read
+	return t, nil
 }
 
 func (t *fdTicker) wait() int {
 	t.n = 0
-	err := t.rc.Read(t.read)
+	err := t.rc.Read(t.readFn)
 	if err != nil || t.n == 0 {
 		return 0
 	}
@@ -57,13 +60,12 @@ func (t *fdTicker) wait() int {
 }
 
 func (t *fdTicker) read(fd uintptr) bool {
-	var b [8]byte
-	n, err := unix.Read(int(fd), b[:])
-	if errors.Is(err, unix.EAGAIN) {
+	n, err := unix.Read(int(fd), t.buf[:])
+	if err == unix.EAGAIN {
 		return false // park until the timer expires
 	}
 	if err == nil && n == 8 {
-		t.n = binary.NativeEndian.Uint64(b[:])
+		t.n = binary.NativeEndian.Uint64(t.buf[:])
 	}
 	return true
 }

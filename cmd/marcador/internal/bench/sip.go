@@ -358,11 +358,11 @@ func numbers(prefix string, n int) []string {
 	return l
 }
 
-// holdCalls calls each of numbers at sim and returns once each is answered
-// or failed; every answered call plays audio until released.
-func holdCalls(ctx context.Context, ep *dialer.Endpoint, sim string, numbers []string, audio *media.Prompt,
+// holdCalls calls each number of to at sim and returns once each is
+// answered or failed; every answered call plays audio until released.
+func holdCalls(ctx context.Context, ep *dialer.Endpoint, sim string, to []string, audio *media.Prompt,
 	onSend func(time.Duration)) (*heldCalls, error) {
-	n := len(numbers)
+	n := len(to)
 	trunk, err := dialer.NewTrunk(dialer.TrunkConfig{Name: "bench-hold", URI: "sip:" + sim, CallerID: benchCallerID, CPS: 200, MaxChannels: max(1, n)})
 	if err != nil {
 		return nil, err
@@ -374,7 +374,7 @@ func holdCalls(ctx context.Context, ep *dialer.Endpoint, sim string, numbers []s
 	h := &heldCalls{}
 	h.release = sync.OnceFunc(func() { close(rel); wg.Wait() })
 	upAll := make(chan struct{}, n)
-	for _, number := range numbers {
+	for _, number := range to {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

@@ -102,6 +102,38 @@ func toneBridges(n int) []toneBridge {
 	return l
 }
 
+// bridgePairs bridges the held legs in pairs: the plain ones in the order
+// they answered, the tone lines' as tones says. sampled are the tone
+// bridges made.
+func bridgePairs(h *heldCalls, tones []toneBridge, opt media.BridgeOptions) (bridges []*media.Bridge, sampled []toneBridge) {
+	var plain []*media.Session
+	byNumber := map[string]*media.Session{}
+	for i, s := range h.sessions {
+		if simcarrier.ToneOfNumber(tonePrefix, h.numbers[i]) > 0 {
+			byNumber[h.numbers[i]] = s
+		} else {
+			plain = append(plain, s)
+		}
+	}
+	bridge := func(a, b *media.Session) bool {
+		br, err := media.NewBridge(a, b, opt)
+		if err != nil {
+			return false // a leg the simulator dropped
+		}
+		bridges = append(bridges, br)
+		return true
+	}
+	for i := 0; i+1 < len(plain); i += 2 {
+		bridge(plain[i], plain[i+1])
+	}
+	for _, t := range tones {
+		if a, b := byNumber[t.a], byNumber[t.b]; a != nil && b != nil && bridge(a, b) {
+			sampled = append(sampled, t)
+		}
+	}
+	return bridges, sampled
+}
+
 // toneHeardDrift is how far a reported tone may be from the one played.
 const toneHeardDrift = 20
 
@@ -128,35 +160,7 @@ func benchBridged(ctx context.Context, ep *dialer.Endpoint, sim *simProcess, n i
 			lat.add(time.Since(at))
 		}
 	}
-	// Legs in the order they answered, pairs of them bridged; the tone
-	// lines' legs by number, bridged as sampled.
-	var plain []*media.Session
-	byNumber := map[string]*media.Session{}
-	for i, s := range h.sessions {
-		if simcarrier.ToneOfNumber(tonePrefix, h.numbers[i]) > 0 {
-			byNumber[h.numbers[i]] = s
-		} else {
-			plain = append(plain, s)
-		}
-	}
-	var bridges []*media.Bridge
-	bridge := func(a, b *media.Session) bool {
-		br, err := media.NewBridge(a, b, media.BridgeOptions{NoConnectTone: true, OnRelay: onRelay})
-		if err != nil {
-			return false // a leg the simulator dropped
-		}
-		bridges = append(bridges, br)
-		return true
-	}
-	for i := 0; i+1 < len(plain); i += 2 {
-		bridge(plain[i], plain[i+1])
-	}
-	var sampled []toneBridge
-	for _, t := range tones {
-		if a, b := byNumber[t.a], byNumber[t.b]; a != nil && b != nil && bridge(a, b) {
-			sampled = append(sampled, t)
-		}
-	}
+	bridges, sampled := bridgePairs(h, tones, media.BridgeOptions{NoConnectTone: true, OnRelay: onRelay})
 	defer func() {
 		for _, b := range bridges {
 			b.Stop()
