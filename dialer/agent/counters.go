@@ -82,25 +82,67 @@ func Rate(w pacing.WindowCounts) float64 {
 // Rates reads the campaign's counts in one round trip (the day hashes share
 // the campaign's slot).
 func (p *Pool) Rates(ctx context.Context, campaign string, zone *time.Location) (Rates, error) {
+	r, _, _, err := p.rates(ctx, campaign, zone, nil)
+	return r, err
+}
+
+// PastDays is what RatesWith keeps between reads: the counts of the days
+// of the rolling window before today, as read on Day (in Zone) at At.
+type PastDays struct {
+	Zone, Day string
+	At        time.Time
+	Counts    pacing.WindowCounts
+}
+
+// pastFresh is how long RatesWith trusts the past days it read. A count
+// goes to the day of the clock of the node that makes it, so yesterday can
+// still change just after midnight on a node whose clock is behind.
+const pastFresh = 5 * time.Minute
+
+// RatesWith is Rates for a loop that asks every second: today's hash is
+// read each time, and the window's other days (which have ended) only when
+// past is from another day, older than a few minutes, or empty. past is
+// the caller's, updated here.
+func (p *Pool) RatesWith(ctx context.Context, campaign string, zone *time.Location, past *PastDays) (Rates, error) {
+	r, now, full, err := p.rates(ctx, campaign, zone, past)
+	if err == nil && full {
+		past.Zone, past.Day, past.At = now.Location().String(), now.Format(dayFmt), now
+		past.Counts = pacing.WindowCounts{Live: r.Rolling.Live - r.Today.Live, Abandoned: r.Rolling.Abandoned - r.Today.Abandoned,
+			Machine: r.Rolling.Machine - r.Today.Machine}
+	}
+	return r, err
+}
+
+// rates reads today's counts and, unless past (when given) still holds
+// them, the window's other days (full), in one round trip; now is the
+// clock's reading in zone that chose the days.
+func (p *Pool) rates(ctx context.Context, campaign string, zone *time.Location, past *PastDays) (r Rates, now time.Time, full bool, err error) {
 	if err := checkRef("campaign", campaign); err != nil {
-		return Rates{}, err
+		return Rates{}, time.Time{}, false, err
 	}
 	if zone == nil {
 		zone = time.UTC
 	}
-	now := p.now().In(zone)
+	now = p.now().In(zone)
+	days := RollingDays
+	reuse := past != nil && past.Zone == zone.String() && past.Day == now.Format(dayFmt) && !now.Before(past.At) && now.Sub(past.At) < pastFresh
+	if reuse {
+		days = 1
+	}
 	k := ck(campaign)
 	pipe := p.rdb.Pipeline()
-	cmds := make([]*redis.SliceCmd, RollingDays)
+	cmds := make([]*redis.SliceCmd, days)
 	for i := range cmds {
 		// AddDate on the calendar date, so a DST day counts as one day.
 		d := time.Date(now.Year(), now.Month(), now.Day()-i, 12, 0, 0, 0, zone)
 		cmds[i] = pipe.HMGet(ctx, k.answers(d.Format(dayFmt)), string(Live), string(Abandoned), string(Machine))
 	}
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
-		return Rates{}, fmt.Errorf("abandon counts of %s: %w", campaign, err)
+		return Rates{}, now, false, fmt.Errorf("abandon counts of %s: %w", campaign, err)
 	}
-	var r Rates
+	if reuse {
+		r.Rolling = past.Counts
+	}
 	for i, c := range cmds {
 		v := c.Val()
 		w := pacing.WindowCounts{Live: num(v[0]), Abandoned: num(v[1]), Machine: num(v[2])}
@@ -111,7 +153,7 @@ func (p *Pool) Rates(ctx context.Context, campaign string, zone *time.Location) 
 		r.Rolling.Abandoned += w.Abandoned
 		r.Rolling.Machine += w.Machine
 	}
-	return r, nil
+	return r, now, !reuse, nil
 }
 
 // fiveMinutes names t's UTC hour and the start of its five minutes in it.

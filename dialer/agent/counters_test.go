@@ -149,3 +149,69 @@ func TestAgentDayFigures(t *testing.T) {
 		t.Fatalf("Today on the 13th: %+v", d)
 	}
 }
+
+// RatesWith agrees with Rates while it reads the window's ended days only
+// when its copy of them is from another day or zone, or stale: a count a
+// lagging node makes into yesterday shows within pastFresh.
+func TestRatesWithReadsEndedDaysWhenStale(t *testing.T) {
+	e := newEnv(t)
+	c := e.campaign()
+	bogota, err := time.LoadLocation("America/Bogota")
+	if err != nil {
+		t.Fatal(err)
+	}
+	count := func(zone *time.Location, o ...Outcome) {
+		t.Helper()
+		for _, x := range o {
+			if err := e.p.Count(e.ctx, c, x, zone); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	var past PastDays
+	check := func(what string) Rates {
+		t.Helper()
+		want, err := e.p.Rates(e.ctx, c, bogota)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := e.p.RatesWith(e.ctx, c, bogota, &past)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != want {
+			t.Fatalf("%s: RatesWith %+v, Rates %+v", what, got, want)
+		}
+		return got
+	}
+	e.clk.Set(time.Date(2030, 3, 12, 10, 0, 0, 0, bogota))
+	count(bogota, Live, Live, Abandoned)
+	e.clk.Set(time.Date(2030, 3, 13, 10, 0, 0, 0, bogota))
+	count(bogota, Live)
+	check("first read")
+	count(bogota, Live, Abandoned, Machine)
+	if r := check("today's counts moved"); r.Rolling.Live != 4 || r.Today.Machine != 1 {
+		t.Fatalf("%+v", r)
+	}
+	// A node whose clock is behind counts into yesterday: not seen until
+	// the copy of the ended days is stale.
+	e.clk.Add(-24 * time.Hour)
+	count(bogota, Live)
+	e.clk.Add(24*time.Hour + time.Minute)
+	if got, err := e.p.RatesWith(e.ctx, c, bogota, &past); err != nil || got.Rolling.Live != 4 {
+		t.Fatalf("within %s of the last full read: %+v %v (the ended days were read again)", pastFresh, got, err)
+	}
+	e.clk.Add(pastFresh)
+	if r := check("stale copy"); r.Rolling.Live != 5 {
+		t.Fatalf("%+v", r)
+	}
+	// Another zone, and the next day, read everything again.
+	if got, err := e.p.RatesWith(e.ctx, c, time.UTC, &past); err != nil || past.Zone != "UTC" || got.Rolling.Live != 5 {
+		t.Fatalf("UTC: %+v %+v %v", got, past, err)
+	}
+	e.clk.Add(24 * time.Hour)
+	count(bogota, Abandoned)
+	if r := check("the next day"); r.Today.Abandoned != 1 || r.Rolling.Live != 5 || r.Rolling.Abandoned != 3 {
+		t.Fatalf("%+v", r)
+	}
+}

@@ -56,9 +56,10 @@ type pacer struct {
 	mode        string
 	agents      []pacing.Agent
 	calls       []pacing.Call
-	decider     pacing.Pacer // the last decision's
-	window      windowRead   // the abandon counts as last read
-	ready       int          // ready agents at the last decision
+	decider     pacing.Pacer   // the last decision's
+	window      windowRead     // the abandon counts as last read
+	pastDays    agent.PastDays // the window's days before today, read again when stale (agent.Pool.RatesWith)
+	ready       int            // ready agents at the last decision
 	failing     bool
 
 	mu     sync.Mutex
@@ -154,7 +155,9 @@ func (r *Runner) paceAgents(ctx context.Context, s *loopState, c queue.Campaign,
 	as, err := pool.Snapshot(ctx, c.ID, r.opt.Node, p.agents)
 	if err == nil && window {
 		var w pacing.WindowCounts
-		w, err = p.window.counts(snap.Now, c.AbandonDaily(), func() (agent.Rates, error) { return pool.Rates(ctx, c.ID, c.Zone()) })
+		w, err = p.window.counts(snap.Now, c.AbandonDaily(), func() (agent.Rates, error) {
+			return pool.RatesWith(ctx, c.ID, c.Zone(), &p.pastDays)
+		})
 		snap.Window = &w
 	}
 	if err != nil {

@@ -8,8 +8,9 @@ import (
 )
 
 // windowEvery is how often a campaign loop reads its abandon counts from
-// Redis (30 day-hashes, every node's): they change slowly, and the pacer
-// ticks four times a second.
+// Redis (today's hash every node counts into; the window's other days,
+// which have ended, every few minutes: agent.Pool.RatesWith): they change
+// slowly, and the pacer ticks four times a second.
 const windowEvery = time.Second
 
 // windowRead is the campaign's abandon counts as the predictive pacer's
