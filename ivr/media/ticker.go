@@ -4,9 +4,11 @@ import "time"
 
 // ticker wakes a pacer shard every FrameDuration: wait returns how many
 // ticks have passed since the last wait (more than one when the shard ran
-// late), or 0 once close has been called.
+// late), or 0 once close has been called; skip forgets the ticks that have
+// passed (the next wait returns at the next tick).
 type ticker interface {
 	wait() int
+	skip()
 	close()
 }
 
@@ -48,6 +50,12 @@ func (t *timerTicker) wait() int {
 				return 0
 			}
 		}
+	}
+}
+
+func (t *timerTicker) skip() {
+	for now := time.Now(); !now.Before(t.next); {
+		t.next = t.next.Add(FrameDuration)
 	}
 }
 

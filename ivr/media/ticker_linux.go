@@ -22,6 +22,7 @@ type fdTicker struct {
 	f      *os.File
 	rc     syscall.RawConn
 	readFn func(fd uintptr) bool // read, made once: a method value per wait would allocate
+	skipFn func(fd uintptr) bool // drain
 	n      uint64                // expirations read by the last wait
 	buf    [8]byte
 }
@@ -46,7 +47,7 @@ func newFDTicker(offset time.Duration) (ticker, error) {
 		return nil, err
 	}
 	t := &fdTicker{f: f, rc: rc}
-	t.readFn = t.read
+	t.readFn, t.skipFn = t.read, t.drain
 	return t, nil
 }
 
@@ -67,6 +68,14 @@ func (t *fdTicker) read(fd uintptr) bool {
 	if err == nil && n == 8 {
 		t.n = binary.NativeEndian.Uint64(t.buf[:])
 	}
+	return true
+}
+
+// skip reads the expirations that have passed, without waiting.
+func (t *fdTicker) skip() { t.rc.Read(t.skipFn) }
+
+func (t *fdTicker) drain(fd uintptr) bool {
+	unix.Read(int(fd), t.buf[:])
 	return true
 }
 
