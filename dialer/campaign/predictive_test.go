@@ -82,10 +82,7 @@ func TestPredictiveLiveKeepsAbandonUnderTarget(t *testing.T) {
 		}
 		return r.Rolling.Live, r.Rolling.Abandoned
 	}
-	// The bound is only a net: a loaded 2-core CI machine running the
-	// other packages' tests at once took over four minutes for what takes
-	// one alone.
-	if !polltest.Until(8*time.Minute, func() bool {
+	if !polltest.Until(4*time.Minute, func() bool {
 		live, _ := counts()
 		return live >= liveWanted
 	}) {
