@@ -130,7 +130,7 @@ func TestDeskMissesNothingBetweenReads(t *testing.T) {
 func deskBurst(ctx context.Context, t *testing.T, other *Desk) {
 	t.Helper()
 	name := "desk-" + rnd()
-	rdb := redis.NewUniversalClient(&redis.UniversalOptions{Addrs: []string{redistest.Addr()}, ClientName: name})
+	rdb := redis.NewUniversalClient(&redis.UniversalOptions{Addrs: []string{redistest.Addr()}, DB: 1, ClientName: name}) // agentRedis's database
 	defer rdb.Close()
 	hub := NewDesk(DeskOptions{Client: rdb, Block: time.Millisecond, Buffer: 64, Logger: quietLog()})
 	a := "a-" + rnd()

@@ -379,7 +379,7 @@ func TestReserverProcess(t *testing.T) {
 // agents ready on the node; each is released (a second call, not timed
 // separately) so the queue never empties.
 func BenchmarkReserve(b *testing.B) {
-	e := &env{ctx: context.Background(), rdb: redistest.Client(b), clk: newClock(base)}
+	e := &env{ctx: context.Background(), rdb: agentRedis(b), clk: newClock(base)}
 	e.p = New(Options{Client: e.rdb, Now: e.clk.Now, Logger: quietLog()})
 	c := redistest.CampaignID(b, e.rdb)
 	b.Cleanup(func() { e.rdb.SRem(context.Background(), campaignsKey, c) })

@@ -25,7 +25,6 @@ import (
 	"github.com/marcador/marcador/dialer/registrar"
 	"github.com/marcador/marcador/ivr/media"
 	"github.com/marcador/marcador/ivr/media/mediatest"
-	"github.com/marcador/marcador/queue/redistest"
 )
 
 // jsonLogs keeps log lines (JSON) for tests that count them.
@@ -104,7 +103,7 @@ func (l *live) node(mod func(*StationOptions)) *node {
 	var err error
 	// The registrar's keys are its own (single-key scripts): a client
 	// without this package's slot check.
-	n.reg, err = registrar.New(l.ctx, registrar.Options{Redis: redistest.Client(l.t), Credentials: p.RegistrarCredentials(), Realm: p.Realm(),
+	n.reg, err = registrar.New(l.ctx, registrar.Options{Redis: agentRedis(l.t), Credentials: p.RegistrarCredentials(), Realm: p.Realm(),
 		Node: n.id, Logger: l.log})
 	if err != nil {
 		l.t.Fatal(err)
@@ -563,7 +562,7 @@ func TestPhonesRegisterWithThePoolsCredentials(t *testing.T) {
 // the logout that hangs it up; login-ms-p50/p99 are the login alone.
 func BenchmarkStationLogin(b *testing.B) {
 	ctx := context.Background()
-	rdb := redistest.Client(b)
+	rdb := agentRedis(b)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	p := New(Options{Client: rdb, Logger: log})
 	node := "bench-" + rnd()
