@@ -7,6 +7,7 @@ import (
 	"os"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -60,12 +61,14 @@ func (t *fdTicker) wait() int {
 	return int(t.n)
 }
 
+// read is raw: the descriptor does not block (see udpBatch on why that
+// matters).
 func (t *fdTicker) read(fd uintptr) bool {
-	n, err := unix.Read(int(fd), t.buf[:])
-	if err == unix.EAGAIN {
+	n, _, e := unix.RawSyscall(unix.SYS_READ, fd, uintptr(unsafe.Pointer(&t.buf[0])), uintptr(len(t.buf)))
+	if e == unix.EAGAIN {
 		return false // park until the timer expires
 	}
-	if err == nil && n == 8 {
+	if e == 0 && n == 8 {
 		t.n = binary.NativeEndian.Uint64(t.buf[:])
 	}
 	return true
@@ -75,7 +78,7 @@ func (t *fdTicker) read(fd uintptr) bool {
 func (t *fdTicker) skip() { t.rc.Read(t.skipFn) }
 
 func (t *fdTicker) drain(fd uintptr) bool {
-	unix.Read(int(fd), t.buf[:])
+	unix.RawSyscall(unix.SYS_READ, fd, uintptr(unsafe.Pointer(&t.buf[0])), uintptr(len(t.buf)))
 	return true
 }
 
