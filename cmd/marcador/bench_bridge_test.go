@@ -70,10 +70,6 @@ func TestBenchBridge(t *testing.T) {
 		"-hold", "300ms-600ms", "-measure", "1s", "-json"}, &out, &errb); code != 0 {
 		t.Fatalf("exit %d\n%s\n%s", code, out.String(), errb.String())
 	}
-	text, js, ok := strings.Cut(out.String(), "\n{")
-	if !ok {
-		t.Fatalf("no JSON in\n%s", out.String())
-	}
 	var r struct {
 		Campaign string
 		Agents   struct{ Agents int }
@@ -91,9 +87,7 @@ func TestBenchBridge(t *testing.T) {
 			}
 		}
 	}
-	if err := json.Unmarshal([]byte("{"+js), &r); err != nil {
-		t.Fatal(err)
-	}
+	text := benchJSON(t, out.String(), &r)
 	c := r.Calls
 	if r.Agents.Agents != 3 || c.Answered != 8 || c.Bridged != 8 || c.TwoWay != 8 || c.Immediate+c.Waited != 8 ||
 		c.Waited == 0 || c.AnswerToBridge.N == 0 || c.Relay.Packets == 0 {
@@ -146,10 +140,6 @@ func TestBenchSIPBridged(t *testing.T) {
 		"-sim-cpu", "-1", "-sim-nice", "0", "-json"}, &out, &errb); code != 0 {
 		t.Fatalf("exit %d\n%s\n%s", code, out.String(), errb.String())
 	}
-	text, js, ok := strings.Cut(out.String(), "\n{")
-	if !ok {
-		t.Fatalf("no JSON in\n%s", out.String())
-	}
 	var r struct {
 		Engines []struct {
 			Sockets    int `json:"rtp_sockets"`
@@ -165,9 +155,7 @@ func TestBenchSIPBridged(t *testing.T) {
 			}
 		}
 	}
-	if err := json.Unmarshal([]byte("{"+js), &r); err != nil {
-		t.Fatal(err)
-	}
+	text := benchJSON(t, out.String(), &r)
 	if len(r.Engines) != 2 || r.Engines[0].Sockets != 0 || r.Engines[1].Sockets != 2 {
 		t.Fatalf("engines %+v\n%s", r.Engines, text)
 	}
@@ -179,4 +167,18 @@ func TestBenchSIPBridged(t *testing.T) {
 	if !strings.Contains(text, "1 of 1 sampled bridges") {
 		t.Errorf("no tone line in\n%s", text)
 	}
+}
+
+// benchJSON decodes the JSON a bench command printed after its text (-json)
+// into v and returns the text.
+func benchJSON(t *testing.T, out string, v any) string {
+	t.Helper()
+	text, js, ok := strings.Cut(out, "\n{")
+	if !ok {
+		t.Fatalf("no JSON in\n%s", out)
+	}
+	if err := json.Unmarshal([]byte("{"+js), v); err != nil {
+		t.Fatal(err)
+	}
+	return text
 }
