@@ -218,7 +218,19 @@ type fixture struct {
 
 func build() fixture {
 	var f fixture
-	add := func(rows ...analytics.Row) { f.first = append(f.first, rows...) }
+	f.attempts()
+	f.money()
+	f.agentStates()
+	f.messages()
+	return f
+}
+
+func (f *fixture) add(rows ...analytics.Row) { f.first = append(f.first, rows...) }
+
+// attempts are calls and texts of both campaigns; the first calls are
+// delivered twice.
+func (f *fixture) attempts() {
+	add := f.add
 	calls := []analytics.Row{
 		call("a01", "A1", day(2, 10, 0), analytics.Answered, func(a *analytics.Attempt) { a.TalkMS, a.RightParty = 61000, true }),
 		call("a02", "A2", day(2, 10, 5), analytics.NoAnswer, func(a *analytics.Attempt) { a.RingMS, a.SIPCode = 25000, 487 }),
@@ -261,7 +273,11 @@ func build() fixture {
 		// 22:30 on the 9th in Bogota, the 10th in UTC.
 		call("a17", "A8", day(10, 3, 30), analytics.Answered, func(a *analytics.Attempt) { c2(a); a.TalkMS, a.RightParty = 45000, true }),
 	)
+}
 
+// money is the promises and the payments against them.
+func (f *fixture) money() {
+	add := f.add
 	promise := func(id, campaign, acct string, ch analytics.PromiseChannel, created time.Time, due int, amount, cur, country, segment, agent string) *analytics.Promise {
 		return &analytics.Promise{PromiseID: id, CampaignID: campaign, AccountID: acct, AttemptID: "x", Channel: ch,
 			CreatedAt: created, DueDate: time.Date(2026, 3, due, 0, 0, 0, 0, time.UTC), Amount: money(amount), Currency: cur,
@@ -282,7 +298,12 @@ func build() fixture {
 		pay("y-a2", "A2", day(8, 12, 0), "30", "MXN"),     // 6 days after the delivered text
 		pay("y-a3", "A3", day(6, 9, 0), "40", "MXN"),      // no touch: a machine and an undelivered text
 	)
+}
 
+// agentStates are two agents' shifts, overlapping from 14:00 to 15:00;
+// the second agent's intervals are delivered twice.
+func (f *fixture) agentStates() {
+	add := f.add
 	state := func(id, agent, st string, from, to time.Time) *analytics.AgentState {
 		return &analytics.AgentState{IntervalID: id, AgentID: agent, CampaignID: "c1", NodeID: "n1", State: st, StartedAt: from,
 			EndedAt: to, Ver: 1}
@@ -296,7 +317,6 @@ func build() fixture {
 		state("s25", "ag2", "paused", sec(15, 0, 0), sec(15, 30, 0)),
 		state("s26", "ag2", "ready", sec(15, 30, 0), sec(16, 0, 0)),
 	}
-	// Two agents whose shifts overlap from 14:00 to 15:00.
 	add(
 		state("s11", "ag1", "ready", sec(13, 0, 0), sec(13, 50, 0)),
 		state("s12", "ag1", "talking", sec(13, 50, 0), sec(13, 52, 0)),
@@ -305,7 +325,11 @@ func build() fixture {
 	)
 	add(ag2...)
 	f.replay = append(f.replay, ag2...)
+}
 
+// messages are inbound texts and our replies.
+func (f *fixture) messages() {
+	add := f.add
 	msg := func(sid, dir, acct string, ch analytics.Channel, at time.Time, action string) *analytics.Message {
 		return &analytics.Message{MessageSID: sid, Direction: dir, CampaignID: "c1", AccountID: acct, Phone: "+525512345678",
 			Channel: ch, Body: "x", Action: action, At: at, NodeID: "n1", Ver: 1}
@@ -315,7 +339,6 @@ func build() fixture {
 		msg("MM2", "reply", "A2", analytics.SMS, day(2, 12, 0), "optout"),
 		msg("MM3", "inbound", "A4", analytics.WhatsApp, day(2, 12, 30), "conversation"),
 	)
-	return f
 }
 
 // Costs are the prices the expected costs are computed with.
