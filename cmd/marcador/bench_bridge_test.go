@@ -20,8 +20,8 @@ import (
 	"github.com/marcador/marcador/queue/redistest"
 )
 
-// asCLI makes this test binary run as marcador itself when a benchmark
-// starts one as a child (os.Executable: the simulator, the agents' phones).
+// asCLI makes this test binary run as marcador itself when a test
+// starts it as a child (os.Executable: the simulator, the agents' phones).
 const asCLI = "MARCADOR_TEST_AS_CLI"
 
 func TestMain(m *testing.M) {
@@ -31,6 +31,9 @@ func TestMain(m *testing.M) {
 		stop()
 		os.Exit(code)
 	}
+	// Children a test starts from os.Executable (a benchmark's simulator,
+	// the demo's) run as marcador too.
+	os.Setenv(asCLI, "1")
 	os.Exit(m.Run())
 }
 
@@ -59,7 +62,6 @@ func (l *lockedBuffer) String() string {
 // bridged with audio both ways (the calls beyond the agents wait for one),
 // the baseline runs, and the run leaves nothing in Redis.
 func TestBenchBridge(t *testing.T) {
-	t.Setenv(asCLI, "1")
 	cfg := filepath.Join(t.TempDir(), "marcador.yaml")
 	os.WriteFile(cfg, []byte("redis: {addr: "+redistest.Addr()+"}\nsip: {rtp_ports: {min: 45000, max: 45499}}\n"), 0o600)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -129,7 +131,6 @@ func TestBenchBridge(t *testing.T) {
 // bridged phase's audio crosses every bridge, the sampled one's tones
 // heard by the simulator on both sides.
 func TestBenchSIPBridged(t *testing.T) {
-	t.Setenv(asCLI, "1")
 	cfg := filepath.Join(t.TempDir(), "marcador.yaml")
 	os.WriteFile(cfg, []byte("sip: {rtp_ports: {min: 45500, max: 45999}, rtp_sockets: 2}\n"), 0o600)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)

@@ -348,13 +348,13 @@ spool: {dir: %s, flush_interval: 50ms}
 sip: {listen: 127.0.0.1:0}
 `, rs.Addr, chtest.Addr(), db, filepath.Join(t.TempDir(), "spool"))), 0o600)
 	var out, errb bytes.Buffer
-	if code := run(context.Background(), []string{"demo", "-config", p, "-debtors", "200", "-calls", "12"}, &out, &errb); code != 0 {
+	if code := run(context.Background(), []string{"demo", "-config", p, "-debtors", "200", "-calls", "12", "-media-calls", "40"}, &out, &errb); code != 0 {
 		t.Fatalf("demo exited %d: %s\n%s", code, errb.String(), out.String())
 	}
 	s := out.String()
 	for _, want := range []string{"POST /api/v1/campaigns/demo-overdue/start", "heard the IVR speak before their first key",
 		"read back from ClickHouse by the KPI code", "kept/broken/pending", "demo-overdue", "this run's demo-overdue calls:",
-		"wrong parties", "a promise rate of"} {
+		"wrong parties", "a promise rate of", "40 of 40 calls up, 40 with two-way audio"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("demo output lacks %q:\n%s", want, s)
 		}

@@ -2,8 +2,9 @@
 // portfolio goes into two campaigns through the HTTP API, the overdue one
 // runs as an IVR campaign over SIP/RTP against an in-process carrier
 // simulator, unanswered debtors are texted through a local
-// Twilio-compatible server, a debtor calls back, two promises are paid, and
-// what happened is read back from ClickHouse. It runs the node's parts as
+// Twilio-compatible server, a debtor calls back, two promises are paid,
+// agents work a predictive campaign, the media engine holds hundreds of
+// calls at once, and what happened is read back from ClickHouse. It runs the node's parts as
 // `serve` builds them (cmd/marcador/internal/app), with the demo's own
 // carrier, texting provider and compliance clock.
 package demo
@@ -41,6 +42,8 @@ type Options struct {
 	Seed int64
 	// Calls is about how many contacts the IVR campaign tries; default 30.
 	Calls int
+	// MediaCalls are held at once in the media step; default 300.
+	MediaCalls int
 	// Logger gets the parts' log lines; default slog.Default().
 	Logger  *slog.Logger
 	Version string
@@ -125,6 +128,9 @@ func Run(ctx context.Context, opt Options, w io.Writer) error {
 	if opt.Calls <= 0 {
 		opt.Calls = 30
 	}
+	if opt.MediaCalls <= 0 {
+		opt.MediaCalls = 300
+	}
 	if opt.Logger == nil {
 		opt.Logger = slog.Default()
 	}
@@ -136,7 +142,7 @@ func Run(ctx context.Context, opt Options, w io.Writer) error {
 	r.p("\n== Marcador demo ==\n")
 	c := r.opt.Config
 	r.p("Redis %s · ClickHouse %s (database %s) · node %s\n\n", app.RedisAddr(c.Redis), c.ClickHouse.Addr, c.ClickHouse.Database, c.NodeID)
-	for _, step := range []func(context.Context) error{r.createCampaigns, r.upload, r.queueState, r.campaignRun, r.explain, r.agentsRun, r.summary} {
+	for _, step := range []func(context.Context) error{r.createCampaigns, r.upload, r.queueState, r.campaignRun, r.explain, r.agentsRun, r.mediaRun, r.summary} {
 		if err := step(ctx); err != nil {
 			return err
 		}

@@ -123,7 +123,7 @@ func (r *run) explainPicks(ctx context.Context, campaignID string) ([]demoPick, 
 // summary is step 7: the schema, every table's rows, and the KPIs of this
 // run's days.
 func (r *run) summary(ctx context.Context) error {
-	r.p("\n8. ClickHouse (%s)\n", r.opt.Config.ClickHouse.Database)
+	r.p("\n9. ClickHouse (%s)\n", r.opt.Config.ClickHouse.Database)
 	applied, err := r.read.Applied(ctx)
 	if err != nil {
 		return err
