@@ -4,9 +4,9 @@
 // simulator, unanswered debtors are texted through a local
 // Twilio-compatible server, a debtor calls back, two promises are paid,
 // agents work a predictive campaign, the media engine holds hundreds of
-// calls at once, and what happened is read back from ClickHouse. It runs the node's parts as
-// `serve` builds them (cmd/marcador/internal/app), with the demo's own
-// carrier, texting provider and compliance clock.
+// calls at once, and what happened is read back from ClickHouse. It runs
+// the node's parts as `serve` builds them (cmd/marcador/internal/app), with
+// the demo's own carrier, texting provider and compliance clock.
 package demo
 
 import (

@@ -120,7 +120,7 @@ func (r *run) explainPicks(ctx context.Context, campaignID string) ([]demoPick, 
 	return out, nil
 }
 
-// summary is step 7: the schema, every table's rows, and the KPIs of this
+// summary is step 9: the schema, every table's rows, and the KPIs of this
 // run's days.
 func (r *run) summary(ctx context.Context) error {
 	r.p("\n9. ClickHouse (%s)\n", r.opt.Config.ClickHouse.Database)
