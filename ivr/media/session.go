@@ -64,6 +64,7 @@ type Stats struct {
 type Session struct {
 	opt  SessionOptions
 	conn *net.UDPConn
+	cw   *connWriter // sends on conn; nil on a shared socket
 	log  *slog.Logger
 
 	mu       sync.Mutex
@@ -164,6 +165,8 @@ func NewSession(opt SessionOptions) *Session {
 		ssrc: rand.Uint32N(1<<32-1) + 1, ctx: ctx, stop: cancel} // never 0: SDP's "none"
 	if opt.Mux != nil {
 		s.mc, s.conn = opt.Mux.pick(), nil
+	} else if s.conn != nil {
+		s.cw = newConnWriter(s.conn)
 	}
 	s.out.seq, s.out.nextTS = uint16(rand.Uint32()), rand.Uint32()
 	s.lastRx.Store(time.Now().UnixNano())

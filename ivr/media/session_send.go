@@ -223,9 +223,12 @@ func (s *Session) targetLocked(now time.Time) netip.AddrPort {
 // a shared, batched socket will replace).
 func (s *Session) transmit(b []byte, to netip.AddrPort) error {
 	var err error
-	if s.mc != nil {
+	switch {
+	case s.mc != nil:
 		err = s.mc.sock.writeTo(b, to)
-	} else {
+	case s.cw != nil:
+		err = s.cw.write(b, to)
+	default:
 		_, err = s.conn.WriteToUDPAddrPort(b, to)
 	}
 	if err != nil {
