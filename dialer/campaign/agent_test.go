@@ -40,20 +40,25 @@ func TestAgentCallBridgesBothWaysAndRecords(t *testing.T) {
 	accts := w.debtors(c, num)
 	w.start(c)
 	dc := w.carrier.call(w.ctx, num)
-	heardPrompt(t, w.ctx, dc, "p/recording-notice") // before the agent comes on
-	playLoop(w.ctx, dc.leg.Session(), tone("debtor", 1000, time.Second))
-	playLoop(w.ctx, ag.leg.Session, tone("agent", 600, time.Second))
-	w.waitState(ag.id, agent.Talking)
 	// The screen pop: the account, its open promises and history, the codes.
+	// It comes before the recording notice, and the call it names is found
+	// at once, with its agent (an agent's screen asks for it right away).
 	var pop ScreenPop
 	select {
 	case ev := <-screen:
 		if ev.Kind != agent.DeskCall || json.Unmarshal(ev.Data, &pop) != nil {
 			t.Fatalf("first screen event %+v", ev)
 		}
+		if info, err := w.r.agentCalls.Get(w.ctx, ev.Call); err != nil || info.Agent != ag.id || info.State != agent.CallTalking {
+			t.Fatalf("the popped call %s: %+v %v", ev.Call, info, err)
+		}
 	case <-w.ctx.Done():
 		t.Fatal("no screen pop")
 	}
+	heardPrompt(t, w.ctx, dc, "p/recording-notice") // before the agent comes on
+	playLoop(w.ctx, dc.leg.Session(), tone("debtor", 1000, time.Second))
+	playLoop(w.ctx, ag.leg.Session, tone("agent", 600, time.Second))
+	w.waitState(ag.id, agent.Talking)
 	if pop.Account.ID != accts[0].ID || pop.Account.Name != accts[0].Name || pop.Account.Balance != "10000.00" ||
 		pop.Account.Currency != "MXN" || pop.Account.DaysPastDue != 23 || pop.Phone != num || pop.Account.Fields["producto"] != "tarjeta" ||
 		len(pop.Codes) != 8 || pop.HistoryError != "" {

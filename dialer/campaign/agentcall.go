@@ -196,6 +196,7 @@ func (lc *liveCall) run(ctx context.Context, ln *line) ivr.Result {
 			return ivr.Result{}
 		}
 		lc.log.Warn("campaign: agent not bridged; looking for another", "err", err)
+		lc.setState(ctx, agent.CallWaiting) // it was shown talking to the agent it lost
 	}
 	ln.done()
 	return lc.talkAndWrap(ctx)

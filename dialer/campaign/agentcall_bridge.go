@@ -85,6 +85,10 @@ func (lc *liveCall) connect(ctx context.Context) error {
 	lc.mu.Lock()
 	res := lc.res
 	lc.mu.Unlock()
+	// The call before the agent's screen: whoever reads the screen pop
+	// finds the call, with its agent (a call that got its agent at once
+	// wrote no state before).
+	lc.setState(ctx, agent.CallTalking)
 	lc.desk.pop(res.Agent)
 	debtor := lc.leg.Session()
 	if n := lc.c.RecordingNotice; n != "" && lc.c.Record {
@@ -106,9 +110,8 @@ func (lc *liveCall) connect(ctx context.Context) error {
 		lc.unreserve(ctx, res)
 		return err
 	}
-	// The call's state before the agent's: whoever sees the agent talking
-	// finds the call (a call that got its agent at once wrote no state
-	// before this one).
+	// Again with its recording, and before the agent's state: whoever sees
+	// the agent talking finds the call as it is.
 	lc.setState(ctx, agent.CallTalking)
 	if _, err := pool.Connect(ctx, res); err != nil {
 		// The agent is not ours any more (its leg dropped meanwhile).
