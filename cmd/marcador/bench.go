@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"runtime"
 	"time"
 
 	"github.com/marcador/marcador/cmd/marcador/internal/bench"
@@ -74,8 +73,8 @@ func benchSIP(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.BoolVar(&o.Baseline, "baseline", true, "also run sipp's uac scenario at the same rate, when sipp is installed")
 	fs.BoolVar(&o.JSON, "json", false, "also print the result as JSON")
 	fs.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the dialer side to this file")
-	fs.IntVar(&o.SimCPU, "sim-cpu", runtime.NumCPU()-1, "pin the simulator to this CPU with one Go thread (-1: share every CPU with the dialer)")
-	fs.IntVar(&o.SimNice, "sim-nice", 10, "niceness of the simulator's process (0: the dialer's priority)")
+	fs.IntVar(&o.SimCPU, "sim-cpu", bench.DefaultSimCPU(), "pin the simulator to this CPU with one Go thread (-1: share every CPU with the dialer)")
+	fs.IntVar(&o.SimNice, "sim-nice", bench.DefaultSimNice, "niceness of the simulator's process (0: the dialer's priority)")
 	fs.IntVar(&o.Bridged, "bridged", 0, "bridges held at once in the bridged phase, two simulator calls each (0 skips it)")
 	fs.BoolVar(&o.OldEngine, "old-engine", true, "first run today's engine (a socket per call) as the same-run baseline, when sip.rtp_sockets > 0")
 	var err error

@@ -52,7 +52,10 @@ func TestConnWriterSends(t *testing.T) {
 			}
 		})
 	}
-	c, _ := ListenRTP(loopback, testPorts)
+	c, err := ListenRTP(loopback, testPorts)
+	if err != nil {
+		t.Fatal(err)
+	}
 	w := newConnWriter(c)
 	c.Close()
 	if err := w.write([]byte{0x80}, netip.MustParseAddrPort("127.0.0.1:9")); err == nil {

@@ -177,13 +177,8 @@ func (s *muxSock) writeTo(b []byte, to netip.AddrPort) error {
 	if s.fd < 0 || s.closed.Load() {
 		return net.ErrClosed
 	}
-	// Raw first, as udpBatch's sends are.
-	_, _, e := unix.RawSyscall6(unix.SYS_SENDTO, uintptr(s.fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)), unix.MSG_DONTWAIT,
+	_, e := sendNoWait(unix.SYS_SENDTO, uintptr(s.fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)),
 		uintptr(unsafe.Pointer(&rs)), uintptr(nl))
-	if e == unix.EAGAIN {
-		_, _, e = unix.Syscall6(unix.SYS_SENDTO, uintptr(s.fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)), 0,
-			uintptr(unsafe.Pointer(&rs)), uintptr(nl))
-	}
 	if e != 0 {
 		return e
 	}

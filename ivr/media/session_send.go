@@ -218,9 +218,9 @@ func (s *Session) targetLocked(now time.Time) netip.AddrPort {
 	return s.remote
 }
 
-// transmit sends one RTP packet of this session's stream: the sender's
-// frames and a bridge's relayed packets leave through here (the one place
-// a shared, batched socket will replace).
+// transmit sends one RTP packet of this session's stream now, outside a
+// batch: the sender's frames without a queue, and a bridge's relayed
+// packets on a socket of the session's own.
 func (s *Session) transmit(b []byte, to netip.AddrPort) error {
 	var err error
 	switch {

@@ -142,10 +142,7 @@ func (b *udpBatch) flush() {
 
 func (b *udpBatch) sendSome(fd uintptr) bool {
 	for b.off < b.n {
-		r, _, e := unix.RawSyscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&b.hdrs[b.off])), uintptr(b.n-b.off), unix.MSG_DONTWAIT, 0, 0)
-		if e == unix.EAGAIN {
-			r, _, e = unix.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&b.hdrs[b.off])), uintptr(b.n-b.off), 0, 0, 0)
-		}
+		r, e := sendNoWait(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&b.hdrs[b.off])), uintptr(b.n-b.off), 0, 0)
 		switch e {
 		case 0:
 			b.off += int(r)
@@ -158,6 +155,17 @@ func (b *udpBatch) sendSome(fd uintptr) bool {
 		}
 	}
 	return true
+}
+
+// sendNoWait makes a send (sendto or sendmmsg, whose fourth argument is
+// the flags) raw with MSG_DONTWAIT; one the socket cannot take now is made
+// again through the call that may block, and waits for room.
+func sendNoWait(trap, a1, a2, a3, a5, a6 uintptr) (uintptr, unix.Errno) {
+	r, _, e := unix.RawSyscall6(trap, a1, a2, a3, unix.MSG_DONTWAIT, a5, a6)
+	if e == unix.EAGAIN {
+		r, _, e = unix.Syscall6(trap, a1, a2, a3, 0, a5, a6)
+	}
+	return r, e
 }
 
 func (b *udpBatch) failed(i int) bool { return b.fail[i] }

@@ -3,7 +3,6 @@ package bench
 import (
 	"context"
 	"io"
-	"runtime"
 	"time"
 
 	"github.com/marcador/marcador/cmd/marcador/internal/config"
@@ -26,7 +25,7 @@ type Held struct {
 // of this binary, as bench sip starts it) for measure, on the engine
 // cfg configures: bench sip's concurrency phase alone, for the demo.
 func Hold(ctx context.Context, cfg config.Config, calls int, measure time.Duration, version string, stderr io.Writer) (Held, error) {
-	o := SIPOptions{Config: cfg, Concurrent: calls, Measure: measure, SimCPU: runtime.NumCPU() - 1, SimNice: 10, Version: version}
+	o := SIPOptions{Config: cfg, Concurrent: calls, Measure: measure, SimCPU: DefaultSimCPU(), SimNice: DefaultSimNice, Version: version}
 	run, err := runEngine(ctx, o, cfg.SIP.RTPSockets, false, &sipBench{}, stderr)
 	if err != nil {
 		return Held{}, err

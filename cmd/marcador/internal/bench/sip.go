@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os/exec"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"text/tabwriter"
@@ -92,12 +93,20 @@ type SIPOptions struct {
 	Baseline   bool          // also run sipp's uac scenario at the same rate, when sipp is installed
 	JSON       bool          // also print the result as JSON
 	CPUProfile string        // write a CPU profile of the dialer side to this file
-	SimCPU     int           // pin the simulator to this CPU with one Go thread (-1: share every CPU with the dialer)
-	SimNice    int           // the simulator's niceness (0: the dialer's priority)
+	SimCPU     int           // pin the simulator to this CPU with one Go thread (-1: share every CPU with the dialer); DefaultSimCPU
+	SimNice    int           // the simulator's niceness (0: the dialer's priority); DefaultSimNice
 	Bridged    int           // bridges held at once in the bridged phase, two legs each (0 skips it)
 	OldEngine  bool          // also run today's engine (a socket per call) first, as the same-run baseline
 	Version    string
 }
+
+// DefaultSimNice is the simulator's niceness unless told: it stands in
+// for the far side of a network, so it yields to the dialer.
+const DefaultSimNice = 10
+
+// DefaultSimCPU is the CPU the simulator is pinned to unless told: the
+// last one.
+func DefaultSimCPU() int { return runtime.NumCPU() - 1 }
 
 // SIP originates calls against the carrier simulator, a child process of
 // this binary (`marcador simcarrier`), at a rate and then held at once, and

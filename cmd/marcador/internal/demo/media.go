@@ -18,9 +18,7 @@ const mediaMeasure = 5 * time.Second
 func (r *run) mediaRun(ctx context.Context) error {
 	n := r.opt.MediaCalls
 	r.p("\n8. The media engine: %d calls held at once against the carrier simulator (its own process), each sending a voice prompt and receiving the simulator's audio\n", n)
-	cfg := r.opt.Config
-	cfg.SIP.Listen = "127.0.0.1:0"
-	h, err := bench.Hold(ctx, cfg, n, mediaMeasure, r.opt.Version, io.Discard)
+	h, err := bench.Hold(ctx, r.opt.Config, n, mediaMeasure, r.opt.Version, io.Discard)
 	if err != nil {
 		return err
 	}
